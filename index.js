@@ -1,0 +1,117 @@
+'use strict';
+
+// The public face of panoptic: the Panopticon class, compatible with panopticon 0.3.0.
+// The README documents every option, method, event and field used here.
+
+const EventEmitter = require('events');
+const cluster = require('cluster');
+const { parseOptions, describe } = require('./lib/args');
+const { methods, byName, defineCustom } = require('./lib/methods');
+const { Collector } = require('./lib/collector');
+
+const COLLECTOR = Symbol('panoptic.collector');
+
+let instanceCount = 0;
+
+/**
+ * Collects metrics in this process and delivers them once per interval. Callable without `new`.
+ * See the README for every option, method and event.
+ */
+function Panopticon(options) {
+  if (!(this instanceof Panopticon)) return new Panopticon(options);
+  const opts = parseOptions(options);
+  EventEmitter.call(this);
+  // Custom persistent loggers each listen to 'reset' (the 0.3.0 logger contract).
+  this.setMaxListeners(0);
+
+  this.id = instanceCount;
+  instanceCount += 1;
+  this.name = opts.name;
+  this.interval = opts.interval;
+  this.scaleFactor = opts.scaleFactor;
+  this.persist = opts.persist;
+
+  const collector = new Collector(this, opts);
+  this[COLLECTOR] = collector;
+  this.endTime = collector.endTime;
+  if (cluster.isWorker) {
+    collector.startShipping();
+  } else {
+    collector.startDelivering();
+  }
+}
+
+Object.setPrototypeOf(Panopticon.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(Panopticon, EventEmitter);
+
+/**
+ * Stops this instance: emits 'stopping', clears its timers, detaches from the cluster, removes all
+ * listeners. Data not yet delivered is discarded; later logger calls are ignored.
+ */
+Panopticon.prototype.stop = function stop() {
+  this.emit('stopping');
+  this[COLLECTOR].stop();
+  this.removeAllListeners();
+};
+
+/**
+ * Resolves `path`/`id` once and returns a function `(value) => void` that records with `method`:
+ * the fastest way to record the same series often.
+ */
+Panopticon.prototype.bind = function bind(method, path, id) {
+  const m = typeof method === 'string' ? byName.get(method) : undefined;
+  if (m === undefined) {
+    throw new TypeError(`method must be the name of a registered logger method (${[...byName.keys()].join(', ')}), got ${describe(method)}`);
+  }
+  return this[COLLECTOR].handle(m, path, id);
+};
+
+function install(method) {
+  Panopticon.prototype[method.name] = function record(path, id, value) {
+    this[COLLECTOR].handle(method, path, id)(value);
+  };
+}
+
+methods.forEach(install);
+
+/**
+ * Adds a logger method to every instance, existing and future. `loggerClass` follows the
+ * panopticon 0.3.0 logger contract; a falsy `validator(value)` drops the data point silently.
+ */
+Panopticon.registerMethod = function registerMethod(name, loggerClass, validator) {
+  if (typeof name !== 'string' || name === '') {
+    throw new TypeError(`name must be a non-empty string, got ${describe(name)}`);
+  }
+  if (byName.has(name)) {
+    throw new Error(`Method "${name}" is already registered.`);
+  }
+  if (Object.prototype.hasOwnProperty.call(Panopticon.prototype, name)) {
+    throw new Error(`Method "${name}" is already a panopticon prototype property.`);
+  }
+  if (typeof loggerClass !== 'function') {
+    throw new TypeError(`loggerClass must be a constructor function. Got ${describe(loggerClass)}.`);
+  }
+  if (validator !== undefined && validator !== null && typeof validator !== 'function') {
+    throw new TypeError(`validator must be a function, got ${describe(validator)}`);
+  }
+  install(defineCustom(name, loggerClass, validator));
+};
+
+/** The names of all logger methods, built-in first (a copy). */
+Panopticon.getLoggerMethodNames = function getLoggerMethodNames() {
+  return methods.map((m) => m.name);
+};
+
+/** Number of instances constructed in this process. */
+Panopticon.count = function count() {
+  return instanceCount;
+};
+
+/** Resets the instance count. For tests only. */
+Panopticon._resetCount = function _resetCount() {
+  instanceCount = 0;
+};
+
+Panopticon.Panopticon = Panopticon;
+
+module.exports = Panopticon;

@@ -1,0 +1,152 @@
+'use strict';
+
+// The logger methods (built-in and registered), and the recorder functions ("handles") that
+// `bind()` returns and the `p.inc(path, id, n)`-style methods call. Handles are the hot path: no
+// string building, no allocation, no call into native code per record. Each one first compares
+// the clock cell with the interval its instance holds (see Collector#sync), then writes:
+// - inc: two adds into a counter page the native engine reads at collection;
+// - sample/timedSample: a (series id, value) pair into the batch the engine drains;
+// - set and registered loggers: plain JS state, read at collection.
+
+const { clockCells, KIND_COUNTER, KIND_SUMMARY, RECORD_FIELDS } = require('./native');
+
+const methods = [];
+const byName = new Map();
+
+// Field name -> offset in one record of NativeEngine.collect.
+const F = {};
+RECORD_FIELDS.forEach((name, i) => { F[name] = i; });
+
+// NaN is how the engine says "no value"; panopticon says null.
+function orNull(x) {
+  return Number.isNaN(x) ? null : x;
+}
+
+/** `process.hrtime()` difference `[s, ns]` to ms (at scaleFactor 1), as panopticon 0.3.0 does. */
+function hrtimeToMs(dt, scaleFactor) {
+  return (dt[0] + dt[1] / 1e9) * 1000 / scaleFactor;
+}
+
+// Leaves of the native series, from one record of NativeEngine.collect.
+const nativeLeaves = {
+  inc: (r, o, timeStamp) => ({ type: 'inc', value: { val: r[o + F.rate], timeStamp } }),
+  sample: (r, o, timeStamp) => ({
+    type: 'sample',
+    value: {
+      max: orNull(r[o + F.max]),
+      min: orNull(r[o + F.min]),
+      sigma: orNull(r[o + F.sigma]),
+      average: orNull(r[o + F.average]),
+      timeStamp,
+    },
+  }),
+  timedSample: (r, o, timeStamp, scaleFactor) => ({
+    type: 'timedSample',
+    value: {
+      min: orNull(r[o + F.min]),
+      max: orNull(r[o + F.max]),
+      sigma: orNull(r[o + F.sigma]),
+      average: orNull(r[o + F.average]),
+      count: r[o + F.count],
+      total: r[o + F.total],
+      scaleFactor,
+      timeStamp,
+    },
+  }),
+};
+
+function counterHandle(c, series) {
+  const cell = c.cell;
+  let page = null;
+  let o = 0;
+  return function inc(n) {
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    if (page === null) ({ page, offset: o } = c.defineCounter(series));
+    page[o] += 1;
+    page[o + 1] += Number.isFinite(n) ? n : 1;
+  };
+}
+
+function sampleHandle(c, series) {
+  const cell = c.cell;
+  let sid = -1;
+  return function sample(x) {
+    if (!Number.isFinite(x)) return c.drop();
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    if (sid < 0) sid = c.defineSummary(series);
+    c.append(sid, x);
+  };
+}
+
+function timedSampleHandle(c, series) {
+  const cell = c.cell;
+  let sid = -1;
+  return function timedSample(dt) {
+    if (!Array.isArray(dt)) return c.drop();
+    const x = hrtimeToMs(dt, c.scaleFactor);
+    // Also drops what 0.3.0 would have turned into NaN statistics (['a', 'b'], [1]).
+    if (!Number.isFinite(x)) return c.drop();
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    if (sid < 0) sid = c.defineSummary(series);
+    c.append(sid, x);
+  };
+}
+
+function setHandle(c, series) {
+  const cell = c.cell;
+  return function set(value) {
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    series.value = value;
+    if (!series.touched) c.touch(series);
+  };
+}
+
+function customHandle(c, series, method) {
+  const cell = c.cell;
+  const { loggerClass: Logger, validator } = method;
+  return function custom(value) {
+    try {
+      if (validator && !validator(value)) return c.drop();
+    } catch (err) {
+      return c.fail(err, `the validator of "${method.name}" threw`);
+    }
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    try {
+      if (series.logger === null) {
+        series.logger = new Logger(value, c.endTime, c.persist ? c.owner : null, c.scaleFactor, c.interval);
+      } else {
+        series.logger.update(value, c.endTime);
+      }
+    } catch (err) {
+      return c.fail(err, `the logger class of "${method.name}" threw`);
+    }
+    if (!series.touched) c.touch(series);
+  };
+}
+
+function define(name, spec) {
+  const method = { name, index: methods.length, ...spec };
+  methods.push(method);
+  byName.set(name, method);
+  return method;
+}
+
+define('sample', { makeHandle: sampleHandle, kind: KIND_SUMMARY, leaf: nativeLeaves.sample });
+define('timedSample', { makeHandle: timedSampleHandle, kind: KIND_SUMMARY, leaf: nativeLeaves.timedSample });
+define('inc', { makeHandle: counterHandle, kind: KIND_COUNTER, leaf: nativeLeaves.inc });
+define('set', {
+  makeHandle: setHandle,
+  jsLeaf: (series, timeStamp) => ({ type: 'set', value: { val: series.value, timeStamp } }),
+});
+
+/** Adds a method backed by a panopticon logger class (validated by the caller). */
+function defineCustom(name, loggerClass, validator) {
+  return define(name, {
+    makeHandle: customHandle,
+    loggerClass,
+    validator: validator || null,
+    jsLeaf: (series) => series.logger,
+  });
+}
+
+module.exports = { methods, byName, defineCustom, RECORD_ID: F.id };

@@ -1,0 +1,23 @@
+'use strict';
+
+// The native addon and the process-wide memory the JS recorders share with it.
+
+const binding = require('../binding.js');
+
+const layout = binding.layout();
+
+module.exports = {
+  NativeEngine: binding.NativeEngine,
+  intervalIndex: binding.intervalIndex,
+  // Cell i holds the current interval number of the grid of the instance whose engine has cell i;
+  // a native thread updates it at each boundary (crates/panoptic-core/src/clock.rs).
+  clockCells: binding.clockCells(),
+  PAGE_SLOTS: layout.pageSlots,
+  COUNTER_SLOTS: layout.counterSlots,
+  BATCH_LENGTH: layout.batchLength,
+  RECORD_WIDTH: layout.recordWidth,
+  RECORD_FIELDS: layout.recordFields,
+  // Series kinds understood by NativeEngine.define.
+  KIND_COUNTER: 0,
+  KIND_SUMMARY: 1,
+};

@@ -1,0 +1,47 @@
+'use strict';
+
+// Makes a fresh clone runnable: installs the npm dependencies when package-lock.json is newer than
+// the installed tree, and builds the native addon (release) when it is missing or older than any
+// Rust source. `npm start`, `npm test` and `npm run bench` run this first.
+
+const { execSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+
+function mtime(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return -Infinity;
+  }
+}
+
+function newest(dir, test) {
+  let latest = -Infinity;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) latest = Math.max(latest, newest(full, test));
+    else if (test(entry.name)) latest = Math.max(latest, mtime(full));
+  }
+  return latest;
+}
+
+function run(command) {
+  console.error(`[prepare] ${command}`);
+  execSync(command, { cwd: root, stdio: 'inherit' });
+}
+
+const lock = path.join(root, 'package-lock.json');
+const installed = path.join(root, 'node_modules', '.package-lock.json');
+if (mtime(installed) < mtime(lock)) run('npm ci --no-audit --no-fund');
+
+const addon = fs.readdirSync(root).find((f) => /^panoptic\..+\.node$/.test(f));
+const sources = Math.max(
+  newest(path.join(root, 'src'), (f) => f.endsWith('.rs')),
+  newest(path.join(root, 'crates'), (f) => f.endsWith('.rs') || f === 'Cargo.toml'),
+  ...['Cargo.toml', 'Cargo.lock', 'build.rs', 'package.json'].map((f) => mtime(path.join(root, f))),
+);
+const built = addon ? Math.min(mtime(path.join(root, addon)), mtime(path.join(root, 'binding.js'))) : -Infinity;
+if (built < sources) run('npm run build');

@@ -1,0 +1,28 @@
+//! The one place where core errors become JS errors. Every error carries a stable `code`
+//! (napi-rs puts an error's status string into the JS error's `code` property).
+
+use napi::Error;
+use panoptic_core::clock::ClockError;
+
+/// Stable error codes, documented in the README.
+pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";
+pub const BAD_GRID: &str = "PANOPTIC_BAD_GRID";
+pub const BAD_KIND: &str = "PANOPTIC_BAD_KIND";
+pub const NO_EXTERNAL_BUFFERS: &str = "PANOPTIC_NO_EXTERNAL_BUFFERS";
+
+/// A JS error with a stable code.
+pub type Coded = Error<String>;
+
+/// An error with a stable code.
+pub fn coded(code: &str, message: impl Into<String>) -> Coded {
+    Error::new(code.to_string(), message.into())
+}
+
+/// Converts a clock registration error.
+pub fn clock_error(e: ClockError) -> Coded {
+    let code = match e {
+        ClockError::Full => TOO_MANY_INSTANCES,
+        ClockError::BadGrid { .. } => BAD_GRID,
+    };
+    coded(code, e.to_string())
+}
