@@ -27,12 +27,7 @@ pub struct NativeEngine {
 impl NativeEngine {
     /// Registers the grid `start + k * interval` with the clock thread.
     #[napi(constructor, catch_unwind)]
-    pub fn new(
-        start: f64,
-        interval: f64,
-        scale_factor: f64,
-        persist: bool,
-    ) -> Result<Self, Coded> {
+    pub fn new(start: f64, interval: f64, scale_factor: f64, persist: bool) -> Result<Self, Coded> {
         let cell = clock::register(start, interval).map_err(clock_error)?;
         Ok(NativeEngine {
             engine: Engine::new(interval, scale_factor, persist),

@@ -121,7 +121,7 @@ fn lock() -> MutexGuard<'static, Registry> {
 
 /// Registers a grid; its cell holds the current interval number before this returns.
 pub fn register(start: f64, interval: f64) -> Result<usize, ClockError> {
-    if !start.is_finite() || !(interval.is_finite() && interval > 0.0) {
+    if !(start.is_finite() && interval.is_finite() && interval > 0.0) {
         return Err(ClockError::BadGrid { start, interval });
     }
     let mut reg = lock();

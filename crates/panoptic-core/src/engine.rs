@@ -181,7 +181,12 @@ impl Engine {
                 continue;
             }
             let (min, max, average, sigma) = if series.kind == Kind::Summary {
-                (summary.min(), summary.max(), summary.average(), summary.sigma())
+                (
+                    summary.min(),
+                    summary.max(),
+                    summary.average(),
+                    summary.sigma(),
+                )
             } else {
                 (None, None, None, None)
             };
@@ -244,7 +249,10 @@ mod tests {
         assert_eq!(&page[s..s + 2], &[0.0, 0.0]);
         out.clear();
         e.collect(&mut [&mut page[..]], &mut out);
-        assert!(out.is_empty(), "an untouched series disappears without persist");
+        assert!(
+            out.is_empty(),
+            "an untouched series disappears without persist"
+        );
     }
 
     #[test]
@@ -301,7 +309,21 @@ mod tests {
         let mut e = Engine::new(1000.0, 1.0, false);
         let c = e.define(Kind::Counter).id as f64;
         let s = e.define(Kind::Summary).id as f64;
-        e.push(&[c, 1.0, 9.0, 1.0, -1.0, 1.0, 0.5, 1.0, f64::NAN, 1.0, s, 2.0, s]);
+        e.push(&[
+            c,
+            1.0,
+            9.0,
+            1.0,
+            -1.0,
+            1.0,
+            0.5,
+            1.0,
+            f64::NAN,
+            1.0,
+            s,
+            2.0,
+            s,
+        ]);
         assert_eq!(e.take_rejected(), 6);
         assert_eq!(e.take_rejected(), 0);
         let mut out = Vec::new();

@@ -1,0 +1,54 @@
+// Type-checked (never run) by __test__/types.test.js with `tsc --noEmit`: it must compile against
+// index.d.ts, and every line marked @ts-expect-error must be an error.
+import Panopticon = require('../..');
+import { EventEmitter } from 'events';
+
+const p: Panopticon = new Panopticon({ interval: 1000, scaleFactor: 1000, persist: true, startTime: '0', name: 'web' });
+const q = Panopticon({ transformer: (data, id) => ({ [String(id)]: data }) });
+const e: EventEmitter = p;
+
+p.set(['app'], 'version', '1.0.0');
+p.inc(null, 'requests');
+p.inc(['http', 200], 'hits', 3);
+p.sample([], 'queue', 4);
+p.timedSample(undefined, 'latency', process.hrtime(process.hrtime()));
+
+const hit: (n?: number) => void = p.bind('inc', ['http'], 'requests');
+hit();
+const lat = p.bind('timedSample', ['http'], 'latency');
+lat([0, 1000]);
+
+p.on('delivery', (d) => {
+  const pid: number = d.meta.pid;
+  const dropped: number = d.meta.dropped + d.meta.errors;
+  const interval: number = d.interval;
+  const master = d.data.master;
+  console.log(pid, dropped, interval, master, d.id, d.name);
+});
+p.on('reset', (timeStamp) => console.log(timeStamp.toFixed(0)));
+p.on('sample', (data, id) => console.log(data, id + 1));
+p.on('error', (err) => console.log(err.message));
+
+class Last implements Panopticon.Logger<number> {
+  value: number;
+  constructor(value: number, public timeStamp: number) { this.value = value; }
+  update(value: number, timeStamp: number) { this.value = value; this.timeStamp = timeStamp; }
+  reset(timeStamp: number) { this.timeStamp = timeStamp; }
+  toJSON() { return { type: 'last', value: { val: this.value, timeStamp: this.timeStamp } }; }
+}
+Panopticon.registerMethod('last', Last, Number.isFinite);
+p.bind('last', ['x'], 'y')(5);
+const names: string[] = Panopticon.getLoggerMethodNames();
+const n: number = Panopticon.count();
+const same: boolean = Panopticon.Panopticon === Panopticon && p instanceof Panopticon && e === p;
+console.log(q.endTime, names, n, same);
+p.stop();
+
+// @ts-expect-error a path is an array
+p.inc('http', 'requests');
+// @ts-expect-error timedSample takes an hrtime pair
+p.timedSample(null, 'x', 5);
+// @ts-expect-error unknown event
+p.on('deliveries', () => {});
+// @ts-expect-error interval is a number
+new Panopticon({ interval: '10' });

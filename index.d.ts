@@ -1,0 +1,154 @@
+// Type definitions for panoptic. Hand-written; `__test__/types/` type-checks an example against
+// them with `tsc --noEmit`.
+
+import { EventEmitter } from 'events';
+
+declare namespace Panopticon {
+  /** A path element or an id: a string or a finite number (numbers become their string form). */
+  type Key = string | number;
+
+  /** Where a datum goes: `data[path...][id]`. null, undefined and [] mean the root. */
+  type Path = ReadonlyArray<Key> | null | undefined;
+
+  /** A `process.hrtime()` difference: `[seconds, nanoseconds]`. */
+  type HrTime = readonly [number, number];
+
+  interface Options {
+    /** Interval length in ms. Default 10000; a value that is not a positive finite number gives the default. */
+    interval?: number;
+    /** Default 1: `inc` rates per ms and `timedSample` times in ms; 1000 gives rates per second and times in seconds. */
+    scaleFactor?: number;
+    /** Keep every series across intervals, reset to its empty state at each boundary. Default false. */
+    persist?: boolean;
+    /** `(data, id) => object` merged into `delivery.data`; `id` is 'master' or a cluster worker id. */
+    transformer?: ((data: Tree, id: 'master' | number) => object) | null;
+    /** Any value; delivered as `delivery.name`. */
+    name?: unknown;
+    /** Epoch ms (number, numeric string or Date) on the interval grid `startTime + k * interval`. Default 0. */
+    startTime?: number | string | Date;
+  }
+
+  interface SetValue { val: unknown; timeStamp: number }
+  interface IncValue { val: number; timeStamp: number }
+  interface SampleValue {
+    max: number | null;
+    min: number | null;
+    sigma: number | null;
+    average: number | null;
+    timeStamp: number;
+  }
+  interface TimedSampleValue extends SampleValue {
+    count: number;
+    total: number;
+    scaleFactor: number;
+  }
+
+  /** A leaf of the delivery tree. Registered loggers give whatever their `toJSON()` returns. */
+  type Leaf =
+    | { type: 'set'; value: SetValue }
+    | { type: 'inc'; value: IncValue }
+    | { type: 'sample'; value: SampleValue }
+    | { type: 'timedSample'; value: TimedSampleValue };
+
+  /** One process's data for one interval: nested objects down to the leaves. */
+  interface Tree { [key: string]: Tree | Leaf | unknown }
+
+  interface DeliveryMeta {
+    /** This process's pid. */
+    pid: number;
+    /** Data points dropped by validators in the interval. */
+    dropped: number;
+    /** Exceptions from transformers, registered loggers and serialization in the interval. */
+    errors: number;
+  }
+
+  interface Delivery {
+    id: number;
+    name: unknown;
+    /** `interval / scaleFactor`. */
+    interval: number;
+    /** The merge of every process's transformed data: `{ master: {...}, workers: { "1": {...} } }` by default. */
+    data: { master?: Tree; workers?: { [workerId: string]: Tree }; [key: string]: unknown };
+    meta: DeliveryMeta;
+  }
+
+  /** The panopticon 0.3.0 logger class contract, for `registerMethod`. */
+  interface LoggerClass<V = any> {
+    new (value: V, timeStamp: number, persistObj: Panopticon | null, scaleFactor: number, interval: number): Logger<V>;
+  }
+  interface Logger<V = any> {
+    update(value: V, timeStamp: number): void;
+    reset(timeStamp: number): void;
+    toJSON(): object;
+  }
+
+  /** A bound recorder: `(value) => void`. */
+  type Recorder<V> = (value?: V) => void;
+}
+
+interface PanopticonEvents {
+  delivery: [delivery: Panopticon.Delivery];
+  sample: [data: Panopticon.Tree, id: number];
+  newInterval: [];
+  reset: [timeStamp: number];
+  stopping: [];
+  error: [error: Error];
+}
+
+/** An instance: collects metrics in this process and delivers them once per interval. */
+interface Panopticon extends EventEmitter {
+  /** Instance number in this process, counting from 0. */
+  readonly id: number;
+  readonly name: unknown;
+  readonly interval: number;
+  readonly scaleFactor: number;
+  readonly persist: boolean;
+  /** End (epoch ms) of the interval being recorded. */
+  readonly endTime: number;
+
+  /** Records the latest value (any JSON value). */
+  set(path: Panopticon.Path, id: Panopticon.Key, value: unknown): void;
+  /** Adds `n` (a non-finite `n` counts as 1); delivered as a rate. */
+  inc(path: Panopticon.Path, id: Panopticon.Key, n?: number): void;
+  /** Adds a value to a summary; a non-finite value is dropped. */
+  sample(path: Panopticon.Path, id: Panopticon.Key, value: number): void;
+  /** Adds a `process.hrtime()` difference to a summary of times; a non-array is dropped. */
+  timedSample(path: Panopticon.Path, id: Panopticon.Key, dt: Panopticon.HrTime): void;
+
+  /** Resolves the series once and returns a recorder for it. */
+  bind(method: 'set', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<unknown>;
+  bind(method: 'inc', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<number>;
+  bind(method: 'sample', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<number>;
+  bind(method: 'timedSample', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<Panopticon.HrTime>;
+  /** A method added with `registerMethod`. */
+  bind(method: string, path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<unknown>;
+
+  /** Stops timers and cluster listeners, removes all listeners; later records are ignored. */
+  stop(): void;
+
+  on<E extends keyof PanopticonEvents>(event: E, listener: (...args: PanopticonEvents[E]) => void): this;
+  once<E extends keyof PanopticonEvents>(event: E, listener: (...args: PanopticonEvents[E]) => void): this;
+  off<E extends keyof PanopticonEvents>(event: E, listener: (...args: PanopticonEvents[E]) => void): this;
+  emit<E extends keyof PanopticonEvents>(event: E, ...args: PanopticonEvents[E]): boolean;
+}
+
+interface PanopticonConstructor {
+  new (options?: Panopticon.Options): Panopticon;
+  /** Calling without `new` works too. */
+  (options?: Panopticon.Options): Panopticon;
+  readonly prototype: Panopticon;
+
+  /** Adds a logger method to every instance (call it as `p[name](path, id, value)` or via `bind`). */
+  registerMethod(name: string, loggerClass: Panopticon.LoggerClass, validator?: ((value: any) => unknown) | null): void;
+  /** The names of all logger methods (a copy). */
+  getLoggerMethodNames(): string[];
+  /** Number of instances constructed in this process. */
+  count(): number;
+  /** Resets the count. For tests only. */
+  _resetCount(): void;
+  readonly Panopticon: PanopticonConstructor;
+}
+
+declare const Panopticon: PanopticonConstructor;
+
+export = Panopticon;
