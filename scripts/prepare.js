@@ -35,7 +35,10 @@ function run(command) {
 
 const lock = path.join(root, 'package-lock.json');
 const installed = path.join(root, 'node_modules', '.package-lock.json');
-if (mtime(installed) < mtime(lock)) run('npm ci --no-audit --no-fund');
+// `npm install`, not `npm ci`: @napi-rs/cli pulls optional per-platform packages (@napi-rs/lzma-*)
+// that some registries do not serve; npm install skips them and keeps package-lock.json as it is,
+// while npm ci refuses a lock file without them. The lock file still pins every version.
+if (mtime(installed) < mtime(lock)) run('npm install --no-audit --no-fund');
 
 const addon = fs.readdirSync(root).find((f) => /^panoptic\..+\.node$/.test(f));
 const sources = Math.max(
