@@ -1,0 +1,144 @@
+'use strict';
+
+// index.d.ts against the code: __test__/types/example.ts must type-check, a file with type errors
+// must not (so the check bites), and every member index.d.ts declares must exist at runtime (and
+// nothing public must exist at runtime that it does not declare).
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawnSync } = require('child_process');
+const { EventEmitter } = require('events');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const tsc = require.resolve('typescript/bin/tsc');
+const tsconfig = path.join(__dirname, 'types', 'tsconfig.json');
+
+function runTsc(project) {
+  const r = spawnSync(process.execPath, [tsc, '-p', project, '--pretty', 'false'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120000,
+  });
+  if (r.error) throw r.error;
+  return r;
+}
+
+test('tsc type-checks __test__/types/example.ts against index.d.ts', { timeout: 150000 }, () => {
+  const r = runTsc(tsconfig);
+  assert.equal(r.status, 0, `tsc exited ${r.status}:\n${r.stdout}${r.stderr}`);
+});
+
+// Each line is a type error against index.d.ts; the test checks tsc reports every one of them.
+const BAD_LINES = [
+  'p.inc(5, "x");', // a path is an array, null or undefined
+  'p.inc(null, "x", "1");', // n is a number
+  'p.set(["a"], { id: 1 }, 1);', // an id is a string or a number
+  'p.bind("inc", null, "x")("fast");', // an inc recorder takes a number
+  'p.timedSample(null, "t", [1, 2, 3]);', // an hrtime is a pair
+  'const i: string = p.interval;', // interval is a number
+  'p.id = 3;', // readonly
+  'p.on("delivery", (d) => d.meta.nope);', // no such meta field
+  'Panopticon.registerMethod("x", 5);', // a logger class is a constructor
+  'Panopticon.nope();', // no such static
+  'new Panopticon({ persist: "yes" });', // persist is a boolean
+];
+
+test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-types-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const header = [
+    `import Panopticon = require(${JSON.stringify(root.split(path.sep).join('/'))});`,
+    'const p = new Panopticon({ interval: 1000 });',
+  ];
+  fs.writeFileSync(path.join(dir, 'bad.ts'), [...header, ...BAD_LINES, ''].join('\n'));
+  // A copy of the project's tsconfig with bad.ts next to example.ts; @types/node from this repo.
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+    extends: tsconfig,
+    compilerOptions: { typeRoots: [path.join(root, 'node_modules', '@types')] },
+    files: [path.join(__dirname, 'types', 'example.ts'), 'bad.ts'],
+  }, null, 2));
+
+  const r = runTsc(dir);
+  const out = r.stdout + r.stderr;
+  assert.notEqual(r.status, 0, `tsc accepted the bad file:\n${out}`);
+
+  const errors = out.split('\n').filter((l) => /error TS\d+/.test(l));
+  assert.ok(!errors.some((l) => l.includes('example.ts')), `example.ts must stay clean:\n${out}`);
+  assert.ok(errors.every((l) => l.includes('bad.ts(')), `errors outside bad.ts:\n${out}`);
+  const badLines = new Set(errors.map((l) => Number(/bad\.ts\((\d+),/.exec(l)[1])));
+  BAD_LINES.forEach((code, i) => {
+    const line = header.length + i + 1;
+    assert.ok(badLines.has(line), `no error reported for line ${line}: ${code}\n${out}`);
+  });
+  assert.equal(badLines.size, BAD_LINES.length, `errors on unexpected lines:\n${out}`);
+});
+
+// What index.d.ts declares, by hand (keep in step with it).
+const DECLARED = {
+  statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function' },
+  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', bind: 'function', stop: 'function' },
+  // Declared on the instance, inherited from EventEmitter at runtime.
+  events: ['on', 'once', 'off', 'emit'],
+  properties: { id: 'number', name: 'string', interval: 'number', scaleFactor: 'number', persist: 'boolean', endTime: 'number' },
+  loggerMethods: ['set', 'inc', 'sample', 'timedSample'],
+};
+
+test('every member index.d.ts declares exists at runtime, and no undeclared public one', (t) => {
+  const Panopticon = require('..');
+  assert.equal(typeof Panopticon, 'function');
+
+  for (const [name, type] of Object.entries(DECLARED.statics)) {
+    assert.equal(typeof Panopticon[name], type, `static ${name}`);
+  }
+  assert.equal(Panopticon.Panopticon, Panopticon);
+  assert.deepEqual(Object.keys(Panopticon).sort(), Object.keys(DECLARED.statics).sort(), 'undeclared statics');
+
+  const protoOwn = Object.getOwnPropertyNames(Panopticon.prototype).filter((k) => k !== 'constructor');
+  assert.deepEqual(protoOwn.sort(), Object.keys(DECLARED.methods).sort(), 'undeclared prototype members');
+  assert.ok(Panopticon.prototype instanceof EventEmitter);
+
+  const before = Panopticon.count();
+  const p = new Panopticon({ interval: 60000, name: 'types', scaleFactor: 1000, persist: true });
+  const q = Panopticon({ interval: 60000 }); // callable without new
+  t.after(() => {
+    p.stop();
+    q.stop();
+  });
+  assert.ok(p instanceof Panopticon && q instanceof Panopticon && p instanceof EventEmitter);
+  assert.equal(Panopticon.count(), before + 2);
+
+  for (const [name, type] of Object.entries(DECLARED.methods)) {
+    assert.equal(typeof p[name], type, `method ${name}`);
+  }
+  for (const name of DECLARED.events) {
+    assert.equal(typeof p[name], 'function', `method ${name}`);
+  }
+  for (const [name, type] of Object.entries(DECLARED.properties)) {
+    assert.equal(typeof p[name], type, `property ${name}`);
+  }
+  assert.equal(p.id, before);
+  assert.equal(q.id, before + 1);
+  assert.equal(p.interval, 60000);
+  assert.equal(p.scaleFactor, 1000);
+  assert.equal(p.persist, true);
+  assert.equal(p.endTime % 60000, 0);
+  // Own public (not EventEmitter-internal `_...`) instance properties are the declared ones.
+  const own = Object.keys(p).filter((k) => !k.startsWith('_'));
+  assert.deepEqual(own.sort(), Object.keys(DECLARED.properties).sort(), 'undeclared instance properties');
+
+  const names = Panopticon.getLoggerMethodNames();
+  assert.ok(Array.isArray(names));
+  // The built-ins come first (in panopticon 0.3.0's order, which this test does not pin).
+  assert.deepEqual(names.slice(0, DECLARED.loggerMethods.length).sort(), [...DECLARED.loggerMethods].sort());
+  names.push('mutated');
+  assert.ok(!Panopticon.getLoggerMethodNames().includes('mutated'), 'getLoggerMethodNames returns a copy');
+
+  for (const method of DECLARED.loggerMethods) {
+    assert.equal(typeof p.bind(method, ['types'], method), 'function', `bind('${method}') returns a recorder`);
+  }
+  assert.equal(p.on('delivery', () => {}), p, 'on returns this');
+});
