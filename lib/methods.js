@@ -17,9 +17,10 @@ const byName = new Map();
 const F = {};
 RECORD_FIELDS.forEach((name, i) => { F[name] = i; });
 
-// NaN is how the engine says "no value"; panopticon says null.
+// NaN is how the engine says "no value"; panopticon says null. An overflow to +-Infinity is null
+// too, as JSON (0.3.0's master and every worker message) turns it into null.
 function orNull(x) {
-  return Number.isNaN(x) ? null : x;
+  return Number.isFinite(x) ? x : null;
 }
 
 /** `process.hrtime()` difference `[s, ns]` to ms (at scaleFactor 1), as panopticon 0.3.0 does. */
@@ -29,7 +30,7 @@ function hrtimeToMs(dt, scaleFactor) {
 
 // Leaves of the native series, from one record of NativeEngine.collect.
 const nativeLeaves = {
-  inc: (r, o, timeStamp) => ({ type: 'inc', value: { val: r[o + F.rate], timeStamp } }),
+  inc: (r, o, timeStamp) => ({ type: 'inc', value: { val: orNull(r[o + F.rate]), timeStamp } }),
   sample: (r, o, timeStamp) => ({
     type: 'sample',
     value: {
@@ -47,8 +48,8 @@ const nativeLeaves = {
       max: orNull(r[o + F.max]),
       sigma: orNull(r[o + F.sigma]),
       average: orNull(r[o + F.average]),
-      count: r[o + F.count],
-      total: r[o + F.total],
+      count: orNull(r[o + F.count]),
+      total: orNull(r[o + F.total]),
       scaleFactor,
       timeStamp,
     },

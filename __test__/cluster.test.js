@@ -1,0 +1,48 @@
+'use strict';
+
+// A real cluster (cluster.fork()): workers' intervals reach the master's delivery of the same
+// interval under data.workers[id]; other IPC messages are ignored and left to their listeners.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const cluster = require('cluster');
+const path = require('path');
+const { next, Panopticon } = require('./helpers');
+
+test('workers report into the master delivery of the same interval', { timeout: 60000 }, async (t) => {
+  const interval = 200;
+  const start = String(Date.now() - 7); // a numeric string, as a worker gets it from argv/env
+  const p = new Panopticon({ interval, startTime: Number(start) });
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'cluster-worker.js'), silent: false });
+  const workers = [1, 2].map((hits) => cluster.fork({ INTERVAL: interval, START: start, HITS: hits }));
+  const appMessages = [];
+  for (const w of workers) w.on('message', (msg) => { if (msg.hello) appMessages.push(msg.hello); });
+  t.after(async () => {
+    p.stop();
+    await Promise.all(workers.map((w) => new Promise((resolve) => {
+      if (w.isDead()) return resolve();
+      w.once('exit', resolve);
+      w.send('stop');
+    })));
+  });
+  p.on('newInterval', () => p.inc(['m'], 'hits', 5));
+
+  // Wait (bounded) for a delivery holding both workers' data.
+  let d;
+  const deadline = Date.now() + 30000;
+  do {
+    d = await next(p, 'delivery', 1, 30000);
+    assert.ok(Date.now() < deadline, 'no delivery with both workers');
+  } while (!(d.data.workers && Object.keys(d.data.workers).length === 2 && d.data.master.m));
+
+  const end = d.data.master.m.hits.value.timeStamp;
+  assert.equal(d.data.master.m.hits.value.val, 5 / interval);
+  for (const [i, w] of workers.entries()) {
+    const data = d.data.workers[w.id];
+    assert.ok(data, `worker ${w.id}`);
+    assert.deepEqual(data.w.hits.value, { val: (i + 1) / interval, timeStamp: end }, 'the same interval as the master');
+    assert.equal(data.w.pid.value.val, w.process.pid);
+  }
+  assert.equal(d.data.bogus, undefined, 'a 0.3.0-shaped message from the app is not ours');
+  assert.deepEqual(appMessages, ['from the app', 'from the app'], "the app's own messages still reach it");
+});
