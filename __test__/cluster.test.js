@@ -27,13 +27,16 @@ test('workers report into the master delivery of the same interval', { timeout: 
   });
   p.on('newInterval', () => p.inc(['m'], 'hits', 5));
 
-  // Wait (bounded) for a delivery holding both workers' data.
+  // Wait (bounded) for a delivery holding both workers' records (a worker's first interval, cut
+  // short by its start, holds nothing: it records on 'newInterval').
+  const complete = (d) => d.data.master.m && d.data.workers && Object.keys(d.data.workers).length === 2 &&
+    Object.values(d.data.workers).every((data) => data.w);
   let d;
   const deadline = Date.now() + 30000;
   do {
     d = await next(p, 'delivery', 1, 30000);
     assert.ok(Date.now() < deadline, 'no delivery with both workers');
-  } while (!(d.data.workers && Object.keys(d.data.workers).length === 2 && d.data.master.m));
+  } while (!complete(d));
 
   const end = d.data.master.m.hits.value.timeStamp;
   assert.equal(d.data.master.m.hits.value.val, 5 / interval);
