@@ -8,6 +8,7 @@ const cluster = require('cluster');
 const { parseOptions, describe } = require('./lib/args');
 const { methods, byName, defineCustom } = require('./lib/methods');
 const { Collector } = require('./lib/collector');
+const { register, unregister } = require('./lib/cluster');
 
 const COLLECTOR = Symbol('panoptic.collector');
 
@@ -34,6 +35,7 @@ function Panopticon(options) {
   const collector = new Collector(this, opts);
   this[COLLECTOR] = collector;
   this.endTime = collector.endTime;
+  register(this);
   if (cluster.isWorker) {
     collector.startShipping();
   } else {
@@ -50,6 +52,7 @@ Object.setPrototypeOf(Panopticon, EventEmitter);
  */
 Panopticon.prototype.stop = function stop() {
   this.emit('stopping');
+  unregister(this);
   this[COLLECTOR].stop();
   this.removeAllListeners();
 };

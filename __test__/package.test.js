@@ -150,8 +150,8 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   assert.equal(resolved, path.join(modules, 'panoptic', 'index.js'), 'panoptic must load from the temp project');
   assert.equal(delivery.id, 0);
   assert.equal(delivery.interval, 100);
-  assert.deepEqual(delivery.meta, { pid, dropped: 0, errors: 0 });
-  assert.deepEqual(Object.keys(delivery.data), ['master']);
+  assert.deepEqual(delivery.meta, { pid, workers: {}, late: 0, decodeErrors: 0, dropped: 0, errors: 0 });
+  assert.deepEqual(Object.keys(delivery.data).sort(), ['cluster', 'master']);
   const leaf = delivery.data.master.hits;
   assert.ok(leaf, `no hits leaf in ${JSON.stringify(delivery.data)}`);
   assert.equal(leaf.type, 'inc');

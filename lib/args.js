@@ -34,12 +34,20 @@ function parseOptions(options) {
   } else if (typeof options !== 'object') {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
-  const { transformer } = options;
+  const { transformer, deliveryDelay } = options;
   if (transformer !== undefined && transformer !== null && typeof transformer !== 'function') {
     throw new TypeError(`options.transformer must be a function, got ${describe(transformer)}`);
   }
+  const interval = positiveOr(options.interval, 10000);
+  if (deliveryDelay !== undefined && typeof deliveryDelay !== 'number') {
+    throw new TypeError(`options.deliveryDelay must be a number of ms, got ${describe(deliveryDelay)}`);
+  }
+  if (deliveryDelay !== undefined && !(Number.isFinite(deliveryDelay) && deliveryDelay >= 0)) {
+    throw new RangeError(`options.deliveryDelay must be a finite number >= 0, got ${describe(deliveryDelay)}`);
+  }
   return {
-    interval: positiveOr(options.interval, 10000),
+    interval,
+    deliveryDelay: deliveryDelay === undefined ? interval / 2 : deliveryDelay,
     scaleFactor: positiveOr(options.scaleFactor, 1),
     persist: !!options.persist,
     transformer: transformer || null,

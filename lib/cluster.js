@@ -1,45 +1,81 @@
 'use strict';
 
-// Carrying a cluster worker's collected intervals to the master's matching instance.
-// Until the binary snapshot transport lands, this is panopticon 0.3.0's scheme (one JSON message
-// per interval, instances matched by construction order) in a namespaced message: the master
-// only reads messages marked `__panoptic`, and ignores everyone else's.
+// Carrying a cluster worker's closed intervals to the master's matching instance.
+//
+// One IPC message per instance per interval: `{ __panoptic: 1, key, snapshot }`, where `snapshot`
+// is the base64 text of the native snapshot (crates/panoptic-core/src/wire.rs; a string is the
+// cheapest payload for Node's JSON IPC) and `key` names the instance (see keyOf). The master
+// only reads messages marked `__panoptic` (everything else is left to its other listeners), and
+// a marked message that is malformed is counted in meta.decodeErrors, never thrown.
 
 const cluster = require('cluster');
 
 const PROTOCOL = 1;
+
+// Live instances of this process, to tell whether a name is unique.
+const live = new Set();
+
+function register(owner) {
+  live.add(owner);
+}
+
+function unregister(owner) {
+  live.delete(owner);
+}
+
+/**
+ * How a worker's instance finds the master's: by name when the name (a string or a finite number)
+ * is unique among this process's live instances, else by construction order, as panopticon 0.3.0.
+ */
+function keyOf(owner) {
+  const { name } = owner;
+  if (typeof name === 'string' || Number.isFinite(name)) {
+    let same = 0;
+    for (const other of live) if (other.name === name) same += 1;
+    if (same === 1) return `name:${name}`;
+  }
+  return `id:${owner.id}`;
+}
 
 /** Master: listen to every current and future worker. Returns a function that detaches. */
 function listenToWorkers(owner, collector) {
   const listeners = new Map();
   const watch = (worker) => {
     const onMessage = (msg) => {
-      if (msg === null || typeof msg !== 'object' || msg.__panoptic !== PROTOCOL || msg.instance !== owner.id) return;
-      if (!Number.isFinite(msg.k) || msg.data === null || typeof msg.data !== 'object') return;
-      collector.receive(worker.id, msg.k, msg.data);
+      if (msg === null || typeof msg !== 'object' || msg.__panoptic === undefined) return;
+      if (msg.__panoptic !== PROTOCOL || typeof msg.key !== 'string') {
+        collector.receive(worker.id, undefined);
+      } else if (msg.key === keyOf(owner)) {
+        collector.receive(worker.id, msg.snapshot);
+      }
     };
-    worker.on('message', onMessage);
-    worker.once('exit', () => {
+    const onExit = () => {
       worker.removeListener('message', onMessage);
       listeners.delete(worker);
-    });
-    listeners.set(worker, onMessage);
+    };
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+    listeners.set(worker, [onMessage, onExit]);
   };
   for (const worker of Object.values(cluster.workers || {})) watch(worker);
   cluster.on('fork', watch);
   return () => {
     cluster.removeListener('fork', watch);
-    for (const [worker, onMessage] of listeners) worker.removeListener('message', onMessage);
+    for (const [worker, [onMessage, onExit]] of listeners) {
+      worker.removeListener('message', onMessage);
+      worker.removeListener('exit', onExit);
+    }
     listeners.clear();
   };
 }
 
-/** Worker: send each collected interval to the master. */
-function sendToMaster(owner) {
-  return (collected) => {
+/** Worker: a function that sends one snapshot to the master. */
+function shipper(owner) {
+  return (snapshot) => {
+    if (!process.connected) return;
     // With a callback, a closed channel reports an error here instead of on `process`.
-    process.send({ __panoptic: PROTOCOL, instance: owner.id, k: collected.k, data: collected.data }, () => {});
+    process.send({ __panoptic: PROTOCOL, key: keyOf(owner), snapshot }, () => {});
   };
 }
 
-module.exports = { listenToWorkers, sendToMaster };
+module.exports = { register, unregister, listenToWorkers, shipper };

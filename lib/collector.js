@@ -1,23 +1,27 @@
 'use strict';
 
 // The interval machinery behind one Panopticon instance: series, the current interval's state,
-// collection at each boundary, delivery half an interval later.
+// closing each interval at its boundary, delivery `deliveryDelay` later.
 //
 // Which interval a datum belongs to. `cur` is the number k of the interval whose data the state
 // holds (it spans [startTime + k*interval, startTime + (k+1)*interval)). A native thread publishes
 // the wall clock's interval number in the clock cell of this instance (panoptic-core's clock.rs).
 // Every record first compares the cell with `cur`; when they differ the interval is over: the
-// state is collected as interval `cur`, emptied, and `cur` moves on (sync/rotate) before the
-// datum is written. The boundary timer does the same when no record comes. So a datum lands in
-// the interval the clock showed when it was recorded, whether or not a timer has fired yet
+// state is closed as interval `cur`, emptied, and `cur` moves on (sync/rotate) before the datum
+// is written. The boundary timer does the same when no record comes. So a datum lands in the
+// interval the clock showed when it was recorded, whether or not a timer has fired yet
 // (panopticon 0.3.0 lost the first datum after a boundary, and a stalled event loop lumped
 // everything into one interval).
+//
+// Where the data goes. A closed interval is a snapshot in the native engine. A cluster worker
+// ships it to the master (cluster.js); a master keeps it, gathers the workers' snapshots of the
+// same interval, and at delivery time the engine merges them and writes the delivery's trees.
 
-const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH, RECORD_WIDTH } = require('./native');
-const { RECORD_ID } = require('./methods');
-const { place, merge, defaultTransformer } = require('./tree');
+const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH } = require('./native');
+const { byName } = require('./methods');
+const { merge, place, defaultTransformer } = require('./tree');
 const { checkKey } = require('./args');
-const { listenToWorkers, sendToMaster } = require('./cluster');
+const { listenToWorkers, shipper } = require('./cluster');
 
 const NOOP = () => {};
 
@@ -28,6 +32,7 @@ class Collector {
     this.scaleFactor = options.scaleFactor;
     this.persist = options.persist;
     this.startTime = options.startTime;
+    this.deliveryDelay = options.deliveryDelay;
     this.transformer = options.transformer || defaultTransformer;
     this.engine = new NativeEngine(this.startTime, this.interval, this.scaleFactor, this.persist);
     this.cell = this.engine.cell;
@@ -39,18 +44,14 @@ class Collector {
     this.pages = []; // counter pages (Float64Array of PAGE_SLOTS)
     this.batch = new Float64Array(BATCH_LENGTH);
     this.fill = 0;
-    this.nativeSeries = []; // by native series id
-    this.jsSeries = []; // set / registered loggers that ever received a datum
+    this.jsSeries = []; // set / registered-logger series that ever received a datum
     this.touched = []; // JS series written in the current interval
     this.dropped = 0;
     this.errors = 0;
 
-    // Master/standalone only: collected intervals waiting for their delivery time, and worker
-    // data that arrived before this process closed the interval it belongs to.
-    this.ready = [];
-    this.early = new Map();
-    this.deliveryDelay = this.interval / 2;
-    this.onCollected = NOOP;
+    // What happens to a closed interval: kept for delivery (master) or shipped (worker).
+    this.onClosed = NOOP;
+    this.ready = []; // master: closed intervals (k) waiting for their delivery time
     this.detach = NOOP;
     this.timer = null;
   }
@@ -105,24 +106,21 @@ class Collector {
   touch(series) {
     series.touched = true;
     this.touched.push(series);
-    if (!series.live) {
-      series.live = true;
+    if (series.sid < 0) {
+      series.sid = this.define(series);
       this.jsSeries.push(series);
     }
   }
 
+  define(series) {
+    return this.engine.define(series.method.kind, series.method.name, series.path, series.id).id;
+  }
+
   defineCounter(series) {
-    const { id, slot } = this.engine.define(series.method.kind);
-    this.nativeSeries[id] = series;
+    const { slot } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
     const page = Math.floor(slot / PAGE_SLOTS);
     while (this.pages.length <= page) this.pages.push(new Float64Array(PAGE_SLOTS));
     return { page: this.pages[page], offset: slot % PAGE_SLOTS };
-  }
-
-  defineSummary(series) {
-    const { id } = this.engine.define(series.method.kind);
-    this.nativeSeries[id] = series;
-    return id;
   }
 
   // ---- key resolution -------------------------------------------------------------------------
@@ -159,7 +157,7 @@ class Collector {
     }
     let handle = node.leaves.get(String(id));
     if (handle === undefined) {
-      const series = { method, path: keys, id: String(id), value: undefined, logger: null, touched: false, live: false };
+      const series = { method, path: keys, id: String(id), sid: -1, value: undefined, at: 0, logger: null, touched: false };
       handle = method.makeHandle(this, series, method);
       node.leaves.set(String(id), handle);
     }
@@ -167,84 +165,73 @@ class Collector {
     return handle;
   }
 
-  // ---- collection -----------------------------------------------------------------------------
+  // ---- closing intervals ----------------------------------------------------------------------
 
   rotate(target) {
     const k = this.cur;
-    const collected = this.collect(k);
+    this.close(k);
     this.cur = target;
     this.owner.endTime = this.endTime = this.endOf(target);
-    this.onCollected(collected);
-    this.owner.emit('sample', collected.data, this.owner.id);
+    const data = this.owner.listenerCount('sample') > 0 ? JSON.parse(this.engine.closedTree()) : undefined;
+    this.onClosed(k);
+    if (data !== undefined) this.owner.emit('sample', data, this.owner.id);
     if (this.persist) this.owner.emit('reset', this.endTime);
     this.owner.emit('newInterval');
   }
 
-  /** Turns the current state into interval k's data tree and empties it. */
-  collect(k) {
-    const timeStamp = this.endOf(k);
+  /** Hands interval k's state to the engine as a snapshot and empties it. */
+  close(k) {
     if (this.fill > 0) this.drain();
-    const records = this.engine.collect(this.pages);
-    let errors = this.errors + this.engine.takeRejected();
-    const data = {};
-    const branches = new Set();
-    const put = (series, leaf) => {
-      if (!place(data, branches, series.path, series.id, leaf)) {
-        errors += 1;
-        this.report(new Error(`"${series.method.name}" at path ${JSON.stringify(series.path)} id ${JSON.stringify(series.id)} collides with another series at the same place of the delivery tree; it is left out of interval ${timeStamp}`));
-      }
-    };
-    for (let o = 0; o < records.length; o += RECORD_WIDTH) {
-      const series = this.nativeSeries[records[o + RECORD_ID]];
-      put(series, series.method.leaf(records, o, timeStamp, this.scaleFactor));
-    }
+    const ids = [];
+    const json = [];
+    const at = [];
     for (const series of this.persist ? this.jsSeries : this.touched) {
-      let leaf;
+      let text;
       try {
         // A JSON copy, as 0.3.0 delivered: later changes to a set object do not alter the past,
         // and a logger's toJSON() runs now.
-        leaf = JSON.parse(JSON.stringify(series.method.jsLeaf(series, timeStamp)));
+        text = JSON.stringify(series.method.jsValue(series));
       } catch (err) {
-        errors += 1;
+        this.errors += 1;
         this.report(err, `serializing "${series.method.name}" at ${JSON.stringify([...series.path, series.id])}`);
         continue;
       }
-      if (leaf !== undefined) put(series, leaf);
+      ids.push(series.sid);
+      json.push(text === undefined ? '' : text);
+      at.push(series.at);
     }
     for (const series of this.touched) {
       series.touched = false;
       if (!this.persist) series.logger = null;
     }
     this.touched = [];
-    const meta = { dropped: this.dropped, errors };
+    this.engine.closeInterval(k, this.pages, ids, json, at, this.dropped, this.errors);
     this.dropped = 0;
     this.errors = 0;
-    return { k, endTime: timeStamp, data, meta, workers: [] };
   }
 
   // ---- timers and delivery --------------------------------------------------------------------
 
-  /** Master or standalone: keep collected intervals for delivery, with the workers' data. */
+  /** Master or standalone: keep closed intervals for delivery, with the workers' snapshots. */
   startDelivering() {
-    this.onCollected = (collected) => {
-      const early = this.early.get(collected.k);
-      if (early) collected.workers.push(...early);
-      for (const k of this.early.keys()) if (k <= collected.k) this.early.delete(k);
-      this.ready.push(collected);
+    this.onClosed = (k) => {
+      this.engine.keep();
+      this.ready.push(k);
     };
     this.detach = listenToWorkers(this.owner, this);
     this.arm();
   }
 
-  /** Cluster worker: ship each collected interval to the master. */
+  /** Cluster worker: ship each closed interval to the master. */
   startShipping() {
-    this.onCollected = sendToMaster(this.owner);
+    const ship = shipper(this.owner);
+    this.onClosed = () => ship(this.engine.ship());
     this.arm();
   }
 
   arm() {
     let due = this.endTime;
-    if (this.ready.length > 0) due = Math.min(due, this.ready[0].endTime + this.deliveryDelay);
+    if (this.ready.length > 0) due = Math.min(due, this.endOf(this.ready[0]) + this.deliveryDelay);
     this.timer = setTimeout(() => this.tick(), Math.max(0, due - Date.now()));
   }
 
@@ -254,7 +241,7 @@ class Collector {
       // The JS timer may run a little before the clock thread publishes: ask the clock directly.
       this.sync(Math.max(clockCells[this.cell], intervalIndex(this.startTime, this.interval)));
       const now = Date.now();
-      while (!this.stopped && this.ready.length > 0 && this.ready[0].endTime + this.deliveryDelay <= now) {
+      while (!this.stopped && this.ready.length > 0 && this.endOf(this.ready[0]) + this.deliveryDelay <= now) {
         this.deliver(this.ready.shift());
       }
     } finally {
@@ -262,9 +249,13 @@ class Collector {
     }
   }
 
-  deliver(collected) {
+  deliver(k) {
     const owner = this.owner;
-    const meta = { pid: process.pid, dropped: collected.meta.dropped, errors: collected.meta.errors };
+    const out = JSON.parse(this.engine.deliver(k));
+    const meta = { pid: process.pid, ...out.meta };
+    for (const description of out.collisions) {
+      this.report(new Error(`${description} collides with another series at the same place of the delivery tree; it is left out of interval ${this.endOf(k)}`));
+    }
     const data = {};
     const add = (processData, id) => {
       try {
@@ -274,29 +265,34 @@ class Collector {
         this.report(err, `the transformer threw for ${id === 'master' ? 'the master' : `worker ${id}`}`);
       }
     };
-    add(collected.data, 'master');
-    for (const worker of collected.workers) add(worker.data, worker.id);
-    owner.emit('delivery', {
-      id: owner.id,
-      name: owner.name,
-      interval: this.interval / this.scaleFactor,
-      data,
-      meta,
-    });
+    add(out.master || {}, 'master');
+    for (const id of Object.keys(out.workers)) add(out.workers[id], Number(id));
+    for (const { method, path, id, leaves } of out.custom) {
+      const merged = this.mergeCustom(method, leaves, meta);
+      if (merged !== undefined && !place(out.cluster, path, id, merged)) meta.errors += 1;
+    }
+    data.cluster = out.cluster;
+    owner.emit('delivery', { id: owner.id, name: owner.name, interval: this.interval / this.scaleFactor, data, meta });
   }
 
-  /** Data a cluster worker collected for interval k (see cluster.js). */
-  receive(workerId, k, data) {
-    const entry = { id: workerId, data };
-    const ready = this.ready.find((c) => c.k === k);
-    if (ready) {
-      ready.workers.push(entry);
-    } else if (k >= this.cur && k <= this.cur + 1) {
-      // The worker closed interval k before this process did.
-      if (!this.early.has(k)) this.early.set(k, []);
-      this.early.get(k).push(entry);
+  /** A registered logger's leaves from every process, merged by its class's static merge(a, b). */
+  mergeCustom(name, leaves, meta) {
+    const method = byName.get(name);
+    const merge2 = method && method.loggerClass && method.loggerClass.merge;
+    if (typeof merge2 !== 'function' || leaves.length === 0) return undefined;
+    try {
+      return leaves.reduce((a, b) => merge2.call(method.loggerClass, a, b));
+    } catch (err) {
+      meta.errors += 1;
+      this.report(err, `${name}.merge threw`);
+      return undefined;
     }
-    // Otherwise it is late (already delivered) or bogus: dropped, never merged elsewhere.
+  }
+
+  /** A cluster worker's snapshot (base64 text) for this instance. */
+  receive(workerId, text) {
+    if (typeof text === 'string') this.engine.receive(workerId, text, this.cur);
+    else this.engine.noteDecodeError();
   }
 
   stop() {
@@ -307,9 +303,8 @@ class Collector {
     clearTimeout(this.timer);
     this.timer = null;
     this.ready = [];
-    this.early.clear();
     this.detach();
-    this.engine.close();
+    this.engine.release();
   }
 }
 

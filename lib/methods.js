@@ -4,57 +4,20 @@
 // `bind()` returns and the `p.inc(path, id, n)`-style methods call. Handles are the hot path: no
 // string building, no allocation, no call into native code per record. Each one first compares
 // the clock cell with the interval its instance holds (see Collector#sync), then writes:
-// - inc: two adds into a counter page the native engine reads at collection;
+// - inc: two adds into a counter page the native engine reads when the interval closes;
 // - sample/timedSample: a (series id, value) pair into the batch the engine drains;
-// - set and registered loggers: plain JS state, read at collection.
+// - set and registered loggers: plain JS state, handed over as JSON when the interval closes.
+// A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, KIND_COUNTER, KIND_SUMMARY, RECORD_FIELDS } = require('./native');
+const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM } = require('./native');
 
 const methods = [];
 const byName = new Map();
-
-// Field name -> offset in one record of NativeEngine.collect.
-const F = {};
-RECORD_FIELDS.forEach((name, i) => { F[name] = i; });
-
-// NaN is how the engine says "no value"; panopticon says null. An overflow to +-Infinity is null
-// too, as JSON (0.3.0's master and every worker message) turns it into null.
-function orNull(x) {
-  return Number.isFinite(x) ? x : null;
-}
 
 /** `process.hrtime()` difference `[s, ns]` to ms (at scaleFactor 1), as panopticon 0.3.0 does. */
 function hrtimeToMs(dt, scaleFactor) {
   return (dt[0] + dt[1] / 1e9) * 1000 / scaleFactor;
 }
-
-// Leaves of the native series, from one record of NativeEngine.collect.
-const nativeLeaves = {
-  inc: (r, o, timeStamp) => ({ type: 'inc', value: { val: orNull(r[o + F.rate]), timeStamp } }),
-  sample: (r, o, timeStamp) => ({
-    type: 'sample',
-    value: {
-      max: orNull(r[o + F.max]),
-      min: orNull(r[o + F.min]),
-      sigma: orNull(r[o + F.sigma]),
-      average: orNull(r[o + F.average]),
-      timeStamp,
-    },
-  }),
-  timedSample: (r, o, timeStamp, scaleFactor) => ({
-    type: 'timedSample',
-    value: {
-      min: orNull(r[o + F.min]),
-      max: orNull(r[o + F.max]),
-      sigma: orNull(r[o + F.sigma]),
-      average: orNull(r[o + F.average]),
-      count: orNull(r[o + F.count]),
-      total: orNull(r[o + F.total]),
-      scaleFactor,
-      timeStamp,
-    },
-  }),
-};
 
 function counterHandle(c, series) {
   const cell = c.cell;
@@ -74,7 +37,7 @@ function sampleHandle(c, series) {
   return function sample(x) {
     if (!Number.isFinite(x)) return c.drop();
     if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (sid < 0) sid = c.defineSummary(series);
+    if (sid < 0) sid = c.define(series);
     c.append(sid, x);
   };
 }
@@ -88,7 +51,7 @@ function timedSampleHandle(c, series) {
     // Also drops what 0.3.0 would have turned into NaN statistics (['a', 'b'], [1]).
     if (!Number.isFinite(x)) return c.drop();
     if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (sid < 0) sid = c.defineSummary(series);
+    if (sid < 0) sid = c.define(series);
     c.append(sid, x);
   };
 }
@@ -98,6 +61,8 @@ function setHandle(c, series) {
   return function set(value) {
     if (clockCells[cell] !== c.cur && !c.sync()) return;
     series.value = value;
+    // When it was written: across processes, the most recent write wins.
+    series.at = Date.now();
     if (!series.touched) c.touch(series);
   };
 }
@@ -132,22 +97,21 @@ function define(name, spec) {
   return method;
 }
 
-define('sample', { makeHandle: sampleHandle, kind: KIND_SUMMARY, leaf: nativeLeaves.sample });
-define('timedSample', { makeHandle: timedSampleHandle, kind: KIND_SUMMARY, leaf: nativeLeaves.timedSample });
-define('inc', { makeHandle: counterHandle, kind: KIND_COUNTER, leaf: nativeLeaves.inc });
-define('set', {
-  makeHandle: setHandle,
-  jsLeaf: (series, timeStamp) => ({ type: 'set', value: { val: series.value, timeStamp } }),
-});
+define('sample', { makeHandle: sampleHandle, kind: KIND_SUMMARY });
+define('timedSample', { makeHandle: timedSampleHandle, kind: KIND_SUMMARY });
+define('inc', { makeHandle: counterHandle, kind: KIND_COUNTER });
+define('set', { makeHandle: setHandle, kind: KIND_SET, jsValue: (series) => series.value });
 
 /** Adds a method backed by a panopticon logger class (validated by the caller). */
 function defineCustom(name, loggerClass, validator) {
   return define(name, {
     makeHandle: customHandle,
+    kind: KIND_CUSTOM,
     loggerClass,
     validator: validator || null,
-    jsLeaf: (series) => series.logger,
+    // JSON.stringify calls the logger's toJSON(): its leaf.
+    jsValue: (series) => series.logger,
   });
 }
 
-module.exports = { methods, byName, defineCustom, RECORD_ID: F.id };
+module.exports = { methods, byName, defineCustom };

@@ -15,9 +15,9 @@ module.exports = {
   PAGE_SLOTS: layout.pageSlots,
   COUNTER_SLOTS: layout.counterSlots,
   BATCH_LENGTH: layout.batchLength,
-  RECORD_WIDTH: layout.recordWidth,
-  RECORD_FIELDS: layout.recordFields,
   // Series kinds understood by NativeEngine.define.
   KIND_COUNTER: 0,
   KIND_SUMMARY: 1,
+  KIND_SET: 2,
+  KIND_CUSTOM: 3,
 };

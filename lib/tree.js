@@ -1,6 +1,7 @@
 'use strict';
 
-// Building and merging delivery trees: nested plain objects whose leaves are `{ type, value }`.
+// Merging delivery trees (nested plain objects whose leaves are `{ type, value }`). The trees
+// themselves are written by the native engine (crates/panoptic-core/src/tree.rs).
 
 function setOwn(object, key, value) {
   // A plain assignment to '__proto__' would change the object's prototype instead.
@@ -11,37 +12,33 @@ function setOwn(object, key, value) {
   }
 }
 
-/**
- * Puts `leaf` at `tree[path...][id]`. `branches` holds the objects this tree built as branches, so
- * a leaf and a branch never take the same place: returns false (and changes nothing) when the
- * place is taken.
- */
-function place(tree, branches, path, id, leaf) {
-  let node = tree;
-  for (const key of path) {
-    if (!Object.prototype.hasOwnProperty.call(node, key)) {
-      const branch = {};
-      branches.add(branch);
-      setOwn(node, key, branch);
-    }
-    node = node[key];
-    if (!branches.has(node)) return false;
-  }
-  if (Object.prototype.hasOwnProperty.call(node, id)) return false;
-  setOwn(node, id, leaf);
-  return true;
+function isBranch(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Deep-merges `supplement` into `target` (panopticon 0.3.0's rule: existing keys win at leaves). */
 function merge(target, supplement) {
-  if (typeof supplement !== 'object' || supplement === null) return;
+  if (!isBranch(supplement)) return;
   for (const key of Object.keys(supplement)) {
     if (Object.prototype.hasOwnProperty.call(target, key)) {
-      if (typeof target[key] === 'object' && target[key] !== null) merge(target[key], supplement[key]);
+      if (isBranch(target[key])) merge(target[key], supplement[key]);
     } else {
       setOwn(target, key, supplement[key]);
     }
   }
+}
+
+/** Puts `leaf` at `tree[path...][id]`; false (nothing changed) when that place is taken. */
+function place(tree, path, id, leaf) {
+  let node = tree;
+  for (const key of path) {
+    if (!Object.prototype.hasOwnProperty.call(node, key)) setOwn(node, key, {});
+    node = node[key];
+    if (!isBranch(node) || typeof node.type === 'string') return false;
+  }
+  if (Object.prototype.hasOwnProperty.call(node, id)) return false;
+  setOwn(node, id, leaf);
+  return true;
 }
 
 /** panopticon 0.3.0's transformer: `{ master: data }` or `{ workers: { [id]: data } }`. */
@@ -52,4 +49,4 @@ function defaultTransformer(data, id) {
   return { workers };
 }
 
-module.exports = { place, merge, defaultTransformer };
+module.exports = { merge, place, defaultTransformer };

@@ -9,6 +9,7 @@ pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";
 pub const BAD_GRID: &str = "PANOPTIC_BAD_GRID";
 pub const BAD_KIND: &str = "PANOPTIC_BAD_KIND";
 pub const NO_EXTERNAL_BUFFERS: &str = "PANOPTIC_NO_EXTERNAL_BUFFERS";
+pub const NO_INTERVAL: &str = "PANOPTIC_NO_INTERVAL";
 
 /// A JS error with a stable code.
 pub type Coded = Error<String>;

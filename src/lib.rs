@@ -10,7 +10,7 @@ pub use clock::*;
 pub use engine::*;
 
 use napi_derive::napi;
-use panoptic_core::engine::{BATCH_LENGTH, COUNTER_SLOTS, PAGE_SLOTS, RECORD_FIELDS, RECORD_WIDTH};
+use panoptic_core::engine::{BATCH_LENGTH, COUNTER_SLOTS, PAGE_SLOTS};
 
 /// Sizes shared by the native engine and the JS recorders.
 #[napi(object)]
@@ -21,10 +21,6 @@ pub struct Layout {
     pub counter_slots: u32,
     /// Length in `f64` of the batch buffer of `(series id, value)` pairs.
     pub batch_length: u32,
-    /// `f64` per record in `NativeEngine.collect`'s output.
-    pub record_width: u32,
-    /// The names of a record's fields, in order (a missing value is `NaN`).
-    pub record_fields: Vec<String>,
 }
 
 /// The sizes the JS side must use when it writes into native-read memory.
@@ -34,7 +30,5 @@ pub fn layout() -> Layout {
         page_slots: PAGE_SLOTS as u32,
         counter_slots: COUNTER_SLOTS as u32,
         batch_length: BATCH_LENGTH as u32,
-        record_width: RECORD_WIDTH as u32,
-        record_fields: RECORD_FIELDS.iter().map(|f| f.to_string()).collect(),
     }
 }

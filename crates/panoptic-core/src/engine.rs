@@ -1,17 +1,21 @@
 //! The aggregation state of one Panopticon instance in one process, for the current interval.
 //!
-//! Two ways in, chosen by what a record costs on the JS hot path:
+//! How records reach it, chosen by what a record costs on the JS hot path:
 //! - **counters** (`inc`): JS adds into two `f64` slots of its own (`[calls, sum]`) in fixed-size
-//!   pages; the engine reads and zeroes them when the interval is collected. No call into native
-//!   code per record.
+//!   pages; the engine reads and zeroes them when the interval closes. No native call per record.
 //! - **summaries** (`sample`, `timedSample`): JS appends `(series id, value)` pairs to a batch
-//!   buffer and hands the buffer over when it is full or the interval ends ([`Engine::push`]);
-//!   the engine folds each value into the series' [`Summary`].
+//!   buffer and hands it over when it is full or the interval ends ([`Engine::push`]); the
+//!   engine folds each value into the series' [`Summary`].
+//! - **JS values** (`set`, registered loggers): JS keeps them and passes their JSON when the
+//!   interval closes ([`JsValue`]).
 //!
-//! [`Engine::collect`] turns the interval into flat records (see [`Record`]) and starts the next
-//! interval empty. Which interval a record belongs to is decided on the JS side with the interval
-//! clock ([`crate::clock`]) before it writes: the engine only ever holds one interval.
+//! [`Engine::close`] turns the interval into a [`Snapshot`] and starts the next one empty. Which
+//! interval a record belongs to is decided on the JS side with the interval clock
+//! ([`crate::clock`]) before it writes: the engine only ever holds one open interval.
 
+use std::sync::Arc;
+
+use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 
 /// Number of `f64` slots in one counter page. A counter never straddles two pages.
@@ -30,49 +34,24 @@ pub enum Kind {
     Counter,
     /// Count, total, min, max, mean and sigma of values, pushed in batches.
     Summary,
+    /// The last value written (`set`), kept by JS.
+    Set,
+    /// A registered logger's leaf, kept by JS.
+    Custom,
 }
 
 impl Kind {
-    /// The kind with the given wire code (0 = counter, 1 = summary).
+    /// The kind with the given code (0 counter, 1 summary, 2 set, 3 custom).
     pub fn from_code(code: u32) -> Option<Kind> {
         match code {
             0 => Some(Kind::Counter),
             1 => Some(Kind::Summary),
+            2 => Some(Kind::Set),
+            3 => Some(Kind::Custom),
             _ => None,
         }
     }
 }
-
-/// The fields of one record in [`Engine::collect`]'s output, in order. A missing value (the min of
-/// an empty summary, the sigma of one value) is `NaN`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-pub enum Record {
-    /// The series id given by [`Engine::define`].
-    Id,
-    /// Calls (counter) or values (summary).
-    Count,
-    /// Sum of the increments or of the values.
-    Total,
-    /// Smallest value.
-    Min,
-    /// Largest value.
-    Max,
-    /// `total / count`.
-    Average,
-    /// Sample standard deviation (n - 1).
-    Sigma,
-    /// `total * scale_factor / interval`: the rate `inc` reports.
-    Rate,
-}
-
-/// Number of `f64` in one record.
-pub const RECORD_WIDTH: usize = Record::Rate as usize + 1;
-
-/// The names of [`Record`]'s fields, in order (what the binding tells JS).
-pub const RECORD_FIELDS: [&str; RECORD_WIDTH] = [
-    "id", "count", "total", "min", "max", "average", "sigma", "rate",
-];
 
 /// Where a newly defined series lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,52 +62,59 @@ pub struct Definition {
     pub slot: Option<u32>,
 }
 
+/// The value of a `set` or registered-logger series at the end of an interval, from JS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsValue {
+    /// The series id.
+    pub id: u32,
+    /// `JSON.stringify` of the value (set) or of the logger (its `toJSON()` leaf); "" for undefined.
+    pub json: String,
+    /// Set only: when the value was written (epoch ms); the most recent write wins in a merge.
+    pub at: f64,
+}
+
 #[derive(Debug)]
 struct Series {
     kind: Kind,
+    key: Arc<SeriesKey>,
     slot: Option<usize>,
     summary: Summary,
 }
 
-/// One instance's interval state. See the module documentation.
+/// One instance's open interval. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
     series: Vec<Series>,
     next_slot: usize,
     persist: bool,
-    rate_factor: f64,
     rejected: u64,
 }
 
 impl Engine {
-    /// `scale_factor / interval` turns a counter's total into its rate; with `persist`, every
-    /// series ever defined is reported each interval, untouched ones in their empty state.
-    pub fn new(interval: f64, scale_factor: f64, persist: bool) -> Engine {
+    /// With `persist`, every series ever defined is reported each interval, untouched counters
+    /// and summaries in their empty state.
+    pub fn new(persist: bool) -> Engine {
         Engine {
             series: Vec::new(),
             next_slot: 0,
             persist,
-            rate_factor: scale_factor / interval,
             rejected: 0,
         }
     }
 
-    /// Adds a series of the given kind.
-    pub fn define(&mut self, kind: Kind) -> Definition {
+    /// Adds a series.
+    pub fn define(&mut self, kind: Kind, key: SeriesKey) -> Definition {
         let id = self.series.len() as u32;
-        let slot = match kind {
-            Kind::Counter => {
-                if self.next_slot % PAGE_SLOTS + COUNTER_SLOTS > PAGE_SLOTS {
-                    self.next_slot += PAGE_SLOTS - self.next_slot % PAGE_SLOTS;
-                }
-                let slot = self.next_slot;
-                self.next_slot += COUNTER_SLOTS;
-                Some(slot)
+        let slot = (kind == Kind::Counter).then(|| {
+            if self.next_slot % PAGE_SLOTS + COUNTER_SLOTS > PAGE_SLOTS {
+                self.next_slot += PAGE_SLOTS - self.next_slot % PAGE_SLOTS;
             }
-            Kind::Summary => None,
-        };
+            self.next_slot += COUNTER_SLOTS;
+            self.next_slot - COUNTER_SLOTS
+        });
         self.series.push(Series {
             kind,
+            key: Arc::new(key),
             slot,
             summary: Summary::default(),
         });
@@ -138,13 +124,8 @@ impl Engine {
         }
     }
 
-    /// Number of counter pages JS must have allocated for the series defined so far.
-    pub fn pages_needed(&self) -> usize {
-        self.next_slot.div_ceil(PAGE_SLOTS)
-    }
-
     /// Folds `(series id, value)` pairs into their summaries. A pair naming no summary series is
-    /// skipped and counted in [`Engine::take_rejected`] (JS never writes one; this keeps a bug
+    /// skipped and counted as an error of the interval (JS never writes one; this keeps a bug
     /// from corrupting another series).
     pub fn push(&mut self, pairs: &[f64]) {
         for pair in pairs.chunks_exact(2) {
@@ -161,51 +142,74 @@ impl Engine {
         self.rejected += (pairs.len() % 2) as u64;
     }
 
-    /// Reads and zeroes the counter slots in `pages`, appends one [`Record`] per reported series
-    /// to `out`, and empties every series for the next interval. Reported: the series touched in
-    /// the interval, or all of them with `persist`.
-    pub fn collect(&mut self, pages: &mut [&mut [f64]], out: &mut Vec<f64>) {
-        for (id, series) in self.series.iter_mut().enumerate() {
-            let mut summary = std::mem::take(&mut series.summary);
-            if let Some(slot) = series.slot {
-                if let Some(cells) = pages
-                    .get_mut(slot / PAGE_SLOTS)
-                    .and_then(|page| page.get_mut(slot % PAGE_SLOTS..slot % PAGE_SLOTS + 2))
+    /// Closes interval `k`: reads and zeroes the counter slots in `pages`, takes the JS values,
+    /// and returns the snapshot (series in definition order). Reported: counters and summaries
+    /// touched in the interval (all with `persist`), and every JS value given (JS decides which).
+    /// `dropped` and `errors` are the interval's counts on the JS side.
+    pub fn close(
+        &mut self,
+        k: f64,
+        pages: &mut [&mut [f64]],
+        js: Vec<JsValue>,
+        dropped: f64,
+        errors: f64,
+    ) -> Snapshot {
+        let mut js_values: Vec<Option<JsValue>> = vec![None; self.series.len()];
+        for v in js {
+            match js_values.get_mut(v.id as usize) {
+                Some(place)
+                    if matches!(self.series[v.id as usize].kind, Kind::Set | Kind::Custom) =>
                 {
-                    summary.count = cells[0];
-                    summary.total = cells[1];
-                    cells.fill(0.0);
+                    *place = Some(v)
                 }
+                _ => self.rejected += 1,
             }
-            if summary.is_empty() && !self.persist {
-                continue;
-            }
-            let (min, max, average, sigma) = if series.kind == Kind::Summary {
-                (
-                    summary.min(),
-                    summary.max(),
-                    summary.average(),
-                    summary.sigma(),
-                )
-            } else {
-                (None, None, None, None)
-            };
-            out.extend_from_slice(&[
-                id as f64,
-                summary.count,
-                summary.total,
-                min.unwrap_or(f64::NAN),
-                max.unwrap_or(f64::NAN),
-                average.unwrap_or(f64::NAN),
-                sigma.unwrap_or(f64::NAN),
-                summary.total * self.rate_factor,
-            ]);
         }
-    }
-
-    /// Pairs skipped by [`Engine::push`] since the last call.
-    pub fn take_rejected(&mut self) -> u64 {
-        std::mem::take(&mut self.rejected)
+        let mut entries = Vec::new();
+        for (series, js) in self.series.iter_mut().zip(js_values) {
+            let value = match series.kind {
+                Kind::Counter => {
+                    let cells = series.slot.and_then(|slot| {
+                        pages
+                            .get_mut(slot / PAGE_SLOTS)
+                            .and_then(|p| p.get_mut(slot % PAGE_SLOTS..slot % PAGE_SLOTS + 2))
+                    });
+                    let Some(cells) = cells else { continue };
+                    let (count, total) = (cells[0], cells[1]);
+                    cells.fill(0.0);
+                    if count == 0.0 && !self.persist {
+                        continue;
+                    }
+                    Value::Counter { count, total }
+                }
+                Kind::Summary => {
+                    let summary = std::mem::take(&mut series.summary);
+                    if summary.is_empty() && !self.persist {
+                        continue;
+                    }
+                    Value::Summary(summary)
+                }
+                Kind::Set => match js {
+                    Some(JsValue { json, at, .. }) => Value::Set { json, at },
+                    None => continue,
+                },
+                Kind::Custom => match js {
+                    Some(JsValue { json, .. }) => Value::Custom { json },
+                    None => continue,
+                },
+            };
+            entries.push(Entry {
+                key: series.key.clone(),
+                value,
+            });
+        }
+        Snapshot {
+            k,
+            pid: std::process::id(),
+            dropped,
+            errors: errors + std::mem::take(&mut self.rejected) as f64,
+            entries,
+        }
     }
 }
 
@@ -213,102 +217,115 @@ impl Engine {
 mod tests {
     use super::*;
 
-    fn records(out: &[f64]) -> Vec<&[f64]> {
-        out.chunks_exact(RECORD_WIDTH).collect()
+    fn key(method: &str, id: &str) -> SeriesKey {
+        SeriesKey {
+            method: method.into(),
+            path: vec!["p".into()],
+            id: id.into(),
+        }
     }
 
     #[test]
     fn counters_never_straddle_pages() {
-        let mut e = Engine::new(1000.0, 1.0, false);
-        let mut last = 0;
-        for _ in 0..5000 {
-            let slot = e.define(Kind::Counter).slot.unwrap() as usize;
+        let mut e = Engine::new(false);
+        for i in 0..5000 {
+            let slot = e
+                .define(Kind::Counter, key("inc", &i.to_string()))
+                .slot
+                .unwrap() as usize;
             assert!(slot % PAGE_SLOTS + COUNTER_SLOTS <= PAGE_SLOTS);
-            last = slot;
         }
-        assert_eq!(e.pages_needed(), last / PAGE_SLOTS + 1);
-        assert_eq!(e.define(Kind::Summary).slot, None);
+        assert_eq!(e.define(Kind::Summary, key("sample", "s")).slot, None);
     }
 
     #[test]
-    fn counter_rate_and_reset() {
-        let mut e = Engine::new(500.0, 1000.0, false);
-        let d = e.define(Kind::Counter);
+    fn closes_counters_summaries_and_js_values() {
+        let mut e = Engine::new(false);
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        let zero = e.define(Kind::Counter, key("inc", "zero"));
+        let idle = e.define(Kind::Counter, key("inc", "idle"));
+        let s = e.define(Kind::Summary, key("sample", "s"));
+        let set = e.define(Kind::Set, key("set", "v"));
+        let custom = e.define(Kind::Custom, key("max", "m"));
         let mut page = vec![0.0; PAGE_SLOTS];
-        let s = d.slot.unwrap() as usize;
-        page[s] = 3.0;
-        page[s + 1] = 10.0;
-        let mut out = Vec::new();
-        e.collect(&mut [&mut page[..]], &mut out);
-        let r = records(&out);
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0][Record::Count as usize], 3.0);
-        assert_eq!(r[0][Record::Total as usize], 10.0);
-        assert_eq!(r[0][Record::Rate as usize], 20.0);
-        assert!(r[0][Record::Sigma as usize].is_nan());
-        assert_eq!(&page[s..s + 2], &[0.0, 0.0]);
-        out.clear();
-        e.collect(&mut [&mut page[..]], &mut out);
+        let slot = |d: Definition| d.slot.unwrap() as usize;
+        page[slot(c)..slot(c) + 2].copy_from_slice(&[3.0, 10.0]);
+        page[slot(zero)] = 1.0; // one inc(path, id, 0): reported with total 0
+        e.push(&[s.id as f64, 1.0, s.id as f64, 3.0]);
+        let js = vec![
+            JsValue {
+                id: set.id,
+                json: "\"x\"".into(),
+                at: 7.0,
+            },
+            JsValue {
+                id: custom.id,
+                json: "{}".into(),
+                at: 0.0,
+            },
+        ];
+        let snap = e.close(4.0, &mut [&mut page[..]], js, 2.0, 1.0);
+        assert_eq!((snap.k, snap.dropped, snap.errors), (4.0, 2.0, 1.0));
+        assert_eq!(snap.pid, std::process::id());
+        let ids: Vec<&str> = snap.entries.iter().map(|e| e.key.id.as_str()).collect();
+        assert_eq!(ids, ["c", "zero", "s", "v", "m"]);
+        let _ = idle;
+        assert_eq!(
+            snap.entries[0].value,
+            Value::Counter {
+                count: 3.0,
+                total: 10.0
+            }
+        );
+        match &snap.entries[2].value {
+            Value::Summary(s) => assert_eq!((s.count, s.sigma()), (2.0, Some(2f64.sqrt()))),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(
+            snap.entries[3].value,
+            Value::Set {
+                json: "\"x\"".into(),
+                at: 7.0
+            }
+        );
+        assert!(page.iter().all(|&v| v == 0.0), "slots zeroed");
+        let next = e.close(5.0, &mut [&mut page[..]], vec![], 0.0, 0.0);
         assert!(
-            out.is_empty(),
-            "an untouched series disappears without persist"
+            next.entries.is_empty(),
+            "untouched series disappear without persist"
         );
     }
 
     #[test]
-    fn a_zero_increment_is_still_reported() {
-        let mut e = Engine::new(1000.0, 1.0, false);
-        let s = e.define(Kind::Counter).slot.unwrap() as usize;
-        let mut page = vec![0.0; PAGE_SLOTS];
-        page[s] = 1.0; // one call of inc(path, id, 0)
-        let mut out = Vec::new();
-        e.collect(&mut [&mut page[..]], &mut out);
-        assert_eq!(records(&out)[0][Record::Rate as usize], 0.0);
-    }
-
-    #[test]
-    fn summaries_from_batches() {
-        let mut e = Engine::new(1000.0, 1.0, false);
-        let a = e.define(Kind::Summary).id as f64;
-        let b = e.define(Kind::Summary).id as f64;
-        e.push(&[a, 1.0, b, 7.0, a, 3.0]);
-        let mut out = Vec::new();
-        e.collect(&mut [], &mut out);
-        let r = records(&out);
-        assert_eq!(r.len(), 2);
-        assert_eq!(&r[0][..7], &[a, 2.0, 4.0, 1.0, 3.0, 2.0, 2f64.sqrt()]);
-        assert_eq!(r[1][Record::Average as usize], 7.0);
-        assert!(r[1][Record::Sigma as usize].is_nan());
-    }
-
-    #[test]
     fn persist_reports_empty_states() {
-        let mut e = Engine::new(1000.0, 1.0, true);
-        let c = e.define(Kind::Counter);
-        let s = e.define(Kind::Summary);
+        let mut e = Engine::new(true);
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        let s = e.define(Kind::Summary, key("timedSample", "s"));
         let mut page = vec![0.0; PAGE_SLOTS];
-        e.push(&[s.id as f64, 5.0]);
         page[c.slot.unwrap() as usize..][..2].copy_from_slice(&[1.0, 2.0]);
-        let mut out = Vec::new();
-        e.collect(&mut [&mut page[..]], &mut out);
-        assert_eq!(records(&out).len(), 2);
-        out.clear();
-        e.collect(&mut [&mut page[..]], &mut out);
-        let r = records(&out);
-        assert_eq!(r.len(), 2);
-        assert_eq!(&r[0][..3], &[0.0, 0.0, 0.0]);
-        assert_eq!(r[0][Record::Rate as usize], 0.0);
-        assert_eq!(&r[1][..3], &[1.0, 0.0, 0.0]);
-        for f in [Record::Min, Record::Max, Record::Average, Record::Sigma] {
-            assert!(r[1][f as usize].is_nan());
-        }
+        e.push(&[s.id as f64, 5.0]);
+        assert_eq!(
+            e.close(0.0, &mut [&mut page[..]], vec![], 0.0, 0.0)
+                .entries
+                .len(),
+            2
+        );
+        let snap = e.close(1.0, &mut [&mut page[..]], vec![], 0.0, 0.0);
+        assert_eq!(
+            snap.entries[0].value,
+            Value::Counter {
+                count: 0.0,
+                total: 0.0
+            }
+        );
+        assert_eq!(snap.entries[1].value, Value::Summary(Summary::default()));
     }
 
     #[test]
-    fn bad_pairs_are_rejected_not_applied() {
-        let mut e = Engine::new(1000.0, 1.0, false);
-        let c = e.define(Kind::Counter).id as f64;
-        let s = e.define(Kind::Summary).id as f64;
+    fn bad_pairs_and_values_are_rejected_not_applied() {
+        let mut e = Engine::new(false);
+        let c = e.define(Kind::Counter, key("inc", "c")).id as f64;
+        let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
         e.push(&[
             c,
             1.0,
@@ -324,12 +341,21 @@ mod tests {
             2.0,
             s,
         ]);
-        assert_eq!(e.take_rejected(), 6);
-        assert_eq!(e.take_rejected(), 0);
-        let mut out = Vec::new();
-        e.collect(&mut [], &mut out);
-        let r = records(&out);
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0][Record::Count as usize], 1.0);
+        let bad_js = vec![
+            JsValue {
+                id: c as u32,
+                json: "1".into(),
+                at: 0.0,
+            },
+            JsValue {
+                id: 99,
+                json: "1".into(),
+                at: 0.0,
+            },
+        ];
+        let snap = e.close(0.0, &mut [], bad_js, 0.0, 0.0);
+        assert_eq!(snap.errors, 8.0);
+        assert_eq!(snap.entries.len(), 1);
+        assert_eq!(e.close(1.0, &mut [], vec![], 0.0, 0.0).errors, 0.0);
     }
 }

@@ -1,7 +1,12 @@
 //! panoptic's metric engine, free of any Node.js binding: the interval clock, the per-instance
-//! interval state, and the summaries behind panopticon's loggers. The napi binding (the root crate)
-//! only converts arguments and errors.
+//! interval state, snapshots (their wire form, exact merge and delivery trees), and the master's
+//! gathering of its workers' snapshots. The napi binding (the root crate) only converts arguments
+//! and errors.
 
 pub mod clock;
 pub mod engine;
+pub mod gather;
+pub mod snapshot;
 pub mod summary;
+pub mod tree;
+pub mod wire;

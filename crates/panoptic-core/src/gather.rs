@@ -1,0 +1,364 @@
+//! The master's side of an instance: its own closed intervals and the workers' snapshots, held per
+//! interval until that interval is delivered, then merged into one delivery.
+//!
+//! Bounded memory: a snapshot is accepted only for an interval not yet delivered and not beyond
+//! the one after the master's current interval, and at most once per worker; delivering interval
+//! k drops everything up to k. So at most about two intervals' worth of snapshots are held.
+
+use std::collections::BTreeMap;
+
+use crate::snapshot::{Merged, Snapshot};
+use crate::tree::{render, Format};
+use crate::wire::{decode, DecodeError};
+
+/// Why a worker's message was not kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    /// Its interval was already delivered (or skipped): counted in `late`.
+    Late,
+    /// Undecodable, too far ahead, or a second snapshot of one worker for one interval: counted in
+    /// `decodeErrors`.
+    Decode(DecodeError),
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    local: Option<Snapshot>,
+    workers: BTreeMap<u32, Snapshot>,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct Gathering {
+    pending: BTreeMap<i64, Pending>,
+    delivered: Option<f64>,
+    late: u64,
+    decode_errors: u64,
+}
+
+/// How many collided series a delivery names (the count is always complete).
+const NAMED_COLLISIONS: usize = 10;
+
+impl Gathering {
+    /// Keeps this process's own snapshot of its interval.
+    pub fn keep_local(&mut self, snapshot: Snapshot) {
+        let k = snapshot.k as i64;
+        self.pending.entry(k).or_default().local = Some(snapshot);
+    }
+
+    /// Takes a worker's message (base64 text of a snapshot) while the master is in interval
+    /// `current`.
+    pub fn receive(&mut self, worker: u32, text: &str, current: f64) -> Result<(), Rejection> {
+        let result = self.accept(worker, text, current);
+        match &result {
+            Err(Rejection::Late) => self.late += 1,
+            Err(Rejection::Decode(_)) => self.decode_errors += 1,
+            Ok(()) => {}
+        }
+        result
+    }
+
+    fn accept(&mut self, worker: u32, text: &str, current: f64) -> Result<(), Rejection> {
+        let snapshot = decode(text).map_err(Rejection::Decode)?;
+        if self.delivered.is_some_and(|d| snapshot.k <= d) {
+            return Err(Rejection::Late);
+        }
+        if snapshot.k > current + 1.0 {
+            return Err(Rejection::Decode(DecodeError::Invalid(
+                "an interval in the future",
+            )));
+        }
+        let pending = self.pending.entry(snapshot.k as i64).or_default();
+        if pending.workers.contains_key(&worker) {
+            return Err(Rejection::Decode(DecodeError::Invalid(
+                "a second snapshot of one interval",
+            )));
+        }
+        pending.workers.insert(worker, snapshot);
+        Ok(())
+    }
+
+    /// Counts a message that was marked as panoptic's but could not even be routed.
+    pub fn note_decode_error(&mut self) {
+        self.decode_errors += 1;
+    }
+
+    /// Delivers interval `k` as JSON text (described in the binding's `deliver`), and forgets
+    /// every interval up to `k`. Snapshots of earlier intervals that were never delivered count
+    /// as late.
+    pub fn deliver(&mut self, k: f64, format: &Format) -> String {
+        let later = self.pending.split_off(&(k as i64 + 1));
+        let mut done = std::mem::replace(&mut self.pending, later);
+        let this = done.remove(&(k as i64)).unwrap_or_default();
+        self.late += done.values().map(|p| p.workers.len() as u64).sum::<u64>();
+        self.delivered = Some(self.delivered.map_or(k, |d| d.max(k)));
+
+        let mut out = Vec::with_capacity(1024);
+        let mut collisions = 0usize;
+        let mut named: Vec<String> = Vec::new();
+        let mut tree = |snapshot: &Snapshot, out: &mut Vec<u8>| {
+            for entry in render(&snapshot.entries, true, format, out) {
+                collisions += 1;
+                if named.len() < NAMED_COLLISIONS {
+                    named.push(format!(
+                        "\"{}\" at path {:?} id {:?}",
+                        entry.key.method, entry.key.path, entry.key.id
+                    ));
+                }
+            }
+        };
+        let mut merged = Merged::default();
+        let (mut dropped, mut errors) = (0.0, 0.0);
+        out.extend_from_slice(b"{\"master\":");
+        match &this.local {
+            Some(local) => {
+                tree(local, &mut out);
+                local.merge_into(&mut merged);
+                dropped += local.dropped;
+                errors += local.errors;
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"workers\":{");
+        for (i, (id, snapshot)) in this.workers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(&id.to_string(), &mut out);
+            out.push(b':');
+            tree(snapshot, &mut out);
+            snapshot.merge_into(&mut merged);
+            dropped += snapshot.dropped;
+            errors += snapshot.errors;
+        }
+        out.extend_from_slice(b"},\"cluster\":");
+        render(&merged.entries, false, format, &mut out);
+        out.extend_from_slice(b",\"custom\":[");
+        let mut custom: Vec<_> = merged.custom.iter().collect();
+        custom.sort_by_key(|(i, _)| **i);
+        for (n, (i, leaves)) in custom.into_iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let key = &merged.entries[*i].key;
+            out.extend_from_slice(b"{\"method\":");
+            write_json(&key.method, &mut out);
+            out.extend_from_slice(b",\"path\":");
+            write_json(&key.path, &mut out);
+            out.extend_from_slice(b",\"id\":");
+            write_json(&key.id, &mut out);
+            out.extend_from_slice(b",\"leaves\":[");
+            let leaves: Vec<&str> = leaves
+                .iter()
+                .map(String::as_str)
+                .filter(|l| !l.is_empty())
+                .collect();
+            out.extend_from_slice(leaves.join(",").as_bytes());
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(b"],\"collisions\":");
+        write_json(&named, &mut out);
+        out.extend_from_slice(b",\"meta\":{\"workers\":{");
+        for (i, (id, snapshot)) in this.workers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(&id.to_string(), &mut out);
+            out.push(b':');
+            write_json(&snapshot.pid, &mut out);
+        }
+        let late = std::mem::take(&mut self.late);
+        let decode_errors = std::mem::take(&mut self.decode_errors);
+        out.extend_from_slice(
+            format!(
+                "}},\"late\":{late},\"decodeErrors\":{decode_errors},\"dropped\":{dropped},\"errors\":{}}}}}",
+                errors + collisions as f64
+            )
+            .as_bytes(),
+        );
+        String::from_utf8(out).expect("the tree writer writes UTF-8")
+    }
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, value).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Entry, SeriesKey, Value};
+    use crate::summary::Summary;
+    use crate::wire::encode;
+    use std::sync::Arc;
+
+    const FORMAT: Format = Format {
+        interval: 100.0,
+        scale_factor: 1.0,
+        time_stamp: 500.0,
+    };
+
+    fn snap(k: f64, pid: u32, entries: Vec<(&str, &str, Value)>) -> Snapshot {
+        Snapshot {
+            k,
+            pid,
+            dropped: 1.0,
+            errors: 0.0,
+            entries: entries
+                .into_iter()
+                .map(|(method, id, value)| Entry {
+                    key: Arc::new(SeriesKey {
+                        method: method.into(),
+                        path: vec!["p".into()],
+                        id: id.into(),
+                    }),
+                    value,
+                })
+                .collect(),
+        }
+    }
+
+    fn counter(total: f64) -> Value {
+        Value::Counter { count: 1.0, total }
+    }
+
+    fn summary(xs: &[f64]) -> Value {
+        let mut s = Summary::default();
+        xs.iter().for_each(|&x| s.push(x));
+        Value::Summary(s)
+    }
+
+    fn parse(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn merges_master_and_workers_of_one_interval() {
+        let mut g = Gathering::default();
+        g.keep_local(snap(
+            4.0,
+            10,
+            vec![
+                ("inc", "c", counter(2.0)),
+                ("sample", "s", summary(&[1.0, 2.0])),
+            ],
+        ));
+        let w1 = snap(
+            4.0,
+            11,
+            vec![
+                ("inc", "c", counter(3.0)),
+                ("sample", "s", summary(&[3.0, 10.0])),
+            ],
+        );
+        let w2 = snap(
+            4.0,
+            12,
+            vec![(
+                "max",
+                "m",
+                Value::Custom {
+                    json: "{\"v\":1}".into(),
+                },
+            )],
+        );
+        assert_eq!(g.receive(1, &encode(&w1), 4.0), Ok(()));
+        assert_eq!(g.receive(2, &encode(&w2), 4.0), Ok(()));
+        let d = parse(&g.deliver(4.0, &FORMAT));
+        assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.02);
+        assert_eq!(d["workers"]["1"]["p"]["c"]["value"]["val"], 0.03);
+        assert_eq!(d["workers"]["2"]["p"]["m"]["v"], 1);
+        assert_eq!(d["cluster"]["p"]["c"]["value"]["val"], 0.05);
+        let s = &d["cluster"]["p"]["s"]["value"];
+        assert_eq!(
+            (s["min"].as_f64(), s["max"].as_f64()),
+            (Some(1.0), Some(10.0))
+        );
+        assert_eq!(s["average"], 4.0);
+        assert!(
+            d["cluster"]["p"].get("m").is_none(),
+            "custom leaves merge in JS"
+        );
+        assert_eq!(d["custom"][0]["leaves"], serde_json::json!([{ "v": 1 }]));
+        assert_eq!(
+            d["meta"],
+            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "dropped": 3, "errors": 0 })
+        );
+    }
+
+    #[test]
+    fn late_future_duplicate_and_garbage_are_counted_not_merged() {
+        let mut g = Gathering::default();
+        g.keep_local(snap(4.0, 10, vec![]));
+        assert_eq!(
+            g.receive(1, "garbage", 4.0),
+            Err(Rejection::Decode(DecodeError::Text))
+        );
+        assert!(matches!(
+            g.receive(1, &encode(&snap(9.0, 11, vec![])), 4.0),
+            Err(Rejection::Decode(_))
+        ));
+        assert_eq!(
+            g.receive(
+                1,
+                &encode(&snap(5.0, 11, vec![("inc", "c", counter(7.0))])),
+                4.0
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            g.receive(1, &encode(&snap(5.0, 11, vec![])), 4.0),
+            Err(Rejection::Decode(_))
+        ));
+        g.note_decode_error();
+        let d = parse(&g.deliver(4.0, &FORMAT));
+        assert_eq!(d["meta"]["decodeErrors"], 4);
+        assert_eq!(d["workers"], serde_json::json!({}));
+        // Interval 4 is delivered: a batch for it is late, and never lands in interval 5.
+        assert_eq!(
+            g.receive(
+                2,
+                &encode(&snap(4.0, 12, vec![("inc", "c", counter(1.0))])),
+                5.0
+            ),
+            Err(Rejection::Late)
+        );
+        let d5 = parse(&g.deliver(5.0, &FORMAT));
+        assert_eq!(d5["master"], serde_json::Value::Null);
+        assert_eq!(d5["cluster"]["p"]["c"]["value"]["val"], 0.07);
+        assert_eq!(d5["meta"]["late"], 1);
+        assert_eq!(
+            d5["meta"]["decodeErrors"], 0,
+            "counts reset after each delivery"
+        );
+    }
+
+    #[test]
+    fn skipped_intervals_count_as_late_and_are_freed() {
+        let mut g = Gathering::default();
+        g.receive(1, &encode(&snap(3.0, 11, vec![])), 4.0).unwrap();
+        g.receive(2, &encode(&snap(4.0, 12, vec![])), 4.0).unwrap();
+        let d = parse(&g.deliver(4.0, &FORMAT));
+        assert_eq!(d["meta"]["late"], 1);
+        assert_eq!(d["meta"]["workers"], serde_json::json!({ "2": 12 }));
+        assert!(g.pending.is_empty());
+    }
+
+    #[test]
+    fn collisions_are_counted_and_named() {
+        let mut g = Gathering::default();
+        let mut s = snap(1.0, 10, vec![("inc", "c", counter(1.0))]);
+        s.entries.push(Entry {
+            key: Arc::new(SeriesKey {
+                method: "sample".into(),
+                path: vec!["p".into()],
+                id: "c".into(),
+            }),
+            value: summary(&[1.0]),
+        });
+        g.keep_local(s);
+        let d = parse(&g.deliver(1.0, &FORMAT));
+        assert_eq!(d["meta"]["errors"], 1);
+        assert_eq!(d["collisions"][0], "\"sample\" at path [\"p\"] id \"c\"");
+    }
+}

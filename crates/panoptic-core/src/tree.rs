@@ -1,0 +1,306 @@
+//! Snapshots as delivery trees: nested JSON objects down to panopticon 0.3.0's leaves
+//! (`{ "type": ..., "value": {...} }`), written as JSON text that the JS side parses.
+//! This is the one place that knows the leaf shapes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::snapshot::{Entry, Value};
+use crate::summary::Summary;
+
+/// What the leaves need besides the aggregates.
+#[derive(Debug, Clone, Copy)]
+pub struct Format {
+    /// Interval length in ms.
+    pub interval: f64,
+    /// panopticon's scaleFactor: rates are `total * scale_factor / interval`.
+    pub scale_factor: f64,
+    /// The end of the interval, every leaf's `timeStamp`.
+    pub time_stamp: f64,
+}
+
+enum Node<'a> {
+    Branch(BTreeMap<&'a str, Node<'a>>),
+    Leaf(&'a Entry),
+}
+
+/// Writes `entries` as one JSON tree into `out`. Custom leaves are left out when `custom` is
+/// false (the cluster view merges them on the JS side). Returns the entries left out because
+/// another series already took their place (a leaf where a branch is, or the other way round),
+/// in entry order: the first series defined keeps the place.
+pub fn render<'a>(
+    entries: &'a [Entry],
+    custom: bool,
+    format: &Format,
+    out: &mut Vec<u8>,
+) -> Vec<&'a Entry> {
+    let mut root = BTreeMap::new();
+    let mut collided = Vec::new();
+    for entry in entries {
+        if !custom && matches!(entry.value, Value::Custom { .. }) {
+            continue;
+        }
+        if matches!(&entry.value, Value::Custom { json } if json.is_empty()) {
+            continue; // toJSON() gave undefined: no leaf, as JSON.stringify would do
+        }
+        if !place(&mut root, entry) {
+            collided.push(entry);
+        }
+    }
+    write_branch(&root, format, out);
+    collided
+}
+
+fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, entry: &'a Entry) -> bool {
+    let mut node = root;
+    for key in &entry.key.path {
+        match node
+            .entry(key.as_str())
+            .or_insert_with(|| Node::Branch(BTreeMap::new()))
+        {
+            Node::Branch(children) => node = children,
+            Node::Leaf(_) => return false,
+        }
+    }
+    match node.entry(entry.key.id.as_str()) {
+        std::collections::btree_map::Entry::Vacant(place) => {
+            place.insert(Node::Leaf(entry));
+            true
+        }
+        std::collections::btree_map::Entry::Occupied(_) => false,
+    }
+}
+
+fn write_branch(children: &BTreeMap<&str, Node<'_>>, format: &Format, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (key, node)) in children.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(key, out);
+        out.push(b':');
+        match node {
+            Node::Branch(grandchildren) => write_branch(grandchildren, format, out),
+            Node::Leaf(entry) => write_leaf(entry, format, out),
+        }
+    }
+    out.push(b'}');
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// A number, or null when it is missing or not finite (as JSON.stringify does).
+fn number(v: Option<f64>, out: &mut Vec<u8>) {
+    match v {
+        Some(v) if v.is_finite() => {
+            serde_json::to_writer(&mut *out, &v).expect("writing to a Vec cannot fail")
+        }
+        _ => out.extend_from_slice(b"null"),
+    }
+}
+
+fn fields(out: &mut Vec<u8>, list: &[(&str, Option<f64>)]) {
+    for (name, v) in list {
+        write!(out, "\"{name}\":").expect("writing to a Vec cannot fail");
+        number(*v, out);
+        out.push(b',');
+    }
+}
+
+fn write_leaf(entry: &Entry, format: &Format, out: &mut Vec<u8>) {
+    let method = entry.key.method.as_str();
+    match &entry.value {
+        Value::Custom { json } => {
+            out.extend_from_slice(json.as_bytes());
+            return;
+        }
+        Value::Counter { total, .. } => {
+            out.extend_from_slice(b"{\"type\":");
+            string(method, out);
+            out.extend_from_slice(b",\"value\":{");
+            fields(
+                out,
+                &[("val", Some(total * format.scale_factor / format.interval))],
+            );
+        }
+        Value::Summary(s) => {
+            out.extend_from_slice(b"{\"type\":");
+            string(method, out);
+            out.extend_from_slice(b",\"value\":{");
+            summary_fields(s, method == "timedSample", format, out);
+        }
+        Value::Set { json, .. } => {
+            out.extend_from_slice(b"{\"type\":");
+            string(method, out);
+            out.extend_from_slice(b",\"value\":{");
+            if !json.is_empty() {
+                out.extend_from_slice(b"\"val\":");
+                out.extend_from_slice(json.as_bytes());
+                out.push(b',');
+            }
+        }
+    }
+    out.extend_from_slice(b"\"timeStamp\":");
+    number(Some(format.time_stamp), out);
+    out.extend_from_slice(b"}}");
+}
+
+fn summary_fields(s: &Summary, timed: bool, format: &Format, out: &mut Vec<u8>) {
+    if timed {
+        fields(
+            out,
+            &[
+                ("min", s.min()),
+                ("max", s.max()),
+                ("sigma", s.sigma()),
+                ("average", s.average()),
+                ("count", Some(s.count)),
+                ("total", Some(s.total)),
+                ("scaleFactor", Some(format.scale_factor)),
+            ],
+        );
+    } else {
+        fields(
+            out,
+            &[
+                ("max", s.max()),
+                ("min", s.min()),
+                ("sigma", s.sigma()),
+                ("average", s.average()),
+            ],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::SeriesKey;
+    use std::sync::Arc;
+
+    fn entry(method: &str, path: &[&str], id: &str, value: Value) -> Entry {
+        Entry {
+            key: Arc::new(SeriesKey {
+                method: method.into(),
+                path: path.iter().map(|s| s.to_string()).collect(),
+                id: id.into(),
+            }),
+            value,
+        }
+    }
+
+    fn json(entries: &[Entry], custom: bool) -> (serde_json::Value, usize) {
+        let mut out = Vec::new();
+        let format = Format {
+            interval: 200.0,
+            scale_factor: 1000.0,
+            time_stamp: 1000.0,
+        };
+        let collided = render(entries, custom, &format, &mut out).len();
+        (serde_json::from_slice(&out).unwrap(), collided)
+    }
+
+    #[test]
+    fn leaf_shapes() {
+        let mut s = Summary::default();
+        s.push(1.0);
+        let entries = vec![
+            entry(
+                "inc",
+                &["http"],
+                "requests",
+                Value::Counter {
+                    count: 3.0,
+                    total: 4.0,
+                },
+            ),
+            entry("sample", &["a", "b"], "one", Value::Summary(s)),
+            entry("timedSample", &[], "t", Value::Summary(Summary::default())),
+            entry(
+                "set",
+                &[],
+                "v",
+                Value::Set {
+                    json: "[1,\"x\"]".into(),
+                    at: 5.0,
+                },
+            ),
+            entry(
+                "set",
+                &[],
+                "undef",
+                Value::Set {
+                    json: String::new(),
+                    at: 5.0,
+                },
+            ),
+            entry(
+                "max",
+                &[],
+                "c",
+                Value::Custom {
+                    json: "{\"type\":\"max\",\"value\":2}".into(),
+                },
+            ),
+            entry(
+                "max",
+                &[],
+                "gone",
+                Value::Custom {
+                    json: String::new(),
+                },
+            ),
+        ];
+        let (tree, collided) = json(&entries, true);
+        assert_eq!(collided, 0);
+        assert_eq!(
+            tree,
+            serde_json::json!({
+                "http": { "requests": { "type": "inc", "value": { "val": 20.0, "timeStamp": 1000.0 } } },
+                "a": { "b": { "one": { "type": "sample", "value": { "max": 1.0, "min": 1.0, "sigma": null, "average": 1.0, "timeStamp": 1000.0 } } } },
+                "t": { "type": "timedSample", "value": { "min": null, "max": null, "sigma": null, "average": null, "count": 0.0, "total": 0.0, "scaleFactor": 1000.0, "timeStamp": 1000.0 } },
+                "v": { "type": "set", "value": { "val": [1, "x"], "timeStamp": 1000.0 } },
+                "undef": { "type": "set", "value": { "timeStamp": 1000.0 } },
+                "c": { "type": "max", "value": 2 },
+            })
+        );
+        let (without_custom, _) = json(&entries, false);
+        assert!(without_custom.get("c").is_none());
+    }
+
+    #[test]
+    fn first_series_keeps_its_place() {
+        let c = |n: f64| Value::Counter {
+            count: 1.0,
+            total: n,
+        };
+        let entries = vec![
+            entry("inc", &["a"], "b", c(1.0)),
+            entry("inc", &["a", "b"], "c", c(2.0)), // b is a leaf
+            entry("sample", &["a"], "b", Value::Summary(Summary::default())), // taken
+            entry("inc", &["x", "y"], "z", c(3.0)),
+            entry("inc", &["x"], "y", c(4.0)), // y is a branch
+        ];
+        let (tree, collided) = json(&entries, true);
+        assert_eq!(collided, 3);
+        assert_eq!(tree["a"]["b"]["type"], "inc");
+        assert_eq!(tree["x"]["y"]["z"]["value"]["val"], 15.0);
+    }
+
+    #[test]
+    fn odd_keys_are_escaped() {
+        let entries = vec![entry(
+            "inc",
+            &["\"quoted\"\n", "__proto__"],
+            "é",
+            Value::Counter {
+                count: 1.0,
+                total: 1.0,
+            },
+        )];
+        let (tree, _) = json(&entries, true);
+        assert_eq!(tree["\"quoted\"\n"]["__proto__"]["é"]["type"], "inc");
+    }
+}
