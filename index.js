@@ -8,7 +8,8 @@ const cluster = require('cluster');
 const { parseOptions, describe } = require('./lib/args');
 const { methods, byName, defineCustom } = require('./lib/methods');
 const { Collector } = require('./lib/collector');
-const { register, unregister } = require('./lib/cluster');
+const { register, unregister, uniqueName } = require('./lib/cluster');
+const { isMainThread } = require('worker_threads');
 
 const COLLECTOR = Symbol('panoptic.collector');
 
@@ -36,10 +37,15 @@ function Panopticon(options) {
   this[COLLECTOR] = collector;
   this.endTime = collector.endTime;
   register(this);
-  if (cluster.isWorker) {
-    collector.startShipping();
+  // The role (README, "Clusters and threads"). A worker thread inherits its process's environment,
+  // so cluster.isWorker is only meaningful in a main thread.
+  const name = uniqueName(this);
+  if (!isMainThread) {
+    if (name === undefined || !collector.startFeeding(name)) collector.startDelivering();
   } else {
-    collector.startDelivering();
+    if (name !== undefined) collector.hostThreads(name);
+    if (cluster.isWorker) collector.startShipping();
+    else collector.startDelivering();
   }
 }
 

@@ -1,43 +1,129 @@
 'use strict';
 
-// panoptic inside worker_threads: each thread loads the addon and its instances work on their own
-// (merging threads into one view is the cluster issue's work). Terminating a thread, even without
-// stop(), must not disturb the other threads.
+// panoptic inside worker_threads. A thread's instance named like an instance of its process's main
+// thread feeds it through process memory: its data appears once, under data.threads and in
+// data.cluster (never inside data.master), including the last interval of a thread that ends.
+// Without such a host, a thread's instance delivers on its own.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Worker } = require('worker_threads');
 const { next, Panopticon } = require('./helpers');
 
-const script = `
-  const { parentPort, workerData } = require('worker_threads');
-  const Panopticon = require(${JSON.stringify(require.resolve('..'))});
-  const p = new Panopticon({ interval: 100 });
-  p.on('delivery', (d) => {
-    if (!d.data.master.n) { p.inc([], 'n', workerData); return; }
-    parentPort.postMessage({ val: d.data.master.n.value.val, pid: d.meta.pid });
-    if (workerData === 2) p.stop(); // the other thread never stops its instance
-  });
-  p.inc([], 'n', workerData);
-`;
+const PANOPTIC = JSON.stringify(require.resolve('..'));
 
-function run(n) {
-  const worker = new Worker(script, { eval: true, workerData: n });
-  return { worker, message: next(worker, 'message', 1, 10000) };
+function thread(body, workerData) {
+  const worker = new Worker(`
+    const { parentPort, workerData, threadId } = require('worker_threads');
+    const Panopticon = require(${PANOPTIC});
+    ${body}
+  `, { eval: true, workerData });
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  return { worker, exited };
 }
 
-test('instances in worker threads deliver their own data', async (t) => {
+/** Deliveries until `done(delivery)` is true (bounded). */
+async function until(p, done, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const d = await next(p, 'delivery', 1, timeoutMs);
+    if (done(d)) return d;
+    assert.ok(Date.now() < deadline, 'condition not met in time');
+  }
+}
+
+const sumOf = (tree) => (tree && tree.n ? tree.n.value.val : 0);
+
+test('threads with the instance name of the main thread feed it, once', { timeout: 60000 }, async (t) => {
+  const interval = 200;
+  const p = new Panopticon({ name: 'app', interval });
+  t.after(() => p.stop());
+  const body = `
+    const p = new Panopticon({ name: 'app', interval: ${interval} });
+    p.on('newInterval', () => {
+      p.inc([], 'n', workerData);
+      p.sample([], 's', workerData);
+      p.set([], 'who', threadId);
+    });
+    parentPort.on('message', () => { p.stop(); parentPort.close(); });
+  `;
+  const threads = [thread(body, 2), thread(body, 3)];
+  t.after(() => Promise.all(threads.map(({ worker }) => worker.terminate())));
+  p.on('newInterval', () => {
+    p.inc([], 'n', 1);
+    p.sample([], 's', 1);
+  });
+  const labels = threads.map(({ worker }) => `master:${worker.threadId}`);
+  const d = await until(p, (x) => x.data.threads && labels.every((l) => x.data.threads[l] && x.data.threads[l].n) && x.data.master.n);
+  assert.equal(sumOf(d.data.master), 1 / interval, 'the master holds only its own data');
+  assert.equal(sumOf(d.data.threads[labels[0]]), 2 / interval);
+  assert.equal(sumOf(d.data.threads[labels[1]]), 3 / interval);
+  assert.equal(d.data.threads[labels[1]].who.value.val, threads[1].worker.threadId);
+  assert.equal(sumOf(d.data.cluster), 6 / interval, 'master + threads, each once');
+  const s = d.data.cluster.s.value;
+  assert.deepEqual([s.min, s.max, s.average], [1, 3, 2]);
+  assert.equal(s.sigma, 1);
+  assert.deepEqual(d.meta.workers, {}, 'threads are not cluster workers');
+});
+
+test('the last interval of a thread is not lost: terminated, or exiting by itself', { timeout: 60000 }, async (t) => {
+  const interval = 300;
+  const p = new Panopticon({ name: 'last', interval });
+  t.after(() => p.stop());
+  // Records once, then reports; the main thread ends it mid-interval.
+  const body = `
+    const p = new Panopticon({ name: 'last', interval: ${interval} });
+    p.inc([], 'n', workerData.n);
+    p.sample([], 's', workerData.n);
+    p.set([], 'set', 'kept');
+    parentPort.postMessage(p.endTime);
+    if (workerData.exit) setTimeout(() => process.exit(0), 20);
+  `;
+  const seen = {}; // label -> the trees it delivered
+  p.on('delivery', (d) => {
+    for (const [label, tree] of Object.entries(d.data.threads || {})) (seen[label] = seen[label] || []).push(tree);
+  });
+  const terminated = thread(body, { n: 5, exit: false });
+  const exiting = thread(body, { n: 7, exit: true });
+  // (A Worker's threadId reads -1 once it has exited.)
+  const labelA = `master:${terminated.worker.threadId}`;
+  const labelB = `master:${exiting.worker.threadId}`;
+  const [endA, endB] = await Promise.all([next(terminated.worker, 'message'), next(exiting.worker, 'message')]);
+  await terminated.worker.terminate();
+  await exiting.exited;
+  // Two more deliveries after both are gone: every interval they recorded is delivered by then.
+  await next(p, 'delivery', 2);
+  // Each recorded once; a boundary passing before it ended adds an empty interval ({}).
+  for (const label of [labelA, labelB]) {
+    const recorded = seen[label].filter((tree) => Object.keys(tree).length > 0);
+    assert.equal(recorded.length, 1, `${label}: ${JSON.stringify(seen[label])}`);
+    seen[label] = recorded[0];
+  }
+  // Terminated: its counters and samples (native memory) arrive. (Its set lived in the JS heap: it
+  // arrives only if the thread's own timer closed the interval before the termination.)
+  assert.deepEqual(seen[labelA].n.value, { val: 5 / interval, timeStamp: endA }, JSON.stringify(seen[labelA]));
+  assert.equal(seen[labelA].s.value.average, 5);
+  // Exiting by itself: everything, set included.
+  assert.deepEqual(seen[labelB].n.value, { val: 7 / interval, timeStamp: endB }, JSON.stringify(seen[labelB]));
+  assert.equal(seen[labelB].set.value.val, 'kept');
+});
+
+test('without a host of that name, a thread delivers on its own', { timeout: 30000 }, async () => {
   const main = new Panopticon({ interval: 100 });
-  t.after(() => main.stop());
-  const a = run(1);
-  const b = run(2);
-  const [ma, mb] = await Promise.all([a.message, b.message]);
-  assert.deepEqual(ma, { val: 1 / 100, pid: process.pid });
-  assert.deepEqual(mb, { val: 2 / 100, pid: process.pid });
-  await Promise.all([a.worker.terminate(), b.worker.terminate()]);
-  // The main thread's instance is unaffected by the threads that came and went.
-  main.inc([], 'after', 1);
-  let d;
-  do d = await next(main, 'delivery'); while (!d.data.master.after);
-  assert.equal(d.data.master.after.value.val, 1 / 100);
+  const { worker, exited } = thread(`
+    const p = new Panopticon({ name: 'alone', interval: 100 });
+    p.on('delivery', (d) => {
+      if (!d.data.master.n) { p.inc([], 'n', 4); return; }
+      parentPort.postMessage(d.data.master.n.value.val);
+      p.stop();
+    });
+    p.inc([], 'n', 4);
+  `);
+  try {
+    assert.equal(await next(worker, 'message'), 4 / 100);
+    await exited;
+  } finally {
+    main.stop();
+    await worker.terminate();
+  }
 });

@@ -23,18 +23,22 @@ function unregister(owner) {
   live.delete(owner);
 }
 
+/** The instance's name as a key, if it is a string or a finite number unique in this process. */
+function uniqueName(owner) {
+  const { name } = owner;
+  if (typeof name !== 'string' && !Number.isFinite(name)) return undefined;
+  let same = 0;
+  for (const other of live) if (other.name === name) same += 1;
+  return same === 1 ? String(name) : undefined;
+}
+
 /**
- * How a worker's instance finds the master's: by name when the name (a string or a finite number)
- * is unique among this process's live instances, else by construction order, as panopticon 0.3.0.
+ * How a worker's instance finds the master's: by name when the name is unique among this
+ * process's live instances, else by construction order, as panopticon 0.3.0.
  */
 function keyOf(owner) {
-  const { name } = owner;
-  if (typeof name === 'string' || Number.isFinite(name)) {
-    let same = 0;
-    for (const other of live) if (other.name === name) same += 1;
-    if (same === 1) return `name:${name}`;
-  }
-  return `id:${owner.id}`;
+  const name = uniqueName(owner);
+  return name === undefined ? `id:${owner.id}` : `name:${name}`;
 }
 
 /** Master: listen to every current and future worker. Returns a function that detaches. */
@@ -46,7 +50,7 @@ function listenToWorkers(owner, collector) {
       if (msg.__panoptic !== PROTOCOL || typeof msg.key !== 'string') {
         collector.receive(worker.id, undefined);
       } else if (msg.key === keyOf(owner)) {
-        collector.receive(worker.id, msg.snapshot);
+        collector.receive(worker.id, msg.snapshot, msg.thread);
       }
     };
     const onExit = () => {
@@ -69,13 +73,15 @@ function listenToWorkers(owner, collector) {
   };
 }
 
-/** Worker: a function that sends one snapshot to the master. */
+/** Worker: a function that sends one snapshot (of one of its threads if given) to the master. */
 function shipper(owner) {
-  return (snapshot) => {
+  return (snapshot, thread) => {
     if (!process.connected) return;
+    const msg = { __panoptic: PROTOCOL, key: keyOf(owner), snapshot };
+    if (thread !== undefined) msg.thread = thread;
     // With a callback, a closed channel reports an error here instead of on `process`.
-    process.send({ __panoptic: PROTOCOL, key: keyOf(owner), snapshot }, () => {});
+    process.send(msg, () => {});
   };
 }
 
-module.exports = { register, unregister, listenToWorkers, shipper };
+module.exports = { register, unregister, uniqueName, listenToWorkers, shipper };

@@ -13,10 +13,15 @@
 // (panopticon 0.3.0 lost the first datum after a boundary, and a stalled event loop lumped
 // everything into one interval).
 //
-// Where the data goes. A closed interval is a snapshot in the native engine. A cluster worker
-// ships it to the master (cluster.js); a master keeps it, gathers the workers' snapshots of the
-// same interval, and at delivery time the engine merges them and writes the delivery's trees.
+// Where the data goes. A closed interval is a snapshot in the native engine. Its role decides
+// what happens to it (startDelivering / startShipping / startFeeding):
+// - master or standalone: kept; the engine gathers the workers' and threads' snapshots of the same
+//   interval, and at delivery time merges them and writes the delivery's trees;
+// - cluster worker: shipped to the master (cluster.js), with its threads' snapshots;
+// - worker thread whose process has a main-thread instance of the same name: posted to it through
+//   process memory (no serialization).
 
+const { threadId } = require('worker_threads');
 const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH } = require('./native');
 const { byName } = require('./methods');
 const { merge, place, defaultTransformer } = require('./tree');
@@ -36,22 +41,25 @@ class Collector {
     this.transformer = options.transformer || defaultTransformer;
     this.engine = new NativeEngine(this.startTime, this.interval, this.scaleFactor, this.persist);
     this.cell = this.engine.cell;
-    this.cur = clockCells[this.cell];
+    this.cur = this.engine.open;
     this.endTime = this.endOf(this.cur);
     this.stopped = false;
 
     this.roots = []; // per method index: trie of path elements -> id -> handle
-    this.pages = []; // counter pages (Float64Array of PAGE_SLOTS)
-    this.batch = new Float64Array(BATCH_LENGTH);
-    this.fill = 0;
+    // Native memory the handles write into: counter pages, and the batch of (series id, value)
+    // pairs whose last cell (index BATCH_LENGTH) is the fill.
+    this.pages = [];
+    this.batch = this.engine.batch();
     this.jsSeries = []; // set / registered-logger series that ever received a datum
     this.touched = []; // JS series written in the current interval
     this.dropped = 0;
     this.errors = 0;
 
-    // What happens to a closed interval: kept for delivery (master) or shipped (worker).
+    // What happens to a closed interval (set by the role), and the role's timers.
     this.onClosed = NOOP;
     this.ready = []; // master: closed intervals (k) waiting for their delivery time
+    this.forwardAt = Infinity; // cluster worker: when to forward its threads' snapshots
+    this.forward = NOOP;
     this.detach = NOOP;
     this.timer = null;
   }
@@ -91,16 +99,11 @@ class Collector {
 
   append(sid, x) {
     const b = this.batch;
-    const f = this.fill;
+    const f = b[BATCH_LENGTH];
     b[f] = sid;
     b[f + 1] = x;
-    this.fill = f + 2;
-    if (this.fill === BATCH_LENGTH) this.drain();
-  }
-
-  drain() {
-    this.engine.push(this.batch, this.fill);
-    this.fill = 0;
+    b[BATCH_LENGTH] = f + 2;
+    if (f + 2 === BATCH_LENGTH) this.engine.drain();
   }
 
   touch(series) {
@@ -119,7 +122,7 @@ class Collector {
   defineCounter(series) {
     const { slot } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
     const page = Math.floor(slot / PAGE_SLOTS);
-    while (this.pages.length <= page) this.pages.push(new Float64Array(PAGE_SLOTS));
+    while (this.pages.length <= page) this.pages.push(this.engine.page(this.pages.length));
     return { page: this.pages[page], offset: slot % PAGE_SLOTS };
   }
 
@@ -169,7 +172,7 @@ class Collector {
 
   rotate(target) {
     const k = this.cur;
-    this.close(k);
+    this.close(k, target);
     this.cur = target;
     this.owner.endTime = this.endTime = this.endOf(target);
     const data = this.owner.listenerCount('sample') > 0 ? JSON.parse(this.engine.closedTree()) : undefined;
@@ -179,9 +182,8 @@ class Collector {
     this.owner.emit('newInterval');
   }
 
-  /** Hands interval k's state to the engine as a snapshot and empties it. */
-  close(k) {
-    if (this.fill > 0) this.drain();
+  /** Hands interval k's state to the engine as a snapshot and empties it (`next` comes next). */
+  close(k, next) {
     const ids = [];
     const json = [];
     const at = [];
@@ -205,7 +207,7 @@ class Collector {
       if (!this.persist) series.logger = null;
     }
     this.touched = [];
-    this.engine.closeInterval(k, this.pages, ids, json, at, this.dropped, this.errors);
+    this.engine.closeInterval(k, next, ids, json, at, this.dropped, this.errors);
     this.dropped = 0;
     this.errors = 0;
   }
@@ -222,15 +224,56 @@ class Collector {
     this.arm();
   }
 
-  /** Cluster worker: ship each closed interval to the master. */
+  /**
+   * Cluster worker: ship each closed interval to the master. Its threads' snapshots of an interval
+   * arrive around the same boundary; they are forwarded a quarter interval later.
+   */
   startShipping() {
     const ship = shipper(this.owner);
-    this.onClosed = () => ship(this.engine.ship());
+    this.onClosed = (k) => {
+      ship(this.engine.ship());
+      this.forwardAt = this.endOf(k) + this.interval / 4;
+    };
+    this.forward = () => {
+      const posted = this.engine.forward();
+      for (let i = 0; i < posted.length; i += 2) ship(posted[i + 1], Number(posted[i]));
+    };
     this.arm();
   }
 
+  /**
+   * Worker thread: post each closed interval to the main-thread instance named `name`. Returns
+   * false (and changes nothing) when there is none. When this thread ends by itself, its open
+   * interval is posted on 'exit'; when it is terminated, the engine posts what it holds.
+   */
+  startFeeding(name) {
+    const label = String(threadId);
+    if (!this.engine.feed(name, label)) return false;
+    this.onClosed = () => {
+      // The host stopped: look for a new one for the next intervals.
+      if (!this.engine.post()) this.engine.feed(name, label);
+    };
+    const onExit = () => {
+      if (this.stopped) return;
+      this.close(this.cur, this.cur + 1);
+      this.onClosed(this.cur);
+      // Posted: the engine must not post the (empty) next interval again when it is dropped.
+      this.stopped = true;
+      this.engine.release();
+    };
+    process.once('exit', onExit);
+    this.detach = () => process.removeListener('exit', onExit);
+    this.arm();
+    return true;
+  }
+
+  /** A main-thread instance named `name` receives its process's threads of the same name. */
+  hostThreads(name) {
+    this.engine.hostThreads(name);
+  }
+
   arm() {
-    let due = this.endTime;
+    let due = Math.min(this.endTime, this.forwardAt);
     if (this.ready.length > 0) due = Math.min(due, this.endOf(this.ready[0]) + this.deliveryDelay);
     this.timer = setTimeout(() => this.tick(), Math.max(0, due - Date.now()));
   }
@@ -241,6 +284,10 @@ class Collector {
       // The JS timer may run a little before the clock thread publishes: ask the clock directly.
       this.sync(Math.max(clockCells[this.cell], intervalIndex(this.startTime, this.interval)));
       const now = Date.now();
+      if (now >= this.forwardAt) {
+        this.forwardAt = Infinity;
+        this.forward();
+      }
       while (!this.stopped && this.ready.length > 0 && this.endOf(this.ready[0]) + this.deliveryDelay <= now) {
         this.deliver(this.ready.shift());
       }
@@ -267,6 +314,7 @@ class Collector {
     };
     add(out.master || {}, 'master');
     for (const id of Object.keys(out.workers)) add(out.workers[id], Number(id));
+    if (Object.keys(out.threads).length > 0) data.threads = out.threads;
     for (const { method, path, id, leaves } of out.custom) {
       const merged = this.mergeCustom(method, leaves, meta);
       if (merged !== undefined && !place(out.cluster, path, id, merged)) meta.errors += 1;
@@ -289,9 +337,10 @@ class Collector {
     }
   }
 
-  /** A cluster worker's snapshot (base64 text) for this instance. */
-  receive(workerId, text) {
-    if (typeof text === 'string') this.engine.receive(workerId, text, this.cur);
+  /** A cluster worker's snapshot (base64 text) for this instance, from one of its threads if given. */
+  receive(workerId, text, thread) {
+    const threadOk = thread === undefined || (Number.isInteger(thread) && thread >= 0 && thread < 2 ** 32);
+    if (typeof text === 'string' && threadOk) this.engine.receive(workerId, thread, text, this.cur);
     else this.engine.noteDecodeError();
   }
 

@@ -1,15 +1,21 @@
 //! `NativeEngine`: one Panopticon instance's native state: its interval clock cell, its open
-//! interval, and (on a master) the snapshots gathered for delivery.
+//! interval, and the snapshots it gathers (from its cluster workers and its process's threads)
+//! or hands on (to its master or its process's main thread).
 
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::clock;
 use panoptic_core::engine::{Engine, JsValue, Kind};
-use panoptic_core::gather::{Gathering, Rejection};
+use panoptic_core::gather::{Gathering, Rejection, Source};
 use panoptic_core::snapshot::{SeriesKey, Snapshot};
+use panoptic_core::threads::{self, Host, Inbox};
 use panoptic_core::tree::{render, Format};
 use panoptic_core::wire::encode;
 
 use crate::error::{clock_error, coded, Coded, BAD_KIND, NO_INTERVAL};
+use crate::memory::{view, Owner};
 
 /// Where a newly defined series lives.
 #[napi(object)]
@@ -20,13 +26,23 @@ pub struct SeriesDefinition {
     pub slot: Option<u32>,
 }
 
+/// A thread instance's link to the main-thread instance of the same name.
+struct Feed {
+    inbox: Arc<Inbox>,
+    label: String,
+}
+
 /// One instance's native state.
 #[napi]
 pub struct NativeEngine {
     engine: Engine,
     gathering: Gathering,
     closed: Option<Snapshot>,
+    /// The interval JS is recording into (closed by `Drop` if JS disappears first).
+    open: f64,
     cell: Option<usize>,
+    host: Option<Host>,
+    feed: Option<Feed>,
     start: f64,
     interval: f64,
     scale_factor: f64,
@@ -34,7 +50,8 @@ pub struct NativeEngine {
 
 #[napi]
 impl NativeEngine {
-    /// Registers the grid `start + k * interval` with the clock thread.
+    /// Registers the grid `start + k * interval` with the clock thread; `open` is the interval
+    /// JS starts recording into.
     #[napi(constructor, catch_unwind)]
     pub fn new(start: f64, interval: f64, scale_factor: f64, persist: bool) -> Result<Self, Coded> {
         let cell = clock::register(start, interval).map_err(clock_error)?;
@@ -42,7 +59,10 @@ impl NativeEngine {
             engine: Engine::new(persist),
             gathering: Gathering::default(),
             closed: None,
+            open: clock::read(cell),
             cell: Some(cell),
+            host: None,
+            feed: None,
             start,
             interval,
             scale_factor,
@@ -53,6 +73,12 @@ impl NativeEngine {
     #[napi(getter)]
     pub fn cell(&self) -> Option<u32> {
         self.cell.map(|c| c as u32)
+    }
+
+    /// The interval JS starts recording into (the clock's value when the engine was made).
+    #[napi(getter)]
+    pub fn open(&self) -> f64 {
+        self.open
     }
 
     /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger.
@@ -73,22 +99,38 @@ impl NativeEngine {
         })
     }
 
-    /// Folds the first `length` numbers of `batch` (`(series id, value)` pairs) into summaries.
+    /// Counter page `index` as a `Float64Array` over the engine's memory.
     #[napi(catch_unwind)]
-    pub fn push(&mut self, batch: &[f64], length: u32) {
-        let end = (length as usize).min(batch.len());
-        self.engine.push(&batch[..end]);
+    pub fn page<'env>(&self, env: &'env Env, index: u32) -> Result<Float64ArraySlice<'env>, Coded> {
+        let page = self
+            .engine
+            .page(index as usize)
+            .ok_or_else(|| coded(BAD_KIND, format!("no counter page {index}")))?;
+        view(env, page.as_slice(), Owner::Shared(page.clone()))
     }
 
-    /// Closes interval `k`: reads and zeroes the counter pages and takes the JS series' values
-    /// (parallel arrays: series id, JSON text, write time). The snapshot is then shipped, kept or
-    /// rendered with the methods below.
+    /// The batch buffer as a `Float64Array`: `(series id, value)` pairs, its last cell the fill.
+    #[napi(catch_unwind)]
+    pub fn batch<'env>(&self, env: &'env Env) -> Result<Float64ArraySlice<'env>, Coded> {
+        let batch = self.engine.batch();
+        view(env, batch.as_slice(), Owner::Shared(batch.clone()))
+    }
+
+    /// Folds the filled part of the batch into the summaries and empties it.
+    #[napi(catch_unwind)]
+    pub fn drain(&mut self) {
+        self.engine.drain();
+    }
+
+    /// Closes interval `k` (JS moves on to interval `next`), taking the JS series' values
+    /// (parallel arrays: series id, JSON text, write time). The snapshot is then shipped, kept,
+    /// posted or rendered with the methods below.
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn close_interval(
         &mut self,
         k: f64,
-        mut pages: Vec<&mut [f64]>,
+        next: f64,
         js_ids: Vec<u32>,
         js_json: Vec<String>,
         js_at: Vec<f64>,
@@ -101,7 +143,8 @@ impl NativeEngine {
             .zip(js_at)
             .map(|((id, json), at)| JsValue { id, json, at })
             .collect();
-        self.closed = Some(self.engine.close(k, &mut pages, js, dropped, errors));
+        self.closed = Some(self.engine.close(k, js, dropped, errors));
+        self.open = next;
     }
 
     /// The closed interval's tree as JSON text (for 'sample' listeners).
@@ -124,18 +167,62 @@ impl NativeEngine {
     /// A master or standalone process: keeps the closed interval until its delivery.
     #[napi(catch_unwind)]
     pub fn keep(&mut self) -> Result<(), Coded> {
-        self.closed()?;
-        if let Some(snapshot) = self.closed.take() {
-            self.gathering.keep_local(snapshot);
-        }
+        let closed = self.closed.take();
+        let snapshot = closed
+            .ok_or_else(|| coded(NO_INTERVAL, "no closed interval: call closeInterval first"))?;
+        self.gathering.keep_local(snapshot);
         Ok(())
     }
 
-    /// Takes a worker's snapshot while this process is in interval `current`: 0 kept, 1 late
-    /// (counted in `late`), 2 rejected (counted in `decodeErrors`). Never throws.
+    /// Main thread: hosts the threads of this process whose instance has this name. False if
+    /// another live instance hosts it already.
+    #[napi]
+    pub fn host_threads(&mut self, name: String) -> bool {
+        self.host = threads::host(&name);
+        self.host.is_some()
+    }
+
+    /// Worker thread: feeds the main-thread instance hosting `name`, labelling snapshots `label`
+    /// (the thread id; the host adds its process). False when there is no such host.
+    #[napi]
+    pub fn feed(&mut self, name: String, label: String) -> bool {
+        self.feed = threads::find(&name).map(|inbox| Feed { inbox, label });
+        self.feed.is_some()
+    }
+
+    /// Worker thread: posts the closed interval to the host. False when the host is gone (the
+    /// interval is dropped, and so are later ones).
     #[napi(catch_unwind)]
-    pub fn receive(&mut self, worker: u32, text: String, current: f64) -> u32 {
-        match self.gathering.receive(worker, &text, current) {
+    pub fn post(&mut self) -> Result<bool, Coded> {
+        self.closed()?;
+        let snapshot = self.closed.take().expect("checked above");
+        Ok(self.post_snapshot(snapshot))
+    }
+
+    /// A cluster worker hosting threads: the snapshots its threads posted, as `[threadId, base64,
+    /// threadId, base64, ...]` for the master.
+    #[napi(catch_unwind)]
+    pub fn forward(&mut self) -> Vec<String> {
+        let Some(host) = &self.host else {
+            return Vec::new();
+        };
+        let (snapshots, _) = host.inbox().take();
+        snapshots
+            .into_iter()
+            .flat_map(|(label, snapshot)| [label, encode(&snapshot)])
+            .collect()
+    }
+
+    /// Takes a message from cluster worker `worker` (from its thread `thread` if given) while
+    /// this process is in interval `current`: 0 kept, 1 late (counted in `late`), 2 rejected
+    /// (counted in `decodeErrors`). Never throws.
+    #[napi(catch_unwind)]
+    pub fn receive(&mut self, worker: u32, thread: Option<u32>, text: String, current: f64) -> u32 {
+        let source = match thread {
+            Some(t) => Source::Thread(format!("{worker}:{t}")),
+            None => Source::Worker(worker),
+        };
+        match self.gathering.receive(source, &text, current) {
             Ok(()) => 0,
             Err(Rejection::Late) => 1,
             Err(Rejection::Decode(_)) => 2,
@@ -149,21 +236,31 @@ impl NativeEngine {
     }
 
     /// Delivers interval `k` and forgets everything up to it. JSON text:
-    /// `{ master: tree | null, workers: { id: tree }, cluster: tree, custom: [{ method, path, id,
-    /// leaves }], collisions: [description], meta: { workers: { id: pid }, late, decodeErrors,
-    /// dropped, errors } }`.
+    /// `{ master: tree | null, workers: { id: tree }, threads: { label: tree }, cluster: tree,
+    /// custom: [{ method, path, id, leaves }], collisions: [description], meta: { workers:
+    /// { id: pid }, late, decodeErrors, dropped, errors } }`.
     #[napi(catch_unwind)]
     pub fn deliver(&mut self, k: f64) -> String {
+        if let Some(host) = &self.host {
+            let (snapshots, lost) = host.inbox().take();
+            self.gathering.note_late(lost);
+            for (label, snapshot) in snapshots {
+                let label = format!("master:{label}");
+                let _ = self.gathering.receive_thread(label, snapshot, k + 1.0);
+            }
+        }
         let format = self.format(k);
         self.gathering.deliver(k, &format)
     }
 
-    /// Frees the clock cell. Idempotent; also done when the object is garbage collected.
+    /// Frees the clock cell and the host name, and stops feeding a host. Idempotent.
     #[napi]
     pub fn release(&mut self) {
         if let Some(cell) = self.cell.take() {
             clock::unregister(cell);
         }
+        self.host = None;
+        self.feed = None;
     }
 }
 
@@ -181,10 +278,28 @@ impl NativeEngine {
             time_stamp: self.start + (k + 1.0) * self.interval,
         }
     }
+
+    fn post_snapshot(&mut self, snapshot: Snapshot) -> bool {
+        let posted = self
+            .feed
+            .as_ref()
+            .is_some_and(|feed| feed.inbox.post(feed.label.clone(), snapshot));
+        if !posted {
+            self.feed = None;
+        }
+        posted
+    }
 }
 
 impl Drop for NativeEngine {
+    /// A thread instance whose isolate is torn down without stop() (a terminated worker thread):
+    /// its open interval still reaches the host, with everything the engine holds (counters and
+    /// samples; `set` and registered-logger values lived in the JS heap).
     fn drop(&mut self) {
+        if self.feed.is_some() && self.cell.is_some() {
+            let snapshot = self.engine.close(self.open, Vec::new(), 0.0, 0.0);
+            self.post_snapshot(snapshot);
+        }
         self.release();
     }
 }

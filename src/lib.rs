@@ -5,6 +5,7 @@
 mod clock;
 mod engine;
 mod error;
+mod memory;
 
 pub use clock::*;
 pub use engine::*;

@@ -1,11 +1,17 @@
 //! The aggregation state of one Panopticon instance in one process, for the current interval.
 //!
 //! How records reach it, chosen by what a record costs on the JS hot path:
-//! - **counters** (`inc`): JS adds into two `f64` slots of its own (`[calls, sum]`) in fixed-size
-//!   pages; the engine reads and zeroes them when the interval closes. No native call per record.
+//! - **counters** (`inc`): JS adds into two `f64` slots (`[calls, sum]`) of fixed-size pages
+//!   ([`Cells`]) that the engine owns and JS views as `Float64Array`s; the engine reads and zeroes
+//!   them when the interval closes. No native call per record.
 //! - **summaries** (`sample`, `timedSample`): JS appends `(series id, value)` pairs to a batch
-//!   buffer and hands it over when it is full or the interval ends ([`Engine::push`]); the
-//!   engine folds each value into the series' [`Summary`].
+//!   buffer (also [`Cells`], its last cell holding the fill) and has the engine drain it when it
+//!   is full or the interval ends ([`Engine::drain`]); the engine folds each value into the
+//!   series' [`Summary`].
+//!
+//! Because the engine owns that memory, it can still close the open interval when the JS side is
+//! gone without warning (a worker thread terminated): [`Engine::close`] needs nothing from JS but
+//! the `set`/registered-logger values.
 //! - **JS values** (`set`, registered loggers): JS keeps them and passes their JSON when the
 //!   interval closes ([`JsValue`]).
 //!
@@ -13,6 +19,7 @@
 //! interval a record belongs to is decided on the JS side with the interval clock
 //! ([`crate::clock`]) before it writes: the engine only ever holds one open interval.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
@@ -24,8 +31,35 @@ pub const PAGE_SLOTS: usize = 4096;
 /// Slots used by one counter: `[number of calls, sum of the increments]`.
 pub const COUNTER_SLOTS: usize = 2;
 
-/// Length in `f64` of the batch buffer JS fills with `(series id, value)` pairs.
+/// Length in `f64` of the batch buffer JS fills with `(series id, value)` pairs; the cell after
+/// them holds how many are filled.
 pub const BATCH_LENGTH: usize = 2 * 4096;
+
+/// `f64` cells shared with one JS thread, which views them as a `Float64Array` (the binding makes
+/// an external ArrayBuffer over them) and writes them with plain stores. The engine only touches
+/// them through atomics, from that same thread (or after it is gone), so every read sees the
+/// thread's last write.
+#[derive(Debug)]
+pub struct Cells(Box<[AtomicU64]>);
+
+impl Cells {
+    fn new(len: usize) -> Arc<Cells> {
+        Arc::new(Cells((0..len).map(|_| AtomicU64::new(0)).collect()))
+    }
+
+    /// The memory, for the binding's external ArrayBuffer.
+    pub fn as_slice(&self) -> &[AtomicU64] {
+        &self.0
+    }
+
+    fn get(&self, i: usize) -> f64 {
+        f64::from_bits(self.0[i].load(Ordering::Relaxed))
+    }
+
+    fn set(&self, i: usize, v: f64) {
+        self.0[i].store(v.to_bits(), Ordering::Relaxed);
+    }
+}
 
 /// What a series aggregates, and so how its records reach the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +120,8 @@ struct Series {
 pub struct Engine {
     series: Vec<Series>,
     next_slot: usize,
+    pages: Vec<Arc<Cells>>,
+    batch: Arc<Cells>,
     persist: bool,
     rejected: u64,
 }
@@ -97,9 +133,21 @@ impl Engine {
         Engine {
             series: Vec::new(),
             next_slot: 0,
+            pages: Vec::new(),
+            batch: Cells::new(BATCH_LENGTH + 1),
             persist,
             rejected: 0,
         }
+    }
+
+    /// Counter page `i` (exists once a counter slot in it was defined).
+    pub fn page(&self, i: usize) -> Option<&Arc<Cells>> {
+        self.pages.get(i)
+    }
+
+    /// The batch buffer: `BATCH_LENGTH` cells of pairs, then the fill.
+    pub fn batch(&self) -> &Arc<Cells> {
+        &self.batch
     }
 
     /// Adds a series.
@@ -110,6 +158,9 @@ impl Engine {
                 self.next_slot += PAGE_SLOTS - self.next_slot % PAGE_SLOTS;
             }
             self.next_slot += COUNTER_SLOTS;
+            if self.pages.len() < self.next_slot.div_ceil(PAGE_SLOTS) {
+                self.pages.push(Cells::new(PAGE_SLOTS));
+            }
             self.next_slot - COUNTER_SLOTS
         });
         self.series.push(Series {
@@ -124,36 +175,39 @@ impl Engine {
         }
     }
 
-    /// Folds `(series id, value)` pairs into their summaries. A pair naming no summary series is
-    /// skipped and counted as an error of the interval (JS never writes one; this keeps a bug
-    /// from corrupting another series).
-    pub fn push(&mut self, pairs: &[f64]) {
-        for pair in pairs.chunks_exact(2) {
-            let series = usize::try_from(pair[0] as i64)
+    /// Folds the filled `(series id, value)` pairs of the batch into their summaries and empties
+    /// it. A pair naming no summary series is skipped and counted as an error of the interval (JS
+    /// never writes one; this keeps a bug from corrupting another series), and so is a fill that
+    /// is not a whole number of pairs within the buffer.
+    pub fn drain(&mut self) {
+        let fill = self.batch.get(BATCH_LENGTH);
+        let pairs = if fill >= 0.0 && fill <= BATCH_LENGTH as f64 && fill.fract() == 0.0 {
+            fill as usize / 2
+        } else {
+            self.rejected += 1;
+            0
+        };
+        for p in 0..pairs {
+            let (id, value) = (self.batch.get(2 * p), self.batch.get(2 * p + 1));
+            let series = usize::try_from(id as i64)
                 .ok()
-                .filter(|&i| i as f64 == pair[0])
+                .filter(|&i| i as f64 == id)
                 .and_then(|i| self.series.get_mut(i))
                 .filter(|s| s.kind == Kind::Summary);
             match series {
-                Some(s) => s.summary.push(pair[1]),
+                Some(s) => s.summary.push(value),
                 None => self.rejected += 1,
             }
         }
-        self.rejected += (pairs.len() % 2) as u64;
+        self.batch.set(BATCH_LENGTH, 0.0);
     }
 
-    /// Closes interval `k`: reads and zeroes the counter slots in `pages`, takes the JS values,
-    /// and returns the snapshot (series in definition order). Reported: counters and summaries
-    /// touched in the interval (all with `persist`), and every JS value given (JS decides which).
-    /// `dropped` and `errors` are the interval's counts on the JS side.
-    pub fn close(
-        &mut self,
-        k: f64,
-        pages: &mut [&mut [f64]],
-        js: Vec<JsValue>,
-        dropped: f64,
-        errors: f64,
-    ) -> Snapshot {
+    /// Closes interval `k`: drains the batch, reads and zeroes the counter slots, takes the JS
+    /// values, and returns the snapshot (series in definition order). Reported: counters and
+    /// summaries touched in the interval (all with `persist`), and every JS value given (JS
+    /// decides which). `dropped` and `errors` are the interval's counts on the JS side.
+    pub fn close(&mut self, k: f64, js: Vec<JsValue>, dropped: f64, errors: f64) -> Snapshot {
+        self.drain();
         let mut js_values: Vec<Option<JsValue>> = vec![None; self.series.len()];
         for v in js {
             match js_values.get_mut(v.id as usize) {
@@ -169,14 +223,11 @@ impl Engine {
         for (series, js) in self.series.iter_mut().zip(js_values) {
             let value = match series.kind {
                 Kind::Counter => {
-                    let cells = series.slot.and_then(|slot| {
-                        pages
-                            .get_mut(slot / PAGE_SLOTS)
-                            .and_then(|p| p.get_mut(slot % PAGE_SLOTS..slot % PAGE_SLOTS + 2))
-                    });
-                    let Some(cells) = cells else { continue };
-                    let (count, total) = (cells[0], cells[1]);
-                    cells.fill(0.0);
+                    let Some(slot) = series.slot else { continue };
+                    let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                    let (count, total) = (page.get(at), page.get(at + 1));
+                    page.set(at, 0.0);
+                    page.set(at + 1, 0.0);
                     if count == 0.0 && !self.persist {
                         continue;
                     }
@@ -225,15 +276,33 @@ mod tests {
         }
     }
 
+    /// What the JS counter handle does: one call adding `n`.
+    fn inc(e: &Engine, d: Definition, n: f64) {
+        let slot = d.slot.unwrap() as usize;
+        let page = e.page(slot / PAGE_SLOTS).unwrap();
+        let at = slot % PAGE_SLOTS;
+        page.set(at, page.get(at) + 1.0);
+        page.set(at + 1, page.get(at + 1) + n);
+    }
+
+    /// What the JS summary handles do: append pairs and bump the fill.
+    fn append(e: &Engine, pairs: &[f64]) {
+        let b = e.batch();
+        let fill = b.get(BATCH_LENGTH) as usize;
+        for (i, v) in pairs.iter().enumerate() {
+            b.set(fill + i, *v);
+        }
+        b.set(BATCH_LENGTH, (fill + pairs.len()) as f64);
+    }
+
     #[test]
-    fn counters_never_straddle_pages() {
+    fn counters_never_straddle_pages_and_pages_exist() {
         let mut e = Engine::new(false);
         for i in 0..5000 {
-            let slot = e
-                .define(Kind::Counter, key("inc", &i.to_string()))
-                .slot
-                .unwrap() as usize;
+            let d = e.define(Kind::Counter, key("inc", &i.to_string()));
+            let slot = d.slot.unwrap() as usize;
             assert!(slot % PAGE_SLOTS + COUNTER_SLOTS <= PAGE_SLOTS);
+            assert!(e.page(slot / PAGE_SLOTS).is_some());
         }
         assert_eq!(e.define(Kind::Summary, key("sample", "s")).slot, None);
     }
@@ -243,15 +312,17 @@ mod tests {
         let mut e = Engine::new(false);
         let c = e.define(Kind::Counter, key("inc", "c"));
         let zero = e.define(Kind::Counter, key("inc", "zero"));
-        let idle = e.define(Kind::Counter, key("inc", "idle"));
+        e.define(Kind::Counter, key("inc", "idle"));
         let s = e.define(Kind::Summary, key("sample", "s"));
         let set = e.define(Kind::Set, key("set", "v"));
         let custom = e.define(Kind::Custom, key("max", "m"));
-        let mut page = vec![0.0; PAGE_SLOTS];
-        let slot = |d: Definition| d.slot.unwrap() as usize;
-        page[slot(c)..slot(c) + 2].copy_from_slice(&[3.0, 10.0]);
-        page[slot(zero)] = 1.0; // one inc(path, id, 0): reported with total 0
-        e.push(&[s.id as f64, 1.0, s.id as f64, 3.0]);
+        for n in [3.0, 3.0, 4.0] {
+            inc(&e, c, n);
+        }
+        inc(&e, zero, 0.0); // one inc(path, id, 0): reported with total 0
+        append(&e, &[s.id as f64, 1.0]);
+        e.drain(); // a full batch drained early
+        append(&e, &[s.id as f64, 3.0]);
         let js = vec![
             JsValue {
                 id: set.id,
@@ -264,12 +335,11 @@ mod tests {
                 at: 0.0,
             },
         ];
-        let snap = e.close(4.0, &mut [&mut page[..]], js, 2.0, 1.0);
+        let snap = e.close(4.0, js, 2.0, 1.0);
         assert_eq!((snap.k, snap.dropped, snap.errors), (4.0, 2.0, 1.0));
         assert_eq!(snap.pid, std::process::id());
         let ids: Vec<&str> = snap.entries.iter().map(|e| e.key.id.as_str()).collect();
         assert_eq!(ids, ["c", "zero", "s", "v", "m"]);
-        let _ = idle;
         assert_eq!(
             snap.entries[0].value,
             Value::Counter {
@@ -288,8 +358,10 @@ mod tests {
                 at: 7.0
             }
         );
-        assert!(page.iter().all(|&v| v == 0.0), "slots zeroed");
-        let next = e.close(5.0, &mut [&mut page[..]], vec![], 0.0, 0.0);
+        let page = e.page(0).unwrap();
+        assert!((0..PAGE_SLOTS).all(|i| page.get(i) == 0.0), "slots zeroed");
+        assert_eq!(e.batch().get(BATCH_LENGTH), 0.0, "batch emptied");
+        let next = e.close(5.0, vec![], 0.0, 0.0);
         assert!(
             next.entries.is_empty(),
             "untouched series disappear without persist"
@@ -301,16 +373,10 @@ mod tests {
         let mut e = Engine::new(true);
         let c = e.define(Kind::Counter, key("inc", "c"));
         let s = e.define(Kind::Summary, key("timedSample", "s"));
-        let mut page = vec![0.0; PAGE_SLOTS];
-        page[c.slot.unwrap() as usize..][..2].copy_from_slice(&[1.0, 2.0]);
-        e.push(&[s.id as f64, 5.0]);
-        assert_eq!(
-            e.close(0.0, &mut [&mut page[..]], vec![], 0.0, 0.0)
-                .entries
-                .len(),
-            2
-        );
-        let snap = e.close(1.0, &mut [&mut page[..]], vec![], 0.0, 0.0);
+        inc(&e, c, 2.0);
+        append(&e, &[s.id as f64, 5.0]);
+        assert_eq!(e.close(0.0, vec![], 0.0, 0.0).entries.len(), 2);
+        let snap = e.close(1.0, vec![], 0.0, 0.0);
         assert_eq!(
             snap.entries[0].value,
             Value::Counter {
@@ -322,25 +388,19 @@ mod tests {
     }
 
     #[test]
-    fn bad_pairs_and_values_are_rejected_not_applied() {
+    fn bad_pairs_fills_and_values_are_rejected_not_applied() {
         let mut e = Engine::new(false);
         let c = e.define(Kind::Counter, key("inc", "c")).id as f64;
         let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
-        e.push(&[
-            c,
-            1.0,
-            9.0,
-            1.0,
-            -1.0,
-            1.0,
-            0.5,
-            1.0,
-            f64::NAN,
-            1.0,
-            s,
-            2.0,
-            s,
-        ]);
+        append(
+            &e,
+            &[c, 1.0, 9.0, 1.0, -1.0, 1.0, 0.5, 1.0, f64::NAN, 1.0, s, 2.0],
+        );
+        e.drain();
+        e.batch().set(BATCH_LENGTH, 3.0); // not a whole number of pairs
+        e.drain();
+        e.batch().set(BATCH_LENGTH, (BATCH_LENGTH + 2) as f64); // past the end
+        e.drain();
         let bad_js = vec![
             JsValue {
                 id: c as u32,
@@ -353,9 +413,9 @@ mod tests {
                 at: 0.0,
             },
         ];
-        let snap = e.close(0.0, &mut [], bad_js, 0.0, 0.0);
-        assert_eq!(snap.errors, 8.0);
+        let snap = e.close(0.0, bad_js, 0.0, 0.0);
+        assert_eq!(snap.errors, 9.0);
         assert_eq!(snap.entries.len(), 1);
-        assert_eq!(e.close(1.0, &mut [], vec![], 0.0, 0.0).errors, 0.0);
+        assert_eq!(e.close(1.0, vec![], 0.0, 0.0).errors, 0.0);
     }
 }

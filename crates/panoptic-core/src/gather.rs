@@ -1,9 +1,10 @@
-//! The master's side of an instance: its own closed intervals and the workers' snapshots, held per
-//! interval until that interval is delivered, then merged into one delivery.
+//! The master's side of an instance: its own closed intervals and the snapshots of its workers
+//! and threads, held per interval until that interval is delivered, then merged into one delivery.
 //!
 //! Bounded memory: a snapshot is accepted only for an interval not yet delivered and not beyond
-//! the one after the master's current interval, and at most once per worker; delivering interval
-//! k drops everything up to k. So at most about two intervals' worth of snapshots are held.
+//! the one after the master's current interval, and at most once per worker or thread;
+//! delivering interval k drops everything up to k. So at most about two intervals' worth of
+//! snapshots are held.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,16 @@ pub enum Rejection {
 struct Pending {
     local: Option<Snapshot>,
     workers: BTreeMap<u32, Snapshot>,
+    threads: BTreeMap<String, Snapshot>,
+}
+
+/// Where a snapshot came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A cluster worker's main thread, by worker id.
+    Worker(u32),
+    /// A worker thread, labelled `<process>:<threadId>` (process: `master` or a worker id).
+    Thread(String),
 }
 
 /// See the module documentation.
@@ -46,20 +57,47 @@ impl Gathering {
         self.pending.entry(k).or_default().local = Some(snapshot);
     }
 
-    /// Takes a worker's message (base64 text of a snapshot) while the master is in interval
-    /// `current`.
-    pub fn receive(&mut self, worker: u32, text: &str, current: f64) -> Result<(), Rejection> {
-        let result = self.accept(worker, text, current);
-        match &result {
+    /// Takes a message (base64 text of a snapshot) from a worker's main thread or one of its
+    /// threads, while the master is in interval `current`.
+    pub fn receive(&mut self, source: Source, text: &str, current: f64) -> Result<(), Rejection> {
+        let result = decode(text)
+            .map_err(Rejection::Decode)
+            .and_then(|snapshot| self.accept(source, snapshot, current));
+        self.count(&result);
+        result
+    }
+
+    /// Takes a snapshot posted by a thread of this process (no decoding: shared memory).
+    pub fn receive_thread(
+        &mut self,
+        label: String,
+        snapshot: Snapshot,
+        current: f64,
+    ) -> Result<(), Rejection> {
+        let result = self.accept(Source::Thread(label), snapshot, current);
+        self.count(&result);
+        result
+    }
+
+    /// Counts snapshots lost before they reached this instance (a full thread inbox) as late.
+    pub fn note_late(&mut self, n: u64) {
+        self.late += n;
+    }
+
+    fn count(&mut self, result: &Result<(), Rejection>) {
+        match result {
             Err(Rejection::Late) => self.late += 1,
             Err(Rejection::Decode(_)) => self.decode_errors += 1,
             Ok(()) => {}
         }
-        result
     }
 
-    fn accept(&mut self, worker: u32, text: &str, current: f64) -> Result<(), Rejection> {
-        let snapshot = decode(text).map_err(Rejection::Decode)?;
+    fn accept(
+        &mut self,
+        source: Source,
+        snapshot: Snapshot,
+        current: f64,
+    ) -> Result<(), Rejection> {
         if self.delivered.is_some_and(|d| snapshot.k <= d) {
             return Err(Rejection::Late);
         }
@@ -69,12 +107,19 @@ impl Gathering {
             )));
         }
         let pending = self.pending.entry(snapshot.k as i64).or_default();
-        if pending.workers.contains_key(&worker) {
-            return Err(Rejection::Decode(DecodeError::Invalid(
-                "a second snapshot of one interval",
-            )));
-        }
-        pending.workers.insert(worker, snapshot);
+        // A second snapshot of one source for one interval: a misbehaving peer; the first stays.
+        let second =
+            || Rejection::Decode(DecodeError::Invalid("a second snapshot of one interval"));
+        match source {
+            Source::Worker(id) => match pending.workers.entry(id) {
+                std::collections::btree_map::Entry::Occupied(_) => return Err(second()),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(snapshot),
+            },
+            Source::Thread(label) => match pending.threads.entry(label) {
+                std::collections::btree_map::Entry::Occupied(_) => return Err(second()),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(snapshot),
+            },
+        };
         Ok(())
     }
 
@@ -90,7 +135,10 @@ impl Gathering {
         let later = self.pending.split_off(&(k as i64 + 1));
         let mut done = std::mem::replace(&mut self.pending, later);
         let this = done.remove(&(k as i64)).unwrap_or_default();
-        self.late += done.values().map(|p| p.workers.len() as u64).sum::<u64>();
+        self.late += done
+            .values()
+            .map(|p| (p.workers.len() + p.threads.len()) as u64)
+            .sum::<u64>();
         self.delivered = Some(self.delivered.map_or(k, |d| d.max(k)));
 
         let mut out = Vec::with_capacity(1024);
@@ -125,6 +173,18 @@ impl Gathering {
                 out.push(b',');
             }
             write_json(&id.to_string(), &mut out);
+            out.push(b':');
+            tree(snapshot, &mut out);
+            snapshot.merge_into(&mut merged);
+            dropped += snapshot.dropped;
+            errors += snapshot.errors;
+        }
+        out.extend_from_slice(b"},\"threads\":{");
+        for (i, (label, snapshot)) in this.threads.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(label, &mut out);
             out.push(b':');
             tree(snapshot, &mut out);
             snapshot.merge_into(&mut merged);
@@ -262,8 +322,8 @@ mod tests {
                 },
             )],
         );
-        assert_eq!(g.receive(1, &encode(&w1), 4.0), Ok(()));
-        assert_eq!(g.receive(2, &encode(&w2), 4.0), Ok(()));
+        assert_eq!(g.receive(Source::Worker(1), &encode(&w1), 4.0), Ok(()));
+        assert_eq!(g.receive(Source::Worker(2), &encode(&w2), 4.0), Ok(()));
         let d = parse(&g.deliver(4.0, &FORMAT));
         assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.02);
         assert_eq!(d["workers"]["1"]["p"]["c"]["value"]["val"], 0.03);
@@ -287,27 +347,48 @@ mod tests {
     }
 
     #[test]
+    fn threads_appear_once_under_their_label_and_in_the_cluster() {
+        let mut g = Gathering::default();
+        g.keep_local(snap(2.0, 10, vec![("inc", "c", counter(1.0))]));
+        let t = snap(2.0, 10, vec![("inc", "c", counter(4.0))]);
+        assert_eq!(g.receive_thread("master:3".into(), t.clone(), 2.0), Ok(()));
+        assert!(g.receive_thread("master:3".into(), t.clone(), 2.0).is_err());
+        assert_eq!(
+            g.receive(Source::Thread("1:2".into()), &encode(&t), 2.0),
+            Ok(())
+        );
+        g.note_late(2);
+        let d = parse(&g.deliver(2.0, &FORMAT));
+        assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.01);
+        assert_eq!(d["threads"]["master:3"]["p"]["c"]["value"]["val"], 0.04);
+        assert_eq!(d["threads"]["1:2"]["p"]["c"]["value"]["val"], 0.04);
+        assert_eq!(d["cluster"]["p"]["c"]["value"]["val"], 0.09);
+        assert_eq!(d["meta"]["late"], 2);
+        assert_eq!(d["meta"]["decodeErrors"], 1);
+    }
+
+    #[test]
     fn late_future_duplicate_and_garbage_are_counted_not_merged() {
         let mut g = Gathering::default();
         g.keep_local(snap(4.0, 10, vec![]));
         assert_eq!(
-            g.receive(1, "garbage", 4.0),
+            g.receive(Source::Worker(1), "garbage", 4.0),
             Err(Rejection::Decode(DecodeError::Text))
         );
         assert!(matches!(
-            g.receive(1, &encode(&snap(9.0, 11, vec![])), 4.0),
+            g.receive(Source::Worker(1), &encode(&snap(9.0, 11, vec![])), 4.0),
             Err(Rejection::Decode(_))
         ));
         assert_eq!(
             g.receive(
-                1,
+                Source::Worker(1),
                 &encode(&snap(5.0, 11, vec![("inc", "c", counter(7.0))])),
                 4.0
             ),
             Ok(())
         );
         assert!(matches!(
-            g.receive(1, &encode(&snap(5.0, 11, vec![])), 4.0),
+            g.receive(Source::Worker(1), &encode(&snap(5.0, 11, vec![])), 4.0),
             Err(Rejection::Decode(_))
         ));
         g.note_decode_error();
@@ -317,7 +398,7 @@ mod tests {
         // Interval 4 is delivered: a batch for it is late, and never lands in interval 5.
         assert_eq!(
             g.receive(
-                2,
+                Source::Worker(2),
                 &encode(&snap(4.0, 12, vec![("inc", "c", counter(1.0))])),
                 5.0
             ),
@@ -336,8 +417,10 @@ mod tests {
     #[test]
     fn skipped_intervals_count_as_late_and_are_freed() {
         let mut g = Gathering::default();
-        g.receive(1, &encode(&snap(3.0, 11, vec![])), 4.0).unwrap();
-        g.receive(2, &encode(&snap(4.0, 12, vec![])), 4.0).unwrap();
+        g.receive(Source::Worker(1), &encode(&snap(3.0, 11, vec![])), 4.0)
+            .unwrap();
+        g.receive(Source::Worker(2), &encode(&snap(4.0, 12, vec![])), 4.0)
+            .unwrap();
         let d = parse(&g.deliver(4.0, &FORMAT));
         assert_eq!(d["meta"]["late"], 1);
         assert_eq!(d["meta"]["workers"], serde_json::json!({ "2": 12 }));

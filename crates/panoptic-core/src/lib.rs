@@ -8,5 +8,6 @@ pub mod engine;
 pub mod gather;
 pub mod snapshot;
 pub mod summary;
+pub mod threads;
 pub mod tree;
 pub mod wire;
