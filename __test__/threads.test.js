@@ -127,3 +127,28 @@ test('without a host of that name, a thread delivers on its own', { timeout: 300
     await worker.terminate();
   }
 });
+
+test("a cluster worker's threads reach the master as <workerId>:<threadId>", { timeout: 60000 }, async (t) => {
+  const cluster = require('cluster');
+  const path = require('path');
+  const interval = 200;
+  const p = new Panopticon({ name: 'tw', interval });
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'thread-worker.js') });
+  const worker = cluster.fork({ INTERVAL: interval });
+  t.after(async () => {
+    p.stop();
+    if (!worker.isDead()) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.send('stop');
+      await exited;
+    }
+  });
+  const d = await until(p, (x) => x.data.workers && x.data.workers[worker.id] && x.data.workers[worker.id].n &&
+    Object.values(x.data.threads || {}).some((tree) => tree.n));
+  const labels = Object.keys(d.data.threads);
+  assert.equal(labels.length, 1);
+  assert.match(labels[0], new RegExp(`^${worker.id}:\\d+$`));
+  assert.equal(sumOf(d.data.workers[worker.id]), 1 / interval, "the worker's own data only");
+  assert.equal(sumOf(d.data.threads[labels[0]]), 2 / interval);
+  assert.equal(sumOf(d.data.cluster), 3 / interval);
+});
