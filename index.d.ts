@@ -26,6 +26,8 @@ declare namespace Panopticon {
     name?: unknown;
     /** Epoch ms (number, numeric string or Date) on the interval grid `startTime + k * interval`. Default 0. */
     startTime?: number | string | Date;
+    /** ms after an interval's end at which the master delivers it. Default interval / 2. */
+    deliveryDelay?: number;
   }
 
   interface SetValue { val: unknown; timeStamp: number }
@@ -56,9 +58,15 @@ declare namespace Panopticon {
   interface DeliveryMeta {
     /** This process's pid. */
     pid: number;
-    /** Data points dropped by validators in the interval. */
+    /** The pid of every cluster worker that reported the interval, by worker id. */
+    workers: { [workerId: string]: number };
+    /** Snapshots that arrived after their interval was delivered (since the last delivery). */
+    late: number;
+    /** Messages marked as panoptic's that could not be decoded (since the last delivery). */
+    decodeErrors: number;
+    /** Data points dropped by validators in the interval, in every reporting process. */
     dropped: number;
-    /** Exceptions from transformers, registered loggers and serialization in the interval. */
+    /** Exceptions in the interval: registered loggers, validators, serialization, transformers, collisions. */
     errors: number;
   }
 
@@ -67,14 +75,26 @@ declare namespace Panopticon {
     name: unknown;
     /** `interval / scaleFactor`. */
     interval: number;
-    /** The merge of every process's transformed data: `{ master: {...}, workers: { "1": {...} } }` by default. */
-    data: { master?: Tree; workers?: { [workerId: string]: Tree }; [key: string]: unknown };
+    /**
+     * The merge of every process's transformed data (`{ master, workers: { "1": ... } }` by
+     * default), worker threads' trees under `threads` (when any reported), and `cluster`, the
+     * exact merge of everything.
+     */
+    data: {
+      master?: Tree;
+      workers?: { [workerId: string]: Tree };
+      threads?: { [label: string]: Tree };
+      cluster: Tree;
+      [key: string]: unknown;
+    };
     meta: DeliveryMeta;
   }
 
   /** The panopticon 0.3.0 logger class contract, for `registerMethod`. */
   interface LoggerClass<V = any> {
     new (value: V, timeStamp: number, persistObj: Panopticon | null, scaleFactor: number, interval: number): Logger<V>;
+    /** Merges two `toJSON()` leaves (from two processes or threads) for `data.cluster`. */
+    merge?(a: any, b: any): object;
   }
   interface Logger<V = any> {
     update(value: V, timeStamp: number): void;

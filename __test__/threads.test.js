@@ -152,3 +152,40 @@ test("a cluster worker's threads reach the master as <workerId>:<threadId>", { t
   assert.equal(sumOf(d.data.threads[labels[0]]), 2 / interval);
   assert.equal(sumOf(d.data.cluster), 3 / interval);
 });
+
+test('registered loggers with a static merge(a, b) are merged into data.cluster', { timeout: 60000 }, async (t) => {
+  const classSource = `
+    class Peak {
+      constructor(v, timeStamp) { this.max = v; this.timeStamp = timeStamp; }
+      update(v) { this.max = Math.max(this.max, v); }
+      reset() { this.max = null; }
+      toJSON() { return { type: 'peak', value: { max: this.max, timeStamp: this.timeStamp } }; }
+      static merge(a, b) { return { type: 'peak', value: { max: Math.max(a.value.max, b.value.max), timeStamp: a.value.timeStamp } }; }
+    }
+    class NoMerge extends Peak {}
+    NoMerge.merge = undefined;
+  `;
+  const [Peak, NoMerge] = new Function(`${classSource}; return [Peak, NoMerge];`)();
+  Panopticon.registerMethod('peak', Peak);
+  Panopticon.registerMethod('noMerge', NoMerge);
+  const interval = 200;
+  const p = new Panopticon({ name: 'peaks', interval });
+  t.after(() => p.stop());
+  const { worker } = thread(`
+    ${classSource}
+    Panopticon.registerMethod('peak', Peak);
+    Panopticon.registerMethod('noMerge', NoMerge);
+    const p = new Panopticon({ name: 'peaks', interval: ${interval} });
+    p.on('newInterval', () => { p.peak([], 'x', 9); p.noMerge([], 'y', 9); });
+  `);
+  t.after(() => worker.terminate());
+  p.on('newInterval', () => {
+    p.peak([], 'x', 4);
+    p.noMerge([], 'y', 4);
+  });
+  const d = await until(p, (x) => x.data.master.x && Object.values(x.data.threads || {}).some((tree) => tree.x));
+  assert.equal(d.data.master.x.value.max, 4);
+  assert.equal(d.data.cluster.x.value.max, 9, 'merged with the class\'s merge');
+  assert.equal(d.data.cluster.y, undefined, 'no static merge: absent from the cluster view');
+  assert.equal(d.meta.errors, 0);
+});

@@ -3,7 +3,7 @@
 import Panopticon = require('../..');
 import { EventEmitter } from 'events';
 
-const p: Panopticon = new Panopticon({ interval: 1000, scaleFactor: 1000, persist: true, startTime: '0', name: 'web' });
+const p: Panopticon = new Panopticon({ interval: 1000, scaleFactor: 1000, persist: true, startTime: '0', name: 'web', deliveryDelay: 100 });
 const q = Panopticon({ transformer: (data, id) => ({ [String(id)]: data }) });
 const e: EventEmitter = p;
 
@@ -23,7 +23,10 @@ p.on('delivery', (d) => {
   const dropped: number = d.meta.dropped + d.meta.errors;
   const interval: number = d.interval;
   const master = d.data.master;
-  console.log(pid, dropped, interval, master, d.id, d.name);
+  const cluster: Panopticon.Tree = d.data.cluster;
+  const late: number = d.meta.late + d.meta.decodeErrors;
+  const workerPids: number[] = Object.values(d.meta.workers);
+  console.log(pid, dropped, interval, master, cluster, late, workerPids, d.data.threads, d.id, d.name);
 });
 p.on('reset', (timeStamp) => console.log(timeStamp.toFixed(0)));
 p.on('sample', (data, id) => console.log(data, id + 1));
@@ -35,6 +38,7 @@ class Last implements Panopticon.Logger<number> {
   update(value: number, timeStamp: number) { this.value = value; this.timeStamp = timeStamp; }
   reset(timeStamp: number) { this.timeStamp = timeStamp; }
   toJSON() { return { type: 'last', value: { val: this.value, timeStamp: this.timeStamp } }; }
+  static merge(a: { value: { timeStamp: number } }, b: { value: { timeStamp: number } }) { return a.value.timeStamp >= b.value.timeStamp ? a : b; }
 }
 Panopticon.registerMethod('last', Last, Number.isFinite);
 p.bind('last', ['x'], 'y')(5);
