@@ -23,13 +23,18 @@ function unregister(owner) {
   live.delete(owner);
 }
 
-/** The instance's name as a key, if it is a string or a finite number unique in this process. */
+/** The name as a key (7 and '7' are the same key), if it is a string or a finite number. */
+function nameKey(name) {
+  return typeof name === 'string' || Number.isFinite(name) ? String(name) : undefined;
+}
+
+/** The instance's name as a key, if no other live instance of this process has the same key. */
 function uniqueName(owner) {
-  const { name } = owner;
-  if (typeof name !== 'string' && !Number.isFinite(name)) return undefined;
+  const key = nameKey(owner.name);
+  if (key === undefined) return undefined;
   let same = 0;
-  for (const other of live) if (other.name === name) same += 1;
-  return same === 1 ? String(name) : undefined;
+  for (const other of live) if (nameKey(other.name) === key) same += 1;
+  return same === 1 ? key : undefined;
 }
 
 /**
