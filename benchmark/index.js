@@ -2,6 +2,9 @@
 
 // Side-by-side hot-path benchmark: panoptic against panopticon 0.3.0, node:perf_hooks and a plain
 // JS field (the floor). `npm run bench` runs it; `node benchmark/index.js --help` lists options.
+// Then, as a final part in a process of its own, the cluster benchmark (benchmark/cluster.js:
+// master CPU and event-loop blocks of cluster-wide aggregation, panoptic against prom-client);
+// `--only hot-path|cluster` or `--skip hot-path|cluster` chooses the parts.
 //
 // Method
 // - One tinybench sample = CALLS back-to-back calls of the recorder inside one task function,
@@ -23,7 +26,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { execSync } = require('child_process');
+const { execSync, spawn } = require('child_process');
 const { createHistogram } = require('perf_hooks');
 const { Bench } = require('tinybench');
 const Panoptic = require('..');
@@ -31,8 +34,10 @@ const Panopticon = require('panopticon');
 
 // ---- options ----------------------------------------------------------------------------------
 
+const PARTS = ['hot-path', 'cluster'];
+
 function parseArgs(argv) {
-  const opts = { json: null, rounds: 9, time: 500, warmupTime: 100 };
+  const opts = { json: null, rounds: 9, time: 500, warmupTime: 100, parts: new Set(PARTS), clusterArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -43,8 +48,23 @@ function parseArgs(argv) {
     else if (a === '--rounds') opts.rounds = Number(next());
     else if (a === '--time') opts.time = Number(next());
     else if (a === '--warmup-time') opts.warmupTime = Number(next());
+    else if (a === '--only' || a === '--skip') {
+      const part = next();
+      if (!PARTS.includes(part)) throw new Error(`${a} takes one of ${PARTS.join(', ')}, got ${part}`);
+      if (a === '--only') opts.parts = new Set([part]);
+      else opts.parts.delete(part);
+    } else if (a === '--cluster-args') opts.clusterArgs = next().split(/\s+/).filter(Boolean);
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node benchmark/index.js [--json <file>] [--rounds <n>=9] [--time <ms per task per round>=500] [--warmup-time <ms>=100]');
+      console.log([
+        'usage: node benchmark/index.js [options]',
+        '  --json <file>                   also write the results as JSON (the cluster part under "cluster")',
+        '  --rounds <n>=9                  hot path: measured rounds',
+        '  --time <ms>=500                 hot path: ms per task per round',
+        '  --warmup-time <ms>=100          hot path: tinybench warm-up per task',
+        `  --only <${PARTS.join('|')}>      run one part (default: both, hot path first)`,
+        `  --skip <${PARTS.join('|')}>      leave one part out`,
+        "  --cluster-args '<args>'         passed on to benchmark/cluster.js (see its --help)",
+      ].join('\n'));
       process.exit(0);
     } else {
       throw new Error(`unknown argument ${a} (try --help)`);
@@ -221,6 +241,41 @@ function ratio(x) {
 }
 
 async function main() {
+  let report = {};
+  if (opts.parts.has('hot-path')) {
+    report = await runHotPath();
+  } else {
+    ours.stop();
+    peer.stop();
+  }
+  if (opts.parts.has('cluster')) {
+    console.log();
+    const cluster = await runCluster();
+    if (cluster) report.cluster = cluster;
+  }
+  if (opts.json) {
+    fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
+    fs.writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${opts.json}`);
+  }
+}
+
+/** benchmark/cluster.js in a process of its own (it forks the cluster workers); its JSON report. */
+async function runCluster() {
+  const tmp = opts.json ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-bench-')), 'cluster.json') : null;
+  const args = [path.join(__dirname, 'cluster.js'), ...opts.clusterArgs, ...(tmp ? ['--json', tmp] : [])];
+  const code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: 'inherit' });
+    child.on('exit', (c, signal) => resolve(signal ? 1 : c));
+  });
+  if (code !== 0) throw new Error(`benchmark/cluster.js exited with code ${code}`);
+  if (!tmp) return null;
+  const out = JSON.parse(fs.readFileSync(tmp, 'utf8'));
+  fs.rmSync(path.dirname(tmp), { recursive: true, force: true });
+  return out;
+}
+
+async function runHotPath() {
   const started = Date.now();
   const loadBefore = os.loadavg();
   const busyBefore = machineBusySeconds();
@@ -309,24 +364,19 @@ async function main() {
     console.log(`other processes used ${others.toFixed(1)} CPU-s during the run (${(100 * others / elapsed).toFixed(0)}% of one core)${others / elapsed > 0.1 ? ': the machine was not quiet, numbers are suspect' : ''}`);
   }
 
-  if (opts.json) {
-    const report = {
-      date: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, cpu, platform: `${os.platform()} ${os.release()} ${os.arch()}` },
-      node: process.version,
-      v8: process.versions.v8,
-      rustc: commandVersion('rustc --version'),
-      config: { rounds: opts.rounds, timeMs: opts.time, warmupTimeMs: opts.warmupTime, callsPerSample: CALLS, intervalMs: INTERVAL },
-      elapsedSeconds: elapsed,
-      loadAverage1m: { before: loadBefore[0], after: loadAfter[0] },
-      otherProcessesCpuSeconds: others,
-      liveness: seen,
-      results: rows,
-    };
-    fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-    fs.writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`wrote ${opts.json}`);
-  }
+  return {
+    date: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpu, platform: `${os.platform()} ${os.release()} ${os.arch()}` },
+    node: process.version,
+    v8: process.versions.v8,
+    rustc: commandVersion('rustc --version'),
+    config: { rounds: opts.rounds, timeMs: opts.time, warmupTimeMs: opts.warmupTime, callsPerSample: CALLS, intervalMs: INTERVAL },
+    elapsedSeconds: elapsed,
+    loadAverage1m: { before: loadBefore[0], after: loadAfter[0] },
+    otherProcessesCpuSeconds: others,
+    liveness: seen,
+    results: rows,
+  };
 }
 
 main().catch((err) => {

@@ -1,0 +1,850 @@
+'use strict';
+
+// Cluster benchmark: what cluster-wide aggregation costs the master, panoptic against prom-client.
+// `node benchmark/cluster.js` runs it alone; `npm run bench` runs it after the hot-path benchmark;
+// `node benchmark/cluster.js --help` lists options.
+//
+// Scenarios: W cluster workers (default 8), each with S series (default 15,000), every series
+// recorded in every interval, under ['svc', 'route<i>']:
+// - counters: S routes with one counter each (id 'requests').
+//     panoptic:    bind('inc') handles;
+//     prom-client: one Counter with a `route` label, S `.labels(route)` children.
+//   The same information on both sides (a count per route), and S Prometheus time series per
+//   worker: the "8 workers x 15k series" of REFERENCE.md section 6, which the issue's target is
+//   measured against.
+// - mixed: S/3 routes, each with a counter ('requests'), a value distribution ('latency') and a
+//   duration distribution ('duration').
+//     panoptic:    bind('inc') / bind('sample') / bind('timedSample');
+//     prom-client: Counter / Histogram / Histogram (default 11 buckets), `.labels(route)` children.
+//   Histograms, not Summaries, for prom-client's distributions: they are what aggregates across
+//   workers (prom-client adds Summary quantiles across workers, which is wrong), and a Summary's
+//   t-digest makes every worker's answer to a scrape several times slower still. Each histogram
+//   label set is 14 Prometheus series (11 buckets, +Inf, sum, count): ~48k per worker.
+// Each worker records every series once every RECORD ms (default 1000: twice per interval).
+// prom-client series are cumulative, so a scrape holds all of them as well.
+//
+// The master: panoptic has a Panopticon of the same name; each worker ships one snapshot per
+// interval, the master merges them and emits 'delivery' at boundary + interval / 2. prom-client's
+// master calls AggregatorRegistry#clusterMetrics() once per interval, on the interval grid (what a
+// Prometheus scrape of the master does; it has a fixed 5 s timeout).
+//
+// Measured on the master, per interval ("window"), after the W workers are ready and WARMUP
+// intervals have passed:
+// - master CPU: process.cpuUsage() delta over the window (user + system, every thread of the
+//   process), minus an idle baseline (the CPU rate of the same master with the same
+//   instrumentation, no workers and no library, measured first) times the window's length. A window
+//   runs from 10 ms after one delivery / scrape result to 10 ms after the next, so it holds one
+//   interval's worth of messages and one delivery / scrape.
+// - longest event-loop block: the max of perf_hooks.monitorEventLoopDelay({ resolution: 1 }) over
+//   the window (the 10 ms after the delivery / scrape let the monitor's timer record a block that
+//   ended just before).
+// - panoptic only, by wrapping two native methods (NativeEngine#receive, #deliver) and adding
+//   'message' listeners around panoptic's: time in the IPC message handlers, in the native
+//   receive (base64 + snapshot decode), in the native deliver (merge + writing every tree as JSON
+//   text), from deliver's return to the 'delivery' handler (JSON.parse of that text + the JS
+//   delivery code), the delivery JSON size, the access to delivery.data.cluster, and whether all
+//   W workers made it into every delivery (meta.workers, meta.late, meta.decodeErrors), checking
+//   that the cluster view is the exact merge of the workers' views for one route.
+// - prom-client only: the scrape's wall time (clusterMetrics() call to its result or timeout), the
+//   exposition size and the number of worker responses per scrape.
+// - every worker's own CPU (recording, collecting, shipping / answering scrapes), reported by the
+//   worker when it stops.
+// Checks (which workers, exactness) run after a window closes and before the next opens: they are
+// not counted.
+//
+// The figures are for this machine (2 cores shared by the master and W workers): compare ratios.
+// `--profile <dir>` also records a V8 CPU profile of the master during the measured intervals of
+// each run (inspector Profiler, 100 us sampling), writes <dir>/<scenario>-<library>.cpuprofile and
+// prints its top frames (benchmark/cpuprofile.js); profiling slows the master, so take the numbers
+// from a run without it.
+
+const cluster = require('cluster');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { monitorEventLoopDelay } = require('perf_hooks');
+
+const NAME = 'bench-cluster';
+const LIBRARIES = ['panoptic', 'prom-client'];
+const MIXES = ['counters', 'mixed'];
+
+// ---- shared fixtures ----------------------------------------------------------------------------
+
+// Latency-like integers, log-uniform in [1, 100000], from a fixed-seed LCG (reproducible).
+const MASK = 1023;
+const VALUES = new Float64Array(MASK + 1);
+{
+  let s = 0x2545f491;
+  for (let i = 0; i <= MASK; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    VALUES[i] = Math.max(1, Math.round(Math.exp((s / 2 ** 32) * Math.log(100000))));
+  }
+}
+// process.hrtime() differences [s, ns] of VALUES[i] microseconds.
+const DT = Array.from(VALUES, (us) => [0, us * 1000]);
+
+// ---- worker -------------------------------------------------------------------------------------
+
+function runWorker() {
+  const lib = process.env.BENCH_LIB;
+  const mix = process.env.BENCH_MIX;
+  const series = Number(process.env.BENCH_SERIES);
+  const interval = Number(process.env.BENCH_INTERVAL);
+  const recordMs = Number(process.env.BENCH_RECORD_MS);
+  const routes = mix === 'counters' ? series : series / 3;
+  let record;
+  let stop = () => {};
+  let j = 0;
+  if (lib === 'panoptic') {
+    const Panopticon = require('..');
+    const p = new Panopticon({ name: NAME, interval });
+    const incs = [];
+    const samples = [];
+    const timed = [];
+    for (let i = 0; i < routes; i++) {
+      const at = ['svc', `route${i}`];
+      incs.push(p.bind('inc', at, 'requests'));
+      if (mix === 'mixed') {
+        samples.push(p.bind('sample', at, 'latency'));
+        timed.push(p.bind('timedSample', at, 'duration'));
+      }
+    }
+    record = mix === 'counters'
+      ? () => {
+        for (let i = 0; i < routes; i++) incs[i](1);
+      }
+      : () => {
+        for (let i = 0; i < routes; i++) {
+          incs[i](1);
+          samples[i](VALUES[(i + j) & MASK]);
+          timed[i](DT[(i + j + 7) & MASK]);
+        }
+        j += 1;
+      };
+    stop = () => p.stop();
+  } else if (lib === 'prom-client') {
+    const client = require('prom-client');
+    new client.AggregatorRegistry(); // answers the master's requests for this worker's metrics
+    const requests = new client.Counter({ name: 'svc_requests_total', help: 'requests', labelNames: ['route'] });
+    const latency = mix === 'mixed' && new client.Histogram({ name: 'svc_latency_seconds', help: 'latency', labelNames: ['route'] });
+    const duration = mix === 'mixed' && new client.Histogram({ name: 'svc_duration_seconds', help: 'duration', labelNames: ['route'] });
+    const incs = [];
+    const samples = [];
+    const timed = [];
+    for (let i = 0; i < routes; i++) {
+      const route = `route${i}`;
+      incs.push(requests.labels(route));
+      if (mix === 'mixed') {
+        samples.push(latency.labels(route));
+        timed.push(duration.labels(route));
+      }
+    }
+    record = mix === 'counters'
+      ? () => {
+        for (let i = 0; i < routes; i++) incs[i].inc(1);
+      }
+      : () => {
+        for (let i = 0; i < routes; i++) {
+          incs[i].inc(1);
+          samples[i].observe(VALUES[(i + j) & MASK] / 1e6);
+          const dt = DT[(i + j + 7) & MASK];
+          timed[i].observe(dt[0] + dt[1] / 1e9);
+        }
+        j += 1;
+      };
+  } else {
+    throw new Error(`unknown BENCH_LIB ${lib}`);
+  }
+  record();
+  const timer = setInterval(record, recordMs);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  process.on('message', (msg) => {
+    if (msg && msg.bench === 'stop') {
+      clearInterval(timer);
+      stop();
+      const cpu = process.cpuUsage(cpu0);
+      // This worker's CPU from ready to stop (recording, collecting, shipping / answering scrapes).
+      process.send({ bench: 'usage', cpuMs: (cpu.user + cpu.system) / 1000, wallMs: performance.now() - t0 }, () => {
+        process.disconnect();
+      });
+      setTimeout(() => process.exit(0), 2000).unref();
+    }
+  });
+  process.on('disconnect', () => {
+    clearInterval(timer);
+    stop();
+  });
+  process.send({ bench: 'ready', pid: process.pid });
+}
+
+// ---- options ------------------------------------------------------------------------------------
+
+function parseArgs(argv) {
+  const opts = {
+    only: null,
+    mix: null,
+    workers: 8,
+    series: 15000,
+    interval: 2000,
+    warmup: 2,
+    intervals: 6,
+    baseline: 3,
+    record: 1000,
+    json: null,
+    profile: null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--only') opts.only = next();
+    else if (a === '--mix') opts.mix = next();
+    else if (a === '--workers') opts.workers = Number(next());
+    else if (a === '--series') opts.series = Number(next());
+    else if (a === '--interval') opts.interval = Number(next());
+    else if (a === '--warmup') opts.warmup = Number(next());
+    else if (a === '--intervals') opts.intervals = Number(next());
+    else if (a === '--baseline') opts.baseline = Number(next());
+    else if (a === '--record') opts.record = Number(next());
+    else if (a === '--json') opts.json = next();
+    else if (a === '--profile') opts.profile = next();
+    else if (a === '--help' || a === '-h') {
+      console.log([
+        'usage: node benchmark/cluster.js [options]',
+        `  --only <${LIBRARIES.join('|')}>  one library (default: both, panoptic first)`,
+        `  --mix <${MIXES.join('|')}>          one scenario (default: both, counters first)`,
+        '  --workers <n>=8                cluster workers',
+        '  --series <n>=15000             series per worker (a multiple of 3)',
+        '  --interval <ms>=2000           interval (panoptic) and scrape period (prom-client)',
+        '  --warmup <n>=2                 intervals discarded after the workers are ready',
+        '  --intervals <n>=6              measured intervals per library and scenario',
+        '  --baseline <n>=3               idle intervals measured first (no workers)',
+        '  --record <ms>=1000             each worker records every series this often',
+        '  --json <file>                  also write the results as JSON',
+        '  --profile <dir>                CPU-profile the master during the measured intervals',
+      ].join('\n'));
+      process.exit(0);
+    } else {
+      throw new Error(`unknown argument ${a} (try --help)`);
+    }
+  }
+  const int = (k, min) => {
+    if (!(Number.isInteger(opts[k]) && opts[k] >= min)) throw new Error(`--${k} must be an integer >= ${min}`);
+  };
+  int('workers', 1);
+  int('series', 3);
+  int('interval', 100);
+  int('warmup', 1);
+  int('intervals', 1);
+  int('baseline', 1);
+  int('record', 10);
+  if (opts.series % 3 !== 0) throw new Error('--series must be a multiple of 3');
+  if (opts.only !== null && !LIBRARIES.includes(opts.only)) throw new Error(`--only must be one of ${LIBRARIES.join(', ')}`);
+  if (opts.mix !== null && !MIXES.includes(opts.mix)) throw new Error(`--mix must be one of ${MIXES.join(', ')}`);
+  return opts;
+}
+
+function routesOf(mix, opts) {
+  return mix === 'counters' ? opts.series : opts.series / 3;
+}
+
+// ---- measuring ----------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => performance.now();
+
+/** Opens and closes measurement windows: CPU time, wall time, longest event-loop block. */
+class Meter {
+  constructor() {
+    this.eld = monitorEventLoopDelay({ resolution: 1 });
+    this.eld.enable();
+    this.cpu0 = null;
+    this.t0 = 0;
+  }
+
+  start() {
+    this.eld.reset();
+    this.cpu0 = process.cpuUsage();
+    this.t0 = now();
+  }
+
+  stop() {
+    const cpu = process.cpuUsage(this.cpu0);
+    const wallMs = now() - this.t0;
+    return {
+      wallMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      userMs: cpu.user / 1000,
+      systemMs: cpu.system / 1000,
+      maxBlockMs: this.eld.count > 0 ? this.eld.max / 1e6 : 0,
+    };
+  }
+}
+
+function quantile(xs, q) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+const median = (xs) => quantile(xs, 0.5);
+const max = (xs) => (xs.length === 0 ? NaN : Math.max(...xs));
+const sum = (xs) => xs.reduce((a, x) => a + x, 0);
+
+function nextBoundary(interval) {
+  return Math.ceil((Date.now() + 1) / interval) * interval;
+}
+
+async function sleepUntil(epochMs) {
+  const wait = epochMs - Date.now();
+  if (wait > 0) await sleep(wait);
+}
+
+/** CPU profile of the master (inspector Profiler), started and stopped around measured windows. */
+class Profiler {
+  constructor(dir) {
+    this.dir = dir;
+    this.session = null;
+  }
+
+  post(method, params) {
+    return new Promise((resolve, reject) => {
+      this.session.post(method, params, (err, result) => (err ? reject(err) : resolve(result)));
+    });
+  }
+
+  async start() {
+    if (!this.dir) return;
+    const inspector = require('inspector');
+    this.session = new inspector.Session();
+    this.session.connect();
+    await this.post('Profiler.enable');
+    await this.post('Profiler.setSamplingInterval', { interval: 100 });
+    await this.post('Profiler.start');
+  }
+
+  async stop(label) {
+    if (!this.session) return null;
+    const { profile } = await this.post('Profiler.stop');
+    this.session.disconnect();
+    this.session = null;
+    fs.mkdirSync(this.dir, { recursive: true });
+    const file = path.join(this.dir, `${label}.cpuprofile`);
+    fs.writeFileSync(file, JSON.stringify(profile));
+    const { summarize, format } = require('./cpuprofile');
+    const summary = summarize(profile);
+    console.log(`\n${format(summary, 20, `master CPU profile, ${label} (${file})`).join('\n')}\n`);
+    return { file, busyMs: summary.busyMs, self: summary.self.slice(0, 30), inclusive: summary.inclusive.slice(0, 30) };
+  }
+}
+
+// ---- workers ------------------------------------------------------------------------------------
+
+async function forkWorkers(lib, mix, opts) {
+  cluster.setupPrimary({
+    exec: __filename,
+    args: [],
+    // A master run with --cpu-prof must not make every worker write a profile too.
+    execArgv: process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof')),
+    silent: false,
+  });
+  const workers = [];
+  const ready = [];
+  for (let i = 0; i < opts.workers; i++) {
+    const w = cluster.fork({
+      BENCH_LIB: lib,
+      BENCH_MIX: mix,
+      BENCH_SERIES: String(opts.series),
+      BENCH_INTERVAL: String(opts.interval),
+      BENCH_RECORD_MS: String(opts.record),
+    });
+    workers.push(w);
+    ready.push(new Promise((resolve, reject) => {
+      const onMessage = (msg) => {
+        if (msg && msg.bench === 'ready') {
+          w.removeListener('message', onMessage);
+          resolve();
+        }
+      };
+      w.on('message', onMessage);
+      w.once('exit', (code) => reject(new Error(`${lib} worker ${w.id} exited (${code}) before it was ready`)));
+    }));
+  }
+  let timer;
+  await Promise.race([
+    Promise.all(ready),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${lib} workers not ready after 120 s`)), 120000); }),
+  ]);
+  clearTimeout(timer);
+  return workers;
+}
+
+/** Stops the workers; resolves to each one's { cpuMs, wallMs } since it was ready (when it said). */
+async function stopWorkers(workers) {
+  return Promise.all(workers.map((w) => new Promise((resolve) => {
+    let usage = null;
+    if (w.isDead()) return resolve(usage);
+    w.on('message', (msg) => {
+      if (msg && msg.bench === 'usage') usage = { cpuMs: msg.cpuMs, wallMs: msg.wallMs };
+    });
+    const kill = setTimeout(() => w.process.kill('SIGKILL'), 10000);
+    w.once('exit', () => {
+      clearTimeout(kill);
+      resolve(usage);
+    });
+    try {
+      w.send({ bench: 'stop' });
+    } catch {
+      w.process.kill();
+    }
+  })));
+}
+
+/** All workers' CPU per interval, from their reports. */
+function workersCpu(usages, opts) {
+  const known = usages.filter(Boolean);
+  if (known.length === 0) return null;
+  return sum(known.map((u) => (u.cpuMs * opts.interval) / u.wallMs)) * (usages.length / known.length);
+}
+
+// ---- runs ---------------------------------------------------------------------------------------
+
+/** The master alone (no workers, no library), with the same instrumentation: CPU rate, blocks. */
+async function measureBaseline(meter, opts) {
+  await sleepUntil(nextBoundary(opts.interval));
+  const windows = [];
+  meter.start();
+  for (let i = 0; i < opts.baseline; i++) {
+    await sleepUntil(nextBoundary(opts.interval));
+    await sleep(10);
+    windows.push(meter.stop());
+    meter.start();
+  }
+  const cpu = sum(windows.map((w) => w.cpuMs));
+  const wall = sum(windows.map((w) => w.wallMs));
+  return { windows, cpuPerMs: cpu / wall, maxBlockMs: max(windows.map((w) => w.maxBlockMs)) };
+}
+
+async function runPanoptic(mix, meter, baseline, opts, profiler) {
+  const { NativeEngine } = require('../binding.js');
+  const Panopticon = require('..');
+  const hr = process.hrtime.bigint;
+  const ms = (ns) => Number(ns) / 1e6;
+  const label = `${mix}-panoptic`;
+
+  // Per-interval accumulators, reset by each delivery.
+  const fresh = () => ({ messages: 0, handlersMs: 0, maxHandlerMs: 0, receiveMs: 0, snapshotChars: 0, kept: 0, late: 0, rejected: 0 });
+  let acc = fresh();
+  let lastDeliver = null;
+
+  const proto = NativeEngine.prototype;
+  const origReceive = proto.receive;
+  const origDeliver = proto.deliver;
+  // Signature-agnostic: the snapshot text is the string argument; 0 = kept, 1 = late, else rejected.
+  proto.receive = function receive(...args) {
+    const t0 = hr();
+    const code = origReceive.apply(this, args);
+    acc.receiveMs += ms(hr() - t0);
+    const text = args.find((a) => typeof a === 'string');
+    acc.snapshotChars += text === undefined ? 0 : text.length;
+    if (code === 0) acc.kept += 1;
+    else if (code === 1) acc.late += 1;
+    else acc.rejected += 1;
+    return code;
+  };
+  proto.deliver = function deliver(...args) {
+    const t0 = hr();
+    const text = origDeliver.apply(this, args);
+    const t1 = hr();
+    lastDeliver = { ms: ms(t1 - t0), start: t0, end: t1, chars: typeof text === 'string' ? text.length : NaN };
+    return text;
+  };
+
+  // 'message' listeners before and after panoptic's (cluster 'fork' listeners run in order).
+  let handlerStart = 0n;
+  const before = (w) => w.on('message', (msg) => {
+    if (msg && msg.__panoptic !== undefined) handlerStart = hr();
+  });
+  const after = (w) => w.on('message', (msg) => {
+    if (msg && msg.__panoptic !== undefined) {
+      const t = ms(hr() - handlerStart);
+      acc.handlersMs += t;
+      acc.maxHandlerMs = Math.max(acc.maxHandlerMs, t);
+      acc.messages += 1;
+    }
+  });
+  cluster.on('fork', before);
+  const p = new Panopticon({ name: NAME, interval: opts.interval });
+  cluster.on('fork', after);
+
+  const t0 = Date.now();
+  let workers = [];
+  const routes = routesOf(mix, opts);
+  const windows = [];
+  let deliveries = 0;
+  let profile = null;
+  let usages = [];
+  try {
+    workers = await forkWorkers('panoptic', mix, opts);
+    console.error(`${label}: ${workers.length} workers ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await new Promise((resolve, reject) => {
+      p.on('delivery', (d) => {
+        const tHandler = hr();
+        const ta = hr();
+        const clusterTree = d.data.cluster;
+        const accessUs = Number(hr() - ta) / 1000;
+        const info = {
+          accessClusterUs: accessUs,
+          deliverMs: lastDeliver ? lastDeliver.ms : NaN,
+          parseAndJsMs: lastDeliver ? ms(tHandler - lastDeliver.end) : NaN,
+          // One synchronous stretch: native deliver, JSON.parse, the JS delivery code, up to here.
+          deliveryBlockMs: lastDeliver ? ms(tHandler - lastDeliver.start) : NaN,
+          deliveryJsonMB: lastDeliver ? lastDeliver.chars / 1e6 : NaN,
+          ...acc,
+        };
+        acc = fresh();
+        lastDeliver = null;
+        setTimeout(async () => {
+          try {
+            const w = meter.stop();
+            deliveries += 1;
+            // Checks (not measured): every worker is in, and the cluster view is their exact merge.
+            const ids = Object.keys(d.meta.workers || {});
+            const route = `route${deliveries % routes}`;
+            let exact = false;
+            try {
+              let count = 0;
+              let rate = 0;
+              for (const id of ids) {
+                const leaf = d.data.workers[id].svc[route];
+                rate += leaf.requests.value.val;
+                if (mix === 'mixed') count += leaf.duration.value.count;
+              }
+              const c = clusterTree.svc[route];
+              exact = Math.abs(c.requests.value.val - rate) <= 1e-9 * Math.max(1, rate) &&
+                (mix !== 'mixed' || c.duration.value.count === count) &&
+                Object.keys(clusterTree.svc).length === routes;
+            } catch {
+              exact = false; // a worker or the cluster view lacks the route
+            }
+            const row = {
+              ...w,
+              netCpuMs: w.cpuMs - baseline.cpuPerMs * w.wallMs,
+              ...info,
+              workersInDelivery: ids.length,
+              metaLate: d.meta.late,
+              metaDecodeErrors: d.meta.decodeErrors,
+              exact,
+            };
+            if (deliveries === opts.warmup) await profiler.start();
+            if (deliveries > opts.warmup) windows.push(row);
+            process.stderr.write(`${label}: delivery ${deliveries}${deliveries > opts.warmup ? '' : ' (warm-up)'}: ` +
+              `cpu ${row.cpuMs.toFixed(0)} ms, block ${row.maxBlockMs.toFixed(1)} ms, ${ids.length} workers\n`);
+            if (windows.length === opts.intervals) {
+              profile = await profiler.stop(label);
+              resolve();
+            } else {
+              meter.start();
+            }
+          } catch (err) {
+            reject(err);
+          }
+        }, 10);
+      });
+      meter.start();
+    });
+  } finally {
+    p.stop();
+    cluster.removeListener('fork', before);
+    cluster.removeListener('fork', after);
+    proto.receive = origReceive;
+    proto.deliver = origDeliver;
+    usages = await stopWorkers(workers);
+  }
+  return { windows, profile, workersCpuMsPerInterval: workersCpu(usages, opts) };
+}
+
+async function runPromClient(mix, meter, baseline, opts, profiler) {
+  const client = require('prom-client');
+  const registry = new client.AggregatorRegistry();
+  const label = `${mix}-prom-client`;
+  let responses = 0;
+  const onMessage = (worker, msg) => {
+    if (msg && msg.type === 'prom-client:getMetricsRes') responses += 1;
+  };
+  cluster.on('message', onMessage);
+  const t0 = Date.now();
+  let workers = [];
+  const windows = [];
+  let profile = null;
+  let usages = [];
+  const routes = routesOf(mix, opts);
+  try {
+    workers = await forkWorkers('prom-client', mix, opts);
+    console.error(`${label}: ${workers.length} workers ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    meter.start();
+    for (let s = 1; s <= opts.warmup + opts.intervals; s++) {
+      await sleepUntil(nextBoundary(opts.interval));
+      responses = 0;
+      const t1 = now();
+      let text = '';
+      let error = null;
+      try {
+        text = await registry.clusterMetrics();
+      } catch (err) {
+        error = err.message;
+      }
+      const scrapeMs = now() - t1;
+      const answered = responses;
+      await sleep(10);
+      const w = meter.stop();
+      // Checks (not measured): the last route of each metric is in the exposition.
+      const last = `route="route${routes - 1}"`;
+      const complete = !error && text.includes(`svc_requests_total{${last}}`) &&
+        (mix !== 'mixed' || (text.includes(`svc_latency_seconds_bucket{le="+Inf",${last}}`) &&
+          text.includes(`svc_duration_seconds_count{${last}}`)));
+      let lines = 0;
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines += 1;
+      const row = {
+        ...w,
+        netCpuMs: w.cpuMs - baseline.cpuPerMs * w.wallMs,
+        scrapeMs,
+        expositionMB: text.length / 1e6,
+        expositionLines: lines,
+        workersAnswered: answered,
+        complete,
+        error,
+      };
+      text = '';
+      if (s === opts.warmup) await profiler.start();
+      if (s > opts.warmup) windows.push(row);
+      process.stderr.write(`${label}: scrape ${s}${s > opts.warmup ? '' : ' (warm-up)'}: cpu ${row.cpuMs.toFixed(0)} ms, ` +
+        `block ${row.maxBlockMs.toFixed(1)} ms, scrape ${scrapeMs.toFixed(0)} ms, ${answered} workers answered` +
+        `${error ? `, error: ${error}` : ''}\n`);
+      if (s === opts.warmup + opts.intervals) profile = await profiler.stop(label);
+      meter.start();
+    }
+  } finally {
+    cluster.removeListener('message', onMessage);
+    usages = await stopWorkers(workers);
+  }
+  return { windows, profile, workersCpuMsPerInterval: workersCpu(usages, opts) };
+}
+
+// ---- report -------------------------------------------------------------------------------------
+
+function fmt(x, digits) {
+  if (!Number.isFinite(x)) return '-';
+  if (digits !== undefined) return x.toFixed(digits);
+  if (Math.abs(x) >= 100) return x.toFixed(0);
+  if (Math.abs(x) >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+function table(header, rows) {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map((h, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+function summarizeRun(run) {
+  const col = (k) => run.windows.map((w) => w[k]);
+  return {
+    intervals: run.windows.length,
+    netCpuMs: { median: median(col('netCpuMs')), max: max(col('netCpuMs')) },
+    cpuMs: { median: median(col('cpuMs')), max: max(col('cpuMs')) },
+    maxBlockMs: { median: median(col('maxBlockMs')), max: max(col('maxBlockMs')) },
+    workersCpuMsPerInterval: run.workersCpuMsPerInterval,
+  };
+}
+
+// CPU seconds used by the whole machine so far (Linux /proc/stat; null elsewhere).
+function machineBusySeconds() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+  } catch {
+    return null;
+  }
+}
+
+function reportScenario(mix, runs, baseline, opts, promVersion) {
+  const verdict = {};
+  const routes = routesOf(mix, opts);
+  console.log();
+  console.log(mix === 'counters'
+    ? `### counters: ${opts.workers} workers x ${opts.series} counters (panoptic inc; prom-client Counter, ${opts.series} label values)`
+    : `### mixed: ${opts.workers} workers x ${opts.series} series = ${routes} routes x (counter + value distribution + duration distribution) ` +
+      '(panoptic inc/sample/timedSample; prom-client Counter/Histogram/Histogram)');
+  console.log();
+  const rows = [];
+  for (const lib of LIBRARIES) {
+    if (!runs[lib]) continue;
+    const s = runs[lib].summary;
+    const failed = lib === 'prom-client' ? runs[lib].windows.filter((w) => !w.complete).length : 0;
+    rows.push([
+      lib === 'panoptic' ? 'panoptic (delivery)' : `prom-client ${promVersion} (clusterMetrics)${failed ? ` [${failed} of ${runs[lib].windows.length} scrapes failed]` : ''}`,
+      fmt(s.cpuMs.median),
+      fmt(s.netCpuMs.median),
+      fmt(s.netCpuMs.max),
+      fmt(s.maxBlockMs.median),
+      fmt(s.maxBlockMs.max),
+      fmt(s.workersCpuMsPerInterval),
+    ]);
+  }
+  console.log(table(['master, per interval', 'CPU ms (gross, median)', 'CPU ms (net, median)', 'CPU ms (net, max)',
+    'longest block ms (median)', 'longest block ms (max)', 'all workers\' CPU ms'], rows));
+
+  if (runs.panoptic) {
+    const w = runs.panoptic.windows;
+    const col = (k) => w.map((r) => r[k]);
+    const b = (k, d) => `${fmt(median(col(k)), d)} / ${fmt(max(col(k)), d)}`;
+    console.log();
+    console.log('panoptic, where the master\'s time goes (per interval, median / max):');
+    console.log();
+    console.log(table(['part', 'median / max'], [
+      ['IPC \'message\' handlers (all workers; includes native receive)', `${b('handlersMs')} ms`],
+      ['&nbsp;&nbsp;of which native receive (base64 + snapshot decode)', `${b('receiveMs')} ms`],
+      ['native deliver (merge + JSON text of every tree)', `${b('deliverMs')} ms`],
+      ['deliver\'s return to the \'delivery\' handler (JSON.parse + JS)', `${b('parseAndJsMs')} ms`],
+      ['one synchronous stretch: native deliver to the \'delivery\' handler', `${b('deliveryBlockMs')} ms`],
+      ['longest single IPC \'message\' handler', `${b('maxHandlerMs')} ms`],
+      ['access to delivery.data.cluster in the handler', `${b('accessClusterUs', 3)} us`],
+      ['delivery JSON text', `${b('deliveryJsonMB')} MB`],
+      ['snapshot messages received', b('messages', 0)],
+      ['snapshot text per worker message', `${fmt(median(w.map((r) => r.snapshotChars / Math.max(1, r.messages) / 1000)))} KB`],
+      ['workers in meta.workers (min)', `${fmt(Math.min(...col('workersInDelivery')), 0)} of ${opts.workers}`],
+      ['meta.late / meta.decodeErrors (sum over intervals)', `${sum(col('metaLate'))} / ${sum(col('metaDecodeErrors'))}`],
+      ['cluster view = exact merge of the workers\' (one route checked per delivery)', `${col('exact').filter(Boolean).length} of ${w.length} deliveries`],
+    ]));
+  }
+  if (runs['prom-client']) {
+    const w = runs['prom-client'].windows;
+    const col = (k) => w.map((r) => r[k]);
+    const errors = [...new Set(col('error').filter(Boolean))];
+    console.log();
+    console.log('prom-client scrapes (median / max):');
+    console.log();
+    console.log(table(['part', 'median / max'], [
+      ['clusterMetrics() wall time', `${fmt(median(col('scrapeMs')))} / ${fmt(max(col('scrapeMs')))} ms`],
+      ['exposition text', `${fmt(median(col('expositionMB')))} MB, ${fmt(median(col('expositionLines')), 0)} lines`],
+      ['workers answering in time (min)', `${Math.min(...col('workersAnswered'))} of ${opts.workers}`],
+      ['complete scrapes (last route of each metric present, no error)', `${col('complete').filter(Boolean).length} of ${w.length}${errors.length ? ` (${errors.join('; ')})` : ''}`],
+    ]));
+  }
+
+  if (runs.panoptic && runs['prom-client']) {
+    const ours = runs.panoptic.summary;
+    const peer = runs['prom-client'].summary;
+    verdict.cpuRatioMedian = peer.netCpuMs.median / ours.netCpuMs.median;
+    verdict.cpuRatioMax = peer.netCpuMs.max / ours.netCpuMs.max;
+    verdict.blockRatioMax = peer.maxBlockMs.max / ours.maxBlockMs.max;
+    verdict.promClientComplete = runs['prom-client'].windows.every((w) => w.complete);
+    console.log();
+    if (!(ours.netCpuMs.median > 0)) verdict.cpuRatioMedian = NaN; // panoptic within the baseline's noise
+    if (!(ours.netCpuMs.max > 0)) verdict.cpuRatioMax = NaN;
+    console.log(`prom-client / panoptic: master CPU ${fmt(verdict.cpuRatioMedian)}x (medians), ${fmt(verdict.cpuRatioMax)}x (maxima); ` +
+      `longest block ${fmt(verdict.blockRatioMax)}x (maxima)` +
+      `${verdict.promClientComplete ? '' : ' (prom-client scrapes failed: its figures are for work it did not finish)'}`);
+    console.log(`target (>= 20x less master CPU than prom-client): ${!Number.isFinite(verdict.cpuRatioMedian) ? 'n/a (panoptic is within the idle baseline\'s noise)' : verdict.cpuRatioMedian >= 20 ? 'met' : `MISSED: ${fmt(verdict.cpuRatioMedian)}x; panoptic needs ${fmt(20 / verdict.cpuRatioMedian)}x less master CPU (<= ${fmt(peer.netCpuMs.median / 20)} ms per interval)`}`);
+  }
+  if (runs.panoptic) {
+    const block = runs.panoptic.summary.maxBlockMs.max;
+    const w = runs.panoptic.windows;
+    const own = Math.max(max(w.map((r) => r.deliveryBlockMs)), max(w.map((r) => r.maxHandlerMs)));
+    verdict.blockTargetMet = block <= 5;
+    verdict.longestPanopticStretchMs = own;
+    console.log(`target (longest master event-loop block <= 5 ms): ${block <= 5 ? 'met' : `MISSED: ${fmt(block)} ms, ${fmt(block / 5)}x the target`}; ` +
+      `longest synchronous stretch in panoptic's own code: ${fmt(own)} ms (idle baseline's longest block: ${fmt(baseline.maxBlockMs)} ms)`);
+  }
+  return verdict;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const cpuModel = (os.cpus()[0] || {}).model || 'unknown';
+  const promVersion = require('prom-client/package.json').version;
+  const libs = opts.only ? [opts.only] : LIBRARIES;
+  const mixes = opts.mix ? [opts.mix] : MIXES;
+  console.log(`panoptic cluster benchmark: node ${process.version}, ${os.cpus().length} cpus (${cpuModel}), prom-client ${promVersion}`);
+  console.log(`${opts.workers} workers x ${opts.series} series, scenarios ${mixes.join(', ')}; interval ${opts.interval} ms; ` +
+    `each series recorded every ${opts.record} ms; ${opts.warmup} warm-up + ${opts.intervals} measured intervals per run`);
+  if (opts.profile) console.log(`profiling the master into ${opts.profile}: the numbers are inflated by the profiler`);
+
+  const meter = new Meter();
+  const profiler = new Profiler(opts.profile);
+  const baseline = await measureBaseline(meter, opts);
+  console.error(`baseline: ${(baseline.cpuPerMs * opts.interval).toFixed(1)} ms CPU per ${opts.interval} ms idle, longest block ${baseline.maxBlockMs.toFixed(2)} ms`);
+
+  const results = {};
+  const busyBefore = machineBusySeconds();
+  const ownBefore = process.cpuUsage();
+  for (const mix of mixes) {
+    results[mix] = {};
+    for (const lib of libs) {
+      const run = lib === 'panoptic'
+        ? await runPanoptic(mix, meter, baseline, opts, profiler)
+        : await runPromClient(mix, meter, baseline, opts, profiler);
+      run.summary = summarizeRun(run);
+      results[mix][lib] = run;
+    }
+  }
+  const busyAfter = machineBusySeconds();
+  const own = process.cpuUsage(ownBefore);
+
+  console.log();
+  console.log(`idle baseline (master with the instrumentation, no workers): ${fmt(baseline.cpuPerMs * opts.interval)} ms CPU per ` +
+    `${opts.interval} ms interval, longest block ${fmt(baseline.maxBlockMs)} ms`);
+  const verdicts = {};
+  for (const mix of mixes) verdicts[mix] = reportScenario(mix, results[mix], baseline, opts, promVersion);
+
+  const elapsed = (Date.now() - started) / 1000;
+  const others = busyBefore === null || busyAfter === null ? null : busyAfter - busyBefore - (own.user + own.system) / 1e6;
+  console.log();
+  console.log('CPU: process.cpuUsage() of the master over each interval (user + system, all threads); net = minus the idle');
+  console.log('baseline rate times the window length. Longest block: max of monitorEventLoopDelay (1 ms resolution) in the');
+  console.log('window; it includes the 1 ms timer period and any time the OS did not run the master (2 cores shared');
+  console.log('with the workers). Workers\' CPU: what all workers reported using, per interval, from ready to stop.');
+  console.log(`total ${elapsed.toFixed(0)} s; besides the master (${((own.user + own.system) / 1e6).toFixed(1)} CPU-s), the workers and ` +
+    `any other process used ${others === null ? '?' : others.toFixed(1)} CPU-s`);
+
+  if (opts.json) {
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpu: cpuModel, platform: `${os.platform()} ${os.release()} ${os.arch()}` },
+      node: process.version,
+      promClient: promVersion,
+      config: opts,
+      elapsedSeconds: elapsed,
+      masterCpuSeconds: (own.user + own.system) / 1e6,
+      workersAndOthersCpuSeconds: others,
+      baseline,
+      results,
+      verdicts,
+    };
+    fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
+    fs.writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${opts.json}`);
+  }
+}
+
+// ---- entry --------------------------------------------------------------------------------------
+
+if (cluster.isWorker) {
+  runWorker();
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+    for (const w of Object.values(cluster.workers || {})) w.process.kill();
+  });
+}
