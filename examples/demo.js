@@ -120,6 +120,7 @@ function runMaster() {
   // The master records its load generator's side; it shows up under data.master.
   const responses = panopticon.bind('inc', ['load'], 'responses');
   const clientErrors = panopticon.bind('inc', ['load'], 'errors');
+  const roundTrip = panopticon.bind('sample', ['load'], 'roundTripMs'); // as the client sees it
 
   const workers = [];
   for (let i = 0; i < WORKERS; i++) workers.push(cluster.fork());
@@ -159,10 +160,12 @@ function runMaster() {
       if (inFlight === 0 && drained) drained();
       return;
     }
+    const sent = performance.now();
     const req = http.get({ host: '127.0.0.1', port, path: pickPath(), agent }, (res) => {
       res.resume();
       res.on('end', () => {
         responses();
+        roundTrip(performance.now() - sent);
         request();
       });
     });
@@ -312,7 +315,9 @@ function printDelivery(delivery, number, workerIds) {
   }
   const load = data.master && data.master.load;
   if (load) {
+    const rt = load.roundTripMs && load.roundTripMs.value;
     console.log(`  load generator (master): ${fmt(load.responses && load.responses.value.val, 1)} responses/s, ` +
-      `${fmt(load.errors ? load.errors.value.val * seconds : 0, 0)} errors`);
+      `${fmt(load.errors ? load.errors.value.val * seconds : 0, 0)} errors` +
+      (rt ? `, round trip avg ${fmt(rt.average)} ms (min ${fmt(rt.min)}, max ${fmt(rt.max)}, sigma ${fmt(rt.sigma)})` : ''));
   }
 }
