@@ -70,16 +70,7 @@ const MIXES = ['counters', 'mixed'];
 
 // ---- shared fixtures ----------------------------------------------------------------------------
 
-// Latency-like integers, log-uniform in [1, 100000], from a fixed-seed LCG (reproducible).
-const MASK = 1023;
-const VALUES = new Float64Array(MASK + 1);
-{
-  let s = 0x2545f491;
-  for (let i = 0; i <= MASK; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    VALUES[i] = Math.max(1, Math.round(Math.exp((s / 2 ** 32) * Math.log(100000))));
-  }
-}
+const { MASK, VALUES } = require('./values');
 // process.hrtime() differences [s, ns] of VALUES[i] microseconds.
 const DT = Array.from(VALUES, (us) => [0, us * 1000]);
 

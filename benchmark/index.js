@@ -83,16 +83,7 @@ const opts = parseArgs(process.argv.slice(2));
 const CALLS = 10000; // recorder calls per tinybench sample
 const INTERVAL = 1000;
 
-// Latency-like integers, log-uniform in [1, 100000], from a fixed-seed LCG (reproducible).
-const MASK = 1023;
-const VALUES = new Float64Array(MASK + 1);
-{
-  let s = 0x2545f491;
-  for (let i = 0; i <= MASK; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    VALUES[i] = Math.max(1, Math.round(Math.exp((s / 2 ** 32) * Math.log(100000))));
-  }
-}
+const { MASK, VALUES } = require('./values');
 const DT = [0, 1234567]; // a constant process.hrtime() difference: 1.234567 ms
 
 const ours = new Panoptic({ name: 'bench', interval: INTERVAL });
