@@ -141,57 +141,34 @@ impl Gathering {
             .sum::<u64>();
         self.delivered = Some(self.delivered.map_or(k, |d| d.max(k)));
 
-        let mut out = Vec::with_capacity(1024);
-        let mut collisions = 0usize;
-        let mut named: Vec<String> = Vec::new();
-        let mut tree = |snapshot: &Snapshot, out: &mut Vec<u8>| {
-            for entry in render(&snapshot.entries, true, format, out) {
-                collisions += 1;
-                if named.len() < NAMED_COLLISIONS {
-                    named.push(format!(
-                        "\"{}\" at path {:?} id {:?}",
-                        entry.key.method, entry.key.path, entry.key.id
-                    ));
-                }
-            }
+        let mut a = Assembly {
+            out: Vec::with_capacity(1024),
+            merged: Merged::default(),
+            collisions: 0,
+            named: Vec::new(),
+            dropped: 0.0,
+            errors: 0.0,
+            format,
         };
-        let mut merged = Merged::default();
-        let (mut dropped, mut errors) = (0.0, 0.0);
-        out.extend_from_slice(b"{\"master\":");
+        a.out.extend_from_slice(b"{\"master\":");
         match &this.local {
-            Some(local) => {
-                tree(local, &mut out);
-                local.merge_into(&mut merged);
-                dropped += local.dropped;
-                errors += local.errors;
-            }
-            None => out.extend_from_slice(b"null"),
+            Some(local) => a.add(local),
+            None => a.out.extend_from_slice(b"null"),
         }
-        out.extend_from_slice(b",\"workers\":{");
-        for (i, (id, snapshot)) in this.workers.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json(&id.to_string(), &mut out);
-            out.push(b':');
-            tree(snapshot, &mut out);
-            snapshot.merge_into(&mut merged);
-            dropped += snapshot.dropped;
-            errors += snapshot.errors;
-        }
-        out.extend_from_slice(b"},\"threads\":{");
-        for (i, (label, snapshot)) in this.threads.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json(label, &mut out);
-            out.push(b':');
-            tree(snapshot, &mut out);
-            snapshot.merge_into(&mut merged);
-            dropped += snapshot.dropped;
-            errors += snapshot.errors;
-        }
-        out.extend_from_slice(b"},\"cluster\":");
+        a.out.extend_from_slice(b",\"workers\":");
+        a.add_all(this.workers.iter().map(|(id, s)| (id.to_string(), s)));
+        a.out.extend_from_slice(b",\"threads\":");
+        a.add_all(this.threads.iter().map(|(label, s)| (label.clone(), s)));
+        let Assembly {
+            mut out,
+            merged,
+            collisions,
+            named,
+            dropped,
+            errors,
+            ..
+        } = a;
+        out.extend_from_slice(b",\"cluster\":");
         render(&merged.entries, false, format, &mut out);
         out.extend_from_slice(b",\"custom\":[");
         let mut custom: Vec<_> = merged.custom.iter().collect();
@@ -218,25 +195,66 @@ impl Gathering {
         }
         out.extend_from_slice(b"],\"collisions\":");
         write_json(&named, &mut out);
-        out.extend_from_slice(b",\"meta\":{\"workers\":{");
-        for (i, (id, snapshot)) in this.workers.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json(&id.to_string(), &mut out);
-            out.push(b':');
-            write_json(&snapshot.pid, &mut out);
-        }
+        let pids: BTreeMap<String, u32> = this
+            .workers
+            .iter()
+            .map(|(id, s)| (id.to_string(), s.pid))
+            .collect();
+        out.extend_from_slice(b",\"meta\":{\"workers\":");
+        write_json(&pids, &mut out);
         let late = std::mem::take(&mut self.late);
         let decode_errors = std::mem::take(&mut self.decode_errors);
         out.extend_from_slice(
             format!(
-                "}},\"late\":{late},\"decodeErrors\":{decode_errors},\"dropped\":{dropped},\"errors\":{}}}}}",
+                ",\"late\":{late},\"decodeErrors\":{decode_errors},\"dropped\":{dropped},\"errors\":{}}}}}",
                 errors + collisions as f64
             )
             .as_bytes(),
         );
         String::from_utf8(out).expect("the tree writer writes UTF-8")
+    }
+}
+
+/// A delivery being written: the trees so far, their merge, and the counts they add up to.
+struct Assembly<'f> {
+    out: Vec<u8>,
+    merged: Merged,
+    collisions: usize,
+    named: Vec<String>,
+    dropped: f64,
+    errors: f64,
+    format: &'f Format,
+}
+
+impl Assembly<'_> {
+    /// Writes one process's (or thread's) tree, and merges it into the cluster view.
+    fn add(&mut self, snapshot: &Snapshot) {
+        for entry in render(&snapshot.entries, true, self.format, &mut self.out) {
+            self.collisions += 1;
+            if self.named.len() < NAMED_COLLISIONS {
+                self.named.push(format!(
+                    "\"{}\" at path {:?} id {:?}",
+                    entry.key.method, entry.key.path, entry.key.id
+                ));
+            }
+        }
+        snapshot.merge_into(&mut self.merged);
+        self.dropped += snapshot.dropped;
+        self.errors += snapshot.errors;
+    }
+
+    /// Writes `{ label: tree, ... }`.
+    fn add_all<'s>(&mut self, snapshots: impl Iterator<Item = (String, &'s Snapshot)>) {
+        self.out.push(b'{');
+        for (i, (label, snapshot)) in snapshots.enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_json(&label, &mut self.out);
+            self.out.push(b':');
+            self.add(snapshot);
+        }
+        self.out.push(b'}');
     }
 }
 
