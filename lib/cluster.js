@@ -4,13 +4,18 @@
 //
 // One IPC message per instance per interval: `{ __panoptic: 1, key, snapshot }`, where `snapshot`
 // is the base64 text of the native snapshot (crates/panoptic-core/src/wire.rs; a string is the
-// cheapest payload for Node's JSON IPC) and `key` names the instance (see keyOf). The master
-// only reads messages marked `__panoptic` (everything else is left to its other listeners), and
-// a marked message that is malformed is counted in meta.decodeErrors, never thrown.
+// cheapest payload for Node's JSON IPC) and `key` names the instance (see keyOf). A snapshot
+// names its series by index; the keys travel once. When the master lacks them (its instance
+// started after the worker's), it answers `{ __panoptic: 1, resync: key }` and the worker sends
+// every key again with its next snapshot. The master only reads messages marked `__panoptic`
+// (everything else is left to its other listeners), and a marked message that is malformed is
+// counted in meta.decodeErrors, never thrown.
 
 const cluster = require('cluster');
 
 const PROTOCOL = 1;
+// NativeEngine#receive's answer when the master lacks the sender's series keys.
+const NEEDS_KEYS = 3;
 
 // Live instances of this process, to tell whether a name is unique.
 const live = new Set();
@@ -54,13 +59,14 @@ function listenToWorkers(owner, collector) {
       if (msg === null || typeof msg !== 'object' || msg.__panoptic === undefined) return;
       if (msg.__panoptic !== PROTOCOL || typeof msg.key !== 'string') {
         collector.receive(worker.id, undefined);
-      } else if (msg.key === keyOf(owner)) {
-        collector.receive(worker.id, msg.snapshot, msg.thread);
+      } else if (msg.key === keyOf(owner) && collector.receive(worker.id, msg.snapshot, msg.thread) === NEEDS_KEYS) {
+        if (worker.isConnected()) worker.send({ __panoptic: PROTOCOL, resync: msg.key }, () => {});
       }
     };
     const onExit = () => {
       worker.removeListener('message', onMessage);
       listeners.delete(worker);
+      collector.forget(worker.id);
     };
     worker.on('message', onMessage);
     worker.once('exit', onExit);
@@ -78,15 +84,23 @@ function listenToWorkers(owner, collector) {
   };
 }
 
-/** Worker: a function that sends one snapshot (of one of its threads if given) to the master. */
-function shipper(owner) {
-  return (snapshot, thread) => {
+/**
+ * Worker: a function that sends one snapshot (of one of its threads if given) to the master, and
+ * the master's resync requests passed to `resync`. Returns { ship, detach }.
+ */
+function shipper(owner, resync) {
+  const ship = (snapshot, thread) => {
     if (!process.connected) return;
     const msg = { __panoptic: PROTOCOL, key: keyOf(owner), snapshot };
     if (thread !== undefined) msg.thread = thread;
     // With a callback, a closed channel reports an error here instead of on `process`.
     process.send(msg, () => {});
   };
+  const onMessage = (msg) => {
+    if (msg !== null && typeof msg === 'object' && msg.__panoptic === PROTOCOL && msg.resync === keyOf(owner)) resync();
+  };
+  process.on('message', onMessage);
+  return { ship, detach: () => process.removeListener('message', onMessage) };
 }
 
 module.exports = { register, unregister, uniqueName, listenToWorkers, shipper };

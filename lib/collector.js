@@ -229,7 +229,8 @@ class Collector {
    * arrive around the same boundary; they are forwarded a quarter interval later.
    */
   startShipping() {
-    const ship = shipper(this.owner);
+    const { ship, detach } = shipper(this.owner, () => this.engine.resync());
+    this.detach = detach;
     this.onClosed = (k) => {
       ship(this.engine.ship());
       this.forwardAt = this.endOf(k) + this.interval / 4;
@@ -337,11 +338,20 @@ class Collector {
     }
   }
 
-  /** A cluster worker's snapshot (base64 text) for this instance, from one of its threads if given. */
+  /**
+   * A cluster worker's snapshot (base64 text) for this instance, from one of its threads if given.
+   * Returns NativeEngine#receive's answer (undefined for a malformed message).
+   */
   receive(workerId, text, thread) {
     const threadOk = thread === undefined || (Number.isInteger(thread) && thread >= 0 && thread < 2 ** 32);
-    if (typeof text === 'string' && threadOk) this.engine.receive(workerId, thread, text, this.cur);
-    else this.engine.noteDecodeError();
+    if (typeof text === 'string' && threadOk) return this.engine.receive(workerId, thread, text, this.cur);
+    this.engine.noteDecodeError();
+    return undefined;
+  }
+
+  /** Forgets a worker that exited. */
+  forget(workerId) {
+    this.engine.forgetWorker(workerId);
   }
 
   stop() {

@@ -12,7 +12,7 @@ use panoptic_core::gather::{Gathering, Rejection, Source};
 use panoptic_core::snapshot::{SeriesKey, Snapshot};
 use panoptic_core::threads::{self, Host, Inbox};
 use panoptic_core::tree::{render, Format};
-use panoptic_core::wire::encode;
+use panoptic_core::wire::{encode, Keys};
 
 use crate::error::{clock_error, coded, Coded, BAD_KIND, NO_INTERVAL};
 use crate::memory::{view, Owner};
@@ -156,12 +156,19 @@ impl NativeEngine {
         Ok(String::from_utf8(out).expect("the tree writer writes UTF-8"))
     }
 
-    /// A cluster worker: the closed interval as base64 text for the master.
+    /// A cluster worker: the closed interval as base64 text for the master (series keys the
+    /// master has not been sent yet, then values by series index).
     #[napi(catch_unwind)]
     pub fn ship(&mut self) -> Result<String, Coded> {
-        let text = encode(self.closed()?);
-        self.closed = None;
-        Ok(text)
+        self.closed()?;
+        let snapshot = self.closed.take().expect("checked above");
+        Ok(self.engine.ship(&snapshot))
+    }
+
+    /// A cluster worker whose master asked for it: the next shipped interval defines every key.
+    #[napi]
+    pub fn resync(&mut self) {
+        self.engine.resync();
     }
 
     /// A master or standalone process: keeps the closed interval until its delivery.
@@ -207,15 +214,17 @@ impl NativeEngine {
             return Vec::new();
         };
         let (snapshots, _) = host.inbox().take();
+        // Self-contained: threads come and go, and are few next to the series of a process.
         snapshots
             .into_iter()
-            .flat_map(|(label, snapshot)| [label, encode(&snapshot)])
+            .flat_map(|(label, snapshot)| [label, encode(&snapshot, Keys::All { epoch: 0 })])
             .collect()
     }
 
     /// Takes a message from cluster worker `worker` (from its thread `thread` if given) while
     /// this process is in interval `current`: 0 kept, 1 late (counted in `late`), 2 rejected
-    /// (counted in `decodeErrors`). Never throws.
+    /// (counted in `decodeErrors`), 3 this master lacks the sender's series keys (counted in
+    /// `late`: ask the worker to resync). Never throws.
     #[napi(catch_unwind)]
     pub fn receive(&mut self, worker: u32, thread: Option<u32>, text: String, current: f64) -> u32 {
         let source = match thread {
@@ -226,7 +235,14 @@ impl NativeEngine {
             Ok(()) => 0,
             Err(Rejection::Late) => 1,
             Err(Rejection::Decode(_)) => 2,
+            Err(Rejection::Resync) => 3,
         }
+    }
+
+    /// Forgets what this instance knows of a worker that exited (its series keys).
+    #[napi]
+    pub fn forget_worker(&mut self, worker: u32) {
+        self.gathering.forget_worker(worker);
     }
 
     /// Counts a panoptic message that could not be routed to any instance.

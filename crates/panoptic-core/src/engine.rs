@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
+use crate::wire::{self, Dictionary, Keys};
 
 /// Number of `f64` slots in one counter page. A counter never straddles two pages.
 pub const PAGE_SLOTS: usize = 4096;
@@ -124,6 +125,9 @@ pub struct Engine {
     batch: Arc<Cells>,
     persist: bool,
     rejected: u64,
+    /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
+    sent: usize,
+    epoch: u64,
 }
 
 impl Engine {
@@ -137,7 +141,44 @@ impl Engine {
             batch: Cells::new(BATCH_LENGTH + 1),
             persist,
             rejected: 0,
+            sent: 0,
+            epoch: random_epoch(),
         }
+    }
+
+    /// Encodes a snapshot this engine closed for the master: the keys of series defined since the
+    /// last call, then every entry by its series id.
+    pub fn ship(&mut self, snapshot: &Snapshot) -> String {
+        // Entries are a subsequence of the series, in definition order, sharing their keys.
+        let mut indexes = Vec::with_capacity(snapshot.entries.len());
+        let mut id = 0;
+        for entry in &snapshot.entries {
+            while !Arc::ptr_eq(&self.series[id].key, &entry.key) {
+                id += 1;
+            }
+            indexes.push(id as u32);
+        }
+        let definitions: Vec<&SeriesKey> =
+            self.series[self.sent..].iter().map(|s| &*s.key).collect();
+        let dictionary = Dictionary {
+            epoch: self.epoch,
+            base: self.sent as u32,
+        };
+        let text = wire::encode(
+            snapshot,
+            Keys::Delta {
+                indexes: &indexes,
+                definitions: &definitions,
+                dictionary,
+            },
+        );
+        self.sent = self.series.len();
+        text
+    }
+
+    /// The master lost this engine's dictionary: send every key again with the next snapshot.
+    pub fn resync(&mut self) {
+        self.sent = 0;
     }
 
     /// Counter page `i` (exists once a counter slot in it was defined).
@@ -264,6 +305,15 @@ impl Engine {
     }
 }
 
+/// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
+/// from the OS per process and varied per call).
+fn random_epoch() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +416,35 @@ mod tests {
             next.entries.is_empty(),
             "untouched series disappear without persist"
         );
+    }
+
+    #[test]
+    fn ships_each_key_once() {
+        let mut e = Engine::new(false);
+        let a = e.define(Kind::Counter, key("inc", "a"));
+        let b = e.define(Kind::Counter, key("inc", "b"));
+        inc(&e, b, 1.0);
+        let snap = e.close(1.0, vec![], 0.0, 0.0);
+        let first = wire::decode(&e.ship(&snap)).unwrap();
+        assert_eq!(first.dictionary.base, 0);
+        assert_eq!(first.definitions.len(), 2);
+        assert_eq!(first.entries[0].0, b.id);
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        inc(&e, a, 1.0);
+        inc(&e, c, 1.0);
+        let snap = e.close(2.0, vec![], 0.0, 0.0);
+        let second = wire::decode(&e.ship(&snap)).unwrap();
+        assert_eq!(second.dictionary.base, 2);
+        assert_eq!(second.definitions, vec![key("inc", "c")]);
+        assert_eq!(
+            second.entries.iter().map(|x| x.0).collect::<Vec<_>>(),
+            [a.id, c.id]
+        );
+        assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
+        e.resync();
+        let snap = e.close(3.0, vec![], 0.0, 0.0);
+        let third = wire::decode(&e.ship(&snap)).unwrap();
+        assert_eq!((third.dictionary.base, third.definitions.len()), (0, 3));
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! delivering interval k drops everything up to k. So at most about two intervals' worth of
 //! snapshots are held.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use crate::snapshot::{Merged, Snapshot};
+use crate::snapshot::{Entry, Merged, SeriesKey, Snapshot};
 use crate::tree::{render, Format};
-use crate::wire::{decode, DecodeError};
+use crate::wire::{decode, DecodeError, Message};
 
 /// Why a worker's message was not kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,9 @@ pub enum Rejection {
     /// Undecodable, too far ahead, or a second snapshot of one worker for one interval: counted in
     /// `decodeErrors`.
     Decode(DecodeError),
+    /// It extends a dictionary this master does not have (it started after the sender, or lost
+    /// track): counted in `late`; the sender must send its definitions again.
+    Resync,
 }
 
 #[derive(Debug, Default)]
@@ -30,7 +34,7 @@ struct Pending {
 }
 
 /// Where a snapshot came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
     /// A cluster worker's main thread, by worker id.
     Worker(u32),
@@ -38,10 +42,18 @@ pub enum Source {
     Thread(String),
 }
 
+/// A source's series keys by the index it sends (see [`crate::wire`]).
+#[derive(Debug)]
+struct SourceKeys {
+    epoch: u64,
+    keys: Vec<Arc<SeriesKey>>,
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Gathering {
     pending: BTreeMap<i64, Pending>,
+    dictionaries: HashMap<Source, SourceKeys>,
     delivered: Option<f64>,
     late: u64,
     decode_errors: u64,
@@ -62,9 +74,67 @@ impl Gathering {
     pub fn receive(&mut self, source: Source, text: &str, current: f64) -> Result<(), Rejection> {
         let result = decode(text)
             .map_err(Rejection::Decode)
+            .and_then(|message| self.resolve(&source, message))
             .and_then(|snapshot| self.accept(source, snapshot, current));
         self.count(&result);
         result
+    }
+
+    /// Applies a message's definitions to its source's dictionary (whatever becomes of its data:
+    /// the sender counts them as known) and turns its entries' indexes into keys.
+    fn resolve(&mut self, source: &Source, message: Message) -> Result<Snapshot, Rejection> {
+        let Message {
+            k,
+            pid,
+            dropped,
+            errors,
+            dictionary,
+            definitions,
+            entries,
+        } = message;
+        let dict = self
+            .dictionaries
+            .entry(source.clone())
+            .or_insert_with(|| SourceKeys {
+                epoch: dictionary.epoch,
+                keys: Vec::new(),
+            });
+        if dictionary.base == 0 {
+            dict.epoch = dictionary.epoch;
+            dict.keys.clear();
+        } else if dict.epoch != dictionary.epoch || dict.keys.len() != dictionary.base as usize {
+            return Err(Rejection::Resync);
+        }
+        dict.keys.extend(definitions.into_iter().map(Arc::new));
+        let entries = entries
+            .into_iter()
+            .map(|(index, value)| {
+                let key = dict
+                    .keys
+                    .get(index as usize)
+                    .cloned()
+                    .ok_or(Rejection::Decode(DecodeError::Invalid(
+                        "an index not in the dictionary",
+                    )))?;
+                Ok(Entry { key, value })
+            })
+            .collect::<Result<Vec<_>, Rejection>>()?;
+        Ok(Snapshot {
+            k,
+            pid,
+            dropped,
+            errors,
+            entries,
+        })
+    }
+
+    /// Forgets the dictionaries of a worker that exited (and of its threads).
+    pub fn forget_worker(&mut self, worker: u32) {
+        let prefix = format!("{worker}:");
+        self.dictionaries.retain(|source, _| match source {
+            Source::Worker(id) => *id != worker,
+            Source::Thread(label) => !label.starts_with(&prefix),
+        });
     }
 
     /// Takes a snapshot posted by a thread of this process (no decoding: shared memory).
@@ -86,7 +156,7 @@ impl Gathering {
 
     fn count(&mut self, result: &Result<(), Rejection>) {
         match result {
-            Err(Rejection::Late) => self.late += 1,
+            Err(Rejection::Late | Rejection::Resync) => self.late += 1,
             Err(Rejection::Decode(_)) => self.decode_errors += 1,
             Ok(()) => {}
         }
@@ -267,7 +337,7 @@ mod tests {
     use super::*;
     use crate::snapshot::{Entry, SeriesKey, Value};
     use crate::summary::Summary;
-    use crate::wire::encode;
+    use crate::wire::{encode, Dictionary, Keys};
     use std::sync::Arc;
 
     const FORMAT: Format = Format {
@@ -306,6 +376,29 @@ mod tests {
         Value::Summary(s)
     }
 
+    /// A self-contained message (every key defined).
+    fn enc(s: &Snapshot) -> String {
+        encode(s, Keys::All { epoch: 1 })
+    }
+
+    fn delta(
+        s: &Snapshot,
+        indexes: &[u32],
+        definitions: &[&SeriesKey],
+        epoch: u64,
+        base: u32,
+    ) -> String {
+        let dictionary = Dictionary { epoch, base };
+        encode(
+            s,
+            Keys::Delta {
+                indexes,
+                definitions,
+                dictionary,
+            },
+        )
+    }
+
     fn parse(text: &str) -> serde_json::Value {
         serde_json::from_str(text).unwrap()
     }
@@ -340,8 +433,8 @@ mod tests {
                 },
             )],
         );
-        assert_eq!(g.receive(Source::Worker(1), &encode(&w1), 4.0), Ok(()));
-        assert_eq!(g.receive(Source::Worker(2), &encode(&w2), 4.0), Ok(()));
+        assert_eq!(g.receive(Source::Worker(1), &enc(&w1), 4.0), Ok(()));
+        assert_eq!(g.receive(Source::Worker(2), &enc(&w2), 4.0), Ok(()));
         let d = parse(&g.deliver(4.0, &FORMAT));
         assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.02);
         assert_eq!(d["workers"]["1"]["p"]["c"]["value"]["val"], 0.03);
@@ -372,7 +465,7 @@ mod tests {
         assert_eq!(g.receive_thread("master:3".into(), t.clone(), 2.0), Ok(()));
         assert!(g.receive_thread("master:3".into(), t.clone(), 2.0).is_err());
         assert_eq!(
-            g.receive(Source::Thread("1:2".into()), &encode(&t), 2.0),
+            g.receive(Source::Thread("1:2".into()), &enc(&t), 2.0),
             Ok(())
         );
         g.note_late(2);
@@ -394,19 +487,19 @@ mod tests {
             Err(Rejection::Decode(DecodeError::Text))
         );
         assert!(matches!(
-            g.receive(Source::Worker(1), &encode(&snap(9.0, 11, vec![])), 4.0),
+            g.receive(Source::Worker(1), &enc(&snap(9.0, 11, vec![])), 4.0),
             Err(Rejection::Decode(_))
         ));
         assert_eq!(
             g.receive(
                 Source::Worker(1),
-                &encode(&snap(5.0, 11, vec![("inc", "c", counter(7.0))])),
+                &enc(&snap(5.0, 11, vec![("inc", "c", counter(7.0))])),
                 4.0
             ),
             Ok(())
         );
         assert!(matches!(
-            g.receive(Source::Worker(1), &encode(&snap(5.0, 11, vec![])), 4.0),
+            g.receive(Source::Worker(1), &enc(&snap(5.0, 11, vec![])), 4.0),
             Err(Rejection::Decode(_))
         ));
         g.note_decode_error();
@@ -417,7 +510,7 @@ mod tests {
         assert_eq!(
             g.receive(
                 Source::Worker(2),
-                &encode(&snap(4.0, 12, vec![("inc", "c", counter(1.0))])),
+                &enc(&snap(4.0, 12, vec![("inc", "c", counter(1.0))])),
                 5.0
             ),
             Err(Rejection::Late)
@@ -435,9 +528,9 @@ mod tests {
     #[test]
     fn skipped_intervals_count_as_late_and_are_freed() {
         let mut g = Gathering::default();
-        g.receive(Source::Worker(1), &encode(&snap(3.0, 11, vec![])), 4.0)
+        g.receive(Source::Worker(1), &enc(&snap(3.0, 11, vec![])), 4.0)
             .unwrap();
-        g.receive(Source::Worker(2), &encode(&snap(4.0, 12, vec![])), 4.0)
+        g.receive(Source::Worker(2), &enc(&snap(4.0, 12, vec![])), 4.0)
             .unwrap();
         let d = parse(&g.deliver(4.0, &FORMAT));
         assert_eq!(d["meta"]["late"], 1);
@@ -461,5 +554,52 @@ mod tests {
         let d = parse(&g.deliver(1.0, &FORMAT));
         assert_eq!(d["meta"]["errors"], 1);
         assert_eq!(d["collisions"][0], "\"sample\" at path [\"p\"] id \"c\"");
+    }
+
+    #[test]
+    fn dictionaries_turn_indexes_into_keys_and_ask_for_a_resync_when_lost() {
+        let mut g = Gathering::default();
+        let s = snap(
+            1.0,
+            11,
+            vec![("inc", "a", counter(1.0)), ("inc", "b", counter(2.0))],
+        );
+        let keys: Vec<&SeriesKey> = s.entries.iter().map(|e| &*e.key).collect();
+        // The first message defines both keys; the next ones send indexes only.
+        let first = delta(&s, &[0, 1], &keys, 9, 0);
+        assert_eq!(g.receive(Source::Worker(1), &first, 1.0), Ok(()));
+        let mut s2 = s.clone();
+        s2.k = 2.0;
+        s2.entries.reverse();
+        let steady = delta(&s2, &[1, 0], &[], 9, 2);
+        assert_eq!(g.receive(Source::Worker(1), &steady, 2.0), Ok(()));
+        let d = parse(&g.deliver(2.0, &FORMAT));
+        assert_eq!(d["workers"]["1"]["p"]["b"]["value"]["val"], 0.02);
+        assert_eq!(d["meta"]["late"], 1, "interval 1 was never delivered");
+        // Another worker, or a dictionary this master never saw: a resync, counted as late.
+        let mut s3 = s.clone();
+        s3.k = 3.0;
+        assert_eq!(
+            g.receive(Source::Worker(2), &delta(&s3, &[0, 1], &[], 9, 2), 3.0),
+            Err(Rejection::Resync)
+        );
+        assert_eq!(
+            g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 5, 2), 3.0),
+            Err(Rejection::Resync)
+        );
+        // An index beyond the dictionary from a known source: malformed.
+        assert!(matches!(
+            g.receive(Source::Worker(1), &delta(&s3, &[0, 7], &[], 9, 2), 3.0),
+            Err(Rejection::Decode(_))
+        ));
+        g.forget_worker(1);
+        assert_eq!(
+            g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 9, 2), 3.0),
+            Err(Rejection::Resync),
+            "forgotten"
+        );
+        let d3 = parse(&g.deliver(3.0, &FORMAT));
+        assert_eq!(d3["meta"]["late"], 3);
+        assert_eq!(d3["meta"]["decodeErrors"], 1);
     }
 }

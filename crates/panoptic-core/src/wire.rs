@@ -1,33 +1,40 @@
 //! The binary form of a [`Snapshot`] that a cluster worker sends to the master (as base64 text in
 //! one IPC message per instance per interval).
 //!
-//! Layout (version 1, little-endian; `str` = u32 byte length + UTF-8 bytes):
+//! The master keeps a dictionary per source (worker, or worker thread): a series' key is sent once,
+//! as a definition, and after that only its index. So a steady snapshot costs the master no
+//! allocation and no hashing of keys ([`crate::gather`] resolves indexes).
+//!
+//! Layout (version 2, little-endian; `str` = u32 byte length + UTF-8 bytes):
 //! ```text
-//! "PNPT" | version u8 | k f64 | pid u32 | dropped f64 | errors f64
-//! strings: count u32, then count x str           (every distinct method, path element, id, JSON)
+//! "PNPT" | version u8 | k f64 | pid u32 | dropped f64 | errors f64 | epoch u64 | base u32
+//! strings: count u32, then count x str     (the definitions' strings and the JSON values)
+//! definitions: count u32, then per definition (source index base, base + 1, ...):
+//!   method u32 | path length u32 | path u32 x length | id u32
 //! entries: count u32, then per entry:
-//!   method u32 | path length u32 | path u32 x length | id u32 | tag u8 | payload
+//!   index u32 | tag u8 | payload
 //!   tag 0 counter: count f64, total f64
 //!   tag 1 summary: count f64, total f64, min f64, max f64, mean f64, m2 f64
 //!   tag 2 set:     at f64, json u32
 //!   tag 3 custom:  json u32
 //! ```
-//! (u32 fields after the header are indexes into the string table.) Decoding never panics and
-//! never trusts a length: every count is checked against the bytes left, every index against the
-//! table, every number against what the kind allows, so a garbage, truncated, foreign-version or
-//! hostile message is an [`DecodeError`], never a corrupted merge.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! (`method`, `path`, `id` and `json` are indexes into the string table.) `epoch` names the
+//! sender's dictionary: `base` 0 starts it afresh, any other `base` extends it and is only valid
+//! right after the definitions the master already has for that epoch.
+//!
+//! Decoding never panics and never trusts a length: every count is checked against the bytes
+//! left, every index against the table, every number against what the kind allows, so a garbage,
+//! truncated, foreign-version or hostile message is a [`DecodeError`], never a corrupted merge.
 
 use base64::Engine as _;
+use std::collections::HashMap;
 
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 
 const MAGIC: &[u8; 4] = b"PNPT";
 /// The wire version this build writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
 pub const MAX_TEXT: usize = 64 << 20;
 
@@ -101,19 +108,58 @@ impl<'a> StringTable<'a> {
     }
 }
 
+/// Which definitions a message carries: its sender's dictionary state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dictionary {
+    /// Names the sender's dictionary; a new epoch (with `base` 0) replaces the old one.
+    pub epoch: u64,
+    /// Index of the first definition in the message (how many the master already has).
+    pub base: u32,
+}
+
+/// How a message names its series.
+#[derive(Debug, Clone, Copy)]
+pub enum Keys<'a> {
+    /// Self-contained: every entry's key is defined, in a fresh dictionary (base 0).
+    All { epoch: u64 },
+    /// `indexes[i]` is entry i's index in the sender's dictionary; `definitions` are the keys of
+    /// indexes `dictionary.base..` (those the master does not have yet).
+    Delta {
+        indexes: &'a [u32],
+        definitions: &'a [&'a SeriesKey],
+        dictionary: Dictionary,
+    },
+}
+
 /// Encodes a snapshot as base64 text.
-pub fn encode(snapshot: &Snapshot) -> String {
-    // The entries are written first (interning their strings), the table goes before them.
+pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
+    let all: Vec<&SeriesKey>;
+    let (indexes, definitions, dictionary) = match keys {
+        Keys::All { epoch } => {
+            all = snapshot.entries.iter().map(|e| &*e.key).collect();
+            (None, &all[..], Dictionary { epoch, base: 0 })
+        }
+        Keys::Delta {
+            indexes,
+            definitions,
+            dictionary,
+        } => (Some(indexes), definitions, dictionary),
+    };
     let mut table = StringTable::default();
+    // Definitions and entries first (they intern their strings), the table goes before them.
     let mut body = Writer { out: Vec::new() };
-    body.len(snapshot.entries.len());
-    for Entry { key, value } in &snapshot.entries {
+    body.len(definitions.len());
+    for key in definitions {
         body.u32(table.intern(&key.method));
         body.len(key.path.len());
         for p in &key.path {
             body.u32(table.intern(p));
         }
         body.u32(table.intern(&key.id));
+    }
+    body.len(snapshot.entries.len());
+    for (i, Entry { value, .. }) in snapshot.entries.iter().enumerate() {
+        body.u32(indexes.map_or(i as u32, |x| x[i]));
         match value {
             Value::Counter { count, total } => {
                 body.u8(0);
@@ -144,6 +190,8 @@ pub fn encode(snapshot: &Snapshot) -> String {
     w.u32(snapshot.pid);
     w.f64(snapshot.dropped);
     w.f64(snapshot.errors);
+    w.out.extend_from_slice(&dictionary.epoch.to_le_bytes());
+    w.u32(dictionary.base);
     w.len(table.strings.len());
     for s in &table.strings {
         w.len(s.len());
@@ -205,8 +253,28 @@ fn check_json(text: &str) -> Result<(), DecodeError> {
     }
 }
 
+/// A decoded message: its header, the definitions it carries and its entries by index, to be
+/// resolved against the sender's dictionary ([`crate::gather`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The interval number.
+    pub k: f64,
+    /// The sender's pid.
+    pub pid: u32,
+    /// Data points its validators dropped in the interval.
+    pub dropped: f64,
+    /// Exceptions counted in the interval.
+    pub errors: f64,
+    /// The sender's dictionary state.
+    pub dictionary: Dictionary,
+    /// Keys of dictionary indexes `dictionary.base..`.
+    pub definitions: Vec<SeriesKey>,
+    /// `(dictionary index, value)`, no index twice.
+    pub entries: Vec<(u32, Value)>,
+}
+
 /// Decodes base64 text made by [`encode`].
-pub fn decode(text: &str) -> Result<Snapshot, DecodeError> {
+pub fn decode(text: &str) -> Result<Message, DecodeError> {
     if text.len() > MAX_TEXT {
         return Err(DecodeError::Text);
     }
@@ -225,6 +293,8 @@ pub fn decode(text: &str) -> Result<Snapshot, DecodeError> {
     let pid = r.u32()?;
     let dropped = r.f64()?;
     let errors = r.f64()?;
+    let epoch = u64::from_le_bytes(r.take(8)?.try_into().unwrap());
+    let base = r.u32()?;
     check(k.is_finite() && k.fract() == 0.0, "interval number")?;
     check(count_ok(dropped) && count_ok(errors), "dropped or errors")?;
 
@@ -239,30 +309,34 @@ pub fn decode(text: &str) -> Result<Snapshot, DecodeError> {
         strings.get(i as usize).copied().ok_or(DecodeError::String)
     };
 
-    // Smallest entry: method, path length, id, tag, custom json index.
-    let n = r.count(17)?;
-    let mut entries = Vec::with_capacity(n);
-    let mut keys: HashMap<SeriesKey, Arc<SeriesKey>> = HashMap::new();
+    // Smallest definition: method, path length, id.
+    let n = r.count(12)?;
+    check(base as u64 + n as u64 <= u32::MAX as u64, "dictionary size")?;
+    let mut definitions = Vec::with_capacity(n);
     for _ in 0..n {
         let method = string(r.u32()?)?;
+        check(!method.is_empty(), "empty method")?;
         let path_len = r.count(4)?;
         let mut path = Vec::with_capacity(path_len);
         for _ in 0..path_len {
             path.push(string(r.u32()?)?.to_string());
         }
-        let key = SeriesKey {
+        definitions.push(SeriesKey {
             method: method.to_string(),
             path,
             id: string(r.u32()?)?.to_string(),
-        };
-        check(!key.method.is_empty(), "empty method")?;
-        if keys.contains_key(&key) {
+        });
+    }
+
+    // Smallest entry: index, tag, custom json index.
+    let n = r.count(9)?;
+    let mut entries = Vec::with_capacity(n);
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    for _ in 0..n {
+        let index = r.u32()?;
+        if !seen.insert(index) {
             return Err(DecodeError::Invalid("a series twice"));
         }
-        let key = keys
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(key))
-            .clone();
         let value = match r.u8()? {
             0 => {
                 let (count, total) = (r.f64()?, r.f64()?);
@@ -310,16 +384,18 @@ pub fn decode(text: &str) -> Result<Snapshot, DecodeError> {
             }
             _ => return Err(DecodeError::Invalid("kind tag")),
         };
-        entries.push(Entry { key, value });
+        entries.push((index, value));
     }
     if !r.bytes.is_empty() {
         return Err(DecodeError::Trailing);
     }
-    Ok(Snapshot {
+    Ok(Message {
         k,
         pid,
         dropped,
         errors,
+        dictionary: Dictionary { epoch, base },
+        definitions,
         entries,
     })
 }
@@ -328,82 +404,132 @@ pub fn decode(text: &str) -> Result<Snapshot, DecodeError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn key(m: &str, p: &[&str], id: &str) -> SeriesKey {
+        SeriesKey {
+            method: m.into(),
+            path: p.iter().map(|s| s.to_string()).collect(),
+            id: id.into(),
+        }
+    }
 
     fn sample() -> Snapshot {
-        let key = |m: &str, p: &[&str], id: &str| {
-            Arc::new(SeriesKey {
-                method: m.into(),
-                path: p.iter().map(|s| s.to_string()).collect(),
-                id: id.into(),
-            })
-        };
         let mut s = Summary::default();
         for x in [1.5, 2.5, 10.0] {
             s.push(x);
         }
+        let entries = vec![
+            (
+                key("inc", &["http", "é"], "requests"),
+                Value::Counter {
+                    count: 4.0,
+                    total: 9.5,
+                },
+            ),
+            (key("timedSample", &["http"], "latency"), Value::Summary(s)),
+            (
+                key("sample", &[], "empty"),
+                Value::Summary(Summary::default()),
+            ),
+            (
+                key("set", &["http"], "version"),
+                Value::Set {
+                    json: "{\"a\":[1,\"x\"]}".into(),
+                    at: 1.7e12,
+                },
+            ),
+            (
+                key("set", &[], "undef"),
+                Value::Set {
+                    json: String::new(),
+                    at: 1.0,
+                },
+            ),
+            (
+                key("max", &["http"], "requests"),
+                Value::Custom {
+                    json: "{\"type\":\"max\"}".into(),
+                },
+            ),
+        ];
         Snapshot {
             k: 123456.0,
             pid: 4242,
             dropped: 3.0,
             errors: 1.0,
-            entries: vec![
-                Entry {
-                    key: key("inc", &["http", "é"], "requests"),
-                    value: Value::Counter {
-                        count: 4.0,
-                        total: 9.5,
-                    },
-                },
-                Entry {
-                    key: key("timedSample", &["http"], "latency"),
-                    value: Value::Summary(s),
-                },
-                Entry {
-                    key: key("sample", &[], "empty"),
-                    value: Value::Summary(Summary::default()),
-                },
-                Entry {
-                    key: key("set", &["http"], "version"),
-                    value: Value::Set {
-                        json: "{\"a\":[1,\"x\"]}".into(),
-                        at: 1.7e12,
-                    },
-                },
-                Entry {
-                    key: key("set", &[], "undef"),
-                    value: Value::Set {
-                        json: String::new(),
-                        at: 1.0,
-                    },
-                },
-                Entry {
-                    key: key("max", &["http"], "requests"),
-                    value: Value::Custom {
-                        json: "{\"type\":\"max\"}".into(),
-                    },
-                },
-            ],
+            entries: entries
+                .into_iter()
+                .map(|(k, value)| Entry {
+                    key: Arc::new(k),
+                    value,
+                })
+                .collect(),
+        }
+    }
+
+    const FRESH: Dictionary = Dictionary { epoch: 7, base: 0 };
+
+    fn self_contained(s: &Snapshot) -> String {
+        encode(s, Keys::All { epoch: 7 })
+    }
+
+    fn delta(s: &Snapshot, indexes: &[u32], definitions: &[&SeriesKey], base: u32) -> String {
+        let dictionary = Dictionary { epoch: 7, base };
+        encode(
+            s,
+            Keys::Delta {
+                indexes,
+                definitions,
+                dictionary,
+            },
+        )
+    }
+
+    #[test]
+    fn self_contained_round_trip() {
+        let s = sample();
+        let m = decode(&self_contained(&s)).unwrap();
+        assert_eq!(
+            (m.k, m.pid, m.dropped, m.errors),
+            (s.k, s.pid, s.dropped, s.errors)
+        );
+        assert_eq!(m.dictionary, FRESH);
+        let keys: Vec<&SeriesKey> = s.entries.iter().map(|e| &*e.key).collect();
+        assert_eq!(m.definitions.iter().collect::<Vec<_>>(), keys);
+        for (i, (index, value)) in m.entries.iter().enumerate() {
+            assert_eq!((*index as usize, value), (i, &s.entries[i].value));
         }
     }
 
     #[test]
-    fn round_trip() {
+    fn a_delta_carries_only_new_definitions_and_indexes() {
         let s = sample();
-        assert_eq!(decode(&encode(&s)).unwrap(), s);
+        let new_key = key("inc", &["x"], "y");
+        let text = delta(&s, &[9, 3, 4, 5, 6, 7], &[&new_key], 9);
+        let m = decode(&text).unwrap();
+        assert_eq!(m.dictionary, Dictionary { epoch: 7, base: 9 });
+        assert_eq!(m.definitions, vec![new_key]);
+        assert_eq!(
+            m.entries.iter().map(|e| e.0).collect::<Vec<_>>(),
+            [9, 3, 4, 5, 6, 7]
+        );
+        // Keys are not repeated: the steady message is much smaller than a self-contained one.
+        assert!(text.len() < self_contained(&s).len());
     }
 
     #[test]
     fn rejects_what_it_did_not_write() {
         let good = base64::engine::general_purpose::STANDARD
-            .decode(encode(&sample()))
+            .decode(self_contained(&sample()))
             .unwrap();
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         assert_eq!(decode("not base64!"), Err(DecodeError::Text));
         assert_eq!(decode(""), Err(DecodeError::Magic));
         assert_eq!(decode(&b64(b"XXXX\x01")), Err(DecodeError::Magic));
-        let mut v2 = good.clone();
-        v2[4] = 2;
-        assert_eq!(decode(&b64(&v2)), Err(DecodeError::Version(2)));
+        let mut v1 = good.clone();
+        v1[4] = 1;
+        assert_eq!(decode(&b64(&v1)), Err(DecodeError::Version(1)));
         for cut in [5, 20, 40, good.len() / 2, good.len() - 1] {
             assert!(decode(&b64(&good[..cut])).is_err(), "cut at {cut}");
         }
@@ -411,37 +537,36 @@ mod tests {
         trailing.push(0);
         assert_eq!(decode(&b64(&trailing)), Err(DecodeError::Trailing));
         // A huge count with few bytes behind it is refused before any allocation.
-        let mut huge = good[..33].to_vec();
+        let mut huge = good[..45].to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decode(&b64(&huge)), Err(DecodeError::Truncated));
-        // A negative count.
-        let mut neg = sample();
-        neg.entries[0].value = Value::Counter {
-            count: -1.0,
-            total: 1.0,
+        let with = |value: Value| {
+            let mut s = sample();
+            s.entries[0].value = value;
+            decode(&self_contained(&s))
         };
-        assert_eq!(decode(&encode(&neg)), Err(DecodeError::Invalid("counter")));
-        let mut nan = sample();
-        nan.entries[0].value = Value::Counter {
-            count: 1.0,
-            total: f64::NAN,
-        };
-        assert!(decode(&encode(&nan)).is_err());
-        let mut twice = sample();
-        twice.entries.push(twice.entries[0].clone());
         assert_eq!(
-            decode(&encode(&twice)),
-            Err(DecodeError::Invalid("a series twice"))
+            with(Value::Counter {
+                count: -1.0,
+                total: 1.0
+            }),
+            Err(DecodeError::Invalid("counter"))
         );
-        let mut bad_json = sample();
-        bad_json.entries[3].value = Value::Set {
-            json: "{nope".into(),
-            at: 1.0,
-        };
+        assert!(with(Value::Counter {
+            count: 1.0,
+            total: f64::NAN
+        })
+        .is_err());
         assert_eq!(
-            decode(&encode(&bad_json)),
+            with(Value::Set {
+                json: "{nope".into(),
+                at: 1.0
+            }),
             Err(DecodeError::Invalid("JSON text"))
         );
+        let s = sample();
+        let twice = delta(&s, &[1, 1, 2, 3, 4, 5], &[], 6);
+        assert_eq!(decode(&twice), Err(DecodeError::Invalid("a series twice")));
     }
 
     proptest! {
@@ -452,7 +577,7 @@ mod tests {
 
         #[test]
         fn flipped_bytes_never_panic(pos in 0usize..400, byte in any::<u8>()) {
-            let mut good = base64::engine::general_purpose::STANDARD.decode(encode(&sample())).unwrap();
+            let mut good = base64::engine::general_purpose::STANDARD.decode(self_contained(&sample())).unwrap();
             let i = pos % good.len();
             good[i] = byte;
             let _ = decode(&base64::engine::general_purpose::STANDARD.encode(&good));
