@@ -49,3 +49,41 @@ test('workers report into the master delivery of the same interval', { timeout: 
   assert.equal(d.data.bogus, undefined, 'a 0.3.0-shaped message from the app is not ours');
   assert.deepEqual(appMessages, ['from the app', 'from the app'], "the app's own messages still reach it");
 });
+
+test("a master instance built after the workers' gets their series keys again (resync)", { timeout: 60000 }, async (t) => {
+  const interval = 150;
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'cluster-worker.js'), silent: false });
+  const worker = cluster.fork({ INTERVAL: interval, START: '0', HITS: 3, NAME: 'resync' });
+  let p = null;
+  t.after(async () => {
+    if (p) p.stop();
+    if (!worker.isDead()) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.send('stop');
+      await exited;
+    }
+  });
+  // Wait until the worker has shipped intervals (with its keys) before the master's instance exists.
+  let shipped = 0;
+  await new Promise((resolve) => {
+    const onMessage = (msg) => {
+      if (msg && msg.__panoptic && ++shipped === 3) {
+        worker.removeListener('message', onMessage);
+        resolve();
+      }
+    };
+    worker.on('message', onMessage);
+  });
+  p = new Panopticon({ name: 'resync', interval, startTime: 0 });
+  let late = 0;
+  let d;
+  const deadline = Date.now() + 30000;
+  do {
+    d = await next(p, 'delivery', 1, 30000);
+    late += d.meta.late;
+    assert.ok(Date.now() < deadline, 'the worker never reached the new instance');
+  } while (!(d.data.workers && d.data.workers[worker.id] && d.data.workers[worker.id].w));
+  assert.ok(late >= 1, 'the interval whose keys were missing is counted as late');
+  assert.equal(d.data.workers[worker.id].w.hits.value.val, 3 / interval);
+  assert.equal(d.meta.decodeErrors, 0);
+});
