@@ -56,7 +56,7 @@ test('an instance built late in an interval still delivers half-way, with its fi
   const interval = 300;
   // Wait until we are late in an interval of the grid.
   await new Promise((resolve) => {
-    const wait = () => (phase(Date.now(), interval) > 0.8 * interval ? resolve() : setTimeout(wait, 5));
+    const wait = () => { const ph = phase(Date.now(), interval); return ph > 0.8 * interval && ph < 0.9 * interval ? resolve() : setTimeout(wait, 2); };
     wait();
   });
   const p = new Panopticon({ interval });
