@@ -13,7 +13,6 @@ module.exports = {
   // a native thread updates it at each boundary (crates/panoptic-core/src/clock.rs).
   clockCells: binding.clockCells(),
   PAGE_SLOTS: layout.pageSlots,
-  COUNTER_SLOTS: layout.counterSlots,
   BATCH_LENGTH: layout.batchLength,
   // Series kinds understood by NativeEngine.define.
   KIND_COUNTER: 0,

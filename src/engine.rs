@@ -14,7 +14,7 @@ use panoptic_core::threads::{self, Host, Inbox};
 use panoptic_core::tree::{render, Format};
 use panoptic_core::wire::{encode, Keys};
 
-use crate::error::{clock_error, coded, Coded, BAD_KIND, NO_INTERVAL};
+use crate::error::{clock_error, coded, Coded, BAD_KIND, NO_INTERVAL, NO_PAGE};
 use crate::memory::{view, Owner};
 
 /// Where a newly defined series lives.
@@ -105,7 +105,7 @@ impl NativeEngine {
         let page = self
             .engine
             .page(index as usize)
-            .ok_or_else(|| coded(BAD_KIND, format!("no counter page {index}")))?;
+            .ok_or_else(|| coded(NO_PAGE, format!("no counter page {index}")))?;
         view(env, page.as_slice(), Owner::Shared(page.clone()))
     }
 
@@ -160,8 +160,7 @@ impl NativeEngine {
     /// master has not been sent yet, then values by series index).
     #[napi(catch_unwind)]
     pub fn ship(&mut self) -> Result<String, Coded> {
-        self.closed()?;
-        let snapshot = self.closed.take().expect("checked above");
+        let snapshot = self.take_closed()?;
         Ok(self.engine.ship(&snapshot))
     }
 
@@ -174,9 +173,7 @@ impl NativeEngine {
     /// A master or standalone process: keeps the closed interval until its delivery.
     #[napi(catch_unwind)]
     pub fn keep(&mut self) -> Result<(), Coded> {
-        let closed = self.closed.take();
-        let snapshot = closed
-            .ok_or_else(|| coded(NO_INTERVAL, "no closed interval: call closeInterval first"))?;
+        let snapshot = self.take_closed()?;
         self.gathering.keep_local(snapshot);
         Ok(())
     }
@@ -201,8 +198,7 @@ impl NativeEngine {
     /// interval is dropped, and so are later ones).
     #[napi(catch_unwind)]
     pub fn post(&mut self) -> Result<bool, Coded> {
-        self.closed()?;
-        let snapshot = self.closed.take().expect("checked above");
+        let snapshot = self.take_closed()?;
         Ok(self.post_snapshot(snapshot))
     }
 
@@ -282,9 +278,11 @@ impl NativeEngine {
 
 impl NativeEngine {
     fn closed(&self) -> Result<&Snapshot, Coded> {
-        self.closed
-            .as_ref()
-            .ok_or_else(|| coded(NO_INTERVAL, "no closed interval: call closeInterval first"))
+        self.closed.as_ref().ok_or_else(no_interval)
+    }
+
+    fn take_closed(&mut self) -> Result<Snapshot, Coded> {
+        self.closed.take().ok_or_else(no_interval)
     }
 
     fn format(&self, k: f64) -> Format {
@@ -305,6 +303,10 @@ impl NativeEngine {
         }
         posted
     }
+}
+
+fn no_interval() -> Coded {
+    coded(NO_INTERVAL, "no closed interval: call closeInterval first")
 }
 
 impl Drop for NativeEngine {

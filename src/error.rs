@@ -10,6 +10,7 @@ pub const BAD_GRID: &str = "PANOPTIC_BAD_GRID";
 pub const BAD_KIND: &str = "PANOPTIC_BAD_KIND";
 pub const NO_EXTERNAL_BUFFERS: &str = "PANOPTIC_NO_EXTERNAL_BUFFERS";
 pub const NO_INTERVAL: &str = "PANOPTIC_NO_INTERVAL";
+pub const NO_PAGE: &str = "PANOPTIC_NO_PAGE";
 
 /// A JS error with a stable code.
 pub type Coded = Error<String>;

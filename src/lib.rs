@@ -11,15 +11,13 @@ pub use clock::*;
 pub use engine::*;
 
 use napi_derive::napi;
-use panoptic_core::engine::{BATCH_LENGTH, COUNTER_SLOTS, PAGE_SLOTS};
+use panoptic_core::engine::{BATCH_LENGTH, PAGE_SLOTS};
 
 /// Sizes shared by the native engine and the JS recorders.
 #[napi(object)]
 pub struct Layout {
     /// `f64` slots in one counter page.
     pub page_slots: u32,
-    /// Slots used by one counter: `[calls, sum]`.
-    pub counter_slots: u32,
     /// Length in `f64` of the batch buffer of `(series id, value)` pairs.
     pub batch_length: u32,
 }
@@ -29,7 +27,6 @@ pub struct Layout {
 pub fn layout() -> Layout {
     Layout {
         page_slots: PAGE_SLOTS as u32,
-        counter_slots: COUNTER_SLOTS as u32,
         batch_length: BATCH_LENGTH as u32,
     }
 }

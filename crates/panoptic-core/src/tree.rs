@@ -111,30 +111,21 @@ fn fields(out: &mut Vec<u8>, list: &[(&str, Option<f64>)]) {
 
 fn write_leaf(entry: &Entry, format: &Format, out: &mut Vec<u8>) {
     let method = entry.key.method.as_str();
+    if let Value::Custom { json } = &entry.value {
+        out.extend_from_slice(json.as_bytes());
+        return;
+    }
+    out.extend_from_slice(b"{\"type\":");
+    string(method, out);
+    out.extend_from_slice(b",\"value\":{");
     match &entry.value {
-        Value::Custom { json } => {
-            out.extend_from_slice(json.as_bytes());
-            return;
-        }
-        Value::Counter { total, .. } => {
-            out.extend_from_slice(b"{\"type\":");
-            string(method, out);
-            out.extend_from_slice(b",\"value\":{");
-            fields(
-                out,
-                &[("val", Some(total * format.scale_factor / format.interval))],
-            );
-        }
-        Value::Summary(s) => {
-            out.extend_from_slice(b"{\"type\":");
-            string(method, out);
-            out.extend_from_slice(b",\"value\":{");
-            summary_fields(s, method == "timedSample", format, out);
-        }
+        Value::Custom { .. } => unreachable!("written above"),
+        Value::Counter { total, .. } => fields(
+            out,
+            &[("val", Some(total * format.scale_factor / format.interval))],
+        ),
+        Value::Summary(s) => summary_fields(s, method == "timedSample", format, out),
         Value::Set { json, .. } => {
-            out.extend_from_slice(b"{\"type\":");
-            string(method, out);
-            out.extend_from_slice(b",\"value\":{");
             if !json.is_empty() {
                 out.extend_from_slice(b"\"val\":");
                 out.extend_from_slice(json.as_bytes());
