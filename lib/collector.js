@@ -24,7 +24,7 @@
 const { threadId } = require('worker_threads');
 const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH } = require('./native');
 const { byName } = require('./methods');
-const { merge, place, defaultTransformer } = require('./tree');
+const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { checkKey } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
 
@@ -297,30 +297,56 @@ class Collector {
     }
   }
 
+  /**
+   * Emits interval k's delivery. With the default transformer its trees are lazy properties: each
+   * is written (natively) and parsed when first read, so unread trees cost nothing. A custom
+   * transformer needs every process's tree, so they are read at once.
+   */
   deliver(k) {
     const owner = this.owner;
-    const out = JSON.parse(this.engine.deliver(k));
-    const meta = { pid: process.pid, ...out.meta };
-    for (const description of out.collisions) {
+    const delivered = this.engine.deliver(k);
+    const outline = JSON.parse(delivered.outline());
+    const meta = { pid: process.pid, ...outline.meta };
+    for (const description of outline.collisions) {
       this.report(new Error(`${description} collides with another series at the same place of the delivery tree; it is left out of interval ${this.endOf(k)}`));
     }
-    const data = {};
-    const add = (processData, id) => {
-      try {
-        merge(data, this.transformer(processData, id));
-      } catch (err) {
-        meta.errors += 1;
-        this.report(err, `the transformer threw for ${id === 'master' ? 'the master' : `worker ${id}`}`);
-      }
-    };
-    add(out.master || {}, 'master');
-    for (const id of Object.keys(out.workers)) add(out.workers[id], Number(id));
-    if (Object.keys(out.threads).length > 0) data.threads = out.threads;
-    for (const { method, path, id, leaves } of out.custom) {
-      const merged = this.mergeCustom(method, leaves, meta);
-      if (merged !== undefined && !place(out.cluster, path, id, merged)) meta.errors += 1;
+    // Registered loggers' leaves merge now: their merge(a, b) is user code whose errors count in
+    // this delivery's meta.
+    const custom = [];
+    for (const { method, path, id, leaves } of outline.custom) {
+      const leaf = this.mergeCustom(method, leaves, meta);
+      if (leaf !== undefined) custom.push({ path, id, leaf });
     }
-    data.cluster = out.cluster;
+    const master = () => JSON.parse(delivered.master() ?? '{}');
+    const worker = (id) => JSON.parse(delivered.worker(id));
+    const data = {};
+    if (this.transformer === defaultTransformer) {
+      lazy(data, 'master', master);
+      if (outline.workers.length > 0) {
+        data.workers = {};
+        for (const id of outline.workers) lazy(data.workers, String(id), () => worker(id));
+      }
+    } else {
+      const add = (processData, id) => {
+        try {
+          merge(data, this.transformer(processData, id));
+        } catch (err) {
+          meta.errors += 1;
+          this.report(err, `the transformer threw for ${id === 'master' ? 'the master' : `worker ${id}`}`);
+        }
+      };
+      add(master(), 'master');
+      for (const id of outline.workers) add(worker(id), id);
+    }
+    if (outline.threads.length > 0) {
+      data.threads = {};
+      for (const label of outline.threads) lazy(data.threads, label, () => JSON.parse(delivered.thread(label)));
+    }
+    lazy(data, 'cluster', () => {
+      const tree = JSON.parse(delivered.cluster());
+      for (const { path, id, leaf } of custom) place(tree, path, id, leaf);
+      return tree;
+    });
     owner.emit('delivery', { id: owner.id, name: owner.name, interval: this.interval / this.scaleFactor, data, meta });
   }
 

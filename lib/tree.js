@@ -28,17 +28,35 @@ function merge(target, supplement) {
   }
 }
 
-/** Puts `leaf` at `tree[path...][id]`; false (nothing changed) when that place is taken. */
+/**
+ * Puts `leaf` at `tree[path...][id]`, making the branches on the way. The master's registry of
+ * series (panoptic-core's registry.rs) keeps every series' place free in a merged tree.
+ */
 function place(tree, path, id, leaf) {
   let node = tree;
   for (const key of path) {
     if (!Object.prototype.hasOwnProperty.call(node, key)) setOwn(node, key, {});
     node = node[key];
-    if (!isBranch(node) || typeof node.type === 'string') return false;
   }
-  if (Object.prototype.hasOwnProperty.call(node, id)) return false;
   setOwn(node, id, leaf);
-  return true;
+}
+
+/**
+ * Defines `object[key]` as `compute()`, called on the first read (or never, if nothing reads it);
+ * after that, and after an assignment, it is a plain data property.
+ */
+function lazy(object, key, compute) {
+  const settle = (value) => Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(object, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const value = compute();
+      settle(value);
+      return value;
+    },
+    set: settle,
+  });
 }
 
 /** panopticon 0.3.0's transformer: `{ master: data }` or `{ workers: { [id]: data } }`. */
@@ -49,4 +67,4 @@ function defaultTransformer(data, id) {
   return { workers };
 }
 
-module.exports = { merge, place, defaultTransformer };
+module.exports = { merge, place, lazy, defaultTransformer };

@@ -14,6 +14,7 @@ use panoptic_core::threads::{self, Host, Inbox};
 use panoptic_core::tree::{render, Format};
 use panoptic_core::wire::{encode, Keys};
 
+use crate::delivery::NativeDelivery;
 use crate::error::{clock_error, coded, Coded, BAD_KIND, NO_INTERVAL, NO_PAGE};
 use crate::memory::{view, Owner};
 
@@ -247,12 +248,10 @@ impl NativeEngine {
         self.gathering.note_decode_error();
     }
 
-    /// Delivers interval `k` and forgets everything up to it. JSON text:
-    /// `{ master: tree | null, workers: { id: tree }, threads: { label: tree }, cluster: tree,
-    /// custom: [{ method, path, id, leaves }], collisions: [description], meta: { workers:
-    /// { id: pid }, late, decodeErrors, dropped, errors } }`.
+    /// Delivers interval `k` (with the snapshots its threads posted) and forgets everything up
+    /// to it.
     #[napi(catch_unwind)]
-    pub fn deliver(&mut self, k: f64) -> String {
+    pub fn deliver(&mut self, env: Env, k: f64) -> NativeDelivery {
         if let Some(host) = &self.host {
             let (snapshots, lost) = host.inbox().take();
             self.gathering.note_late(lost);
@@ -262,7 +261,7 @@ impl NativeEngine {
             }
         }
         let format = self.format(k);
-        self.gathering.deliver(k, &format)
+        NativeDelivery::new(&env, self.gathering.deliver(k, format))
     }
 
     /// Frees the clock cell and the host name, and stops feeding a host. Idempotent.

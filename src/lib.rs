@@ -3,11 +3,13 @@
 #![deny(clippy::all)]
 
 mod clock;
+mod delivery;
 mod engine;
 mod error;
 mod memory;
 
 pub use clock::*;
+pub use delivery::*;
 pub use engine::*;
 
 use napi_derive::napi;

@@ -1,14 +1,19 @@
 //! The master's side of an instance: its own closed intervals and the snapshots of its workers
-//! and threads, held per interval until that interval is delivered, then merged into one delivery.
+//! and threads, merged into the interval's cluster view as each arrives, until that interval is
+//! delivered ([`Delivery`]).
+//!
+//! Work is spread over the interval: a snapshot is decoded and merged when it arrives (its series
+//! named by master-wide ids, [`crate::registry`]), so delivering is only handing over what is
+//! there; trees are written when someone asks for them ([`Delivery::tree`]).
 //!
 //! Bounded memory: a snapshot is accepted only for an interval not yet delivered and not beyond
 //! the one after the master's current interval, and at most once per worker or thread;
 //! delivering interval k drops everything up to k. So at most about two intervals' worth of
-//! snapshots are held.
+//! snapshots are held (and the registry, one entry per series ever seen).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
+use crate::registry::Registry;
 use crate::snapshot::{Entry, Merged, SeriesKey, Snapshot};
 use crate::tree::{render, Format};
 use crate::wire::{decode, DecodeError, Message};
@@ -18,19 +23,12 @@ use crate::wire::{decode, DecodeError, Message};
 pub enum Rejection {
     /// Its interval was already delivered (or skipped): counted in `late`.
     Late,
-    /// Undecodable, too far ahead, or a second snapshot of one worker for one interval: counted in
-    /// `decodeErrors`.
+    /// Undecodable, too far ahead, a series twice, or a second snapshot of one worker for one
+    /// interval: counted in `decodeErrors`.
     Decode(DecodeError),
     /// It extends a dictionary this master does not have (it started after the sender, or lost
     /// track): counted in `late`; the sender must send its definitions again.
     Resync,
-}
-
-#[derive(Debug, Default)]
-struct Pending {
-    local: Option<Snapshot>,
-    workers: BTreeMap<u32, Snapshot>,
-    threads: BTreeMap<String, Snapshot>,
 }
 
 /// Where a snapshot came from.
@@ -42,31 +40,51 @@ pub enum Source {
     Thread(String),
 }
 
-/// A source's series keys by the index it sends (see [`crate::wire`]).
+/// A source's series: the master-wide id of each index it sends (see [`crate::wire`]).
 #[derive(Debug)]
 struct SourceKeys {
     epoch: u64,
-    keys: Vec<Arc<SeriesKey>>,
+    ids: Vec<u32>,
+}
+
+/// One interval's parts so far, and their merge.
+#[derive(Debug, Default)]
+struct Interval {
+    local: Option<Snapshot>,
+    workers: BTreeMap<u32, Snapshot>,
+    threads: BTreeMap<String, Snapshot>,
+    merged: Merged,
+    /// The first few series left out of a part's tree because another took their place.
+    collisions: Vec<String>,
+}
+
+/// How many collided series a delivery names (each one is counted in its part's errors).
+const NAMED_COLLISIONS: usize = 10;
+
+/// The slot of an interval a part goes to.
+enum Slot {
+    Local,
+    From(Source),
 }
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Gathering {
-    pending: BTreeMap<i64, Pending>,
+    registry: Registry,
+    pending: BTreeMap<i64, Interval>,
     dictionaries: HashMap<Source, SourceKeys>,
     delivered: Option<f64>,
     late: u64,
     decode_errors: u64,
 }
 
-/// How many collided series a delivery names (the count is always complete).
-const NAMED_COLLISIONS: usize = 10;
-
 impl Gathering {
     /// Keeps this process's own snapshot of its interval.
     pub fn keep_local(&mut self, snapshot: Snapshot) {
-        let k = snapshot.k as i64;
-        self.pending.entry(k).or_default().local = Some(snapshot);
+        let k = snapshot.k;
+        let (snapshot, ids) = self.identify(snapshot);
+        // Its own interval is never late nor ahead, and comes once.
+        let _ = self.accept(Slot::Local, snapshot, ids, k);
     }
 
     /// Takes a message (base64 text of a snapshot) from a worker's main thread or one of its
@@ -75,14 +93,18 @@ impl Gathering {
         let result = decode(text)
             .map_err(Rejection::Decode)
             .and_then(|message| self.resolve(&source, message))
-            .and_then(|snapshot| self.accept(source, snapshot, current));
+            .and_then(|(snapshot, ids)| self.accept(Slot::From(source), snapshot, ids, current));
         self.count(&result);
         result
     }
 
     /// Applies a message's definitions to its source's dictionary (whatever becomes of its data:
-    /// the sender counts them as known) and turns its entries' indexes into keys.
-    fn resolve(&mut self, source: &Source, message: Message) -> Result<Snapshot, Rejection> {
+    /// the sender counts them as known) and names its entries by series id.
+    fn resolve(
+        &mut self,
+        source: &Source,
+        message: Message,
+    ) -> Result<(Snapshot, Vec<u32>), Rejection> {
         let Message {
             k,
             pid,
@@ -97,35 +119,51 @@ impl Gathering {
             .entry(source.clone())
             .or_insert_with(|| SourceKeys {
                 epoch: dictionary.epoch,
-                keys: Vec::new(),
+                ids: Vec::new(),
             });
         if dictionary.base == 0 {
             dict.epoch = dictionary.epoch;
-            dict.keys.clear();
-        } else if dict.epoch != dictionary.epoch || dict.keys.len() != dictionary.base as usize {
+            dict.ids.clear();
+        } else if dict.epoch != dictionary.epoch || dict.ids.len() != dictionary.base as usize {
             return Err(Rejection::Resync);
         }
-        dict.keys.extend(definitions.into_iter().map(Arc::new));
-        let entries = entries
-            .into_iter()
-            .map(|(index, value)| {
-                let key = dict
-                    .keys
-                    .get(index as usize)
-                    .cloned()
-                    .ok_or(Rejection::Decode(DecodeError::Invalid(
-                        "an index not in the dictionary",
-                    )))?;
-                Ok(Entry { key, value })
-            })
-            .collect::<Result<Vec<_>, Rejection>>()?;
-        Ok(Snapshot {
+        let registry = &mut self.registry;
+        dict.ids
+            .extend(definitions.iter().map(|key| registry.intern(key)));
+        let mut snapshot = Snapshot {
             k,
             pid,
             dropped,
             errors,
-            entries,
-        })
+            entries: Vec::with_capacity(entries.len()),
+        };
+        let mut ids = Vec::with_capacity(entries.len());
+        for (index, value) in entries {
+            let id =
+                *dict
+                    .ids
+                    .get(index as usize)
+                    .ok_or(Rejection::Decode(DecodeError::Invalid(
+                        "an index not in the dictionary",
+                    )))?;
+            ids.push(id);
+            snapshot.entries.push(Entry {
+                key: registry.key(id).clone(),
+                value,
+            });
+        }
+        Ok((snapshot, ids))
+    }
+
+    /// Names a snapshot of this process (its own or a thread's) by series id.
+    fn identify(&mut self, snapshot: Snapshot) -> (Snapshot, Vec<u32>) {
+        let registry = &mut self.registry;
+        let ids = snapshot
+            .entries
+            .iter()
+            .map(|entry| registry.intern_shared(&entry.key))
+            .collect();
+        (snapshot, ids)
     }
 
     /// Forgets the dictionaries of a worker that exited (and of its threads).
@@ -144,7 +182,8 @@ impl Gathering {
         snapshot: Snapshot,
         current: f64,
     ) -> Result<(), Rejection> {
-        let result = self.accept(Source::Thread(label), snapshot, current);
+        let (snapshot, ids) = self.identify(snapshot);
+        let result = self.accept(Slot::From(Source::Thread(label)), snapshot, ids, current);
         self.count(&result);
         result
     }
@@ -162,10 +201,13 @@ impl Gathering {
         }
     }
 
+    /// Merges a part into its interval's cluster view and keeps it for its own tree. Series that
+    /// cannot have their place in the part's tree are left out of both, and counted as errors.
     fn accept(
         &mut self,
-        source: Source,
-        snapshot: Snapshot,
+        slot: Slot,
+        mut snapshot: Snapshot,
+        mut ids: Vec<u32>,
         current: f64,
     ) -> Result<(), Rejection> {
         if self.delivered.is_some_and(|d| snapshot.k <= d) {
@@ -176,20 +218,37 @@ impl Gathering {
                 "an interval in the future",
             )));
         }
-        let pending = self.pending.entry(snapshot.k as i64).or_default();
+        let interval = self.pending.entry(snapshot.k as i64).or_default();
         // A second snapshot of one source for one interval: a misbehaving peer; the first stays.
-        let second =
-            || Rejection::Decode(DecodeError::Invalid("a second snapshot of one interval"));
-        match source {
-            Source::Worker(id) => match pending.workers.entry(id) {
-                std::collections::btree_map::Entry::Occupied(_) => return Err(second()),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(snapshot),
-            },
-            Source::Thread(label) => match pending.threads.entry(label) {
-                std::collections::btree_map::Entry::Occupied(_) => return Err(second()),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(snapshot),
-            },
+        let taken = match &slot {
+            Slot::Local => interval.local.is_some(),
+            Slot::From(Source::Worker(id)) => interval.workers.contains_key(id),
+            Slot::From(Source::Thread(label)) => interval.threads.contains_key(label),
         };
+        if taken {
+            return Err(Rejection::Decode(DecodeError::Invalid(
+                "a second snapshot of one interval",
+            )));
+        }
+        for i in self.registry.settle(&ids).into_iter().rev() {
+            ids.remove(i);
+            let key = snapshot.entries.remove(i).key;
+            snapshot.errors += 1.0;
+            name_collision(&mut interval.collisions, &key);
+        }
+        interval
+            .merged
+            .add(&ids, &snapshot.entries)
+            .map_err(|_| Rejection::Decode(DecodeError::Invalid("a series twice")))?;
+        match slot {
+            Slot::Local => interval.local = Some(snapshot),
+            Slot::From(Source::Worker(id)) => {
+                interval.workers.insert(id, snapshot);
+            }
+            Slot::From(Source::Thread(label)) => {
+                interval.threads.insert(label, snapshot);
+            }
+        }
         Ok(())
     }
 
@@ -198,56 +257,110 @@ impl Gathering {
         self.decode_errors += 1;
     }
 
-    /// Delivers interval `k` as JSON text (described in the binding's `deliver`), and forgets
-    /// every interval up to `k`. Snapshots of earlier intervals that were never delivered count
-    /// as late.
-    pub fn deliver(&mut self, k: f64, format: &Format) -> String {
+    /// Delivers interval `k` and forgets every interval up to `k`. Snapshots of earlier intervals
+    /// that were never delivered count as late.
+    pub fn deliver(&mut self, k: f64, format: Format) -> Delivery {
         let later = self.pending.split_off(&(k as i64 + 1));
         let mut done = std::mem::replace(&mut self.pending, later);
-        let this = done.remove(&(k as i64)).unwrap_or_default();
+        let mut interval = done.remove(&(k as i64)).unwrap_or_default();
+        // Series of different parts can still want one place in the merged tree.
+        let left_out = self.registry.settle(&interval.merged.ids);
+        for &i in &left_out {
+            name_collision(&mut interval.collisions, &interval.merged.entries[i].key);
+        }
+        interval.merged.remove(&left_out);
         self.late += done
             .values()
             .map(|p| (p.workers.len() + p.threads.len()) as u64)
             .sum::<u64>();
         self.delivered = Some(self.delivered.map_or(k, |d| d.max(k)));
-
-        let mut a = Assembly {
-            out: Vec::with_capacity(1024),
-            merged: Merged::default(),
-            collisions: 0,
-            named: Vec::new(),
-            dropped: 0.0,
-            errors: 0.0,
-            format,
+        let parts = || {
+            interval
+                .local
+                .iter()
+                .chain(interval.workers.values())
+                .chain(interval.threads.values())
         };
-        a.out.extend_from_slice(b"{\"master\":");
-        match &this.local {
-            Some(local) => a.add(local),
-            None => a.out.extend_from_slice(b"null"),
+        let meta = Meta {
+            workers: interval
+                .workers
+                .iter()
+                .map(|(id, s)| (id.to_string(), s.pid))
+                .collect(),
+            late: std::mem::take(&mut self.late),
+            decode_errors: std::mem::take(&mut self.decode_errors),
+            dropped: parts().map(|s| s.dropped).sum(),
+            errors: parts().map(|s| s.errors).sum::<f64>() + left_out.len() as f64,
+        };
+        Delivery {
+            format,
+            local: interval.local,
+            workers: interval.workers,
+            threads: interval.threads,
+            merged: interval.merged,
+            meta,
+            collisions: interval.collisions,
         }
-        a.out.extend_from_slice(b",\"workers\":");
-        a.add_all(this.workers.iter().map(|(id, s)| (id.to_string(), s)));
-        a.out.extend_from_slice(b",\"threads\":");
-        a.add_all(this.threads.iter().map(|(label, s)| (label.clone(), s)));
-        let Assembly {
-            mut out,
-            merged,
-            collisions,
-            named,
-            dropped,
-            errors,
-            ..
-        } = a;
-        out.extend_from_slice(b",\"cluster\":");
-        render(&merged.entries, false, format, &mut out);
+    }
+}
+
+/// A delivery's counts (see the README's `meta`; the JS side adds the master's pid).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    /// Worker id -> pid, for every worker whose snapshot is in the delivery.
+    pub workers: BTreeMap<String, u32>,
+    pub late: u64,
+    pub decode_errors: u64,
+    pub dropped: f64,
+    pub errors: f64,
+}
+
+/// One delivered interval: every part and their merge, rendered as trees on request.
+#[derive(Debug)]
+pub struct Delivery {
+    format: Format,
+    local: Option<Snapshot>,
+    workers: BTreeMap<u32, Snapshot>,
+    threads: BTreeMap<String, Snapshot>,
+    merged: Merged,
+    meta: Meta,
+    collisions: Vec<String>,
+}
+
+/// Which tree of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tree {
+    /// The master's (or standalone process's) own data.
+    Master,
+    /// A cluster worker's main thread.
+    Worker(u32),
+    /// A worker thread, by label.
+    Thread(String),
+    /// The exact merge of every part (custom leaves left out: the JS side merges them).
+    Cluster,
+}
+
+impl Delivery {
+    /// What the JS side needs to build the delivery object, as JSON text: `{ master: bool,
+    /// workers: [id], threads: [label], custom: [{ method, path, id, leaves }], collisions:
+    /// [description], meta }`. `collisions` names (some of) the series left out of a tree
+    /// because another series took their place ([`Registry::settle`]).
+    pub fn outline(&self) -> String {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"master\":");
+        write_json(&self.local.is_some(), &mut out);
+        out.extend_from_slice(b",\"workers\":");
+        write_json(&self.workers.keys().collect::<Vec<_>>(), &mut out);
+        out.extend_from_slice(b",\"threads\":");
+        write_json(&self.threads.keys().collect::<Vec<_>>(), &mut out);
         out.extend_from_slice(b",\"custom\":[");
-        let mut custom: Vec<_> = merged.custom.iter().collect();
+        let mut custom: Vec<_> = self.merged.custom.iter().collect();
         custom.sort_by_key(|(i, _)| **i);
         for (n, (i, leaves)) in custom.into_iter().enumerate() {
             if n > 0 {
                 out.push(b',');
             }
-            let key = &merged.entries[*i].key;
+            let key: &SeriesKey = &self.merged.entries[*i].key;
             out.extend_from_slice(b"{\"method\":");
             write_json(&key.method, &mut out);
             out.extend_from_slice(b",\"path\":");
@@ -264,67 +377,59 @@ impl Gathering {
             out.extend_from_slice(b"]}");
         }
         out.extend_from_slice(b"],\"collisions\":");
-        write_json(&named, &mut out);
-        let pids: BTreeMap<String, u32> = this
-            .workers
+        write_json(&self.collisions, &mut out);
+        out.extend_from_slice(b",\"meta\":");
+        let m = &self.meta;
+        let meta = serde_json::json!({
+            "workers": m.workers,
+            "late": m.late,
+            "decodeErrors": m.decode_errors,
+            "dropped": m.dropped,
+            "errors": m.errors,
+        });
+        write_json(&meta, &mut out);
+        out.push(b'}');
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+
+    /// The counts of the delivery.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// One tree as JSON text, or `None` when the delivery has no such part.
+    pub fn tree(&self, which: &Tree) -> Option<String> {
+        let (entries, custom) = match which {
+            Tree::Master => (&self.local.as_ref()?.entries, true),
+            Tree::Worker(id) => (&self.workers.get(id)?.entries, true),
+            Tree::Thread(label) => (&self.threads.get(label)?.entries, true),
+            Tree::Cluster => (&self.merged.entries, false),
+        };
+        let mut out = Vec::with_capacity(64 * entries.len() + 2);
+        render(entries, custom, &self.format, &mut out);
+        Some(String::from_utf8(out).expect("the tree writer writes UTF-8"))
+    }
+
+    /// About how many bytes the delivery holds (for the JS garbage collector's accounting).
+    pub fn size(&self) -> usize {
+        let parts = self
+            .local
             .iter()
-            .map(|(id, s)| (id.to_string(), s.pid))
-            .collect();
-        out.extend_from_slice(b",\"meta\":{\"workers\":");
-        write_json(&pids, &mut out);
-        let late = std::mem::take(&mut self.late);
-        let decode_errors = std::mem::take(&mut self.decode_errors);
-        out.extend_from_slice(
-            format!(
-                ",\"late\":{late},\"decodeErrors\":{decode_errors},\"dropped\":{dropped},\"errors\":{}}}}}",
-                errors + collisions as f64
-            )
-            .as_bytes(),
-        );
-        String::from_utf8(out).expect("the tree writer writes UTF-8")
+            .chain(self.workers.values())
+            .chain(self.threads.values());
+        let entries: usize =
+            parts.map(|s| s.entries.len()).sum::<usize>() + self.merged.entries.len();
+        entries * std::mem::size_of::<Entry>()
     }
 }
 
-/// A delivery being written: the trees so far, their merge, and the counts they add up to.
-struct Assembly<'f> {
-    out: Vec<u8>,
-    merged: Merged,
-    collisions: usize,
-    named: Vec<String>,
-    dropped: f64,
-    errors: f64,
-    format: &'f Format,
-}
-
-impl Assembly<'_> {
-    /// Writes one process's (or thread's) tree, and merges it into the cluster view.
-    fn add(&mut self, snapshot: &Snapshot) {
-        for entry in render(&snapshot.entries, true, self.format, &mut self.out) {
-            self.collisions += 1;
-            if self.named.len() < NAMED_COLLISIONS {
-                self.named.push(format!(
-                    "\"{}\" at path {:?} id {:?}",
-                    entry.key.method, entry.key.path, entry.key.id
-                ));
-            }
-        }
-        snapshot.merge_into(&mut self.merged);
-        self.dropped += snapshot.dropped;
-        self.errors += snapshot.errors;
-    }
-
-    /// Writes `{ label: tree, ... }`.
-    fn add_all<'s>(&mut self, snapshots: impl Iterator<Item = (String, &'s Snapshot)>) {
-        self.out.push(b'{');
-        for (i, (label, snapshot)) in snapshots.enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
-            write_json(&label, &mut self.out);
-            self.out.push(b':');
-            self.add(snapshot);
-        }
-        self.out.push(b'}');
+/// Names a series left out of a tree, if the delivery names fewer than [`NAMED_COLLISIONS`].
+fn name_collision(named: &mut Vec<String>, key: &SeriesKey) {
+    if named.len() < NAMED_COLLISIONS {
+        named.push(format!(
+            "\"{}\" at path {:?} id {:?}",
+            key.method, key.path, key.id
+        ));
     }
 }
 
@@ -403,6 +508,30 @@ mod tests {
         serde_json::from_str(text).unwrap()
     }
 
+    /// Every tree of a delivery and its outline, as one JSON value.
+    fn everything(d: Delivery) -> serde_json::Value {
+        let mut all = parse(&d.outline());
+        let tree = |which: Tree| {
+            d.tree(&which)
+                .map_or(serde_json::Value::Null, |text| parse(&text))
+        };
+        let mut workers = serde_json::Map::new();
+        for id in all["workers"].as_array().unwrap() {
+            let id = id.as_u64().unwrap() as u32;
+            workers.insert(id.to_string(), tree(Tree::Worker(id)));
+        }
+        let mut threads = serde_json::Map::new();
+        for label in all["threads"].as_array().unwrap() {
+            let label = label.as_str().unwrap().to_string();
+            threads.insert(label.clone(), tree(Tree::Thread(label)));
+        }
+        all["master"] = tree(Tree::Master);
+        all["workers"] = workers.into();
+        all["threads"] = threads.into();
+        all["cluster"] = tree(Tree::Cluster);
+        all
+    }
+
     #[test]
     fn merges_master_and_workers_of_one_interval() {
         let mut g = Gathering::default();
@@ -435,7 +564,7 @@ mod tests {
         );
         assert_eq!(g.receive(Source::Worker(1), &enc(&w1), 4.0), Ok(()));
         assert_eq!(g.receive(Source::Worker(2), &enc(&w2), 4.0), Ok(()));
-        let d = parse(&g.deliver(4.0, &FORMAT));
+        let d = everything(g.deliver(4.0, FORMAT));
         assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.02);
         assert_eq!(d["workers"]["1"]["p"]["c"]["value"]["val"], 0.03);
         assert_eq!(d["workers"]["2"]["p"]["m"]["v"], 1);
@@ -453,7 +582,7 @@ mod tests {
         assert_eq!(d["custom"][0]["leaves"], serde_json::json!([{ "v": 1 }]));
         assert_eq!(
             d["meta"],
-            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "dropped": 3, "errors": 0 })
+            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "dropped": 3.0, "errors": 0.0 })
         );
     }
 
@@ -469,7 +598,7 @@ mod tests {
             Ok(())
         );
         g.note_late(2);
-        let d = parse(&g.deliver(2.0, &FORMAT));
+        let d = everything(g.deliver(2.0, FORMAT));
         assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.01);
         assert_eq!(d["threads"]["master:3"]["p"]["c"]["value"]["val"], 0.04);
         assert_eq!(d["threads"]["1:2"]["p"]["c"]["value"]["val"], 0.04);
@@ -503,7 +632,7 @@ mod tests {
             Err(Rejection::Decode(_))
         ));
         g.note_decode_error();
-        let d = parse(&g.deliver(4.0, &FORMAT));
+        let d = everything(g.deliver(4.0, FORMAT));
         assert_eq!(d["meta"]["decodeErrors"], 4);
         assert_eq!(d["workers"], serde_json::json!({}));
         // Interval 4 is delivered: a batch for it is late, and never lands in interval 5.
@@ -515,7 +644,7 @@ mod tests {
             ),
             Err(Rejection::Late)
         );
-        let d5 = parse(&g.deliver(5.0, &FORMAT));
+        let d5 = everything(g.deliver(5.0, FORMAT));
         assert_eq!(d5["master"], serde_json::Value::Null);
         assert_eq!(d5["cluster"]["p"]["c"]["value"]["val"], 0.07);
         assert_eq!(d5["meta"]["late"], 1);
@@ -532,7 +661,7 @@ mod tests {
             .unwrap();
         g.receive(Source::Worker(2), &enc(&snap(4.0, 12, vec![])), 4.0)
             .unwrap();
-        let d = parse(&g.deliver(4.0, &FORMAT));
+        let d = everything(g.deliver(4.0, FORMAT));
         assert_eq!(d["meta"]["late"], 1);
         assert_eq!(d["meta"]["workers"], serde_json::json!({ "2": 12 }));
         assert!(g.pending.is_empty());
@@ -551,9 +680,50 @@ mod tests {
             value: summary(&[1.0]),
         });
         g.keep_local(s);
-        let d = parse(&g.deliver(1.0, &FORMAT));
-        assert_eq!(d["meta"]["errors"], 1);
+        let d = everything(g.deliver(1.0, FORMAT));
+        assert_eq!(d["meta"]["errors"], 1.0);
         assert_eq!(d["collisions"][0], "\"sample\" at path [\"p\"] id \"c\"");
+    }
+
+    #[test]
+    fn collisions_only_between_series_of_one_tree() {
+        let at = |k: f64, path: &[&str], id: &str| Snapshot {
+            k,
+            pid: 11,
+            entries: vec![Entry {
+                key: Arc::new(SeriesKey {
+                    method: "inc".into(),
+                    path: path.iter().map(|p| p.to_string()).collect(),
+                    id: id.into(),
+                }),
+                value: counter(1.0),
+            }],
+            ..Snapshot::default()
+        };
+        let mut g = Gathering::default();
+        // Two workers, a leaf a/b and a branch a/b: each worker's tree is whole; the merged tree
+        // keeps the series the master learned of first.
+        assert_eq!(
+            g.receive(Source::Worker(1), &enc(&at(1.0, &["a"], "b")), 1.0),
+            Ok(())
+        );
+        assert_eq!(
+            g.receive(Source::Worker(2), &enc(&at(1.0, &["a", "b"], "c")), 1.0),
+            Ok(())
+        );
+        let d = everything(g.deliver(1.0, FORMAT));
+        assert_eq!(d["workers"]["2"]["a"]["b"]["c"]["type"], "inc");
+        assert_eq!(d["cluster"]["a"]["b"]["type"], "inc");
+        assert_eq!(d["meta"]["errors"], 1.0);
+        assert_eq!(d["collisions"].as_array().unwrap().len(), 1);
+        // In another interval with only the branch, nothing collides.
+        assert_eq!(
+            g.receive(Source::Worker(2), &enc(&at(2.0, &["a", "b"], "c")), 2.0),
+            Ok(())
+        );
+        let d2 = everything(g.deliver(2.0, FORMAT));
+        assert_eq!(d2["cluster"]["a"]["b"]["c"]["type"], "inc");
+        assert_eq!(d2["meta"]["errors"], 0.0);
     }
 
     #[test]
@@ -573,7 +743,7 @@ mod tests {
         s2.entries.reverse();
         let steady = delta(&s2, &[1, 0], &[], 9, 2);
         assert_eq!(g.receive(Source::Worker(1), &steady, 2.0), Ok(()));
-        let d = parse(&g.deliver(2.0, &FORMAT));
+        let d = everything(g.deliver(2.0, FORMAT));
         assert_eq!(d["workers"]["1"]["p"]["b"]["value"]["val"], 0.02);
         assert_eq!(d["meta"]["late"], 1, "interval 1 was never delivered");
         // Another worker, or a dictionary this master never saw: a resync, counted as late.
@@ -587,6 +757,11 @@ mod tests {
             g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 5, 2), 3.0),
             Err(Rejection::Resync)
         );
+        // A series twice in one message: refused whole.
+        assert_eq!(
+            g.receive(Source::Worker(1), &delta(&s3, &[1, 1], &[], 9, 2), 3.0),
+            Err(Rejection::Decode(DecodeError::Invalid("a series twice")))
+        );
         // An index beyond the dictionary from a known source: malformed.
         assert!(matches!(
             g.receive(Source::Worker(1), &delta(&s3, &[0, 7], &[], 9, 2), 3.0),
@@ -598,8 +773,8 @@ mod tests {
             Err(Rejection::Resync),
             "forgotten"
         );
-        let d3 = parse(&g.deliver(3.0, &FORMAT));
+        let d3 = everything(g.deliver(3.0, FORMAT));
         assert_eq!(d3["meta"]["late"], 3);
-        assert_eq!(d3["meta"]["decodeErrors"], 1);
+        assert_eq!(d3["meta"]["decodeErrors"], 2);
     }
 }

@@ -1,11 +1,12 @@
 //! panoptic's metric engine, free of any Node.js binding: the interval clock, the per-instance
 //! interval state, snapshots (their wire form, exact merge and delivery trees), and the master's
-//! gathering of its workers' snapshots. The napi binding (the root crate) only converts arguments
+//! gathering of its workers' snapshots (merged as they arrive, by series ids from its registry). The napi binding (the root crate) only converts arguments
 //! and errors.
 
 pub mod clock;
 pub mod engine;
 pub mod gather;
+pub mod registry;
 pub mod snapshot;
 pub mod summary;
 pub mod threads;

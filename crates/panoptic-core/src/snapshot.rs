@@ -1,6 +1,6 @@
 //! One process's (or thread's) collected interval: every series that is reported, with its key and
 //! its aggregate. Snapshots travel between processes ([`crate::wire`]), merge exactly across
-//! processes ([`Snapshot::merge_into`]) and become delivery trees ([`crate::tree`]).
+//! processes ([`Merged`]) and become delivery trees ([`crate::tree`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -74,48 +74,108 @@ pub fn combine(a: &Summary, b: &Summary) -> Summary {
     }
 }
 
-/// The cluster view being built from several snapshots of one interval.
+/// The cluster view of one interval, merged part by part (a process's or a thread's snapshot) as
+/// the parts arrive. Series are addressed by their master-wide id ([`crate::registry`]), so a
+/// merge is an indexed update: no hashing of keys.
 #[derive(Debug, Default)]
 pub struct Merged {
-    /// Merged entries; custom series hold the first leaf here and the rest in `custom`.
+    /// Merged entries, in the order their series first arrived; a custom series holds its first
+    /// leaf here and every leaf in `custom`.
     pub entries: Vec<Entry>,
-    index: HashMap<Arc<SeriesKey>, usize>,
-    /// For each custom series (by entry index): every process's leaf, in arrival order. The JS
-    /// side merges them with the logger class's static `merge(a, b)`.
+    /// The series id of each entry.
+    pub ids: Vec<u32>,
+    /// For each custom series (by entry index): every part's leaf, in arrival order. The JS side
+    /// merges them with the logger class's static `merge(a, b)`.
     pub custom: HashMap<usize, Vec<String>>,
+    /// Series id -> 1 + its index in `entries` (0: not there yet).
+    position: Vec<u32>,
+    /// Series id -> the number of the last part that brought it.
+    part_of: Vec<u32>,
+    parts: u32,
 }
 
-impl Snapshot {
-    /// Merges this snapshot's entries into `merged` with each kind's exact rule: counters and
-    /// summaries add up, the most recent `set` wins, custom leaves are gathered. A series whose
-    /// kind differs between processes keeps the first kind seen (the other is skipped).
-    pub fn merge_into(&self, merged: &mut Merged) {
-        for entry in &self.entries {
-            let Some(&i) = merged.index.get(&entry.key) else {
-                let i = merged.entries.len();
-                merged.index.insert(entry.key.clone(), i);
-                merged.entries.push(entry.clone());
+/// A part named one series twice: it was not merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesTwice;
+
+impl Merged {
+    /// Merges a part: `ids[i]` is the series id of `entries[i]`. Each kind has its exact rule:
+    /// counters and summaries add up, the most recent `set` wins, custom leaves are gathered. A
+    /// series whose kind differs between parts keeps the first kind seen (the other is skipped).
+    /// A part that names a series twice is refused whole.
+    pub fn add(&mut self, ids: &[u32], entries: &[Entry]) -> Result<(), SeriesTwice> {
+        self.parts += 1;
+        let part = self.parts;
+        if let Some(&top) = ids.iter().max() {
+            let len = top as usize + 1;
+            if self.position.len() < len {
+                self.position.resize(len, 0);
+                self.part_of.resize(len, 0);
+            }
+        }
+        for &id in ids {
+            let seen = &mut self.part_of[id as usize];
+            if *seen == part {
+                return Err(SeriesTwice);
+            }
+            *seen = part;
+        }
+        for (&id, entry) in ids.iter().zip(entries) {
+            let position = &mut self.position[id as usize];
+            if *position == 0 {
+                let i = self.entries.len();
+                self.entries.push(entry.clone());
+                self.ids.push(id);
+                *position = i as u32 + 1;
                 if let Value::Custom { json } = &entry.value {
-                    merged.custom.insert(i, vec![json.clone()]);
+                    self.custom.insert(i, vec![json.clone()]);
                 }
                 continue;
-            };
-            match (&mut merged.entries[i].value, &entry.value) {
+            }
+            let i = *position as usize - 1;
+            match (&mut self.entries[i].value, &entry.value) {
                 (Value::Counter { count, total }, Value::Counter { count: c, total: t }) => {
                     *count += c;
                     *total += t;
                 }
                 (Value::Summary(a), Value::Summary(b)) => *a = combine(a, b),
                 (Value::Set { json, at }, Value::Set { json: j, at: t }) if *t > *at => {
-                    *json = j.clone();
+                    json.clone_from(j);
                     *at = *t;
                 }
                 (Value::Custom { .. }, Value::Custom { json }) => {
-                    merged.custom.entry(i).or_default().push(json.clone());
+                    self.custom.entry(i).or_default().push(json.clone());
                 }
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    /// Takes out the entries at `positions` (ascending), once every part is in.
+    pub fn remove(&mut self, positions: &[usize]) {
+        if positions.is_empty() {
+            return;
+        }
+        let mut gone = positions.iter().peekable();
+        let mut renumbered = HashMap::new();
+        let mut kept = 0;
+        for i in 0..self.entries.len() {
+            if gone.next_if_eq(&&i).is_some() {
+                continue;
+            }
+            self.entries.swap(kept, i);
+            self.ids.swap(kept, i);
+            if let Some(leaves) = self.custom.remove(&i) {
+                renumbered.insert(kept, leaves);
+            }
+            kept += 1;
+        }
+        self.entries.truncate(kept);
+        self.ids.truncate(kept);
+        self.custom = renumbered;
+        // Positions are stale now: nothing more can be merged.
+        self.position.clear();
     }
 }
 
@@ -169,91 +229,56 @@ mod tests {
 
     #[test]
     fn merge_rules() {
-        let a = Snapshot {
-            entries: vec![
-                Entry {
-                    key: key("inc", "c"),
-                    value: Value::Counter {
-                        count: 2.0,
-                        total: 5.0,
-                    },
-                },
-                Entry {
-                    key: key("set", "s"),
-                    value: Value::Set {
-                        json: "\"old\"".into(),
-                        at: 10.0,
-                    },
-                },
-                Entry {
-                    key: key("max", "m"),
-                    value: Value::Custom { json: "1".into() },
-                },
-            ],
-            ..Snapshot::default()
+        let entry = |method: &str, id: &str, value: Value| Entry {
+            key: key(method, id),
+            value,
         };
-        let b = Snapshot {
-            entries: vec![
-                Entry {
-                    key: key("set", "s"),
-                    value: Value::Set {
-                        json: "\"new\"".into(),
-                        at: 20.0,
-                    },
-                },
-                Entry {
-                    key: key("inc", "c"),
-                    value: Value::Counter {
-                        count: 1.0,
-                        total: 1.0,
-                    },
-                },
-                Entry {
-                    key: key("sample", "only-b"),
-                    value: Value::Summary(summary_of(&[3.0])),
-                },
-                Entry {
-                    key: key("max", "m"),
-                    value: Value::Custom { json: "2".into() },
-                },
-                // Same key as a counter but another kind: skipped.
-                Entry {
-                    key: key("inc", "c"),
-                    value: Value::Summary(summary_of(&[1.0])),
-                },
-            ],
-            ..Snapshot::default()
+        let set = |json: &str, at: f64| Value::Set {
+            json: json.into(),
+            at,
         };
+        let counter = |count: f64, total: f64| Value::Counter { count, total };
+        let a = vec![
+            entry("inc", "c", counter(2.0, 5.0)),
+            entry("set", "s", set("\"old\"", 10.0)),
+            entry("max", "m", Value::Custom { json: "1".into() }),
+        ];
+        let b = vec![
+            entry("set", "s", set("\"new\"", 20.0)),
+            entry("inc", "c", counter(1.0, 1.0)),
+            entry("sample", "only-b", Value::Summary(summary_of(&[3.0]))),
+            entry("max", "m", Value::Custom { json: "2".into() }),
+        ];
+        // Series ids as a registry would give them: c 0, s 1, m 2, only-b 7.
         let mut m = Merged::default();
-        a.merge_into(&mut m);
-        b.merge_into(&mut m);
+        m.add(&[0, 1, 2], &a).unwrap();
+        m.add(&[1, 0, 7, 2], &b).unwrap();
         assert_eq!(m.entries.len(), 4);
-        assert_eq!(
-            m.entries[0].value,
-            Value::Counter {
-                count: 3.0,
-                total: 6.0
-            }
-        );
-        assert_eq!(
-            m.entries[1].value,
-            Value::Set {
-                json: "\"new\"".into(),
-                at: 20.0
-            }
-        );
+        assert_eq!(m.entries[0].value, counter(3.0, 6.0));
+        assert_eq!(m.entries[1].value, set("\"new\"", 20.0));
         assert_eq!(m.custom[&2], vec!["1".to_string(), "2".to_string()]);
         assert_eq!(m.entries[3].key.id, "only-b");
+        // Another kind under a known id is skipped; a series twice in one part refuses the part.
+        m.add(
+            &[0],
+            &[entry("inc", "c", Value::Summary(summary_of(&[1.0])))],
+        )
+        .unwrap();
+        assert_eq!(m.entries[0].value, counter(3.0, 6.0));
+        assert_eq!(
+            m.add(&[0, 0], &[a[0].clone(), a[0].clone()]),
+            Err(SeriesTwice)
+        );
+        assert_eq!(m.entries[0].value, counter(3.0, 6.0), "nothing merged");
         // An older write does not replace a newer one.
         let mut m2 = Merged::default();
-        b.merge_into(&mut m2);
-        a.merge_into(&mut m2);
-        assert_eq!(
-            m2.entries[0].value,
-            Value::Set {
-                json: "\"new\"".into(),
-                at: 20.0
-            }
-        );
+        m2.add(&[1, 0, 7, 2], &b).unwrap();
+        m2.add(&[0, 1, 2], &a).unwrap();
+        assert_eq!(m2.entries[0].value, set("\"new\"", 20.0));
+        // Taking entries out keeps the rest, their ids and their custom leaves together.
+        m.remove(&[0, 3]);
+        assert_eq!(m.ids, [1, 2]);
+        assert_eq!(m.entries[0].key.id, "s");
+        assert_eq!(m.custom[&1], vec!["1".to_string(), "2".to_string()]);
     }
 }

@@ -25,17 +25,11 @@ enum Node<'a> {
 }
 
 /// Writes `entries` as one JSON tree into `out`. Custom leaves are left out when `custom` is
-/// false (the cluster view merges them on the JS side). Returns the entries left out because
-/// another series already took their place (a leaf where a branch is, or the other way round),
-/// in entry order: the first series defined keeps the place.
-pub fn render<'a>(
-    entries: &'a [Entry],
-    custom: bool,
-    format: &Format,
-    out: &mut Vec<u8>,
-) -> Vec<&'a Entry> {
+/// false (the cluster view merges them on the JS side). When two series want one place (a leaf
+/// where a branch is, or the other way round), the first in `entries` keeps it; a master's
+/// deliveries never have such series ([`crate::registry`]), a process's own 'sample' tree may.
+pub fn render(entries: &[Entry], custom: bool, format: &Format, out: &mut Vec<u8>) {
     let mut root = BTreeMap::new();
-    let mut collided = Vec::new();
     for entry in entries {
         if !custom && matches!(entry.value, Value::Custom { .. }) {
             continue;
@@ -43,15 +37,13 @@ pub fn render<'a>(
         if matches!(&entry.value, Value::Custom { json } if json.is_empty()) {
             continue; // toJSON() gave undefined: no leaf, as JSON.stringify would do
         }
-        if !place(&mut root, entry) {
-            collided.push(entry);
-        }
+        place(&mut root, entry);
     }
     write_branch(&root, format, out);
-    collided
 }
 
-fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, entry: &'a Entry) -> bool {
+/// Places `entry` in the tree, unless its place is taken.
+fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, entry: &'a Entry) {
     let mut node = root;
     for key in &entry.key.path {
         match node
@@ -59,16 +51,11 @@ fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, entry: &'a Entry) -> bool {
             .or_insert_with(|| Node::Branch(BTreeMap::new()))
         {
             Node::Branch(children) => node = children,
-            Node::Leaf(_) => return false,
+            Node::Leaf(_) => return,
         }
     }
-    match node.entry(entry.key.id.as_str()) {
-        std::collections::btree_map::Entry::Vacant(place) => {
-            place.insert(Node::Leaf(entry));
-            true
-        }
-        std::collections::btree_map::Entry::Occupied(_) => false,
-    }
+    node.entry(entry.key.id.as_str())
+        .or_insert(Node::Leaf(entry));
 }
 
 fn write_branch(children: &BTreeMap<&str, Node<'_>>, format: &Format, out: &mut Vec<u8>) {
@@ -182,15 +169,15 @@ mod tests {
         }
     }
 
-    fn json(entries: &[Entry], custom: bool) -> (serde_json::Value, usize) {
+    fn json(entries: &[Entry], custom: bool) -> serde_json::Value {
         let mut out = Vec::new();
         let format = Format {
             interval: 200.0,
             scale_factor: 1000.0,
             time_stamp: 1000.0,
         };
-        let collided = render(entries, custom, &format, &mut out).len();
-        (serde_json::from_slice(&out).unwrap(), collided)
+        render(entries, custom, &format, &mut out);
+        serde_json::from_slice(&out).unwrap()
     }
 
     #[test]
@@ -244,8 +231,7 @@ mod tests {
                 },
             ),
         ];
-        let (tree, collided) = json(&entries, true);
-        assert_eq!(collided, 0);
+        let tree = json(&entries, true);
         assert_eq!(
             tree,
             serde_json::json!({
@@ -257,7 +243,7 @@ mod tests {
                 "c": { "type": "max", "value": 2 },
             })
         );
-        let (without_custom, _) = json(&entries, false);
+        let without_custom = json(&entries, false);
         assert!(without_custom.get("c").is_none());
     }
 
@@ -274,8 +260,7 @@ mod tests {
             entry("inc", &["x", "y"], "z", c(3.0)),
             entry("inc", &["x"], "y", c(4.0)), // y is a branch
         ];
-        let (tree, collided) = json(&entries, true);
-        assert_eq!(collided, 3);
+        let tree = json(&entries, true);
         assert_eq!(tree["a"]["b"]["type"], "inc");
         assert_eq!(tree["x"]["y"]["z"]["value"]["val"], 15.0);
     }
@@ -291,7 +276,7 @@ mod tests {
                 total: 1.0,
             },
         )];
-        let (tree, _) = json(&entries, true);
+        let tree = json(&entries, true);
         assert_eq!(tree["\"quoted\"\n"]["__proto__"]["é"]["type"], "inc");
     }
 }

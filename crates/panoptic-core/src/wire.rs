@@ -269,7 +269,8 @@ pub struct Message {
     pub dictionary: Dictionary,
     /// Keys of dictionary indexes `dictionary.base..`.
     pub definitions: Vec<SeriesKey>,
-    /// `(dictionary index, value)`, no index twice.
+    /// `(dictionary index, value)` (an index twice is refused when merging:
+    /// [`crate::snapshot::Merged::add`]).
     pub entries: Vec<(u32, Value)>,
 }
 
@@ -331,12 +332,8 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     // Smallest entry: index, tag, custom json index.
     let n = r.count(9)?;
     let mut entries = Vec::with_capacity(n);
-    let mut seen = std::collections::HashSet::with_capacity(n);
     for _ in 0..n {
         let index = r.u32()?;
-        if !seen.insert(index) {
-            return Err(DecodeError::Invalid("a series twice"));
-        }
         let value = match r.u8()? {
             0 => {
                 let (count, total) = (r.f64()?, r.f64()?);
@@ -564,9 +561,6 @@ mod tests {
             }),
             Err(DecodeError::Invalid("JSON text"))
         );
-        let s = sample();
-        let twice = delta(&s, &[1, 1, 2, 3, 4, 5], &[], 6);
-        assert_eq!(decode(&twice), Err(DecodeError::Invalid("a series twice")));
     }
 
     proptest! {

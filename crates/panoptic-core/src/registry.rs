@@ -1,0 +1,189 @@
+//! Every series a master has heard of, each with a dense master-wide id, and which series want
+//! overlapping places in the delivery tree.
+//!
+//! Interning once per series is what makes a steady interval cheap: a worker's message names its
+//! series by index, each index maps to an id here once (when its definition arrives), and merging
+//! is then an indexed add ([`crate::snapshot::Merged`]), with no hashing of keys.
+//!
+//! Places: a series sits at `path... / id` of a tree, so two series *conflict* when they want the
+//! same place (the same path and id with two methods) or one's place is inside the other's
+//! (`a / b` and `a / b / c`). Conflicts are found once, when a series is first seen; an interval
+//! then only looks at the series that have any ([`Registry::settle`]): as in panopticon 0.3.0
+//! without `persist`, series conflict only when both have data in the same tree.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::snapshot::SeriesKey;
+
+/// A node of the tree of places: the series whose place it is, and the places below it.
+#[derive(Debug, Default)]
+struct Place {
+    series: Vec<u32>,
+    below: HashMap<String, Place>,
+}
+
+impl Place {
+    fn all_series(&self, out: &mut Vec<u32>) {
+        out.extend_from_slice(&self.series);
+        self.below.values().for_each(|p| p.all_series(out));
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct Registry {
+    ids: HashMap<Arc<SeriesKey>, u32>,
+    keys: Vec<Arc<SeriesKey>>,
+    places: Place,
+    /// For each series with conflicts, the series it conflicts with.
+    conflicts: HashMap<u32, Vec<u32>>,
+    /// Series id -> whether it has conflicts (a quick check per entry per interval).
+    conflicted: Vec<bool>,
+}
+
+impl Registry {
+    /// The id of `key`, interning a copy of it when it is new.
+    pub fn intern(&mut self, key: &SeriesKey) -> u32 {
+        match self.ids.get(key) {
+            Some(&id) => id,
+            None => self.add(Arc::new(key.clone())),
+        }
+    }
+
+    /// The id of `key`, keeping the given `Arc` when it is new (no copy).
+    pub fn intern_shared(&mut self, key: &Arc<SeriesKey>) -> u32 {
+        match self.ids.get(&**key) {
+            Some(&id) => id,
+            None => self.add(key.clone()),
+        }
+    }
+
+    fn add(&mut self, key: Arc<SeriesKey>) -> u32 {
+        let id = u32::try_from(self.keys.len()).expect("more than 2^32 series");
+        // Walk to the series' place: series placed on the way are leaves on its path, series at
+        // or below its place overlap it.
+        let mut found = Vec::new();
+        let mut node = &mut self.places;
+        for element in key.path.iter().chain(std::iter::once(&key.id)) {
+            found.extend_from_slice(&node.series);
+            node = node.below.entry(element.clone()).or_default();
+        }
+        node.all_series(&mut found);
+        node.series.push(id);
+        self.conflicted.push(!found.is_empty());
+        for &other in &found {
+            self.conflicts.entry(other).or_default().push(id);
+            self.conflicted[other as usize] = true;
+        }
+        if !found.is_empty() {
+            self.conflicts.insert(id, found);
+        }
+        self.ids.insert(key.clone(), id);
+        self.keys.push(key);
+        id
+    }
+
+    /// The key of series `id` (an id this registry gave).
+    pub fn key(&self, id: u32) -> &Arc<SeriesKey> {
+        &self.keys[id as usize]
+    }
+
+    /// Which of a tree's series (`ids`, each once) cannot have their place: the positions in
+    /// `ids` to leave out, in ascending order. The series the master learned of first keeps a
+    /// contested place; a series left out does not block others.
+    pub fn settle(&self, ids: &[u32]) -> Vec<usize> {
+        let mut contested: Vec<(u32, usize)> = ids
+            .iter()
+            .enumerate()
+            .filter(|(_, &id)| self.conflicted[id as usize])
+            .map(|(i, &id)| (id, i))
+            .collect();
+        if contested.is_empty() {
+            return Vec::new();
+        }
+        contested.sort_unstable();
+        let mut placed = HashSet::new();
+        let mut out = Vec::new();
+        for (id, i) in contested {
+            if self.conflicts[&id]
+                .iter()
+                .any(|other| placed.contains(other))
+            {
+                out.push(i);
+            } else {
+                placed.insert(id);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
+        SeriesKey {
+            method: method.into(),
+            path: path.iter().map(|s| s.to_string()).collect(),
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn ids_are_dense_and_stable() {
+        let mut r = Registry::default();
+        let a = r.intern(&key("inc", &["p"], "a"));
+        let b = r.intern_shared(&Arc::new(key("inc", &["p"], "b")));
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(r.intern(&key("inc", &["p"], "a")), 0);
+        assert_eq!(r.intern_shared(&Arc::new(key("inc", &["p"], "b"))), 1);
+        assert_eq!(r.key(1).id, "b");
+    }
+
+    fn excluded(r: &Registry, ids: &[u32]) -> Vec<u32> {
+        r.settle(ids).into_iter().map(|i| ids[i]).collect()
+    }
+
+    #[test]
+    fn the_first_series_keeps_its_place() {
+        let mut r = Registry::default();
+        let first = r.intern(&key("inc", &["a"], "b"));
+        let inside_a_leaf = r.intern(&key("inc", &["a", "b"], "c"));
+        let same_place = r.intern(&key("sample", &["a"], "b"));
+        let beside = r.intern(&key("inc", &["a"], "x"));
+        let branch_first = r.intern(&key("inc", &["x", "y"], "z"));
+        let on_a_branch = r.intern(&key("inc", &["x"], "y"));
+        let all = [
+            first,
+            inside_a_leaf,
+            same_place,
+            beside,
+            branch_first,
+            on_a_branch,
+        ];
+        assert_eq!(excluded(&r, &all), [inside_a_leaf, same_place, on_a_branch]);
+        // Positions in the given order, whatever the order.
+        let reversed: Vec<u32> = all.iter().rev().cloned().collect();
+        assert_eq!(r.settle(&reversed), [0, 3, 4]);
+        // Only series with data in the same tree conflict.
+        assert!(excluded(&r, &[inside_a_leaf, beside, on_a_branch]).is_empty());
+        // a/b/c was learned of before the sample at a/b.
+        assert_eq!(excluded(&r, &[same_place, inside_a_leaf]), [same_place]);
+        assert!(excluded(&r, &[beside]).is_empty());
+    }
+
+    #[test]
+    fn a_series_left_out_does_not_block_others() {
+        let mut r = Registry::default();
+        let a = r.intern(&key("inc", &[], "a"));
+        let ab = r.intern(&key("inc", &["a"], "b"));
+        let abc = r.intern(&key("inc", &["a", "b"], "c"));
+        // a/b is left out (a is a leaf), so a/b/c only meets a, which also blocks it.
+        assert_eq!(excluded(&r, &[a, ab, abc]), [ab, abc]);
+        // Without a, a/b keeps its place and blocks a/b/c.
+        assert_eq!(excluded(&r, &[abc, ab]), [abc]);
+    }
+}
