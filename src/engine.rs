@@ -153,7 +153,7 @@ impl NativeEngine {
     pub fn closed_tree(&self) -> Result<String, Coded> {
         let closed = self.closed()?;
         let mut out = Vec::new();
-        render(&closed.entries, true, &self.format(closed.k), &mut out);
+        render(closed.series(), true, &self.format(closed.k), &mut out);
         Ok(String::from_utf8(out).expect("the tree writer writes UTF-8"))
     }
 

@@ -428,7 +428,7 @@ mod tests {
         let first = wire::decode(&e.ship(&snap)).unwrap();
         assert_eq!(first.dictionary.base, 0);
         assert_eq!(first.definitions.len(), 2);
-        assert_eq!(first.entries[0].0, b.id);
+        assert_eq!(first.indexes, [b.id]);
         let c = e.define(Kind::Counter, key("inc", "c"));
         inc(&e, a, 1.0);
         inc(&e, c, 1.0);
@@ -436,10 +436,7 @@ mod tests {
         let second = wire::decode(&e.ship(&snap)).unwrap();
         assert_eq!(second.dictionary.base, 2);
         assert_eq!(second.definitions, vec![key("inc", "c")]);
-        assert_eq!(
-            second.entries.iter().map(|x| x.0).collect::<Vec<_>>(),
-            [a.id, c.id]
-        );
+        assert_eq!(second.indexes, [a.id, c.id]);
         assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
         e.resync();
         let snap = e.close(3.0, vec![], 0.0, 0.0);

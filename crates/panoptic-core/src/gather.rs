@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::registry::Registry;
-use crate::snapshot::{Entry, Merged, SeriesKey, Snapshot};
+use crate::registry::{Keys, Registry};
+use crate::snapshot::{Merged, SeriesKey, Snapshot, Value};
 use crate::tree::{render, Format};
 use crate::wire::{decode, DecodeError, Message};
 
@@ -47,12 +47,23 @@ struct SourceKeys {
     ids: Vec<u32>,
 }
 
+/// One process's or thread's interval, its series named by id (a [`Snapshot`] without keys).
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Part {
+    k: f64,
+    pid: u32,
+    dropped: f64,
+    errors: f64,
+    ids: Vec<u32>,
+    values: Vec<Value>,
+}
+
 /// One interval's parts so far, and their merge.
 #[derive(Debug, Default)]
 struct Interval {
-    local: Option<Snapshot>,
-    workers: BTreeMap<u32, Snapshot>,
-    threads: BTreeMap<String, Snapshot>,
+    local: Option<Part>,
+    workers: BTreeMap<u32, Part>,
+    threads: BTreeMap<String, Part>,
     merged: Merged,
     /// The first few series left out of a part's tree because another took their place.
     collisions: Vec<String>,
@@ -81,10 +92,10 @@ pub struct Gathering {
 impl Gathering {
     /// Keeps this process's own snapshot of its interval.
     pub fn keep_local(&mut self, snapshot: Snapshot) {
-        let k = snapshot.k;
-        let (snapshot, ids) = self.identify(snapshot);
+        let part = self.identify(snapshot);
+        let k = part.k;
         // Its own interval is never late nor ahead, and comes once.
-        let _ = self.accept(Slot::Local, snapshot, ids, k);
+        let _ = self.accept(Slot::Local, part, k);
     }
 
     /// Takes a message (base64 text of a snapshot) from a worker's main thread or one of its
@@ -93,18 +104,14 @@ impl Gathering {
         let result = decode(text)
             .map_err(Rejection::Decode)
             .and_then(|message| self.resolve(&source, message))
-            .and_then(|(snapshot, ids)| self.accept(Slot::From(source), snapshot, ids, current));
+            .and_then(|part| self.accept(Slot::From(source), part, current));
         self.count(&result);
         result
     }
 
     /// Applies a message's definitions to its source's dictionary (whatever becomes of its data:
     /// the sender counts them as known) and names its entries by series id.
-    fn resolve(
-        &mut self,
-        source: &Source,
-        message: Message,
-    ) -> Result<(Snapshot, Vec<u32>), Rejection> {
+    fn resolve(&mut self, source: &Source, message: Message) -> Result<Part, Rejection> {
         let Message {
             k,
             pid,
@@ -112,7 +119,8 @@ impl Gathering {
             errors,
             dictionary,
             definitions,
-            entries,
+            mut indexes,
+            values,
         } = message;
         let dict = self
             .dictionaries
@@ -130,40 +138,41 @@ impl Gathering {
         let registry = &mut self.registry;
         dict.ids
             .extend(definitions.iter().map(|key| registry.intern(key)));
-        let mut snapshot = Snapshot {
+        // The indexes become ids in place.
+        for index in &mut indexes {
+            *index =
+                *dict
+                    .ids
+                    .get(*index as usize)
+                    .ok_or(Rejection::Decode(DecodeError::Invalid(
+                        "an index not in the dictionary",
+                    )))?;
+        }
+        Ok(Part {
             k,
             pid,
             dropped,
             errors,
-            entries: Vec::with_capacity(entries.len()),
-        };
-        let mut ids = Vec::with_capacity(entries.len());
-        for (index, value) in entries {
-            let id =
-                *dict
-                    .ids
-                    .get(index as usize)
-                    .ok_or(Rejection::Decode(DecodeError::Invalid(
-                        "an index not in the dictionary",
-                    )))?;
-            ids.push(id);
-            snapshot.entries.push(Entry {
-                key: registry.key(id).clone(),
-                value,
-            });
-        }
-        Ok((snapshot, ids))
+            ids: indexes,
+            values,
+        })
     }
 
     /// Names a snapshot of this process (its own or a thread's) by series id.
-    fn identify(&mut self, snapshot: Snapshot) -> (Snapshot, Vec<u32>) {
-        let registry = &mut self.registry;
-        let ids = snapshot
+    fn identify(&mut self, snapshot: Snapshot) -> Part {
+        let (ids, values) = snapshot
             .entries
-            .iter()
-            .map(|entry| registry.intern_shared(&entry.key))
-            .collect();
-        (snapshot, ids)
+            .into_iter()
+            .map(|entry| (self.registry.intern_shared(&entry.key), entry.value))
+            .unzip();
+        Part {
+            k: snapshot.k,
+            pid: snapshot.pid,
+            dropped: snapshot.dropped,
+            errors: snapshot.errors,
+            ids,
+            values,
+        }
     }
 
     /// Forgets the dictionaries of a worker that exited (and of its threads).
@@ -182,8 +191,8 @@ impl Gathering {
         snapshot: Snapshot,
         current: f64,
     ) -> Result<(), Rejection> {
-        let (snapshot, ids) = self.identify(snapshot);
-        let result = self.accept(Slot::From(Source::Thread(label)), snapshot, ids, current);
+        let part = self.identify(snapshot);
+        let result = self.accept(Slot::From(Source::Thread(label)), part, current);
         self.count(&result);
         result
     }
@@ -203,22 +212,16 @@ impl Gathering {
 
     /// Merges a part into its interval's cluster view and keeps it for its own tree. Series that
     /// cannot have their place in the part's tree are left out of both, and counted as errors.
-    fn accept(
-        &mut self,
-        slot: Slot,
-        mut snapshot: Snapshot,
-        mut ids: Vec<u32>,
-        current: f64,
-    ) -> Result<(), Rejection> {
-        if self.delivered.is_some_and(|d| snapshot.k <= d) {
+    fn accept(&mut self, slot: Slot, mut part: Part, current: f64) -> Result<(), Rejection> {
+        if self.delivered.is_some_and(|d| part.k <= d) {
             return Err(Rejection::Late);
         }
-        if snapshot.k > current + 1.0 {
+        if part.k > current + 1.0 {
             return Err(Rejection::Decode(DecodeError::Invalid(
                 "an interval in the future",
             )));
         }
-        let interval = self.pending.entry(snapshot.k as i64).or_default();
+        let interval = self.pending.entry(part.k as i64).or_default();
         // A second snapshot of one source for one interval: a misbehaving peer; the first stays.
         let taken = match &slot {
             Slot::Local => interval.local.is_some(),
@@ -230,23 +233,25 @@ impl Gathering {
                 "a second snapshot of one interval",
             )));
         }
-        for i in self.registry.settle(&ids).into_iter().rev() {
-            ids.remove(i);
-            let key = snapshot.entries.remove(i).key;
-            snapshot.errors += 1.0;
-            name_collision(&mut interval.collisions, &key);
+        for i in self.registry.settle(&part.ids).into_iter().rev() {
+            let id = part.ids.remove(i);
+            part.values.remove(i);
+            part.errors += 1.0;
+            self.registry.keys().with(|keys| {
+                name_collision(&mut interval.collisions, &keys[id as usize]);
+            });
         }
         interval
             .merged
-            .add(&ids, &snapshot.entries)
+            .add(&part.ids, &part.values)
             .map_err(|_| Rejection::Decode(DecodeError::Invalid("a series twice")))?;
         match slot {
-            Slot::Local => interval.local = Some(snapshot),
+            Slot::Local => interval.local = Some(part),
             Slot::From(Source::Worker(id)) => {
-                interval.workers.insert(id, snapshot);
+                interval.workers.insert(id, part);
             }
             Slot::From(Source::Thread(label)) => {
-                interval.threads.insert(label, snapshot);
+                interval.threads.insert(label, part);
             }
         }
         Ok(())
@@ -265,9 +270,12 @@ impl Gathering {
         let mut interval = done.remove(&(k as i64)).unwrap_or_default();
         // Series of different parts can still want one place in the merged tree.
         let left_out = self.registry.settle(&interval.merged.ids);
-        for &i in &left_out {
-            name_collision(&mut interval.collisions, &interval.merged.entries[i].key);
-        }
+        self.registry.keys().with(|keys| {
+            for &i in &left_out {
+                let id = interval.merged.ids[i] as usize;
+                name_collision(&mut interval.collisions, &keys[id]);
+            }
+        });
         interval.merged.remove(&left_out);
         self.late += done
             .values()
@@ -294,6 +302,7 @@ impl Gathering {
         };
         Delivery {
             format,
+            keys: self.registry.keys().clone(),
             local: interval.local,
             workers: interval.workers,
             threads: interval.threads,
@@ -319,9 +328,10 @@ pub struct Meta {
 #[derive(Debug)]
 pub struct Delivery {
     format: Format,
-    local: Option<Snapshot>,
-    workers: BTreeMap<u32, Snapshot>,
-    threads: BTreeMap<String, Snapshot>,
+    keys: Keys,
+    local: Option<Part>,
+    workers: BTreeMap<u32, Part>,
+    threads: BTreeMap<String, Part>,
     merged: Merged,
     meta: Meta,
     collisions: Vec<String>,
@@ -360,13 +370,15 @@ impl Delivery {
             if n > 0 {
                 out.push(b',');
             }
-            let key: &SeriesKey = &self.merged.entries[*i].key;
-            out.extend_from_slice(b"{\"method\":");
-            write_json(&key.method, &mut out);
-            out.extend_from_slice(b",\"path\":");
-            write_json(&key.path, &mut out);
-            out.extend_from_slice(b",\"id\":");
-            write_json(&key.id, &mut out);
+            self.keys.with(|keys| {
+                let key = &keys[self.merged.ids[*i] as usize];
+                out.extend_from_slice(b"{\"method\":");
+                write_json(&key.method, &mut out);
+                out.extend_from_slice(b",\"path\":");
+                write_json(&key.path, &mut out);
+                out.extend_from_slice(b",\"id\":");
+                write_json(&key.id, &mut out);
+            });
             out.extend_from_slice(b",\"leaves\":[");
             let leaves: Vec<&str> = leaves
                 .iter()
@@ -399,27 +411,26 @@ impl Delivery {
 
     /// One tree as JSON text, or `None` when the delivery has no such part.
     pub fn tree(&self, which: &Tree) -> Option<String> {
-        let (entries, custom) = match which {
-            Tree::Master => (&self.local.as_ref()?.entries, true),
-            Tree::Worker(id) => (&self.workers.get(id)?.entries, true),
-            Tree::Thread(label) => (&self.threads.get(label)?.entries, true),
-            Tree::Cluster => (&self.merged.entries, false),
+        let (ids, values, custom) = match which {
+            Tree::Master => self.local.as_ref().map(|p| (&p.ids, &p.values, true))?,
+            Tree::Worker(id) => self.workers.get(id).map(|p| (&p.ids, &p.values, true))?,
+            Tree::Thread(label) => self.threads.get(label).map(|p| (&p.ids, &p.values, true))?,
+            Tree::Cluster => (&self.merged.ids, &self.merged.values, false),
         };
-        let mut out = Vec::with_capacity(64 * entries.len() + 2);
-        render(entries, custom, &self.format, &mut out);
+        let mut out = Vec::with_capacity(64 * ids.len() + 2);
+        self.keys.with(|keys| {
+            let pairs = ids.iter().map(|&id| &*keys[id as usize]).zip(values);
+            render(pairs, custom, &self.format, &mut out);
+        });
         Some(String::from_utf8(out).expect("the tree writer writes UTF-8"))
     }
 
     /// About how many bytes the delivery holds (for the JS garbage collector's accounting).
     pub fn size(&self) -> usize {
-        let parts = self
-            .local
-            .iter()
-            .chain(self.workers.values())
-            .chain(self.threads.values());
-        let entries: usize =
-            parts.map(|s| s.entries.len()).sum::<usize>() + self.merged.entries.len();
-        entries * std::mem::size_of::<Entry>()
+        let parts = self.local.iter().chain(self.workers.values());
+        let series = parts.chain(self.threads.values()).map(|p| p.ids.len());
+        let series = series.sum::<usize>() + self.merged.ids.len();
+        series * (std::mem::size_of::<u32>() + std::mem::size_of::<Value>())
     }
 }
 

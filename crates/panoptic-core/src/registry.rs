@@ -12,7 +12,7 @@
 //! without `persist`, series conflict only when both have data in the same tree.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::snapshot::SeriesKey;
 
@@ -30,11 +30,29 @@ impl Place {
     }
 }
 
+/// Every series' key by id, shared with the deliveries that render trees from ids. Only ever
+/// appended to: a key, once there, never changes.
+#[derive(Debug, Clone, Default)]
+pub struct Keys(Arc<RwLock<Vec<Arc<SeriesKey>>>>);
+
+impl Keys {
+    /// Calls `f` with the keys (indexed by series id).
+    pub fn with<T>(&self, f: impl FnOnce(&[Arc<SeriesKey>]) -> T) -> T {
+        // Append-only: a panic elsewhere cannot have left the list half-changed.
+        f(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push(&self, key: Arc<SeriesKey>) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).push(key);
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Registry {
     ids: HashMap<Arc<SeriesKey>, u32>,
-    keys: Vec<Arc<SeriesKey>>,
+    keys: Keys,
+    count: u32,
     places: Place,
     /// For each series with conflicts, the series it conflicts with.
     conflicts: HashMap<u32, Vec<u32>>,
@@ -60,7 +78,8 @@ impl Registry {
     }
 
     fn add(&mut self, key: Arc<SeriesKey>) -> u32 {
-        let id = u32::try_from(self.keys.len()).expect("more than 2^32 series");
+        let id = self.count;
+        self.count = id.checked_add(1).expect("more than 2^32 series");
         // Walk to the series' place: series placed on the way are leaves on its path, series at
         // or below its place overlap it.
         let mut found = Vec::new();
@@ -84,9 +103,9 @@ impl Registry {
         id
     }
 
-    /// The key of series `id` (an id this registry gave).
-    pub fn key(&self, id: u32) -> &Arc<SeriesKey> {
-        &self.keys[id as usize]
+    /// Every series' key by id.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Which of a tree's series (`ids`, each once) cannot have their place: the positions in
@@ -140,7 +159,7 @@ mod tests {
         assert_eq!((a, b), (0, 1));
         assert_eq!(r.intern(&key("inc", &["p"], "a")), 0);
         assert_eq!(r.intern_shared(&Arc::new(key("inc", &["p"], "b"))), 1);
-        assert_eq!(r.key(1).id, "b");
+        assert_eq!(r.keys().with(|keys| keys[1].id.clone()), "b");
     }
 
     fn excluded(r: &Registry, ids: &[u32]) -> Vec<u32> {

@@ -53,6 +53,13 @@ pub struct Snapshot {
     pub entries: Vec<Entry>,
 }
 
+impl Snapshot {
+    /// Each reported series' key and value (what [`crate::tree::render`] takes).
+    pub fn series(&self) -> impl Iterator<Item = (&SeriesKey, &Value)> {
+        self.entries.iter().map(|e| (&*e.key, &e.value))
+    }
+}
+
 /// Chan, Golub and LeVeque's pairwise combination of two summaries: the count, total, min, max,
 /// mean and m2 of the union of both sets of values.
 pub fn combine(a: &Summary, b: &Summary) -> Summary {
@@ -79,15 +86,15 @@ pub fn combine(a: &Summary, b: &Summary) -> Summary {
 /// merge is an indexed update: no hashing of keys.
 #[derive(Debug, Default)]
 pub struct Merged {
-    /// Merged entries, in the order their series first arrived; a custom series holds its first
-    /// leaf here and every leaf in `custom`.
-    pub entries: Vec<Entry>,
-    /// The series id of each entry.
+    /// Merged series ids, in the order they first arrived.
     pub ids: Vec<u32>,
-    /// For each custom series (by entry index): every part's leaf, in arrival order. The JS side
+    /// Their merged values; a custom series holds its first leaf here and every leaf in
+    /// `custom`.
+    pub values: Vec<Value>,
+    /// For each custom series (by position): every part's leaf, in arrival order. The JS side
     /// merges them with the logger class's static `merge(a, b)`.
     pub custom: HashMap<usize, Vec<String>>,
-    /// Series id -> 1 + its index in `entries` (0: not there yet).
+    /// Series id -> 1 + its position in `ids` (0: not there yet).
     position: Vec<u32>,
     /// Series id -> the number of the last part that brought it.
     part_of: Vec<u32>,
@@ -99,11 +106,11 @@ pub struct Merged {
 pub struct SeriesTwice;
 
 impl Merged {
-    /// Merges a part: `ids[i]` is the series id of `entries[i]`. Each kind has its exact rule:
+    /// Merges a part: `ids[i]` is the series id of `values[i]`. Each kind has its exact rule:
     /// counters and summaries add up, the most recent `set` wins, custom leaves are gathered. A
     /// series whose kind differs between parts keeps the first kind seen (the other is skipped).
     /// A part that names a series twice is refused whole.
-    pub fn add(&mut self, ids: &[u32], entries: &[Entry]) -> Result<(), SeriesTwice> {
+    pub fn add(&mut self, ids: &[u32], values: &[Value]) -> Result<(), SeriesTwice> {
         self.parts += 1;
         let part = self.parts;
         if let Some(&top) = ids.iter().max() {
@@ -120,20 +127,20 @@ impl Merged {
             }
             *seen = part;
         }
-        for (&id, entry) in ids.iter().zip(entries) {
+        for (&id, value) in ids.iter().zip(values) {
             let position = &mut self.position[id as usize];
             if *position == 0 {
-                let i = self.entries.len();
-                self.entries.push(entry.clone());
+                let i = self.ids.len();
                 self.ids.push(id);
+                self.values.push(value.clone());
                 *position = i as u32 + 1;
-                if let Value::Custom { json } = &entry.value {
+                if let Value::Custom { json } = value {
                     self.custom.insert(i, vec![json.clone()]);
                 }
                 continue;
             }
             let i = *position as usize - 1;
-            match (&mut self.entries[i].value, &entry.value) {
+            match (&mut self.values[i], value) {
                 (Value::Counter { count, total }, Value::Counter { count: c, total: t }) => {
                     *count += c;
                     *total += t;
@@ -152,7 +159,7 @@ impl Merged {
         Ok(())
     }
 
-    /// Takes out the entries at `positions` (ascending), once every part is in.
+    /// Takes out the series at `positions` (ascending), once every part is in.
     pub fn remove(&mut self, positions: &[usize]) {
         if positions.is_empty() {
             return;
@@ -160,19 +167,19 @@ impl Merged {
         let mut gone = positions.iter().peekable();
         let mut renumbered = HashMap::new();
         let mut kept = 0;
-        for i in 0..self.entries.len() {
+        for i in 0..self.ids.len() {
             if gone.next_if_eq(&&i).is_some() {
                 continue;
             }
-            self.entries.swap(kept, i);
             self.ids.swap(kept, i);
+            self.values.swap(kept, i);
             if let Some(leaves) = self.custom.remove(&i) {
                 renumbered.insert(kept, leaves);
             }
             kept += 1;
         }
-        self.entries.truncate(kept);
         self.ids.truncate(kept);
+        self.values.truncate(kept);
         self.custom = renumbered;
         // Positions are stale now: nothing more can be merged.
         self.position.clear();
@@ -183,14 +190,6 @@ impl Merged {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn key(method: &str, id: &str) -> Arc<SeriesKey> {
-        Arc::new(SeriesKey {
-            method: method.into(),
-            path: vec!["p".into()],
-            id: id.into(),
-        })
-    }
 
     fn summary_of(xs: &[f64]) -> Summary {
         let mut s = Summary::default();
@@ -229,56 +228,47 @@ mod tests {
 
     #[test]
     fn merge_rules() {
-        let entry = |method: &str, id: &str, value: Value| Entry {
-            key: key(method, id),
-            value,
-        };
         let set = |json: &str, at: f64| Value::Set {
             json: json.into(),
             at,
         };
         let counter = |count: f64, total: f64| Value::Counter { count, total };
         let a = vec![
-            entry("inc", "c", counter(2.0, 5.0)),
-            entry("set", "s", set("\"old\"", 10.0)),
-            entry("max", "m", Value::Custom { json: "1".into() }),
+            counter(2.0, 5.0),
+            set("\"old\"", 10.0),
+            Value::Custom { json: "1".into() },
         ];
         let b = vec![
-            entry("set", "s", set("\"new\"", 20.0)),
-            entry("inc", "c", counter(1.0, 1.0)),
-            entry("sample", "only-b", Value::Summary(summary_of(&[3.0]))),
-            entry("max", "m", Value::Custom { json: "2".into() }),
+            set("\"new\"", 20.0),
+            counter(1.0, 1.0),
+            Value::Summary(summary_of(&[3.0])),
+            Value::Custom { json: "2".into() },
         ];
         // Series ids as a registry would give them: c 0, s 1, m 2, only-b 7.
         let mut m = Merged::default();
         m.add(&[0, 1, 2], &a).unwrap();
         m.add(&[1, 0, 7, 2], &b).unwrap();
-        assert_eq!(m.entries.len(), 4);
-        assert_eq!(m.entries[0].value, counter(3.0, 6.0));
-        assert_eq!(m.entries[1].value, set("\"new\"", 20.0));
+        assert_eq!(m.ids, [0, 1, 2, 7]);
+        assert_eq!(m.values[0], counter(3.0, 6.0));
+        assert_eq!(m.values[1], set("\"new\"", 20.0));
         assert_eq!(m.custom[&2], vec!["1".to_string(), "2".to_string()]);
-        assert_eq!(m.entries[3].key.id, "only-b");
         // Another kind under a known id is skipped; a series twice in one part refuses the part.
-        m.add(
-            &[0],
-            &[entry("inc", "c", Value::Summary(summary_of(&[1.0])))],
-        )
-        .unwrap();
-        assert_eq!(m.entries[0].value, counter(3.0, 6.0));
+        m.add(&[0], &[Value::Summary(summary_of(&[1.0]))]).unwrap();
+        assert_eq!(m.values[0], counter(3.0, 6.0));
         assert_eq!(
             m.add(&[0, 0], &[a[0].clone(), a[0].clone()]),
             Err(SeriesTwice)
         );
-        assert_eq!(m.entries[0].value, counter(3.0, 6.0), "nothing merged");
+        assert_eq!(m.values[0], counter(3.0, 6.0), "nothing merged");
         // An older write does not replace a newer one.
         let mut m2 = Merged::default();
         m2.add(&[1, 0, 7, 2], &b).unwrap();
         m2.add(&[0, 1, 2], &a).unwrap();
-        assert_eq!(m2.entries[0].value, set("\"new\"", 20.0));
+        assert_eq!(m2.values[0], set("\"new\"", 20.0));
         // Taking entries out keeps the rest, their ids and their custom leaves together.
         m.remove(&[0, 3]);
         assert_eq!(m.ids, [1, 2]);
-        assert_eq!(m.entries[0].key.id, "s");
+        assert_eq!(m.values[0], set("\"new\"", 20.0));
         assert_eq!(m.custom[&1], vec!["1".to_string(), "2".to_string()]);
     }
 }

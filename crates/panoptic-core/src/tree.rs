@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::snapshot::{Entry, Value};
+use crate::snapshot::{SeriesKey, Value};
 use crate::summary::Summary;
 
 /// What the leaves need besides the aggregates.
@@ -21,41 +21,45 @@ pub struct Format {
 
 enum Node<'a> {
     Branch(BTreeMap<&'a str, Node<'a>>),
-    Leaf(&'a Entry),
+    Leaf(&'a SeriesKey, &'a Value),
 }
 
 /// Writes `entries` as one JSON tree into `out`. Custom leaves are left out when `custom` is
 /// false (the cluster view merges them on the JS side). When two series want one place (a leaf
 /// where a branch is, or the other way round), the first in `entries` keeps it; a master's
 /// deliveries never have such series ([`crate::registry`]), a process's own 'sample' tree may.
-pub fn render(entries: &[Entry], custom: bool, format: &Format, out: &mut Vec<u8>) {
+pub fn render<'a>(
+    entries: impl IntoIterator<Item = (&'a SeriesKey, &'a Value)>,
+    custom: bool,
+    format: &Format,
+    out: &mut Vec<u8>,
+) {
     let mut root = BTreeMap::new();
-    for entry in entries {
-        if !custom && matches!(entry.value, Value::Custom { .. }) {
-            continue;
+    for (key, value) in entries {
+        match value {
+            Value::Custom { .. } if !custom => continue,
+            // toJSON() gave undefined: no leaf, as JSON.stringify would do.
+            Value::Custom { json } if json.is_empty() => continue,
+            _ => place(&mut root, key, value),
         }
-        if matches!(&entry.value, Value::Custom { json } if json.is_empty()) {
-            continue; // toJSON() gave undefined: no leaf, as JSON.stringify would do
-        }
-        place(&mut root, entry);
     }
     write_branch(&root, format, out);
 }
 
-/// Places `entry` in the tree, unless its place is taken.
-fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, entry: &'a Entry) {
+/// Places a series in the tree, unless its place is taken.
+fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, key: &'a SeriesKey, value: &'a Value) {
     let mut node = root;
-    for key in &entry.key.path {
+    for element in &key.path {
         match node
-            .entry(key.as_str())
+            .entry(element.as_str())
             .or_insert_with(|| Node::Branch(BTreeMap::new()))
         {
             Node::Branch(children) => node = children,
-            Node::Leaf(_) => return,
+            Node::Leaf(..) => return,
         }
     }
-    node.entry(entry.key.id.as_str())
-        .or_insert(Node::Leaf(entry));
+    node.entry(key.id.as_str())
+        .or_insert(Node::Leaf(key, value));
 }
 
 fn write_branch(children: &BTreeMap<&str, Node<'_>>, format: &Format, out: &mut Vec<u8>) {
@@ -68,7 +72,7 @@ fn write_branch(children: &BTreeMap<&str, Node<'_>>, format: &Format, out: &mut 
         out.push(b':');
         match node {
             Node::Branch(grandchildren) => write_branch(grandchildren, format, out),
-            Node::Leaf(entry) => write_leaf(entry, format, out),
+            Node::Leaf(key, value) => write_leaf(&key.method, value, format, out),
         }
     }
     out.push(b'}');
@@ -96,16 +100,15 @@ fn fields(out: &mut Vec<u8>, list: &[(&str, Option<f64>)]) {
     }
 }
 
-fn write_leaf(entry: &Entry, format: &Format, out: &mut Vec<u8>) {
-    let method = entry.key.method.as_str();
-    if let Value::Custom { json } = &entry.value {
+fn write_leaf(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
+    if let Value::Custom { json } = value {
         out.extend_from_slice(json.as_bytes());
         return;
     }
     out.extend_from_slice(b"{\"type\":");
     string(method, out);
     out.extend_from_slice(b",\"value\":{");
-    match &entry.value {
+    match value {
         Value::Custom { .. } => unreachable!("written above"),
         Value::Counter { total, .. } => fields(
             out,
@@ -155,7 +158,7 @@ fn summary_fields(s: &Summary, timed: bool, format: &Format, out: &mut Vec<u8>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::SeriesKey;
+    use crate::snapshot::Entry;
     use std::sync::Arc;
 
     fn entry(method: &str, path: &[&str], id: &str, value: Value) -> Entry {
@@ -176,7 +179,8 @@ mod tests {
             scale_factor: 1000.0,
             time_stamp: 1000.0,
         };
-        render(entries, custom, &format, &mut out);
+        let pairs = entries.iter().map(|e| (&*e.key, &e.value));
+        render(pairs, custom, &format, &mut out);
         serde_json::from_slice(&out).unwrap()
     }
 

@@ -5,19 +5,24 @@
 //! as a definition, and after that only its index. So a steady snapshot costs the master no
 //! allocation and no hashing of keys ([`crate::gather`] resolves indexes).
 //!
-//! Layout (version 2, little-endian; `str` = u32 byte length + UTF-8 bytes):
+//! Layout (version 3, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
+//! of a u64, at most 10 bytes):
 //! ```text
 //! "PNPT" | version u8 | k f64 | pid u32 | dropped f64 | errors f64 | epoch u64 | base u32
 //! strings: count u32, then count x str     (the definitions' strings and the JSON values)
 //! definitions: count u32, then per definition (source index base, base + 1, ...):
 //!   method u32 | path length u32 | path u32 x length | id u32
 //! entries: count u32, then per entry:
-//!   index u32 | tag u8 | payload
+//!   index step varint | tag u8 | payload
 //!   tag 0 counter: count f64, total f64
+//!   tag 4 counter of whole numbers (both in 0..=2^53): count varint, total varint
 //!   tag 1 summary: count f64, total f64, min f64, max f64, mean f64, m2 f64
 //!   tag 2 set:     at f64, json u32
 //!   tag 3 custom:  json u32
 //! ```
+//! An entry's index is the previous entry's index + 1 (0 for the first) plus its step, a zigzag
+//! signed number: a sender's entries mostly come in index order, so a step is one byte, and a
+//! counter of `inc()` calls is about four bytes in all.
 //! (`method`, `path`, `id` and `json` are indexes into the string table.) `epoch` names the
 //! sender's dictionary: `base` 0 starts it afresh, any other `base` extends it and is only valid
 //! right after the definitions the master already has for that epoch.
@@ -34,7 +39,9 @@ use crate::summary::Summary;
 
 const MAGIC: &[u8; 4] = b"PNPT";
 /// The wire version this build writes and reads.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
+/// Largest whole number sent as a varint counter (larger ones are exact only as f64).
+const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
 pub const MAX_TEXT: usize = 64 << 20;
 
@@ -90,6 +97,17 @@ impl Writer {
     fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).expect("a snapshot part longer than 4 GiB"));
     }
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.out.push(v as u8);
+    }
+}
+
+fn whole(v: f64) -> bool {
+    (0.0..=MAX_WHOLE).contains(&v) && v.fract() == 0.0
 }
 
 /// Distinct strings of one snapshot, borrowed from it, in first-use order.
@@ -158,9 +176,18 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
         body.u32(table.intern(&key.id));
     }
     body.len(snapshot.entries.len());
+    let mut expected = 0i64;
     for (i, Entry { value, .. }) in snapshot.entries.iter().enumerate() {
-        body.u32(indexes.map_or(i as u32, |x| x[i]));
+        let index = indexes.map_or(i as u32, |x| x[i]);
+        let step = index as i64 - expected;
+        body.varint(((step << 1) ^ (step >> 63)) as u64);
+        expected = index as i64 + 1;
         match value {
+            Value::Counter { count, total } if whole(*count) && whole(*total) => {
+                body.u8(4);
+                body.varint(*count as u64);
+                body.varint(*total as u64);
+            }
             Value::Counter { count, total } => {
                 body.u8(0);
                 body.f64(*count);
@@ -223,6 +250,27 @@ impl<'a> Reader<'a> {
     fn f64(&mut self) -> Result<f64, DecodeError> {
         Ok(f64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                break; // more than 64 bits
+            }
+            v |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::Invalid("varint"))
+    }
+    /// A whole number sent as a varint (an exact f64).
+    fn whole(&mut self) -> Result<f64, DecodeError> {
+        let v = self.varint()? as f64;
+        check(v <= MAX_WHOLE, "whole number")?;
+        Ok(v)
+    }
     /// A count of items that each take at least `min_size` bytes: never more than could fit.
     fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
         let n = self.u32()? as usize;
@@ -269,9 +317,11 @@ pub struct Message {
     pub dictionary: Dictionary,
     /// Keys of dictionary indexes `dictionary.base..`.
     pub definitions: Vec<SeriesKey>,
-    /// `(dictionary index, value)` (an index twice is refused when merging:
+    /// Each entry's dictionary index (an index twice is refused when merging:
     /// [`crate::snapshot::Merged::add`]).
-    pub entries: Vec<(u32, Value)>,
+    pub indexes: Vec<u32>,
+    /// Each entry's value.
+    pub values: Vec<Value>,
 }
 
 /// Decodes base64 text made by [`encode`].
@@ -329,12 +379,21 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         });
     }
 
-    // Smallest entry: index, tag, custom json index.
-    let n = r.count(9)?;
-    let mut entries = Vec::with_capacity(n);
+    // Smallest entry: index step, tag, count, total (a counter of whole numbers).
+    let n = r.count(4)?;
+    let mut indexes = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    let mut expected = 0i64;
     for _ in 0..n {
-        let index = r.u32()?;
+        let step = r.varint()?;
+        let index = expected + ((step >> 1) as i64 ^ -((step & 1) as i64));
+        let index = u32::try_from(index).map_err(|_| DecodeError::Invalid("index"))?;
+        expected = index as i64 + 1;
         let value = match r.u8()? {
+            4 => Value::Counter {
+                count: r.whole()?,
+                total: r.whole()?,
+            },
             0 => {
                 let (count, total) = (r.f64()?, r.f64()?);
                 check(count_ok(count) && total.is_finite(), "counter")?;
@@ -381,7 +440,8 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
             }
             _ => return Err(DecodeError::Invalid("kind tag")),
         };
-        entries.push((index, value));
+        indexes.push(index);
+        values.push(value);
     }
     if !r.bytes.is_empty() {
         return Err(DecodeError::Trailing);
@@ -393,7 +453,8 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         errors,
         dictionary: Dictionary { epoch, base },
         definitions,
-        entries,
+        indexes,
+        values,
     })
 }
 
@@ -494,9 +555,9 @@ mod tests {
         assert_eq!(m.dictionary, FRESH);
         let keys: Vec<&SeriesKey> = s.entries.iter().map(|e| &*e.key).collect();
         assert_eq!(m.definitions.iter().collect::<Vec<_>>(), keys);
-        for (i, (index, value)) in m.entries.iter().enumerate() {
-            assert_eq!((*index as usize, value), (i, &s.entries[i].value));
-        }
+        assert_eq!(m.indexes, (0..s.entries.len() as u32).collect::<Vec<_>>());
+        let values: Vec<&Value> = s.entries.iter().map(|e| &e.value).collect();
+        assert_eq!(m.values.iter().collect::<Vec<_>>(), values);
     }
 
     #[test]
@@ -507,10 +568,7 @@ mod tests {
         let m = decode(&text).unwrap();
         assert_eq!(m.dictionary, Dictionary { epoch: 7, base: 9 });
         assert_eq!(m.definitions, vec![new_key]);
-        assert_eq!(
-            m.entries.iter().map(|e| e.0).collect::<Vec<_>>(),
-            [9, 3, 4, 5, 6, 7]
-        );
+        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7]);
         // Keys are not repeated: the steady message is much smaller than a self-contained one.
         assert!(text.len() < self_contained(&s).len());
     }
@@ -563,7 +621,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn counters_of_whole_numbers_take_four_bytes() {
+        let entry = |total: f64| Entry {
+            key: Arc::new(key("inc", &[], "n")),
+            value: Value::Counter { count: 3.0, total },
+        };
+        let size = |entries: Vec<Entry>| {
+            let s = Snapshot {
+                entries,
+                ..Snapshot::default()
+            };
+            let n = s.entries.len() as u32;
+            let indexes: Vec<u32> = (0..n).collect();
+            let text = delta(&s, &indexes, &[], n);
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap()
+                .len()
+        };
+        let empty = size(Vec::new());
+        assert_eq!(size((0..100).map(|_| entry(7.0)).collect()) - empty, 400);
+        assert_eq!(size(vec![entry(-1.0)]) - empty, 18, "not whole: two f64");
+    }
+
     proptest! {
+        #[test]
+        fn indexes_and_counters_round_trip(
+            entries in prop::collection::vec((any::<u32>(), 0u64..1 << 53, prop_oneof![
+                (0u64..1 << 53).prop_map(|v| v as f64),
+                any::<f64>().prop_filter("finite", |v| v.is_finite()),
+            ]), 0..50)
+        ) {
+            let s = Snapshot {
+                entries: entries.iter().map(|&(_, count, total)| Entry {
+                    key: Arc::new(key("inc", &[], "n")),
+                    value: Value::Counter { count: count as f64, total },
+                }).collect(),
+                ..Snapshot::default()
+            };
+            let indexes: Vec<u32> = entries.iter().map(|e| e.0).collect();
+            let m = decode(&delta(&s, &indexes, &[], 1)).unwrap();
+            prop_assert_eq!(m.indexes, indexes);
+            let values: Vec<Value> = s.entries.iter().map(|e| e.value.clone()).collect();
+            prop_assert_eq!(m.values, values);
+        }
+
         #[test]
         fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode(&base64::engine::general_purpose::STANDARD.encode(&bytes));
