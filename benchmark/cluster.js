@@ -38,13 +38,19 @@
 // - longest event-loop block: the max of perf_hooks.monitorEventLoopDelay({ resolution: 1 }) over
 //   the window (the 10 ms after the delivery / scrape let the monitor's timer record a block that
 //   ended just before).
-// - panoptic only, by wrapping two native methods (NativeEngine#receive, #deliver) and adding
-//   'message' listeners around panoptic's: time in the IPC message handlers, in the native
-//   receive (base64 + snapshot decode), in the native deliver (merge + writing every tree as JSON
-//   text), from deliver's return to the 'delivery' handler (JSON.parse of that text + the JS
-//   delivery code), the delivery JSON size, the access to delivery.data.cluster, and whether all
-//   W workers made it into every delivery (meta.workers, meta.late, meta.decodeErrors), checking
-//   that the cluster view is the exact merge of the workers' views for one route.
+// - panoptic, in two runs: 'panoptic', whose 'delivery' handler reads only `meta` (the merged
+//   view is ready in the delivery, its trees are written and parsed only when read: what a master
+//   that exports natively, or reads a few values, pays), and 'panoptic-read', whose handler reads
+//   the whole `data.cluster` tree (native rendering + JSON.parse of every merged series: what a
+//   master pays to hold the full merged view as JS objects).
+//   By wrapping two native methods (NativeEngine#receive, #deliver) and adding 'message'
+//   listeners around panoptic's: time in the IPC message handlers, in the native receive
+//   (base64, snapshot decode, merge into the interval's cluster view), in the native deliver
+//   (hand over the merged interval), from deliver's return to the 'delivery' handler (the JS
+//   delivery code), and whether all W workers made it into every delivery (meta.workers,
+//   meta.late, meta.decodeErrors), checking that the cluster view is the exact merge of the
+//   workers' views for one route. After the last window (not counted): the time to read
+//   data.cluster and every data.workers tree.
 // - prom-client only: the scrape's wall time (clusterMetrics() call to its result or timeout), the
 //   exposition size and the number of worker responses per scrape.
 // - every worker's own CPU (recording, collecting, shipping / answering scrapes), reported by the
@@ -65,7 +71,7 @@ const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
 
 const NAME = 'bench-cluster';
-const LIBRARIES = ['panoptic', 'prom-client'];
+const LIBRARIES = ['panoptic', 'panoptic-read', 'prom-client'];
 const MIXES = ['counters', 'mixed'];
 
 // ---- shared fixtures ----------------------------------------------------------------------------
@@ -205,7 +211,7 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') {
       console.log([
         'usage: node benchmark/cluster.js [options]',
-        `  --only <${LIBRARIES.join('|')}>  one library (default: both, panoptic first)`,
+        `  --only <${LIBRARIES.join('|')}>  one run (default: all, in this order)`,
         `  --mix <${MIXES.join('|')}>          one scenario (default: both, counters first)`,
         '  --workers <n>=8                cluster workers',
         '  --series <n>=15000             series per worker (a multiple of 3)',
@@ -275,9 +281,10 @@ class Meter {
   }
 }
 
+// Over the numbers measured (NaN: not measured in that window).
 function quantile(xs, q) {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
   const pos = (s.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
@@ -285,7 +292,10 @@ function quantile(xs, q) {
 }
 
 const median = (xs) => quantile(xs, 0.5);
-const max = (xs) => (xs.length === 0 ? NaN : Math.max(...xs));
+const max = (xs) => {
+  const measured = xs.filter((x) => !Number.isNaN(x));
+  return measured.length === 0 ? NaN : Math.max(...measured);
+};
 const sum = (xs) => xs.reduce((a, x) => a + x, 0);
 
 function nextBoundary(interval) {
@@ -422,12 +432,12 @@ async function measureBaseline(meter, opts) {
   return { windows, cpuPerMs: cpu / wall, maxBlockMs: max(windows.map((w) => w.maxBlockMs)) };
 }
 
-async function runPanoptic(mix, meter, baseline, opts, profiler) {
+async function runPanoptic(mix, meter, baseline, opts, profiler, readCluster) {
   const { NativeEngine } = require('../binding.js');
   const Panopticon = require('..');
   const hr = process.hrtime.bigint;
   const ms = (ns) => Number(ns) / 1e6;
-  const label = `${mix}-panoptic`;
+  const label = `${mix}-panoptic${readCluster ? '-read' : ''}`;
 
   // Per-interval accumulators, reset by each delivery.
   const fresh = () => ({ messages: 0, handlersMs: 0, maxHandlerMs: 0, receiveMs: 0, snapshotChars: 0, kept: 0, late: 0, rejected: 0 });
@@ -451,10 +461,10 @@ async function runPanoptic(mix, meter, baseline, opts, profiler) {
   };
   proto.deliver = function deliver(...args) {
     const t0 = hr();
-    const text = origDeliver.apply(this, args);
+    const delivered = origDeliver.apply(this, args);
     const t1 = hr();
-    lastDeliver = { ms: ms(t1 - t0), start: t0, end: t1, chars: typeof text === 'string' ? text.length : NaN };
-    return text;
+    lastDeliver = { ms: ms(t1 - t0), start: t0, end: t1 };
+    return delivered;
   };
 
   // 'message' listeners before and after panoptic's (cluster 'fork' listeners run in order).
@@ -487,16 +497,19 @@ async function runPanoptic(mix, meter, baseline, opts, profiler) {
     await new Promise((resolve, reject) => {
       p.on('delivery', (d) => {
         const tHandler = hr();
-        const ta = hr();
-        const clusterTree = d.data.cluster;
-        const accessUs = Number(hr() - ta) / 1000;
+        const late = d.meta.late; // what every handler reads
+        let readClusterMs = NaN;
+        if (readCluster) {
+          const ta = hr();
+          void d.data.cluster;
+          readClusterMs = ms(hr() - ta);
+        }
         const info = {
-          accessClusterUs: accessUs,
+          readClusterMs,
           deliverMs: lastDeliver ? lastDeliver.ms : NaN,
-          parseAndJsMs: lastDeliver ? ms(tHandler - lastDeliver.end) : NaN,
-          // One synchronous stretch: native deliver, JSON.parse, the JS delivery code, up to here.
-          deliveryBlockMs: lastDeliver ? ms(tHandler - lastDeliver.start) : NaN,
-          deliveryJsonMB: lastDeliver ? lastDeliver.chars / 1e6 : NaN,
+          jsMs: lastDeliver ? ms(tHandler - lastDeliver.end) : NaN,
+          // One synchronous stretch: native deliver, the JS delivery code, the handler's reads.
+          deliveryBlockMs: lastDeliver ? ms(hr() - lastDeliver.start) : NaN,
           ...acc,
         };
         acc = fresh();
@@ -505,11 +518,24 @@ async function runPanoptic(mix, meter, baseline, opts, profiler) {
           try {
             const w = meter.stop();
             deliveries += 1;
-            // Checks (not measured): every worker is in, and the cluster view is their exact merge.
+            const last = deliveries === opts.warmup + opts.intervals;
+            if (last) profile = await profiler.stop(label);
             const ids = Object.keys(d.meta.workers || {});
-            const route = `route${deliveries % routes}`;
-            let exact = false;
-            try {
+            // Not measured: reading every tree and checking that the cluster view is the exact
+            // merge of the workers'. Only after the last window: the garbage of nine parsed
+            // 15k-leaf trees would otherwise be collected inside the next windows.
+            const checked = last;
+            let clusterReadMs = NaN;
+            let workersReadMs = NaN;
+            let exact = null;
+            if (checked) try {
+              let ta = hr();
+              const clusterTree = d.data.cluster;
+              clusterReadMs = ms(hr() - ta);
+              ta = hr();
+              for (const id of Object.keys(d.data.workers || {})) void d.data.workers[id];
+              workersReadMs = ms(hr() - ta);
+              const route = `route${deliveries % routes}`;
               let count = 0;
               let rate = 0;
               for (const id of ids) {
@@ -524,12 +550,15 @@ async function runPanoptic(mix, meter, baseline, opts, profiler) {
             } catch {
               exact = false; // a worker or the cluster view lacks the route
             }
+            if (readCluster) clusterReadMs = info.readClusterMs;
             const row = {
               ...w,
               netCpuMs: w.cpuMs - baseline.cpuPerMs * w.wallMs,
               ...info,
+              clusterReadMs,
+              workersReadMs,
               workersInDelivery: ids.length,
-              metaLate: d.meta.late,
+              metaLate: late,
               metaDecodeErrors: d.meta.decodeErrors,
               exact,
             };
@@ -537,8 +566,7 @@ async function runPanoptic(mix, meter, baseline, opts, profiler) {
             if (deliveries > opts.warmup) windows.push(row);
             process.stderr.write(`${label}: delivery ${deliveries}${deliveries > opts.warmup ? '' : ' (warm-up)'}: ` +
               `cpu ${row.cpuMs.toFixed(0)} ms, block ${row.maxBlockMs.toFixed(1)} ms, ${ids.length} workers\n`);
-            if (windows.length === opts.intervals) {
-              profile = await profiler.stop(label);
+            if (last) {
               resolve();
             } else {
               meter.start();
@@ -681,8 +709,13 @@ function reportScenario(mix, runs, baseline, opts, promVersion) {
     if (!runs[lib]) continue;
     const s = runs[lib].summary;
     const failed = lib === 'prom-client' ? runs[lib].windows.filter((w) => !w.complete).length : 0;
+    const name = {
+      panoptic: 'panoptic (delivery, handler reads meta)',
+      'panoptic-read': 'panoptic (delivery, handler reads all of data.cluster)',
+      'prom-client': `prom-client ${promVersion} (clusterMetrics)${failed ? ` [${failed} of ${runs[lib].windows.length} scrapes failed]` : ''}`,
+    }[lib];
     rows.push([
-      lib === 'panoptic' ? 'panoptic (delivery)' : `prom-client ${promVersion} (clusterMetrics)${failed ? ` [${failed} of ${runs[lib].windows.length} scrapes failed]` : ''}`,
+      name,
       fmt(s.cpuMs.median),
       fmt(s.netCpuMs.median),
       fmt(s.netCpuMs.max),
@@ -694,27 +727,29 @@ function reportScenario(mix, runs, baseline, opts, promVersion) {
   console.log(table(['master, per interval', 'CPU ms (gross, median)', 'CPU ms (net, median)', 'CPU ms (net, max)',
     'longest block ms (median)', 'longest block ms (max)', 'all workers\' CPU ms'], rows));
 
-  if (runs.panoptic) {
-    const w = runs.panoptic.windows;
+  for (const lib of ['panoptic', 'panoptic-read']) {
+    if (!runs[lib]) continue;
+    const w = runs[lib].windows;
     const col = (k) => w.map((r) => r[k]);
     const b = (k, d) => `${fmt(median(col(k)), d)} / ${fmt(max(col(k)), d)}`;
     console.log();
-    console.log('panoptic, where the master\'s time goes (per interval, median / max):');
+    console.log(`${lib}, where the master's time goes (per interval, median / max):`);
     console.log();
     console.log(table(['part', 'median / max'], [
       ['IPC \'message\' handlers (all workers; includes native receive)', `${b('handlersMs')} ms`],
-      ['&nbsp;&nbsp;of which native receive (base64 + snapshot decode)', `${b('receiveMs')} ms`],
-      ['native deliver (merge + JSON text of every tree)', `${b('deliverMs')} ms`],
-      ['deliver\'s return to the \'delivery\' handler (JSON.parse + JS)', `${b('parseAndJsMs')} ms`],
-      ['one synchronous stretch: native deliver to the \'delivery\' handler', `${b('deliveryBlockMs')} ms`],
+      ['&nbsp;&nbsp;of which native receive (base64, decode, merge)', `${b('receiveMs')} ms`],
+      ['native deliver (hand over the merged interval)', `${b('deliverMs')} ms`],
+      ['deliver\'s return to the \'delivery\' handler (JS)', `${b('jsMs')} ms`],
+      ...(lib === 'panoptic-read' ? [['reading data.cluster in the handler (native render + JSON.parse)', `${b('readClusterMs')} ms`]] : []),
+      ['one synchronous stretch: native deliver to the end of the handler\'s reads', `${b('deliveryBlockMs')} ms`],
       ['longest single IPC \'message\' handler', `${b('maxHandlerMs')} ms`],
-      ['access to delivery.data.cluster in the handler', `${b('accessClusterUs', 3)} us`],
-      ['delivery JSON text', `${b('deliveryJsonMB')} MB`],
+      ...(lib === 'panoptic' ? [['reading data.cluster, after the last window (not counted)', `${b('clusterReadMs')} ms`]] : []),
+      ['reading every data.workers tree, after the last window (not counted)', `${b('workersReadMs')} ms`],
       ['snapshot messages received', b('messages', 0)],
       ['snapshot text per worker message', `${fmt(median(w.map((r) => r.snapshotChars / Math.max(1, r.messages) / 1000)))} KB`],
       ['workers in meta.workers (min)', `${fmt(Math.min(...col('workersInDelivery')), 0)} of ${opts.workers}`],
       ['meta.late / meta.decodeErrors (sum over intervals)', `${sum(col('metaLate'))} / ${sum(col('metaDecodeErrors'))}`],
-      ['cluster view = exact merge of the workers\' (one route checked per delivery)', `${col('exact').filter(Boolean).length} of ${w.length} deliveries`],
+      ['cluster view = exact merge of the workers\' (one route, checked on the last delivery)', `${col('exact').filter((x) => x === true).length} of ${col('exact').filter((x) => x !== null).length} checked`],
     ]));
   }
   if (runs['prom-client']) {
@@ -732,6 +767,15 @@ function reportScenario(mix, runs, baseline, opts, promVersion) {
     ]));
   }
 
+  if (runs['panoptic-read'] && runs['prom-client']) {
+    const read = runs['panoptic-read'].summary;
+    const peer = runs['prom-client'].summary;
+    verdict.readCpuRatioMedian = peer.netCpuMs.median / read.netCpuMs.median;
+    verdict.readBlockRatioMax = peer.maxBlockMs.max / read.maxBlockMs.max;
+    console.log();
+    console.log(`prom-client / panoptic reading all of data.cluster: master CPU ${fmt(verdict.readCpuRatioMedian)}x (medians); ` +
+      `longest block ${fmt(verdict.readBlockRatioMax)}x (maxima)`);
+  }
   if (runs.panoptic && runs['prom-client']) {
     const ours = runs.panoptic.summary;
     const peer = runs['prom-client'].summary;
@@ -782,9 +826,9 @@ async function main() {
   for (const mix of mixes) {
     results[mix] = {};
     for (const lib of libs) {
-      const run = lib === 'panoptic'
-        ? await runPanoptic(mix, meter, baseline, opts, profiler)
-        : await runPromClient(mix, meter, baseline, opts, profiler);
+      const run = lib === 'prom-client'
+        ? await runPromClient(mix, meter, baseline, opts, profiler)
+        : await runPanoptic(mix, meter, baseline, opts, profiler, lib === 'panoptic-read');
       run.summary = summarizeRun(run);
       results[mix][lib] = run;
     }
