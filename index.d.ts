@@ -78,7 +78,8 @@ declare namespace Panopticon {
     /**
      * The merge of every process's transformed data (`{ master, workers: { "1": ... } }` by
      * default), worker threads' trees under `threads` (when any reported), and `cluster`, the
-     * exact merge of everything.
+     * exact merge of everything. Each tree is built from native memory when first read (a lazy
+     * property that becomes a plain one), so unread trees cost nothing.
      */
     data: {
       master?: Tree;

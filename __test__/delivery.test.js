@@ -1,0 +1,42 @@
+'use strict';
+
+// The delivery object: its trees are written and parsed when first read (lazy properties), and
+// behave as plain data from then on, however late they are read.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { next, fresh } = require('./helpers');
+
+test('trees are rendered when first read, then are plain data properties', async (t) => {
+  const p = await fresh({ interval: 200 });
+  t.after(() => p.stop());
+  p.inc(['a'], 'n', 2);
+  const d = await next(p, 'delivery');
+  assert.deepEqual(Object.keys(d.data), ['master', 'cluster']);
+  assert.equal(typeof Object.getOwnPropertyDescriptor(d.data, 'cluster').get, 'function', 'not rendered yet');
+  const cluster = d.data.cluster;
+  assert.equal(cluster.a.n.value.val, 2 / 200);
+  assert.equal(d.data.cluster, cluster, 'rendered once');
+  assert.deepEqual(Object.getOwnPropertyDescriptor(d.data, 'cluster'), { value: cluster, writable: true, enumerable: true, configurable: true });
+  // JSON.stringify reads the ones not read yet.
+  assert.deepEqual(JSON.parse(JSON.stringify(d.data)), { master: { a: { n: { type: 'inc', value: { val: 0.01, timeStamp: d.data.master.a.n.value.timeStamp } } } }, cluster });
+  // Assignable, read or not.
+  d.data.cluster = 'replaced';
+  assert.equal(d.data.cluster, 'replaced');
+  const other = await next(p, 'delivery');
+  other.data.master = 'mine';
+  assert.equal(other.data.master, 'mine');
+});
+
+test('a delivery read after later deliveries still holds its own interval', async (t) => {
+  const p = await fresh({ interval: 150 });
+  t.after(() => p.stop());
+  p.inc([], 'n', 1);
+  const first = await next(p, 'delivery');
+  p.inc([], 'n', 5);
+  const [second, third] = await next(p, 'delivery', 2);
+  assert.equal(first.data.master.n.value.val, 1 / 150);
+  assert.equal(second.data.cluster.n.value.val, 5 / 150);
+  assert.deepEqual(third.data.cluster, {});
+  assert.deepEqual(third.data.master, {});
+});
