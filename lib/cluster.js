@@ -14,8 +14,6 @@
 const cluster = require('cluster');
 
 const PROTOCOL = 1;
-// NativeEngine#receive's answer when the master lacks the sender's series keys.
-const NEEDS_KEYS = 3;
 
 // Live instances of this process, to tell whether a name is unique.
 const live = new Set();
@@ -51,16 +49,25 @@ function keyOf(owner) {
   return name === undefined ? `id:${owner.id}` : `name:${name}`;
 }
 
-/** Master: listen to every current and future worker. Returns a function that detaches. */
+/**
+ * Master: listen to every current and future worker. Returns { detach, resync }: `resync(ids)` asks
+ * those workers to send their series keys again.
+ */
 function listenToWorkers(owner, collector) {
   const listeners = new Map();
+  const resync = (ids) => {
+    for (const id of ids) {
+      const worker = (cluster.workers || {})[id];
+      if (worker && worker.isConnected()) worker.send({ __panoptic: PROTOCOL, resync: keyOf(owner) }, () => {});
+    }
+  };
   const watch = (worker) => {
     const onMessage = (msg) => {
       if (msg === null || typeof msg !== 'object' || msg.__panoptic === undefined) return;
       if (msg.__panoptic !== PROTOCOL || typeof msg.key !== 'string') {
         collector.receive(worker.id, undefined);
-      } else if (msg.key === keyOf(owner) && collector.receive(worker.id, msg.snapshot, msg.thread) === NEEDS_KEYS) {
-        if (worker.isConnected()) worker.send({ __panoptic: PROTOCOL, resync: msg.key }, () => {});
+      } else if (msg.key === keyOf(owner)) {
+        resync(collector.receive(worker.id, msg.snapshot, msg.thread));
       }
     };
     const onExit = () => {
@@ -74,7 +81,7 @@ function listenToWorkers(owner, collector) {
   };
   for (const worker of Object.values(cluster.workers || {})) watch(worker);
   cluster.on('fork', watch);
-  return () => {
+  const detach = () => {
     cluster.removeListener('fork', watch);
     for (const [worker, [onMessage, onExit]] of listeners) {
       worker.removeListener('message', onMessage);
@@ -82,6 +89,7 @@ function listenToWorkers(owner, collector) {
     }
     listeners.clear();
   };
+  return { detach, resync };
 }
 
 /**

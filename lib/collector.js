@@ -60,6 +60,7 @@ class Collector {
     this.ready = []; // master: closed intervals (k) waiting for their delivery time
     this.forwardAt = Infinity; // cluster worker: when to forward its threads' snapshots
     this.forward = NOOP;
+    this.resync = NOOP; // master: ask the workers that lack keys to resync
     this.detach = NOOP;
     this.timer = null;
   }
@@ -220,7 +221,11 @@ class Collector {
       this.engine.keep();
       this.ready.push(k);
     };
-    this.detach = listenToWorkers(this.owner, this);
+    const { detach, resync } = listenToWorkers(this.owner, this);
+    this.detach = detach;
+    // Messages are decoded off the JS thread: a resync found after the last message of a burst
+    // is asked for at the next tick.
+    this.resync = () => resync(this.engine.takeResyncs());
     this.arm();
   }
 
@@ -292,6 +297,7 @@ class Collector {
       while (!this.stopped && this.ready.length > 0 && this.endOf(this.ready[0]) + this.deliveryDelay <= now) {
         this.deliver(this.ready.shift());
       }
+      if (!this.stopped) this.resync();
     } finally {
       if (!this.stopped) this.arm();
     }
@@ -366,13 +372,13 @@ class Collector {
 
   /**
    * A cluster worker's snapshot (base64 text) for this instance, from one of its threads if given.
-   * Returns NativeEngine#receive's answer (undefined for a malformed message).
+   * Returns the ids of the workers that must resync (from this or earlier messages).
    */
   receive(workerId, text, thread) {
     const threadOk = thread === undefined || (Number.isInteger(thread) && thread >= 0 && thread < 2 ** 32);
     if (typeof text === 'string' && threadOk) return this.engine.receive(workerId, thread, text, this.cur);
     this.engine.noteDecodeError();
-    return undefined;
+    return [];
   }
 
   /** Forgets a worker that exited. */

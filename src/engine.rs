@@ -8,7 +8,8 @@ use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::clock;
 use panoptic_core::engine::{Engine, JsValue, Kind};
-use panoptic_core::gather::{Gathering, Rejection, Source};
+use panoptic_core::gather::Source;
+use panoptic_core::intake::Intake;
 use panoptic_core::snapshot::{SeriesKey, Snapshot};
 use panoptic_core::threads::{self, Host, Inbox};
 use panoptic_core::tree::{render, Format};
@@ -37,7 +38,7 @@ struct Feed {
 #[napi]
 pub struct NativeEngine {
     engine: Engine,
-    gathering: Gathering,
+    intake: Intake,
     closed: Option<Snapshot>,
     /// The interval JS is recording into (closed by `Drop` if JS disappears first).
     open: f64,
@@ -58,7 +59,7 @@ impl NativeEngine {
         let cell = clock::register(start, interval).map_err(clock_error)?;
         Ok(NativeEngine {
             engine: Engine::new(persist),
-            gathering: Gathering::default(),
+            intake: Intake::default(),
             closed: None,
             open: clock::read(cell),
             cell: Some(cell),
@@ -175,7 +176,7 @@ impl NativeEngine {
     #[napi(catch_unwind)]
     pub fn keep(&mut self) -> Result<(), Coded> {
         let snapshot = self.take_closed()?;
-        self.gathering.keep_local(snapshot);
+        self.intake.with(|g| g.keep_local(snapshot));
         Ok(())
     }
 
@@ -219,49 +220,61 @@ impl NativeEngine {
     }
 
     /// Takes a message from cluster worker `worker` (from its thread `thread` if given) while
-    /// this process is in interval `current`: 0 kept, 1 late (counted in `late`), 2 rejected
-    /// (counted in `decodeErrors`), 3 this master lacks the sender's series keys (counted in
-    /// `late`: ask the worker to resync). Never throws.
+    /// this process is in interval `current`; it is decoded and merged off the JS thread (late
+    /// ones are counted in `late`, undecodable ones in `decodeErrors`). Returns `takeResyncs()`.
+    /// Never throws.
     #[napi(catch_unwind)]
-    pub fn receive(&mut self, worker: u32, thread: Option<u32>, text: String, current: f64) -> u32 {
+    pub fn receive(
+        &mut self,
+        worker: u32,
+        thread: Option<u32>,
+        text: String,
+        current: f64,
+    ) -> Vec<u32> {
         let source = match thread {
             Some(t) => Source::Thread(format!("{worker}:{t}")),
             None => Source::Worker(worker),
         };
-        match self.gathering.receive(source, &text, current) {
-            Ok(()) => 0,
-            Err(Rejection::Late) => 1,
-            Err(Rejection::Decode(_)) => 2,
-            Err(Rejection::Resync) => 3,
-        }
+        self.intake.receive(source, text, current);
+        self.intake.take_resyncs()
+    }
+
+    /// The workers whose messages extended series keys this master lacks (counted in `late`),
+    /// since the last call: ask each to resync.
+    #[napi]
+    pub fn take_resyncs(&mut self) -> Vec<u32> {
+        self.intake.take_resyncs()
     }
 
     /// Forgets what this instance knows of a worker that exited (its series keys).
     #[napi]
     pub fn forget_worker(&mut self, worker: u32) {
-        self.gathering.forget_worker(worker);
+        self.intake.forget_worker(worker);
     }
 
     /// Counts a panoptic message that could not be routed to any instance.
     #[napi]
     pub fn note_decode_error(&mut self) {
-        self.gathering.note_decode_error();
+        self.intake.with(|g| g.note_decode_error());
     }
 
     /// Delivers interval `k` (with the snapshots its threads posted) and forgets everything up
     /// to it.
     #[napi(catch_unwind)]
     pub fn deliver(&mut self, env: Env, k: f64) -> NativeDelivery {
-        if let Some(host) = &self.host {
-            let (snapshots, lost) = host.inbox().take();
-            self.gathering.note_late(lost);
-            for (label, snapshot) in snapshots {
-                let label = format!("master:{label}");
-                let _ = self.gathering.receive_thread(label, snapshot, k + 1.0);
-            }
-        }
+        let posted = self.host.as_ref().map(|host| host.inbox().take());
         let format = self.format(k);
-        NativeDelivery::new(&env, self.gathering.deliver(k, format))
+        let delivery = self.intake.with(|g| {
+            if let Some((snapshots, lost)) = posted {
+                g.note_late(lost);
+                for (label, snapshot) in snapshots {
+                    let label = format!("master:{label}");
+                    let _ = g.receive_thread(label, snapshot, k + 1.0);
+                }
+            }
+            g.deliver(k, format)
+        });
+        NativeDelivery::new(&env, delivery)
     }
 
     /// Frees the clock cell and the host name, and stops feeding a host. Idempotent.
