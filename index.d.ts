@@ -105,6 +105,41 @@ declare namespace Panopticon {
 
   /** A bound recorder: `(value) => void`. */
   type Recorder<V> = (value?: V) => void;
+
+  /**
+   * Tags of a series (label names to string values): the series is named
+   * `id{key="value",...}` in the delivery tree (keys sorted, values escaped as in Prometheus).
+   */
+  type Tags = { [label: string]: string };
+
+  /** The logger methods and `bind`, shared by an instance and its scopes. */
+  interface Recording {
+    /** Records the latest value (any JSON value). */
+    set(path: Path, id: Key, value: unknown, tags?: Tags): void;
+    /** Adds `n` (a non-finite `n` counts as 1); delivered as a rate. */
+    inc(path: Path, id: Key, n?: number, tags?: Tags): void;
+    /** Adds a value to a summary; a non-finite value is dropped. */
+    sample(path: Path, id: Key, value: number, tags?: Tags): void;
+    /** Adds a `process.hrtime()` difference to a summary of times; a non-array is dropped. */
+    timedSample(path: Path, id: Key, dt: HrTime, tags?: Tags): void;
+
+    /** Resolves the series once and returns a recorder for it. */
+    bind(method: 'set', path: Path, id: Key, tags?: Tags): Recorder<unknown>;
+    bind(method: 'inc', path: Path, id: Key, tags?: Tags): Recorder<number>;
+    bind(method: 'sample', path: Path, id: Key, tags?: Tags): Recorder<number>;
+    bind(method: 'timedSample', path: Path, id: Key, tags?: Tags): Recorder<HrTime>;
+    /** A method added with `registerMethod`. */
+    bind(method: string, path: Path, id: Key, tags?: Tags): Recorder<unknown>;
+
+    /** A view whose methods and `bind` record under `path` (scopes nest). */
+    scope(path: Path): Scope;
+  }
+
+  /** A view of an instance that records under a path prefix (see `Panopticon#scope`). */
+  interface Scope extends Recording {
+    /** A method added with `registerMethod`. */
+    [method: string]: unknown;
+  }
 }
 
 interface PanopticonEvents {
@@ -117,7 +152,7 @@ interface PanopticonEvents {
 }
 
 /** An instance: collects metrics in this process and delivers them once per interval. */
-interface Panopticon extends EventEmitter {
+interface Panopticon extends EventEmitter, Panopticon.Recording {
   /** Instance number in this process, counting from 0. */
   readonly id: number;
   readonly name: unknown;
@@ -126,23 +161,6 @@ interface Panopticon extends EventEmitter {
   readonly persist: boolean;
   /** End (epoch ms) of the interval being recorded. */
   readonly endTime: number;
-
-  /** Records the latest value (any JSON value). */
-  set(path: Panopticon.Path, id: Panopticon.Key, value: unknown): void;
-  /** Adds `n` (a non-finite `n` counts as 1); delivered as a rate. */
-  inc(path: Panopticon.Path, id: Panopticon.Key, n?: number): void;
-  /** Adds a value to a summary; a non-finite value is dropped. */
-  sample(path: Panopticon.Path, id: Panopticon.Key, value: number): void;
-  /** Adds a `process.hrtime()` difference to a summary of times; a non-array is dropped. */
-  timedSample(path: Panopticon.Path, id: Panopticon.Key, dt: Panopticon.HrTime): void;
-
-  /** Resolves the series once and returns a recorder for it. */
-  bind(method: 'set', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<unknown>;
-  bind(method: 'inc', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<number>;
-  bind(method: 'sample', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<number>;
-  bind(method: 'timedSample', path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<Panopticon.HrTime>;
-  /** A method added with `registerMethod`. */
-  bind(method: string, path: Panopticon.Path, id: Panopticon.Key): Panopticon.Recorder<unknown>;
 
   /** Stops timers and cluster listeners, removes all listeners; later records are ignored. */
   stop(): void;

@@ -5,9 +5,10 @@
 
 const EventEmitter = require('events');
 const cluster = require('cluster');
-const { parseOptions, describe } = require('./lib/args');
+const { parseOptions, describe, checkPath, taggedId } = require('./lib/args');
 const { methods, byName, defineCustom } = require('./lib/methods');
 const { Collector } = require('./lib/collector');
+const { Scope, installOnScopes } = require('./lib/scope');
 const { register, unregister, uniqueName } = require('./lib/cluster');
 const { isMainThread } = require('worker_threads');
 
@@ -64,21 +65,27 @@ Panopticon.prototype.stop = function stop() {
 };
 
 /**
- * Resolves `path`/`id` once and returns a function `(value) => void` that records with `method`:
- * the fastest way to record the same series often.
+ * Resolves `path`/`id` (with `tags`, if given) once and returns a function `(value) => void` that
+ * records with `method`: the fastest way to record the same series often.
  */
-Panopticon.prototype.bind = function bind(method, path, id) {
+Panopticon.prototype.bind = function bind(method, path, id, tags) {
   const m = typeof method === 'string' ? byName.get(method) : undefined;
   if (m === undefined) {
     throw new TypeError(`method must be the name of a registered logger method (${[...byName.keys()].join(', ')}), got ${describe(method)}`);
   }
-  return this[COLLECTOR].handle(m, path, id);
+  return this[COLLECTOR].handle(m, path, taggedId(id, tags));
+};
+
+/** A view of this instance whose methods and bind() record under `path`. */
+Panopticon.prototype.scope = function scope(path) {
+  return new Scope(this, checkPath(path));
 };
 
 function install(method) {
-  Panopticon.prototype[method.name] = function record(path, id, value) {
-    this[COLLECTOR].handle(method, path, id)(value);
+  Panopticon.prototype[method.name] = function record(path, id, value, tags) {
+    this[COLLECTOR].handle(method, path, tags === undefined ? id : taggedId(id, tags))(value);
   };
+  installOnScopes(method.name);
 }
 
 methods.forEach(install);

@@ -44,6 +44,8 @@ const BAD_LINES = [
   'Panopticon.registerMethod("x", 5);', // a logger class is a constructor
   'Panopticon.nope();', // no such static
   'new Panopticon({ persist: "yes" });', // persist is a boolean
+  'p.inc(["a"], "x", 1, { status: 200 });', // tag values are strings
+  'p.scope("a");', // a scope's path is an array
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {
@@ -80,7 +82,9 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
   statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function' },
-  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', bind: 'function', stop: 'function' },
+  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', bind: 'function', scope: 'function', stop: 'function' },
+  // Panopticon.Scope: the logger methods, bind and scope.
+  scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'bind', 'scope'],
   // Declared on the instance, inherited from EventEmitter at runtime.
   events: ['on', 'once', 'off', 'emit'],
   properties: { id: 'number', name: 'string', interval: 'number', scaleFactor: 'number', persist: 'boolean', endTime: 'number' },
@@ -141,4 +145,8 @@ test('every member index.d.ts declares exists at runtime, and no undeclared publ
     assert.equal(typeof p.bind(method, ['types'], method), 'function', `bind('${method}') returns a recorder`);
   }
   assert.equal(p.on('delivery', () => {}), p, 'on returns this');
+
+  const scope = p.scope(['types']);
+  for (const name of DECLARED.scopeMethods) assert.equal(typeof scope[name], 'function', `scope.${name}`);
+  assert.deepEqual(Object.keys(scope), [], 'no public own properties on a scope');
 });

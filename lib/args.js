@@ -60,11 +60,8 @@ function isKey(value) {
   return typeof value === 'string' || Number.isFinite(value);
 }
 
-/**
- * Checks a logger call's path and id; returns the path as strings (the keys of the delivery tree).
- * null and undefined mean the root.
- */
-function checkKey(path, id) {
+/** Checks a path; returns it as strings (the keys of the delivery tree). null and undefined mean the root. */
+function checkPath(path) {
   if (path !== null && path !== undefined && !Array.isArray(path)) {
     throw new TypeError(`path must be an array of strings or finite numbers, or null for the root, got ${describe(path)}`);
   }
@@ -77,10 +74,56 @@ function checkKey(path, id) {
       keys.push(String(path[i]));
     }
   }
-  if (!isKey(id)) {
-    throw new TypeError(`id must be a string or a finite number, got ${describe(id)}`);
-  }
   return keys;
 }
 
-module.exports = { describe, parseOptions, checkKey };
+function checkId(id) {
+  if (!isKey(id)) {
+    throw new TypeError(`id must be a string or a finite number, got ${describe(id)}`);
+  }
+}
+
+/** Checks a logger call's path and id; returns the path as strings. */
+function checkKey(path, id) {
+  const keys = checkPath(path);
+  checkId(id);
+  return keys;
+}
+
+// Tag keys become Prometheus label names: the same syntax, and `__` is reserved there.
+const TAG_KEY = /^(?!__)[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** A tag value escaped as in a Prometheus label value. */
+function escapeTag(value) {
+  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/**
+ * The id of a tagged series, as the delivery tree names it: `id{key="value",...}`, keys sorted,
+ * values escaped as in Prometheus. `id` itself when `tags` is undefined or empty.
+ */
+function taggedId(id, tags) {
+  if (tags === undefined) return id;
+  if (tags === null || typeof tags !== 'object' || Array.isArray(tags)) {
+    throw new TypeError(`tags must be an object whose values are strings, got ${describe(tags)}`);
+  }
+  const keys = Object.keys(tags);
+  if (keys.length === 0) return id;
+  checkId(id);
+  keys.sort();
+  let out = `${id}{`;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const value = tags[key];
+    if (!TAG_KEY.test(key)) {
+      throw new RangeError(`tag key ${JSON.stringify(key)} must be a label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__")`);
+    }
+    if (typeof value !== 'string') {
+      throw new TypeError(`tags.${key} must be a string, got ${describe(value)}`);
+    }
+    out += `${i === 0 ? '' : ','}${key}="${escapeTag(value)}"`;
+  }
+  return `${out}}`;
+}
+
+module.exports = { describe, parseOptions, checkPath, checkKey, taggedId };

@@ -14,6 +14,10 @@ p.sample([], 'queue', 4);
 p.timedSample(undefined, 'latency', process.hrtime(process.hrtime()));
 
 const hit: (n?: number) => void = p.bind('inc', ['http'], 'requests');
+p.inc(['http'], 'requests', 1, { method: 'GET' });
+const api: Panopticon.Scope = p.scope(['api']).scope([1]);
+api.bind('sample', null, 'size', { route: '/a' })(3);
+api.timedSample([], 'latency', [0, 5]);
 hit();
 const lat = p.bind('timedSample', ['http'], 'latency');
 lat([0, 1000]);
