@@ -122,12 +122,18 @@ declare namespace Panopticon {
     sample(path: Path, id: Key, value: number, tags?: Tags): void;
     /** Adds a `process.hrtime()` difference to a summary of times; a non-array is dropped. */
     timedSample(path: Path, id: Key, dt: HrTime, tags?: Tags): void;
+    /**
+     * Calls `fn` when each interval closes and reports its number (null, counted in
+     * `meta.errors`, when it throws or gives no finite number); `null` unregisters.
+     */
+    gauge(path: Path, id: Key, fn: (() => number) | null, tags?: Tags): void;
 
     /** Resolves the series once and returns a recorder for it. */
     bind(method: 'set', path: Path, id: Key, tags?: Tags): Recorder<unknown>;
     bind(method: 'inc', path: Path, id: Key, tags?: Tags): Recorder<number>;
     bind(method: 'sample', path: Path, id: Key, tags?: Tags): Recorder<number>;
     bind(method: 'timedSample', path: Path, id: Key, tags?: Tags): Recorder<HrTime>;
+    bind(method: 'gauge', path: Path, id: Key, tags?: Tags): (fn: (() => number) | null) => void;
     /** A method added with `registerMethod`. */
     bind(method: string, path: Path, id: Key, tags?: Tags): Recorder<unknown>;
 

@@ -46,6 +46,7 @@ const BAD_LINES = [
   'new Panopticon({ persist: "yes" });', // persist is a boolean
   'p.inc(["a"], "x", 1, { status: 200 });', // tag values are strings
   'p.scope("a");', // a scope's path is an array
+  'p.gauge([], "g", () => "1");', // a gauge's function gives a number
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {
@@ -82,13 +83,13 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
   statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function' },
-  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', bind: 'function', scope: 'function', stop: 'function' },
+  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', gauge: 'function', bind: 'function', scope: 'function', stop: 'function' },
   // Panopticon.Scope: the logger methods, bind and scope.
-  scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'bind', 'scope'],
+  scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'bind', 'scope'],
   // Declared on the instance, inherited from EventEmitter at runtime.
   events: ['on', 'once', 'off', 'emit'],
   properties: { id: 'number', name: 'string', interval: 'number', scaleFactor: 'number', persist: 'boolean', endTime: 'number' },
-  loggerMethods: ['set', 'inc', 'sample', 'timedSample'],
+  loggerMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge'],
 };
 
 test('every member index.d.ts declares exists at runtime, and no undeclared public one', (t) => {

@@ -25,7 +25,7 @@ const { threadId } = require('worker_threads');
 const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH } = require('./native');
 const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
-const { checkKey } = require('./args');
+const { checkKey, describe } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
 
 const NOOP = () => {};
@@ -52,6 +52,7 @@ class Collector {
     this.batch = this.engine.batch();
     this.jsSeries = []; // set / registered-logger series that ever received a datum
     this.touched = []; // JS series written in the current interval
+    this.gauges = new Set(); // gauge series whose function is called at each close
     this.dropped = 0;
     this.errors = 0;
 
@@ -118,6 +119,33 @@ class Collector {
 
   define(series) {
     return this.engine.define(series.method.kind, series.method.name, series.path, series.id).id;
+  }
+
+  addGauge(series) {
+    if (this.stopped) return;
+    if (series.sid < 0) series.sid = this.define(series);
+    this.gauges.add(series);
+  }
+
+  removeGauge(series) {
+    this.gauges.delete(series);
+  }
+
+  /** A gauge's number now, as JSON: `null` (counted and reported) when its function fails. */
+  gaugeJson(series) {
+    const where = `gauge at ${JSON.stringify([...series.path, series.id])}`;
+    let value;
+    try {
+      value = series.fn();
+    } catch (err) {
+      this.errors += 1;
+      this.report(err, `the function of the ${where} threw`);
+      return 'null';
+    }
+    if (typeof value === 'number' && Number.isFinite(value)) return JSON.stringify(value);
+    this.errors += 1;
+    this.report(new TypeError(`the function of the ${where} returned ${describe(value)}, not a finite number`));
+    return 'null';
   }
 
   defineCounter(series) {
@@ -202,6 +230,11 @@ class Collector {
       ids.push(series.sid);
       json.push(text === undefined ? '' : text);
       at.push(series.at);
+    }
+    for (const series of this.gauges) {
+      ids.push(series.sid);
+      json.push(this.gaugeJson(series));
+      at.push(0);
     }
     for (const series of this.touched) {
       series.touched = false;
@@ -394,6 +427,7 @@ class Collector {
     clearTimeout(this.timer);
     this.timer = null;
     this.ready = [];
+    this.gauges.clear();
     this.detach();
     this.engine.release();
   }

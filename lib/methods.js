@@ -6,10 +6,12 @@
 // the clock cell with the interval its instance holds (see Collector#sync), then writes:
 // - inc: two adds into a counter page the native engine reads when the interval closes;
 // - sample/timedSample: a (series id, value) pair into the batch the engine drains;
-// - set and registered loggers: plain JS state, handed over as JSON when the interval closes.
+// - set and registered loggers: plain JS state, handed over as JSON when the interval closes;
+// - gauge: registers a function the collector calls when each interval closes.
 // A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM } = require('./native');
+const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE } = require('./native');
+const { describe } = require('./args');
 
 const methods = [];
 const byName = new Map();
@@ -67,6 +69,17 @@ function setHandle(c, series) {
   };
 }
 
+function gaugeHandle(c, series) {
+  return function gauge(fn) {
+    if (fn === null) return c.removeGauge(series);
+    if (typeof fn !== 'function') {
+      throw new TypeError(`fn must be a function returning a number, or null to unregister, got ${describe(fn)}`);
+    }
+    series.fn = fn;
+    c.addGauge(series);
+  };
+}
+
 function customHandle(c, series, method) {
   const cell = c.cell;
   const { loggerClass: Logger, validator } = method;
@@ -101,6 +114,7 @@ define('sample', { makeHandle: sampleHandle, kind: KIND_SUMMARY });
 define('timedSample', { makeHandle: timedSampleHandle, kind: KIND_SUMMARY });
 define('inc', { makeHandle: counterHandle, kind: KIND_COUNTER });
 define('set', { makeHandle: setHandle, kind: KIND_SET, jsValue: (series) => series.value });
+define('gauge', { makeHandle: gaugeHandle, kind: KIND_GAUGE });
 
 /** Adds a method backed by a panopticon logger class (validated by the caller). */
 function defineCustom(name, loggerClass, validator) {

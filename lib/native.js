@@ -19,4 +19,5 @@ module.exports = {
   KIND_SUMMARY: 1,
   KIND_SET: 2,
   KIND_CUSTOM: 3,
+  KIND_GAUGE: 4,
 };

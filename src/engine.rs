@@ -83,7 +83,7 @@ impl NativeEngine {
         self.open
     }
 
-    /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger.
+    /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger, 4 gauge.
     #[napi(catch_unwind)]
     pub fn define(
         &mut self,

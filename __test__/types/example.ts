@@ -18,6 +18,8 @@ p.inc(['http'], 'requests', 1, { method: 'GET' });
 const api: Panopticon.Scope = p.scope(['api']).scope([1]);
 api.bind('sample', null, 'size', { route: '/a' })(3);
 api.timedSample([], 'latency', [0, 5]);
+p.gauge(['process'], 'rss', () => process.memoryUsage().rss);
+p.bind('gauge', ['process'], 'rss')(null);
 hit();
 const lat = p.bind('timedSample', ['http'], 'latency');
 lat([0, 1000]);

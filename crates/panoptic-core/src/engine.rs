@@ -73,6 +73,8 @@ pub enum Kind {
     Set,
     /// A registered logger's leaf, kept by JS.
     Custom,
+    /// A number JS computes at each collection (`gauge`).
+    Gauge,
 }
 
 impl Kind {
@@ -83,6 +85,7 @@ impl Kind {
             1 => Some(Kind::Summary),
             2 => Some(Kind::Set),
             3 => Some(Kind::Custom),
+            4 => Some(Kind::Gauge),
             _ => None,
         }
     }
@@ -102,7 +105,8 @@ pub struct Definition {
 pub struct JsValue {
     /// The series id.
     pub id: u32,
-    /// `JSON.stringify` of the value (set) or of the logger (its `toJSON()` leaf); "" for undefined.
+    /// `JSON.stringify` of the value (set), of the logger (its `toJSON()` leaf) or of the gauge's
+    /// number (`null` when it had none); "" for undefined.
     pub json: String,
     /// Set only: when the value was written (epoch ms); the most recent write wins in a merge.
     pub at: f64,
@@ -253,7 +257,10 @@ impl Engine {
         for v in js {
             match js_values.get_mut(v.id as usize) {
                 Some(place)
-                    if matches!(self.series[v.id as usize].kind, Kind::Set | Kind::Custom) =>
+                    if matches!(
+                        self.series[v.id as usize].kind,
+                        Kind::Set | Kind::Custom | Kind::Gauge
+                    ) =>
                 {
                     *place = Some(v)
                 }
@@ -287,6 +294,13 @@ impl Engine {
                 },
                 Kind::Custom => match js {
                     Some(JsValue { json, .. }) => Value::Custom { json },
+                    None => continue,
+                },
+                // JSON numbers are valid Rust float syntax; `null` (no number) is None.
+                Kind::Gauge => match js {
+                    Some(JsValue { json, .. }) => {
+                        Value::Gauge(json.parse().ok().filter(|v: &f64| v.is_finite()))
+                    }
                     None => continue,
                 },
             };
@@ -366,6 +380,8 @@ mod tests {
         let s = e.define(Kind::Summary, key("sample", "s"));
         let set = e.define(Kind::Set, key("set", "v"));
         let custom = e.define(Kind::Custom, key("max", "m"));
+        let gauge = e.define(Kind::Gauge, key("gauge", "g"));
+        let failed = e.define(Kind::Gauge, key("gauge", "f"));
         for n in [3.0, 3.0, 4.0] {
             inc(&e, c, n);
         }
@@ -384,12 +400,24 @@ mod tests {
                 json: "{}".into(),
                 at: 0.0,
             },
+            JsValue {
+                id: gauge.id,
+                json: "-1.5e+21".into(),
+                at: 0.0,
+            },
+            JsValue {
+                id: failed.id,
+                json: "null".into(),
+                at: 0.0,
+            },
         ];
         let snap = e.close(4.0, js, 2.0, 1.0);
         assert_eq!((snap.k, snap.dropped, snap.errors), (4.0, 2.0, 1.0));
         assert_eq!(snap.pid, std::process::id());
         let ids: Vec<&str> = snap.entries.iter().map(|e| e.key.id.as_str()).collect();
-        assert_eq!(ids, ["c", "zero", "s", "v", "m"]);
+        assert_eq!(ids, ["c", "zero", "s", "v", "m", "g", "f"]);
+        assert_eq!(snap.entries[5].value, Value::Gauge(Some(-1.5e21)));
+        assert_eq!(snap.entries[6].value, Value::Gauge(None));
         assert_eq!(
             snap.entries[0].value,
             Value::Counter {

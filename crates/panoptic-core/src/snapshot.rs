@@ -29,6 +29,8 @@ pub enum Value {
     Set { json: String, at: f64 },
     /// A registered logger: its `toJSON()` leaf as JSON text ("" when it gave `undefined`).
     Custom { json: String },
+    /// `gauge`: the number its function gave at collection (None: it threw or gave no number).
+    Gauge(Option<f64>),
 }
 
 /// One reported series.
@@ -150,6 +152,13 @@ impl Merged {
                     json.clone_from(j);
                     *at = *t;
                 }
+                // Gauges add up (a process whose function failed adds nothing).
+                (Value::Gauge(a), Value::Gauge(b)) => {
+                    *a = match (*a, *b) {
+                        (Some(x), Some(y)) => Some(x + y),
+                        (x, y) => x.or(y),
+                    }
+                }
                 (Value::Custom { .. }, Value::Custom { json }) => {
                     self.custom.entry(i).or_default().push(json.clone());
                 }
@@ -260,6 +269,16 @@ mod tests {
             Err(SeriesTwice)
         );
         assert_eq!(m.values[0], counter(3.0, 6.0), "nothing merged");
+        // Gauges add up; one without a number adds nothing.
+        let mut g = Merged::default();
+        for v in [Some(1.5), None, Some(2.0)] {
+            g.add(&[4], &[Value::Gauge(v)]).unwrap();
+        }
+        assert_eq!(g.values, [Value::Gauge(Some(3.5))]);
+        let mut none = Merged::default();
+        none.add(&[4], &[Value::Gauge(None)]).unwrap();
+        none.add(&[4], &[Value::Gauge(None)]).unwrap();
+        assert_eq!(none.values, [Value::Gauge(None)]);
         // An older write does not replace a newer one.
         let mut m2 = Merged::default();
         m2.add(&[1, 0, 7, 2], &b).unwrap();

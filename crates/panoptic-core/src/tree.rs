@@ -115,6 +115,7 @@ fn write_leaf(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
             &[("val", Some(total * format.scale_factor / format.interval))],
         ),
         Value::Summary(s) => summary_fields(s, method == "timedSample", format, out),
+        Value::Gauge(v) => fields(out, &[("val", *v)]),
         Value::Set { json, .. } => {
             if !json.is_empty() {
                 out.extend_from_slice(b"\"val\":");
@@ -226,6 +227,8 @@ mod tests {
                     json: "{\"type\":\"max\",\"value\":2}".into(),
                 },
             ),
+            entry("gauge", &["g"], "some", Value::Gauge(Some(1.5))),
+            entry("gauge", &["g"], "none", Value::Gauge(None)),
             entry(
                 "max",
                 &[],
@@ -245,6 +248,10 @@ mod tests {
                 "v": { "type": "set", "value": { "val": [1, "x"], "timeStamp": 1000.0 } },
                 "undef": { "type": "set", "value": { "timeStamp": 1000.0 } },
                 "c": { "type": "max", "value": 2 },
+                "g": {
+                    "some": { "type": "gauge", "value": { "val": 1.5, "timeStamp": 1000.0 } },
+                    "none": { "type": "gauge", "value": { "val": null, "timeStamp": 1000.0 } },
+                },
             })
         );
         let without_custom = json(&entries, false);

@@ -19,6 +19,8 @@
 //!   tag 1 summary: count f64, total f64, min f64, max f64, mean f64, m2 f64
 //!   tag 2 set:     at f64, json u32
 //!   tag 3 custom:  json u32
+//!   tag 5 gauge:   value f64 (finite)
+//!   tag 6 gauge without a number
 //! ```
 //! An entry's index is the previous entry's index + 1 (0 for the first) plus its step, a zigzag
 //! signed number: a sender's entries mostly come in index order, so a step is one byte, and a
@@ -208,6 +210,11 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
                 body.u8(3);
                 body.u32(table.intern(json));
             }
+            Value::Gauge(Some(v)) => {
+                body.u8(5);
+                body.f64(*v);
+            }
+            Value::Gauge(None) => body.u8(6),
         }
     }
     let mut w = Writer { out: Vec::new() };
@@ -379,8 +386,8 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         });
     }
 
-    // Smallest entry: index step, tag, count, total (a counter of whole numbers).
-    let n = r.count(4)?;
+    // Smallest entry: index step, tag (a gauge without a number).
+    let n = r.count(2)?;
     let mut indexes = Vec::with_capacity(n);
     let mut values = Vec::with_capacity(n);
     let mut expected = 0i64;
@@ -438,6 +445,12 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
                     json: json.to_string(),
                 }
             }
+            5 => {
+                let v = r.f64()?;
+                check(v.is_finite(), "gauge")?;
+                Value::Gauge(Some(v))
+            }
+            6 => Value::Gauge(None),
             _ => return Err(DecodeError::Invalid("kind tag")),
         };
         indexes.push(index);
@@ -510,6 +523,8 @@ mod tests {
                     json: "{\"type\":\"max\"}".into(),
                 },
             ),
+            (key("gauge", &[], "heap"), Value::Gauge(Some(-2.5e9))),
+            (key("gauge", &[], "broken"), Value::Gauge(None)),
         ];
         Snapshot {
             k: 123456.0,
@@ -564,11 +579,11 @@ mod tests {
     fn a_delta_carries_only_new_definitions_and_indexes() {
         let s = sample();
         let new_key = key("inc", &["x"], "y");
-        let text = delta(&s, &[9, 3, 4, 5, 6, 7], &[&new_key], 9);
+        let text = delta(&s, &[9, 3, 4, 5, 6, 7, 8, 2], &[&new_key], 9);
         let m = decode(&text).unwrap();
         assert_eq!(m.dictionary, Dictionary { epoch: 7, base: 9 });
         assert_eq!(m.definitions, vec![new_key]);
-        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7]);
+        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2]);
         // Keys are not repeated: the steady message is much smaller than a self-contained one.
         assert!(text.len() < self_contained(&s).len());
     }
