@@ -44,6 +44,9 @@ const BAD_LINES = [
   'Panopticon.registerMethod("x", 5);', // a logger class is a constructor
   'Panopticon.nope();', // no such static
   'new Panopticon({ persist: "yes" });', // persist is a boolean
+  'Panopticon.trace(42);', // a probe name is a string
+  'Panopticon.trace("x", 5);', // obj is an object
+  'const path: number = Panopticon.trace.listen();', // listen returns the socket path
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {
@@ -79,7 +82,7 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
-  statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function' },
+  statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function', trace: 'function' },
   methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', bind: 'function', stop: 'function' },
   // Declared on the instance, inherited from EventEmitter at runtime.
   events: ['on', 'once', 'off', 'emit'],
@@ -95,6 +98,8 @@ test('every member index.d.ts declares exists at runtime, and no undeclared publ
     assert.equal(typeof Panopticon[name], type, `static ${name}`);
   }
   assert.equal(Panopticon.Panopticon, Panopticon);
+  assert.equal(typeof Panopticon.trace.listen, 'function');
+  assert.equal(typeof Panopticon.trace.allowRemote, 'function');
   assert.deepEqual(Object.keys(Panopticon).sort(), Object.keys(DECLARED.statics).sort(), 'undeclared statics');
 
   const protoOwn = Object.getOwnPropertyNames(Panopticon.prototype).filter((k) => k !== 'constructor');

@@ -6,9 +6,11 @@ mod clock;
 mod engine;
 mod error;
 mod memory;
+mod trace;
 
 pub use clock::*;
 pub use engine::*;
+pub use trace::*;
 
 use napi_derive::napi;
 use panoptic_core::engine::{BATCH_LENGTH, PAGE_SLOTS};

@@ -9,5 +9,6 @@ pub mod gather;
 pub mod snapshot;
 pub mod summary;
 pub mod threads;
+pub mod trace;
 pub mod tree;
 pub mod wire;
