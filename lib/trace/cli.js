@@ -215,6 +215,7 @@ class Cli {
       patterns: local.patterns(),
       remote,
       script: path.basename(script),
+      line: remote === null ? 1 : lineOf(script, remote),
     }));
     this.peers = new Set();
     // pid -> identity (inode, change time) of the socket we connected to: each socket is tried
@@ -312,6 +313,17 @@ class Cli {
       clearTimeout(timer);
       process.exit(0);
     });
+  }
+}
+
+/** The line of `script` where `source` starts (1 when it cannot be found): for stack traces. */
+function lineOf(script, source) {
+  try {
+    const text = fs.readFileSync(path.resolve(script), 'utf8');
+    const at = text.indexOf(source);
+    return at < 0 ? 1 : text.slice(0, at).split('\n').length;
+  } catch {
+    return 1;
   }
 }
 

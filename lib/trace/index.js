@@ -259,7 +259,8 @@ function subscribe(conn, msg) {
     if (remoteAllowed()) {
       const { Remote } = require('./remote');
       const script = typeof msg.script === 'string' ? msg.script : 'script';
-      c.remote = new Remote(msg.remote, `panoptic-trace remote (${script})`, {
+      const line = Number.isSafeInteger(msg.line) && msg.line > 0 ? msg.line : 1;
+      c.remote = new Remote(msg.remote, `panoptic-trace remote (${script})`, line, {
         stdio: (stream, text) => send(conn, KIND.stdio, { stream, text }),
         event: (name, args) => {
           let payload;

@@ -27,12 +27,14 @@ const CLEANUP_MS = 2000;
 /**
  * Turns the source of a function into the function. `fn.toString()` of `function (t) {}`,
  * `(t) => {}` and `async` forms is an expression; that of a method (`remote(t) {}` in an object
- * literal) is not, so it is read as the only member of an object literal.
+ * literal) is not, so it is read as the only member of an object literal. The source starts on
+ * the first line of what is compiled, so that with `line` (where it starts in the script file)
+ * stack traces name the script's own lines.
  */
-function compile(source, filename, scope) {
-  const factory = (expr) => vm.runInThisContext(`(function (${SCOPE.join(', ')}) {\nreturn (\n${expr}\n);\n})`, {
+function compile(source, filename, line, scope) {
+  const factory = (expr) => vm.runInThisContext(`(function (${SCOPE.join(', ')}) { return (${expr}\n); })`, {
     filename,
-    lineOffset: -2,
+    lineOffset: line - 1,
   });
   let make;
   let member = false;
@@ -57,10 +59,11 @@ function appRequire() {
 
 class Remote {
   /**
-   * Runs `source` for one tracer. `out` sends to that tracer: `stdio(stream, text)`,
-   * `event(name, args)`, `error(err)`. Errors of the script itself are reported, not thrown.
+   * Runs `source` (from line `line` of the script `filename`) for one tracer. `out` sends to that
+   * tracer: `stdio(stream, text)`, `event(name, args)`, `error(err)`. Errors of the script itself
+   * are reported, not thrown.
    */
-  constructor(source, filename, out) {
+  constructor(source, filename, line, out) {
     this.out = out;
     this.handlers = [];
     this.cleanups = [];
@@ -86,7 +89,7 @@ class Remote {
       },
     };
     try {
-      const fn = compile(source, filename, this.scope());
+      const fn = compile(source, filename, line, this.scope());
       this.call(fn, traces);
     } catch (err) {
       out.error(err);
