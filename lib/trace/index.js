@@ -21,9 +21,11 @@ const hasOwn = Object.prototype.hasOwnProperty;
 // the tracer), 2 payload too large, 3 connection gone.
 const TOO_LARGE = 2;
 
-// true: trace() returns after its one check. Starts false so that the first call takes the slow
-// path, which starts listening; stays false while any tracer subscribes to traces.
-let idle = false;
+// `off` is true while no tracer subscribes. It is written only when that changes, never on the
+// first call: V8 then treats it as a constant, and an idle trace('x', { id }) compiles to almost
+// nothing (its object is not even allocated; BENCHMARKS.md, "Tracing"). Once a tracer has come and
+// gone, it is a plain field load, and the object is allocated.
+const probes = { off: true };
 // null: not tried yet; a string: the socket's path; false: cannot listen here (worker thread,
 // platform, folder), tried once.
 let listening = null;
@@ -43,7 +45,8 @@ function coded(message, code) {
 
 function refresh() {
   active = [...connections.values()].filter((c) => c.local !== null || c.remote !== null);
-  idle = active.length === 0 && listening !== null;
+  const off = active.length === 0;
+  if (probes.off !== off) probes.off = off;
 }
 
 /**
@@ -51,17 +54,21 @@ function refresh() {
  * attached; never throws into the application for what `obj` holds (a tracer is told instead).
  */
 function trace(name, obj) {
-  if (idle && typeof name === 'string' && (obj === undefined || typeof obj === 'object')) return;
-  slow(name, obj);
+  if (probes.off) {
+    if (listening === null || typeof name !== 'string' || (obj !== undefined && typeof obj !== 'object')) first(name, obj);
+    return;
+  }
+  if (typeof name !== 'string' || (obj !== undefined && typeof obj !== 'object')) first(name, obj);
+  deliver(name, obj);
 }
 
-function slow(name, obj) {
+/** Argument errors, and listening at the first call. */
+function first(name, obj) {
   if (typeof name !== 'string') throw new TypeError(`name must be a string, got ${describe(name)}`);
   if (obj !== undefined && typeof obj !== 'object') {
     throw new TypeError(`obj must be an object, null or undefined, got ${describe(obj)}`);
   }
   if (listening === null) start();
-  if (active.length > 0) deliver(name, obj);
 }
 
 /** Listening on the first trace() call: a failure becomes one warning, never an exception. */

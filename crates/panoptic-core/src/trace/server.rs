@@ -156,7 +156,13 @@ struct Outgoing {
     queue: OutQueue,
     /// No more frames are accepted; the writer flushes what is queued, then closes.
     closing: bool,
+    /// The writer sleeps on `wake`: only then is a push worth a wake-up (a futex syscall, and on
+    /// a small machine a context switch, per trace otherwise).
+    waiting: bool,
 }
+
+/// What the writer takes from the queue at once: one `send` for many small frames.
+const WRITE_BATCH: usize = 64 * 1024;
 
 struct Conn {
     stream: UnixStream,
@@ -171,8 +177,11 @@ impl Conn {
             return Sent::Gone;
         }
         let queued = out.queue.push(frame);
+        let wake = out.waiting;
         drop(out);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
         if queued {
             Sent::Queued
         } else {
@@ -199,23 +208,29 @@ impl Conn {
     }
 
     fn write_loop(&self) {
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
         loop {
-            let frame = {
+            {
                 let mut out = lock(&self.out);
                 loop {
-                    if let Some(f) = out.queue.pop() {
-                        break Some(f);
+                    while batch.len() < WRITE_BATCH {
+                        match out.queue.pop() {
+                            Some(f) => batch.extend_from_slice(&f),
+                            None => break,
+                        }
                     }
-                    if out.closing {
-                        break None;
+                    if !batch.is_empty() || out.closing {
+                        break;
                     }
+                    out.waiting = true;
                     out = self.wake.wait(out).unwrap_or_else(|e| e.into_inner());
+                    out.waiting = false;
                 }
-            };
-            match frame {
-                Some(f) if write_all(&self.stream, &f).is_ok() => {}
-                _ => break,
             }
+            if batch.is_empty() || write_all(&self.stream, &batch).is_err() {
+                break;
+            }
+            batch.clear();
         }
         lock(&self.out).closing = true;
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
@@ -343,6 +358,7 @@ fn admit(shared: &Arc<Shared>, stream: UnixStream) {
         out: Mutex::new(Outgoing {
             queue: OutQueue::new(shared.limits.queue_bytes),
             closing: false,
+            waiting: false,
         }),
         wake: Condvar::new(),
     });
