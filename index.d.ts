@@ -146,6 +146,48 @@ declare namespace Panopticon {
     /** A method added with `registerMethod`. */
     [method: string]: unknown;
   }
+
+  /** Dynamic tracing probes (README, "Dynamic tracing"). */
+  interface Trace {
+    /**
+     * Emits the probe `name` with the properties of `obj`. One check while no tracer is attached;
+     * the first call makes the process attachable. Throws only for a non-string `name` or an
+     * `obj` that is not an object (a `TypeError`); what `obj` holds is never thrown to the caller.
+     */
+    (name: string, obj?: object | null): void;
+    /** Makes the process attachable now and returns its socket's path. */
+    listen(): string;
+    /** Lets tracers run their `exports.remote` code in this process (also: `PANOPTIC_TRACE_REMOTE=1`). */
+    allowRemote(): void;
+  }
+
+  /** What a tracer receives: `{ timestamp, hostname, title, pid, name, ...obj }`. */
+  interface TraceObject {
+    /** `Date.now()` at the `trace()` call. */
+    timestamp: number;
+    hostname: string;
+    /** `process.title` at the call. */
+    title: string;
+    pid: number;
+    /** The probe's name. */
+    name: string;
+    [key: string]: unknown;
+  }
+
+  /** `exports.local(traces)` of a `panoptic-trace` script. */
+  interface LocalTraces {
+    /** Trace objects whose name matches `pattern`, or the arguments of a remote `traces.emit(name, ...)`. */
+    on(pattern: string, fn: (...args: any[]) => void): this;
+  }
+
+  /** `exports.remote(traces)` of a `panoptic-trace` script, run inside each traced process. */
+  interface RemoteTraces {
+    /** Trace objects whose name matches `pattern` (not serialized); `'cleanup'` when the tracer detaches. */
+    on(pattern: 'cleanup', fn: () => void | Promise<void>): this;
+    on(pattern: string, fn: (trace: TraceObject) => void | Promise<void>): this;
+    /** Calls the local handlers of `name` with `args` (sent as JSON). */
+    emit(name: string, ...args: unknown[]): void;
+  }
 }
 
 interface PanopticonEvents {
@@ -191,6 +233,8 @@ interface PanopticonConstructor {
   count(): number;
   /** Resets the count. For tests only. */
   _resetCount(): void;
+  /** Dynamic tracing: `const { trace } = require('panoptic')`. */
+  readonly trace: Panopticon.Trace;
   readonly Panopticon: PanopticonConstructor;
 }
 

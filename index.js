@@ -128,6 +128,9 @@ Panopticon._resetCount = function _resetCount() {
   instanceCount = 0;
 };
 
+/** Dynamic tracing probes: `trace(name, obj)` (README, "Dynamic tracing"). */
+Panopticon.trace = require('./lib/trace').trace;
+
 Panopticon.Panopticon = Panopticon;
 
 module.exports = Panopticon;

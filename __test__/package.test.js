@@ -124,8 +124,8 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   t.diagnostic(`${report[0].filename}: ${files.join(' ')}`);
   assert.deepEqual(files, report[0].files.map((f) => f.path).sort(), 'npm pack --json and the installed files disagree');
 
-  const libFiles = fs.readdirSync(path.join(root, 'lib')).filter((f) => f.endsWith('.js')).map((f) => `lib/${f}`);
-  const expected = ['index.js', 'index.d.ts', 'binding.js', 'package.json', ...libFiles, ...addons];
+  const libFiles = listFiles(path.join(root, 'lib'), 'lib/').filter((f) => f.endsWith('.js'));
+  const expected = ['index.js', 'index.d.ts', 'binding.js', 'package.json', 'bin/panoptic-trace.js', ...libFiles, ...addons];
   for (const optional of ['README.md', 'LICENSE', 'LICENSE.md']) {
     if (fs.existsSync(path.join(root, optional))) expected.push(optional);
   }
@@ -160,4 +160,9 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   assert.equal(leaf.value.val, 0.01);
   assert.equal(typeof leaf.value.timeStamp, 'number');
   assert.equal(leaf.value.timeStamp % 100, 0, 'timeStamp is an interval end on the 100 ms grid');
+
+  // The tracing CLI is installed as a command.
+  const bin = path.join(modules, '.bin', 'panoptic-trace');
+  const version = check(run(bin, ['--version'], projectDir, 30000), 'panoptic-trace --version');
+  assert.equal(version.stdout.trim(), pkg.version);
 });

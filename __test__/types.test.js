@@ -47,6 +47,9 @@ const BAD_LINES = [
   'p.inc(["a"], "x", 1, { status: 200 });', // tag values are strings
   'p.scope("a");', // a scope's path is an array
   'p.gauge([], "g", () => "1");', // a gauge's function gives a number
+  'Panopticon.trace(42);', // a probe name is a string
+  'Panopticon.trace("x", 5);', // obj is an object
+  'const path: number = Panopticon.trace.listen();', // listen returns the socket path
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {
@@ -82,7 +85,7 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
-  statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function' },
+  statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function', trace: 'function' },
   methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', gauge: 'function', bind: 'function', scope: 'function', stop: 'function' },
   // Panopticon.Scope: the logger methods, bind and scope.
   scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'bind', 'scope'],
@@ -100,6 +103,8 @@ test('every member index.d.ts declares exists at runtime, and no undeclared publ
     assert.equal(typeof Panopticon[name], type, `static ${name}`);
   }
   assert.equal(Panopticon.Panopticon, Panopticon);
+  assert.equal(typeof Panopticon.trace.listen, 'function');
+  assert.equal(typeof Panopticon.trace.allowRemote, 'function');
   assert.deepEqual(Object.keys(Panopticon).sort(), Object.keys(DECLARED.statics).sort(), 'undeclared statics');
 
   const protoOwn = Object.getOwnPropertyNames(Panopticon.prototype).filter((k) => k !== 'constructor');

@@ -4,7 +4,9 @@
 // JS field (the floor). `npm run bench` runs it; `node benchmark/index.js --help` lists options.
 // Then, as a final part in a process of its own, the cluster benchmark (benchmark/cluster.js:
 // master CPU and event-loop blocks of cluster-wide aggregation, panoptic against prom-client);
-// `--only hot-path|cluster` or `--skip hot-path|cluster` chooses the parts.
+// Then the tracing benchmark (benchmark/trace.js, in a process of its own: idle trace() against an
+// empty function and jstrace 0.3.0, and the cost with a tracer attached).
+// `--only hot-path|cluster|trace` or `--skip hot-path|cluster|trace` chooses the parts.
 //
 // Method
 // - One tinybench sample = CALLS back-to-back calls of the recorder inside one task function,
@@ -34,7 +36,7 @@ const Panopticon = require('panopticon');
 
 // ---- options ----------------------------------------------------------------------------------
 
-const PARTS = ['hot-path', 'cluster'];
+const PARTS = ['hot-path', 'cluster', 'trace'];
 
 function parseArgs(argv) {
   const opts = { json: null, rounds: 9, time: 500, warmupTime: 100, parts: new Set(PARTS), clusterArgs: [] };
@@ -57,13 +59,13 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') {
       console.log([
         'usage: node benchmark/index.js [options]',
-        '  --json <file>                   also write the results as JSON (the cluster part under "cluster")',
-        '  --rounds <n>=9                  hot path: measured rounds',
-        '  --time <ms>=500                 hot path: ms per task per round',
-        '  --warmup-time <ms>=100          hot path: tinybench warm-up per task',
-        `  --only <${PARTS.join('|')}>      run one part (default: both, hot path first)`,
-        `  --skip <${PARTS.join('|')}>      leave one part out`,
-        "  --cluster-args '<args>'         passed on to benchmark/cluster.js (see its --help)",
+        '  --json <file>                    also write the results as JSON (the other parts under "cluster", "trace")',
+        '  --rounds <n>=9                   hot path: measured rounds',
+        '  --time <ms>=500                  hot path: ms per task per round',
+        '  --warmup-time <ms>=100           hot path: tinybench warm-up per task',
+        `  --only <${PARTS.join('|')}>  run one part (default: all, in this order)`,
+        `  --skip <${PARTS.join('|')}>  leave one part out`,
+        "  --cluster-args '<args>'          passed on to benchmark/cluster.js (see its --help)",
       ].join('\n'));
       process.exit(0);
     } else {
@@ -244,6 +246,11 @@ async function main() {
     const cluster = await runCluster();
     if (cluster) report.cluster = cluster;
   }
+  if (opts.parts.has('trace')) {
+    console.log();
+    const trace = await runPart('trace.js', []);
+    if (trace) report.trace = trace;
+  }
   if (opts.json) {
     fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
     fs.writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
@@ -252,14 +259,19 @@ async function main() {
 }
 
 /** benchmark/cluster.js in a process of its own (it forks the cluster workers); its JSON report. */
-async function runCluster() {
-  const tmp = opts.json ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-bench-')), 'cluster.json') : null;
-  const args = [path.join(__dirname, 'cluster.js'), ...opts.clusterArgs, ...(tmp ? ['--json', tmp] : [])];
+function runCluster() {
+  return runPart('cluster.js', opts.clusterArgs);
+}
+
+/** benchmark/<file> in a process of its own, with `args`; its JSON report when --json is given. */
+async function runPart(file, args) {
+  const tmp = opts.json ? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-bench-')), 'part.json') : null;
+  const argv = [path.join(__dirname, file), ...args, ...(tmp ? ['--json', tmp] : [])];
   const code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: 'inherit' });
+    const child = spawn(process.execPath, argv, { stdio: 'inherit' });
     child.on('exit', (c, signal) => resolve(signal ? 1 : c));
   });
-  if (code !== 0) throw new Error(`benchmark/cluster.js exited with code ${code}`);
+  if (code !== 0) throw new Error(`benchmark/${file} exited with code ${code}`);
   if (!tmp) return null;
   const out = JSON.parse(fs.readFileSync(tmp, 'utf8'));
   fs.rmSync(path.dirname(tmp), { recursive: true, force: true });

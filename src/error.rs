@@ -11,6 +11,10 @@ pub const BAD_KIND: &str = "PANOPTIC_BAD_KIND";
 pub const NO_EXTERNAL_BUFFERS: &str = "PANOPTIC_NO_EXTERNAL_BUFFERS";
 pub const NO_INTERVAL: &str = "PANOPTIC_NO_INTERVAL";
 pub const NO_PAGE: &str = "PANOPTIC_NO_PAGE";
+pub const TRACE_PATTERN: &str = "PANOPTIC_TRACE_PATTERN";
+pub const TRACE_PROTOCOL: &str = "PANOPTIC_TRACE_PROTOCOL";
+pub const TRACE_FOLDER: &str = "PANOPTIC_TRACE_FOLDER";
+pub const TRACE_SOCKET: &str = "PANOPTIC_TRACE_SOCKET";
 
 /// A JS error with a stable code.
 pub type Coded = Error<String>;

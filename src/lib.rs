@@ -7,10 +7,12 @@ mod delivery;
 mod engine;
 mod error;
 mod memory;
+mod trace;
 
 pub use clock::*;
 pub use delivery::*;
 pub use engine::*;
+pub use trace::*;
 
 use napi_derive::napi;
 use panoptic_core::engine::{BATCH_LENGTH, PAGE_SLOTS};

@@ -54,6 +54,32 @@ const same: boolean = Panopticon.Panopticon === Panopticon && p instanceof Panop
 console.log(q.endTime, names, n, same);
 p.stop();
 
+// Dynamic tracing: a library takes the probe function by injection, idle when none is given.
+const { trace } = Panopticon;
+function makeClient(opts: { trace?: Panopticon.Trace } = {}) {
+  const probe = opts.trace || function () {};
+  return (id: number) => probe('client:call', { id });
+}
+makeClient({ trace })(1);
+makeClient()(2);
+trace('request:start', { id: 1 });
+trace('request:end', null);
+trace('tick');
+trace.allowRemote();
+const socket: string = trace.listen();
+console.log(socket.length);
+
+// A panoptic-trace script, typed.
+export function local(traces: Panopticon.LocalTraces) {
+  traces.on('request:*', (t: Panopticon.TraceObject) => console.log(t.name, t.pid, t.timestamp, t.hostname, t.title));
+  traces.on('counts', (counts: Record<string, number>) => console.log(counts));
+}
+export function remote(traces: Panopticon.RemoteTraces) {
+  let n = 0;
+  traces.on('request:end', (t) => { n += t.timestamp > 0 ? 1 : 0; });
+  traces.on('cleanup', () => traces.emit('counts', { n }));
+}
+
 // @ts-expect-error a path is an array
 p.inc('http', 'requests');
 // @ts-expect-error timedSample takes an hrtime pair
@@ -62,3 +88,5 @@ p.timedSample(null, 'x', 5);
 p.on('deliveries', () => {});
 // @ts-expect-error interval is a number
 new Panopticon({ interval: '10' });
+// @ts-expect-error a probe name is a string
+trace(7);

@@ -11,5 +11,6 @@ pub mod registry;
 pub mod snapshot;
 pub mod summary;
 pub mod threads;
+pub mod trace;
 pub mod tree;
 pub mod wire;
