@@ -576,7 +576,7 @@ impl Distribution {
             State::Hdr(Hdr::Dense(h)) => h.distinct_values() * std::mem::size_of::<u64>(),
             State::Hdr(Hdr::Sparse(pairs)) => pairs.capacity() * 16,
             State::Uniform(u) => u.values.capacity() * 8,
-            State::Decaying(d) => d.len() * std::mem::size_of::<Sample>(),
+            State::Decaying(d) => d.capacity() * std::mem::size_of::<Sample>(),
         }
     }
 
@@ -591,7 +591,8 @@ impl Distribution {
     /// decaying: samples varint (<= min(count, 1028)); if count > 0: landmark f64 (seconds);
     ///           per sample: value f64 | weight f64 | priority f64
     /// ```
-    /// An empty HDR distribution takes 21 bytes; each recorded HDR bucket 2 to 4 more (the
+    /// An empty distribution takes 22 bytes, 62 with its summary (a decaying one 8 more for its
+    /// landmark); each HDR bucket 2 to 20 more, typically 3 to 5 (the
     /// random generator's state is not sent: a decoded distribution reseeds from its count).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let o = &self.options;
@@ -841,5 +842,467 @@ impl Reader<'_> {
             return Err(DecodeError::Truncated);
         }
         Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PS: [f64; 9] = [0.0, 1.0, 25.0, 50.0, 75.0, 90.0, 99.0, 99.9, 100.0];
+    const T0: f64 = 1.7e12;
+
+    fn options(reservoir: Reservoir) -> HistogramOptions {
+        HistogramOptions {
+            reservoir,
+            ..HistogramOptions::default()
+        }
+    }
+
+    fn fed(o: &HistogramOptions, seed: u64, values: &[(f64, f64)]) -> Distribution {
+        let mut d = Distribution::new(o, seed);
+        for &(v, t) in values {
+            d.record(v, t);
+        }
+        d
+    }
+
+    fn encoded(d: &Distribution) -> Vec<u8> {
+        let mut out = Vec::new();
+        d.encode(&mut out);
+        out
+    }
+
+    /// The HDR buckets as (lowest unit, count), whatever the representation.
+    fn buckets(d: &Distribution) -> Vec<(u64, u64)> {
+        match Distribution::decode(&encoded(d)).unwrap().0.state {
+            State::Hdr(Hdr::Sparse(pairs)) => pairs,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Samples held by a sampling reservoir.
+    fn samples(d: &Distribution) -> usize {
+        match &d.state {
+            State::Uniform(u) => u.values.len(),
+            State::Decaying(r) => r.len(),
+            State::Hdr(_) => 0,
+        }
+    }
+
+    fn rel(a: f64, b: f64) -> f64 {
+        if a == b {
+            0.0
+        } else {
+            (a - b).abs() / a.abs().max(b.abs())
+        }
+    }
+
+    fn close(a: Option<f64>, b: Option<f64>, tolerance: f64) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => rel(a, b) < tolerance || (a - b).abs() < 1e-9,
+            (a, b) => a == b,
+        }
+    }
+
+    /// Values (mostly in range, some below 0 or above an hour) each with a time step in ms.
+    fn stream() -> impl Strategy<Value = Vec<(f64, f64)>> {
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    8 => (-2.0f64..4.0).prop_map(|e| 10f64.powf(e)),
+                    2 => 0.0f64..100.0,
+                    1 => prop_oneof![Just(-1.0), Just(0.0), Just(4e6), Just(3_600_000.0)],
+                ],
+                0.0f64..5e5,
+            ),
+            0..400,
+        )
+        .prop_map(|v| {
+            let mut t = T0;
+            v.into_iter()
+                .map(|(x, dt)| {
+                    t += dt;
+                    (x, t)
+                })
+                .collect()
+        })
+    }
+
+    fn reservoir() -> impl Strategy<Value = Reservoir> {
+        prop_oneof![
+            Just(Reservoir::Hdr),
+            Just(Reservoir::Uniform),
+            Just(Reservoir::Decaying)
+        ]
+    }
+
+    #[test]
+    fn options_are_checked_with_messages_naming_field_and_value() {
+        let err = |r: Result<HistogramOptions, OptionsError>| r.unwrap_err().to_string();
+        assert_eq!(
+            err(HistogramOptions::new(7, 0.001, 1e3, Reservoir::Hdr)),
+            "histogram.significantFigures must be an integer from 1 to 5, got 7"
+        );
+        assert!(err(HistogramOptions::new(0, 0.001, 1e3, Reservoir::Hdr)).ends_with("got 0"));
+        assert_eq!(
+            err(HistogramOptions::new(3, 0.0, 1e3, Reservoir::Hdr)),
+            "histogram.lowest must be a finite number above 0, got 0"
+        );
+        assert!(err(HistogramOptions::new(3, f64::NAN, 1e3, Reservoir::Hdr)).ends_with("got NaN"));
+        assert_eq!(
+            err(HistogramOptions::new(3, 1.0, 1.5, Reservoir::Hdr)),
+            "histogram.highest must be a finite number from 2 x lowest to 2^53 x lowest \
+             (lowest is 1), got 1.5"
+        );
+        assert!(err(HistogramOptions::new(
+            3,
+            1.0,
+            f64::INFINITY,
+            Reservoir::Uniform
+        ))
+        .ends_with("got Infinity"));
+        assert!(HistogramOptions::new(3, 1e-9, 9e6, Reservoir::Hdr).is_ok());
+        assert!(
+            HistogramOptions::new(3, 1e-9, 1e8, Reservoir::Hdr).is_err(),
+            "above 2^53"
+        );
+        let e = HistogramOptions::new(3, -1.0, 1.0, Reservoir::Hdr).unwrap_err();
+        assert_eq!(e.field(), "histogram.lowest");
+        assert_eq!(
+            HistogramOptions::new(3, 0.001, 3_600_000.0, Reservoir::Hdr),
+            Ok(HistogramOptions::default())
+        );
+        assert_eq!(Reservoir::parse("decaying"), Ok(Reservoir::Decaying));
+        assert_eq!(
+            Reservoir::parse("exp").unwrap_err().to_string(),
+            "histogram.reservoir must be 'hdr', 'uniform' or 'decaying', got \"exp\""
+        );
+        for r in [Reservoir::Hdr, Reservoir::Uniform, Reservoir::Decaying] {
+            assert_eq!(Reservoir::parse(r.as_str()), Ok(r));
+        }
+        assert_eq!(
+            validate_percentiles(&[50.0, 75.0, 90.0, 95.0, 99.0, 99.9]),
+            Ok(())
+        );
+        assert_eq!(
+            validate_percentiles(&[50.0, 101.0])
+                .unwrap_err()
+                .to_string(),
+            "histogram.percentiles must hold numbers from 0 to 100, got 101"
+        );
+        assert!(validate_percentiles(&[f64::NAN]).is_err());
+        assert_eq!(
+            validate_percentiles(&[50.0, 99.9, 50.0])
+                .unwrap_err()
+                .to_string(),
+            "histogram.percentiles must not repeat a percentile, got 50 twice"
+        );
+    }
+
+    #[test]
+    fn percentile_keys() {
+        let cases = [
+            (50.0, "p50"),
+            (75.0, "p75"),
+            (99.0, "p99"),
+            (99.9, "p999"),
+            (99.99, "p9999"),
+            (0.5, "p0_5"),
+            (5.0, "p5"),
+            (9.99, "p9_99"),
+            (100.0, "p100"),
+            (0.0, "p0"),
+            (-0.0, "p0"),
+            (10.0, "p10"),
+            (10.05, "p1005"),
+        ];
+        for (p, key) in cases {
+            assert_eq!(percentile_key(p), key, "{p}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_clamped_and_counted() {
+        for r in [Reservoir::Hdr, Reservoir::Uniform, Reservoir::Decaying] {
+            let mut d = Distribution::new(&options(r), 1);
+            for v in [-1.0, 5.0, 4e6, f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+                d.record(v, T0);
+            }
+            assert_eq!((d.count(), d.clamped()), (6, 5), "{r:?}");
+            let s = d.stats(&[0.0, 100.0]);
+            assert_eq!((s.min, s.max), (Some(0.0), Some(3_600_000.0)));
+            assert_eq!(s.percentiles, [Some(0.0), Some(3_600_000.0)], "{r:?}");
+        }
+    }
+
+    #[test]
+    fn empty_and_single_value_stats() {
+        for r in [Reservoir::Hdr, Reservoir::Uniform, Reservoir::Decaying] {
+            let mut d = Distribution::new(&options(r), 1);
+            let empty = Stats {
+                count: 0,
+                min: None,
+                max: None,
+                mean: None,
+                stddev: None,
+                percentiles: vec![None; 3],
+            };
+            assert!(d.is_empty());
+            assert_eq!(d.stats(&[50.0, 99.0, 99.9]), empty);
+            d.record(12.5, T0);
+            let s = d.stats(&[0.0, 50.0, 100.0]);
+            assert_eq!((s.count, s.mean, s.stddev), (1, Some(12.5), None));
+            assert_eq!(s.percentiles, [Some(12.5); 3], "{r:?}");
+            d.reset();
+            assert_eq!(d.stats(&[50.0, 99.0, 99.9]), empty, "{r:?} after reset");
+            assert_eq!(d.options(), &options(r));
+        }
+    }
+
+    #[test]
+    fn hdr_percentiles_of_known_values() {
+        let mut d = Distribution::new(&HistogramOptions::default(), 1);
+        for i in 1..=1000 {
+            d.record(i as f64, T0);
+        }
+        let s = d.stats(&[50.0, 90.0, 99.0, 99.9, 100.0]);
+        // 1000 units per ms: buckets 256 units (0.256 ms) wide at 500 ms, 512 at 990 ms, each
+        // reported at its top; 1000 is the exact max.
+        assert_eq!(
+            s.percentiles,
+            [500.223, 900.095, 990.207, 1000.0, 1000.0].map(Some)
+        );
+        assert_eq!(s.mean, Some(500.5));
+        let sd = (1000.0f64 * 1001.0 / 12.0).sqrt();
+        assert!(rel(s.stddev.unwrap(), sd) < 1e-12);
+    }
+
+    #[test]
+    fn memory_of_a_default_histogram() {
+        let o = HistogramOptions::default();
+        let mut d = Distribution::new(&o, 1);
+        assert_eq!(d.heap_bytes(), 0, "empty: nothing allocated");
+        // Latencies from 0.01 to 10,000 ms.
+        for i in 0..=600 {
+            d.record(10f64.powf(-2.0 + i as f64 / 100.0), T0);
+        }
+        assert_eq!(d.heap_bytes(), 122_880);
+        d.record(3_600_000.0, T0);
+        assert_eq!(d.heap_bytes(), 188_416, "up to an hour");
+        // Reset keeps the allocation for the next interval.
+        d.reset();
+        assert_eq!(d.heap_bytes(), 188_416);
+        assert!(std::mem::size_of::<Distribution>() <= 256);
+        let mut u = Distribution::new(&options(Reservoir::Uniform), 1);
+        let mut x = Distribution::new(&options(Reservoir::Decaying), 1);
+        for i in 0..5000 {
+            u.record(i as f64, T0 + i as f64);
+            x.record(i as f64, T0 + i as f64);
+        }
+        assert_eq!(u.heap_bytes(), 1024 * 8);
+        assert_eq!(x.heap_bytes(), 1028 * 24);
+    }
+
+    #[test]
+    fn merge_refuses_other_options() {
+        let a = Distribution::new(&HistogramOptions::default(), 1);
+        let mut b = Distribution::new(&options(Reservoir::Uniform), 1);
+        let e = b.merge(&a).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "histograms with different options do not merge: \
+             uniform 3 figures 0.001..3600000 vs hdr 3 figures 0.001..3600000"
+        );
+        let c = Distribution::new(
+            &HistogramOptions::new(2, 0.001, 3_600_000.0, Reservoir::Hdr).unwrap(),
+            1,
+        );
+        let mut a = a;
+        assert!(a.merge(&c).is_err());
+    }
+
+    #[test]
+    fn encoding_sizes_and_refusals() {
+        let mut d = Distribution::new(&HistogramOptions::default(), 1);
+        assert_eq!(encoded(&d).len(), 22);
+        for _ in 0..100 {
+            d.record(1.5, T0);
+        }
+        d.record(250.0, T0);
+        // 22 + summary 40 + buckets (1500 units) x 100 in 3 bytes, (249,984 units) x 1 in 4.
+        let bytes = encoded(&d);
+        assert_eq!(bytes.len(), 22 + 40 + 3 + 4);
+        let mut v2 = bytes.clone();
+        v2[0] = 2;
+        assert_eq!(
+            Distribution::decode(&v2).unwrap_err(),
+            DecodeError::Version(2)
+        );
+        for cut in 0..bytes.len() {
+            assert!(Distribution::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // Read from the front of a longer buffer: the length is reported.
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(b"next");
+        assert_eq!(Distribution::decode(&longer).unwrap().1, bytes.len());
+        // A huge bucket count with few bytes behind it is refused before any allocation.
+        let mut huge = encoded(&Distribution::new(&HistogramOptions::default(), 1));
+        huge.pop();
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1, 1]);
+        assert_eq!(
+            Distribution::decode(&huge).unwrap_err(),
+            DecodeError::Truncated
+        );
+        // Counts that do not add up are refused.
+        let mut lie = bytes.clone();
+        *lie.last_mut().unwrap() = 2; // the last bucket's count: 102 in all
+        assert_eq!(
+            Distribution::decode(&lie).unwrap_err(),
+            DecodeError::Invalid("bucket count")
+        );
+        let mut lie = bytes.clone();
+        assert_eq!(lie[64], 100); // header 21, summary 40, buckets 1, first step 2
+        lie[64] = 99;
+        assert_eq!(
+            Distribution::decode(&lie).unwrap_err(),
+            DecodeError::Invalid("bucket counts")
+        );
+        let mut wrong_kind = bytes;
+        wrong_kind[1] = 9;
+        assert!(Distribution::decode(&wrong_kind).is_err());
+        // Into the snapshot wire's error.
+        assert_eq!(
+            crate::wire::DecodeError::from(DecodeError::Truncated),
+            crate::wire::DecodeError::Truncated
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn merge_equals_recording_both_streams(a in stream(), b in stream(), r in reservoir(), seed in any::<u64>()) {
+            let o = options(r);
+            let whole = fed(&o, seed, &a.iter().chain(&b).cloned().collect::<Vec<_>>());
+            let (mut merged, db) = (fed(&o, seed, &a), fed(&o, seed ^ 1, &b));
+            merged.merge(&db).unwrap();
+            // Merging what the wire carried (a sparse HDR) gives the same.
+            let mut via_wire = fed(&o, seed, &a);
+            via_wire.merge(&Distribution::decode(&encoded(&db)).unwrap().0).unwrap();
+            for m in [&merged, &via_wire] {
+                let (ws, ms) = (whole.stats(&PS), m.stats(&PS));
+                prop_assert_eq!((ms.count, ms.min, ms.max), (ws.count, ws.min, ws.max));
+                prop_assert_eq!(m.clamped(), whole.clamped());
+                prop_assert!(close(ms.mean, ws.mean, 1e-9), "mean {:?} vs {:?}", ms.mean, ws.mean);
+                prop_assert!(close(ms.stddev, ws.stddev, 1e-9), "sd {:?} vs {:?}", ms.stddev, ws.stddev);
+                if r == Reservoir::Hdr {
+                    prop_assert_eq!(&ms.percentiles, &ws.percentiles);
+                    prop_assert_eq!(buckets(m), buckets(&whole));
+                } else {
+                    let bound = if r == Reservoir::Uniform { 1024 } else { 1028 };
+                    prop_assert_eq!(samples(m), (ms.count as usize).min(bound));
+                    for p in ms.percentiles.iter().flatten() {
+                        prop_assert!(ms.min.unwrap() <= *p && *p <= ms.max.unwrap());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn quantiles_are_monotone(a in stream(), r in reservoir(), mut ps in prop::collection::vec(0.0f64..=100.0, 1..20)) {
+            let d = fed(&options(r), 7, &a);
+            ps.sort_by(f64::total_cmp);
+            let s = d.stats(&ps);
+            prop_assert_eq!(s.percentiles.len(), ps.len());
+            let got: Vec<f64> = s.percentiles.iter().flatten().cloned().collect();
+            prop_assert!(got.windows(2).all(|w| w[0] <= w[1]), "{:?} at {:?}", got, ps);
+        }
+
+        #[test]
+        fn hdr_error_is_within_its_precision(
+            values in prop::collection::vec((-3.0f64..6.0).prop_map(|e| 10f64.powf(e)), 1..500),
+            figures in 1u8..=4,
+            ps in prop::collection::vec(0.0f64..=100.0, 1..10),
+        ) {
+            let o = HistogramOptions::new(figures, 0.001, 3_600_000.0, Reservoir::Hdr).unwrap();
+            let mut d = Distribution::new(&o, 1);
+            for &v in &values { d.record(v, T0); }
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let s = d.stats(&ps);
+            for (&p, got) in ps.iter().zip(&s.percentiles) {
+                // HdrHistogram's rank: ceil(q * n), at least 1.
+                let rank = ((p / 100.0 * sorted.len() as f64).ceil() as usize).max(1);
+                let exact = sorted[rank - 1];
+                let bound = exact / 10f64.powi(figures as i32) + o.lowest();
+                let got = got.unwrap();
+                prop_assert!((got - exact).abs() <= bound, "p{} got {} exact {} bound {}", p, got, exact, bound);
+            }
+        }
+
+        #[test]
+        fn reservoirs_stay_bounded_whatever_is_merged(parts in prop::collection::vec(stream(), 1..6), r in prop_oneof![Just(Reservoir::Uniform), Just(Reservoir::Decaying)]) {
+            let o = options(r);
+            let mut total = Distribution::new(&o, 3);
+            for (i, p) in parts.iter().enumerate() {
+                // Each part also merged twice over itself, to push sizes.
+                let mut d = fed(&o, i as u64, p);
+                d.merge(&d.clone()).unwrap();
+                total.merge(&d).unwrap();
+                let bound = if r == Reservoir::Uniform { 1024 } else { 1028 };
+                prop_assert!(samples(&total) <= bound, "{} samples", samples(&total));
+                prop_assert!(total.heap_bytes() <= 1028 * 24);
+            }
+        }
+
+        #[test]
+        fn encode_decode_round_trip(a in stream(), r in reservoir(), figures in 1u8..=3) {
+            let o = HistogramOptions::new(figures, 0.001, 3_600_000.0, r).unwrap();
+            let d = fed(&o, 9, &a);
+            let bytes = encoded(&d);
+            let (back, read) = Distribution::decode(&bytes).unwrap();
+            prop_assert_eq!(read, bytes.len());
+            prop_assert_eq!(back.stats(&PS), d.stats(&PS));
+            prop_assert_eq!((back.count(), back.clamped(), back.options()), (d.count(), d.clamped(), d.options()));
+            prop_assert_eq!(encoded(&back), bytes);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200), header in any::<bool>()) {
+            let mut input = if header {
+                encoded(&Distribution::new(&HistogramOptions::default(), 1))[..19].to_vec()
+            } else {
+                Vec::new()
+            };
+            input.extend_from_slice(&bytes);
+            if let Ok((d, read)) = Distribution::decode(&input) {
+                prop_assert!(read <= input.len());
+                let _ = d.stats(&PS);
+            }
+        }
+
+        #[test]
+        fn flipped_or_cut_bytes_never_panic(a in prop::collection::vec((0.0f64..1e4, Just(T0)), 1..50), r in reservoir(), pos in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+            let o = options(r);
+            let mut good = encoded(&fed(&o, 1, &a));
+            let i = pos % good.len();
+            good[i] = byte;
+            good.truncate(good.len() - cut % 3);
+            if let Ok((d, _)) = Distribution::decode(&good) {
+                let _ = d.stats(&PS);
+                let mut mine = fed(d.options(), 2, &a);
+                let _ = mine.merge(&d);
+                mine.record(1.0, T0);
+                let _ = mine.stats(&PS);
+            }
+        }
+
+        #[test]
+        fn distinct_percentiles_have_distinct_keys(
+            a in prop_oneof![0.0f64..=100.0, (0u32..=100_000).prop_map(|i| i as f64 / 1000.0)],
+            b in prop_oneof![0.0f64..=100.0, (0u32..=100_000).prop_map(|i| i as f64 / 1000.0)],
+        ) {
+            prop_assert_eq!(a == b, percentile_key(a) == percentile_key(b), "{} {}", a, b);
+        }
     }
 }

@@ -42,6 +42,10 @@ impl Uniform {
     pub(crate) fn record(&mut self, value: f64, rng: &mut Rng) {
         self.seen = self.seen.saturating_add(1);
         if self.values.len() < UNIFORM_SIZE {
+            let len = self.values.len();
+            if len == self.values.capacity() {
+                self.values.reserve_exact(growth(len, UNIFORM_SIZE));
+            }
             self.values.push(value);
         } else {
             let slot = rng.u64(0..self.seen);
@@ -86,8 +90,11 @@ impl Uniform {
         pick(&mut a, from_a, rng);
         let mut b = other.values.clone();
         pick(&mut b, from_b, rng);
-        a.extend_from_slice(&b);
-        self.values = a;
+        // Exactly sized: never more than UNIFORM_SIZE slots.
+        let mut values = Vec::with_capacity(a.len() + b.len());
+        values.extend_from_slice(&a);
+        values.extend_from_slice(&b);
+        self.values = values;
         self.seen = self.seen.saturating_add(other.seen);
     }
 
@@ -98,6 +105,13 @@ impl Uniform {
         sorted.sort_by(f64::total_cmp);
         qs.iter().map(|&q| interpolated(&sorted, q)).collect()
     }
+}
+
+/// How many slots to add to a full buffer of `len` that may hold `size`: doubling (amortized
+/// O(1) pushes) but never past `size`, so a reservoir's memory stays within its bound (plain
+/// `Vec` growth would take 1028 samples to 2048 slots).
+fn growth(len: usize, size: usize) -> usize {
+    len.max(4).min(size.saturating_sub(len)).max(1)
 }
 
 /// Keeps `k` samples of `v` chosen uniformly at random (a partial Fisher-Yates shuffle).
@@ -180,6 +194,11 @@ impl Decaying {
         self.samples.len()
     }
 
+    /// Number of samples it has room for without allocating.
+    pub(crate) fn capacity(&self) -> usize {
+        self.samples.capacity()
+    }
+
     /// The samples, in no particular order.
     pub(crate) fn samples(&self) -> impl Iterator<Item = Sample> + '_ {
         self.samples.iter().map(|s| s.0)
@@ -229,7 +248,11 @@ impl Decaying {
 
     /// Keeps the sample if the reservoir has room or if it outranks the lowest priority held.
     fn offer(&mut self, s: Sample) {
-        if self.samples.len() < DECAYING_SIZE {
+        let len = self.samples.len();
+        if len < DECAYING_SIZE {
+            if len == self.samples.capacity() {
+                self.samples.reserve_exact(growth(len, DECAYING_SIZE));
+            }
             self.samples.push(ByPriority(s));
         } else if let Some(mut lowest) = self.samples.peek_mut() {
             if lowest.0.priority < s.priority {
