@@ -1,7 +1,7 @@
 //! The sampling reservoirs of Pandora.js (and Dropwizard) metrics behind the `'uniform'` and
 //! `'decaying'` histogram options: a bounded random sample of the values recorded, from which
 //! percentiles are estimated. Unlike the HDR histogram they do not merge exactly across processes;
-//! their merges ([`Uniform::merge`], [`Decaying::merge`]) give a sample of the same kind of the
+//! merges (see [`Uniform`] and [`Decaying`]) give a sample of the same kind of the
 //! union of both streams, still bounded in size.
 //!
 //! Randomness comes from a seeded [`fastrand::Rng`] held by the caller
@@ -28,6 +28,11 @@ pub const RESCALE_SECONDS: f64 = 3600.0;
 /// Vitter's algorithm R: a uniform random sample of at most [`UNIFORM_SIZE`] of the values seen.
 ///
 /// Invariant: `values.len() == min(seen, UNIFORM_SIZE)`.
+///
+/// Merge rule: the merged sample has `min(UNIFORM_SIZE, len_a + len_b)` values; how many come
+/// from each side is drawn as a draw without replacement from the union of the two streams
+/// would give (hypergeometric, by `seen_a` and `seen_b`), and those are picked at random from
+/// each side. The result is again a uniform sample of the union.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Uniform {
     /// How many values the sample stands for.
@@ -181,6 +186,10 @@ impl Ord for ByPriority {
 /// [`RESCALE_SECONDS`] the landmark moves to the present and every weight and priority is
 /// multiplied by `exp(-ALPHA * (new - old))`, which leaves all ratios (and so the sample and its
 /// quantiles) unchanged while keeping the numbers far from overflow.
+///
+/// Merge rule: both sides are rescaled to the later landmark and the [`DECAYING_SIZE`] highest
+/// priorities of the union are kept: a priority sample of the union of the two streams.
+/// Percentiles are weighted by the samples' weights (Dropwizard's `WeightedSnapshot`).
 #[derive(Debug, Clone, Default)]
 pub struct Decaying {
     /// The landmark, in seconds (`None` until the first value).
