@@ -553,8 +553,19 @@ impl Distribution {
         if h.is_empty() {
             return vec![None; qs.len()];
         }
+        // Back to the user's unit. When 1 / lowest is a whole number (0.001 -> 1000), dividing
+        // by it rounds correctly (500223 units -> 500.223), where multiplying by an inexact
+        // 0.001 can print as 500.22300000000007.
+        let per_unit = 1.0 / self.options.lowest;
+        let to_user = |unit: u64| {
+            if per_unit.fract() == 0.0 {
+                unit as f64 / per_unit
+            } else {
+                unit as f64 * self.options.lowest
+            }
+        };
         qs.iter()
-            .map(|&q| Some(h.value_at_quantile(q) as f64 * self.options.lowest))
+            .map(|&q| Some(to_user(h.value_at_quantile(q))))
             .collect()
     }
 
@@ -936,6 +947,23 @@ mod tests {
             Just(Reservoir::Uniform),
             Just(Reservoir::Decaying)
         ]
+    }
+
+    #[test]
+    fn distributions_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Distribution>();
+    }
+
+    #[test]
+    fn hdr_percentiles_print_as_decimals() {
+        let mut d = Distribution::new(&HistogramOptions::default(), 1);
+        for v in [0.3, 0.7, 1.1, 2.9] {
+            d.record(v, T0);
+        }
+        let s = d.stats(&[25.0, 50.0, 75.0]);
+        assert_eq!(s.percentiles, [0.3, 0.7, 1.1].map(Some));
+        assert_eq!(format!("{}", s.percentiles[2].unwrap()), "1.1");
     }
 
     #[test]
