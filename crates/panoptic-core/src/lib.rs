@@ -6,8 +6,10 @@
 pub mod clock;
 pub mod engine;
 pub mod gather;
+pub mod histogram;
 pub mod intake;
 pub mod registry;
+pub mod reservoir;
 pub mod snapshot;
 pub mod summary;
 pub mod threads;

@@ -1,0 +1,1336 @@
+//! The state behind `histogram(path, id, value)`: one series' value distribution over an
+//! interval ([`Distribution`]), with one of three reservoirs for its percentiles.
+//!
+//! - `'hdr'` (default): an HdrHistogram (the `hdrhistogram` crate). Values are recorded as whole
+//!   multiples of `lowest` (the resolution, in the user's unit); the histogram's buckets then
+//!   hold each value to `significant_figures` decimal digits. Two histograms of the same options
+//!   merge exactly by adding their buckets: a cluster-wide p99 is the p99 of the union.
+//! - `'uniform'`: Vitter's algorithm R, a uniform sample of 1024 values (Pandora/Dropwizard).
+//! - `'decaying'`: a forward-decay priority sample of 1028 values biased to the last ~5 minutes
+//!   (Pandora/Dropwizard), with weighted quantiles.
+//!
+//! Whatever the reservoir, count, min, max, mean and stddev are exact: a
+//! [`crate::summary::Summary`] is kept beside it and merged with Chan's rule
+//! ([`crate::snapshot::combine`]). Only percentiles come from the reservoir.
+//!
+//! # HDR values and their error
+//! A value `v` (clamped into `0..=highest`) is recorded as the integer `i = round(v / lowest)`.
+//! A percentile is the HdrHistogram `valueAtQuantile`: the *highest equivalent value* of the
+//! bucket holding the value of rank `max(1, ceil(q * count))` (for q = 0, the lowest equivalent
+//! value), multiplied back by `lowest` and then clamped into the exact `[min, max]`. A bucket
+//! holding `i` spans less than `i / 10^s` (s significant figures: for s = 3, buckets are
+//! 1/1024 of their magnitude wide, integers below 2048 are exact), so a reported percentile is
+//! within `v / 10^s + lowest` of the exact value of that rank (and never below it by more than
+//! `lowest / 2`, the rounding to the resolution).
+//!
+//! # Memory
+//! An HDR histogram is allocated only when its first value arrives, and grows (auto-resize) to
+//! the largest value recorded, so an empty [`Distribution`] holds no heap memory and a
+//! histogram's size follows the magnitude of its largest value, not `highest`. With the default
+//! options (3 figures, resolution 0.001): latencies up to 10 s (1e7 resolution units) take
+//! 14 buckets of 1024 u64 counters, 122,880 bytes; up to an hour (3.6e9 units), 188,416 bytes.
+//! ([`Distribution::heap_bytes`] reports it; a test pins these numbers.) Each further figure
+//! multiplies that by about 8 (s = 5: ~1 MB per power of two). A uniform reservoir holds at most
+//! 1024 x 8 bytes, a decaying one 1028 x 24 bytes.
+//!
+//! # Encoding
+//! See [`Distribution::encode`]; [`Distribution::decode`] never panics, never allocates more
+//! than the bytes read justify (a decoded HDR histogram stays a sparse list of buckets until it
+//! is recorded into, merged into or read), and refuses any state the code could not have made.
+
+use hdrhistogram::Histogram;
+
+use crate::reservoir::{Decaying, Sample, Uniform, DECAYING_SIZE, UNIFORM_SIZE};
+use crate::snapshot::combine;
+use crate::summary::Summary;
+
+/// Which reservoir a histogram's percentiles come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reservoir {
+    /// An HdrHistogram: bounded relative error, exact merge across processes (the default).
+    #[default]
+    Hdr,
+    /// Vitter's algorithm R, 1024 samples.
+    Uniform,
+    /// Forward-decay (exponentially decaying) priority sample, 1028 samples, alpha 0.015.
+    Decaying,
+}
+
+impl Reservoir {
+    /// The option's JS spelling: `'hdr'`, `'uniform'` or `'decaying'`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reservoir::Hdr => "hdr",
+            Reservoir::Uniform => "uniform",
+            Reservoir::Decaying => "decaying",
+        }
+    }
+
+    /// Parses the option's JS spelling.
+    pub fn parse(text: &str) -> Result<Self, OptionsError> {
+        match text {
+            "hdr" => Ok(Reservoir::Hdr),
+            "uniform" => Ok(Reservoir::Uniform),
+            "decaying" => Ok(Reservoir::Decaying),
+            _ => Err(OptionsError::new(
+                "histogram.reservoir",
+                format!("must be 'hdr', 'uniform' or 'decaying', got {text:?}"),
+            )),
+        }
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            Reservoir::Hdr => 0,
+            Reservoir::Uniform => 1,
+            Reservoir::Decaying => 2,
+        }
+    }
+}
+
+/// An invalid histogram option: which one, and why (the binding throws it as a `RangeError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionsError {
+    field: &'static str,
+    message: String,
+}
+
+impl OptionsError {
+    fn new(field: &'static str, rest: String) -> Self {
+        OptionsError {
+            field,
+            message: format!("{field} {rest}"),
+        }
+    }
+
+    /// The option, spelt as in JS: `histogram.significantFigures`, `histogram.lowest`, ...
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl std::fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
+/// Largest `highest / lowest`: resolution units stay exact integers in an f64, and well inside
+/// HdrHistogram's `u64::MAX / 2`.
+const MAX_UNITS: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// A histogram's options, valid by construction ([`HistogramOptions::new`]). Two distributions
+/// merge only if their options are equal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistogramOptions {
+    significant_figures: u8,
+    lowest: f64,
+    highest: f64,
+    reservoir: Reservoir,
+}
+
+impl Default for HistogramOptions {
+    /// 3 significant figures, a resolution of 0.001 (a microsecond for milliseconds), values up
+    /// to 3,600,000 (an hour in milliseconds), the HDR reservoir.
+    fn default() -> Self {
+        HistogramOptions {
+            significant_figures: 3,
+            lowest: 0.001,
+            highest: 3_600_000.0,
+            reservoir: Reservoir::Hdr,
+        }
+    }
+}
+
+impl HistogramOptions {
+    /// Checks and makes options.
+    ///
+    /// - `significant_figures`: 1 to 5, the decimal digits an HDR bucket keeps.
+    /// - `lowest`: a finite number above 0, the resolution in the user's unit: HDR values are
+    ///   recorded as whole multiples of it (0.001 ms keeps microseconds).
+    /// - `highest`: finite, from `2 x lowest` to `2^53 x lowest`: larger values are clamped to it
+    ///   (and counted).
+    ///
+    /// The range applies to every reservoir (values are clamped the same way), so a series'
+    /// count of clamped values does not depend on the reservoir.
+    pub fn new(
+        significant_figures: u8,
+        lowest: f64,
+        highest: f64,
+        reservoir: Reservoir,
+    ) -> Result<Self, OptionsError> {
+        if !(1..=5).contains(&significant_figures) {
+            return Err(OptionsError::new(
+                "histogram.significantFigures",
+                format!("must be an integer from 1 to 5, got {significant_figures}"),
+            ));
+        }
+        if !(lowest.is_finite() && lowest > 0.0) {
+            return Err(OptionsError::new(
+                "histogram.lowest",
+                format!("must be a finite number above 0, got {}", js(lowest)),
+            ));
+        }
+        let units = highest / lowest;
+        if !(highest.is_finite() && (2.0..=MAX_UNITS).contains(&units)) {
+            return Err(OptionsError::new(
+                "histogram.highest",
+                format!(
+                    "must be a finite number from 2 x lowest to 2^53 x lowest (lowest is {}), got {}",
+                    js(lowest),
+                    js(highest)
+                ),
+            ));
+        }
+        Ok(HistogramOptions {
+            significant_figures,
+            lowest,
+            highest,
+            reservoir,
+        })
+    }
+
+    /// Decimal digits an HDR bucket keeps (1 to 5).
+    pub fn significant_figures(&self) -> u8 {
+        self.significant_figures
+    }
+
+    /// The resolution, in the user's unit.
+    pub fn lowest(&self) -> f64 {
+        self.lowest
+    }
+
+    /// The largest value kept; larger ones are clamped to it.
+    pub fn highest(&self) -> f64 {
+        self.highest
+    }
+
+    /// Where percentiles come from.
+    pub fn reservoir(&self) -> Reservoir {
+        self.reservoir
+    }
+
+    /// `highest` in resolution units: the largest integer the HDR histogram records.
+    fn top_unit(&self) -> u64 {
+        (self.highest / self.lowest).round() as u64
+    }
+}
+
+/// A number as JS would print it in an error message (integers without `.0`).
+fn js(v: f64) -> String {
+    match v {
+        f64::INFINITY => "Infinity".into(),
+        f64::NEG_INFINITY => "-Infinity".into(),
+        _ => format!("{v}"),
+    }
+}
+
+/// Checks a `histogram.percentiles` list: each a number from 0 to 100, no two with the same
+/// [`percentile_key`].
+pub fn validate_percentiles(percentiles: &[f64]) -> Result<(), OptionsError> {
+    let mut keys = std::collections::HashSet::new();
+    for &p in percentiles {
+        if !(0.0..=100.0).contains(&p) {
+            return Err(OptionsError::new(
+                "histogram.percentiles",
+                format!("must hold numbers from 0 to 100, got {}", js(p)),
+            ));
+        }
+        if !keys.insert(percentile_key(p)) {
+            return Err(OptionsError::new(
+                "histogram.percentiles",
+                format!("must not repeat a percentile, got {} twice", js(p)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The output key of a percentile: `p` followed by its shortest decimal form, with the decimal
+/// point dropped for 10 <= p < 100 (`50 -> p50`, `99.9 -> p999`, `99.99 -> p9999`, as
+/// panopticon users expect) and replaced by `_` otherwise (`0.5 -> p0_5`, `5 -> p5`,
+/// `9.99 -> p9_99`, `100 -> p100`).
+///
+/// Distinct percentiles get distinct keys: the shortest decimal form is distinct for distinct
+/// numbers and never ends in a fractional `0`; keys without `_` are one digit (0 to 9), `p100`,
+/// or at least two digits read as two integer digits then the fraction (10 <= p < 100), which
+/// cannot collide with one another.
+pub fn percentile_key(p: f64) -> String {
+    // `+ 0.0` turns -0 into 0; Rust's `{}` for f64 is the shortest round-trip form, never in
+    // exponent notation.
+    let text = format!("{}", p + 0.0);
+    if (10.0..100.0).contains(&p) {
+        format!("p{}", text.replace('.', ""))
+    } else {
+        format!("p{}", text.replace('.', "_"))
+    }
+}
+
+/// Two distributions with different options cannot be merged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MergeError {
+    /// The options of the distribution merged into.
+    pub ours: HistogramOptions,
+    /// The options of the one offered.
+    pub theirs: HistogramOptions,
+}
+
+impl std::fmt::Display for MergeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let o = |o: &HistogramOptions| {
+            format!(
+                "{} {} figures {}..{}",
+                o.reservoir.as_str(),
+                o.significant_figures,
+                js(o.lowest),
+                js(o.highest)
+            )
+        };
+        write!(
+            f,
+            "histograms with different options do not merge: {} vs {}",
+            o(&self.ours),
+            o(&self.theirs)
+        )
+    }
+}
+
+impl std::error::Error for MergeError {}
+
+/// The statistics of a distribution (what a delivery reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Number of values recorded (exact).
+    pub count: u64,
+    /// Smallest value (exact, after clamping); `None` when empty.
+    pub min: Option<f64>,
+    /// Largest value (exact, after clamping); `None` when empty.
+    pub max: Option<f64>,
+    /// Mean (exact up to rounding); `None` when empty.
+    pub mean: Option<f64>,
+    /// Sample standard deviation (divisor n - 1), as panopticon's sigma; `None` below 2 values.
+    pub stddev: Option<f64>,
+    /// The percentiles asked for, in the same order; `None` when empty.
+    pub percentiles: Vec<Option<f64>>,
+}
+
+/// The HDR reservoir's state. A histogram's counters are allocated when first needed: a
+/// decoded one stays a sparse list, so decoding costs memory in proportion to its bytes.
+#[derive(Debug, Clone)]
+enum Hdr {
+    /// Recorded buckets as (a value in the bucket, in resolution units; count), values
+    /// ascending. Empty for a new distribution.
+    Sparse(Vec<(u64, u64)>),
+    /// The histogram (auto-resizing from 1..2 up).
+    Dense(Histogram<u64>),
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Hdr(Hdr),
+    Uniform(Uniform),
+    Decaying(Decaying),
+}
+
+/// One series' value distribution: an exact summary beside a reservoir for percentiles.
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    options: HistogramOptions,
+    summary: Summary,
+    clamped: u64,
+    state: State,
+    rng: fastrand::Rng,
+}
+
+/// Why bytes could not be decoded as a [`Distribution`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The bytes end early.
+    Truncated,
+    /// A distribution encoding version this build does not read.
+    Version(u8),
+    /// A value the encoder could not have written (what).
+    Invalid(&'static str),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Truncated => write!(f, "truncated histogram"),
+            DecodeError::Version(v) => {
+                write!(f, "histogram encoding version {v}, expected {ENCODING}")
+            }
+            DecodeError::Invalid(what) => write!(f, "invalid histogram: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<DecodeError> for crate::wire::DecodeError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Truncated => crate::wire::DecodeError::Truncated,
+            DecodeError::Version(_) => crate::wire::DecodeError::Invalid("histogram version"),
+            DecodeError::Invalid(what) => crate::wire::DecodeError::Invalid(what),
+        }
+    }
+}
+
+/// The version of [`Distribution::encode`]'s layout.
+pub const ENCODING: u8 = 1;
+/// Largest count a distribution encodes (counts are whole numbers kept exactly in an f64).
+const MAX_COUNT: u64 = 1 << 53;
+
+/// A fresh, empty HDR histogram: auto-resizing, so it holds only the buckets up to its largest
+/// value.
+fn new_histogram(significant_figures: u8) -> Option<Histogram<u64>> {
+    Histogram::new(significant_figures).ok()
+}
+
+impl Distribution {
+    /// An empty distribution. `seed` seeds the random choices of the `uniform` and `decaying`
+    /// reservoirs (give each series its own, e.g. from its id, so runs are reproducible).
+    pub fn new(options: &HistogramOptions, seed: u64) -> Self {
+        let state = match options.reservoir {
+            Reservoir::Hdr => State::Hdr(Hdr::Sparse(Vec::new())),
+            Reservoir::Uniform => State::Uniform(Uniform::default()),
+            Reservoir::Decaying => State::Decaying(Decaying::default()),
+        };
+        Distribution {
+            options: *options,
+            summary: Summary::default(),
+            clamped: 0,
+            state,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    /// The options it was made with.
+    pub fn options(&self) -> &HistogramOptions {
+        &self.options
+    }
+
+    /// Records one value at `now_ms` (epoch ms; only the decaying reservoir reads it). The
+    /// caller drops non-finite values; one that slips through is recorded as 0 or `highest`
+    /// like any value out of range: a value below 0 or above `highest` is clamped into range
+    /// and counted in [`Distribution::clamped`]. Never panics.
+    pub fn record(&mut self, value: f64, now_ms: f64) {
+        let value = if value.is_nan() {
+            self.clamped += 1;
+            0.0
+        } else if value < 0.0 || value > self.options.highest {
+            self.clamped += 1;
+            value.clamp(0.0, self.options.highest)
+        } else {
+            value
+        };
+        self.summary.push(value);
+        match &mut self.state {
+            State::Hdr(hdr) => {
+                let unit = (value / self.options.lowest).round() as u64;
+                if let Some(h) = dense(hdr, self.options.significant_figures) {
+                    // Auto-resize only fails past u64::MAX / 2, far above our 2^53 units.
+                    let _ = h.record(unit.min(self.options.top_unit()));
+                }
+            }
+            State::Uniform(u) => u.record(value, &mut self.rng),
+            State::Decaying(d) => d.record(value, now_ms, &mut self.rng),
+        }
+    }
+
+    /// How many recorded values were out of range (below 0, above `highest`, or NaN) and clamped.
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+
+    /// How many values were recorded (exact, for every reservoir).
+    pub fn count(&self) -> u64 {
+        self.summary.count as u64
+    }
+
+    /// True when no value was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.summary.is_empty()
+    }
+
+    /// Adds another distribution of the same options, as if its values had been recorded here.
+    ///
+    /// Count, min, max, mean and stddev merge exactly (Chan's rule) and clamped counts add up.
+    /// Percentiles: `hdr` adds the histograms' buckets, exactly; `uniform` keeps a uniform
+    /// sample of the union weighted by each side's count ([`crate::reservoir::Uniform`]);
+    /// `decaying` keeps the 1028 highest priorities of both after bringing them to the later
+    /// landmark ([`crate::reservoir::Decaying`]). Reservoirs never exceed their size.
+    pub fn merge(&mut self, other: &Distribution) -> Result<(), MergeError> {
+        if self.options != other.options {
+            return Err(MergeError {
+                ours: self.options,
+                theirs: other.options,
+            });
+        }
+        self.summary = combine(&self.summary, &other.summary);
+        self.clamped = self.clamped.saturating_add(other.clamped);
+        let figures = self.options.significant_figures;
+        match (&mut self.state, &other.state) {
+            (State::Hdr(ours), State::Hdr(theirs)) => match theirs {
+                Hdr::Sparse(pairs) if pairs.is_empty() => {}
+                Hdr::Sparse(pairs) => {
+                    if let Some(h) = dense(ours, figures) {
+                        for &(unit, count) in pairs {
+                            let _ = h.record_n(unit, count);
+                        }
+                    }
+                }
+                Hdr::Dense(theirs) => {
+                    if let Some(h) = dense(ours, figures) {
+                        let _ = h.add(theirs);
+                    }
+                }
+            },
+            (State::Uniform(ours), State::Uniform(theirs)) => ours.merge(theirs, &mut self.rng),
+            (State::Decaying(ours), State::Decaying(theirs)) => ours.merge(theirs),
+            // Same options, same reservoir kind: unreachable, and harmless if not.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Count, min, max, mean, stddev, and the given percentiles (each from 0 to 100, as checked
+    /// by [`validate_percentiles`]; others are clamped into that range), in the order given.
+    pub fn stats(&self, percentiles: &[f64]) -> Stats {
+        let s = &self.summary;
+        let qs: Vec<f64> = percentiles
+            .iter()
+            .map(|p| {
+                if p.is_nan() {
+                    0.0
+                } else {
+                    p.clamp(0.0, 100.0) / 100.0
+                }
+            })
+            .collect();
+        let raw = if s.is_empty() {
+            vec![None; qs.len()]
+        } else {
+            match &self.state {
+                State::Hdr(hdr) => self.hdr_quantiles(hdr, &qs),
+                State::Uniform(u) => u.quantiles(&qs),
+                State::Decaying(d) => d.quantiles(&qs),
+            }
+        };
+        Stats {
+            count: self.count(),
+            min: s.min(),
+            max: s.max(),
+            mean: s.average(),
+            stddev: s.sigma(),
+            // The reservoir's answer never lies outside the exact range (HDR reports a bucket's
+            // top, which can exceed the true max).
+            percentiles: raw
+                .into_iter()
+                .map(|v| v.map(|v| v.clamp(s.min, s.max)))
+                .collect(),
+        }
+    }
+
+    fn hdr_quantiles(&self, hdr: &Hdr, qs: &[f64]) -> Vec<Option<f64>> {
+        let built;
+        let h = match hdr {
+            Hdr::Dense(h) => h,
+            Hdr::Sparse(pairs) => {
+                let Some(mut h) = new_histogram(self.options.significant_figures) else {
+                    return vec![None; qs.len()];
+                };
+                for &(unit, count) in pairs {
+                    let _ = h.record_n(unit, count);
+                }
+                built = h;
+                &built
+            }
+        };
+        if h.is_empty() {
+            return vec![None; qs.len()];
+        }
+        // Back to the user's unit. When 1 / lowest is a whole number (0.001 -> 1000), dividing
+        // by it rounds correctly (500223 units -> 500.223), where multiplying by an inexact
+        // 0.001 can print as 500.22300000000007.
+        let per_unit = 1.0 / self.options.lowest;
+        let to_user = |unit: u64| {
+            if per_unit.fract() == 0.0 {
+                unit as f64 / per_unit
+            } else {
+                unit as f64 * self.options.lowest
+            }
+        };
+        qs.iter()
+            .map(|&q| Some(to_user(h.value_at_quantile(q))))
+            .collect()
+    }
+
+    /// Empties it, keeping its options (and an HDR histogram's allocation, for `persist`).
+    pub fn reset(&mut self) {
+        self.summary = Summary::default();
+        self.clamped = 0;
+        match &mut self.state {
+            State::Hdr(Hdr::Dense(h)) => h.reset(),
+            State::Hdr(Hdr::Sparse(pairs)) => pairs.clear(),
+            State::Uniform(u) => *u = Uniform::default(),
+            State::Decaying(d) => *d = Decaying::default(),
+        }
+    }
+
+    /// Heap bytes held by the reservoir (HDR counters, samples), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.state {
+            State::Hdr(Hdr::Dense(h)) => h.distinct_values() * std::mem::size_of::<u64>(),
+            State::Hdr(Hdr::Sparse(pairs)) => pairs.capacity() * 16,
+            State::Uniform(u) => u.values.capacity() * 8,
+            State::Decaying(d) => d.capacity() * std::mem::size_of::<Sample>(),
+        }
+    }
+
+    /// Appends its encoding to `out` (little-endian; `varint` = LEB128 u64):
+    /// ```text
+    /// version u8 (1) | reservoir u8 (0 hdr, 1 uniform, 2 decaying) | significant figures u8
+    /// lowest f64 | highest f64 | clamped varint | count varint
+    /// if count > 0: total f64 | min f64 | max f64 | mean f64 | m2 f64     (the exact summary)
+    /// hdr:      buckets varint, then per bucket, ascending: value step varint | count varint
+    ///           (value in resolution units = previous value + step; the first step is the value)
+    /// uniform:  samples varint (= min(count, 1024)), then that many f64 values
+    /// decaying: samples varint (<= min(count, 1028)); if count > 0: landmark f64 (seconds);
+    ///           per sample: value f64 | weight f64 | priority f64
+    /// ```
+    /// An empty distribution takes 22 bytes, 62 with its summary (a decaying one 8 more for its
+    /// landmark); each HDR bucket 2 to 20 more, typically 3 to 5 (the
+    /// random generator's state is not sent: a decoded distribution reseeds from its count).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let o = &self.options;
+        out.extend_from_slice(&[ENCODING, o.reservoir.tag(), o.significant_figures]);
+        f64_out(out, o.lowest);
+        f64_out(out, o.highest);
+        varint(out, self.clamped);
+        let s = &self.summary;
+        varint(out, self.count());
+        if !s.is_empty() {
+            for v in [s.total, s.min, s.max, s.mean, s.m2] {
+                f64_out(out, v);
+            }
+        }
+        match &self.state {
+            State::Hdr(hdr) => {
+                let pairs: Vec<(u64, u64)> = match hdr {
+                    Hdr::Sparse(pairs) => pairs.clone(),
+                    Hdr::Dense(h) => h
+                        .iter_recorded()
+                        // A bucket's lowest value: never above the largest unit recorded, so
+                        // within the range the decoder checks.
+                        .map(|v| {
+                            (
+                                h.lowest_equivalent(v.value_iterated_to()),
+                                v.count_at_value(),
+                            )
+                        })
+                        .collect(),
+                };
+                varint(out, pairs.len() as u64);
+                let mut previous = 0;
+                for (unit, count) in pairs {
+                    varint(out, unit - previous);
+                    varint(out, count);
+                    previous = unit;
+                }
+            }
+            State::Uniform(u) => {
+                varint(out, u.values.len() as u64);
+                for &v in &u.values {
+                    f64_out(out, v);
+                }
+            }
+            State::Decaying(d) => {
+                varint(out, d.len() as u64);
+                if !s.is_empty() {
+                    f64_out(out, d.landmark.unwrap_or(0.0));
+                }
+                for sample in d.samples() {
+                    f64_out(out, sample.value);
+                    f64_out(out, sample.weight);
+                    f64_out(out, sample.priority);
+                }
+            }
+        }
+    }
+
+    /// Decodes what [`Distribution::encode`] wrote at the start of `bytes`; returns it and the
+    /// number of bytes read. Hostile input is an error, never a panic: every count is checked
+    /// against the bytes left before anything is allocated, reservoirs against their sizes, HDR
+    /// values against the range, and the reservoir against the summary (an HDR's bucket counts
+    /// add up to the count; samples lie within `[min, max]`).
+    pub fn decode(bytes: &[u8]) -> Result<(Distribution, usize), DecodeError> {
+        let mut r = Reader { bytes, at: 0 };
+        let version = r.u8()?;
+        if version != ENCODING {
+            return Err(DecodeError::Version(version));
+        }
+        let reservoir = match r.u8()? {
+            0 => Reservoir::Hdr,
+            1 => Reservoir::Uniform,
+            2 => Reservoir::Decaying,
+            _ => return Err(DecodeError::Invalid("reservoir")),
+        };
+        let figures = r.u8()?;
+        let (lowest, highest) = (r.f64()?, r.f64()?);
+        let options = HistogramOptions::new(figures, lowest, highest, reservoir)
+            .map_err(|_| DecodeError::Invalid("options"))?;
+        let clamped = r.varint()?;
+        let count = r.varint()?;
+        check(count <= MAX_COUNT && clamped <= count, "count")?;
+        let summary = if count == 0 {
+            Summary::default()
+        } else {
+            let s = Summary {
+                count: count as f64,
+                total: r.f64()?,
+                min: r.f64()?,
+                max: r.f64()?,
+                mean: r.f64()?,
+                m2: r.f64()?,
+            };
+            let finite = [s.total, s.mean, s.m2].iter().all(|v| v.is_finite());
+            let range = 0.0 <= s.min && s.min <= s.max && s.max <= highest;
+            check(finite && range && s.m2 >= 0.0, "summary")?;
+            s
+        };
+        let in_range = |v: f64| summary.min <= v && v <= summary.max;
+        let state = match reservoir {
+            Reservoir::Hdr => {
+                let n = r.count(2)?;
+                let mut pairs = Vec::with_capacity(n);
+                let (mut unit, mut total) = (0u64, 0u64);
+                for i in 0..n {
+                    let step = r.varint()?;
+                    check(i == 0 || step > 0, "bucket order")?;
+                    unit = unit
+                        .checked_add(step)
+                        .ok_or(DecodeError::Invalid("bucket"))?;
+                    check(unit <= options.top_unit(), "bucket")?;
+                    let c = r.varint()?;
+                    total = total.saturating_add(c);
+                    check(c > 0 && total <= count, "bucket count")?;
+                    pairs.push((unit, c));
+                }
+                check(total == count, "bucket counts")?;
+                State::Hdr(Hdr::Sparse(pairs))
+            }
+            Reservoir::Uniform => {
+                let n = r.count(8)?;
+                check(n as u64 == count.min(UNIFORM_SIZE as u64), "sample count")?;
+                let mut values = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let v = r.f64()?;
+                    check(in_range(v), "sample")?;
+                    values.push(v);
+                }
+                State::Uniform(Uniform {
+                    seen: count,
+                    values,
+                })
+            }
+            Reservoir::Decaying => {
+                let n = r.count(24)?;
+                check(n as u64 <= count.min(DECAYING_SIZE as u64), "sample count")?;
+                let landmark = if count > 0 {
+                    let l = r.f64()?;
+                    check(l.is_finite(), "landmark")?;
+                    Some(l)
+                } else {
+                    None
+                };
+                let mut samples = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (value, weight, priority) = (r.f64()?, r.f64()?, r.f64()?);
+                    let weights_ok = weight.is_finite()
+                        && weight >= 0.0
+                        && priority.is_finite()
+                        && priority >= 0.0;
+                    check(in_range(value) && weights_ok, "sample")?;
+                    samples.push(Sample {
+                        priority,
+                        value,
+                        weight,
+                    });
+                }
+                State::Decaying(Decaying::from_samples(landmark, samples))
+            }
+        };
+        let distribution = Distribution {
+            options,
+            summary,
+            clamped,
+            state,
+            // Not sent; any seed gives a valid sampler, a fixed one keeps decoding reproducible.
+            rng: fastrand::Rng::with_seed(0x5eed ^ count),
+        };
+        Ok((distribution, r.at))
+    }
+}
+
+/// The HDR histogram, allocated on first use (a sparse one becomes dense here).
+fn dense(hdr: &mut Hdr, figures: u8) -> Option<&mut Histogram<u64>> {
+    if let Hdr::Sparse(pairs) = hdr {
+        let mut h = new_histogram(figures)?;
+        for &(unit, count) in pairs.iter() {
+            let _ = h.record_n(unit, count);
+        }
+        *hdr = Hdr::Dense(h);
+    }
+    match hdr {
+        Hdr::Dense(h) => Some(h),
+        Hdr::Sparse(_) => None,
+    }
+}
+
+fn f64_out(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn check(ok: bool, what: &'static str) -> Result<(), DecodeError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(DecodeError::Invalid(what))
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let end = self.at.checked_add(N).ok_or(DecodeError::Truncated)?;
+        let slice = self.bytes.get(self.at..end).ok_or(DecodeError::Truncated)?;
+        self.at = end;
+        slice.try_into().map_err(|_| DecodeError::Truncated)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn f64(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_le_bytes(self.take::<8>()?))
+    }
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                break; // more than 64 bits
+            }
+            v |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::Invalid("varint"))
+    }
+    /// A count of items that each take at least `min_size` bytes: never more than could fit in
+    /// the bytes left, so allocating that many is justified by the input.
+    fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
+        let n = self.varint()?;
+        let left = self.bytes.len().saturating_sub(self.at) as u64;
+        if n.saturating_mul(min_size as u64) > left {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PS: [f64; 9] = [0.0, 1.0, 25.0, 50.0, 75.0, 90.0, 99.0, 99.9, 100.0];
+    const T0: f64 = 1.7e12;
+
+    fn options(reservoir: Reservoir) -> HistogramOptions {
+        HistogramOptions {
+            reservoir,
+            ..HistogramOptions::default()
+        }
+    }
+
+    fn fed(o: &HistogramOptions, seed: u64, values: &[(f64, f64)]) -> Distribution {
+        let mut d = Distribution::new(o, seed);
+        for &(v, t) in values {
+            d.record(v, t);
+        }
+        d
+    }
+
+    fn encoded(d: &Distribution) -> Vec<u8> {
+        let mut out = Vec::new();
+        d.encode(&mut out);
+        out
+    }
+
+    /// The HDR buckets as (lowest unit, count), whatever the representation.
+    fn buckets(d: &Distribution) -> Vec<(u64, u64)> {
+        match Distribution::decode(&encoded(d)).unwrap().0.state {
+            State::Hdr(Hdr::Sparse(pairs)) => pairs,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Samples held by a sampling reservoir.
+    fn samples(d: &Distribution) -> usize {
+        match &d.state {
+            State::Uniform(u) => u.values.len(),
+            State::Decaying(r) => r.len(),
+            State::Hdr(_) => 0,
+        }
+    }
+
+    fn rel(a: f64, b: f64) -> f64 {
+        if a == b {
+            0.0
+        } else {
+            (a - b).abs() / a.abs().max(b.abs())
+        }
+    }
+
+    fn close(a: Option<f64>, b: Option<f64>, tolerance: f64) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => rel(a, b) < tolerance || (a - b).abs() < 1e-9,
+            (a, b) => a == b,
+        }
+    }
+
+    /// Values (mostly in range, some below 0 or above an hour) each with a time step in ms.
+    fn stream() -> impl Strategy<Value = Vec<(f64, f64)>> {
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    8 => (-2.0f64..4.0).prop_map(|e| 10f64.powf(e)),
+                    2 => 0.0f64..100.0,
+                    1 => prop_oneof![Just(-1.0), Just(0.0), Just(4e6), Just(3_600_000.0)],
+                ],
+                0.0f64..5e5,
+            ),
+            0..400,
+        )
+        .prop_map(|v| {
+            let mut t = T0;
+            v.into_iter()
+                .map(|(x, dt)| {
+                    t += dt;
+                    (x, t)
+                })
+                .collect()
+        })
+    }
+
+    fn reservoir() -> impl Strategy<Value = Reservoir> {
+        prop_oneof![
+            Just(Reservoir::Hdr),
+            Just(Reservoir::Uniform),
+            Just(Reservoir::Decaying)
+        ]
+    }
+
+    #[test]
+    fn distributions_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Distribution>();
+    }
+
+    #[test]
+    fn hdr_percentiles_print_as_decimals() {
+        let mut d = Distribution::new(&HistogramOptions::default(), 1);
+        for v in [0.3, 0.7, 1.1, 2.9] {
+            d.record(v, T0);
+        }
+        let s = d.stats(&[25.0, 50.0, 75.0]);
+        assert_eq!(s.percentiles, [0.3, 0.7, 1.1].map(Some));
+        assert_eq!(format!("{}", s.percentiles[2].unwrap()), "1.1");
+    }
+
+    #[test]
+    fn options_are_checked_with_messages_naming_field_and_value() {
+        let err = |r: Result<HistogramOptions, OptionsError>| r.unwrap_err().to_string();
+        assert_eq!(
+            err(HistogramOptions::new(7, 0.001, 1e3, Reservoir::Hdr)),
+            "histogram.significantFigures must be an integer from 1 to 5, got 7"
+        );
+        assert!(err(HistogramOptions::new(0, 0.001, 1e3, Reservoir::Hdr)).ends_with("got 0"));
+        assert_eq!(
+            err(HistogramOptions::new(3, 0.0, 1e3, Reservoir::Hdr)),
+            "histogram.lowest must be a finite number above 0, got 0"
+        );
+        assert!(err(HistogramOptions::new(3, f64::NAN, 1e3, Reservoir::Hdr)).ends_with("got NaN"));
+        assert_eq!(
+            err(HistogramOptions::new(3, 1.0, 1.5, Reservoir::Hdr)),
+            "histogram.highest must be a finite number from 2 x lowest to 2^53 x lowest \
+             (lowest is 1), got 1.5"
+        );
+        assert!(err(HistogramOptions::new(
+            3,
+            1.0,
+            f64::INFINITY,
+            Reservoir::Uniform
+        ))
+        .ends_with("got Infinity"));
+        assert!(HistogramOptions::new(3, 1e-9, 9e6, Reservoir::Hdr).is_ok());
+        assert!(
+            HistogramOptions::new(3, 1e-9, 1e8, Reservoir::Hdr).is_err(),
+            "above 2^53"
+        );
+        let e = HistogramOptions::new(3, -1.0, 1.0, Reservoir::Hdr).unwrap_err();
+        assert_eq!(e.field(), "histogram.lowest");
+        assert_eq!(
+            HistogramOptions::new(3, 0.001, 3_600_000.0, Reservoir::Hdr),
+            Ok(HistogramOptions::default())
+        );
+        assert_eq!(Reservoir::parse("decaying"), Ok(Reservoir::Decaying));
+        assert_eq!(
+            Reservoir::parse("exp").unwrap_err().to_string(),
+            "histogram.reservoir must be 'hdr', 'uniform' or 'decaying', got \"exp\""
+        );
+        for r in [Reservoir::Hdr, Reservoir::Uniform, Reservoir::Decaying] {
+            assert_eq!(Reservoir::parse(r.as_str()), Ok(r));
+        }
+        assert_eq!(
+            validate_percentiles(&[50.0, 75.0, 90.0, 95.0, 99.0, 99.9]),
+            Ok(())
+        );
+        assert_eq!(
+            validate_percentiles(&[50.0, 101.0])
+                .unwrap_err()
+                .to_string(),
+            "histogram.percentiles must hold numbers from 0 to 100, got 101"
+        );
+        assert!(validate_percentiles(&[f64::NAN]).is_err());
+        assert_eq!(
+            validate_percentiles(&[50.0, 99.9, 50.0])
+                .unwrap_err()
+                .to_string(),
+            "histogram.percentiles must not repeat a percentile, got 50 twice"
+        );
+    }
+
+    #[test]
+    fn percentile_keys() {
+        let cases = [
+            (50.0, "p50"),
+            (75.0, "p75"),
+            (99.0, "p99"),
+            (99.9, "p999"),
+            (99.99, "p9999"),
+            (0.5, "p0_5"),
+            (5.0, "p5"),
+            (9.99, "p9_99"),
+            (100.0, "p100"),
+            (0.0, "p0"),
+            (-0.0, "p0"),
+            (10.0, "p10"),
+            (10.05, "p1005"),
+        ];
+        for (p, key) in cases {
+            assert_eq!(percentile_key(p), key, "{p}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_clamped_and_counted() {
+        for r in [Reservoir::Hdr, Reservoir::Uniform, Reservoir::Decaying] {
+            let mut d = Distribution::new(&options(r), 1);
+            for v in [-1.0, 5.0, 4e6, f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+                d.record(v, T0);
+            }
+            assert_eq!((d.count(), d.clamped()), (6, 5), "{r:?}");
+            let s = d.stats(&[0.0, 100.0]);
+            assert_eq!((s.min, s.max), (Some(0.0), Some(3_600_000.0)));
+            assert_eq!(s.percentiles, [Some(0.0), Some(3_600_000.0)], "{r:?}");
+        }
+    }
+
+    #[test]
+    fn empty_and_single_value_stats() {
+        for r in [Reservoir::Hdr, Reservoir::Uniform, Reservoir::Decaying] {
+            let mut d = Distribution::new(&options(r), 1);
+            let empty = Stats {
+                count: 0,
+                min: None,
+                max: None,
+                mean: None,
+                stddev: None,
+                percentiles: vec![None; 3],
+            };
+            assert!(d.is_empty());
+            assert_eq!(d.stats(&[50.0, 99.0, 99.9]), empty);
+            d.record(12.5, T0);
+            let s = d.stats(&[0.0, 50.0, 100.0]);
+            assert_eq!((s.count, s.mean, s.stddev), (1, Some(12.5), None));
+            assert_eq!(s.percentiles, [Some(12.5); 3], "{r:?}");
+            d.reset();
+            assert_eq!(d.stats(&[50.0, 99.0, 99.9]), empty, "{r:?} after reset");
+            assert_eq!(d.options(), &options(r));
+        }
+    }
+
+    #[test]
+    fn hdr_percentiles_of_known_values() {
+        let mut d = Distribution::new(&HistogramOptions::default(), 1);
+        for i in 1..=1000 {
+            d.record(i as f64, T0);
+        }
+        let s = d.stats(&[50.0, 90.0, 99.0, 99.9, 100.0]);
+        // 1000 units per ms: buckets 256 units (0.256 ms) wide at 500 ms, 512 at 990 ms, each
+        // reported at its top; 1000 is the exact max.
+        assert_eq!(
+            s.percentiles,
+            [500.223, 900.095, 990.207, 1000.0, 1000.0].map(Some)
+        );
+        assert_eq!(s.mean, Some(500.5));
+        let sd = (1000.0f64 * 1001.0 / 12.0).sqrt();
+        assert!(rel(s.stddev.unwrap(), sd) < 1e-12);
+    }
+
+    #[test]
+    fn memory_of_a_default_histogram() {
+        let o = HistogramOptions::default();
+        let mut d = Distribution::new(&o, 1);
+        assert_eq!(d.heap_bytes(), 0, "empty: nothing allocated");
+        // Latencies from 0.01 to 10,000 ms.
+        for i in 0..=600 {
+            d.record(10f64.powf(-2.0 + i as f64 / 100.0), T0);
+        }
+        assert_eq!(d.heap_bytes(), 122_880);
+        d.record(3_600_000.0, T0);
+        assert_eq!(d.heap_bytes(), 188_416, "up to an hour");
+        // Reset keeps the allocation for the next interval.
+        d.reset();
+        assert_eq!(d.heap_bytes(), 188_416);
+        assert!(std::mem::size_of::<Distribution>() <= 256);
+        let mut u = Distribution::new(&options(Reservoir::Uniform), 1);
+        let mut x = Distribution::new(&options(Reservoir::Decaying), 1);
+        for i in 0..5000 {
+            u.record(i as f64, T0 + i as f64);
+            x.record(i as f64, T0 + i as f64);
+        }
+        assert_eq!(u.heap_bytes(), 1024 * 8);
+        assert_eq!(x.heap_bytes(), 1028 * 24);
+    }
+
+    #[test]
+    fn merge_refuses_other_options() {
+        let a = Distribution::new(&HistogramOptions::default(), 1);
+        let mut b = Distribution::new(&options(Reservoir::Uniform), 1);
+        let e = b.merge(&a).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "histograms with different options do not merge: \
+             uniform 3 figures 0.001..3600000 vs hdr 3 figures 0.001..3600000"
+        );
+        let c = Distribution::new(
+            &HistogramOptions::new(2, 0.001, 3_600_000.0, Reservoir::Hdr).unwrap(),
+            1,
+        );
+        let mut a = a;
+        assert!(a.merge(&c).is_err());
+    }
+
+    #[test]
+    fn encoding_sizes_and_refusals() {
+        let mut d = Distribution::new(&HistogramOptions::default(), 1);
+        assert_eq!(encoded(&d).len(), 22);
+        for _ in 0..100 {
+            d.record(1.5, T0);
+        }
+        d.record(250.0, T0);
+        // 22 + summary 40 + buckets (1500 units) x 100 in 3 bytes, (249,984 units) x 1 in 4.
+        let bytes = encoded(&d);
+        assert_eq!(bytes.len(), 22 + 40 + 3 + 4);
+        let mut v2 = bytes.clone();
+        v2[0] = 2;
+        assert_eq!(
+            Distribution::decode(&v2).unwrap_err(),
+            DecodeError::Version(2)
+        );
+        for cut in 0..bytes.len() {
+            assert!(Distribution::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // Read from the front of a longer buffer: the length is reported.
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(b"next");
+        assert_eq!(Distribution::decode(&longer).unwrap().1, bytes.len());
+        // A huge bucket count with few bytes behind it is refused before any allocation.
+        let mut huge = encoded(&Distribution::new(&HistogramOptions::default(), 1));
+        huge.pop();
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1, 1]);
+        assert_eq!(
+            Distribution::decode(&huge).unwrap_err(),
+            DecodeError::Truncated
+        );
+        // Counts that do not add up are refused.
+        let mut lie = bytes.clone();
+        *lie.last_mut().unwrap() = 2; // the last bucket's count: 102 in all
+        assert_eq!(
+            Distribution::decode(&lie).unwrap_err(),
+            DecodeError::Invalid("bucket count")
+        );
+        let mut lie = bytes.clone();
+        assert_eq!(lie[64], 100); // header 21, summary 40, buckets 1, first step 2
+        lie[64] = 99;
+        assert_eq!(
+            Distribution::decode(&lie).unwrap_err(),
+            DecodeError::Invalid("bucket counts")
+        );
+        let mut wrong_kind = bytes;
+        wrong_kind[1] = 9;
+        assert!(Distribution::decode(&wrong_kind).is_err());
+        // Into the snapshot wire's error.
+        assert_eq!(
+            crate::wire::DecodeError::from(DecodeError::Truncated),
+            crate::wire::DecodeError::Truncated
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn merge_equals_recording_both_streams(a in stream(), b in stream(), r in reservoir(), seed in any::<u64>()) {
+            let o = options(r);
+            let whole = fed(&o, seed, &a.iter().chain(&b).cloned().collect::<Vec<_>>());
+            let (mut merged, db) = (fed(&o, seed, &a), fed(&o, seed ^ 1, &b));
+            merged.merge(&db).unwrap();
+            // Merging what the wire carried (a sparse HDR) gives the same.
+            let mut via_wire = fed(&o, seed, &a);
+            via_wire.merge(&Distribution::decode(&encoded(&db)).unwrap().0).unwrap();
+            for m in [&merged, &via_wire] {
+                let (ws, ms) = (whole.stats(&PS), m.stats(&PS));
+                prop_assert_eq!((ms.count, ms.min, ms.max), (ws.count, ws.min, ws.max));
+                prop_assert_eq!(m.clamped(), whole.clamped());
+                prop_assert!(close(ms.mean, ws.mean, 1e-9), "mean {:?} vs {:?}", ms.mean, ws.mean);
+                prop_assert!(close(ms.stddev, ws.stddev, 1e-9), "sd {:?} vs {:?}", ms.stddev, ws.stddev);
+                if r == Reservoir::Hdr {
+                    prop_assert_eq!(&ms.percentiles, &ws.percentiles);
+                    prop_assert_eq!(buckets(m), buckets(&whole));
+                } else {
+                    let bound = if r == Reservoir::Uniform { 1024 } else { 1028 };
+                    prop_assert_eq!(samples(m), (ms.count as usize).min(bound));
+                    for p in ms.percentiles.iter().flatten() {
+                        prop_assert!(ms.min.unwrap() <= *p && *p <= ms.max.unwrap());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn quantiles_are_monotone(a in stream(), r in reservoir(), mut ps in prop::collection::vec(0.0f64..=100.0, 1..20)) {
+            let d = fed(&options(r), 7, &a);
+            ps.sort_by(f64::total_cmp);
+            let s = d.stats(&ps);
+            prop_assert_eq!(s.percentiles.len(), ps.len());
+            let got: Vec<f64> = s.percentiles.iter().flatten().cloned().collect();
+            prop_assert!(got.windows(2).all(|w| w[0] <= w[1]), "{:?} at {:?}", got, ps);
+        }
+
+        #[test]
+        fn hdr_error_is_within_its_precision(
+            values in prop::collection::vec((-3.0f64..6.0).prop_map(|e| 10f64.powf(e)), 1..500),
+            figures in 1u8..=4,
+            ps in prop::collection::vec(0.0f64..=100.0, 1..10),
+        ) {
+            let o = HistogramOptions::new(figures, 0.001, 3_600_000.0, Reservoir::Hdr).unwrap();
+            let mut d = Distribution::new(&o, 1);
+            for &v in &values { d.record(v, T0); }
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let s = d.stats(&ps);
+            for (&p, got) in ps.iter().zip(&s.percentiles) {
+                // HdrHistogram's rank: ceil(q * n), at least 1.
+                let rank = ((p / 100.0 * sorted.len() as f64).ceil() as usize).max(1);
+                let exact = sorted[rank - 1];
+                let bound = exact / 10f64.powi(figures as i32) + o.lowest();
+                let got = got.unwrap();
+                prop_assert!((got - exact).abs() <= bound, "p{} got {} exact {} bound {}", p, got, exact, bound);
+            }
+        }
+
+        #[test]
+        fn reservoirs_stay_bounded_whatever_is_merged(parts in prop::collection::vec(stream(), 1..6), r in prop_oneof![Just(Reservoir::Uniform), Just(Reservoir::Decaying)]) {
+            let o = options(r);
+            let mut total = Distribution::new(&o, 3);
+            for (i, p) in parts.iter().enumerate() {
+                // Each part also merged twice over itself, to push sizes.
+                let mut d = fed(&o, i as u64, p);
+                d.merge(&d.clone()).unwrap();
+                total.merge(&d).unwrap();
+                let bound = if r == Reservoir::Uniform { 1024 } else { 1028 };
+                prop_assert!(samples(&total) <= bound, "{} samples", samples(&total));
+                prop_assert!(total.heap_bytes() <= 1028 * 24);
+            }
+        }
+
+        #[test]
+        fn encode_decode_round_trip(a in stream(), r in reservoir(), figures in 1u8..=3) {
+            let o = HistogramOptions::new(figures, 0.001, 3_600_000.0, r).unwrap();
+            let d = fed(&o, 9, &a);
+            let bytes = encoded(&d);
+            let (back, read) = Distribution::decode(&bytes).unwrap();
+            prop_assert_eq!(read, bytes.len());
+            prop_assert_eq!(back.stats(&PS), d.stats(&PS));
+            prop_assert_eq!((back.count(), back.clamped(), back.options()), (d.count(), d.clamped(), d.options()));
+            prop_assert_eq!(encoded(&back), bytes);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200), header in any::<bool>()) {
+            let mut input = if header {
+                encoded(&Distribution::new(&HistogramOptions::default(), 1))[..19].to_vec()
+            } else {
+                Vec::new()
+            };
+            input.extend_from_slice(&bytes);
+            if let Ok((d, read)) = Distribution::decode(&input) {
+                prop_assert!(read <= input.len());
+                let _ = d.stats(&PS);
+            }
+        }
+
+        #[test]
+        fn flipped_or_cut_bytes_never_panic(a in prop::collection::vec((0.0f64..1e4, Just(T0)), 1..50), r in reservoir(), pos in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+            let o = options(r);
+            let mut good = encoded(&fed(&o, 1, &a));
+            let i = pos % good.len();
+            good[i] = byte;
+            good.truncate(good.len() - cut % 3);
+            if let Ok((d, _)) = Distribution::decode(&good) {
+                let _ = d.stats(&PS);
+                let mut mine = fed(d.options(), 2, &a);
+                let _ = mine.merge(&d);
+                mine.record(1.0, T0);
+                let _ = mine.stats(&PS);
+            }
+        }
+
+        #[test]
+        fn distinct_percentiles_have_distinct_keys(
+            a in prop_oneof![0.0f64..=100.0, (0u32..=100_000).prop_map(|i| i as f64 / 1000.0)],
+            b in prop_oneof![0.0f64..=100.0, (0u32..=100_000).prop_map(|i| i as f64 / 1000.0)],
+        ) {
+            prop_assert_eq!(a == b, percentile_key(a) == percentile_key(b), "{} {}", a, b);
+        }
+    }
+}
