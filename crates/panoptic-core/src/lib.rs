@@ -7,6 +7,7 @@ pub mod clock;
 pub mod engine;
 pub mod gather;
 pub mod meter;
+pub mod rate;
 pub mod registry;
 pub mod snapshot;
 pub mod summary;
