@@ -3,6 +3,7 @@
 //! gathering of its workers' snapshots (merged as they arrive, by series ids from its registry). The napi binding (the root crate) only converts arguments
 //! and errors.
 
+pub mod bucketed;
 pub mod clock;
 pub mod engine;
 pub mod gather;
