@@ -6,6 +6,7 @@
 pub mod bucketed;
 pub mod clock;
 pub mod engine;
+pub mod frugal;
 pub mod gather;
 pub mod meter;
 pub mod rate;
