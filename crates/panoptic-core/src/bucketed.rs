@@ -430,12 +430,8 @@ impl BucketedHistogram {
             }
         }
         if left > 0 {
-            // Never exceeded (q = 0): the lowest non-empty bucket.
-            for i in (0..lowest).rev() {
-                if self.counts[i] > 0 {
-                    lowest = i;
-                }
-            }
+            // Never exceeded (q = 0): the walk went all the way down, `lowest` is the lowest
+            // non-empty bucket.
             let low = self.layout.representative(lowest);
             out[..left].iter_mut().for_each(|v| *v = low);
         }

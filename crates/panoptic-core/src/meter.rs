@@ -136,9 +136,10 @@ impl Meter {
     }
 
     /// Marks `n` events at `now_ms`. Returns false, and records nothing, when `n` is not a finite
-    /// number >= 0 (a meter counts events: the caller counts such a data point as dropped).
+    /// number >= 0 (a meter counts events: the caller counts such a data point as dropped), or
+    /// when the count would no longer be finite.
     pub fn mark(&mut self, n: f64, now_ms: f64) -> bool {
-        if !(n.is_finite() && n >= 0.0) {
+        if !(n.is_finite() && n >= 0.0 && (self.count + n).is_finite()) {
             return false;
         }
         // Tick first, so `uncounted` only ever holds events of the current tick interval.
@@ -157,8 +158,11 @@ impl Meter {
     pub fn stats(&mut self, now_ms: f64) -> MeterStats {
         self.tick_if_necessary(now_ms);
         let elapsed = (now_ms - self.start_ms) / 1000.0;
-        let mean_rate = if self.count > 0.0 && elapsed > 0.0 && elapsed.is_finite() {
-            self.count / elapsed
+        let mean_rate = self.count / elapsed;
+        // 0 where undefined: no event, no time elapsed (or a clock stepped back), or a quotient
+        // too large for an f64.
+        let mean_rate = if self.count > 0.0 && elapsed > 0.0 && mean_rate.is_finite() {
+            mean_rate
         } else {
             0.0
         };
@@ -430,6 +434,10 @@ mod tests {
             assert!(!m.mark(n, 0.0));
         }
         assert!(m.mark(0.0, 0.0));
+        let mut big = Meter::new(0.0);
+        assert!(big.mark(f64::MAX, 0.0));
+        assert!(!big.mark(f64::MAX, 0.0), "the count would be infinite");
+        assert_eq!(big.stats(1e-320).mean_rate, 0.0, "too large for an f64");
         assert!(m.mark(2.5, f64::NAN));
         let s = m.stats(f64::NAN);
         assert_eq!((s.count, s.mean_rate, s.m1), (2.5, 0.0, 0.0));

@@ -83,6 +83,8 @@ pub enum Skip {
     NotLater,
     /// The previous observation is more than three intervals old.
     Gap,
+    /// The rate is too large for an f64 (a huge reset value over a tiny `dt`).
+    Overflow,
 }
 
 /// What one observation gave.
@@ -156,10 +158,15 @@ impl RateTracker {
         }
         let (increase, change) = increase(previous, value);
         let seconds = dt / 1000.0;
+        let rate = increase / seconds;
+        // A finite rate only (what the master accepts), and a window whose sums stay finite.
+        if !(rate.is_finite() && (self.increase + increase).is_finite()) {
+            return Observation::Skipped(Skip::Overflow);
+        }
         self.increase += increase;
         self.seconds += seconds;
         Observation::Rate {
-            rate: increase / seconds,
+            rate,
             increase,
             seconds,
             change,
@@ -174,10 +181,8 @@ impl RateTracker {
             std::mem::take(&mut self.increase),
             std::mem::take(&mut self.seconds),
         );
-        (seconds > 0.0).then(|| RateStats {
-            rate: increase / seconds,
-            increase,
-        })
+        let rate = increase / seconds;
+        (seconds > 0.0 && rate.is_finite()).then_some(RateStats { rate, increase })
     }
 }
 
@@ -288,6 +293,18 @@ mod tests {
         for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
             assert_eq!(RateTracker::new(bad), None);
         }
+        // Rates too large for an f64 are skipped, never reported as infinity.
+        let mut t = RateTracker::new(1000.0).unwrap();
+        t.observe(1e308, 0.0);
+        assert_eq!(
+            t.observe(1e300, 1e-300),
+            Observation::Skipped(Skip::Overflow)
+        );
+        assert_eq!(
+            t.observe(f64::MAX, 1.0),
+            Observation::Skipped(Skip::Overflow)
+        );
+        assert_eq!(t.take(), None);
     }
 
     #[test]
