@@ -1015,17 +1015,17 @@ mod tests {
         }
 
         #[test]
-        fn quantiles_within_the_error(vs in prop::collection::vec(1.0f64..900.0, 1..300), q in 0.01f64..0.99) {
-            // Without overflow, the estimate is within a bucket of the exact quantile: the
-            // bucket holding the rank-(ceil((1 - q) n))-from-the-top value.
+        fn quantile_is_the_bucket_of_the_exact_rank(vs in prop::collection::vec(-10.0f64..990.0, 1..300), q in 0.01f64..=1.0) {
+            // Without overflow the walk answers the bucket of the k-th largest value, the
+            // smallest k with k > (1 - q) n. (Not a relative-error bound: buckets start 1 wide,
+            // so small values carry up to half a unit of error; metrix says 15.33 for 15.80.)
             let mut h = BucketedHistogram::new(small());
             for &v in &vs { h.add(v); }
-            let mut sorted = vs.clone();
-            sorted.sort_by(f64::total_cmp);
-            let est = h.quantile(q).unwrap();
-            let lo = sorted[0];
-            let hi = sorted[sorted.len() - 1];
-            prop_assert!(est >= lo / 1.03 && est <= hi * 1.03, "{} not in [{}, {}]", est, lo, hi);
+            let mut desc = vs.clone();
+            desc.sort_by(|a, b| b.total_cmp(a));
+            let k = ((1.0 - q) * vs.len() as f64).floor() as usize + 1;
+            let bucket = h.layout().bucket(desc[k - 1]).unwrap();
+            prop_assert_eq!(h.quantile(q), Some(h.layout().representative(bucket)));
         }
 
         #[test]
