@@ -28,6 +28,21 @@ declare namespace Panopticon {
     startTime?: number | string | Date;
     /** ms after an interval's end at which the master delivers it. Default interval / 2. */
     deliveryDelay?: number;
+    /** How `histogram` series record and report (README, "histogram"). */
+    histogram?: HistogramOptions;
+  }
+
+  interface HistogramOptions {
+    /** HDR precision, 1 to 5. Default 3. */
+    significantFigures?: number;
+    /** Resolution, in the values' unit (> 0). Default 0.001. */
+    lowest?: number;
+    /** Largest trackable value (>= 2 * lowest); larger values are clamped and counted. Default 3600000. */
+    highest?: number;
+    /** Reported percentiles (0 to 100): keys p50, p999 (99.9), p0_5 (0.5). Default [50, 75, 90, 95, 99, 99.9]. */
+    percentiles?: number[];
+    /** Default 'hdr' (exact merge across processes); 'uniform' and 'decaying' are Pandora's sampling reservoirs. */
+    reservoir?: 'hdr' | 'uniform' | 'decaying';
   }
 
   interface SetValue { val: unknown; timeStamp: number }
@@ -38,6 +53,18 @@ declare namespace Panopticon {
     sigma: number | null;
     average: number | null;
     timeStamp: number;
+  }
+  interface GaugeValue { val: number | null; timeStamp: number }
+  /** count, min, max, mean, stddev, one key per percentile (p50, ...), clamped, timeStamp. */
+  interface HistogramValue {
+    count: number;
+    min: number | null;
+    max: number | null;
+    mean: number | null;
+    stddev: number | null;
+    clamped: number;
+    timeStamp: number;
+    [percentile: string]: number | null;
   }
   interface TimedSampleValue extends SampleValue {
     count: number;
@@ -50,7 +77,9 @@ declare namespace Panopticon {
     | { type: 'set'; value: SetValue }
     | { type: 'inc'; value: IncValue }
     | { type: 'sample'; value: SampleValue }
-    | { type: 'timedSample'; value: TimedSampleValue };
+    | { type: 'timedSample'; value: TimedSampleValue }
+    | { type: 'gauge'; value: GaugeValue }
+    | { type: 'histogram'; value: HistogramValue };
 
   /** One process's data for one interval: nested objects down to the leaves. */
   interface Tree { [key: string]: Tree | Leaf | unknown }
@@ -127,6 +156,8 @@ declare namespace Panopticon {
      * `meta.errors`, when it throws or gives no finite number); `null` unregisters.
      */
     gauge(path: Path, id: Key, fn: (() => number) | null, tags?: Tags): void;
+    /** Adds a value (or a `process.hrtime()` difference, as ms at scaleFactor 1) to a distribution. */
+    histogram(path: Path, id: Key, value: number | HrTime, tags?: Tags): void;
 
     /** Resolves the series once and returns a recorder for it. */
     bind(method: 'set', path: Path, id: Key, tags?: Tags): Recorder<unknown>;
@@ -134,6 +165,7 @@ declare namespace Panopticon {
     bind(method: 'sample', path: Path, id: Key, tags?: Tags): Recorder<number>;
     bind(method: 'timedSample', path: Path, id: Key, tags?: Tags): Recorder<HrTime>;
     bind(method: 'gauge', path: Path, id: Key, tags?: Tags): (fn: (() => number) | null) => void;
+    bind(method: 'histogram', path: Path, id: Key, tags?: Tags): Recorder<number | HrTime>;
     /** A method added with `registerMethod`. */
     bind(method: string, path: Path, id: Key, tags?: Tags): Recorder<unknown>;
 

@@ -46,6 +46,11 @@ test('workers report into the master delivery of the same interval', { timeout: 
     assert.deepEqual(data.w.hits.value, { val: (i + 1) / interval, timeStamp: end }, 'the same interval as the master');
     assert.equal(data.w.pid.value.val, w.process.pid);
   }
+  // The cluster view: histograms added (values 1, 10 and 2, 20), gauges summed.
+  const { latency, load } = d.data.cluster.w;
+  assert.deepEqual([latency.value.count, latency.value.min, latency.value.max, latency.value.p50], [4, 1, 20, 2]);
+  assert.equal(latency.value.mean, 33 / 4);
+  assert.equal(load.value.val, 3);
   assert.equal(d.data.bogus, undefined, 'a 0.3.0-shaped message from the app is not ours');
   assert.deepEqual(appMessages, ['from the app', 'from the app'], "the app's own messages still reach it");
 });

@@ -47,6 +47,7 @@ const BAD_LINES = [
   'p.inc(["a"], "x", 1, { status: 200 });', // tag values are strings
   'p.scope("a");', // a scope's path is an array
   'p.gauge([], "g", () => "1");', // a gauge's function gives a number
+  'new Panopticon({ histogram: { reservoir: "exp" } });', // a known reservoir
   'Panopticon.trace(42);', // a probe name is a string
   'Panopticon.trace("x", 5);', // obj is an object
   'const path: number = Panopticon.trace.listen();', // listen returns the socket path
@@ -86,13 +87,13 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
   statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function', trace: 'function' },
-  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', gauge: 'function', bind: 'function', scope: 'function', stop: 'function' },
+  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', gauge: 'function', histogram: 'function', bind: 'function', scope: 'function', stop: 'function' },
   // Panopticon.Scope: the logger methods, bind and scope.
-  scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'bind', 'scope'],
+  scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'histogram', 'bind', 'scope'],
   // Declared on the instance, inherited from EventEmitter at runtime.
   events: ['on', 'once', 'off', 'emit'],
   properties: { id: 'number', name: 'string', interval: 'number', scaleFactor: 'number', persist: 'boolean', endTime: 'number' },
-  loggerMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge'],
+  loggerMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'histogram'],
 };
 
 test('every member index.d.ts declares exists at runtime, and no undeclared public one', (t) => {

@@ -24,6 +24,50 @@ function startTimeOf(value) {
   return Number.isFinite(value) ? value : 0;
 }
 
+const RESERVOIRS = ['hdr', 'uniform', 'decaying'];
+const HISTOGRAM_DEFAULTS = {
+  significantFigures: 3,
+  lowest: 0.001,
+  highest: 3600000,
+  percentiles: [50, 75, 90, 95, 99, 99.9],
+  reservoir: 'hdr',
+};
+
+/** `options.histogram` (README, "histogram"): every field optional; errors name the field. */
+function parseHistogram(histogram) {
+  if (histogram === undefined || histogram === null) return { ...HISTOGRAM_DEFAULTS };
+  if (typeof histogram !== 'object' || Array.isArray(histogram)) {
+    throw new TypeError(`options.histogram must be an object, got ${describe(histogram)}`);
+  }
+  const out = { ...HISTOGRAM_DEFAULTS };
+  const number = (name, ok, rule) => {
+    const value = histogram[name];
+    if (value === undefined) return;
+    if (typeof value !== 'number') throw new TypeError(`options.histogram.${name} must be a number, got ${describe(value)}`);
+    if (!ok(value)) throw new RangeError(`options.histogram.${name} must be ${rule}, got ${describe(value)}`);
+    out[name] = value;
+  };
+  number('significantFigures', (v) => Number.isInteger(v) && v >= 1 && v <= 5, 'an integer from 1 to 5');
+  number('lowest', (v) => Number.isFinite(v) && v > 0, 'a finite number > 0');
+  number('highest', (v) => Number.isFinite(v) && v >= 2 * out.lowest, `a finite number >= 2 * lowest (${2 * out.lowest})`);
+  const { percentiles, reservoir } = histogram;
+  if (percentiles !== undefined) {
+    if (!Array.isArray(percentiles)) throw new TypeError(`options.histogram.percentiles must be an array of numbers, got ${describe(percentiles)}`);
+    percentiles.forEach((p, i) => {
+      if (typeof p !== 'number') throw new TypeError(`options.histogram.percentiles[${i}] must be a number, got ${describe(p)}`);
+      if (!(p >= 0 && p <= 100)) throw new RangeError(`options.histogram.percentiles[${i}] must be from 0 to 100, got ${describe(p)}`);
+    });
+    out.percentiles = [...percentiles];
+  }
+  if (reservoir !== undefined) {
+    if (!RESERVOIRS.includes(reservoir)) {
+      throw new TypeError(`options.histogram.reservoir must be one of ${RESERVOIRS.map((r) => `'${r}'`).join(', ')}, got ${describe(reservoir)}`);
+    }
+    out.reservoir = reservoir;
+  }
+  return out;
+}
+
 /**
  * Options as panopticon 0.3.0 reads them: invalid numbers fall back silently to their defaults;
  * a transformer that is neither a function nor null/undefined is a TypeError.
@@ -53,6 +97,7 @@ function parseOptions(options) {
     transformer: transformer || null,
     name: options.name,
     startTime: startTimeOf(options.startTime),
+    histogram: parseHistogram(options.histogram),
   };
 }
 

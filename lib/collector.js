@@ -39,7 +39,7 @@ class Collector {
     this.startTime = options.startTime;
     this.deliveryDelay = options.deliveryDelay;
     this.transformer = options.transformer || defaultTransformer;
-    this.engine = new NativeEngine(this.startTime, this.interval, this.scaleFactor, this.persist);
+    this.engine = new NativeEngine(this.startTime, this.interval, this.scaleFactor, this.persist, options.histogram);
     this.cell = this.engine.cell;
     this.cur = this.engine.open;
     this.endTime = this.endOf(this.cur);

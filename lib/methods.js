@@ -5,12 +5,12 @@
 // string building, no allocation, no call into native code per record. Each one first compares
 // the clock cell with the interval its instance holds (see Collector#sync), then writes:
 // - inc: two adds into a counter page the native engine reads when the interval closes;
-// - sample/timedSample: a (series id, value) pair into the batch the engine drains;
+// - sample/timedSample/histogram: a (series id, value) pair into the batch the engine drains;
 // - set and registered loggers: plain JS state, handed over as JSON when the interval closes;
 // - gauge: registers a function the collector calls when each interval closes.
 // A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE } = require('./native');
+const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM } = require('./native');
 const { describe } = require('./args');
 
 const methods = [];
@@ -52,6 +52,19 @@ function timedSampleHandle(c, series) {
     const x = hrtimeToMs(dt, c.scaleFactor);
     // Also drops what 0.3.0 would have turned into NaN statistics (['a', 'b'], [1]).
     if (!Number.isFinite(x)) return c.drop();
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    if (sid < 0) sid = c.define(series);
+    c.append(sid, x);
+  };
+}
+
+function histogramHandle(c, series) {
+  const cell = c.cell;
+  let sid = -1;
+  return function histogram(v) {
+    // A process.hrtime() pair is a time, in ms at scaleFactor 1 (as timedSample).
+    const x = Array.isArray(v) ? hrtimeToMs(v, c.scaleFactor) : v;
+    if (typeof x !== 'number' || !Number.isFinite(x)) return c.drop();
     if (clockCells[cell] !== c.cur && !c.sync()) return;
     if (sid < 0) sid = c.define(series);
     c.append(sid, x);
@@ -115,6 +128,7 @@ define('timedSample', { makeHandle: timedSampleHandle, kind: KIND_SUMMARY });
 define('inc', { makeHandle: counterHandle, kind: KIND_COUNTER });
 define('set', { makeHandle: setHandle, kind: KIND_SET, jsValue: (series) => series.value });
 define('gauge', { makeHandle: gaugeHandle, kind: KIND_GAUGE });
+define('histogram', { makeHandle: histogramHandle, kind: KIND_HISTOGRAM });
 
 /** Adds a method backed by a panopticon logger class (validated by the caller). */
 function defineCustom(name, loggerClass, validator) {

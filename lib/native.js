@@ -20,4 +20,5 @@ module.exports = {
   KIND_SET: 2,
   KIND_CUSTOM: 3,
   KIND_GAUGE: 4,
+  KIND_HISTOGRAM: 5,
 };

@@ -9,6 +9,7 @@ use napi_derive::napi;
 use panoptic_core::clock;
 use panoptic_core::engine::{Engine, JsValue, Kind};
 use panoptic_core::gather::Source;
+use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
 use panoptic_core::intake::Intake;
 use panoptic_core::snapshot::{SeriesKey, Snapshot};
 use panoptic_core::threads::{self, Host, Inbox};
@@ -16,7 +17,7 @@ use panoptic_core::tree::{render, Format};
 use panoptic_core::wire::{encode, Keys};
 
 use crate::delivery::NativeDelivery;
-use crate::error::{clock_error, coded, Coded, BAD_KIND, NO_INTERVAL, NO_PAGE};
+use crate::error::{clock_error, coded, Coded, BAD_KIND, BAD_OPTIONS, NO_INTERVAL, NO_PAGE};
 use crate::memory::{view, Owner};
 
 /// Where a newly defined series lives.
@@ -26,6 +27,30 @@ pub struct SeriesDefinition {
     pub id: u32,
     /// For a counter, its first slot across the pages (page = slot / pageSlots).
     pub slot: Option<u32>,
+}
+
+/// `options.histogram`, checked by the JS side (lib/args.js) and again by the core.
+#[napi(object)]
+pub struct HistogramSpec {
+    pub significant_figures: u32,
+    pub lowest: f64,
+    pub highest: f64,
+    /// `hdr`, `uniform` or `decaying`.
+    pub reservoir: String,
+    /// Reported percentiles, 0 to 100.
+    pub percentiles: Vec<f64>,
+}
+
+impl HistogramSpec {
+    fn options(&self) -> Result<(HistogramOptions, Arc<[f64]>), Coded> {
+        let bad = |e: panoptic_core::histogram::OptionsError| coded(BAD_OPTIONS, e.to_string());
+        let figures = u8::try_from(self.significant_figures).unwrap_or(u8::MAX);
+        let reservoir = Reservoir::parse(&self.reservoir).map_err(bad)?;
+        let options =
+            HistogramOptions::new(figures, self.lowest, self.highest, reservoir).map_err(bad)?;
+        validate_percentiles(&self.percentiles).map_err(bad)?;
+        Ok((options, Arc::from(self.percentiles.as_slice())))
+    }
 }
 
 /// A thread instance's link to the main-thread instance of the same name.
@@ -48,6 +73,7 @@ pub struct NativeEngine {
     start: f64,
     interval: f64,
     scale_factor: f64,
+    percentiles: Arc<[f64]>,
 }
 
 #[napi]
@@ -55,11 +81,18 @@ impl NativeEngine {
     /// Registers the grid `start + k * interval` with the clock thread; `open` is the interval
     /// JS starts recording into.
     #[napi(constructor, catch_unwind)]
-    pub fn new(start: f64, interval: f64, scale_factor: f64, persist: bool) -> Result<Self, Coded> {
+    pub fn new(
+        start: f64,
+        interval: f64,
+        scale_factor: f64,
+        persist: bool,
+        histogram: HistogramSpec,
+    ) -> Result<Self, Coded> {
+        let (histogram, percentiles) = histogram.options()?;
         let cell = clock::register(start, interval).map_err(clock_error)?;
         Ok(NativeEngine {
-            engine: Engine::new(persist),
-            intake: Intake::default(),
+            engine: Engine::new(persist, histogram),
+            intake: Intake::new(histogram),
             closed: None,
             open: clock::read(cell),
             cell: Some(cell),
@@ -68,6 +101,7 @@ impl NativeEngine {
             start,
             interval,
             scale_factor,
+            percentiles,
         })
     }
 
@@ -83,7 +117,7 @@ impl NativeEngine {
         self.open
     }
 
-    /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger, 4 gauge.
+    /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger, 4 gauge, 5 histogram.
     #[napi(catch_unwind)]
     pub fn define(
         &mut self,
@@ -302,6 +336,7 @@ impl NativeEngine {
             interval: self.interval,
             scale_factor: self.scale_factor,
             time_stamp: self.start + (k + 1.0) * self.interval,
+            percentiles: self.percentiles.clone(),
         }
     }
 

@@ -8,6 +8,7 @@ use panoptic_core::clock::ClockError;
 pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";
 pub const BAD_GRID: &str = "PANOPTIC_BAD_GRID";
 pub const BAD_KIND: &str = "PANOPTIC_BAD_KIND";
+pub const BAD_OPTIONS: &str = "PANOPTIC_BAD_OPTIONS";
 pub const NO_EXTERNAL_BUFFERS: &str = "PANOPTIC_NO_EXTERNAL_BUFFERS";
 pub const NO_INTERVAL: &str = "PANOPTIC_NO_INTERVAL";
 pub const NO_PAGE: &str = "PANOPTIC_NO_PAGE";

@@ -4,10 +4,10 @@
 //! - **counters** (`inc`): JS adds into two `f64` slots (`[calls, sum]`) of fixed-size pages
 //!   ([`Cells`]) that the engine owns and JS views as `Float64Array`s; the engine reads and zeroes
 //!   them when the interval closes. No native call per record.
-//! - **summaries** (`sample`, `timedSample`): JS appends `(series id, value)` pairs to a batch
-//!   buffer (also [`Cells`], its last cell holding the fill) and has the engine drain it when it
-//!   is full or the interval ends ([`Engine::drain`]); the engine folds each value into the
-//!   series' [`Summary`].
+//! - **summaries** (`sample`, `timedSample`) and **distributions** (`histogram`): JS appends
+//!   `(series id, value)` pairs to a batch buffer (also [`Cells`], its last cell holding the
+//!   fill) and has the engine drain it when it is full or the interval ends ([`Engine::drain`]);
+//!   the engine folds each value into the series' [`Summary`] or [`Distribution`].
 //!
 //! Because the engine owns that memory, it can still close the open interval when the JS side is
 //! gone without warning (a worker thread terminated): [`Engine::close`] needs nothing from JS but
@@ -22,6 +22,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::histogram::{Distribution, HistogramOptions};
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 use crate::wire::{self, Dictionary, Keys};
@@ -75,6 +76,8 @@ pub enum Kind {
     Custom,
     /// A number JS computes at each collection (`gauge`).
     Gauge,
+    /// A value distribution (`histogram`), values pushed in batches like summaries.
+    Histogram,
 }
 
 impl Kind {
@@ -86,6 +89,7 @@ impl Kind {
             2 => Some(Kind::Set),
             3 => Some(Kind::Custom),
             4 => Some(Kind::Gauge),
+            5 => Some(Kind::Histogram),
             _ => None,
         }
     }
@@ -118,6 +122,8 @@ struct Series {
     key: Arc<SeriesKey>,
     slot: Option<usize>,
     summary: Summary,
+    /// `histogram` series only.
+    distribution: Option<Distribution>,
 }
 
 /// One instance's open interval. See the module documentation.
@@ -128,6 +134,7 @@ pub struct Engine {
     pages: Vec<Arc<Cells>>,
     batch: Arc<Cells>,
     persist: bool,
+    histogram: HistogramOptions,
     rejected: u64,
     /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
     sent: usize,
@@ -135,15 +142,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// With `persist`, every series ever defined is reported each interval, untouched counters
-    /// and summaries in their empty state.
-    pub fn new(persist: bool) -> Engine {
+    /// With `persist`, every series ever defined is reported each interval, untouched counters,
+    /// summaries and distributions in their empty state. `histogram` configures every
+    /// distribution.
+    pub fn new(persist: bool, histogram: HistogramOptions) -> Engine {
         Engine {
             series: Vec::new(),
             next_slot: 0,
             pages: Vec::new(),
             batch: Cells::new(BATCH_LENGTH + 1),
             persist,
+            histogram,
             rejected: 0,
             sent: 0,
             epoch: random_epoch(),
@@ -208,11 +217,13 @@ impl Engine {
             }
             self.next_slot - COUNTER_SLOTS
         });
+        let distribution = (kind == Kind::Histogram).then(|| self.distribution(id));
         self.series.push(Series {
             kind,
             key: Arc::new(key),
             slot,
             summary: Summary::default(),
+            distribution,
         });
         Definition {
             id,
@@ -220,8 +231,14 @@ impl Engine {
         }
     }
 
-    /// Folds the filled `(series id, value)` pairs of the batch into their summaries and empties
-    /// it. A pair naming no summary series is skipped and counted as an error of the interval (JS
+    /// An empty distribution for series `id` (its sampling reservoirs seeded by the series and
+    /// this engine).
+    fn distribution(&self, id: u32) -> Distribution {
+        Distribution::new(&self.histogram, self.epoch ^ u64::from(id).rotate_left(32))
+    }
+
+    /// Folds the filled `(series id, value)` pairs of the batch into their summaries and
+    /// distributions, and empties it. A pair naming no such series is skipped and counted as an error of the interval (JS
     /// never writes one; this keeps a bug from corrupting another series), and so is a fill that
     /// is not a whole number of pairs within the buffer.
     pub fn drain(&mut self) {
@@ -232,16 +249,25 @@ impl Engine {
             self.rejected += 1;
             0
         };
+        // Distributions take the drain's time (a decaying reservoir weighs values by it).
+        let now = now_ms();
         for p in 0..pairs {
             let (id, value) = (self.batch.get(2 * p), self.batch.get(2 * p + 1));
             let series = usize::try_from(id as i64)
                 .ok()
                 .filter(|&i| i as f64 == id)
-                .and_then(|i| self.series.get_mut(i))
-                .filter(|s| s.kind == Kind::Summary);
+                .and_then(|i| self.series.get_mut(i));
             match series {
-                Some(s) => s.summary.push(value),
-                None => self.rejected += 1,
+                Some(Series {
+                    kind: Kind::Summary,
+                    summary,
+                    ..
+                }) => summary.push(value),
+                Some(Series {
+                    distribution: Some(d),
+                    ..
+                }) => d.record(value, now),
+                _ => self.rejected += 1,
             }
         }
         self.batch.set(BATCH_LENGTH, 0.0);
@@ -288,6 +314,17 @@ impl Engine {
                     }
                     Value::Summary(summary)
                 }
+                Kind::Histogram => {
+                    let Some(d) = series.distribution.as_mut() else {
+                        continue;
+                    };
+                    if d.is_empty() && !self.persist {
+                        continue;
+                    }
+                    let taken = d.clone();
+                    d.reset();
+                    Value::Histogram(Box::new(taken))
+                }
                 Kind::Set => match js {
                     Some(JsValue { json, at, .. }) => Value::Set { json, at },
                     None => continue,
@@ -317,6 +354,13 @@ impl Engine {
             entries,
         }
     }
+}
+
+/// The wall clock in epoch ms.
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
@@ -349,6 +393,37 @@ mod tests {
         page.set(at + 1, page.get(at + 1) + n);
     }
 
+    #[test]
+    fn histograms_take_batched_values_and_start_each_interval_empty() {
+        let mut e = Engine::new(false, HistogramOptions::default());
+        let h = e.define(Kind::Histogram, key("histogram", "h"));
+        let s = e.define(Kind::Summary, key("sample", "s"));
+        append(&e, &[h.id as f64, 1.0, s.id as f64, 5.0, h.id as f64, 3.0]);
+        let snap = e.close(1.0, vec![], 0.0, 0.0);
+        match &snap.entries[0].value {
+            Value::Histogram(d) => {
+                let stats = d.stats(&[50.0]);
+                assert_eq!(
+                    (stats.count, stats.min, stats.max),
+                    (2, Some(1.0), Some(3.0))
+                );
+            }
+            v => panic!("{v:?}"),
+        }
+        assert!(e.close(2.0, vec![], 0.0, 0.0).entries.is_empty(), "reset");
+        // A histogram pair for a counter is refused like any misdirected pair.
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        append(&e, &[c.id as f64, 1.0]);
+        assert_eq!(e.close(3.0, vec![], 0.0, 0.0).errors, 1.0);
+        let mut p = Engine::new(true, HistogramOptions::default());
+        p.define(Kind::Histogram, key("histogram", "h"));
+        let empty = p.close(1.0, vec![], 0.0, 0.0);
+        assert!(
+            matches!(&empty.entries[0].value, Value::Histogram(d) if d.is_empty()),
+            "persist"
+        );
+    }
+
     /// What the JS summary handles do: append pairs and bump the fill.
     fn append(e: &Engine, pairs: &[f64]) {
         let b = e.batch();
@@ -361,7 +436,7 @@ mod tests {
 
     #[test]
     fn counters_never_straddle_pages_and_pages_exist() {
-        let mut e = Engine::new(false);
+        let mut e = Engine::new(false, HistogramOptions::default());
         for i in 0..5000 {
             let d = e.define(Kind::Counter, key("inc", &i.to_string()));
             let slot = d.slot.unwrap() as usize;
@@ -373,7 +448,7 @@ mod tests {
 
     #[test]
     fn closes_counters_summaries_and_js_values() {
-        let mut e = Engine::new(false);
+        let mut e = Engine::new(false, HistogramOptions::default());
         let c = e.define(Kind::Counter, key("inc", "c"));
         let zero = e.define(Kind::Counter, key("inc", "zero"));
         e.define(Kind::Counter, key("inc", "idle"));
@@ -448,7 +523,7 @@ mod tests {
 
     #[test]
     fn ships_each_key_once() {
-        let mut e = Engine::new(false);
+        let mut e = Engine::new(false, HistogramOptions::default());
         let a = e.define(Kind::Counter, key("inc", "a"));
         let b = e.define(Kind::Counter, key("inc", "b"));
         inc(&e, b, 1.0);
@@ -474,7 +549,7 @@ mod tests {
 
     #[test]
     fn persist_reports_empty_states() {
-        let mut e = Engine::new(true);
+        let mut e = Engine::new(true, HistogramOptions::default());
         let c = e.define(Kind::Counter, key("inc", "c"));
         let s = e.define(Kind::Summary, key("timedSample", "s"));
         inc(&e, c, 2.0);
@@ -493,7 +568,7 @@ mod tests {
 
     #[test]
     fn bad_pairs_fills_and_values_are_rejected_not_applied() {
-        let mut e = Engine::new(false);
+        let mut e = Engine::new(false, HistogramOptions::default());
         let c = e.define(Kind::Counter, key("inc", "c")).id as f64;
         let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
         append(

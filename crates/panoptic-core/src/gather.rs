@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::histogram::HistogramOptions;
 use crate::registry::{Keys, Registry};
 use crate::snapshot::{Merged, SeriesKey, Snapshot, Value};
 use crate::tree::{render, Format};
@@ -81,6 +82,8 @@ enum Slot {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Gathering {
+    /// The master's own histogram options: a worker's histogram made with others is not merged.
+    histogram: HistogramOptions,
     registry: Registry,
     pending: BTreeMap<i64, Interval>,
     dictionaries: HashMap<Source, SourceKeys>,
@@ -90,6 +93,14 @@ pub struct Gathering {
 }
 
 impl Gathering {
+    /// A gathering whose histograms are made with `histogram` (the master's options).
+    pub fn new(histogram: HistogramOptions) -> Gathering {
+        Gathering {
+            histogram,
+            ..Gathering::default()
+        }
+    }
+
     /// Keeps this process's own snapshot of its interval.
     pub fn keep_local(&mut self, snapshot: Snapshot) {
         let part = self.identify(snapshot);
@@ -116,11 +127,11 @@ impl Gathering {
             k,
             pid,
             dropped,
-            errors,
+            mut errors,
             dictionary,
             definitions,
             mut indexes,
-            values,
+            mut values,
         } = message;
         let dict = self
             .dictionaries
@@ -147,6 +158,22 @@ impl Gathering {
                     .ok_or(Rejection::Decode(DecodeError::Invalid(
                         "an index not in the dictionary",
                     )))?;
+        }
+        // A histogram made with other options (another program, or a hostile peer) cannot
+        // merge, and the memory it would take is not the master's to give: left out, counted.
+        let foreign =
+            |v: &Value| matches!(v, Value::Histogram(d) if d.options() != &self.histogram);
+        if values.iter().any(foreign) {
+            let mut kept = (Vec::new(), Vec::new());
+            for (id, value) in indexes.into_iter().zip(values) {
+                if foreign(&value) {
+                    errors += 1.0;
+                } else {
+                    kept.0.push(id);
+                    kept.1.push(value);
+                }
+            }
+            (indexes, values) = kept;
         }
         Ok(Part {
             k,
@@ -456,11 +483,14 @@ mod tests {
     use crate::wire::{encode, Dictionary, Keys};
     use std::sync::Arc;
 
-    const FORMAT: Format = Format {
-        interval: 100.0,
-        scale_factor: 1.0,
-        time_stamp: 500.0,
-    };
+    fn format() -> Format {
+        Format {
+            interval: 100.0,
+            scale_factor: 1.0,
+            time_stamp: 500.0,
+            percentiles: Arc::from([50.0]),
+        }
+    }
 
     fn snap(k: f64, pid: u32, entries: Vec<(&str, &str, Value)>) -> Snapshot {
         Snapshot {
@@ -575,7 +605,7 @@ mod tests {
         );
         assert_eq!(g.receive(Source::Worker(1), &enc(&w1), 4.0), Ok(()));
         assert_eq!(g.receive(Source::Worker(2), &enc(&w2), 4.0), Ok(()));
-        let d = everything(g.deliver(4.0, FORMAT));
+        let d = everything(g.deliver(4.0, format()));
         assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.02);
         assert_eq!(d["workers"]["1"]["p"]["c"]["value"]["val"], 0.03);
         assert_eq!(d["workers"]["2"]["p"]["m"]["v"], 1);
@@ -609,7 +639,7 @@ mod tests {
             Ok(())
         );
         g.note_late(2);
-        let d = everything(g.deliver(2.0, FORMAT));
+        let d = everything(g.deliver(2.0, format()));
         assert_eq!(d["master"]["p"]["c"]["value"]["val"], 0.01);
         assert_eq!(d["threads"]["master:3"]["p"]["c"]["value"]["val"], 0.04);
         assert_eq!(d["threads"]["1:2"]["p"]["c"]["value"]["val"], 0.04);
@@ -643,7 +673,7 @@ mod tests {
             Err(Rejection::Decode(_))
         ));
         g.note_decode_error();
-        let d = everything(g.deliver(4.0, FORMAT));
+        let d = everything(g.deliver(4.0, format()));
         assert_eq!(d["meta"]["decodeErrors"], 4);
         assert_eq!(d["workers"], serde_json::json!({}));
         // Interval 4 is delivered: a batch for it is late, and never lands in interval 5.
@@ -655,7 +685,7 @@ mod tests {
             ),
             Err(Rejection::Late)
         );
-        let d5 = everything(g.deliver(5.0, FORMAT));
+        let d5 = everything(g.deliver(5.0, format()));
         assert_eq!(d5["master"], serde_json::Value::Null);
         assert_eq!(d5["cluster"]["p"]["c"]["value"]["val"], 0.07);
         assert_eq!(d5["meta"]["late"], 1);
@@ -672,7 +702,7 @@ mod tests {
             .unwrap();
         g.receive(Source::Worker(2), &enc(&snap(4.0, 12, vec![])), 4.0)
             .unwrap();
-        let d = everything(g.deliver(4.0, FORMAT));
+        let d = everything(g.deliver(4.0, format()));
         assert_eq!(d["meta"]["late"], 1);
         assert_eq!(d["meta"]["workers"], serde_json::json!({ "2": 12 }));
         assert!(g.pending.is_empty());
@@ -691,9 +721,37 @@ mod tests {
             value: summary(&[1.0]),
         });
         g.keep_local(s);
-        let d = everything(g.deliver(1.0, FORMAT));
+        let d = everything(g.deliver(1.0, format()));
         assert_eq!(d["meta"]["errors"], 1.0);
         assert_eq!(d["collisions"][0], "\"sample\" at path [\"p\"] id \"c\"");
+    }
+
+    #[test]
+    fn histograms_add_up_and_foreign_ones_are_left_out() {
+        use crate::histogram::{Distribution, HistogramOptions, Reservoir};
+        let hist = |options: &HistogramOptions, values: &[f64]| {
+            let mut d = Distribution::new(options, 1);
+            values.iter().for_each(|&v| d.record(v, 0.0));
+            Value::Histogram(Box::new(d))
+        };
+        let ours = HistogramOptions::default();
+        let theirs = HistogramOptions::new(2, 1.0, 1000.0, Reservoir::Hdr).unwrap();
+        let mut g = Gathering::new(ours);
+        let w = |v| snap(1.0, 11, vec![("histogram", "h", v)]);
+        for (id, values) in [(1, &[1.0, 2.0][..]), (2, &[3.0, 4.0][..])] {
+            let message = enc(&w(hist(&ours, values)));
+            assert_eq!(g.receive(Source::Worker(id), &message, 1.0), Ok(()));
+        }
+        let foreign = enc(&w(hist(&theirs, &[100.0])));
+        assert_eq!(g.receive(Source::Worker(3), &foreign, 1.0), Ok(()));
+        let d = everything(g.deliver(1.0, format()));
+        let cluster = &d["cluster"]["p"]["h"]["value"];
+        assert_eq!(
+            (cluster["count"].as_f64(), cluster["p50"].as_f64()),
+            (Some(4.0), Some(2.0))
+        );
+        assert_eq!(d["workers"]["3"], serde_json::json!({}), "left out");
+        assert_eq!(d["meta"]["errors"], 1.0);
     }
 
     #[test]
@@ -722,7 +780,7 @@ mod tests {
             g.receive(Source::Worker(2), &enc(&at(1.0, &["a", "b"], "c")), 1.0),
             Ok(())
         );
-        let d = everything(g.deliver(1.0, FORMAT));
+        let d = everything(g.deliver(1.0, format()));
         assert_eq!(d["workers"]["2"]["a"]["b"]["c"]["type"], "inc");
         assert_eq!(d["cluster"]["a"]["b"]["type"], "inc");
         assert_eq!(d["meta"]["errors"], 1.0);
@@ -732,7 +790,7 @@ mod tests {
             g.receive(Source::Worker(2), &enc(&at(2.0, &["a", "b"], "c")), 2.0),
             Ok(())
         );
-        let d2 = everything(g.deliver(2.0, FORMAT));
+        let d2 = everything(g.deliver(2.0, format()));
         assert_eq!(d2["cluster"]["a"]["b"]["c"]["type"], "inc");
         assert_eq!(d2["meta"]["errors"], 0.0);
     }
@@ -754,7 +812,7 @@ mod tests {
         s2.entries.reverse();
         let steady = delta(&s2, &[1, 0], &[], 9, 2);
         assert_eq!(g.receive(Source::Worker(1), &steady, 2.0), Ok(()));
-        let d = everything(g.deliver(2.0, FORMAT));
+        let d = everything(g.deliver(2.0, format()));
         assert_eq!(d["workers"]["1"]["p"]["b"]["value"]["val"], 0.02);
         assert_eq!(d["meta"]["late"], 1, "interval 1 was never delivered");
         // Another worker, or a dictionary this master never saw: a resync, counted as late.
@@ -784,7 +842,7 @@ mod tests {
             Err(Rejection::Resync),
             "forgotten"
         );
-        let d3 = everything(g.deliver(3.0, FORMAT));
+        let d3 = everything(g.deliver(3.0, format()));
         assert_eq!(d3["meta"]["late"], 3);
         assert_eq!(d3["meta"]["decodeErrors"], 2);
     }

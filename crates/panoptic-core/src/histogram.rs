@@ -390,6 +390,16 @@ fn new_histogram(significant_figures: u8) -> Option<Histogram<u64>> {
     Histogram::new(significant_figures).ok()
 }
 
+/// Two distributions are equal when they hold the same state: the same encoding.
+impl PartialEq for Distribution {
+    fn eq(&self, other: &Distribution) -> bool {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        self.encode(&mut a);
+        other.encode(&mut b);
+        a == b
+    }
+}
+
 impl Distribution {
     /// An empty distribution. `seed` seeds the random choices of the `uniform` and `decaying`
     /// reservoirs (give each series its own, e.g. from its id, so runs are reproducible).

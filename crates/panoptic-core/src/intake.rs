@@ -13,6 +13,7 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use crate::gather::{Gathering, Rejection, Source};
+use crate::histogram::HistogramOptions;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -76,6 +77,17 @@ pub struct Intake {
 }
 
 impl Intake {
+    /// An intake whose gathering merges histograms made with `histogram` (see [`Gathering::new`]).
+    pub fn new(histogram: HistogramOptions) -> Intake {
+        let shared = Shared {
+            gathering: Mutex::new(Gathering::new(histogram)),
+            ..Shared::default()
+        };
+        Intake {
+            shared: Arc::new(shared),
+        }
+    }
+
     fn run(&self, job: impl FnOnce(&Shared) + Send + 'static) {
         *lock(&self.shared.queued) += 1;
         let shared = self.shared.clone();
@@ -166,6 +178,7 @@ mod tests {
             interval: 1.0,
             scale_factor: 1.0,
             time_stamp: 0.0,
+            percentiles: Arc::from([]),
         };
         let d = intake.with(|g| g.deliver(4.0, format));
         let meta = d.meta();

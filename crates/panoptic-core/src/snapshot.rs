@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::histogram::Distribution;
 use crate::summary::Summary;
 
 /// What identifies a series: the logger method, the path and the id.
@@ -31,6 +32,8 @@ pub enum Value {
     Custom { json: String },
     /// `gauge`: the number its function gave at collection (None: it threw or gave no number).
     Gauge(Option<f64>),
+    /// `histogram`.
+    Histogram(Box<Distribution>),
 }
 
 /// One reported series.
@@ -151,6 +154,11 @@ impl Merged {
                 (Value::Set { json, at }, Value::Set { json: j, at: t }) if *t > *at => {
                     json.clone_from(j);
                     *at = *t;
+                }
+                // Histograms add up; the master only merges ones made with its own options
+                // (crate::gather), so a merge cannot fail here.
+                (Value::Histogram(a), Value::Histogram(b)) => {
+                    let _ = a.merge(b);
                 }
                 // Gauges add up (a process whose function failed adds nothing).
                 (Value::Gauge(a), Value::Gauge(b)) => {

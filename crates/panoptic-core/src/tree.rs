@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
+use crate::histogram::percentile_key;
 use crate::snapshot::{SeriesKey, Value};
 use crate::summary::Summary;
 
 /// What the leaves need besides the aggregates.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Format {
     /// Interval length in ms.
     pub interval: f64,
@@ -17,6 +19,8 @@ pub struct Format {
     pub scale_factor: f64,
     /// The end of the interval, every leaf's `timeStamp`.
     pub time_stamp: f64,
+    /// The percentiles a histogram leaf reports (0 to 100), in order.
+    pub percentiles: Arc<[f64]>,
 }
 
 enum Node<'a> {
@@ -116,6 +120,23 @@ fn write_leaf(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
         ),
         Value::Summary(s) => summary_fields(s, method == "timedSample", format, out),
         Value::Gauge(v) => fields(out, &[("val", *v)]),
+        Value::Histogram(d) => {
+            let stats = d.stats(&format.percentiles);
+            let count = stats.count as f64;
+            let clamped = d.clamped() as f64;
+            let head = [
+                ("count", Some(count)),
+                ("min", stats.min),
+                ("max", stats.max),
+                ("mean", stats.mean),
+                ("stddev", stats.stddev),
+            ];
+            fields(out, &head);
+            for (p, v) in format.percentiles.iter().zip(&stats.percentiles) {
+                fields(out, &[(&percentile_key(*p), *v)]);
+            }
+            fields(out, &[("clamped", Some(clamped))]);
+        }
         Value::Set { json, .. } => {
             if !json.is_empty() {
                 out.extend_from_slice(b"\"val\":");
@@ -179,6 +200,7 @@ mod tests {
             interval: 200.0,
             scale_factor: 1000.0,
             time_stamp: 1000.0,
+            percentiles: Arc::from([50.0, 99.9]),
         };
         let pairs = entries.iter().map(|e| (&*e.key, &e.value));
         render(pairs, custom, &format, &mut out);
@@ -227,6 +249,11 @@ mod tests {
                     json: "{\"type\":\"max\",\"value\":2}".into(),
                 },
             ),
+            entry("histogram", &["g"], "h", {
+                let mut d = crate::histogram::Distribution::new(&Default::default(), 1);
+                [1.0, 2.0, 3.0].iter().for_each(|&v| d.record(v, 0.0));
+                Value::Histogram(Box::new(d))
+            }),
             entry("gauge", &["g"], "some", Value::Gauge(Some(1.5))),
             entry("gauge", &["g"], "none", Value::Gauge(None)),
             entry(
@@ -249,6 +276,7 @@ mod tests {
                 "undef": { "type": "set", "value": { "timeStamp": 1000.0 } },
                 "c": { "type": "max", "value": 2 },
                 "g": {
+                    "h": { "type": "histogram", "value": { "count": 3.0, "min": 1.0, "max": 3.0, "mean": 2.0, "stddev": 1.0, "p50": 2.0, "p999": 3.0, "clamped": 0.0, "timeStamp": 1000.0 } },
                     "some": { "type": "gauge", "value": { "val": 1.5, "timeStamp": 1000.0 } },
                     "none": { "type": "gauge", "value": { "val": null, "timeStamp": 1000.0 } },
                 },

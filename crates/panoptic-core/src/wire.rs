@@ -21,6 +21,7 @@
 //!   tag 3 custom:  json u32
 //!   tag 5 gauge:   value f64 (finite)
 //!   tag 6 gauge without a number
+//!   tag 7 histogram: a distribution ([`crate::histogram::Distribution::encode`])
 //! ```
 //! An entry's index is the previous entry's index + 1 (0 for the first) plus its step, a zigzag
 //! signed number: a sender's entries mostly come in index order, so a step is one byte, and a
@@ -36,6 +37,7 @@
 use base64::Engine as _;
 use std::collections::HashMap;
 
+use crate::histogram::Distribution;
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 
@@ -215,6 +217,10 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
                 body.f64(*v);
             }
             Value::Gauge(None) => body.u8(6),
+            Value::Histogram(d) => {
+                body.u8(7);
+                d.encode(&mut body.out);
+            }
         }
     }
     let mut w = Writer { out: Vec::new() };
@@ -451,6 +457,11 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
                 Value::Gauge(Some(v))
             }
             6 => Value::Gauge(None),
+            7 => {
+                let (d, used) = Distribution::decode(r.bytes)?;
+                r.take(used)?;
+                Value::Histogram(Box::new(d))
+            }
             _ => return Err(DecodeError::Invalid("kind tag")),
         };
         indexes.push(index);
@@ -524,6 +535,11 @@ mod tests {
                 },
             ),
             (key("gauge", &[], "heap"), Value::Gauge(Some(-2.5e9))),
+            (key("histogram", &["http"], "latency"), {
+                let mut d = Distribution::new(&Default::default(), 1);
+                [0.5, 12.0, 7.25].iter().for_each(|&v| d.record(v, 0.0));
+                Value::Histogram(Box::new(d))
+            }),
             (key("gauge", &[], "broken"), Value::Gauge(None)),
         ];
         Snapshot {
@@ -579,11 +595,11 @@ mod tests {
     fn a_delta_carries_only_new_definitions_and_indexes() {
         let s = sample();
         let new_key = key("inc", &["x"], "y");
-        let text = delta(&s, &[9, 3, 4, 5, 6, 7, 8, 2], &[&new_key], 9);
+        let text = delta(&s, &[9, 3, 4, 5, 6, 7, 8, 2, 10], &[&new_key], 9);
         let m = decode(&text).unwrap();
         assert_eq!(m.dictionary, Dictionary { epoch: 7, base: 9 });
         assert_eq!(m.definitions, vec![new_key]);
-        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2]);
+        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2, 10]);
         // Keys are not repeated: the steady message is much smaller than a self-contained one.
         assert!(text.len() < self_contained(&s).len());
     }
