@@ -55,6 +55,8 @@ declare namespace Panopticon {
     timeStamp: number;
   }
   interface GaugeValue { val: number | null; timeStamp: number }
+  /** `val`: per second; `increase`: the counter's increase behind it. */
+  interface RateValue { val: number | null; increase: number | null; timeStamp: number }
   /** count, min, max, mean, stddev, one key per percentile (p50, ...), clamped, timeStamp. */
   interface HistogramValue {
     count: number;
@@ -79,6 +81,7 @@ declare namespace Panopticon {
     | { type: 'sample'; value: SampleValue }
     | { type: 'timedSample'; value: TimedSampleValue }
     | { type: 'gauge'; value: GaugeValue }
+    | { type: 'rate'; value: RateValue }
     | { type: 'histogram'; value: HistogramValue };
 
   /** One process's data for one interval: nested objects down to the leaves. */
@@ -158,6 +161,8 @@ declare namespace Panopticon {
     gauge(path: Path, id: Key, fn: (() => number) | null, tags?: Tags): void;
     /** Adds a value (or a `process.hrtime()` difference, as ms at scaleFactor 1) to a distribution. */
     histogram(path: Path, id: Key, value: number | HrTime, tags?: Tags): void;
+    /** Observes a cumulative counter; reported as its per-second rate (resets and 32/64-bit wraps handled). */
+    rate(path: Path, id: Key, cumulative: number, tags?: Tags): void;
 
     /** Resolves the series once and returns a recorder for it. */
     bind(method: 'set', path: Path, id: Key, tags?: Tags): Recorder<unknown>;
@@ -166,6 +171,7 @@ declare namespace Panopticon {
     bind(method: 'timedSample', path: Path, id: Key, tags?: Tags): Recorder<HrTime>;
     bind(method: 'gauge', path: Path, id: Key, tags?: Tags): (fn: (() => number) | null) => void;
     bind(method: 'histogram', path: Path, id: Key, tags?: Tags): Recorder<number | HrTime>;
+    bind(method: 'rate', path: Path, id: Key, tags?: Tags): Recorder<number>;
     /** A method added with `registerMethod`. */
     bind(method: string, path: Path, id: Key, tags?: Tags): Recorder<unknown>;
 

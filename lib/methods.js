@@ -7,10 +7,11 @@
 // - inc: two adds into a counter page the native engine reads when the interval closes;
 // - sample/timedSample/histogram: a (series id, value) pair into the batch the engine drains;
 // - set and registered loggers: plain JS state, handed over as JSON when the interval closes;
-// - gauge: registers a function the collector calls when each interval closes.
+// - gauge: registers a function the collector calls when each interval closes;
+// - rate: one native call per observation (a cumulative counter is observed rarely).
 // A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM } = require('./native');
+const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE } = require('./native');
 const { describe } = require('./args');
 
 const methods = [];
@@ -68,6 +69,17 @@ function histogramHandle(c, series) {
     if (clockCells[cell] !== c.cur && !c.sync()) return;
     if (sid < 0) sid = c.define(series);
     c.append(sid, x);
+  };
+}
+
+function rateHandle(c, series) {
+  const cell = c.cell;
+  let sid = -1;
+  return function rate(cumulative) {
+    if (typeof cumulative !== 'number') return c.drop();
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    if (sid < 0) sid = c.define(series);
+    if (!c.engine.observe(sid, cumulative, Date.now())) c.drop();
   };
 }
 
@@ -129,6 +141,7 @@ define('inc', { makeHandle: counterHandle, kind: KIND_COUNTER });
 define('set', { makeHandle: setHandle, kind: KIND_SET, jsValue: (series) => series.value });
 define('gauge', { makeHandle: gaugeHandle, kind: KIND_GAUGE });
 define('histogram', { makeHandle: histogramHandle, kind: KIND_HISTOGRAM });
+define('rate', { makeHandle: rateHandle, kind: KIND_RATE });
 
 /** Adds a method backed by a panopticon logger class (validated by the caller). */
 function defineCustom(name, loggerClass, validator) {

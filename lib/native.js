@@ -21,4 +21,5 @@ module.exports = {
   KIND_CUSTOM: 3,
   KIND_GAUGE: 4,
   KIND_HISTOGRAM: 5,
+  KIND_RATE: 6,
 };

@@ -91,7 +91,7 @@ impl NativeEngine {
         let (histogram, percentiles) = histogram.options()?;
         let cell = clock::register(start, interval).map_err(clock_error)?;
         Ok(NativeEngine {
-            engine: Engine::new(persist, histogram),
+            engine: Engine::new(persist, interval, histogram),
             intake: Intake::new(histogram),
             closed: None,
             open: clock::read(cell),
@@ -117,7 +117,8 @@ impl NativeEngine {
         self.open
     }
 
-    /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger, 4 gauge, 5 histogram.
+    /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger, 4 gauge, 5 histogram,
+    /// 6 rate.
     #[napi(catch_unwind)]
     pub fn define(
         &mut self,
@@ -150,6 +151,13 @@ impl NativeEngine {
     pub fn batch<'env>(&self, env: &'env Env) -> Result<Float64ArraySlice<'env>, Coded> {
         let batch = self.engine.batch();
         view(env, batch.as_slice(), Owner::Shared(batch.clone()))
+    }
+
+    /// Observes rate series `id`'s cumulative counter `value` at `now` (epoch ms). False when it
+    /// is refused (count it as dropped).
+    #[napi(catch_unwind)]
+    pub fn observe(&mut self, id: u32, value: f64, now: f64) -> bool {
+        self.engine.observe(id, value, now)
     }
 
     /// Folds the filled part of the batch into the summaries and empties it.

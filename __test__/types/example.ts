@@ -23,6 +23,7 @@ p.bind('gauge', ['process'], 'rss')(null);
 const r = Panopticon({ histogram: { significantFigures: 2, percentiles: [50, 99.9], reservoir: 'decaying' } });
 r.histogram(['db'], 'query', process.hrtime(process.hrtime()));
 r.bind('histogram', ['db'], 'rows')(12);
+r.rate(['net'], 'bytes', 123456789);
 hit();
 const lat = p.bind('timedSample', ['http'], 'latency');
 lat([0, 1000]);

@@ -12,8 +12,10 @@
 //! Because the engine owns that memory, it can still close the open interval when the JS side is
 //! gone without warning (a worker thread terminated): [`Engine::close`] needs nothing from JS but
 //! the `set`/registered-logger values.
-//! - **JS values** (`set`, registered loggers): JS keeps them and passes their JSON when the
-//!   interval closes ([`JsValue`]).
+//! - **JS values** (`set`, registered loggers, `gauge`): JS keeps them and passes their JSON
+//!   when the interval closes ([`JsValue`]).
+//! - **rates** (`rate`): observations of a cumulative counter are few; each is passed to
+//!   [`Engine::observe`] as it comes.
 //!
 //! [`Engine::close`] turns the interval into a [`Snapshot`] and starts the next one empty. Which
 //! interval a record belongs to is decided on the JS side with the interval clock
@@ -23,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::histogram::{Distribution, HistogramOptions};
+use crate::rate::{Observation, RateTracker};
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 use crate::wire::{self, Dictionary, Keys};
@@ -78,6 +81,8 @@ pub enum Kind {
     Gauge,
     /// A value distribution (`histogram`), values pushed in batches like summaries.
     Histogram,
+    /// The per-second rate of a cumulative counter (`rate`), observed one call at a time.
+    Rate,
 }
 
 impl Kind {
@@ -90,6 +95,7 @@ impl Kind {
             3 => Some(Kind::Custom),
             4 => Some(Kind::Gauge),
             5 => Some(Kind::Histogram),
+            6 => Some(Kind::Rate),
             _ => None,
         }
     }
@@ -124,6 +130,8 @@ struct Series {
     summary: Summary,
     /// `histogram` series only.
     distribution: Option<Distribution>,
+    /// `rate` series only.
+    rate: Option<RateTracker>,
 }
 
 /// One instance's open interval. See the module documentation.
@@ -134,6 +142,7 @@ pub struct Engine {
     pages: Vec<Arc<Cells>>,
     batch: Arc<Cells>,
     persist: bool,
+    interval: f64,
     histogram: HistogramOptions,
     rejected: u64,
     /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
@@ -143,15 +152,16 @@ pub struct Engine {
 
 impl Engine {
     /// With `persist`, every series ever defined is reported each interval, untouched counters,
-    /// summaries and distributions in their empty state. `histogram` configures every
-    /// distribution.
-    pub fn new(persist: bool, histogram: HistogramOptions) -> Engine {
+    /// summaries and distributions in their empty state. `interval` (ms) bounds the gap a rate
+    /// spans; `histogram` configures every distribution.
+    pub fn new(persist: bool, interval: f64, histogram: HistogramOptions) -> Engine {
         Engine {
             series: Vec::new(),
             next_slot: 0,
             pages: Vec::new(),
             batch: Cells::new(BATCH_LENGTH + 1),
             persist,
+            interval,
             histogram,
             rejected: 0,
             sent: 0,
@@ -218,17 +228,32 @@ impl Engine {
             self.next_slot - COUNTER_SLOTS
         });
         let distribution = (kind == Kind::Histogram).then(|| self.distribution(id));
+        let rate = (kind == Kind::Rate)
+            .then(|| RateTracker::new(self.interval))
+            .flatten();
         self.series.push(Series {
             kind,
             key: Arc::new(key),
             slot,
             summary: Summary::default(),
             distribution,
+            rate,
         });
         Definition {
             id,
             slot: slot.map(|s| s as u32),
         }
+    }
+
+    /// Observes a `rate` series' cumulative counter at `now_ms`. False when the observation is
+    /// refused (a negative or non-finite value, or a series that is not a rate): the caller counts
+    /// it as dropped.
+    pub fn observe(&mut self, id: u32, value: f64, now_ms: f64) -> bool {
+        let tracker = self
+            .series
+            .get_mut(id as usize)
+            .and_then(|s| s.rate.as_mut());
+        tracker.is_some_and(|t| !matches!(t.observe(value, now_ms), Observation::Rejected))
     }
 
     /// An empty distribution for series `id` (its sampling reservoirs seeded by the series and
@@ -325,6 +350,10 @@ impl Engine {
                     d.reset();
                     Value::Histogram(Box::new(taken))
                 }
+                Kind::Rate => match series.rate.as_mut().and_then(RateTracker::take) {
+                    None if !self.persist => continue,
+                    stats => Value::Rate(stats),
+                },
                 Kind::Set => match js {
                     Some(JsValue { json, at, .. }) => Value::Set { json, at },
                     None => continue,
@@ -395,7 +424,7 @@ mod tests {
 
     #[test]
     fn histograms_take_batched_values_and_start_each_interval_empty() {
-        let mut e = Engine::new(false, HistogramOptions::default());
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
         let h = e.define(Kind::Histogram, key("histogram", "h"));
         let s = e.define(Kind::Summary, key("sample", "s"));
         append(&e, &[h.id as f64, 1.0, s.id as f64, 5.0, h.id as f64, 3.0]);
@@ -415,13 +444,31 @@ mod tests {
         let c = e.define(Kind::Counter, key("inc", "c"));
         append(&e, &[c.id as f64, 1.0]);
         assert_eq!(e.close(3.0, vec![], 0.0, 0.0).errors, 1.0);
-        let mut p = Engine::new(true, HistogramOptions::default());
+        let mut p = Engine::new(true, 1000.0, HistogramOptions::default());
         p.define(Kind::Histogram, key("histogram", "h"));
         let empty = p.close(1.0, vec![], 0.0, 0.0);
         assert!(
             matches!(&empty.entries[0].value, Value::Histogram(d) if d.is_empty()),
             "persist"
         );
+    }
+
+    #[test]
+    fn rates_come_from_observations_of_a_cumulative_counter() {
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let r = e.define(Kind::Rate, key("rate", "r"));
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        assert!(e.observe(r.id, 100.0, 0.0), "the first is a baseline");
+        assert!(e.observe(r.id, 150.0, 500.0));
+        assert!(!e.observe(r.id, -1.0, 600.0), "refused");
+        assert!(!e.observe(c.id, 1.0, 600.0), "not a rate");
+        let snap = e.close(1.0, vec![], 0.0, 0.0);
+        let stats = crate::rate::RateStats {
+            rate: 100.0,
+            increase: 50.0,
+        };
+        assert_eq!(snap.entries[0].value, Value::Rate(Some(stats)));
+        assert!(e.close(2.0, vec![], 0.0, 0.0).entries.is_empty());
     }
 
     /// What the JS summary handles do: append pairs and bump the fill.
@@ -436,7 +483,7 @@ mod tests {
 
     #[test]
     fn counters_never_straddle_pages_and_pages_exist() {
-        let mut e = Engine::new(false, HistogramOptions::default());
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
         for i in 0..5000 {
             let d = e.define(Kind::Counter, key("inc", &i.to_string()));
             let slot = d.slot.unwrap() as usize;
@@ -448,7 +495,7 @@ mod tests {
 
     #[test]
     fn closes_counters_summaries_and_js_values() {
-        let mut e = Engine::new(false, HistogramOptions::default());
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
         let c = e.define(Kind::Counter, key("inc", "c"));
         let zero = e.define(Kind::Counter, key("inc", "zero"));
         e.define(Kind::Counter, key("inc", "idle"));
@@ -523,7 +570,7 @@ mod tests {
 
     #[test]
     fn ships_each_key_once() {
-        let mut e = Engine::new(false, HistogramOptions::default());
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
         let a = e.define(Kind::Counter, key("inc", "a"));
         let b = e.define(Kind::Counter, key("inc", "b"));
         inc(&e, b, 1.0);
@@ -549,7 +596,7 @@ mod tests {
 
     #[test]
     fn persist_reports_empty_states() {
-        let mut e = Engine::new(true, HistogramOptions::default());
+        let mut e = Engine::new(true, 1000.0, HistogramOptions::default());
         let c = e.define(Kind::Counter, key("inc", "c"));
         let s = e.define(Kind::Summary, key("timedSample", "s"));
         inc(&e, c, 2.0);
@@ -568,7 +615,7 @@ mod tests {
 
     #[test]
     fn bad_pairs_fills_and_values_are_rejected_not_applied() {
-        let mut e = Engine::new(false, HistogramOptions::default());
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
         let c = e.define(Kind::Counter, key("inc", "c")).id as f64;
         let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
         append(

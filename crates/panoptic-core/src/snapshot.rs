@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::histogram::Distribution;
+use crate::rate::RateStats;
 use crate::summary::Summary;
 
 /// What identifies a series: the logger method, the path and the id.
@@ -34,6 +35,8 @@ pub enum Value {
     Gauge(Option<f64>),
     /// `histogram`.
     Histogram(Box<Distribution>),
+    /// `rate`: the interval's rate (None: no rate could be computed, with `persist`).
+    Rate(Option<RateStats>),
 }
 
 /// One reported series.
@@ -160,6 +163,12 @@ impl Merged {
                 (Value::Histogram(a), Value::Histogram(b)) => {
                     let _ = a.merge(b);
                 }
+                // Rates add up.
+                (Value::Rate(a), Value::Rate(b)) => match (a.as_mut(), b) {
+                    (Some(x), Some(y)) => x.merge(y),
+                    (None, y) => *a = *y,
+                    (Some(_), None) => {}
+                },
                 // Gauges add up (a process whose function failed adds nothing).
                 (Value::Gauge(a), Value::Gauge(b)) => {
                     *a = match (*a, *b) {

@@ -120,6 +120,13 @@ fn write_leaf(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
         ),
         Value::Summary(s) => summary_fields(s, method == "timedSample", format, out),
         Value::Gauge(v) => fields(out, &[("val", *v)]),
+        Value::Rate(stats) => fields(
+            out,
+            &[
+                ("val", stats.map(|s| s.rate)),
+                ("increase", stats.map(|s| s.increase)),
+            ],
+        ),
         Value::Histogram(d) => {
             let stats = d.stats(&format.percentiles);
             let count = stats.count as f64;

@@ -22,6 +22,8 @@
 //!   tag 5 gauge:   value f64 (finite)
 //!   tag 6 gauge without a number
 //!   tag 7 histogram: a distribution ([`crate::histogram::Distribution::encode`])
+//!   tag 8 rate:    rate f64, increase f64
+//!   tag 9 rate without a value
 //! ```
 //! An entry's index is the previous entry's index + 1 (0 for the first) plus its step, a zigzag
 //! signed number: a sender's entries mostly come in index order, so a step is one byte, and a
@@ -38,6 +40,7 @@ use base64::Engine as _;
 use std::collections::HashMap;
 
 use crate::histogram::Distribution;
+use crate::rate::RateStats;
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 
@@ -221,6 +224,11 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
                 body.u8(7);
                 d.encode(&mut body.out);
             }
+            Value::Rate(Some(stats)) => {
+                body.u8(8);
+                stats.encode(&mut body.out);
+            }
+            Value::Rate(None) => body.u8(9),
         }
     }
     let mut w = Writer { out: Vec::new() };
@@ -462,6 +470,12 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
                 r.take(used)?;
                 Value::Histogram(Box::new(d))
             }
+            8 => {
+                let (stats, used) = RateStats::decode(r.bytes)?;
+                r.take(used)?;
+                Value::Rate(Some(stats))
+            }
+            9 => Value::Rate(None),
             _ => return Err(DecodeError::Invalid("kind tag")),
         };
         indexes.push(index);
@@ -535,6 +549,14 @@ mod tests {
                 },
             ),
             (key("gauge", &[], "heap"), Value::Gauge(Some(-2.5e9))),
+            (
+                key("rate", &[], "bytes"),
+                Value::Rate(Some(RateStats {
+                    rate: 2.5,
+                    increase: 10.0,
+                })),
+            ),
+            (key("rate", &[], "none"), Value::Rate(None)),
             (key("histogram", &["http"], "latency"), {
                 let mut d = Distribution::new(&Default::default(), 1);
                 [0.5, 12.0, 7.25].iter().for_each(|&v| d.record(v, 0.0));
@@ -595,11 +617,11 @@ mod tests {
     fn a_delta_carries_only_new_definitions_and_indexes() {
         let s = sample();
         let new_key = key("inc", &["x"], "y");
-        let text = delta(&s, &[9, 3, 4, 5, 6, 7, 8, 2, 10], &[&new_key], 9);
+        let text = delta(&s, &[9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12], &[&new_key], 9);
         let m = decode(&text).unwrap();
         assert_eq!(m.dictionary, Dictionary { epoch: 7, base: 9 });
         assert_eq!(m.definitions, vec![new_key]);
-        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2, 10]);
+        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12]);
         // Keys are not repeated: the steady message is much smaller than a self-contained one.
         assert!(text.len() < self_contained(&s).len());
     }
