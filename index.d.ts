@@ -56,6 +56,8 @@ declare namespace Panopticon {
   }
   interface GaugeValue { val: number | null; timeStamp: number }
   /** `val`: per second; `increase`: the counter's increase behind it. */
+  /** Events since the meter was made, and rates per second (mean, 1-, 5- and 15-minute EWMA). */
+  interface MeterValue { count: number; meanRate: number; m1: number; m5: number; m15: number; timeStamp: number }
   interface RateValue { val: number | null; increase: number | null; timeStamp: number }
   /** count, min, max, mean, stddev, one key per percentile (p50, ...), clamped, timeStamp. */
   interface HistogramValue {
@@ -82,6 +84,7 @@ declare namespace Panopticon {
     | { type: 'timedSample'; value: TimedSampleValue }
     | { type: 'gauge'; value: GaugeValue }
     | { type: 'rate'; value: RateValue }
+    | { type: 'meter'; value: MeterValue }
     | { type: 'histogram'; value: HistogramValue };
 
   /** One process's data for one interval: nested objects down to the leaves. */
@@ -163,6 +166,8 @@ declare namespace Panopticon {
     histogram(path: Path, id: Key, value: number | HrTime, tags?: Tags): void;
     /** Observes a cumulative counter; reported as its per-second rate (resets and 32/64-bit wraps handled). */
     rate(path: Path, id: Key, cumulative: number, tags?: Tags): void;
+    /** Marks `n` events (default 1) on a meter that lives across intervals. */
+    meter(path: Path, id: Key, n?: number, tags?: Tags): void;
 
     /** Resolves the series once and returns a recorder for it. */
     bind(method: 'set', path: Path, id: Key, tags?: Tags): Recorder<unknown>;
@@ -172,6 +177,7 @@ declare namespace Panopticon {
     bind(method: 'gauge', path: Path, id: Key, tags?: Tags): (fn: (() => number) | null) => void;
     bind(method: 'histogram', path: Path, id: Key, tags?: Tags): Recorder<number | HrTime>;
     bind(method: 'rate', path: Path, id: Key, tags?: Tags): Recorder<number>;
+    bind(method: 'meter', path: Path, id: Key, tags?: Tags): Recorder<number>;
     /** A method added with `registerMethod`. */
     bind(method: string, path: Path, id: Key, tags?: Tags): Recorder<unknown>;
 

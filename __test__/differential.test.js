@@ -328,7 +328,7 @@ const HRTIMES = [[0, 1500000], [1, 250000000], [0, 999], [2, 0], [0, 123456789]]
 // ---- the tests -------------------------------------------------------------------------------------
 
 // panoptic's built-in methods beyond 0.3.0's, listed after 0.3.0's four and before registered ones.
-const ADDED = ['gauge', 'histogram', 'rate'];
+const ADDED = ['gauge', 'histogram', 'rate', 'meter'];
 
 test('statics: the same logger method names (plus panoptic\'s) and registerMethod errors', () => {
   const [upstreamBuiltIns, registered] = [Upstream.getLoggerMethodNames().slice(0, 4), Upstream.getLoggerMethodNames().slice(4)];

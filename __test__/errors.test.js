@@ -32,10 +32,10 @@ test('registerMethod adds a method to existing and new instances, listed after t
   const existing = await fresh({ interval: 200, scaleFactor: 3 });
   t.after(() => existing.stop());
   Panopticon.registerMethod('max', Max, Number.isFinite);
-  assert.deepEqual(Panopticon.getLoggerMethodNames(), ['sample', 'timedSample', 'inc', 'set', 'gauge', 'histogram', 'rate', 'max']);
+  assert.deepEqual(Panopticon.getLoggerMethodNames(), ['sample', 'timedSample', 'inc', 'set', 'gauge', 'histogram', 'rate', 'meter', 'max']);
   const names = Panopticon.getLoggerMethodNames();
   names.push('x');
-  assert.equal(Panopticon.getLoggerMethodNames().length, 8, 'a copy');
+  assert.equal(Panopticon.getLoggerMethodNames().length, 9, 'a copy');
 
   calls.length = 0;
   const end = existing.endTime;

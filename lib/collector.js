@@ -53,6 +53,8 @@ class Collector {
     this.jsSeries = []; // set / registered-logger series that ever received a datum
     this.touched = []; // JS series written in the current interval
     this.gauges = new Set(); // gauge series whose function is called at each close
+    this.meterCell = -1; // the meters' 5-second grid in clockCells, once there is a meter
+    this.meterTick = NaN;
     this.dropped = 0;
     this.errors = 0;
 
@@ -146,6 +148,20 @@ class Collector {
     this.errors += 1;
     this.report(new TypeError(`the function of the ${where} returned ${describe(value)}, not a finite number`));
     return 'null';
+  }
+
+  defineMeter(series) {
+    const slots = this.defineCounter(series);
+    if (this.meterCell < 0) {
+      this.meterCell = this.engine.meterClock();
+      this.meterTick = clockCells[this.meterCell];
+    }
+    return slots;
+  }
+
+  tickMeters() {
+    this.meterTick = clockCells[this.meterCell];
+    this.engine.tickMeters();
   }
 
   defineCounter(series) {

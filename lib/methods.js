@@ -5,13 +5,15 @@
 // string building, no allocation, no call into native code per record. Each one first compares
 // the clock cell with the interval its instance holds (see Collector#sync), then writes:
 // - inc: two adds into a counter page the native engine reads when the interval closes;
+// - meter: the same, and the engine folds them into the meter at each 5-second tick of the
+//   instance's meter grid (a second clock cell) and when the interval closes;
 // - sample/timedSample/histogram: a (series id, value) pair into the batch the engine drains;
 // - set and registered loggers: plain JS state, handed over as JSON when the interval closes;
 // - gauge: registers a function the collector calls when each interval closes;
 // - rate: one native call per observation (a cumulative counter is observed rarely).
 // A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE } = require('./native');
+const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE, KIND_METER } = require('./native');
 const { describe } = require('./args');
 
 const methods = [];
@@ -69,6 +71,21 @@ function histogramHandle(c, series) {
     if (clockCells[cell] !== c.cur && !c.sync()) return;
     if (sid < 0) sid = c.define(series);
     c.append(sid, x);
+  };
+}
+
+function meterHandle(c, series) {
+  const cell = c.cell;
+  let page = null;
+  let o = 0;
+  return function meter(n) {
+    const x = n === undefined ? 1 : n;
+    if (typeof x !== 'number' || !(x >= 0 && x < Infinity)) return c.drop();
+    if (clockCells[cell] !== c.cur && !c.sync()) return;
+    if (page === null) ({ page, offset: o } = c.defineMeter(series));
+    if (clockCells[c.meterCell] !== c.meterTick) c.tickMeters();
+    page[o] += 1;
+    page[o + 1] += x;
   };
 }
 
@@ -142,6 +159,7 @@ define('set', { makeHandle: setHandle, kind: KIND_SET, jsValue: (series) => seri
 define('gauge', { makeHandle: gaugeHandle, kind: KIND_GAUGE });
 define('histogram', { makeHandle: histogramHandle, kind: KIND_HISTOGRAM });
 define('rate', { makeHandle: rateHandle, kind: KIND_RATE });
+define('meter', { makeHandle: meterHandle, kind: KIND_METER });
 
 /** Adds a method backed by a panopticon logger class (validated by the caller). */
 function defineCustom(name, loggerClass, validator) {

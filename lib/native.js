@@ -22,4 +22,5 @@ module.exports = {
   KIND_GAUGE: 4,
   KIND_HISTOGRAM: 5,
   KIND_RATE: 6,
+  KIND_METER: 7,
 };

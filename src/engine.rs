@@ -11,6 +11,7 @@ use panoptic_core::engine::{Engine, JsValue, Kind};
 use panoptic_core::gather::Source;
 use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
 use panoptic_core::intake::Intake;
+use panoptic_core::meter;
 use panoptic_core::snapshot::{SeriesKey, Snapshot};
 use panoptic_core::threads::{self, Host, Inbox};
 use panoptic_core::tree::{render, Format};
@@ -68,6 +69,8 @@ pub struct NativeEngine {
     /// The interval JS is recording into (closed by `Drop` if JS disappears first).
     open: f64,
     cell: Option<usize>,
+    /// The 5-second grid of this instance's meters (registered with the first meter).
+    meter_cell: Option<usize>,
     host: Option<Host>,
     feed: Option<Feed>,
     start: f64,
@@ -96,6 +99,7 @@ impl NativeEngine {
             closed: None,
             open: clock::read(cell),
             cell: Some(cell),
+            meter_cell: None,
             host: None,
             feed: None,
             start,
@@ -118,7 +122,7 @@ impl NativeEngine {
     }
 
     /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger, 4 gauge, 5 histogram,
-    /// 6 rate.
+    /// 6 rate, 7 meter.
     #[napi(catch_unwind)]
     pub fn define(
         &mut self,
@@ -151,6 +155,26 @@ impl NativeEngine {
     pub fn batch<'env>(&self, env: &'env Env) -> Result<Float64ArraySlice<'env>, Coded> {
         let batch = self.engine.batch();
         view(env, batch.as_slice(), Owner::Shared(batch.clone()))
+    }
+
+    /// The index in `clockCells()` of this instance's 5-second meter grid (registered on the
+    /// first call): when it changes, call `tickMeters`.
+    #[napi(catch_unwind)]
+    pub fn meter_clock(&mut self) -> Result<u32, Coded> {
+        let cell = match self.meter_cell {
+            Some(cell) => cell,
+            None => {
+                let cell = clock::register(self.start, meter::TICK_MS).map_err(clock_error)?;
+                *self.meter_cell.insert(cell)
+            }
+        };
+        Ok(cell as u32)
+    }
+
+    /// Folds the meters' counted events into their moving averages (see `meterClock`).
+    #[napi(catch_unwind)]
+    pub fn tick_meters(&mut self) {
+        self.engine.tick_meters(clock::now_ms());
     }
 
     /// Observes rate series `id`'s cumulative counter `value` at `now` (epoch ms). False when it
@@ -323,6 +347,9 @@ impl NativeEngine {
     #[napi]
     pub fn release(&mut self) {
         if let Some(cell) = self.cell.take() {
+            clock::unregister(cell);
+        }
+        if let Some(cell) = self.meter_cell.take() {
             clock::unregister(cell);
         }
         self.host = None;

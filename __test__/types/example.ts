@@ -24,6 +24,8 @@ const r = Panopticon({ histogram: { significantFigures: 2, percentiles: [50, 99.
 r.histogram(['db'], 'query', process.hrtime(process.hrtime()));
 r.bind('histogram', ['db'], 'rows')(12);
 r.rate(['net'], 'bytes', 123456789);
+r.meter(['http'], 'requests');
+r.bind('meter', ['http'], 'bytes')(512);
 hit();
 const lat = p.bind('timedSample', ['http'], 'latency');
 lat([0, 1000]);

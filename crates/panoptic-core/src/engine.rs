@@ -14,6 +14,9 @@
 //! the `set`/registered-logger values.
 //! - **JS values** (`set`, registered loggers, `gauge`): JS keeps them and passes their JSON
 //!   when the interval closes ([`JsValue`]).
+//! - **meters** (`meter`): JS adds into counter slots, as for `inc`; the engine folds them into
+//!   the series' [`Meter`] at each 5-second tick JS sees ([`Engine::tick_meters`]) and when the
+//!   interval closes. A meter lives across intervals.
 //! - **rates** (`rate`): observations of a cumulative counter are few; each is passed to
 //!   [`Engine::observe`] as it comes.
 //!
@@ -24,7 +27,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::clock::now_ms;
 use crate::histogram::{Distribution, HistogramOptions};
+use crate::meter::Meter;
 use crate::rate::{Observation, RateTracker};
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
@@ -83,6 +88,8 @@ pub enum Kind {
     Histogram,
     /// The per-second rate of a cumulative counter (`rate`), observed one call at a time.
     Rate,
+    /// Events per second with moving averages (`meter`), counted in slots like counters.
+    Meter,
 }
 
 impl Kind {
@@ -96,6 +103,7 @@ impl Kind {
             4 => Some(Kind::Gauge),
             5 => Some(Kind::Histogram),
             6 => Some(Kind::Rate),
+            7 => Some(Kind::Meter),
             _ => None,
         }
     }
@@ -132,6 +140,8 @@ struct Series {
     distribution: Option<Distribution>,
     /// `rate` series only.
     rate: Option<RateTracker>,
+    /// `meter` series only.
+    meter: Option<Meter>,
 }
 
 /// One instance's open interval. See the module documentation.
@@ -217,7 +227,7 @@ impl Engine {
     /// Adds a series.
     pub fn define(&mut self, kind: Kind, key: SeriesKey) -> Definition {
         let id = self.series.len() as u32;
-        let slot = (kind == Kind::Counter).then(|| {
+        let slot = matches!(kind, Kind::Counter | Kind::Meter).then(|| {
             if self.next_slot % PAGE_SLOTS + COUNTER_SLOTS > PAGE_SLOTS {
                 self.next_slot += PAGE_SLOTS - self.next_slot % PAGE_SLOTS;
             }
@@ -231,6 +241,7 @@ impl Engine {
         let rate = (kind == Kind::Rate)
             .then(|| RateTracker::new(self.interval))
             .flatten();
+        let meter = (kind == Kind::Meter).then(|| Meter::new(now_ms()));
         self.series.push(Series {
             kind,
             key: Arc::new(key),
@@ -238,6 +249,7 @@ impl Engine {
             summary: Summary::default(),
             distribution,
             rate,
+            meter,
         });
         Definition {
             id,
@@ -254,6 +266,23 @@ impl Engine {
             .get_mut(id as usize)
             .and_then(|s| s.rate.as_mut());
         tracker.is_some_and(|t| !matches!(t.observe(value, now_ms), Observation::Rejected))
+    }
+
+    /// Folds the events counted in the meters' slots into the meters at `now_ms`. JS calls it when
+    /// it sees a 5-second tick of its grid, so an event reaches its meter's moving averages at most
+    /// one tick late (the averages themselves are tested in [`crate::meter`]).
+    pub fn tick_meters(&mut self, now_ms: f64) {
+        for series in &mut self.series {
+            if let (Some(meter), Some(slot)) = (series.meter.as_mut(), series.slot) {
+                let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                let n = page.get(at + 1);
+                page.set(at, 0.0);
+                page.set(at + 1, 0.0);
+                if n != 0.0 && !meter.mark(n, now_ms) {
+                    self.rejected += 1;
+                }
+            }
+        }
     }
 
     /// An empty distribution for series `id` (its sampling reservoirs seeded by the series and
@@ -304,6 +333,8 @@ impl Engine {
     /// decides which). `dropped` and `errors` are the interval's counts on the JS side.
     pub fn close(&mut self, k: f64, js: Vec<JsValue>, dropped: f64, errors: f64) -> Snapshot {
         self.drain();
+        let now = now_ms();
+        self.tick_meters(now);
         let mut js_values: Vec<Option<JsValue>> = vec![None; self.series.len()];
         for v in js {
             match js_values.get_mut(v.id as usize) {
@@ -350,6 +381,11 @@ impl Engine {
                     d.reset();
                     Value::Histogram(Box::new(taken))
                 }
+                // A meter is reported in every interval once defined.
+                Kind::Meter => match series.meter.as_mut() {
+                    Some(meter) => Value::Meter(meter.stats(now)),
+                    None => continue,
+                },
                 Kind::Rate => match series.rate.as_mut().and_then(RateTracker::take) {
                     None if !self.persist => continue,
                     stats => Value::Rate(stats),
@@ -383,13 +419,6 @@ impl Engine {
             entries,
         }
     }
-}
-
-/// The wall clock in epoch ms.
-fn now_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
@@ -451,6 +480,25 @@ mod tests {
             matches!(&empty.entries[0].value, Value::Histogram(d) if d.is_empty()),
             "persist"
         );
+    }
+
+    #[test]
+    fn meters_count_across_intervals_and_tick_on_the_grid() {
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let m = e.define(Kind::Meter, key("meter", "m"));
+        inc(&e, m, 1.0);
+        e.tick_meters(now_ms()); // folded early: counted once
+        inc(&e, m, 2.0);
+        let first = e.close(1.0, vec![], 0.0, 0.0);
+        match first.entries[0].value {
+            Value::Meter(stats) => assert_eq!(stats.count, 3.0),
+            ref v => panic!("{v:?}"),
+        }
+        inc(&e, m, 2.0);
+        let second = e.close(2.0, vec![], 0.0, 0.0);
+        assert!(matches!(second.entries[0].value, Value::Meter(s) if s.count == 5.0));
+        let idle = e.close(3.0, vec![], 0.0, 0.0);
+        assert_eq!(idle.entries.len(), 1, "reported while idle");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::histogram::Distribution;
+use crate::meter::MeterStats;
 use crate::rate::RateStats;
 use crate::summary::Summary;
 
@@ -35,6 +36,8 @@ pub enum Value {
     Gauge(Option<f64>),
     /// `histogram`.
     Histogram(Box<Distribution>),
+    /// `meter`: its count and rates at the end of the interval.
+    Meter(MeterStats),
     /// `rate`: the interval's rate (None: no rate could be computed, with `persist`).
     Rate(Option<RateStats>),
 }
@@ -163,6 +166,8 @@ impl Merged {
                 (Value::Histogram(a), Value::Histogram(b)) => {
                     let _ = a.merge(b);
                 }
+                // Meters: counts and rates add up.
+                (Value::Meter(a), Value::Meter(b)) => a.merge(b),
                 // Rates add up.
                 (Value::Rate(a), Value::Rate(b)) => match (a.as_mut(), b) {
                     (Some(x), Some(y)) => x.merge(y),

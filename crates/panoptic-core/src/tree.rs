@@ -120,6 +120,16 @@ fn write_leaf(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
         ),
         Value::Summary(s) => summary_fields(s, method == "timedSample", format, out),
         Value::Gauge(v) => fields(out, &[("val", *v)]),
+        Value::Meter(m) => fields(
+            out,
+            &[
+                ("count", Some(m.count)),
+                ("meanRate", Some(m.mean_rate)),
+                ("m1", Some(m.m1)),
+                ("m5", Some(m.m5)),
+                ("m15", Some(m.m15)),
+            ],
+        ),
         Value::Rate(stats) => fields(
             out,
             &[

@@ -24,6 +24,7 @@
 //!   tag 7 histogram: a distribution ([`crate::histogram::Distribution::encode`])
 //!   tag 8 rate:    rate f64, increase f64
 //!   tag 9 rate without a value
+//!   tag 10 meter:  count f64, mean rate f64, m1 f64, m5 f64, m15 f64
 //! ```
 //! An entry's index is the previous entry's index + 1 (0 for the first) plus its step, a zigzag
 //! signed number: a sender's entries mostly come in index order, so a step is one byte, and a
@@ -40,6 +41,7 @@ use base64::Engine as _;
 use std::collections::HashMap;
 
 use crate::histogram::Distribution;
+use crate::meter::MeterStats;
 use crate::rate::RateStats;
 use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
@@ -229,6 +231,10 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
                 stats.encode(&mut body.out);
             }
             Value::Rate(None) => body.u8(9),
+            Value::Meter(stats) => {
+                body.u8(10);
+                stats.encode(&mut body.out);
+            }
         }
     }
     let mut w = Writer { out: Vec::new() };
@@ -476,6 +482,11 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
                 Value::Rate(Some(stats))
             }
             9 => Value::Rate(None),
+            10 => {
+                let (stats, used) = MeterStats::decode(r.bytes)?;
+                r.take(used)?;
+                Value::Meter(stats)
+            }
             _ => return Err(DecodeError::Invalid("kind tag")),
         };
         indexes.push(index);
@@ -557,6 +568,16 @@ mod tests {
                 })),
             ),
             (key("rate", &[], "none"), Value::Rate(None)),
+            (
+                key("meter", &[], "requests"),
+                Value::Meter(MeterStats {
+                    count: 9.0,
+                    mean_rate: 0.5,
+                    m1: 0.25,
+                    m5: 0.125,
+                    m15: 0.0625,
+                }),
+            ),
             (key("histogram", &["http"], "latency"), {
                 let mut d = Distribution::new(&Default::default(), 1);
                 [0.5, 12.0, 7.25].iter().for_each(|&v| d.record(v, 0.0));
@@ -617,11 +638,16 @@ mod tests {
     fn a_delta_carries_only_new_definitions_and_indexes() {
         let s = sample();
         let new_key = key("inc", &["x"], "y");
-        let text = delta(&s, &[9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12], &[&new_key], 9);
+        let text = delta(
+            &s,
+            &[9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13],
+            &[&new_key],
+            9,
+        );
         let m = decode(&text).unwrap();
         assert_eq!(m.dictionary, Dictionary { epoch: 7, base: 9 });
         assert_eq!(m.definitions, vec![new_key]);
-        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12]);
+        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13]);
         // Keys are not repeated: the steady message is much smaller than a self-contained one.
         assert!(text.len() < self_contained(&s).len());
     }
