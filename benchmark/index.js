@@ -1,7 +1,7 @@
 'use strict';
 
-// Side-by-side hot-path benchmark: panoptic against panopticon 0.3.0, node:perf_hooks and a plain
-// JS field (the floor). `npm run bench` runs it; `node benchmark/index.js --help` lists options.
+// Side-by-side hot-path benchmark: panoptic against panopticon 0.3.0, node:perf_hooks,
+// hdr-histogram-js (WebAssembly), prom-client and a plain JS field (the floor). `npm run bench` runs it; `node benchmark/index.js --help` lists options.
 // Then, as a final part in a process of its own, the cluster benchmark (benchmark/cluster.js:
 // master CPU and event-loop blocks of cluster-wide aggregation, panoptic against prom-client);
 // Then the tracing benchmark (benchmark/trace.js, in a process of its own: idle trace() against an
@@ -31,6 +31,8 @@ const path = require('path');
 const { execSync, spawn } = require('child_process');
 const { createHistogram } = require('perf_hooks');
 const { Bench } = require('tinybench');
+const hdr = require('hdr-histogram-js');
+const promClient = require('prom-client');
 const Panoptic = require('..');
 const Panopticon = require('panopticon');
 
@@ -102,7 +104,10 @@ ours.on('sample', (data) => {
 const incHandle = ours.bind('inc', ['http'], 'requests');
 const sampleHandle = ours.bind('sample', ['http'], 'latency');
 const timedHandle = ours.bind('timedSample', ['http'], 'duration');
+const histogramHandle = ours.bind('histogram', ['http'], 'size');
 const histogram = createHistogram();
+const promHistogram = new promClient.Histogram({ name: 'bench_latency', help: 'latency', registers: [] });
+let wasmHistogram = null; // hdr-histogram-js, built once its WebAssembly module is loaded (main)
 const floor = { x: 0, sum: 0 };
 
 // ---- tasks ------------------------------------------------------------------------------------
@@ -142,6 +147,11 @@ const TASKS = [
     for (let i = 0; i < CALLS; i++) sampleHandle(VALUES[i & MASK]);
     return result(t0);
   }],
+  ['distribution', 'panoptic bind(histogram) handle(v)', 'histogram', () => {
+    const t0 = hrtime();
+    for (let i = 0; i < CALLS; i++) histogramHandle(VALUES[i & MASK]);
+    return result(t0);
+  }],
   ['distribution', 'panoptic p.sample(path, id, v)', null, () => {
     const t0 = hrtime();
     for (let i = 0; i < CALLS; i++) ours.sample(['http'], 'latency', VALUES[i & MASK]);
@@ -167,6 +177,16 @@ const TASKS = [
     for (let i = 0; i < CALLS; i++) histogram.record(VALUES[i & MASK]);
     return result(t0);
   }],
+  ['distribution', 'hdr-histogram-js 3 (wasm) h.recordValue(v)', null, () => {
+    const t0 = hrtime();
+    for (let i = 0; i < CALLS; i++) wasmHistogram.recordValue(VALUES[i & MASK]);
+    return result(t0);
+  }],
+  ['distribution', 'prom-client Histogram.observe(v)', null, () => {
+    const t0 = hrtime();
+    for (let i = 0; i < CALLS; i++) promHistogram.observe(VALUES[i & MASK]);
+    return result(t0);
+  }],
   ['distribution', 'floor: plain object o.sum += v', null, () => {
     const t0 = hrtime();
     for (let i = 0; i < CALLS; i++) floor.sum += VALUES[i & MASK];
@@ -176,7 +196,7 @@ const TASKS = [
 
 const SCENARIOS = [...new Set(TASKS.map((t) => t.scenario))];
 // What each scenario's ratio columns divide by.
-const REFS = { counter: ['bind', 'method'], distribution: ['bind'] };
+const REFS = { counter: ['bind', 'method'], distribution: ['bind', 'histogram'] };
 
 // ---- running ----------------------------------------------------------------------------------
 
@@ -287,6 +307,8 @@ async function runHotPath() {
   console.log(`panoptic hot-path benchmark: node ${process.version}, ${os.cpus().length} cpus (${cpu})`);
   console.log(`${opts.rounds} rounds (+1 discarded warm-up round), ${opts.time} ms per task per round, ${CALLS} calls per sample, interval ${INTERVAL} ms`);
 
+  await hdr.initWebAssembly();
+  wasmHistogram = hdr.build({ useWebAssembly: true });
   await runRound(0, Math.min(200, opts.time), opts.warmupTime);
   const ratios = new Map(TASKS.map((t) => [t.name, {}]));
   for (let round = 1; round <= opts.rounds; round++) {
@@ -325,7 +347,7 @@ async function runHotPath() {
   });
 
   // ---- table ----------------------------------------------------------------------------------
-  const header = ['scenario', 'task', 'median ns/op', 'p25-p75 (rounds)', 'mean ns/op', 'vs bind handle', 'vs p.inc'];
+  const header = ['scenario', 'task', 'median ns/op', 'p25-p75 (rounds)', 'mean ns/op', 'vs bind handle', 'vs p.inc / bind(histogram)'];
   const lines = rows.map((r) => [
     r.scenario,
     r.task,
@@ -333,7 +355,7 @@ async function runHotPath() {
     `${fmt(r.p25Ns)}-${fmt(r.p75Ns)}`,
     fmt(r.meanNs),
     ratio(r.ratio.bind),
-    r.scenario === 'counter' ? ratio(r.ratio.method) : '',
+    r.scenario === 'counter' ? ratio(r.ratio.method) : ratio(r.ratio.histogram),
   ]);
   const md = [
     `| ${header.join(' | ')} |`,

@@ -154,6 +154,8 @@ pub struct Engine {
     persist: bool,
     interval: f64,
     histogram: HistogramOptions,
+    /// A drain's run of values of one distribution, recorded as one batch (kept to reuse).
+    run: Vec<f64>,
     rejected: u64,
     /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
     sent: usize,
@@ -173,6 +175,7 @@ impl Engine {
             persist,
             interval,
             histogram,
+            run: Vec::new(),
             rejected: 0,
             sent: 0,
             epoch: random_epoch(),
@@ -257,6 +260,14 @@ impl Engine {
         }
     }
 
+    /// Records the pending run of values into series `of`'s distribution, and empties it.
+    fn record_run(&mut self, of: Option<usize>, now: f64) {
+        if let Some(d) = of.and_then(|i| self.series[i].distribution.as_mut()) {
+            d.record_all(&self.run, now);
+        }
+        self.run.clear();
+    }
+
     /// Observes a `rate` series' cumulative counter at `now_ms`. False when the observation is
     /// refused (a negative or non-finite value, or a series that is not a rate): the caller counts
     /// it as dropped.
@@ -303,8 +314,11 @@ impl Engine {
             self.rejected += 1;
             0
         };
-        // Distributions take the drain's time (a decaying reservoir weighs values by it).
+        // Consecutive values of one distribution are recorded as one batch (see
+        // Distribution::record_all), at the drain's time (a decaying reservoir weighs values by
+        // it): the common case of one hot histogram is one batch per drain.
         let now = now_ms();
+        let mut run_of: Option<usize> = None;
         for p in 0..pairs {
             let (id, value) = (self.batch.get(2 * p), self.batch.get(2 * p + 1));
             let series = usize::try_from(id as i64)
@@ -318,12 +332,20 @@ impl Engine {
                     ..
                 }) => summary.push(value),
                 Some(Series {
-                    distribution: Some(d),
+                    distribution: Some(_),
                     ..
-                }) => d.record(value, now),
+                }) => {
+                    let i = id as usize;
+                    if run_of != Some(i) {
+                        self.record_run(run_of, now);
+                        run_of = Some(i);
+                    }
+                    self.run.push(value);
+                }
                 _ => self.rejected += 1,
             }
         }
+        self.record_run(run_of, now);
         self.batch.set(BATCH_LENGTH, 0.0);
     }
 
