@@ -31,8 +31,12 @@ function numberOr(value, fallback, what) {
   throw new RangeError(`${what} must be a finite number, got ${describe(value)}`);
 }
 
-function checkInitialValue(initialValue) {
+/** The checks every instrument factory makes. */
+function checkInstrument(recorder, name, initialValue, tags) {
+  checkRecorder(recorder);
+  checkName(name);
   numberOr(initialValue, 0, 'initialValue');
+  checkTags(tags);
 }
 
 /** A histogram or gauge event: `{ name, [tags], value }` (tags only when given, as metrix). */
@@ -40,14 +44,8 @@ function event(name, tags, value) {
   return tags ? { name, tags, value } : { name, value };
 }
 
-/** metrix's default counter: `incr(n = 1)` (0 adds 0), `decr(n = 1)`; emits 'counter' `{ name, increment, [tags] }`. */
-function createCounter(recorder, name, initialValue, tags) {
-  checkRecorder(recorder);
-  checkName(name);
-  checkInitialValue(initialValue);
-  checkTags(tags);
-  // metrix's key order: name, increment, tags.
-  const emit = (increment) => recorder.emit('counter', tags ? { name, increment, tags } : { name, increment });
+/** `incr(n = 1)` (0 adds 0) and `decr(n = 1)` over `emit(increment)`. */
+function counting(emit) {
   return {
     incr: (n) => emit(numberOr(n, 1, 'n')),
     // metrix's decr(0) subtracted 1 (`-(n || 1)`): here it subtracts 0, as incr(0) adds 0.
@@ -55,21 +53,20 @@ function createCounter(recorder, name, initialValue, tags) {
   };
 }
 
+/** metrix's default counter; emits 'counter' `{ name, increment, [tags] }` (metrix's key order). */
+function createCounter(recorder, name, initialValue, tags) {
+  checkInstrument(recorder, name, initialValue, tags);
+  return counting((increment) => recorder.emit('counter', tags ? { name, increment, tags } : { name, increment }));
+}
+
 /** metrix's precise counter: also stamps each event with `timestamp` (Date.now()). */
 function createPreciseCounter(recorder, name, initialValue, tags) {
-  checkRecorder(recorder);
-  checkName(name);
-  checkInitialValue(initialValue);
-  checkTags(tags);
-  const emit = (increment) => {
+  checkInstrument(recorder, name, initialValue, tags);
+  return counting((increment) => {
     const e = { name, timestamp: Date.now(), increment };
     if (tags) e.tags = tags;
     recorder.emit('counter', e);
-  };
-  return {
-    incr: (n) => emit(numberOr(n, 1, 'n')),
-    decr: (n) => emit(-numberOr(n, 1, 'n')),
-  };
+  });
 }
 
 // Timer events carry their tags at the top level: these keys would be overwritten or would
@@ -139,10 +136,7 @@ function gaugeArgs(initialValue, tags) {
 /** metrix's default gauge: `update(n)` emits 'gauge' `{ name, [tags], value }` (no value: 0). */
 function createGauge(recorder, name, initialValue, tags) {
   [initialValue, tags] = gaugeArgs(initialValue, tags);
-  checkRecorder(recorder);
-  checkName(name);
-  checkInitialValue(initialValue);
-  checkTags(tags);
+  checkInstrument(recorder, name, initialValue, tags);
   return {
     update: (n) => recorder.emit('gauge', event(name, tags, numberOr(n, 0, 'n'))),
   };
@@ -151,10 +145,7 @@ function createGauge(recorder, name, initialValue, tags) {
 /** metrix's precise gauge: each update also goes to the histogram `name + separator + 'histogram'`. */
 function createPreciseGauge(recorder, name, initialValue, tags) {
   [initialValue, tags] = gaugeArgs(initialValue, tags);
-  checkRecorder(recorder);
-  checkName(name);
-  checkInitialValue(initialValue);
-  checkTags(tags);
+  checkInstrument(recorder, name, initialValue, tags);
   const histogramName = `${name}${recorder.separator || '/'}histogram`;
   return {
     update(n) {
@@ -173,7 +164,6 @@ const NullGauge = Object.freeze({ update: noop });
 
 module.exports = {
   checkName,
-  checkTags,
   numberOr,
   createCounter,
   createPreciseCounter,
