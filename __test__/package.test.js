@@ -77,6 +77,23 @@ function start() {
 start();
 `;
 
+// Run by `node` in the temp project: metrix's API from the installed package, its report as JSON
+// (quantiles rounded to 2 decimals: the differential test checks them bit for bit).
+const METRIX_CONSUMER = `'use strict';
+const metrix = require('panoptic/metrix');
+const recorder = metrix.createRecorder();
+const aggregator = metrix.createAggregator(recorder);
+const api = recorder.scope('api');
+api.counter('hits').incr(2);
+const size = api.histogram('size');
+for (let i = 1; i <= 100; i++) size.add(i);
+const report = aggregator.report();
+for (const h of Object.values(report.histograms)) {
+  for (const key of Object.keys(h)) h[key] = Math.round(h[key] * 100) / 100;
+}
+console.log(JSON.stringify({ resolved: require.resolve('panoptic/metrix'), report }));
+`;
+
 test('npm pack holds what a user needs and installs into an empty project', { timeout: 240000 }, (t) => {
   const addons = fs.readdirSync(root).filter((f) => /^panoptic\..+\.node$/.test(f));
   assert.ok(addons.length > 0, 'no panoptic.*.node in the repo root: run `npm run build` (or `node scripts/prepare.js`) first');
@@ -125,7 +142,7 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   assert.deepEqual(files, report[0].files.map((f) => f.path).sort(), 'npm pack --json and the installed files disagree');
 
   const libFiles = listFiles(path.join(root, 'lib'), 'lib/').filter((f) => f.endsWith('.js'));
-  const expected = ['index.js', 'index.d.ts', 'binding.js', 'package.json', 'bin/panoptic-trace.js', ...libFiles, ...addons];
+  const expected = ['index.js', 'index.d.ts', 'metrix.js', 'metrix.d.ts', 'binding.js', 'package.json', 'bin/panoptic-trace.js', ...libFiles, ...addons];
   for (const optional of ['README.md', 'LICENSE', 'LICENSE.md']) {
     if (fs.existsSync(path.join(root, optional))) expected.push(optional);
   }
@@ -137,8 +154,7 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   for (const f of ['Cargo.toml', 'Cargo.lock', 'build.rs', 'package-lock.json', 'binding.d.ts']) {
     assert.ok(!files.includes(f), `the tarball must not contain ${f}`);
   }
-  assert.ok(!files.some((f) => f.endsWith('.rs') || f.endsWith('.ts') && f !== 'index.d.ts'), `stray sources: ${files}`);
-
+  assert.ok(!files.some((f) => f.endsWith('.rs') || f.endsWith('.ts') && !['index.d.ts', 'metrix.d.ts'].includes(f)), `stray sources: ${files}`);
 
   // Use it.
   fs.writeFileSync(path.join(projectDir, 'consumer.js'), CONSUMER);
@@ -160,6 +176,17 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   assert.equal(leaf.value.val, 0.01);
   assert.equal(typeof leaf.value.timeStamp, 'number');
   assert.equal(leaf.value.timeStamp % 100, 0, 'timeStamp is an interval end on the 100 ms grid');
+
+  // `require('panoptic/metrix')` resolves in the installed package and its histograms work.
+  fs.writeFileSync(path.join(projectDir, 'metrix-consumer.js'), METRIX_CONSUMER);
+  const usedMetrix = check(run(process.execPath, ['metrix-consumer.js'], projectDir, 30000), 'node metrix-consumer.js');
+  const out = JSON.parse(usedMetrix.stdout);
+  assert.equal(out.resolved, path.join(modules, 'panoptic', 'metrix.js'));
+  assert.deepEqual(out.report, {
+    counters: { 'api/hits': 2 },
+    gauges: {},
+    histograms: { 'api/size': { min: 1, max: 100, p50: 50.99, p90: 91.42, p99: 100.07, 'p99.9': 100.07 } },
+  });
 
   // The tracing CLI is installed as a command.
   const bin = path.join(modules, '.bin', 'panoptic-trace');

@@ -7,11 +7,13 @@ mod delivery;
 mod engine;
 mod error;
 mod memory;
+mod metrix;
 mod trace;
 
 pub use clock::*;
 pub use delivery::*;
 pub use engine::*;
+pub use metrix::*;
 pub use trace::*;
 
 use napi_derive::napi;

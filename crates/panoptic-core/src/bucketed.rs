@@ -67,15 +67,17 @@ pub enum OptionsError {
 impl std::fmt::Display for OptionsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OptionsError::Max(v) => write!(f, "max must be a positive finite number, got {v}"),
+            OptionsError::Max(v) => write!(f, "max must be a positive finite number, got {v:?}"),
             OptionsError::Error(v) => {
-                write!(f, "error must be a small positive finite number, got {v}")
+                write!(f, "error must be a small positive finite number, got {v:?}")
             }
             OptionsError::TooManyBuckets => write!(
                 f,
                 "max and error make more than {MAX_BUCKETS} buckets: raise error or lower max"
             ),
-            OptionsError::Quantile(v) => write!(f, "quantiles must be numbers in [0, 1], got {v}"),
+            OptionsError::Quantile(v) => {
+                write!(f, "quantiles must be numbers in [0, 1], got {v:?}")
+            }
             OptionsError::TooManyQuantiles => {
                 write!(f, "at most {MAX_QUANTILES} quantiles")
             }
@@ -826,10 +828,13 @@ mod tests {
             ));
         }
         assert_eq!(Layout::new(1e300, 1e-9), Err(OptionsError::TooManyBuckets));
-        assert!(matches!(
-            Layout::new(1e308, 1e307),
-            Err(OptionsError::Error(_))
-        ));
+        let huge = Layout::new(1e308, 1e307).unwrap_err();
+        assert!(matches!(huge, OptionsError::Error(_)));
+        // Readable numbers in messages (Display would print 1e307's 308 digits).
+        assert_eq!(
+            huge.to_string(),
+            "error must be a small positive finite number, got 1e307"
+        );
         // A tiny max still has one bucket.
         assert_eq!(Layout::new(0.5, 0.01).unwrap().limits(), &[1.0]);
         for q in [-0.1, 1.01, f64::NAN] {
