@@ -89,6 +89,8 @@ function runWorker() {
   const series = Number(process.env.BENCH_SERIES);
   const interval = Number(process.env.BENCH_INTERVAL);
   const recordMs = Number(process.env.BENCH_RECORD_MS);
+  // --nice: the workers yield the CPU to the master (what the OS, not the library, decides).
+  if (Number(process.env.BENCH_NICE) > 0) os.setPriority(Number(process.env.BENCH_NICE));
   const routes = mix === 'counters' ? series : series / 3;
   let record;
   let stop = () => {};
@@ -191,6 +193,7 @@ function parseArgs(argv) {
     record: 1000,
     json: null,
     profile: null,
+    nice: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -209,6 +212,7 @@ function parseArgs(argv) {
     else if (a === '--record') opts.record = Number(next());
     else if (a === '--json') opts.json = next();
     else if (a === '--profile') opts.profile = next();
+    else if (a === '--nice') opts.nice = Number(next());
     else if (a === '--help' || a === '-h') {
       console.log([
         'usage: node benchmark/cluster.js [options]',
@@ -223,6 +227,7 @@ function parseArgs(argv) {
         '  --record <ms>=1000             each worker records every series this often',
         '  --json <file>                  also write the results as JSON',
         '  --profile <dir>                CPU-profile the master during the measured intervals',
+        '  --nice <n>=0                   run the workers at this niceness (1-19: the master gets the CPU first)',
       ].join('\n'));
       process.exit(0);
     } else {
@@ -239,6 +244,7 @@ function parseArgs(argv) {
   int('intervals', 1);
   int('baseline', 1);
   int('record', 10);
+  if (!(Number.isInteger(opts.nice) && opts.nice >= 0 && opts.nice <= 19)) throw new Error('--nice must be an integer from 0 to 19');
   if (opts.series % 3 !== 0) throw new Error('--series must be a multiple of 3');
   if (opts.only !== null && !LIBRARIES.includes(opts.only)) throw new Error(`--only must be one of ${LIBRARIES.join(', ')}`);
   if (opts.mix !== null && !MIXES.includes(opts.mix)) throw new Error(`--mix must be one of ${MIXES.join(', ')}`);
@@ -365,6 +371,7 @@ async function forkWorkers(lib, mix, opts) {
       BENCH_SERIES: String(opts.series),
       BENCH_INTERVAL: String(opts.interval),
       BENCH_RECORD_MS: String(opts.record),
+      BENCH_NICE: String(opts.nice),
     });
     workers.push(w);
     ready.push(new Promise((resolve, reject) => {

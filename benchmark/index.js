@@ -369,7 +369,8 @@ async function runHotPath() {
   console.log(`${CALLS} calls). mean ns/op: median across rounds of each round's mean (includes GC pauses and`);
   console.log('interval rotations). vs ...: median across rounds of (this task / reference task) in the same');
   console.log('round; counter rows divide by the panoptic bind handle and by panoptic p.inc, distribution rows');
-  console.log('by the panoptic bind(sample) handle. Above 1x means slower than the reference.');
+  console.log('by the panoptic bind(sample) handle and by the bind(histogram) handle. Above 1x means slower than');
+  console.log('the reference.');
 
   const missing = Object.keys(seen).filter((k) => seen[k] === 0);
   if (missing.length > 0) {
