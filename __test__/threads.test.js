@@ -44,6 +44,9 @@ test('threads with the instance name of the main thread feed it, once', { timeou
       p.inc([], 'n', workerData);
       p.sample([], 's', workerData);
       p.set([], 'who', threadId);
+      p.histogram([], 'h', workerData);
+      p.meter([], 'm', workerData);
+      p.gauge([], 'g', () => workerData);
     });
     parentPort.on('message', () => { p.stop(); parentPort.close(); });
   `;
@@ -52,6 +55,7 @@ test('threads with the instance name of the main thread feed it, once', { timeou
   p.on('newInterval', () => {
     p.inc([], 'n', 1);
     p.sample([], 's', 1);
+    p.histogram([], 'h', 1);
   });
   const labels = threads.map(({ worker }) => `master:${worker.threadId}`);
   const d = await until(p, (x) => x.data.threads && labels.every((l) => x.data.threads[l] && x.data.threads[l].n) && x.data.master.n);
@@ -63,6 +67,11 @@ test('threads with the instance name of the main thread feed it, once', { timeou
   const s = d.data.cluster.s.value;
   assert.deepEqual([s.min, s.max, s.average], [1, 3, 2]);
   assert.equal(s.sigma, 1);
+  // The new methods merge across threads too: histograms add up, meters and gauges sum.
+  const h = d.data.cluster.h.value;
+  assert.deepEqual([h.count, h.min, h.max, h.p50], [3, 1, 3, 2]);
+  assert.ok(d.data.cluster.m.value.count >= 5, 'both threads\' meters (counts since made)');
+  assert.equal(d.data.cluster.g.value.val, 5);
   assert.deepEqual(d.meta.workers, {}, 'threads are not cluster workers');
 });
 
