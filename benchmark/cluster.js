@@ -52,6 +52,9 @@
 //   meta.late, meta.decodeErrors), checking that the cluster view is the exact merge of the
 //   workers' views for one route. After the last window (not counted): the time to read
 //   data.cluster and every data.workers tree.
+// - control: the same panoptic workers (recording, closing and shipping the same messages), and a
+//   master with no Panopticon: what the machine and Node's IPC cost the master's event loop
+//   without any aggregation, measured over the same windows (10 ms after boundary + interval / 2).
 // - prom-client only: the scrape's wall time (clusterMetrics() call to its result or timeout), the
 //   exposition size and the number of worker responses per scrape.
 // - every worker's own CPU (recording, collecting, shipping / answering scrapes), reported by the
@@ -72,7 +75,7 @@ const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
 
 const NAME = 'bench-cluster';
-const LIBRARIES = ['panoptic', 'panoptic-read', 'prom-client'];
+const LIBRARIES = ['control', 'panoptic', 'panoptic-read', 'prom-client'];
 const MIXES = ['counters', 'mixed'];
 
 // ---- shared fixtures ----------------------------------------------------------------------------
@@ -424,6 +427,29 @@ function workersCpu(usages, opts) {
 
 // ---- runs ---------------------------------------------------------------------------------------
 
+/** The panoptic workers, and no instance on the master (see the header). */
+async function runControl(mix, meter, baseline, opts) {
+  const deliveryTime = () => nextBoundary(opts.interval) + opts.interval / 2 + 10;
+  const windows = [];
+  let workers = [];
+  let usages = [];
+  try {
+    workers = await forkWorkers('panoptic', mix, opts);
+    for (let i = 0; i <= opts.warmup; i++) await sleepUntil(deliveryTime());
+    meter.start();
+    for (let i = 0; i < opts.intervals; i++) {
+      await sleepUntil(deliveryTime());
+      const w = meter.stop();
+      meter.start();
+      windows.push({ ...w, netCpuMs: w.cpuMs - baseline.cpuPerMs * w.wallMs });
+      process.stderr.write(`${mix}-control: window ${i + 1}: cpu ${w.cpuMs.toFixed(0)} ms, block ${w.maxBlockMs.toFixed(1)} ms\n`);
+    }
+  } finally {
+    usages = await stopWorkers(workers);
+  }
+  return { windows, profile: null, workersCpuMsPerInterval: workersCpu(usages, opts) };
+}
+
 /** The master alone (no workers, no library), with the same instrumentation: CPU rate, blocks. */
 async function measureBaseline(meter, opts) {
   await sleepUntil(nextBoundary(opts.interval));
@@ -715,6 +741,7 @@ function reportScenario(mix, runs, baseline, opts, promVersion) {
     const s = runs[lib].summary;
     const failed = lib === 'prom-client' ? runs[lib].windows.filter((w) => !w.complete).length : 0;
     const name = {
+      control: 'control: the same panoptic workers, no instance on the master',
       panoptic: 'panoptic (delivery, handler reads meta)',
       'panoptic-read': 'panoptic (delivery, handler reads all of data.cluster)',
       'prom-client': `prom-client ${promVersion} (clusterMetrics)${failed ? ` [${failed} of ${runs[lib].windows.length} scrapes failed]` : ''}`,
@@ -804,6 +831,12 @@ function reportScenario(mix, runs, baseline, opts, promVersion) {
     verdict.longestPanopticStretchMs = own;
     console.log(`target (longest master event-loop block <= 5 ms): ${block <= 5 ? 'met' : `MISSED: ${fmt(block)} ms, ${fmt(block / 5)}x the target`}; ` +
       `longest synchronous stretch in panoptic's own code: ${fmt(own)} ms (idle baseline's longest block: ${fmt(baseline.maxBlockMs)} ms)`);
+    if (runs.control) {
+      const control = runs.control.summary.maxBlockMs;
+      verdict.controlMaxBlockMs = control.max;
+      console.log(`control (same workers, no instance on the master): longest block ${fmt(control.median)} ms (median) / ${fmt(control.max)} ms (max); ` +
+        `panoptic's ${fmt(runs.panoptic.summary.maxBlockMs.median)} / ${fmt(block)} ms`);
+    }
   }
   return verdict;
 }
@@ -833,7 +866,9 @@ async function main() {
     for (const lib of libs) {
       const run = lib === 'prom-client'
         ? await runPromClient(mix, meter, baseline, opts, profiler)
-        : await runPanoptic(mix, meter, baseline, opts, profiler, lib === 'panoptic-read');
+        : lib === 'control'
+          ? await runControl(mix, meter, baseline, opts)
+          : await runPanoptic(mix, meter, baseline, opts, profiler, lib === 'panoptic-read');
       run.summary = summarizeRun(run);
       results[mix][lib] = run;
     }
