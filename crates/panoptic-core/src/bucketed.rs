@@ -35,6 +35,7 @@
 
 use std::sync::Arc;
 
+use crate::bytes::{put_f64, put_varint, Reader};
 use crate::wire::DecodeError;
 
 /// Default `max` (one hour in milliseconds).
@@ -483,20 +484,19 @@ impl BucketedHistogram {
     /// (f64 little-endian; a bucket's index is the previous one's + 1 + its step, the first's
     /// is its step). `max`/`error` name the layout, so a mismatch is refused when decoding.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = codec::Writer { out };
-        w.f64(self.layout.max);
-        w.f64(self.layout.error);
-        w.varint(self.count);
-        w.varint(self.overflow);
-        w.f64(self.min);
-        w.f64(self.max);
+        put_f64(out, self.layout.max);
+        put_f64(out, self.layout.error);
+        put_varint(out, self.count);
+        put_varint(out, self.overflow);
+        put_f64(out, self.min);
+        put_f64(out, self.max);
         let nonempty = self.counts.iter().filter(|&&c| c > 0).count();
-        w.varint(nonempty as u64);
+        put_varint(out, nonempty as u64);
         let mut next = 0;
         for (i, &c) in self.counts.iter().enumerate() {
             if c > 0 {
-                w.varint((i - next) as u64);
-                w.varint(c);
+                put_varint(out, (i - next) as u64);
+                put_varint(out, c);
                 next = i + 1;
             }
         }
@@ -510,7 +510,7 @@ impl BucketedHistogram {
         bytes: &[u8],
         layout: &Arc<Layout>,
     ) -> Result<(BucketedHistogram, usize), DecodeError> {
-        let mut r = codec::Reader::new(bytes);
+        let mut r = Reader::new(bytes);
         let (max, error) = (r.f64()?, r.f64()?);
         if max.to_bits() != layout.max.to_bits() || error.to_bits() != layout.error.to_bits() {
             return Err(DecodeError::Invalid("histogram layout"));
@@ -560,82 +560,6 @@ impl BucketedHistogram {
 
 /// Little-endian numbers and LEB128 varints over a byte slice, shared by this module and
 /// [`crate::frugal`]: the reader never reads past the end and never trusts a count.
-pub(crate) mod codec {
-    use crate::wire::DecodeError;
-
-    pub(crate) struct Writer<'a> {
-        pub(crate) out: &'a mut Vec<u8>,
-    }
-
-    impl Writer<'_> {
-        pub(crate) fn f64(&mut self, v: f64) {
-            self.out.extend_from_slice(&v.to_le_bytes());
-        }
-        pub(crate) fn varint(&mut self, mut v: u64) {
-            while v >= 0x80 {
-                self.out.push(v as u8 | 0x80);
-                v >>= 7;
-            }
-            self.out.push(v as u8);
-        }
-    }
-
-    pub(crate) struct Reader<'a> {
-        bytes: &'a [u8],
-        start: usize,
-    }
-
-    impl<'a> Reader<'a> {
-        pub(crate) fn new(bytes: &'a [u8]) -> Reader<'a> {
-            Reader {
-                bytes,
-                start: bytes.len(),
-            }
-        }
-        /// Bytes read so far.
-        pub(crate) fn used(&self) -> usize {
-            self.start - self.bytes.len()
-        }
-        fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-            if self.bytes.len() < n {
-                return Err(DecodeError::Truncated);
-            }
-            let (head, rest) = self.bytes.split_at(n);
-            self.bytes = rest;
-            Ok(head)
-        }
-        pub(crate) fn f64(&mut self) -> Result<f64, DecodeError> {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(self.take(8)?);
-            Ok(f64::from_le_bytes(b))
-        }
-        pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
-            let mut v = 0u64;
-            for shift in (0..64).step_by(7) {
-                let byte = self.take(1)?[0];
-                let bits = u64::from(byte & 0x7f);
-                if shift == 63 && bits > 1 {
-                    break; // more than 64 bits
-                }
-                v |= bits << shift;
-                if byte & 0x80 == 0 {
-                    return Ok(v);
-                }
-            }
-            Err(DecodeError::Invalid("varint"))
-        }
-        /// A varint count of items that each take at least `min_size` bytes: never more than
-        /// the bytes left could hold.
-        pub(crate) fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
-            let n = self.varint()?;
-            if n > (self.bytes.len() / min_size.max(1)) as u64 {
-                return Err(DecodeError::Truncated);
-            }
-            Ok(n as usize)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

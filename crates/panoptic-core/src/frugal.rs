@@ -29,7 +29,8 @@
 //! smallest and the largest q-quantile of the streams, and so does that mean (document it as an
 //! approximation; use the bucketed or HDR histogram where cluster-wide quantiles must be exact).
 
-use crate::bucketed::{codec, MergeError, Quantiles, MAX_QUANTILES};
+use crate::bucketed::{MergeError, Quantiles, MAX_QUANTILES};
+use crate::bytes::{put_f64, put_varint, Reader};
 use crate::wire::DecodeError;
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state, a fixed, documented output sequence per
@@ -255,13 +256,12 @@ impl FrugalSnapshot {
     /// Appends `count varint | min f64 | max f64 | n varint | n x estimate f64` (f64
     /// little-endian).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = codec::Writer { out };
-        w.varint(self.count);
-        w.f64(self.min);
-        w.f64(self.max);
-        w.varint(self.estimates.len() as u64);
+        put_varint(out, self.count);
+        put_f64(out, self.min);
+        put_f64(out, self.max);
+        put_varint(out, self.estimates.len() as u64);
         for &e in &self.estimates {
-            w.f64(e);
+            put_f64(out, e);
         }
     }
 
@@ -269,7 +269,7 @@ impl FrugalSnapshot {
     /// them and the number of bytes read. The count must be > 0, min <= max finite, at most
     /// [`MAX_QUANTILES`] estimates, each within `[min, max]`.
     pub fn decode(bytes: &[u8]) -> Result<(FrugalSnapshot, usize), DecodeError> {
-        let mut r = codec::Reader::new(bytes);
+        let mut r = Reader::new(bytes);
         let count = r.varint()?;
         let (min, max) = (r.f64()?, r.f64()?);
         let n = r.count(8)?;
@@ -482,10 +482,10 @@ mod tests {
         );
         // A huge estimate count with few bytes behind it is refused before allocating.
         let mut huge = Vec::new();
-        codec::Writer { out: &mut huge }.varint(1);
+        put_varint(&mut huge, 1);
         huge.extend_from_slice(&0.0f64.to_le_bytes());
         huge.extend_from_slice(&1.0f64.to_le_bytes());
-        codec::Writer { out: &mut huge }.varint(u64::MAX);
+        put_varint(&mut huge, u64::MAX);
         assert_eq!(FrugalSnapshot::decode(&huge), Err(DecodeError::Truncated));
     }
 

@@ -40,6 +40,7 @@
 
 use hdrhistogram::Histogram;
 
+use crate::bytes::{put_f64, put_varint, Reader};
 use crate::reservoir::{Decaying, Sample, Uniform, DECAYING_SIZE, UNIFORM_SIZE};
 use crate::snapshot::combine;
 use crate::summary::Summary;
@@ -369,6 +370,17 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// The shared byte reader's errors ([`crate::bytes`]), as this encoding's.
+impl From<crate::wire::DecodeError> for DecodeError {
+    fn from(e: crate::wire::DecodeError) -> Self {
+        match e {
+            crate::wire::DecodeError::Truncated => DecodeError::Truncated,
+            crate::wire::DecodeError::Invalid(what) => DecodeError::Invalid(what),
+            _ => DecodeError::Invalid("bytes"),
+        }
+    }
+}
+
 impl From<DecodeError> for crate::wire::DecodeError {
     fn from(e: DecodeError) -> Self {
         match e {
@@ -655,14 +667,14 @@ impl Distribution {
     pub fn encode(&self, out: &mut Vec<u8>) {
         let o = &self.options;
         out.extend_from_slice(&[ENCODING, o.reservoir.tag(), o.significant_figures]);
-        f64_out(out, o.lowest);
-        f64_out(out, o.highest);
-        varint(out, self.clamped);
+        put_f64(out, o.lowest);
+        put_f64(out, o.highest);
+        put_varint(out, self.clamped);
         let s = &self.summary;
-        varint(out, self.count());
+        put_varint(out, self.count());
         if !s.is_empty() {
             for v in [s.total, s.min, s.max, s.mean, s.m2] {
-                f64_out(out, v);
+                put_f64(out, v);
             }
         }
         match &self.state {
@@ -681,29 +693,29 @@ impl Distribution {
                         })
                         .collect(),
                 };
-                varint(out, pairs.len() as u64);
+                put_varint(out, pairs.len() as u64);
                 let mut previous = 0;
                 for (unit, count) in pairs {
-                    varint(out, unit - previous);
-                    varint(out, count);
+                    put_varint(out, unit - previous);
+                    put_varint(out, count);
                     previous = unit;
                 }
             }
             State::Uniform(u) => {
-                varint(out, u.values.len() as u64);
+                put_varint(out, u.values.len() as u64);
                 for &v in &u.values {
-                    f64_out(out, v);
+                    put_f64(out, v);
                 }
             }
             State::Decaying(d) => {
-                varint(out, d.len() as u64);
+                put_varint(out, d.len() as u64);
                 if !s.is_empty() {
-                    f64_out(out, d.landmark.unwrap_or(0.0));
+                    put_f64(out, d.landmark.unwrap_or(0.0));
                 }
                 for sample in d.samples() {
-                    f64_out(out, sample.value);
-                    f64_out(out, sample.weight);
-                    f64_out(out, sample.priority);
+                    put_f64(out, sample.value);
+                    put_f64(out, sample.weight);
+                    put_f64(out, sample.priority);
                 }
             }
         }
@@ -715,7 +727,7 @@ impl Distribution {
     /// values against the range, and the reservoir against the summary (an HDR's bucket counts
     /// add up to the count; samples lie within `[min, max]`).
     pub fn decode(bytes: &[u8]) -> Result<(Distribution, usize), DecodeError> {
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::new(bytes);
         let version = r.u8()?;
         if version != ENCODING {
             return Err(DecodeError::Version(version));
@@ -819,7 +831,7 @@ impl Distribution {
             // Not sent; any seed gives a valid sampler, a fixed one keeps decoding reproducible.
             rng: fastrand::Rng::with_seed(0x5eed ^ count),
         };
-        Ok((distribution, r.at))
+        Ok((distribution, r.used()))
     }
 }
 
@@ -838,68 +850,11 @@ fn dense(hdr: &mut Hdr, figures: u8) -> Option<&mut Histogram<u64>> {
     }
 }
 
-fn f64_out(out: &mut Vec<u8>, v: f64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn check(ok: bool, what: &'static str) -> Result<(), DecodeError> {
     if ok {
         Ok(())
     } else {
         Err(DecodeError::Invalid(what))
-    }
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let end = self.at.checked_add(N).ok_or(DecodeError::Truncated)?;
-        let slice = self.bytes.get(self.at..end).ok_or(DecodeError::Truncated)?;
-        self.at = end;
-        slice.try_into().map_err(|_| DecodeError::Truncated)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take::<1>()?[0])
-    }
-    fn f64(&mut self) -> Result<f64, DecodeError> {
-        Ok(f64::from_le_bytes(self.take::<8>()?))
-    }
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8()?;
-            let bits = u64::from(byte & 0x7f);
-            if shift == 63 && bits > 1 {
-                break; // more than 64 bits
-            }
-            v |= bits << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(DecodeError::Invalid("varint"))
-    }
-    /// A count of items that each take at least `min_size` bytes: never more than could fit in
-    /// the bytes left, so allocating that many is justified by the input.
-    fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
-        let n = self.varint()?;
-        let left = self.bytes.len().saturating_sub(self.at) as u64;
-        if n.saturating_mul(min_size as u64) > left {
-            return Err(DecodeError::Truncated);
-        }
-        Ok(n as usize)
     }
 }
 

@@ -38,6 +38,8 @@
 //! truncated, foreign-version or hostile message is a [`DecodeError`], never a corrupted merge.
 
 use base64::Engine as _;
+
+use crate::bytes::{put_f64, put_u32, put_varint, Reader};
 use std::collections::HashMap;
 
 use crate::histogram::Distribution;
@@ -98,20 +100,16 @@ impl Writer {
         self.out.push(v);
     }
     fn u32(&mut self, v: u32) {
-        self.out.extend_from_slice(&v.to_le_bytes());
+        put_u32(&mut self.out, v);
     }
     fn f64(&mut self, v: f64) {
-        self.out.extend_from_slice(&v.to_le_bytes());
+        put_f64(&mut self.out, v);
     }
     fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).expect("a snapshot part longer than 4 GiB"));
     }
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.out.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.out.push(v as u8);
+    fn varint(&mut self, v: u64) {
+        put_varint(&mut self.out, v);
     }
 }
 
@@ -255,57 +253,11 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
     base64::engine::general_purpose::STANDARD.encode(&w.out)
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.bytes.len() < n {
-            return Err(DecodeError::Truncated);
-        }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn f64(&mut self) -> Result<f64, DecodeError> {
-        Ok(f64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8()?;
-            let bits = u64::from(byte & 0x7f);
-            if shift == 63 && bits > 1 {
-                break; // more than 64 bits
-            }
-            v |= bits << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(DecodeError::Invalid("varint"))
-    }
-    /// A whole number sent as a varint (an exact f64).
-    fn whole(&mut self) -> Result<f64, DecodeError> {
-        let v = self.varint()? as f64;
-        check(v <= MAX_WHOLE, "whole number")?;
-        Ok(v)
-    }
-    /// A count of items that each take at least `min_size` bytes: never more than could fit.
-    fn count(&mut self, min_size: usize) -> Result<usize, DecodeError> {
-        let n = self.u32()? as usize;
-        if n.saturating_mul(min_size) > self.bytes.len() {
-            return Err(DecodeError::Truncated);
-        }
-        Ok(n)
-    }
+/// A whole number sent as a varint (an exact f64).
+fn read_whole(r: &mut Reader<'_>) -> Result<f64, DecodeError> {
+    let v = r.varint()? as f64;
+    check(v <= MAX_WHOLE, "whole number")?;
+    Ok(v)
 }
 
 fn count_ok(v: f64) -> bool {
@@ -359,7 +311,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|_| DecodeError::Text)?;
-    let mut r = Reader { bytes: &bytes };
+    let mut r = Reader::new(&bytes);
     if r.take(4).map_err(|_| DecodeError::Magic)? != MAGIC {
         return Err(DecodeError::Magic);
     }
@@ -371,12 +323,12 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     let pid = r.u32()?;
     let dropped = r.f64()?;
     let errors = r.f64()?;
-    let epoch = u64::from_le_bytes(r.take(8)?.try_into().unwrap());
+    let epoch = r.u64()?;
     let base = r.u32()?;
     check(k.is_finite() && k.fract() == 0.0, "interval number")?;
     check(count_ok(dropped) && count_ok(errors), "dropped or errors")?;
 
-    let n = r.count(4)?;
+    let n = r.count_u32(4)?;
     let mut strings = Vec::with_capacity(n);
     for _ in 0..n {
         let len = r.u32()? as usize;
@@ -388,13 +340,13 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     };
 
     // Smallest definition: method, path length, id.
-    let n = r.count(12)?;
+    let n = r.count_u32(12)?;
     check(base as u64 + n as u64 <= u32::MAX as u64, "dictionary size")?;
     let mut definitions = Vec::with_capacity(n);
     for _ in 0..n {
         let method = string(r.u32()?)?;
         check(!method.is_empty(), "empty method")?;
-        let path_len = r.count(4)?;
+        let path_len = r.count_u32(4)?;
         let mut path = Vec::with_capacity(path_len);
         for _ in 0..path_len {
             path.push(string(r.u32()?)?.to_string());
@@ -407,7 +359,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     }
 
     // Smallest entry: index step, tag (a gauge without a number).
-    let n = r.count(2)?;
+    let n = r.count_u32(2)?;
     let mut indexes = Vec::with_capacity(n);
     let mut values = Vec::with_capacity(n);
     let mut expected = 0i64;
@@ -418,8 +370,8 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         expected = index as i64 + 1;
         let value = match r.u8()? {
             4 => Value::Counter {
-                count: r.whole()?,
-                total: r.whole()?,
+                count: read_whole(&mut r)?,
+                total: read_whole(&mut r)?,
             },
             0 => {
                 let (count, total) = (r.f64()?, r.f64()?);
@@ -472,18 +424,18 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
             }
             6 => Value::Gauge(None),
             7 => {
-                let (d, used) = Distribution::decode(r.bytes)?;
+                let (d, used) = Distribution::decode(r.rest())?;
                 r.take(used)?;
                 Value::Histogram(Box::new(d))
             }
             8 => {
-                let (stats, used) = RateStats::decode(r.bytes)?;
+                let (stats, used) = RateStats::decode(r.rest())?;
                 r.take(used)?;
                 Value::Rate(Some(stats))
             }
             9 => Value::Rate(None),
             10 => {
-                let (stats, used) = MeterStats::decode(r.bytes)?;
+                let (stats, used) = MeterStats::decode(r.rest())?;
                 r.take(used)?;
                 Value::Meter(stats)
             }
@@ -492,7 +444,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         indexes.push(index);
         values.push(value);
     }
-    if !r.bytes.is_empty() {
+    if !r.rest().is_empty() {
         return Err(DecodeError::Trailing);
     }
     Ok(Message {
