@@ -73,6 +73,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
+const { median, max, sum, fmt } = require('./stats');
 
 const NAME = 'bench-cluster';
 const LIBRARIES = ['control', 'panoptic', 'panoptic-read', 'prom-client'];
@@ -290,23 +291,6 @@ class Meter {
     };
   }
 }
-
-// Over the numbers measured (NaN: not measured in that window).
-function quantile(xs, q) {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
-const median = (xs) => quantile(xs, 0.5);
-const max = (xs) => {
-  const measured = xs.filter((x) => !Number.isNaN(x));
-  return measured.length === 0 ? NaN : Math.max(...measured);
-};
-const sum = (xs) => xs.reduce((a, x) => a + x, 0);
 
 function nextBoundary(interval) {
   return Math.ceil((Date.now() + 1) / interval) * interval;
@@ -688,14 +672,6 @@ async function runPromClient(mix, meter, baseline, opts, profiler) {
 }
 
 // ---- report -------------------------------------------------------------------------------------
-
-function fmt(x, digits) {
-  if (!Number.isFinite(x)) return '-';
-  if (digits !== undefined) return x.toFixed(digits);
-  if (Math.abs(x) >= 100) return x.toFixed(0);
-  if (Math.abs(x) >= 10) return x.toFixed(1);
-  return x.toFixed(2);
-}
 
 function table(header, rows) {
   return [

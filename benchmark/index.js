@@ -31,6 +31,7 @@ const path = require('path');
 const { execSync, spawn } = require('child_process');
 const { createHistogram } = require('perf_hooks');
 const { Bench } = require('tinybench');
+const { quantile, fmt } = require('./stats');
 const hdr = require('hdr-histogram-js');
 const promClient = require('prom-client');
 const Panoptic = require('..');
@@ -215,14 +216,6 @@ async function runRound(round, time, warmupTime) {
   return out;
 }
 
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
 function commandVersion(cmd) {
   try {
     return execSync(cmd, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
@@ -240,13 +233,6 @@ function machineBusySeconds() {
   } catch {
     return null;
   }
-}
-
-function fmt(x) {
-  if (!Number.isFinite(x)) return '-';
-  if (x >= 100) return x.toFixed(0);
-  if (x >= 10) return x.toFixed(1);
-  return x.toFixed(2);
 }
 
 function ratio(x) {

@@ -24,6 +24,7 @@ const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 const { Bench } = require('tinybench');
+const { quantile, fmt } = require('./stats');
 
 function parseArgs(argv) {
   const opts = { json: null, rounds: 9, time: 300, warmupTime: 100 };
@@ -106,20 +107,6 @@ const ATTACHED = [
     return result(t0, ATTACHED_CALLS);
   }],
 ];
-
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
-function fmt(x) {
-  if (x >= 100) return x.toFixed(0);
-  if (x >= 10) return x.toFixed(1);
-  return x.toFixed(2);
-}
 
 /** Rounds of `specs` (rotated each round); rows with median ns/op and ratios to the ref tasks. */
 async function measure(part, specs) {
