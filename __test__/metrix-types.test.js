@@ -6,32 +6,9 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawnSync } = require('child_process');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-
-const root = path.join(__dirname, '..');
-const tsc = require.resolve('typescript/bin/tsc');
-
-/** Runs tsc on `files` with the project's type-test options; returns its output and status. */
-function typeCheck(t, files) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-metrix-types-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const written = files.map(([name, text]) => {
-    if (text === undefined) return name;
-    fs.writeFileSync(path.join(dir, name), text);
-    return name;
-  });
-  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
-    extends: path.join(__dirname, 'types', 'tsconfig.json'),
-    compilerOptions: { typeRoots: [path.join(root, 'node_modules', '@types')] },
-    files: written,
-  }));
-  const r = spawnSync(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], { cwd: root, encoding: 'utf8', timeout: 120000 });
-  if (r.error) throw r.error;
-  return { status: r.status, out: r.stdout + r.stderr };
-}
+const { root, typeCheck, assertEachLineRejected } = require('./tsc');
 
 const example = path.join(__dirname, 'types', 'metrix-example.ts');
 
@@ -62,14 +39,7 @@ test('tsc rejects code that misuses metrix.d.ts (the check bites)', { timeout: 1
   ];
   const { status, out } = typeCheck(t, [[example], ['bad.ts', [...header, ...BAD_LINES, ''].join('\n')]]);
   assert.notEqual(status, 0, `tsc accepted the bad file:\n${out}`);
-  const errors = out.split('\n').filter((l) => /error TS\d+/.test(l));
-  assert.ok(errors.every((l) => l.includes('bad.ts(')), `errors outside bad.ts:\n${out}`);
-  const badLines = new Set(errors.map((l) => Number(/bad\.ts\((\d+),/.exec(l)[1])));
-  BAD_LINES.forEach((code, i) => {
-    const line = header.length + i + 1;
-    assert.ok(badLines.has(line), `no error reported for line ${line}: ${code}\n${out}`);
-  });
-  assert.equal(badLines.size, BAD_LINES.length, `errors on unexpected lines:\n${out}`);
+  assertEachLineRejected(out, header.length, BAD_LINES);
 });
 
 test('what metrix.d.ts declares exists at runtime, and nothing else is exported', () => {
