@@ -12,6 +12,7 @@
 //! snapshots are held (and the registry, one entry per series ever seen).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::histogram::HistogramOptions;
 use crate::registry::{Keys, Registry};
@@ -327,7 +328,7 @@ impl Gathering {
             dropped: parts().map(|s| s.dropped).sum(),
             errors: parts().map(|s| s.errors).sum::<f64>() + left_out.len() as f64,
         };
-        Delivery {
+        Delivery(Arc::new(Contents {
             format,
             keys: self.registry.keys().clone(),
             local: interval.local,
@@ -336,7 +337,7 @@ impl Gathering {
             merged: interval.merged,
             meta,
             collisions: interval.collisions,
-        }
+        }))
     }
 }
 
@@ -351,9 +352,13 @@ pub struct Meta {
     pub errors: f64,
 }
 
-/// One delivered interval: every part and their merge, rendered as trees on request.
+/// One delivered interval: every part and their merge, rendered as trees on request. Cloning
+/// shares it (the JS delivery object and the exports read the same one).
+#[derive(Debug, Clone)]
+pub struct Delivery(Arc<Contents>);
+
 #[derive(Debug)]
-pub struct Delivery {
+struct Contents {
     format: Format,
     keys: Keys,
     local: Option<Part>,
@@ -364,8 +369,19 @@ pub struct Delivery {
     collisions: Vec<String>,
 }
 
-/// Which tree of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One part of a delivery (see [`Delivery::parts`]).
+#[derive(Debug)]
+pub struct DeliveredPart<'a> {
+    /// Whose part it is (never [`Tree::Cluster`]).
+    pub from: Tree,
+    pub pid: u32,
+    /// Series ids, and their values.
+    pub ids: &'a [u32],
+    pub values: &'a [Value],
+}
+
+/// Which tree of a delivery (and, but for `Cluster`, which process or thread a part is from).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tree {
     /// The master's (or standalone process's) own data.
     Master,
@@ -385,20 +401,20 @@ impl Delivery {
     pub fn outline(&self) -> String {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(b"{\"master\":");
-        write_json(&self.local.is_some(), &mut out);
+        write_json(&self.0.local.is_some(), &mut out);
         out.extend_from_slice(b",\"workers\":");
-        write_json(&self.workers.keys().collect::<Vec<_>>(), &mut out);
+        write_json(&self.0.workers.keys().collect::<Vec<_>>(), &mut out);
         out.extend_from_slice(b",\"threads\":");
-        write_json(&self.threads.keys().collect::<Vec<_>>(), &mut out);
+        write_json(&self.0.threads.keys().collect::<Vec<_>>(), &mut out);
         out.extend_from_slice(b",\"custom\":[");
-        let mut custom: Vec<_> = self.merged.custom.iter().collect();
+        let mut custom: Vec<_> = self.0.merged.custom.iter().collect();
         custom.sort_by_key(|(i, _)| **i);
         for (n, (i, leaves)) in custom.into_iter().enumerate() {
             if n > 0 {
                 out.push(b',');
             }
-            self.keys.with(|keys| {
-                let key = &keys[self.merged.ids[*i] as usize];
+            self.0.keys.with(|keys| {
+                let key = &keys[self.0.merged.ids[*i] as usize];
                 out.extend_from_slice(b"{\"method\":");
                 write_json(&key.method, &mut out);
                 out.extend_from_slice(b",\"path\":");
@@ -416,9 +432,9 @@ impl Delivery {
             out.extend_from_slice(b"]}");
         }
         out.extend_from_slice(b"],\"collisions\":");
-        write_json(&self.collisions, &mut out);
+        write_json(&self.0.collisions, &mut out);
         out.extend_from_slice(b",\"meta\":");
-        let m = &self.meta;
+        let m = &self.0.meta;
         let meta = serde_json::json!({
             "workers": m.workers,
             "late": m.late,
@@ -433,30 +449,66 @@ impl Delivery {
 
     /// The counts of the delivery.
     pub fn meta(&self) -> &Meta {
-        &self.meta
+        &self.0.meta
     }
 
     /// One tree as JSON text, or `None` when the delivery has no such part.
     pub fn tree(&self, which: &Tree) -> Option<String> {
         let (ids, values, custom) = match which {
-            Tree::Master => self.local.as_ref().map(|p| (&p.ids, &p.values, true))?,
-            Tree::Worker(id) => self.workers.get(id).map(|p| (&p.ids, &p.values, true))?,
-            Tree::Thread(label) => self.threads.get(label).map(|p| (&p.ids, &p.values, true))?,
-            Tree::Cluster => (&self.merged.ids, &self.merged.values, false),
+            Tree::Master => self.0.local.as_ref().map(|p| (&p.ids, &p.values, true))?,
+            Tree::Worker(id) => self.0.workers.get(id).map(|p| (&p.ids, &p.values, true))?,
+            Tree::Thread(label) => self
+                .0
+                .threads
+                .get(label)
+                .map(|p| (&p.ids, &p.values, true))?,
+            Tree::Cluster => (&self.0.merged.ids, &self.0.merged.values, false),
         };
         let mut out = Vec::with_capacity(64 * ids.len() + 2);
-        self.keys.with(|keys| {
+        self.0.keys.with(|keys| {
             let pairs = ids.iter().map(|&id| &*keys[id as usize]).zip(values);
-            render(pairs, custom, &self.format, &mut out);
+            render(pairs, custom, &self.0.format, &mut out);
         });
         Some(String::from_utf8(out).expect("the tree writer writes UTF-8"))
     }
 
+    /// The delivery's parts: each process's or thread's series ids and values.
+    pub fn parts(&self) -> impl Iterator<Item = DeliveredPart<'_>> {
+        let c = &*self.0;
+        let local = c.local.iter().map(|p| (Tree::Master, p));
+        let workers = c.workers.iter().map(|(id, p)| (Tree::Worker(*id), p));
+        let threads = c.threads.iter().map(|(l, p)| (Tree::Thread(l.clone()), p));
+        local
+            .chain(workers)
+            .chain(threads)
+            .map(|(from, p)| DeliveredPart {
+                from,
+                pid: p.pid,
+                ids: &p.ids,
+                values: &p.values,
+            })
+    }
+
+    /// The merged series: ids and values.
+    pub fn merged(&self) -> (&[u32], &[Value]) {
+        (&self.0.merged.ids, &self.0.merged.values)
+    }
+
+    /// The keys of the series ids.
+    pub fn keys(&self) -> &Keys {
+        &self.0.keys
+    }
+
+    /// How the trees are written (interval, scale factor, end of the interval).
+    pub fn format(&self) -> &Format {
+        &self.0.format
+    }
+
     /// About how many bytes the delivery holds (for the JS garbage collector's accounting).
     pub fn size(&self) -> usize {
-        let parts = self.local.iter().chain(self.workers.values());
-        let series = parts.chain(self.threads.values()).map(|p| p.ids.len());
-        let series = series.sum::<usize>() + self.merged.ids.len();
+        let parts = self.0.local.iter().chain(self.0.workers.values());
+        let series = parts.chain(self.0.threads.values()).map(|p| p.ids.len());
+        let series = series.sum::<usize>() + self.0.merged.ids.len();
         series * (std::mem::size_of::<u32>() + std::mem::size_of::<Value>())
     }
 }

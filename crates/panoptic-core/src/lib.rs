@@ -8,6 +8,7 @@ pub mod bucketed;
 mod bytes;
 pub mod clock;
 pub mod engine;
+pub mod export;
 pub mod frugal;
 pub mod gather;
 pub mod histogram;

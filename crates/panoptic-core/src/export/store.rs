@@ -1,0 +1,576 @@
+//! The master's cumulative view of every series, what the exports serve.
+//!
+//! Deliveries carry one interval each; back-ends want counters that only go up since the start
+//! (Prometheus' `_total`, histograms' cumulative buckets). A [`Store`] adds each delivered
+//! interval into running totals, so what a worker contributed stays counted after it exits: a
+//! worker's death never makes a cluster counter go down.
+//!
+//! Rules per kind (the merged cluster view; per-process views follow the same rules per part):
+//! - `inc`: the sum of increments and the number of calls, since the start.
+//! - `sample` / `timedSample`: count and sum since the start; min, max, mean and sigma of the
+//!   last interval that had values.
+//! - `histogram`: every interval's distribution added into one (exact for `'hdr'`).
+//! - `meter`: the count since the start, made of each process's increases (a meter's count is
+//!   already cumulative in its process: the store adds what each process gained since its
+//!   previous report, so a dead worker's count stays and a restarted one adds from zero); the
+//!   rates are the last interval's merged rates.
+//! - `gauge`, `rate` and numeric `set`: the last value delivered (NaN when the last gauge
+//!   function failed). A non-numeric `set` and registered loggers are not exported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::gather::{Delivery, Tree};
+use crate::histogram::Distribution;
+use crate::meter::MeterStats;
+use crate::snapshot::{SeriesKey, Value};
+use crate::summary::Summary;
+
+/// A series' exported state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cumulative {
+    /// `inc`: the sum of increments and the number of calls since the start.
+    Counter { total: f64, calls: f64 },
+    /// `gauge`, `rate`, numeric `set`: the last value.
+    Gauge(f64),
+    /// `sample` / `timedSample`: values and their sum since the start; the last interval's
+    /// summary (min, max, mean, sigma).
+    Summary { count: f64, sum: f64, last: Summary },
+    /// `histogram`: every interval added up.
+    Histogram(Box<Distribution>),
+    /// `meter`: events since the start (see the module documentation) and the last rates.
+    Meter { count: f64, last: MeterStats },
+}
+
+impl Cumulative {
+    /// The first state of a series from its first delivered value (None: not exported).
+    fn start(value: &Value) -> Option<Cumulative> {
+        Some(match value {
+            Value::Counter { count, total } => Cumulative::Counter {
+                total: *total,
+                calls: *count,
+            },
+            Value::Summary(s) => Cumulative::Summary {
+                count: s.count,
+                sum: s.total,
+                last: *s,
+            },
+            Value::Histogram(d) => Cumulative::Histogram(d.clone()),
+            Value::Meter(m) => Cumulative::Meter {
+                count: 0.0,
+                last: *m,
+            },
+            _ => Cumulative::Gauge(gauge(value)?),
+        })
+    }
+
+    /// Adds one interval's value (of the same kind; another kind is ignored: the merge keeps
+    /// the first kind seen, so does the store). A meter's count is handled by the caller.
+    fn add(&mut self, value: &Value) {
+        match (self, value) {
+            (Cumulative::Counter { total, calls }, Value::Counter { count, total: t }) => {
+                *total += t;
+                *calls += count;
+            }
+            (Cumulative::Summary { count, sum, last }, Value::Summary(s)) => {
+                *count += s.count;
+                *sum += s.total;
+                if !s.is_empty() {
+                    *last = *s;
+                }
+            }
+            // Only histograms made with the master's options reach a delivery.
+            (Cumulative::Histogram(d), Value::Histogram(v)) => {
+                let _ = d.merge(v);
+            }
+            (Cumulative::Meter { last, .. }, Value::Meter(m)) => *last = *m,
+            (Cumulative::Gauge(g), v) => {
+                if let Some(x) = gauge(v) {
+                    *g = x;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The number a gauge-like value exports (None: not a gauge, or a `set` that is not a number).
+fn gauge(value: &Value) -> Option<f64> {
+    match value {
+        Value::Gauge(g) => Some(g.unwrap_or(f64::NAN)),
+        Value::Rate(r) => Some(r.map_or(f64::NAN, |r| r.rate)),
+        Value::Set { json, .. } => json.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+        _ => None,
+    }
+}
+
+/// Which process a series belongs to, as the exports and the filter language see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// The master (or standalone process), a cluster worker, or a worker thread.
+    pub from: Tree,
+    /// Its pid (the last one seen).
+    pub pid: u32,
+}
+
+impl Process {
+    /// `master`, `worker` or `thread`.
+    pub fn role(&self) -> &'static str {
+        match self.from {
+            Tree::Master | Tree::Cluster => "master",
+            Tree::Worker(_) => "worker",
+            Tree::Thread(_) => "thread",
+        }
+    }
+
+    /// The cluster worker id: a worker's, or a worker thread's process (None on the master).
+    pub fn worker(&self) -> Option<u32> {
+        match &self.from {
+            Tree::Worker(id) => Some(*id),
+            Tree::Thread(label) => label.split(':').next()?.parse().ok(),
+            Tree::Master | Tree::Cluster => None,
+        }
+    }
+}
+
+/// Series states by master-wide series id.
+#[derive(Debug, Default, Clone)]
+struct Column(Vec<Option<Cumulative>>);
+
+impl Column {
+    fn slot(&mut self, id: u32) -> &mut Option<Cumulative> {
+        let i = id as usize;
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        &mut self.0[i]
+    }
+
+    fn add(&mut self, id: u32, value: &Value) {
+        match self.slot(id) {
+            Some(c) => c.add(value),
+            slot => *slot = Cumulative::start(value),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, &Cumulative)> {
+        (self.0.iter().enumerate()).filter_map(|(i, c)| Some((i as u32, c.as_ref()?)))
+    }
+}
+
+/// One exported series: its key, its process (None: the merged cluster view) and its state.
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    pub key: &'a SeriesKey,
+    pub process: Option<&'a Process>,
+    pub value: &'a Cumulative,
+}
+
+/// What the store knows about the instance it serves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origin {
+    /// The instance's `name` option as text (empty when not given).
+    pub name: String,
+    /// The instance id (panopticon's per-process counter).
+    pub id: u32,
+    /// The host name and the serving process's title and pid.
+    pub host: String,
+    pub title: String,
+    pub pid: u32,
+    /// Interval length (ms) and panopticon's scaleFactor.
+    pub interval: f64,
+    pub scale_factor: f64,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct Store {
+    origin: Origin,
+    /// Series keys by id (a copy of the registry's, extended at each delivery: reading it never
+    /// waits on the master's intake).
+    keys: Vec<Arc<SeriesKey>>,
+    cluster: Column,
+    /// Per-process states, kept when asked for ([`Store::keep_processes`]).
+    processes: Option<BTreeMap<Tree, (Process, Column)>>,
+    /// Each process's last meter count, by series id (to add only its increases).
+    meters: HashMap<(Tree, u32), f64>,
+    /// The last delivery and the end of its interval (epoch ms).
+    last: Option<Delivery>,
+    time_stamp: f64,
+    deliveries: u64,
+}
+
+impl Store {
+    /// An empty store for the instance `origin` describes.
+    pub fn new(origin: Origin) -> Store {
+        Store {
+            origin,
+            ..Store::default()
+        }
+    }
+
+    /// From now on, also keep each process's own series (the cluster view is always kept).
+    pub fn keep_processes(&mut self) {
+        self.processes.get_or_insert_with(BTreeMap::new);
+    }
+
+    /// Whether per-process series are kept.
+    pub fn keeps_processes(&self) -> bool {
+        self.processes.is_some()
+    }
+
+    /// Adds a delivered interval.
+    pub fn add(&mut self, delivery: &Delivery) {
+        delivery.keys().with(|keys| {
+            if keys.len() > self.keys.len() {
+                self.keys.extend_from_slice(&keys[self.keys.len()..]);
+            }
+        });
+        let (ids, values) = delivery.merged();
+        for (&id, value) in ids.iter().zip(values) {
+            if !matches!(value, Value::Meter(_)) {
+                self.cluster.add(id, value);
+            }
+        }
+        for part in delivery.parts() {
+            for (&id, value) in part.ids.iter().zip(part.values) {
+                let Value::Meter(m) = value else { continue };
+                let previous = self.meters.insert((part.from.clone(), id), m.count);
+                // A count below the previous one: the meter was made again (a restarted
+                // process): all of it is new.
+                let gained = match previous {
+                    Some(p) if m.count >= p => m.count - p,
+                    _ => m.count,
+                };
+                let slot = self.cluster.slot(id);
+                let c = slot.get_or_insert(Cumulative::Meter {
+                    count: 0.0,
+                    last: MeterStats::default(),
+                });
+                if let Cumulative::Meter { count, .. } = c {
+                    *count += gained;
+                }
+            }
+            if let Some(processes) = &mut self.processes {
+                let (process, column) = processes.entry(part.from.clone()).or_insert_with(|| {
+                    let process = Process {
+                        from: part.from.clone(),
+                        pid: part.pid,
+                    };
+                    (process, Column::default())
+                });
+                process.pid = part.pid;
+                for (&id, value) in part.ids.iter().zip(part.values) {
+                    match (column.slot(id), value) {
+                        // A process's own meter is already cumulative.
+                        (slot, Value::Meter(m)) => {
+                            *slot = Some(Cumulative::Meter {
+                                count: m.count,
+                                last: *m,
+                            })
+                        }
+                        (Some(c), v) => c.add(v),
+                        (slot, v) => *slot = Cumulative::start(v),
+                    }
+                }
+            }
+        }
+        // The merged meter rates (their counts were added above).
+        for (&id, value) in ids.iter().zip(values) {
+            if let (Some(Cumulative::Meter { last, .. }), Value::Meter(m)) =
+                (self.cluster.slot(id), value)
+            {
+                *last = *m;
+            }
+        }
+        self.time_stamp = delivery.format().time_stamp;
+        self.deliveries += 1;
+        self.last = Some(delivery.clone());
+    }
+
+    /// Forgets a worker that exited: its own series (and its threads'). What it contributed to
+    /// the cluster view stays.
+    pub fn forget_worker(&mut self, worker: u32) {
+        let prefix = format!("{worker}:");
+        let gone = |from: &Tree| match from {
+            Tree::Worker(id) => *id == worker,
+            Tree::Thread(label) => label.starts_with(&prefix),
+            Tree::Master | Tree::Cluster => false,
+        };
+        self.meters.retain(|(from, _), _| !gone(from));
+        if let Some(processes) = &mut self.processes {
+            processes.retain(|from, _| !gone(from));
+        }
+    }
+
+    /// The instance this store serves.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The last delivery added, if any.
+    pub fn last(&self) -> Option<&Delivery> {
+        self.last.as_ref()
+    }
+
+    /// The end (epoch ms) of the last delivered interval (0 before the first delivery).
+    pub fn time_stamp(&self) -> f64 {
+        self.time_stamp
+    }
+
+    /// How many deliveries were added.
+    pub fn deliveries(&self) -> u64 {
+        self.deliveries
+    }
+
+    /// Every exported series: the cluster view's (in series id order), then each process's
+    /// (processes in order: master, workers by id, threads by label).
+    pub fn series(&self) -> impl Iterator<Item = Series<'_>> {
+        let cluster = self.cluster.iter().map(|(id, value)| (None, id, value));
+        let processes = self.processes.iter().flat_map(|p| p.values());
+        let processes = processes
+            .flat_map(|(process, column)| column.iter().map(move |(id, v)| (Some(process), id, v)));
+        cluster.chain(processes).map(|(process, id, value)| Series {
+            key: &self.keys[id as usize],
+            process,
+            value,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gather::Gathering;
+    use crate::histogram::HistogramOptions;
+    use crate::snapshot::{Entry, Snapshot};
+    use crate::tree::Format;
+    use crate::wire::{encode, Keys};
+
+    fn key(method: &str, id: &str) -> Arc<SeriesKey> {
+        Arc::new(SeriesKey {
+            method: method.into(),
+            path: vec!["p".into()],
+            id: id.into(),
+        })
+    }
+
+    fn snap(k: f64, pid: u32, entries: &[(&str, &str, Value)]) -> Snapshot {
+        Snapshot {
+            k,
+            pid,
+            dropped: 0.0,
+            errors: 0.0,
+            entries: entries
+                .iter()
+                .map(|(m, id, v)| Entry {
+                    key: key(m, id),
+                    value: v.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn format(k: f64) -> Format {
+        Format {
+            interval: 100.0,
+            scale_factor: 1.0,
+            time_stamp: (k + 1.0) * 100.0,
+            percentiles: Arc::from([50.0]),
+        }
+    }
+
+    fn counter(total: f64) -> Value {
+        Value::Counter { count: 1.0, total }
+    }
+
+    fn meter(count: f64) -> Value {
+        Value::Meter(MeterStats {
+            count,
+            m1: count,
+            ..MeterStats::default()
+        })
+    }
+
+    type Entries<'a> = &'a [(&'a str, &'a str, Value)];
+
+    /// Delivers interval k with the master's entries and each worker's.
+    fn deliver(g: &mut Gathering, k: f64, local: Entries, workers: &[(u32, Entries)]) -> Delivery {
+        g.keep_local(snap(k, 1, local));
+        for (w, entries) in workers {
+            let text = encode(&snap(k, 100 + w, entries), Keys::All { epoch: 1 });
+            g.receive(crate::gather::Source::Worker(*w), &text, k)
+                .unwrap();
+        }
+        g.deliver(k, format(k))
+    }
+
+    fn exported(store: &Store) -> Vec<(String, Option<String>, Cumulative)> {
+        store
+            .series()
+            .map(|s| {
+                let who = s.process.map(|p| format!("{}{:?}", p.role(), p.worker()));
+                (s.key.id.clone(), who, s.value.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counters_stay_counted_after_a_worker_leaves() {
+        let mut g = Gathering::new(HistogramOptions::default());
+        let mut store = Store::new(Origin::default());
+        store.keep_processes();
+        let d = deliver(
+            &mut g,
+            0.0,
+            &[("inc", "a", counter(1.0))],
+            &[
+                (1, &[("inc", "a", counter(10.0))]),
+                (2, &[("inc", "a", counter(100.0))]),
+            ],
+        );
+        store.add(&d);
+        store.forget_worker(2);
+        let d = deliver(&mut g, 1.0, &[], &[(1, &[("inc", "a", counter(5.0))])]);
+        store.add(&d);
+        let all = exported(&store);
+        assert_eq!(
+            all[0],
+            (
+                "a".into(),
+                None,
+                Cumulative::Counter {
+                    total: 116.0,
+                    calls: 4.0
+                }
+            )
+        );
+        let who: Vec<_> = all[1..]
+            .iter()
+            .map(|s| (s.1.clone().unwrap(), s.2.clone()))
+            .collect();
+        assert_eq!(
+            who,
+            vec![
+                (
+                    "masterNone".into(),
+                    Cumulative::Counter {
+                        total: 1.0,
+                        calls: 1.0
+                    }
+                ),
+                (
+                    "workerSome(1)".into(),
+                    Cumulative::Counter {
+                        total: 15.0,
+                        calls: 2.0
+                    }
+                ),
+            ]
+        );
+        assert_eq!(store.deliveries(), 2);
+        assert_eq!(store.time_stamp(), 200.0);
+    }
+
+    #[test]
+    fn meters_add_each_process_increase_and_survive_restarts() {
+        let mut g = Gathering::new(HistogramOptions::default());
+        let mut store = Store::new(Origin::default());
+        let m = |c| [("meter", "m", meter(c))];
+        store.add(&deliver(&mut g, 0.0, &[], &[(1, &m(3.0)), (2, &m(4.0))]));
+        // Worker 2 exits; worker 1 goes on; worker 3 starts.
+        store.forget_worker(2);
+        store.add(&deliver(&mut g, 1.0, &[], &[(1, &m(5.0)), (3, &m(1.0))]));
+        // Worker 1's meter is made again (count back to 2).
+        store.add(&deliver(&mut g, 2.0, &[], &[(1, &m(2.0))]));
+        let all = exported(&store);
+        assert_eq!(all.len(), 1);
+        let Cumulative::Meter { count, last } = &all[0].2 else {
+            panic!("{all:?}")
+        };
+        assert_eq!(*count, 3.0 + 4.0 + 2.0 + 1.0 + 2.0);
+        assert_eq!(last.m1, 2.0, "the last merged rates");
+    }
+
+    #[test]
+    fn summaries_count_since_start_and_keep_the_last_interval() {
+        let mut g = Gathering::new(HistogramOptions::default());
+        let mut store = Store::new(Origin::default());
+        let s = |xs: &[f64]| {
+            let mut s = Summary::default();
+            xs.iter().for_each(|&x| s.push(x));
+            Value::Summary(s)
+        };
+        store.add(&deliver(
+            &mut g,
+            0.0,
+            &[("sample", "s", s(&[1.0, 2.0]))],
+            &[],
+        ));
+        store.add(&deliver(&mut g, 1.0, &[("sample", "s", s(&[10.0]))], &[]));
+        let Cumulative::Summary { count, sum, last } = &exported(&store)[0].2 else {
+            panic!()
+        };
+        assert_eq!((*count, *sum), (3.0, 13.0));
+        assert_eq!((last.min, last.max), (10.0, 10.0));
+    }
+
+    #[test]
+    fn gauges_keep_the_last_number_and_non_numbers_are_not_exported() {
+        let mut g = Gathering::new(HistogramOptions::default());
+        let mut store = Store::new(Origin::default());
+        let set = |json: &str| Value::Set {
+            json: json.into(),
+            at: 0.0,
+        };
+        store.add(&deliver(
+            &mut g,
+            0.0,
+            &[
+                ("set", "n", set("4.5")),
+                ("set", "text", set("\"up\"")),
+                ("gauge", "g", Value::Gauge(Some(2.0))),
+            ],
+            &[],
+        ));
+        store.add(&deliver(
+            &mut g,
+            1.0,
+            &[("gauge", "g", Value::Gauge(None))],
+            &[],
+        ));
+        let all = exported(&store);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].2, Cumulative::Gauge(4.5));
+        assert!(matches!(all[1].2, Cumulative::Gauge(x) if x.is_nan()));
+    }
+
+    #[test]
+    fn histograms_add_up_over_intervals() {
+        let options = HistogramOptions::default();
+        let mut g = Gathering::new(options);
+        let mut store = Store::new(Origin::default());
+        let h = |xs: &[f64]| {
+            let mut d = Distribution::new(&options, 1);
+            d.record_all(xs, 0.0);
+            Value::Histogram(Box::new(d))
+        };
+        store.add(&deliver(
+            &mut g,
+            0.0,
+            &[("histogram", "h", h(&[1.0, 2.0]))],
+            &[],
+        ));
+        store.add(&deliver(
+            &mut g,
+            1.0,
+            &[],
+            &[(1, &[("histogram", "h", h(&[3.0]))])],
+        ));
+        let Cumulative::Histogram(d) = &exported(&store)[0].2 else {
+            panic!()
+        };
+        assert_eq!(d.count(), 3);
+        assert_eq!(d.stats(&[]).max, Some(3.0));
+    }
+}
