@@ -8,6 +8,7 @@ use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::clock;
 use panoptic_core::engine::{Engine, JsValue, Kind};
+use panoptic_core::export::{Exporter, Origin};
 use panoptic_core::gather::Source;
 use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
 use panoptic_core::intake::Intake;
@@ -54,6 +55,18 @@ impl HistogramSpec {
     }
 }
 
+/// What the exports say about the instance they serve.
+#[napi(object)]
+pub struct ExportOrigin {
+    /// The `name` option when it is a string, else "".
+    pub name: String,
+    /// The instance id.
+    pub id: u32,
+    /// `os.hostname()` and `process.title`.
+    pub host: String,
+    pub title: String,
+}
+
 /// A thread instance's link to the main-thread instance of the same name.
 struct Feed {
     inbox: Arc<Inbox>,
@@ -73,6 +86,8 @@ pub struct NativeEngine {
     meter_cell: Option<usize>,
     host: Option<Host>,
     feed: Option<Feed>,
+    /// A delivering instance's exports (see `export`).
+    exporter: Option<Exporter>,
     start: f64,
     interval: f64,
     scale_factor: f64,
@@ -102,6 +117,7 @@ impl NativeEngine {
             meter_cell: None,
             host: None,
             feed: None,
+            exporter: None,
             start,
             interval,
             scale_factor,
@@ -312,10 +328,31 @@ impl NativeEngine {
         self.intake.take_resyncs()
     }
 
-    /// Forgets what this instance knows of a worker that exited (its series keys).
+    /// Forgets what this instance knows of a worker that exited (its series keys, its own
+    /// exported series; what it contributed to the cluster's stays).
     #[napi]
     pub fn forget_worker(&mut self, worker: u32) {
         self.intake.forget_worker(worker);
+        if let Some(exporter) = &self.exporter {
+            exporter.forget_worker(worker);
+        }
+    }
+
+    /// A delivering instance: from now on every delivery also goes to the exports (which add
+    /// it up off the JS thread). Idempotent.
+    #[napi]
+    pub fn export(&mut self, origin: ExportOrigin) {
+        if self.exporter.is_none() {
+            self.exporter = Some(Exporter::new(Origin {
+                name: origin.name,
+                id: origin.id,
+                host: origin.host,
+                title: origin.title,
+                pid: std::process::id(),
+                interval: self.interval,
+                scale_factor: self.scale_factor,
+            }));
+        }
     }
 
     /// Counts a panoptic message that could not be routed to any instance.
@@ -340,6 +377,9 @@ impl NativeEngine {
             }
             g.deliver(k, format)
         });
+        if let Some(exporter) = &self.exporter {
+            exporter.add(delivery.clone());
+        }
         NativeDelivery::new(&env, delivery)
     }
 

@@ -1,15 +1,16 @@
 //! Exports: what the master (or a standalone process) serves to people and back-ends, from its
 //! deliveries.
 //!
-//! Each delivery is handed to an [`Exporter`], whose own thread adds it into a cumulative
+//! Each delivery is handed to an [`Exporter`]; a process-wide thread adds it into a cumulative
 //! [`Store`] and then tells its subscribers (pushes to back-ends, live-page streams). Readers (the
 //! HTTP server's requests) take the store's read lock; neither they nor the exporter's thread
 //! ever run on, or wait for, the JS thread: handing over a delivery is a channel send.
 
+pub mod routes;
 pub mod store;
 
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use crate::gather::Delivery;
 pub use store::{Cumulative, Origin, Process, Series, Store};
@@ -24,50 +25,53 @@ enum Job {
     Flush(Sender<()>),
 }
 
-/// See the module documentation. Dropping it stops its thread (after the jobs already given).
-pub struct Exporter {
-    store: Arc<RwLock<Store>>,
-    subscribers: Arc<Mutex<Vec<Subscriber>>>,
-    jobs: Mutex<Sender<Job>>,
+type Task = Box<dyn FnOnce() + Send>;
+
+/// The process-wide thread that runs every exporter's jobs, in order (None if it could not
+/// start: jobs then run on the caller's thread). One thread for all instances: a master has few
+/// instances and each delivery is a short job.
+fn thread() -> Option<&'static Mutex<Sender<Task>>> {
+    static THREAD: OnceLock<Option<Mutex<Sender<Task>>>> = OnceLock::new();
+    THREAD
+        .get_or_init(|| {
+            let (send, receive) = channel::<Task>();
+            std::thread::Builder::new()
+                .name("panoptic-export".into())
+                .spawn(move || receive.into_iter().for_each(|task| task()))
+                .ok()
+                .map(|_| Mutex::new(send))
+        })
+        .as_ref()
 }
 
+#[derive(Default)]
+struct Shared {
+    store: RwLock<Store>,
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct Exporter(Arc<Shared>);
+
 /// A shared handle on an exporter's store, for readers on other threads.
-#[derive(Debug, Clone)]
-pub struct StoreHandle(Arc<RwLock<Store>>);
+#[derive(Clone)]
+pub struct StoreHandle(Arc<Shared>);
 
 impl StoreHandle {
     /// Reads the store (waits while a delivery is being added, never for the JS thread).
     pub fn read(&self) -> RwLockReadGuard<'_, Store> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
+        self.0.store.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Exporter {
-    /// An exporter for the instance `origin` describes, with its thread started (if no thread
-    /// can be started, each job runs on the caller's thread).
+    /// An exporter for the instance `origin` describes.
     pub fn new(origin: Origin) -> Exporter {
-        let store = Arc::new(RwLock::new(Store::new(origin)));
-        let subscribers: Arc<Mutex<Vec<Subscriber>>> = Arc::default();
-        let (send, receive) = channel::<Job>();
-        let (s, subs) = (store.clone(), subscribers.clone());
-        let run = move |job| run(&s, &subs, job);
-        let jobs = match std::thread::Builder::new()
-            .name("panoptic-export".into())
-            .spawn(move || receive.into_iter().for_each(run))
-        {
-            Ok(_) => send,
-            Err(_) => {
-                // No thread: a channel whose jobs run at once, on the sender's thread.
-                let (send, receive) = channel::<Job>();
-                drop(receive);
-                send
-            }
-        };
-        Exporter {
-            store,
-            subscribers,
-            jobs: Mutex::new(jobs),
-        }
+        Exporter(Arc::new(Shared {
+            store: RwLock::new(Store::new(origin)),
+            subscribers: Mutex::default(),
+        }))
     }
 
     /// Hands over a delivery (returns at once).
@@ -94,31 +98,38 @@ impl Exporter {
 
     /// Adds a subscriber, called after each later delivery.
     pub fn subscribe(&self, subscriber: Subscriber) {
-        lock(&self.subscribers).push(subscriber);
+        lock(&self.0.subscribers).push(subscriber);
     }
 
     /// A handle for readers.
     pub fn store(&self) -> StoreHandle {
-        StoreHandle(self.store.clone())
+        StoreHandle(self.0.clone())
     }
 
     fn submit(&self, job: Job) {
-        if let Err(returned) = lock(&self.jobs).send(job) {
-            run(&self.store, &self.subscribers, returned.0);
+        let shared = self.0.clone();
+        let task: Task = Box::new(move || run(&shared, job));
+        match thread() {
+            Some(sender) => {
+                if let Err(returned) = lock(sender).send(task) {
+                    (returned.0)();
+                }
+            }
+            None => task(),
         }
     }
 }
 
-fn run(store: &RwLock<Store>, subscribers: &Mutex<Vec<Subscriber>>, job: Job) {
+fn run(shared: &Shared, job: Job) {
     // A bug in a subscriber or in the store must not stop the thread.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut write = store.write().unwrap_or_else(|e| e.into_inner());
+        let mut write = shared.store.write().unwrap_or_else(|e| e.into_inner());
         match job {
             Job::Add(delivery) => {
                 write.add(&delivery);
                 drop(write);
-                let read = store.read().unwrap_or_else(|e| e.into_inner());
-                for subscriber in lock(subscribers).iter_mut() {
+                let read = shared.store.read().unwrap_or_else(|e| e.into_inner());
+                for subscriber in lock(&shared.subscribers).iter_mut() {
                     subscriber(&read, &delivery);
                 }
             }
