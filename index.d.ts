@@ -191,6 +191,46 @@ declare namespace Panopticon {
     [method: string]: unknown;
   }
 
+  /** The process of a series given to `Filter#test`; a field left out is missing to the filter. */
+  interface FilterProcess {
+    role: 'master' | 'worker' | 'thread';
+    /** A u32 (`process.pid` compares its decimal text). */
+    pid?: number;
+    /** The cluster worker id (leave it out on the master). */
+    worker?: number;
+    host?: string;
+    title?: string;
+  }
+
+  /** A series for `Filter#test`: as the delivery tree places it (`id` possibly tagged). */
+  interface FilterSeries {
+    path: Path;
+    id: Key;
+    /** The logger method (`inc`, `sample`, ...). */
+    type: string;
+    /** Leave it out for a series of the merged cluster view: every `process.*` field is missing. */
+    process?: FilterProcess | null;
+  }
+
+  /** A compiled filter expression (`Panopticon.filter`, README "Filter language"). */
+  interface Filter {
+    /** The expression it was compiled from. */
+    readonly expression: string;
+    /** Whether the series passes the filter. */
+    test(series: FilterSeries): boolean;
+    /**
+     * A new delivery of the same shape holding only the leaves that pass (same objects), with
+     * emptied branches removed; each tree's series are read with its process's fields.
+     */
+    select<D extends Delivery>(delivery: D): D;
+  }
+
+  /** What `Panopticon.filter` throws for a bad expression. */
+  interface FilterSyntaxError extends SyntaxError {
+    /** Where, in characters (code points) from 0, as in the message. */
+    position: number;
+  }
+
   /** Dynamic tracing probes (README, "Dynamic tracing"). */
   interface Trace {
     /**
@@ -279,6 +319,11 @@ interface PanopticonConstructor {
   _resetCount(): void;
   /** Dynamic tracing: `const { trace } = require('panoptic')`. */
   readonly trace: Panopticon.Trace;
+  /**
+   * Compiles a filter expression. Throws a `TypeError` for a non-string and a
+   * `Panopticon.FilterSyntaxError` (a `SyntaxError` with `position`) for a bad expression.
+   */
+  filter(expression: string): Panopticon.Filter;
   readonly Panopticon: PanopticonConstructor;
 }
 

@@ -131,6 +131,9 @@ Panopticon._resetCount = function _resetCount() {
 /** Dynamic tracing probes: `trace(name, obj)` (README, "Dynamic tracing"). */
 Panopticon.trace = require('./lib/trace').trace;
 
+/** Compiles a filter expression (README, "Filter language"): `{ expression, test, select }`. */
+Panopticon.filter = require('./lib/filter').filter;
+
 Panopticon.Panopticon = Panopticon;
 
 module.exports = Panopticon;

@@ -37,6 +37,10 @@ const BAD_LINES = [
   'Panopticon.trace(42);', // a probe name is a string
   'Panopticon.trace("x", 5);', // obj is an object
   'const path: number = Panopticon.trace.listen();', // listen returns the socket path
+  'Panopticon.filter(5);', // an expression is a string
+  'Panopticon.filter("id = \'x\'").test({ path: [], id: "x" });', // a series has a type
+  'Panopticon.filter("id = \'x\'").test({ path: [], id: "x", type: "inc", process: { role: "boss" } });', // a known role
+  'const n: number = Panopticon.filter("id = \'x\'").select(p).id;', // select takes a delivery
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {
@@ -53,7 +57,7 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
-  statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function', trace: 'function' },
+  statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function', trace: 'function', filter: 'function' },
   methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', gauge: 'function', histogram: 'function', rate: 'function', meter: 'function', bind: 'function', scope: 'function', stop: 'function' },
   // Panopticon.Scope: the logger methods, bind and scope.
   scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'histogram', 'rate', 'meter', 'bind', 'scope'],

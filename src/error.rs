@@ -2,7 +2,9 @@
 //! (napi-rs puts an error's status string into the JS error's `code` property).
 
 use napi::Error;
+use napi_derive::napi;
 use panoptic_core::clock::ClockError;
+use panoptic_core::filter::FilterError;
 
 /// Stable error codes, documented in the README.
 pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";
@@ -32,4 +34,22 @@ pub fn clock_error(e: ClockError) -> Coded {
         ClockError::BadGrid { .. } => BAD_GRID,
     };
     coded(code, e.to_string())
+}
+
+/// A filter expression that does not compile, as `lib/filter.js` turns it into a `SyntaxError`
+/// (a core error's position does not fit in a napi error's code and message).
+#[napi(object)]
+pub struct FilterProblem {
+    /// `filter: at position N: expected ..., found ...`.
+    pub message: String,
+    /// Where, in characters from 0.
+    pub position: u32,
+}
+
+/// Converts a filter expression's error.
+pub fn filter_problem(e: FilterError) -> FilterProblem {
+    FilterProblem {
+        message: e.to_string(),
+        position: u32::try_from(e.position).unwrap_or(u32::MAX),
+    }
 }

@@ -6,6 +6,7 @@ mod clock;
 mod delivery;
 mod engine;
 mod error;
+mod filter;
 mod memory;
 mod metrix;
 mod trace;
@@ -13,6 +14,7 @@ mod trace;
 pub use clock::*;
 pub use delivery::*;
 pub use engine::*;
+pub use filter::*;
 pub use metrix::*;
 pub use trace::*;
 

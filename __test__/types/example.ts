@@ -86,6 +86,19 @@ export function remote(traces: Panopticon.RemoteTraces) {
   traces.on('cleanup', () => traces.emit('counts', { n }));
 }
 
+// The filter language: test a series, or keep the matching leaves of a delivery.
+const http: Panopticon.Filter = Panopticon.filter("name LIKE 'http.%' AND tags.status IN ('500', '503')");
+const passes: boolean = http.test({ path: ['http'], id: 'requests{status="500"}', type: 'inc', process: { role: 'worker', pid: 42, worker: 1 } });
+p.on('delivery', (d) => {
+  const selected: Panopticon.Delivery = http.select(d);
+  console.log(http.expression, passes, selected.data.cluster, selected.meta.pid);
+});
+try {
+  Panopticon.filter('name =');
+} catch (e) {
+  if (e instanceof SyntaxError) console.log((e as Panopticon.FilterSyntaxError).position);
+}
+
 // @ts-expect-error a path is an array
 p.inc('http', 'requests');
 // @ts-expect-error timedSample takes an hrtime pair
