@@ -199,7 +199,7 @@ test('select(delivery) on a worker thread\'s tree: role thread, its process\'s p
   const label = `master:${worker.threadId}`;
   let d;
   do d = await next(p, 'delivery', 1, 20000);
-  while (!(d.data.threads && d.data.threads[label] && d.data.master.m));
+  while (!(d.data.threads && d.data.threads[label] && d.data.threads[label].t && d.data.master.m));
 
   const threads = Panopticon.filter(`process.role = 'thread' AND process.pid = '${process.pid}' AND process.worker NOT LIKE '%'`).select(d);
   assert.deepEqual(leaves(threads.data.threads[label]), ['t.n']);
