@@ -21,8 +21,11 @@ pub struct NativeFilter {
 /// A series to test: its path, its id (tagged or not) and its logger method.
 #[napi(object)]
 pub struct FilterSeries {
+    /// Path elements.
     pub path: Vec<String>,
+    /// The id, tagged or not (`requests{status="200"}`).
     pub id: String,
+    /// The logger method.
     #[napi(js_name = "type")]
     pub method: String,
 }
@@ -30,18 +33,26 @@ pub struct FilterSeries {
 /// `process.role`.
 #[napi(string_enum = "lowercase")]
 pub enum FilterRole {
+    /// The master, or a process outside a cluster.
     Master,
+    /// A cluster worker.
     Worker,
+    /// A worker thread.
     Thread,
 }
 
 /// The process of the series tested; a field left out is missing to the filter.
 #[napi(object)]
 pub struct FilterProcess {
+    /// `process.role`.
     pub role: FilterRole,
+    /// `process.pid`.
     pub pid: Option<u32>,
+    /// `process.worker`: the cluster worker id.
     pub worker: Option<u32>,
+    /// `process.host`.
     pub host: Option<String>,
+    /// `process.title`.
     pub title: Option<String>,
 }
 
