@@ -7,6 +7,7 @@
 //! ever run on, or wait for, the JS thread: handing over a delivery is a channel send.
 
 pub mod routes;
+pub mod server;
 pub mod store;
 
 use std::sync::mpsc::{channel, Sender};
