@@ -73,7 +73,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
-const { median, max, sum, fmt } = require('./stats');
+const { median, max, sum, fmt, machineBusySeconds } = require('./stats');
 
 const NAME = 'bench-cluster';
 const LIBRARIES = ['control', 'panoptic', 'panoptic-read', 'prom-client'];
@@ -690,16 +690,6 @@ function summarizeRun(run) {
     maxBlockMs: { median: median(col('maxBlockMs')), max: max(col('maxBlockMs')) },
     workersCpuMsPerInterval: run.workersCpuMsPerInterval,
   };
-}
-
-// CPU seconds used by the whole machine so far (Linux /proc/stat; null elsewhere).
-function machineBusySeconds() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
-  } catch {
-    return null;
-  }
 }
 
 function reportScenario(mix, runs, baseline, opts, promVersion) {

@@ -43,7 +43,7 @@ const path = require('path');
 const { execSync, execFileSync, spawn } = require('child_process');
 const { createHistogram } = require('perf_hooks');
 const { Bench } = require('tinybench');
-const { quantile, fmt } = require('./stats');
+const { quantile, fmt, watchOthers, othersLine } = require('./stats');
 const { judge, table } = require('./targets');
 const hdr = require('hdr-histogram-js');
 const promClient = require('prom-client');
@@ -339,17 +339,6 @@ function commandVersion(cmd) {
   }
 }
 
-// CPU seconds used by the whole machine so far (Linux /proc/stat; null elsewhere).
-function machineBusySeconds() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
-
 function ratio(x) {
   return Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x` : '-';
 }
@@ -376,8 +365,17 @@ async function main() {
     parts: [...opts.parts],
   };
   const targets = [];
+  // How much other processes used the CPU during each part (see stats.js's watchOthers).
+  report.load = {};
+  const watched = async (part, run) => {
+    const watch = watchOthers();
+    const out = await run();
+    report.load[part] = watch();
+    console.log(`\n${part}: ${othersLine(report.load[part])}`);
+    return out;
+  };
   if (opts.parts.has('hot-path')) {
-    report.hotPath = await runHotPath();
+    report.hotPath = await watched('hot-path', runHotPath);
     targets.push(...report.hotPath.targets);
   } else {
     await stopFixtures();
@@ -385,12 +383,12 @@ async function main() {
   for (const part of ['collection', 'memory', 'cluster', 'trace']) {
     if (!opts.parts.has(part)) continue;
     console.log();
-    report[part] = await runPart(`${part}.js`, opts.partArgs[part]);
+    report[part] = await watched(part, () => runPart(`${part}.js`, opts.partArgs[part]));
     if (report[part] && Array.isArray(report[part].targets)) targets.push(...report[part].targets);
   }
   if (opts.parts.has('criterion')) {
     console.log();
-    report.criterion = runCriterion(opts.partArgs.criterion);
+    report.criterion = await watched('criterion', () => runCriterion(opts.partArgs.criterion));
   }
   report.targets = targets;
   report.elapsedSeconds = (Date.now() - started) / 1000;
@@ -475,9 +473,6 @@ function runCriterion(args) {
 
 async function runHotPath() {
   const started = Date.now();
-  const loadBefore = os.loadavg();
-  const busyBefore = machineBusySeconds();
-  const ownBefore = process.cpuUsage();
   const cpu = (os.cpus()[0] || {}).model || 'unknown';
   console.log(`panoptic hot-path benchmark: node ${process.version}, ${os.cpus().length} cpus (${cpu})`);
   console.log(`${opts.rounds} rounds (+1 discarded warm-up round), ${opts.time} ms per task per round, ${CALLS} calls per sample, interval ${INTERVAL} ms`);
@@ -563,22 +558,10 @@ async function runHotPath() {
     console.log(`liveness: OpenTelemetry exported ${otelExporter.getMetrics().length} times.`);
   }
   const elapsed = (Date.now() - started) / 1000;
-  const loadAfter = os.loadavg();
-  // On a 2-core machine anything else running skews the numbers: report the CPU time other
-  // processes used during the run (machine busy time minus this process's), and the load.
-  const busyAfter = machineBusySeconds();
-  const own = process.cpuUsage(ownBefore);
-  const others = busyBefore === null || busyAfter === null ? null : Math.max(0, busyAfter - busyBefore - (own.user + own.system) / 1e6);
-  console.log(`total ${elapsed.toFixed(0)} s; 1-min load average ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after`);
-  if (others !== null) {
-    console.log(`other processes used ${others.toFixed(1)} CPU-s during the run (${(100 * others / elapsed).toFixed(0)}% of one core)${others / elapsed > 0.1 ? ': the machine was not quiet, numbers are suspect' : ''}`);
-  }
 
   return {
     config: { rounds: opts.rounds, timeMs: opts.time, warmupTimeMs: opts.warmupTime, callsPerSample: CALLS, intervalMs: INTERVAL, tags: TAGS },
     elapsedSeconds: elapsed,
-    loadAverage1m: { before: loadBefore[0], after: loadAfter[0] },
-    otherProcessesCpuSeconds: others,
     liveness: { panoptic: seen, openTelemetryExports: otelExporter.getMetrics().length },
     results: rows,
     targets,
