@@ -1,7 +1,8 @@
 'use strict';
 
 // Command-line options of the benchmark scripts that run as parts of `npm run bench`
-// (collection.js, memory.js): `--name value` pairs checked against a spec, and `--help`.
+// (collection.js, memory.js, cluster.js, trace.js): `--name value` pairs checked against a spec,
+// and `--help`.
 
 /**
  * Parses `argv` by `spec`: { name: { value, help, check? } } where `value` is the default (its type
@@ -17,7 +18,7 @@ function parseOptions(argv, spec, usage) {
       console.log(`usage: ${usage} [options]`);
       for (const [name, s] of Object.entries(spec)) {
         const shown = Array.isArray(s.value) ? s.value.join(',') : s.value;
-        console.log(`  ${`--${name} <${shown === null ? 'value' : shown}>`.padEnd(32)} ${s.help}`);
+        console.log(`  ${`--${name} <value>`.padEnd(26)} ${s.help}${shown === null ? '' : ` (default: ${shown})`}`);
       }
       process.exit(0);
     }
@@ -46,4 +47,19 @@ function integerAtLeast(min) {
   return (v) => ((Array.isArray(v) ? v : [v]).every((x) => Number.isInteger(x) && x >= min) ? undefined : `must be an integer >= ${min}`);
 }
 
-module.exports = { parseOptions, integerAtLeast };
+/** A check for parseOptions: an integer from `min` to `max`. */
+function integerFrom(min, max) {
+  return (v) => (Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`);
+}
+
+/** A check for parseOptions: a number of at least `min`. */
+function atLeast(min) {
+  return (v) => (v >= min ? undefined : `must be >= ${min}`);
+}
+
+/** A check for parseOptions: one of `choices`. */
+function oneOf(choices) {
+  return (v) => (choices.includes(v) ? undefined : `must be one of ${choices.join(', ')}`);
+}
+
+module.exports = { parseOptions, integerAtLeast, integerFrom, atLeast, oneOf };
