@@ -345,7 +345,8 @@ function ratio(x) {
 
 function packageVersion(name) {
   try {
-    return require(`${name}/package.json`).version;
+    // Read from node_modules: some packages (tinybench) do not export their package.json.
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'node_modules', name, 'package.json'), 'utf8')).version;
   } catch {
     return null;
   }
