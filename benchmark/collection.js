@@ -30,6 +30,7 @@
 // N counters, each with the rate of its increments.
 
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 const { median, max, fmt } = require('./stats');
@@ -166,7 +167,7 @@ async function parent() {
   console.log(`collection benchmark: N counters recorded once per interval, interval ${opts.interval} ms, ${opts.warmup} warm-up + ${opts.intervals} measured intervals, one process per N`);
   const results = [];
   for (const n of opts.series) {
-    const tmp = path.join(fs.mkdtempSync(path.join(require('os').tmpdir(), 'panoptic-collection-')), 'child.json');
+    const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-collection-')), 'child.json');
     const args = [__filename, '--child', String(n), '--interval', String(opts.interval), '--warmup', String(opts.warmup), '--intervals', String(opts.intervals), '--json', tmp];
     const code = await new Promise((resolve) => {
       spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', (c, signal) => resolve(signal ? 1 : c));
