@@ -73,7 +73,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
-const { median, max, sum, fmt } = require('./stats');
+const { median, max, sum, fmt, machineBusySeconds } = require('./stats');
+const { parseOptions, integerAtLeast, integerFrom, oneOf } = require('./options');
 
 const NAME = 'bench-cluster';
 const LIBRARIES = ['control', 'panoptic', 'panoptic-read', 'prom-client'];
@@ -185,74 +186,20 @@ function runWorker() {
 // ---- options ------------------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const opts = {
-    only: null,
-    mix: null,
-    workers: 8,
-    series: 15000,
-    interval: 2000,
-    warmup: 2,
-    intervals: 6,
-    baseline: 3,
-    record: 1000,
-    json: null,
-    profile: null,
-    nice: 0,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--only') opts.only = next();
-    else if (a === '--mix') opts.mix = next();
-    else if (a === '--workers') opts.workers = Number(next());
-    else if (a === '--series') opts.series = Number(next());
-    else if (a === '--interval') opts.interval = Number(next());
-    else if (a === '--warmup') opts.warmup = Number(next());
-    else if (a === '--intervals') opts.intervals = Number(next());
-    else if (a === '--baseline') opts.baseline = Number(next());
-    else if (a === '--record') opts.record = Number(next());
-    else if (a === '--json') opts.json = next();
-    else if (a === '--profile') opts.profile = next();
-    else if (a === '--nice') opts.nice = Number(next());
-    else if (a === '--help' || a === '-h') {
-      console.log([
-        'usage: node benchmark/cluster.js [options]',
-        `  --only <${LIBRARIES.join('|')}>  one run (default: all, in this order)`,
-        `  --mix <${MIXES.join('|')}>          one scenario (default: both, counters first)`,
-        '  --workers <n>=8                cluster workers',
-        '  --series <n>=15000             series per worker (a multiple of 3)',
-        '  --interval <ms>=2000           interval (panoptic) and scrape period (prom-client)',
-        '  --warmup <n>=2                 intervals discarded after the workers are ready',
-        '  --intervals <n>=6              measured intervals per library and scenario',
-        '  --baseline <n>=3               idle intervals measured first (no workers)',
-        '  --record <ms>=1000             each worker records every series this often',
-        '  --json <file>                  also write the results as JSON',
-        '  --profile <dir>                CPU-profile the master during the measured intervals',
-        '  --nice <n>=0                   run the workers at this niceness (1-19: the master gets the CPU first)',
-      ].join('\n'));
-      process.exit(0);
-    } else {
-      throw new Error(`unknown argument ${a} (try --help)`);
-    }
-  }
-  const int = (k, min) => {
-    if (!(Number.isInteger(opts[k]) && opts[k] >= min)) throw new Error(`--${k} must be an integer >= ${min}`);
-  };
-  int('workers', 1);
-  int('series', 3);
-  int('interval', 100);
-  int('warmup', 1);
-  int('intervals', 1);
-  int('baseline', 1);
-  int('record', 10);
-  if (!(Number.isInteger(opts.nice) && opts.nice >= 0 && opts.nice <= 19)) throw new Error('--nice must be an integer from 0 to 19');
-  if (opts.series % 3 !== 0) throw new Error('--series must be a multiple of 3');
-  if (opts.only !== null && !LIBRARIES.includes(opts.only)) throw new Error(`--only must be one of ${LIBRARIES.join(', ')}`);
-  if (opts.mix !== null && !MIXES.includes(opts.mix)) throw new Error(`--mix must be one of ${MIXES.join(', ')}`);
-  return opts;
+  return parseOptions(argv, {
+    only: { value: null, help: `one run: ${LIBRARIES.join(', ')} (default: all, in this order)`, check: oneOf(LIBRARIES) },
+    mix: { value: null, help: `one scenario: ${MIXES.join(', ')} (default: both, counters first)`, check: oneOf(MIXES) },
+    workers: { value: 8, help: 'cluster workers', check: integerAtLeast(1) },
+    series: { value: 15000, help: 'series per worker (a multiple of 3)', check: (v) => (Number.isInteger(v) && v >= 3 && v % 3 === 0 ? undefined : 'must be a multiple of 3') },
+    interval: { value: 2000, help: 'interval (panoptic) and scrape period (prom-client), ms', check: integerAtLeast(100) },
+    warmup: { value: 2, help: 'intervals discarded after the workers are ready', check: integerAtLeast(1) },
+    intervals: { value: 6, help: 'measured intervals per library and scenario', check: integerAtLeast(1) },
+    baseline: { value: 3, help: 'idle intervals measured first (no workers)', check: integerAtLeast(1) },
+    record: { value: 1000, help: 'each worker records every series this often, ms', check: integerAtLeast(10) },
+    json: { value: null, help: 'also write the results as JSON to this file' },
+    profile: { value: null, help: 'CPU-profile the master during the measured intervals into this folder' },
+    nice: { value: 0, help: 'run the workers at this niceness (1-19: the master gets the CPU first)', check: integerFrom(0, 19) },
+  }, 'node benchmark/cluster.js');
 }
 
 function routesOf(mix, opts) {
@@ -690,16 +637,6 @@ function summarizeRun(run) {
     maxBlockMs: { median: median(col('maxBlockMs')), max: max(col('maxBlockMs')) },
     workersCpuMsPerInterval: run.workersCpuMsPerInterval,
   };
-}
-
-// CPU seconds used by the whole machine so far (Linux /proc/stat; null elsewhere).
-function machineBusySeconds() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
-  } catch {
-    return null;
-  }
 }
 
 function reportScenario(mix, runs, baseline, opts, promVersion) {

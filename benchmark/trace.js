@@ -25,39 +25,14 @@ const path = require('path');
 const { spawn } = require('child_process');
 const { Bench } = require('tinybench');
 const { quantile, fmt } = require('./stats');
+const { parseOptions, integerAtLeast, atLeast } = require('./options');
 
-function parseArgs(argv) {
-  const opts = { json: null, rounds: 9, time: 300, warmupTime: 100 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--json') opts.json = next();
-    else if (a === '--rounds') opts.rounds = Number(next());
-    else if (a === '--time') opts.time = Number(next());
-    else if (a === '--warmup-time') opts.warmupTime = Number(next());
-    else if (a === '--help' || a === '-h') {
-      console.log([
-        'usage: node benchmark/trace.js [options]',
-        '  --json <file>           also write the results as JSON',
-        '  --rounds <n>=9          measured rounds per part',
-        '  --time <ms>=300         ms per task per round',
-        '  --warmup-time <ms>=100  tinybench warm-up per task',
-      ].join('\n'));
-      process.exit(0);
-    } else {
-      throw new Error(`unknown argument ${a} (try --help)`);
-    }
-  }
-  if (!(Number.isInteger(opts.rounds) && opts.rounds >= 1)) throw new Error('--rounds must be an integer >= 1');
-  if (!(opts.time > 0)) throw new Error('--time must be > 0');
-  if (!(opts.warmupTime >= 0)) throw new Error('--warmup-time must be >= 0');
-  return opts;
-}
-
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseOptions(process.argv.slice(2), {
+  json: { value: null, help: 'also write the results as JSON to this file' },
+  rounds: { value: 9, help: 'measured rounds per part', check: integerAtLeast(1) },
+  time: { value: 300, help: 'ms per task per round', check: (v) => (v > 0 ? undefined : 'must be > 0') },
+  'warmup-time': { value: 100, help: 'tinybench warm-up per task, ms', check: atLeast(0) },
+}, 'node benchmark/trace.js');
 
 // A private trace folder: the benchmark attaches its own tracer and no other.
 const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-bench-trace-'));
