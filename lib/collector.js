@@ -6,9 +6,9 @@
 // Which interval a datum belongs to. `cur` is the number k of the interval whose data the state
 // holds (it spans [startTime + k*interval, startTime + (k+1)*interval)). A native thread publishes
 // the wall clock's interval number in the clock cell of this instance (panoptic-core's clock.rs).
-// Every record first compares the cell with `cur`; when they differ the interval is over: the
-// state is closed as interval `cur`, emptied, and `cur` moves on (sync/rotate) before the datum
-// is written. The boundary timer does the same when no record comes. So a datum lands in the
+// Every record first compares the cell with `cur` (the collector's, or its series state's copy:
+// see enter); when they differ the interval may be over: then the state is closed as interval
+// `cur`, emptied, and `cur` moves on (sync/rotate) before the datum is written. The boundary timer does the same when no record comes. So a datum lands in the
 // interval the clock showed when it was recorded, whether or not a timer has fired yet
 // (panopticon 0.3.0 lost the first datum after a boundary, and a stalled event loop lumped
 // everything into one interval).
@@ -22,10 +22,10 @@
 //   process memory (no serialization).
 
 const { threadId } = require('worker_threads');
-const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH } = require('./native');
+const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH, RUN_HEADER, KIND_COUNTER } = require('./native');
 const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
-const { checkKey, describe } = require('./args');
+const { checkKey, describe, taggedId } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
 
 const NOOP = () => {};
@@ -45,11 +45,25 @@ class Collector {
     this.endTime = this.endOf(this.cur);
     this.stopped = false;
 
-    this.roots = []; // per method index: trie of path elements -> id -> handle
-    // Native memory the handles write into: counter pages, and the batch of (series id, value)
-    // pairs whose last cell (index BATCH_LENGTH) is the fill.
+    this.roots = []; // per method index: the trie of its series (see lookup)
+    this.states = []; // the states whose recorders compare the clock with their own `cur`
+    this.entered = []; // those that entered the current interval (see enter)
+    // Where inc keeps its numbers between records. Plain JS fields (false) cost a fraction of a
+    // typed-array slot; the collector writes them into the engine's counter page when it closes
+    // the interval, the only time the engine reads the page: exact, since a field only ever holds
+    // what was recorded since the interval it entered, which is the current one. A worker thread
+    // that feeds its process's main thread (true, set by startFeeding) writes into the page
+    // itself instead: when the thread is terminated, its JS heap is gone without a last close,
+    // and its engine posts what it holds (the last interval of a thread is never lost). Anywhere
+    // else an instance's open interval ends with its process or thread, fields or not.
+    this.shared = false;
+    // Native memory the recorders write into: counter pages, and the batch, where distributions'
+    // values go in runs (a header, RUN_HEADER and the series id, then values); the cells after
+    // `fill` are NaN, which is how the engine finds the end when it drains the batch by itself.
     this.pages = [];
     this.batch = this.engine.batch();
+    this.fill = 0;
+    this.run = -1; // the series id of the run being written
     this.jsSeries = []; // set / registered-logger series that ever received a datum
     this.touched = []; // JS series written in the current interval
     this.gauges = new Set(); // gauge series whose function is called at each close
@@ -81,6 +95,23 @@ class Collector {
     return true;
   }
 
+  /**
+   * A recorder's clock cell differs from the interval its series state `s` entered last: the
+   * clock moved on, or this is the series' first datum in the interval. Closes the finished
+   * interval if any, defines the series on its first datum, and lists it as written in the
+   * current interval (so each interval, a series takes this branch once, plus each time the
+   * clock cell lags behind the timer, which only costs time). False once stopped.
+   */
+  enter(s) {
+    if (!this.sync()) return false;
+    if (s.cur !== this.cur) {
+      if (s.ref < 0) s.method.define(this, s);
+      s.cur = this.cur;
+      this.entered.push(s);
+    }
+    return true;
+  }
+
   drop() {
     if (clockCells[this.cell] !== this.cur && !this.sync()) return;
     this.dropped += 1;
@@ -101,31 +132,48 @@ class Collector {
     }
   }
 
-  append(sid, x) {
-    const b = this.batch;
-    const f = b[BATCH_LENGTH];
-    b[f] = sid;
-    b[f + 1] = x;
-    b[BATCH_LENGTH] = f + 2;
-    if (f + 2 === BATCH_LENGTH) this.engine.drain();
+  /** Appends value `x` of series `s` to the batch (a run header first if another series wrote last). */
+  append(s, x) {
+    if (this.run !== s.ref) this.open(s.ref);
+    const f = this.fill;
+    this.batch[f] = x;
+    this.fill = f + 1;
+    if (f + 1 === BATCH_LENGTH) this.flush();
+  }
+
+  /** Starts a run of series `ref`, with room for at least one value. */
+  open(ref) {
+    if (this.fill + 3 > BATCH_LENGTH) this.flush();
+    const f = this.fill;
+    this.batch[f] = RUN_HEADER;
+    this.batch[f + 1] = ref;
+    this.fill = f + 2;
+    this.run = ref;
+  }
+
+  /** Has the engine fold the batch into its series; it refills the batch with NaN. */
+  flush() {
+    this.engine.drain();
+    this.fill = 0;
+    this.run = -1;
   }
 
   touch(series) {
     series.touched = true;
     this.touched.push(series);
-    if (series.sid < 0) {
-      series.sid = this.define(series);
+    if (series.ref < 0) {
+      this.defineSeries(series);
       this.jsSeries.push(series);
     }
   }
 
-  define(series) {
-    return this.engine.define(series.method.kind, series.method.name, series.path, series.id).id;
+  defineSeries(series) {
+    series.ref = this.engine.define(series.method.kind, series.method.name, series.path, series.id).id;
   }
 
   addGauge(series) {
     if (this.stopped) return;
-    if (series.sid < 0) series.sid = this.define(series);
+    if (series.ref < 0) this.defineSeries(series);
     this.gauges.add(series);
   }
 
@@ -151,12 +199,11 @@ class Collector {
   }
 
   defineMeter(series) {
-    const slots = this.defineCounter(series);
+    this.defineCounter(series);
     if (this.meterCell < 0) {
       this.meterCell = this.engine.meterClock();
       this.meterTick = clockCells[this.meterCell];
     }
-    return slots;
   }
 
   tickMeters() {
@@ -168,49 +215,85 @@ class Collector {
     const { slot } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
     const page = Math.floor(slot / PAGE_SLOTS);
     while (this.pages.length <= page) this.pages.push(this.engine.page(this.pages.length));
-    return { page: this.pages[page], offset: slot % PAGE_SLOTS };
+    series.ref = slot;
+    series.page = this.pages[page];
+    series.offset = slot % PAGE_SLOTS;
   }
 
   // ---- key resolution -------------------------------------------------------------------------
+  //
+  // Each method has a trie: path nodes (PathNode) reached by path elements, each with a Map from
+  // series names (`id`, or `id{k="v",...}` for tags) to series states, and for tagged calls, a
+  // trie per id whose levels alternate tag keys and tag values (TagNode), in the order the tags
+  // object enumerates them. Keys are also cached as given (1 and '1' are the same place), and each
+  // node remembers the child it found last, so a call that repeats its key compares one field
+  // per level instead of hashing. Nothing is built per call: no joined strings, no sorted keys.
 
-  /** The handle of `method` at `path`/`id`: a walk of nested Maps, no string building. */
-  handle(method, path, id) {
+  /** The state of the series of `method` at `path`/`id` (with `tags`), resolved on a miss. */
+  lookup(method, path, id, tags) {
     let node = this.roots[method.index];
-    if (node !== undefined && (path === null || path === undefined || Array.isArray(path))) {
+    if (node !== undefined && (path === undefined || path === null || Array.isArray(path))) {
       if (path) {
-        for (let i = 0; i < path.length && node !== undefined; i++) node = node.branches.get(path[i]);
+        for (let i = 0; i < path.length && node !== undefined; i++) node = child(node, path[i]);
       }
       if (node !== undefined) {
-        const handle = node.leaves.get(id);
-        if (handle !== undefined) return handle;
+        let s;
+        if (tags === undefined) {
+          if (node.id === id) {
+            s = node.state;
+          } else if (node.ids !== null) {
+            s = node.ids.get(id);
+            if (s !== undefined) {
+              node.id = id;
+              node.state = s;
+            }
+          }
+        } else {
+          s = taggedState(node, id, tags);
+        }
+        if (s !== undefined) return s;
       }
     }
-    return this.resolve(method, path, id);
+    return this.resolve(method, path, id, tags);
   }
 
-  resolve(method, path, id) {
-    const keys = checkKey(path, id);
-    if (this.stopped) return NOOP;
+  /** The state of a series, made on first use (checks the key; what lookup calls on a miss). */
+  resolve(method, path, id, tags) {
+    // As before tags existed: the series name first (tags checked), then the path and id.
+    const name = tags === undefined ? id : taggedId(id, tags);
+    const keys = checkKey(path, name);
     let node = this.roots[method.index];
-    if (node === undefined) node = this.roots[method.index] = newNode();
+    if (node === undefined) node = this.roots[method.index] = new PathNode([]);
     for (let i = 0; i < keys.length; i++) {
-      let next = node.branches.get(keys[i]);
+      let next = node.children === null ? undefined : node.children.get(keys[i]);
       if (next === undefined) {
-        next = newNode();
-        node.branches.set(keys[i], next);
+        next = new PathNode(node.keys.concat(keys[i]));
+        addChild(node, keys[i], next);
       }
-      // Cache the key as given too (1 and '1' are the same place), so the next walk hits.
-      node.branches.set(path[i], next);
+      // Cache the key as given too, so the next walk hits.
+      addChild(node, path[i], next);
       node = next;
     }
-    let handle = node.leaves.get(String(id));
-    if (handle === undefined) {
-      const series = { method, path: keys, id: String(id), sid: -1, value: undefined, at: 0, logger: null, touched: false };
-      handle = method.makeHandle(this, series, method);
-      node.leaves.set(String(id), handle);
+    const text = String(name);
+    if (node.ids === null) node.ids = new Map();
+    let s = node.ids.get(text);
+    if (s === undefined) {
+      s = method.state(method, node.keys, text);
+      node.ids.set(text, s);
+      if (method.define !== undefined) this.states.push(s);
     }
-    node.leaves.set(id, handle);
-    return handle;
+    if (tags === undefined) {
+      node.ids.set(id, s);
+    } else {
+      cacheTags(node, id, tags, s);
+    }
+    return s;
+  }
+
+  /** The bind() closure of series state `s` (one per series: bind twice, get the same). */
+  bound(method, s) {
+    if (s.bound === null) s.bound = method.bind(this, s);
+    return s.bound;
   }
 
   // ---- closing intervals ----------------------------------------------------------------------
@@ -229,6 +312,19 @@ class Collector {
 
   /** Hands interval k's state to the engine as a snapshot and empties it (`next` comes next). */
   close(k, next) {
+    const entered = this.entered;
+    this.entered = [];
+    if (!this.shared) {
+      // Counters kept in fields (see `shared`): into their page, which the engine reads now.
+      for (let i = 0; i < entered.length; i++) {
+        const s = entered[i];
+        if (s.method.kind !== KIND_COUNTER) continue;
+        s.page[s.offset] = s.count;
+        s.page[s.offset + 1] = s.total;
+        s.count = 0;
+        s.total = 0;
+      }
+    }
     const ids = [];
     const json = [];
     const at = [];
@@ -243,12 +339,12 @@ class Collector {
         this.report(err, `serializing "${series.method.name}" at ${JSON.stringify([...series.path, series.id])}`);
         continue;
       }
-      ids.push(series.sid);
+      ids.push(series.ref);
       json.push(text === undefined ? '' : text);
       at.push(series.at);
     }
     for (const series of this.gauges) {
-      ids.push(series.sid);
+      ids.push(series.ref);
       json.push(this.gaugeJson(series));
       at.push(0);
     }
@@ -258,6 +354,9 @@ class Collector {
     }
     this.touched = [];
     this.engine.closeInterval(k, next, ids, json, at, this.dropped, this.errors);
+    // The engine drained the batch.
+    this.fill = 0;
+    this.run = -1;
     this.dropped = 0;
     this.errors = 0;
   }
@@ -304,6 +403,7 @@ class Collector {
   startFeeding(name) {
     const label = String(threadId);
     if (!this.engine.feed(name, label)) return false;
+    this.shared = true;
     this.onClosed = () => {
       // The host stopped: look for a new one for the next intervals.
       if (!this.engine.post()) this.engine.feed(name, label);
@@ -438,8 +538,9 @@ class Collector {
   stop() {
     if (this.stopped) return;
     this.stopped = true;
-    // NaN never equals the clock cell: every handle takes the slow branch, which drops.
+    // NaN never equals the clock cell: every recorder takes the slow branch, which drops.
     this.cur = NaN;
+    for (const s of this.states) s.cur = NaN;
     clearTimeout(this.timer);
     this.timer = null;
     this.ready = [];
@@ -449,8 +550,104 @@ class Collector {
   }
 }
 
-function newNode() {
-  return { branches: new Map(), leaves: new Map() };
+/** A node of a method's trie: a path and its series. */
+class PathNode {
+  constructor(keys) {
+    this.keys = keys; // the path, as strings (shared by the states of its series)
+    this.key = undefined; // the last path element looked up under this node, and its node
+    this.next = undefined;
+    this.children = null; // path element (as given, and as a string) -> PathNode
+    this.id = undefined; // the last id looked up (without tags), and its state
+    this.state = undefined;
+    this.ids = null; // series name (and id as given) -> state
+    this.tags = null; // a TagNode whose children are ids, each the root of the trie of its tag sets
+  }
+}
+
+/**
+ * A node of the trie of one id's tag sets: from the root, a tag key leads to a node whose
+ * children are that key's values, and a value to a node whose `state` is the series of the tags
+ * walked so far.
+ */
+class TagNode {
+  constructor() {
+    this.state = undefined;
+    this.key = undefined; // the last key looked up under this node, and its node
+    this.next = undefined;
+    this.children = null; // key -> TagNode
+  }
+}
+
+/** The child of `node` at `key` (remembered for the next lookup). */
+function child(node, key) {
+  if (node.key === key) return node.next;
+  if (node.children === null) return undefined;
+  const next = node.children.get(key);
+  if (next !== undefined) {
+    node.key = key;
+    node.next = next;
+  }
+  return next;
+}
+
+function addChild(node, key, next) {
+  if (node.children === null) node.children = new Map();
+  node.children.set(key, next);
+}
+
+/**
+ * Whether the tags walk applies to `tags`: an object whose enumerable keys (what for...in
+ * walks) are its own (what taggedId reads) as long as nothing added enumerable properties to
+ * Object.prototype (a plain object, or one made with Object.create(null)). Others, and tags the
+ * walk has not seen, go through resolve: taggedId decides.
+ */
+function walkable(tags) {
+  if (typeof tags !== 'object' || tags === null) return false;
+  const proto = Object.getPrototypeOf(tags);
+  return proto === Object.prototype || proto === null;
+}
+
+/** The state of `id` with `tags` under path node `node`, if this tag set was seen. */
+function taggedState(node, id, tags) {
+  if (node.tags === null || !walkable(tags)) return undefined;
+  let t = child(node.tags, id);
+  for (const key in tags) {
+    if (t === undefined) return undefined;
+    t = child(t, key);
+    if (t === undefined) return undefined;
+    t = child(t, tags[key]);
+  }
+  return t === undefined ? undefined : t.state;
+}
+
+/** Caches state `s` of `id` with `tags` (checked by taggedId) under path node `node`. */
+function cacheTags(node, id, tags, s) {
+  if (!walkable(tags)) return;
+  // The walk must see exactly the tags taggedId read (no inherited enumerable keys).
+  const own = Object.keys(tags);
+  let n = 0;
+  for (const key in tags) {
+    if (own[n] !== key) return;
+    n += 1;
+  }
+  if (n !== own.length) return;
+  if (node.tags === null) node.tags = new TagNode();
+  let t = descend(node.tags, String(id));
+  addChild(node.tags, id, t);
+  for (const key of own) {
+    t = descend(t, key);
+    t = descend(t, tags[key]);
+  }
+  t.state = s;
+}
+
+function descend(node, key) {
+  let next = node.children === null ? undefined : node.children.get(key);
+  if (next === undefined) {
+    next = new TagNode();
+    addChild(node, key, next);
+  }
+  return next;
 }
 
 module.exports = { Collector };

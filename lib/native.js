@@ -14,6 +14,7 @@ module.exports = {
   clockCells: binding.clockCells(),
   PAGE_SLOTS: layout.pageSlots,
   BATCH_LENGTH: layout.batchLength,
+  RUN_HEADER: layout.runHeader,
   // Series kinds understood by NativeEngine.define.
   KIND_COUNTER: 0,
   KIND_SUMMARY: 1,

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod export;
 pub mod frugal;
 pub mod gather;
+mod hdr;
 pub mod histogram;
 pub mod intake;
 pub mod meter;
