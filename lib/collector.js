@@ -96,11 +96,18 @@ class Collector {
   }
 
   /**
-   * A recorder's clock cell differs from the interval its series state `s` entered last: the
-   * clock moved on, or this is the series' first datum in the interval. Closes the finished
-   * interval if any, defines the series on its first datum, and lists it as written in the
-   * current interval (so each interval, a series takes this branch once, plus each time the
-   * clock cell lags behind the timer, which only costs time). False once stopped.
+   * A recorder's clock cell differs from the interval its series state `s` entered: the clock
+   * moved on, or this is the series' first datum in the interval. Closes the finished interval
+   * if any, defines the series on its first datum, and lists it as written in the current
+   * interval. False once stopped.
+   *
+   * Why one comparison suffices: `s.cur` is `this.cur` while `s` is listed in `entered`, and NaN
+   * otherwise (close() resets the listed ones; stop() all). So `clockCells[cell] === s.cur`
+   * means the clock shows the interval the collector holds and `s` is listed in it: the datum
+   * belongs there. Anything else comes here: the first datum of a series in an interval, a
+   * clock that moved on (then the interval closes first), or one that lags behind the boundary
+   * timer (tick() also asks the clock; until the cell catches up, records take this branch and
+   * go to the interval the collector holds, as before).
    */
   enter(s) {
     if (!this.sync()) return false;
@@ -314,16 +321,16 @@ class Collector {
   close(k, next) {
     const entered = this.entered;
     this.entered = [];
-    if (!this.shared) {
-      // Counters kept in fields (see `shared`): into their page, which the engine reads now.
-      for (let i = 0; i < entered.length; i++) {
-        const s = entered[i];
-        if (s.method.kind !== KIND_COUNTER) continue;
-        s.page[s.offset] = s.count;
-        s.page[s.offset + 1] = s.total;
-        s.count = 0;
-        s.total = 0;
-      }
+    for (let i = 0; i < entered.length; i++) {
+      const s = entered[i];
+      // Out of every interval: its next record enters the next one (see enter).
+      s.cur = NaN;
+      if (s.method.kind !== KIND_COUNTER || this.shared) continue;
+      // A counter kept in fields (see `shared`): into its page, which the engine reads now.
+      s.page[s.offset] = s.count;
+      s.page[s.offset + 1] = s.total;
+      s.count = 0;
+      s.total = 0;
     }
     const ids = [];
     const json = [];
@@ -607,9 +614,15 @@ function walkable(tags) {
   return proto === Object.prototype || proto === null;
 }
 
-/** The state of `id` with `tags` under path node `node`, if this tag set was seen. */
+/**
+ * The state of `id` with `tags` under path node `node`, if this tag set was seen. (`__proto__`
+ * reads the prototype in half the time of Object.getPrototypeOf; an own property of that name
+ * only sends the call to resolve.)
+ */
 function taggedState(node, id, tags) {
-  if (node.tags === null || !walkable(tags)) return undefined;
+  if (node.tags === null || typeof tags !== 'object' || tags === null) return undefined;
+  const proto = tags.__proto__; // eslint-disable-line no-proto
+  if (proto !== Object.prototype && !(proto === undefined && Object.getPrototypeOf(tags) === null)) return undefined;
   let t = child(node.tags, id);
   for (const key in tags) {
     if (t === undefined) return undefined;
