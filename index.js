@@ -74,7 +74,7 @@ Panopticon.prototype.bind = function bind(method, path, id, tags) {
     throw new TypeError(`method must be the name of a registered logger method (${[...byName.keys()].join(', ')}), got ${describe(method)}`);
   }
   const c = this[COLLECTOR];
-  return c.bound(m, c.lookup(m, path, id, tags));
+  return c.bind(m, c.lookup(m, path, id, tags));
 };
 
 /** A view of this instance whose methods and bind() record under `path`. */

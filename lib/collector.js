@@ -22,7 +22,7 @@
 //   process memory (no serialization).
 
 const { threadId } = require('worker_threads');
-const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH, RUN_HEADER, KIND_COUNTER } = require('./native');
+const { NativeEngine, intervalIndex, clockCells, PAGE_SHIFT, PAGE_MASK, BATCH_LENGTH, RUN_HEADER, KIND_COUNTER } = require('./native');
 const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { checkKey, describe, taggedId } = require('./args');
@@ -46,8 +46,8 @@ class Collector {
     this.stopped = false;
 
     this.roots = []; // per method index: the trie of its series (see lookup)
-    this.states = []; // the states whose recorders compare the clock with their own `cur`
-    this.entered = []; // those that entered the current interval (see enter)
+    this.entered = []; // the series states that entered the current interval (see enter)
+    this.bound = new Map(); // series state -> its bind() closure
     // Where inc keeps its numbers between records. Plain JS fields (false) cost a fraction of a
     // typed-array slot; the collector writes them into the engine's counter page when it closes
     // the interval, the only time the engine reads the page: exact, since a field only ever holds
@@ -102,7 +102,7 @@ class Collector {
    * interval. False once stopped.
    *
    * Why one comparison suffices: `s.cur` is `this.cur` while `s` is listed in `entered`, and NaN
-   * otherwise (close() resets the listed ones; stop() all). So `clockCells[cell] === s.cur`
+   * otherwise (close() and stop() reset the listed ones). So `clockCells[cell] === s.cur`
    * means the clock shows the interval the collector holds and `s` is listed in it: the datum
    * belongs there. Anything else comes here: the first datum of a series in an interval, a
    * clock that moved on (then the interval closes first), or one that lags behind the boundary
@@ -220,11 +220,8 @@ class Collector {
 
   defineCounter(series) {
     const { slot } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
-    const page = Math.floor(slot / PAGE_SLOTS);
-    while (this.pages.length <= page) this.pages.push(this.engine.page(this.pages.length));
+    while (this.pages.length <= slot >> PAGE_SHIFT) this.pages.push(this.engine.page(this.pages.length));
     series.ref = slot;
-    series.page = this.pages[page];
-    series.offset = slot % PAGE_SLOTS;
   }
 
   // ---- key resolution -------------------------------------------------------------------------
@@ -244,20 +241,7 @@ class Collector {
         for (let i = 0; i < path.length && node !== undefined; i++) node = child(node, path[i]);
       }
       if (node !== undefined) {
-        let s;
-        if (tags === undefined) {
-          if (node.id === id) {
-            s = node.state;
-          } else if (node.ids !== null) {
-            s = node.ids.get(id);
-            if (s !== undefined) {
-              node.id = id;
-              node.state = s;
-            }
-          }
-        } else {
-          s = taggedState(node, id, tags);
-        }
+        const s = tags === undefined ? stateOf(node, id) : taggedState(node, id, tags);
         if (s !== undefined) return s;
       }
     }
@@ -272,7 +256,7 @@ class Collector {
     let node = this.roots[method.index];
     if (node === undefined) node = this.roots[method.index] = new PathNode([]);
     for (let i = 0; i < keys.length; i++) {
-      let next = node.children === null ? undefined : node.children.get(keys[i]);
+      let next = child(node, keys[i]);
       if (next === undefined) {
         next = new PathNode(node.keys.concat(keys[i]));
         addChild(node, keys[i], next);
@@ -282,15 +266,13 @@ class Collector {
       node = next;
     }
     const text = String(name);
-    if (node.ids === null) node.ids = new Map();
-    let s = node.ids.get(text);
+    let s = stateOf(node, text);
     if (s === undefined) {
       s = method.state(method, node.keys, text);
-      node.ids.set(text, s);
-      if (method.define !== undefined) this.states.push(s);
+      addState(node, text, s);
     }
     if (tags === undefined) {
-      node.ids.set(id, s);
+      addState(node, id, s);
     } else {
       cacheTags(node, id, tags, s);
     }
@@ -298,9 +280,13 @@ class Collector {
   }
 
   /** The bind() closure of series state `s` (one per series: bind twice, get the same). */
-  bound(method, s) {
-    if (s.bound === null) s.bound = method.bind(this, s);
-    return s.bound;
+  bind(method, s) {
+    let bound = this.bound.get(s);
+    if (bound === undefined) {
+      bound = method.bind(this, s);
+      this.bound.set(s, bound);
+    }
+    return bound;
   }
 
   // ---- closing intervals ----------------------------------------------------------------------
@@ -327,8 +313,10 @@ class Collector {
       s.cur = NaN;
       if (s.method.kind !== KIND_COUNTER || this.shared) continue;
       // A counter kept in fields (see `shared`): into its page, which the engine reads now.
-      s.page[s.offset] = s.count;
-      s.page[s.offset + 1] = s.total;
+      const page = this.pages[s.ref >> PAGE_SHIFT];
+      const o = s.ref & PAGE_MASK;
+      page[o] = s.count;
+      page[o + 1] = s.total;
       s.count = 0;
       s.total = 0;
     }
@@ -547,7 +535,7 @@ class Collector {
     this.stopped = true;
     // NaN never equals the clock cell: every recorder takes the slow branch, which drops.
     this.cur = NaN;
-    for (const s of this.states) s.cur = NaN;
+    for (const s of this.entered) s.cur = NaN;
     clearTimeout(this.timer);
     this.timer = null;
     this.ready = [];
@@ -557,14 +545,18 @@ class Collector {
   }
 }
 
+// Children are kept small: a node's first child is held in its `key`/`next` fields alone, and a
+// Map of them all is made only when a second one comes (most nodes have one); once there is a
+// Map, `key`/`next` remember the last child looked up.
+
 /** A node of a method's trie: a path and its series. */
 class PathNode {
   constructor(keys) {
     this.keys = keys; // the path, as strings (shared by the states of its series)
-    this.key = undefined; // the last path element looked up under this node, and its node
+    this.key = undefined; // a path element under this node and its node (see above)
     this.next = undefined;
     this.children = null; // path element (as given, and as a string) -> PathNode
-    this.id = undefined; // the last id looked up (without tags), and its state
+    this.id = undefined; // a series name (or id as given) and its state, the same way
     this.state = undefined;
     this.ids = null; // series name (and id as given) -> state
     this.tags = null; // a TagNode whose children are ids, each the root of the trie of its tag sets
@@ -598,8 +590,39 @@ function child(node, key) {
 }
 
 function addChild(node, key, next) {
-  if (node.children === null) node.children = new Map();
+  if (node.children === null) {
+    if (node.next === undefined || node.key === key) {
+      node.key = key;
+      node.next = next;
+      return;
+    }
+    node.children = new Map([[node.key, node.next]]);
+  }
   node.children.set(key, next);
+}
+
+/** The state of series `name` (or id as given) under path node `node`, as `child`. */
+function stateOf(node, name) {
+  if (node.id === name) return node.state;
+  if (node.ids === null) return undefined;
+  const s = node.ids.get(name);
+  if (s !== undefined) {
+    node.id = name;
+    node.state = s;
+  }
+  return s;
+}
+
+function addState(node, name, s) {
+  if (node.ids === null) {
+    if (node.state === undefined || node.id === name) {
+      node.id = name;
+      node.state = s;
+      return;
+    }
+    node.ids = new Map([[node.id, node.state]]);
+  }
+  node.ids.set(name, s);
 }
 
 /**
@@ -655,7 +678,7 @@ function cacheTags(node, id, tags, s) {
 }
 
 function descend(node, key) {
-  let next = node.children === null ? undefined : node.children.get(key);
+  let next = child(node, key);
   if (next === undefined) {
     next = new TagNode();
     addChild(node, key, next);

@@ -27,7 +27,7 @@
 // - gauge: registers a function the collector calls when each interval closes.
 // A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE, KIND_METER } = require('./native');
+const { clockCells, PAGE_SHIFT, PAGE_MASK, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE, KIND_METER } = require('./native');
 const { describe } = require('./args');
 
 const methods = [];
@@ -39,20 +39,21 @@ function hrtimeToMs(dt, scaleFactor) {
 }
 
 // ---- series states -------------------------------------------------------------------------------
-// One per series and instance, made by Collector#resolve. `ref` is where the engine keeps the
-// series (a counter's or meter's slot, else its series id), -1 until its first datum; `cur` the
-// interval it last entered (NaN: none, or stopped); `bound` its bind() closure, once asked for.
+// One per series and instance, made by Collector#resolve, as small as they can be (series are
+// many). `ref` is where the engine keeps the series (a counter's or meter's first slot across
+// the pages, else its series id), -1 until its first datum; `cur` the interval it entered (NaN:
+// none; see Collector#enter).
 
 function counterState(method, path, id) {
-  return { method, path, id, ref: -1, cur: NaN, bound: null, count: 0, total: 0, page: null, offset: 0 };
+  return { method, path, id, ref: -1, cur: NaN, count: 0, total: 0 };
 }
 
 function seriesState(method, path, id) {
-  return { method, path, id, ref: -1, cur: NaN, bound: null };
+  return { method, path, id, ref: -1, cur: NaN };
 }
 
 function jsState(method, path, id) {
-  return { method, path, id, ref: -1, bound: null, touched: false, value: undefined, at: 0, logger: null, fn: null };
+  return { method, path, id, ref: -1, touched: false, value: undefined, at: 0, logger: null, fn: null };
 }
 
 // ---- recorders ------------------------------------------------------------------------------------
@@ -61,8 +62,10 @@ function recordInc(c, s, n) {
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
   const x = Number.isFinite(n) ? n : 1;
   if (c.shared) {
-    s.page[s.offset] += 1;
-    s.page[s.offset + 1] += x;
+    const page = c.pages[s.ref >> PAGE_SHIFT];
+    const o = s.ref & PAGE_MASK;
+    page[o] += 1;
+    page[o + 1] += x;
   } else {
     s.count += 1;
     s.total += x;
@@ -97,8 +100,10 @@ function recordMeter(c, s, n) {
   if (typeof x !== 'number' || !(x >= 0 && x < Infinity)) return c.drop();
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
   if (clockCells[c.meterCell] !== c.meterTick) c.tickMeters();
-  s.page[s.offset] += 1;
-  s.page[s.offset + 1] += x;
+  const page = c.pages[s.ref >> PAGE_SHIFT];
+  const o = s.ref & PAGE_MASK;
+  page[o] += 1;
+  page[o + 1] += x;
 }
 
 function recordRate(c, s, cumulative) {
@@ -207,7 +212,7 @@ define('rate', {
 });
 define('meter', {
   kind: KIND_METER,
-  state: counterState,
+  state: seriesState,
   record: recordMeter,
   bind: (c, s) => (n) => recordMeter(c, s, n),
   define: (c, s) => c.defineMeter(s),

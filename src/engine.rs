@@ -149,7 +149,12 @@ impl NativeEngine {
     ) -> Result<SeriesDefinition, Coded> {
         let kind = Kind::from_code(kind)
             .ok_or_else(|| coded(BAD_KIND, format!("unknown series kind {kind}")))?;
-        let d = self.engine.define(kind, SeriesKey { method, path, id });
+        let key = SeriesKey {
+            method: method.into(),
+            path: path.into(),
+            id,
+        };
+        let d = self.engine.define(kind, key);
         Ok(SeriesDefinition {
             id: d.id,
             slot: d.slot,

@@ -29,6 +29,7 @@
 //! interval a record belongs to is decided on the JS side with the interval clock
 //! ([`crate::clock`]) before it writes: the engine only ever holds one open interval.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -173,6 +174,9 @@ enum State {
 #[derive(Debug)]
 pub struct Engine {
     series: Vec<Series>,
+    /// The methods and paths of the series, each held once and shared by their keys.
+    methods: Vec<Arc<str>>,
+    paths: HashSet<Arc<[String]>>,
     next_slot: usize,
     pages: Vec<Arc<Cells>>,
     batch: Arc<Cells>,
@@ -192,6 +196,8 @@ impl Engine {
     pub fn new(persist: bool, interval: f64, histogram: HistogramOptions) -> Engine {
         Engine {
             series: Vec::new(),
+            methods: Vec::new(),
+            paths: HashSet::new(),
             next_slot: 0,
             pages: Vec::new(),
             batch: Cells::new(BATCH_LENGTH + 1, f64::NAN),
@@ -249,9 +255,28 @@ impl Engine {
         &self.batch
     }
 
-    /// Adds a series.
+    /// Adds a series (its method and path shared with the series defined before).
     pub fn define(&mut self, kind: Kind, key: SeriesKey) -> Definition {
         let id = self.series.len() as u32;
+        let method = match self.methods.iter().find(|m| **m == key.method) {
+            Some(m) => m.clone(),
+            None => {
+                self.methods.push(key.method.clone());
+                key.method
+            }
+        };
+        let path = match self.paths.get(&*key.path) {
+            Some(p) => p.clone(),
+            None => {
+                self.paths.insert(key.path.clone());
+                key.path
+            }
+        };
+        let key = SeriesKey {
+            method,
+            path,
+            id: key.id,
+        };
         let mut slot = || {
             if self.next_slot % PAGE_SLOTS + COUNTER_SLOTS > PAGE_SLOTS {
                 self.next_slot += PAGE_SLOTS - self.next_slot % PAGE_SLOTS;
@@ -477,7 +502,7 @@ mod tests {
     fn key(method: &str, id: &str) -> SeriesKey {
         SeriesKey {
             method: method.into(),
-            path: vec!["p".into()],
+            path: vec!["p".into()].into(),
             id: id.into(),
         }
     }
