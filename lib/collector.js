@@ -8,7 +8,8 @@
 // the wall clock's interval number in the clock cell of this instance (panoptic-core's clock.rs).
 // Every record first compares the cell with `cur` (the collector's, or its series state's copy:
 // see enter); when they differ the interval may be over: then the state is closed as interval
-// `cur`, emptied, and `cur` moves on (sync/rotate) before the datum is written. The boundary timer does the same when no record comes. So a datum lands in the
+// `cur`, emptied, and `cur` moves on (sync/rotate) before the datum is written. The boundary
+// timer does the same when no record comes. So a datum lands in the
 // interval the clock showed when it was recorded, whether or not a timer has fired yet
 // (panopticon 0.3.0 lost the first datum after a boundary, and a stalled event loop lumped
 // everything into one interval).
