@@ -74,7 +74,7 @@ Panopticon.prototype.bind = function bind(method, path, id, tags) {
     throw new TypeError(`method must be the name of a registered logger method (${[...byName.keys()].join(', ')}), got ${describe(method)}`);
   }
   const c = this[COLLECTOR];
-  return c.bind(m, c.lookup(m, path, id, tags));
+  return c.bind(m, find(c, m, path, id, tags));
 };
 
 /** A view of this instance whose methods and bind() record under `path`. */
@@ -82,11 +82,16 @@ Panopticon.prototype.scope = function scope(path) {
   return new Scope(this, checkPath(path));
 };
 
+/** The state of the series `method` records into (two lookups: see Collector#lookup). */
+function find(c, method, path, id, tags) {
+  return tags === undefined ? c.lookup(method, path, id) : c.lookupTagged(method, path, id, tags);
+}
+
 /** Adds logger method `method` to every instance and scope (a registered one). */
 function install(method) {
   Panopticon.prototype[method.name] = function record(path, id, value, tags) {
     const c = this[COLLECTOR];
-    method.record(c, c.lookup(method, path, id, tags), value);
+    method.record(c, find(c, method, path, id, tags), value);
   };
   installOnScopes(method.name);
 }
@@ -105,35 +110,35 @@ const METER = byName.get('meter');
 Object.assign(Panopticon.prototype, {
   sample(path, id, value, tags) {
     const c = this[COLLECTOR];
-    SAMPLE.record(c, c.lookup(SAMPLE, path, id, tags), value);
+    SAMPLE.record(c, find(c, SAMPLE, path, id, tags), value);
   },
   timedSample(path, id, dt, tags) {
     const c = this[COLLECTOR];
-    TIMED_SAMPLE.record(c, c.lookup(TIMED_SAMPLE, path, id, tags), dt);
+    TIMED_SAMPLE.record(c, find(c, TIMED_SAMPLE, path, id, tags), dt);
   },
   inc(path, id, n, tags) {
     const c = this[COLLECTOR];
-    INC.record(c, c.lookup(INC, path, id, tags), n);
+    INC.record(c, find(c, INC, path, id, tags), n);
   },
   set(path, id, value, tags) {
     const c = this[COLLECTOR];
-    SET.record(c, c.lookup(SET, path, id, tags), value);
+    SET.record(c, find(c, SET, path, id, tags), value);
   },
   gauge(path, id, fn, tags) {
     const c = this[COLLECTOR];
-    GAUGE.record(c, c.lookup(GAUGE, path, id, tags), fn);
+    GAUGE.record(c, find(c, GAUGE, path, id, tags), fn);
   },
   histogram(path, id, value, tags) {
     const c = this[COLLECTOR];
-    HISTOGRAM.record(c, c.lookup(HISTOGRAM, path, id, tags), value);
+    HISTOGRAM.record(c, find(c, HISTOGRAM, path, id, tags), value);
   },
   rate(path, id, cumulative, tags) {
     const c = this[COLLECTOR];
-    RATE.record(c, c.lookup(RATE, path, id, tags), cumulative);
+    RATE.record(c, find(c, RATE, path, id, tags), cumulative);
   },
   meter(path, id, n, tags) {
     const c = this[COLLECTOR];
-    METER.record(c, c.lookup(METER, path, id, tags), n);
+    METER.record(c, find(c, METER, path, id, tags), n);
   },
 });
 methods.forEach((method) => installOnScopes(method.name));
