@@ -5,7 +5,7 @@
 
 const EventEmitter = require('events');
 const cluster = require('cluster');
-const { parseOptions, describe, checkPath, taggedId } = require('./lib/args');
+const { parseOptions, describe, checkPath } = require('./lib/args');
 const { methods, byName, defineCustom } = require('./lib/methods');
 const { Collector } = require('./lib/collector');
 const { Scope, installOnScopes } = require('./lib/scope');
@@ -73,7 +73,8 @@ Panopticon.prototype.bind = function bind(method, path, id, tags) {
   if (m === undefined) {
     throw new TypeError(`method must be the name of a registered logger method (${[...byName.keys()].join(', ')}), got ${describe(method)}`);
   }
-  return this[COLLECTOR].handle(m, path, taggedId(id, tags));
+  const c = this[COLLECTOR];
+  return c.bind(m, find(c, m, path, id, tags));
 };
 
 /** A view of this instance whose methods and bind() record under `path`. */
@@ -81,14 +82,66 @@ Panopticon.prototype.scope = function scope(path) {
   return new Scope(this, checkPath(path));
 };
 
+/** The state of the series `method` records into (two lookups: see Collector#lookup). */
+function find(c, method, path, id, tags) {
+  return tags === undefined ? c.lookup(method, path, id) : c.lookupTagged(method, path, id, tags);
+}
+
+/** Adds logger method `method` to every instance and scope (a registered one). */
 function install(method) {
   Panopticon.prototype[method.name] = function record(path, id, value, tags) {
-    this[COLLECTOR].handle(method, path, tags === undefined ? id : taggedId(id, tags))(value);
+    const c = this[COLLECTOR];
+    method.record(c, find(c, method, path, id, tags), value);
   };
   installOnScopes(method.name);
 }
 
-methods.forEach(install);
+// The built-in methods, each its own function: V8 shares type feedback between the closures of
+// one function literal, so install()'s would reach the eight recorders through one polymorphic
+// call and inline none of them.
+const SAMPLE = byName.get('sample');
+const TIMED_SAMPLE = byName.get('timedSample');
+const INC = byName.get('inc');
+const SET = byName.get('set');
+const GAUGE = byName.get('gauge');
+const HISTOGRAM = byName.get('histogram');
+const RATE = byName.get('rate');
+const METER = byName.get('meter');
+Object.assign(Panopticon.prototype, {
+  sample(path, id, value, tags) {
+    const c = this[COLLECTOR];
+    SAMPLE.record(c, find(c, SAMPLE, path, id, tags), value);
+  },
+  timedSample(path, id, dt, tags) {
+    const c = this[COLLECTOR];
+    TIMED_SAMPLE.record(c, find(c, TIMED_SAMPLE, path, id, tags), dt);
+  },
+  inc(path, id, n, tags) {
+    const c = this[COLLECTOR];
+    INC.record(c, find(c, INC, path, id, tags), n);
+  },
+  set(path, id, value, tags) {
+    const c = this[COLLECTOR];
+    SET.record(c, find(c, SET, path, id, tags), value);
+  },
+  gauge(path, id, fn, tags) {
+    const c = this[COLLECTOR];
+    GAUGE.record(c, find(c, GAUGE, path, id, tags), fn);
+  },
+  histogram(path, id, value, tags) {
+    const c = this[COLLECTOR];
+    HISTOGRAM.record(c, find(c, HISTOGRAM, path, id, tags), value);
+  },
+  rate(path, id, cumulative, tags) {
+    const c = this[COLLECTOR];
+    RATE.record(c, find(c, RATE, path, id, tags), cumulative);
+  },
+  meter(path, id, n, tags) {
+    const c = this[COLLECTOR];
+    METER.record(c, find(c, METER, path, id, tags), n);
+  },
+});
+methods.forEach((method) => installOnScopes(method.name));
 
 /**
  * Adds a logger method to every instance, existing and future. `loggerClass` follows the

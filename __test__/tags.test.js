@@ -27,6 +27,44 @@ test('a tagged series is its own series, named id{key="value",...} with keys sor
   assert.equal(http['size{path="a \\"quoted\\"\\\\ value\\nwith a newline"}'].value.max, 5);
 });
 
+test('a tags object is read at each call: reused, changed, inherited or in another key order', async (t) => {
+  const p = await fresh({ interval: 200 });
+  t.after(() => p.stop());
+  const tags = { method: 'GET' };
+  p.inc([], 'n', 1, tags); // n{method="GET"}
+  p.inc([], 'n', 1, tags);
+  tags.status = '200'; // a key added to the same object
+  p.inc([], 'n', 2, tags); // n{method="GET",status="200"}
+  tags.status = '500'; // a value changed
+  p.inc([], 'n', 4, tags);
+  delete tags.status; // a key removed
+  p.inc([], 'n', 8, tags);
+  tags.method = 7; // a value that is no longer a string: refused as on a first call
+  assert.throws(() => p.inc([], 'n', 1, tags), { name: 'TypeError', message: 'tags.method must be a string, got 7' });
+  tags.method = 'GET';
+  p.inc([], 'n', 16, { status: '500', method: 'GET' }); // another order, the same series
+  p.inc([], 'n{method="GET"}', 32); // an id spelling a tagged series is that series
+  // Enumerable properties a prototype holds are not tags (taggedId reads own keys).
+  function Tags(method) {
+    this.method = method;
+  }
+  Tags.prototype.status = '200';
+  p.inc([], 'n', 64, new Tags('GET'));
+  const bare = Object.create(null);
+  bare.method = 'PUT';
+  p.inc([], 'n', 128, bare);
+  p.inc([], 'n', 128, bare);
+  p.inc([], 'n', 256, Object.create({ method: 'GET' })); // nothing own: untagged
+  const { master } = (await next(p, 'delivery')).data;
+  const val = (k) => master[k].value.val * 200;
+  assert.deepEqual(Object.keys(master).sort(), ['n', 'n{method="GET",status="200"}', 'n{method="GET",status="500"}', 'n{method="GET"}', 'n{method="PUT"}']);
+  assert.equal(val('n{method="GET"}'), 1 + 1 + 8 + 32 + 64);
+  assert.equal(val('n{method="GET",status="200"}'), 2);
+  assert.equal(val('n{method="GET",status="500"}'), 4 + 16);
+  assert.equal(val('n{method="PUT"}'), 256);
+  assert.equal(val('n'), 256);
+});
+
 test('bad tags are TypeErrors or RangeErrors naming what was given', (t) => {
   const p = new Panopticon({ interval: 1000 });
   t.after(() => p.stop());

@@ -85,6 +85,37 @@ test('the first datum after a boundary counts in the new interval, before any ti
   assert.deepEqual([...byEnd], [[boundary, 1 / interval], [boundary + interval, 10 / interval]]);
 });
 
+test('a record made while the clock cell lags behind the boundary timer counts in the new interval', async (t) => {
+  const interval = 100;
+  const p = await fresh({ interval });
+  t.after(() => p.stop());
+  // White box: the timer can close an interval before the native clock thread has published the
+  // next one (it asks the clock itself); here the cell is held back for the whole interval.
+  const { clockCells } = require('../lib/native');
+  const collector = p[Object.getOwnPropertySymbols(p).find((s) => s.description === 'panoptic.collector')];
+  const expected = new Map();
+  let n = 0;
+  p.on('newInterval', () => {
+    n += 1;
+    clockCells[collector.cell] = collector.cur - 1;
+    p.inc(['c'], 'n', n);
+    p.histogram(['c'], 'h', n);
+    p.inc(['c'], 'n', n);
+    expected.set(p.endTime, n);
+  });
+  const deliveries = await next(p, 'delivery', 5);
+  let checked = 0;
+  for (const d of deliveries) {
+    const c = d.data.master.c;
+    if (!c) continue;
+    const end = c.n.value.timeStamp;
+    assert.equal(c.n.value.val, (2 * expected.get(end)) / interval, `interval ending ${end}`);
+    assert.deepEqual([c.h.value.count, c.h.value.max, c.h.value.timeStamp], [1, expected.get(end), end]);
+    checked += 1;
+  }
+  assert.ok(checked >= 3, `${checked} intervals with records`);
+});
+
 test('a stalled event loop: every datum in its own interval, then deliveries re-align', async (t) => {
   const interval = 100;
   const p = await fresh({ interval });

@@ -6,9 +6,10 @@
 // Which interval a datum belongs to. `cur` is the number k of the interval whose data the state
 // holds (it spans [startTime + k*interval, startTime + (k+1)*interval)). A native thread publishes
 // the wall clock's interval number in the clock cell of this instance (panoptic-core's clock.rs).
-// Every record first compares the cell with `cur`; when they differ the interval is over: the
-// state is closed as interval `cur`, emptied, and `cur` moves on (sync/rotate) before the datum
-// is written. The boundary timer does the same when no record comes. So a datum lands in the
+// Every record first compares the cell with `cur` (the collector's, or its series state's copy:
+// see enter); when they differ the interval may be over: then the state is closed as interval
+// `cur`, emptied, and `cur` moves on (sync/rotate) before the datum is written. The boundary
+// timer does the same when no record comes. So a datum lands in the
 // interval the clock showed when it was recorded, whether or not a timer has fired yet
 // (panopticon 0.3.0 lost the first datum after a boundary, and a stalled event loop lumped
 // everything into one interval).
@@ -22,10 +23,10 @@
 //   process memory (no serialization).
 
 const { threadId } = require('worker_threads');
-const { NativeEngine, intervalIndex, clockCells, PAGE_SLOTS, BATCH_LENGTH } = require('./native');
+const { NativeEngine, intervalIndex, clockCells, PAGE_SHIFT, PAGE_MASK, BATCH_LENGTH, RUN_HEADER, KIND_COUNTER } = require('./native');
 const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
-const { checkKey, describe } = require('./args');
+const { checkKey, describe, taggedId } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
 
 const NOOP = () => {};
@@ -45,11 +46,25 @@ class Collector {
     this.endTime = this.endOf(this.cur);
     this.stopped = false;
 
-    this.roots = []; // per method index: trie of path elements -> id -> handle
-    // Native memory the handles write into: counter pages, and the batch of (series id, value)
-    // pairs whose last cell (index BATCH_LENGTH) is the fill.
+    this.roots = []; // per method index: the trie of its series (see lookup)
+    this.entered = []; // the series states that entered the current interval (see enter)
+    this.bound = new Map(); // series state -> its bind() closure
+    // Where inc keeps its numbers between records. Plain JS fields (false) cost a fraction of a
+    // typed-array slot; the collector writes them into the engine's counter page when it closes
+    // the interval, the only time the engine reads the page: exact, since a field only ever holds
+    // what was recorded since the interval it entered, which is the current one. A worker thread
+    // that feeds its process's main thread (true, set by startFeeding) writes into the page
+    // itself instead: when the thread is terminated, its JS heap is gone without a last close,
+    // and its engine posts what it holds (the last interval of a thread is never lost). Anywhere
+    // else an instance's open interval ends with its process or thread, fields or not.
+    this.shared = false;
+    // Native memory the recorders write into: counter pages, and the batch, where distributions'
+    // values go in runs (a header, RUN_HEADER and the series id, then values); the cells after
+    // `fill` are NaN, which is how the engine finds the end when it drains the batch by itself.
     this.pages = [];
     this.batch = this.engine.batch();
+    this.fill = 0;
+    this.run = -1; // the series id of the run being written
     this.jsSeries = []; // set / registered-logger series that ever received a datum
     this.touched = []; // JS series written in the current interval
     this.gauges = new Set(); // gauge series whose function is called at each close
@@ -81,6 +96,30 @@ class Collector {
     return true;
   }
 
+  /**
+   * A recorder's clock cell differs from the interval its series state `s` entered: the clock
+   * moved on, or this is the series' first datum in the interval. Closes the finished interval
+   * if any, defines the series on its first datum, and lists it as written in the current
+   * interval. False once stopped.
+   *
+   * Why one comparison suffices: `s.cur` is `this.cur` while `s` is listed in `entered`, and NaN
+   * otherwise (close() and stop() reset the listed ones). So `clockCells[cell] === s.cur`
+   * means the clock shows the interval the collector holds and `s` is listed in it: the datum
+   * belongs there. Anything else comes here: the first datum of a series in an interval, a
+   * clock that moved on (then the interval closes first), or one that lags behind the boundary
+   * timer (tick() also asks the clock; until the cell catches up, records take this branch and
+   * go to the interval the collector holds, as before).
+   */
+  enter(s) {
+    if (!this.sync()) return false;
+    if (s.cur !== this.cur) {
+      if (s.ref < 0) s.method.define(this, s);
+      s.cur = this.cur;
+      this.entered.push(s);
+    }
+    return true;
+  }
+
   drop() {
     if (clockCells[this.cell] !== this.cur && !this.sync()) return;
     this.dropped += 1;
@@ -101,31 +140,48 @@ class Collector {
     }
   }
 
-  append(sid, x) {
-    const b = this.batch;
-    const f = b[BATCH_LENGTH];
-    b[f] = sid;
-    b[f + 1] = x;
-    b[BATCH_LENGTH] = f + 2;
-    if (f + 2 === BATCH_LENGTH) this.engine.drain();
+  /** Appends value `x` of series `s` to the batch (a run header first if another series wrote last). */
+  append(s, x) {
+    if (this.run !== s.ref) this.open(s.ref);
+    const f = this.fill;
+    this.batch[f] = x;
+    this.fill = f + 1;
+    if (f + 1 === BATCH_LENGTH) this.flush();
+  }
+
+  /** Starts a run of series `ref`, with room for at least one value. */
+  open(ref) {
+    if (this.fill + 3 > BATCH_LENGTH) this.flush();
+    const f = this.fill;
+    this.batch[f] = RUN_HEADER;
+    this.batch[f + 1] = ref;
+    this.fill = f + 2;
+    this.run = ref;
+  }
+
+  /** Has the engine fold the batch into its series; it refills the batch with NaN. */
+  flush() {
+    this.engine.drain();
+    this.fill = 0;
+    this.run = -1;
   }
 
   touch(series) {
     series.touched = true;
     this.touched.push(series);
-    if (series.sid < 0) {
-      series.sid = this.define(series);
+    if (series.ref < 0) {
+      this.defineSeries(series);
       this.jsSeries.push(series);
     }
   }
 
-  define(series) {
-    return this.engine.define(series.method.kind, series.method.name, series.path, series.id).id;
+  defineSeries(series) {
+    series.ref = this.engine.define(series.method.kind, series.method.name, series.path, series.id).id;
   }
 
   addGauge(series) {
     if (this.stopped) return;
-    if (series.sid < 0) series.sid = this.define(series);
+    if (series.ref < 0) this.defineSeries(series);
     this.gauges.add(series);
   }
 
@@ -151,12 +207,11 @@ class Collector {
   }
 
   defineMeter(series) {
-    const slots = this.defineCounter(series);
+    this.defineCounter(series);
     if (this.meterCell < 0) {
       this.meterCell = this.engine.meterClock();
       this.meterTick = clockCells[this.meterCell];
     }
-    return slots;
   }
 
   tickMeters() {
@@ -166,51 +221,75 @@ class Collector {
 
   defineCounter(series) {
     const { slot } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
-    const page = Math.floor(slot / PAGE_SLOTS);
-    while (this.pages.length <= page) this.pages.push(this.engine.page(this.pages.length));
-    return { page: this.pages[page], offset: slot % PAGE_SLOTS };
+    while (this.pages.length <= slot >> PAGE_SHIFT) this.pages.push(this.engine.page(this.pages.length));
+    series.ref = slot;
   }
 
   // ---- key resolution -------------------------------------------------------------------------
+  //
+  // Each method has a trie: path nodes (PathNode) reached by path elements, each with a Map from
+  // series names (`id`, or `id{k="v",...}` for tags) to series states, and for tagged calls, a
+  // trie per id whose levels alternate tag keys and tag values (TagNode), in the order the tags
+  // object enumerates them. Keys are also cached as given (1 and '1' are the same place), and each
+  // node remembers the child it found last, so a call that repeats its key compares one field
+  // per level instead of hashing. Nothing is built per call: no joined strings, no sorted keys.
 
-  /** The handle of `method` at `path`/`id`: a walk of nested Maps, no string building. */
-  handle(method, path, id) {
-    let node = this.roots[method.index];
-    if (node !== undefined && (path === null || path === undefined || Array.isArray(path))) {
-      if (path) {
-        for (let i = 0; i < path.length && node !== undefined; i++) node = node.branches.get(path[i]);
-      }
-      if (node !== undefined) {
-        const handle = node.leaves.get(id);
-        if (handle !== undefined) return handle;
-      }
-    }
-    return this.resolve(method, path, id);
+  // Two small lookups rather than one: V8 inlines them into the logger methods, and then needs
+  // not allocate the path array of a call like `p.inc(['http'], 'requests', 1)`.
+
+  /** The state of the series of `method` at `path`/`id`, resolved on a miss. */
+  lookup(method, path, id) {
+    const node = walk(this.roots[method.index], path);
+    const s = node === undefined ? undefined : stateOf(node, id);
+    return s === undefined ? this.resolve(method, path, id, undefined) : s;
   }
 
-  resolve(method, path, id) {
-    const keys = checkKey(path, id);
-    if (this.stopped) return NOOP;
+  /** The state of the series of `method` at `path`/`id` with `tags`, resolved on a miss. */
+  lookupTagged(method, path, id, tags) {
+    const node = walk(this.roots[method.index], path);
+    const s = node === undefined ? undefined : taggedState(node, id, tags);
+    return s === undefined ? this.resolve(method, path, id, tags) : s;
+  }
+
+  /** The state of a series, made on first use (checks the key; what lookup calls on a miss). */
+  resolve(method, path, id, tags) {
+    // As before tags existed: the series name first (tags checked), then the path and id.
+    const name = tags === undefined ? id : taggedId(id, tags);
+    const keys = checkKey(path, name);
     let node = this.roots[method.index];
-    if (node === undefined) node = this.roots[method.index] = newNode();
+    if (node === undefined) node = this.roots[method.index] = new PathNode([]);
     for (let i = 0; i < keys.length; i++) {
-      let next = node.branches.get(keys[i]);
+      let next = child(node, keys[i]);
       if (next === undefined) {
-        next = newNode();
-        node.branches.set(keys[i], next);
+        next = new PathNode(node.keys.concat(keys[i]));
+        addChild(node, keys[i], next);
       }
-      // Cache the key as given too (1 and '1' are the same place), so the next walk hits.
-      node.branches.set(path[i], next);
+      // Cache the key as given too, so the next walk hits.
+      addChild(node, path[i], next);
       node = next;
     }
-    let handle = node.leaves.get(String(id));
-    if (handle === undefined) {
-      const series = { method, path: keys, id: String(id), sid: -1, value: undefined, at: 0, logger: null, touched: false };
-      handle = method.makeHandle(this, series, method);
-      node.leaves.set(String(id), handle);
+    const text = String(name);
+    let s = stateOf(node, text);
+    if (s === undefined) {
+      s = method.state(method, node.keys, text);
+      addState(node, text, s);
     }
-    node.leaves.set(id, handle);
-    return handle;
+    if (tags === undefined) {
+      addState(node, id, s);
+    } else {
+      cacheTags(node, id, tags, s);
+    }
+    return s;
+  }
+
+  /** The bind() closure of series state `s` (one per series: bind twice, get the same). */
+  bind(method, s) {
+    let bound = this.bound.get(s);
+    if (bound === undefined) {
+      bound = method.bind(this, s);
+      this.bound.set(s, bound);
+    }
+    return bound;
   }
 
   // ---- closing intervals ----------------------------------------------------------------------
@@ -229,6 +308,21 @@ class Collector {
 
   /** Hands interval k's state to the engine as a snapshot and empties it (`next` comes next). */
   close(k, next) {
+    const entered = this.entered;
+    this.entered = [];
+    for (let i = 0; i < entered.length; i++) {
+      const s = entered[i];
+      // Out of every interval: its next record enters the next one (see enter).
+      s.cur = NaN;
+      if (s.method.kind !== KIND_COUNTER || this.shared) continue;
+      // A counter kept in fields (see `shared`): into its page, which the engine reads now.
+      const page = this.pages[s.ref >> PAGE_SHIFT];
+      const o = s.ref & PAGE_MASK;
+      page[o] = s.count;
+      page[o + 1] = s.total;
+      s.count = 0;
+      s.total = 0;
+    }
     const ids = [];
     const json = [];
     const at = [];
@@ -243,12 +337,12 @@ class Collector {
         this.report(err, `serializing "${series.method.name}" at ${JSON.stringify([...series.path, series.id])}`);
         continue;
       }
-      ids.push(series.sid);
+      ids.push(series.ref);
       json.push(text === undefined ? '' : text);
       at.push(series.at);
     }
     for (const series of this.gauges) {
-      ids.push(series.sid);
+      ids.push(series.ref);
       json.push(this.gaugeJson(series));
       at.push(0);
     }
@@ -258,6 +352,9 @@ class Collector {
     }
     this.touched = [];
     this.engine.closeInterval(k, next, ids, json, at, this.dropped, this.errors);
+    // The engine drained the batch.
+    this.fill = 0;
+    this.run = -1;
     this.dropped = 0;
     this.errors = 0;
   }
@@ -304,6 +401,7 @@ class Collector {
   startFeeding(name) {
     const label = String(threadId);
     if (!this.engine.feed(name, label)) return false;
+    this.shared = true;
     this.onClosed = () => {
       // The host stopped: look for a new one for the next intervals.
       if (!this.engine.post()) this.engine.feed(name, label);
@@ -438,8 +536,9 @@ class Collector {
   stop() {
     if (this.stopped) return;
     this.stopped = true;
-    // NaN never equals the clock cell: every handle takes the slow branch, which drops.
+    // NaN never equals the clock cell: every recorder takes the slow branch, which drops.
     this.cur = NaN;
+    for (const s of this.entered) s.cur = NaN;
     clearTimeout(this.timer);
     this.timer = null;
     this.ready = [];
@@ -449,8 +548,157 @@ class Collector {
   }
 }
 
-function newNode() {
-  return { branches: new Map(), leaves: new Map() };
+// Children are kept small: a node's first child is held in its `key`/`next` fields alone, and a
+// Map of them all is made only when a second one comes (most nodes have one); once there is a
+// Map, `key`/`next` remember the last child looked up. A node without children holds NONE as its
+// key (and no child): a string, so that the comparisons of keys, which are almost always
+// strings, keep to string comparisons (V8 compiles a comparison of mixed types into a generic
+// call); a key equal to it finds no child and goes on to resolve, which adds the child.
+const NONE = '';
+
+/** A node of a method's trie: a path and its series. */
+class PathNode {
+  constructor(keys) {
+    this.keys = keys; // the path, as strings (shared by the states of its series)
+    this.key = NONE; // a path element under this node and its node (see above)
+    this.next = undefined;
+    this.children = null; // path element (as given, and as a string) -> PathNode
+    this.id = NONE; // a series name (or id as given) and its state, the same way
+    this.state = undefined;
+    this.ids = null; // series name (and id as given) -> state
+    this.tags = null; // a TagNode whose children are ids, each the root of the trie of its tag sets
+  }
+}
+
+/**
+ * A node of the trie of one id's tag sets: from the root, a tag key leads to a node whose
+ * children are that key's values, and a value to a node whose `state` is the series of the tags
+ * walked so far.
+ */
+class TagNode {
+  constructor() {
+    this.state = undefined;
+    this.key = NONE; // a key under this node and its node (see above)
+    this.next = undefined;
+    this.children = null; // key -> TagNode
+  }
+}
+
+/** The path node at `path` under `node` (a root, or undefined), if the trie has it. */
+function walk(node, path) {
+  if (path === undefined || path === null) return node;
+  if (!Array.isArray(path)) return undefined;
+  for (let i = 0; i < path.length && node !== undefined; i++) node = child(node, path[i]);
+  return node;
+}
+
+/** The child of `node` at `key` (remembered for the next lookup). */
+function child(node, key) {
+  if (node.key === key) return node.next;
+  if (node.children === null) return undefined;
+  const next = node.children.get(key);
+  if (next !== undefined) {
+    node.key = key;
+    node.next = next;
+  }
+  return next;
+}
+
+function addChild(node, key, next) {
+  if (node.children === null) {
+    if (node.next === undefined || node.key === key) {
+      node.key = key;
+      node.next = next;
+      return;
+    }
+    node.children = new Map([[node.key, node.next]]);
+  }
+  node.children.set(key, next);
+}
+
+/** The state of series `name` (or id as given) under path node `node`, as `child`. */
+function stateOf(node, name) {
+  if (node.id === name) return node.state;
+  if (node.ids === null) return undefined;
+  const s = node.ids.get(name);
+  if (s !== undefined) {
+    node.id = name;
+    node.state = s;
+  }
+  return s;
+}
+
+function addState(node, name, s) {
+  if (node.ids === null) {
+    if (node.state === undefined || node.id === name) {
+      node.id = name;
+      node.state = s;
+      return;
+    }
+    node.ids = new Map([[node.id, node.state]]);
+  }
+  node.ids.set(name, s);
+}
+
+/**
+ * Whether the tags walk applies to `tags`: an object whose enumerable keys (what for...in
+ * walks) are its own (what taggedId reads) as long as nothing added enumerable properties to
+ * Object.prototype (a plain object, or one made with Object.create(null)). Others, and tags the
+ * walk has not seen, go through resolve: taggedId decides.
+ */
+function walkable(tags) {
+  if (typeof tags !== 'object' || tags === null) return false;
+  const proto = Object.getPrototypeOf(tags);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The state of `id` with `tags` under path node `node`, if this tag set was seen. (`__proto__`
+ * reads the prototype in half the time of Object.getPrototypeOf; an own property of that name
+ * only sends the call to resolve.)
+ */
+function taggedState(node, id, tags) {
+  if (node.tags === null || typeof tags !== 'object' || tags === null) return undefined;
+  const proto = tags.__proto__; // eslint-disable-line no-proto
+  if (proto !== Object.prototype && !(proto === undefined && Object.getPrototypeOf(tags) === null)) return undefined;
+  let t = child(node.tags, id);
+  for (const key in tags) {
+    if (t === undefined) return undefined;
+    t = child(t, key);
+    if (t === undefined) return undefined;
+    t = child(t, tags[key]);
+  }
+  return t === undefined ? undefined : t.state;
+}
+
+/** Caches state `s` of `id` with `tags` (checked by taggedId) under path node `node`. */
+function cacheTags(node, id, tags, s) {
+  if (!walkable(tags)) return;
+  // The walk must see exactly the tags taggedId read (no inherited enumerable keys).
+  const own = Object.keys(tags);
+  let n = 0;
+  for (const key in tags) {
+    if (own[n] !== key) return;
+    n += 1;
+  }
+  if (n !== own.length) return;
+  if (node.tags === null) node.tags = new TagNode();
+  let t = descend(node.tags, String(id));
+  addChild(node.tags, id, t);
+  for (const key of own) {
+    t = descend(t, key);
+    t = descend(t, tags[key]);
+  }
+  t.state = s;
+}
+
+function descend(node, key) {
+  let next = child(node, key);
+  if (next === undefined) {
+    next = new TagNode();
+    addChild(node, key, next);
+  }
+  return next;
 }
 
 module.exports = { Collector };

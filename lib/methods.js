@@ -1,19 +1,33 @@
 'use strict';
 
-// The logger methods (built-in and registered), and the recorder functions ("handles") that
-// `bind()` returns and the `p.inc(path, id, n)`-style methods call. Handles are the hot path: no
-// string building, no allocation, no call into native code per record. Each one first compares
-// the clock cell with the interval its instance holds (see Collector#sync), then writes:
-// - inc: two adds into a counter page the native engine reads when the interval closes;
-// - meter: the same, and the engine folds them into the meter at each 5-second tick of the
-//   instance's meter grid (a second clock cell) and when the interval closes;
-// - sample/timedSample/histogram: a (series id, value) pair into the batch the engine drains;
-// - set and registered loggers: plain JS state, handed over as JSON when the interval closes;
-// - gauge: registers a function the collector calls when each interval closes;
+// The logger methods (built-in and registered) and their recorders. A recorder `record(c, s, value)`
+// records `value` into series state `s` of collector `c`; the `p.inc(path, id, n)`-style methods
+// call it with the state their key resolves to (Collector#lookup), and `bind()` returns a closure
+// over both (`method.bind(c, s)`). Recorders are the hot path: no string building, no allocation,
+// no call into native code per record.
+//
+// Which interval a datum belongs to: every recorder of a distribution, counter, meter or rate
+// first compares the clock cell (clockCells[c.cell], published by a native thread) with the
+// interval its series state last entered (`s.cur`). They differ on the first datum of the
+// series in each interval, and whenever the clock has moved on: then Collector#enter closes the
+// finished interval (if any), defines the series on its first datum, and lists it as written in
+// the current interval. So one comparison per record covers interval attribution, the series'
+// definition and the list of series to collect. Then:
+// - inc: two adds into plain fields of the state (`count`, `total`), which the collector writes
+//   into the engine's counter page when the interval closes (plain fields are several times
+//   cheaper to increment than typed-array slots); in a worker thread feeding its process's main
+//   thread, two adds into the counter page itself (see Collector#shared);
+// - meter: two adds into the counter page; the engine folds them into the meter at each
+//   5-second tick of the instance's meter grid (a second clock cell) and when the interval closes;
+// - sample/timedSample/histogram: the value appended to the batch the engine drains
+//   (Collector#append);
 // - rate: one native call per observation (a cumulative counter is observed rarely).
+// - set and registered loggers: plain JS state, handed over as JSON when the interval closes
+//   (they compare the clock with the collector's interval, and are listed when touched);
+// - gauge: registers a function the collector calls when each interval closes.
 // A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE, KIND_METER } = require('./native');
+const { clockCells, PAGE_SHIFT, PAGE_MASK, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE, KIND_METER } = require('./native');
 const { describe } = require('./args');
 
 const methods = [];
@@ -24,126 +38,122 @@ function hrtimeToMs(dt, scaleFactor) {
   return (dt[0] + dt[1] / 1e9) * 1000 / scaleFactor;
 }
 
-function counterHandle(c, series) {
-  const cell = c.cell;
-  let page = null;
-  let o = 0;
-  return function inc(n) {
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (page === null) ({ page, offset: o } = c.defineCounter(series));
-    page[o] += 1;
-    page[o + 1] += Number.isFinite(n) ? n : 1;
-  };
+// ---- series states -------------------------------------------------------------------------------
+// One per series and instance, made by Collector#resolve, as small as they can be (series are
+// many). `ref` is where the engine keeps the series (a counter's or meter's first slot across
+// the pages, else its series id), -1 until its first datum; `cur` the interval it entered (NaN:
+// none; see Collector#enter).
+
+function counterState(method, path, id) {
+  return { method, path, id, ref: -1, cur: NaN, count: 0, total: 0 };
 }
 
-function sampleHandle(c, series) {
-  const cell = c.cell;
-  let sid = -1;
-  return function sample(x) {
-    if (!Number.isFinite(x)) return c.drop();
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (sid < 0) sid = c.define(series);
-    c.append(sid, x);
-  };
+function seriesState(method, path, id) {
+  return { method, path, id, ref: -1, cur: NaN };
 }
 
-function timedSampleHandle(c, series) {
-  const cell = c.cell;
-  let sid = -1;
-  return function timedSample(dt) {
-    if (!Array.isArray(dt)) return c.drop();
-    const x = hrtimeToMs(dt, c.scaleFactor);
-    // Also drops what 0.3.0 would have turned into NaN statistics (['a', 'b'], [1]).
-    if (!Number.isFinite(x)) return c.drop();
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (sid < 0) sid = c.define(series);
-    c.append(sid, x);
-  };
+function jsState(method, path, id) {
+  return { method, path, id, ref: -1, touched: false, value: undefined, at: 0, logger: null, fn: null };
 }
 
-function histogramHandle(c, series) {
-  const cell = c.cell;
-  let sid = -1;
-  return function histogram(v) {
-    // A process.hrtime() pair is a time, in ms at scaleFactor 1 (as timedSample).
-    const x = Array.isArray(v) ? hrtimeToMs(v, c.scaleFactor) : v;
-    if (typeof x !== 'number' || !Number.isFinite(x)) return c.drop();
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (sid < 0) sid = c.define(series);
-    c.append(sid, x);
-  };
-}
+// ---- recorders ------------------------------------------------------------------------------------
 
-function meterHandle(c, series) {
-  const cell = c.cell;
-  let page = null;
-  let o = 0;
-  return function meter(n) {
-    const x = n === undefined ? 1 : n;
-    if (typeof x !== 'number' || !(x >= 0 && x < Infinity)) return c.drop();
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (page === null) ({ page, offset: o } = c.defineMeter(series));
-    if (clockCells[c.meterCell] !== c.meterTick) c.tickMeters();
+function recordInc(c, s, n) {
+  if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
+  const x = Number.isFinite(n) ? n : 1;
+  if (c.shared) {
+    const page = c.pages[s.ref >> PAGE_SHIFT];
+    const o = s.ref & PAGE_MASK;
     page[o] += 1;
     page[o + 1] += x;
-  };
+  } else {
+    s.count += 1;
+    s.total += x;
+  }
 }
 
-function rateHandle(c, series) {
-  const cell = c.cell;
-  let sid = -1;
-  return function rate(cumulative) {
-    if (typeof cumulative !== 'number') return c.drop();
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    if (sid < 0) sid = c.define(series);
-    if (!c.engine.observe(sid, cumulative, Date.now())) c.drop();
-  };
+function recordSample(c, s, x) {
+  if (!Number.isFinite(x)) return c.drop();
+  if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
+  c.append(s, x);
 }
 
-function setHandle(c, series) {
-  const cell = c.cell;
-  return function set(value) {
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    series.value = value;
-    // When it was written: across processes, the most recent write wins.
-    series.at = Date.now();
-    if (!series.touched) c.touch(series);
-  };
+function recordTimedSample(c, s, dt) {
+  if (!Array.isArray(dt)) return c.drop();
+  const x = hrtimeToMs(dt, c.scaleFactor);
+  // Also drops what 0.3.0 would have turned into NaN statistics (['a', 'b'], [1]).
+  if (!Number.isFinite(x)) return c.drop();
+  if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
+  c.append(s, x);
 }
 
-function gaugeHandle(c, series) {
-  return function gauge(fn) {
-    if (fn === null) return c.removeGauge(series);
-    if (typeof fn !== 'function') {
-      throw new TypeError(`fn must be a function returning a number, or null to unregister, got ${describe(fn)}`);
-    }
-    series.fn = fn;
-    c.addGauge(series);
-  };
+function recordHistogram(c, s, v) {
+  // A process.hrtime() pair is a time, in ms at scaleFactor 1 (as timedSample).
+  const x = typeof v === 'number' ? v : Array.isArray(v) ? hrtimeToMs(v, c.scaleFactor) : NaN;
+  if (!Number.isFinite(x)) return c.drop();
+  if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
+  c.append(s, x);
 }
 
-function customHandle(c, series, method) {
-  const cell = c.cell;
+function recordMeter(c, s, n) {
+  const x = n === undefined ? 1 : n;
+  if (typeof x !== 'number' || !(x >= 0 && x < Infinity)) return c.drop();
+  if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
+  if (clockCells[c.meterCell] !== c.meterTick) c.tickMeters();
+  const page = c.pages[s.ref >> PAGE_SHIFT];
+  const o = s.ref & PAGE_MASK;
+  page[o] += 1;
+  page[o + 1] += x;
+}
+
+function recordRate(c, s, cumulative) {
+  if (typeof cumulative !== 'number') return c.drop();
+  if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
+  if (!c.engine.observe(s.ref, cumulative, Date.now())) c.drop();
+}
+
+function recordSet(c, s, value) {
+  if (clockCells[c.cell] !== c.cur && !c.sync()) return;
+  s.value = value;
+  // When it was written: across processes, the most recent write wins.
+  s.at = Date.now();
+  if (!s.touched) c.touch(s);
+}
+
+function recordGauge(c, s, fn) {
+  if (fn === null) return c.removeGauge(s);
+  if (typeof fn !== 'function') {
+    throw new TypeError(`fn must be a function returning a number, or null to unregister, got ${describe(fn)}`);
+  }
+  s.fn = fn;
+  c.addGauge(s);
+}
+
+function recordCustom(c, s, value) {
+  const method = s.method;
   const { loggerClass: Logger, validator } = method;
-  return function custom(value) {
-    try {
-      if (validator && !validator(value)) return c.drop();
-    } catch (err) {
-      return c.fail(err, `the validator of "${method.name}" threw`);
+  try {
+    if (validator && !validator(value)) return c.drop();
+  } catch (err) {
+    return c.fail(err, `the validator of "${method.name}" threw`);
+  }
+  if (clockCells[c.cell] !== c.cur && !c.sync()) return;
+  try {
+    if (s.logger === null) {
+      s.logger = new Logger(value, c.endTime, c.persist ? c.owner : null, c.scaleFactor, c.interval);
+    } else {
+      s.logger.update(value, c.endTime);
     }
-    if (clockCells[cell] !== c.cur && !c.sync()) return;
-    try {
-      if (series.logger === null) {
-        series.logger = new Logger(value, c.endTime, c.persist ? c.owner : null, c.scaleFactor, c.interval);
-      } else {
-        series.logger.update(value, c.endTime);
-      }
-    } catch (err) {
-      return c.fail(err, `the logger class of "${method.name}" threw`);
-    }
-    if (!series.touched) c.touch(series);
-  };
+  } catch (err) {
+    return c.fail(err, `the logger class of "${method.name}" threw`);
+  }
+  if (!s.touched) c.touch(s);
 }
+
+// ---- methods ----------------------------------------------------------------------------------------
+// `bind(c, s)` is written out for each method: V8 shares type feedback between the closures of
+// one function literal, so one generic `(v) => record(c, s, v)` would reach every recorder
+// through one polymorphic call and inline none of them.
 
 function define(name, spec) {
   const method = { name, index: methods.length, ...spec };
@@ -152,24 +162,73 @@ function define(name, spec) {
   return method;
 }
 
-define('sample', { makeHandle: sampleHandle, kind: KIND_SUMMARY });
-define('timedSample', { makeHandle: timedSampleHandle, kind: KIND_SUMMARY });
-define('inc', { makeHandle: counterHandle, kind: KIND_COUNTER });
-define('set', { makeHandle: setHandle, kind: KIND_SET, jsValue: (series) => series.value });
-define('gauge', { makeHandle: gaugeHandle, kind: KIND_GAUGE });
-define('histogram', { makeHandle: histogramHandle, kind: KIND_HISTOGRAM });
-define('rate', { makeHandle: rateHandle, kind: KIND_RATE });
-define('meter', { makeHandle: meterHandle, kind: KIND_METER });
+define('sample', {
+  kind: KIND_SUMMARY,
+  state: seriesState,
+  record: recordSample,
+  bind: (c, s) => (x) => recordSample(c, s, x),
+  define: (c, s) => c.defineSeries(s),
+});
+define('timedSample', {
+  kind: KIND_SUMMARY,
+  state: seriesState,
+  record: recordTimedSample,
+  bind: (c, s) => (dt) => recordTimedSample(c, s, dt),
+  define: (c, s) => c.defineSeries(s),
+});
+define('inc', {
+  kind: KIND_COUNTER,
+  state: counterState,
+  record: recordInc,
+  bind: (c, s) => (n) => recordInc(c, s, n),
+  define: (c, s) => c.defineCounter(s),
+});
+define('set', {
+  kind: KIND_SET,
+  state: jsState,
+  record: recordSet,
+  bind: (c, s) => (value) => recordSet(c, s, value),
+  jsValue: (s) => s.value,
+});
+define('gauge', {
+  kind: KIND_GAUGE,
+  state: jsState,
+  record: recordGauge,
+  bind: (c, s) => (fn) => recordGauge(c, s, fn),
+});
+define('histogram', {
+  kind: KIND_HISTOGRAM,
+  state: seriesState,
+  record: recordHistogram,
+  bind: (c, s) => (v) => recordHistogram(c, s, v),
+  define: (c, s) => c.defineSeries(s),
+});
+define('rate', {
+  kind: KIND_RATE,
+  state: seriesState,
+  record: recordRate,
+  bind: (c, s) => (cumulative) => recordRate(c, s, cumulative),
+  define: (c, s) => c.defineSeries(s),
+});
+define('meter', {
+  kind: KIND_METER,
+  state: seriesState,
+  record: recordMeter,
+  bind: (c, s) => (n) => recordMeter(c, s, n),
+  define: (c, s) => c.defineMeter(s),
+});
 
 /** Adds a method backed by a panopticon logger class (validated by the caller). */
 function defineCustom(name, loggerClass, validator) {
   return define(name, {
-    makeHandle: customHandle,
     kind: KIND_CUSTOM,
+    state: jsState,
+    record: recordCustom,
+    bind: (c, s) => (value) => recordCustom(c, s, value),
     loggerClass,
     validator: validator || null,
     // JSON.stringify calls the logger's toJSON(): its leaf.
-    jsValue: (series) => series.logger,
+    jsValue: (s) => s.logger,
   });
 }
 

@@ -13,7 +13,11 @@ module.exports = {
   // a native thread updates it at each boundary (crates/panoptic-core/src/clock.rs).
   clockCells: binding.clockCells(),
   PAGE_SLOTS: layout.pageSlots,
+  // Slot i is in page i >> PAGE_SHIFT, at i & PAGE_MASK (pages are a power of two long).
+  PAGE_SHIFT: Math.log2(layout.pageSlots),
+  PAGE_MASK: layout.pageSlots - 1,
   BATCH_LENGTH: layout.batchLength,
+  RUN_HEADER: layout.runHeader,
   // Series kinds understood by NativeEngine.define.
   KIND_COUNTER: 0,
   KIND_SUMMARY: 1,

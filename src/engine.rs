@@ -149,7 +149,12 @@ impl NativeEngine {
     ) -> Result<SeriesDefinition, Coded> {
         let kind = Kind::from_code(kind)
             .ok_or_else(|| coded(BAD_KIND, format!("unknown series kind {kind}")))?;
-        let d = self.engine.define(kind, SeriesKey { method, path, id });
+        let key = SeriesKey {
+            method: method.into(),
+            path: path.into(),
+            id,
+        };
+        let d = self.engine.define(kind, key);
         Ok(SeriesDefinition {
             id: d.id,
             slot: d.slot,
@@ -166,7 +171,8 @@ impl NativeEngine {
         view(env, page.as_slice(), Owner::Shared(page.clone()))
     }
 
-    /// The batch buffer as a `Float64Array`: `(series id, value)` pairs, its last cell the fill.
+    /// The batch buffer as a `Float64Array`: runs of values (a header, -Infinity and the series
+    /// id, then the values), then NaN up to its last cell, which is always NaN.
     #[napi(catch_unwind)]
     pub fn batch<'env>(&self, env: &'env Env) -> Result<Float64ArraySlice<'env>, Coded> {
         let batch = self.engine.batch();
@@ -200,7 +206,8 @@ impl NativeEngine {
         self.engine.observe(id, value, now)
     }
 
-    /// Folds the filled part of the batch into the summaries and empties it.
+    /// Folds the batch's runs into the summaries and distributions and empties it (JS starts
+    /// writing at its first cell again).
     #[napi(catch_unwind)]
     pub fn drain(&mut self) {
         self.engine.drain();

@@ -19,15 +19,17 @@ pub use metrix::*;
 pub use trace::*;
 
 use napi_derive::napi;
-use panoptic_core::engine::{BATCH_LENGTH, PAGE_SLOTS};
+use panoptic_core::engine::{BATCH_LENGTH, PAGE_SLOTS, RUN_HEADER};
 
 /// Sizes shared by the native engine and the JS recorders.
 #[napi(object)]
 pub struct Layout {
     /// `f64` slots in one counter page.
     pub page_slots: u32,
-    /// Length in `f64` of the batch buffer of `(series id, value)` pairs.
+    /// Length in `f64` of the batch buffer of runs of values (its view has one more cell, NaN).
     pub batch_length: u32,
+    /// The first cell of a run's header in the batch (-Infinity); the second is the series id.
+    pub run_header: f64,
 }
 
 /// The sizes the JS side must use when it writes into native-read memory.
@@ -36,5 +38,6 @@ pub fn layout() -> Layout {
     Layout {
         page_slots: PAGE_SLOTS as u32,
         batch_length: BATCH_LENGTH as u32,
+        run_header: RUN_HEADER,
     }
 }

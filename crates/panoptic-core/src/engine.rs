@@ -4,14 +4,19 @@
 //! - **counters** (`inc`): JS adds into two `f64` slots (`[calls, sum]`) of fixed-size pages
 //!   ([`Cells`]) that the engine owns and JS views as `Float64Array`s; the engine reads and zeroes
 //!   them when the interval closes. No native call per record.
+//!   (JS may also keep a counter in plain JS fields and write them into its slots just before
+//!   the interval closes: plain fields are cheaper to increment than typed-array slots.)
 //! - **summaries** (`sample`, `timedSample`) and **distributions** (`histogram`): JS appends
-//!   `(series id, value)` pairs to a batch buffer (also [`Cells`], its last cell holding the
-//!   fill) and has the engine drain it when it is full or the interval ends ([`Engine::drain`]);
-//!   the engine folds each value into the series' [`Summary`] or [`Distribution`].
+//!   values to a batch buffer (also [`Cells`]) in runs, each run a header (`-Infinity`, series
+//!   id) and the series' values, and has the engine drain it when it is full or the interval
+//!   ends ([`Engine::drain`]); the engine folds each run into the series' [`Summary`] or
+//!   [`Distribution`]. Cells past the last value hold NaN, and values are finite: the engine
+//!   finds the end of the batch without being told, and JS keeps its fill in a JS variable.
 //!
 //! Because the engine owns that memory, it can still close the open interval when the JS side is
 //! gone without warning (a worker thread terminated): [`Engine::close`] needs nothing from JS but
-//! the `set`/registered-logger values.
+//! the `set`/registered-logger values (and the counters JS keeps in JS fields, which it does only
+//! where no such ending can lose them: see lib/collector.js).
 //! - **JS values** (`set`, registered loggers, `gauge`): JS keeps them and passes their JSON
 //!   when the interval closes ([`JsValue`]).
 //! - **meters** (`meter`): JS adds into counter slots, as for `inc`; the engine folds them into
@@ -24,6 +29,7 @@
 //! interval a record belongs to is decided on the JS side with the interval clock
 //! ([`crate::clock`]) before it writes: the engine only ever holds one open interval.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -41,9 +47,12 @@ pub const PAGE_SLOTS: usize = 4096;
 /// Slots used by one counter: `[number of calls, sum of the increments]`.
 pub const COUNTER_SLOTS: usize = 2;
 
-/// Length in `f64` of the batch buffer JS fills with `(series id, value)` pairs; the cell after
-/// them holds how many are filled.
+/// Length in `f64` of the batch buffer JS fills with runs of values; the cell after them always
+/// holds NaN (the end of a full batch).
 pub const BATCH_LENGTH: usize = 2 * 4096;
+
+/// The first cell of a run's header in the batch; the second is the series id.
+pub const RUN_HEADER: f64 = f64::NEG_INFINITY;
 
 /// `f64` cells shared with one JS thread, which views them as a `Float64Array` (the binding makes
 /// an external ArrayBuffer over them) and writes them with plain stores. The engine only touches
@@ -53,8 +62,10 @@ pub const BATCH_LENGTH: usize = 2 * 4096;
 pub struct Cells(Box<[AtomicU64]>);
 
 impl Cells {
-    fn new(len: usize) -> Arc<Cells> {
-        Arc::new(Cells((0..len).map(|_| AtomicU64::new(0)).collect()))
+    fn new(len: usize, value: f64) -> Arc<Cells> {
+        Arc::new(Cells(
+            (0..len).map(|_| AtomicU64::new(value.to_bits())).collect(),
+        ))
     }
 
     /// The memory, for the binding's external ArrayBuffer.
@@ -134,28 +145,44 @@ pub struct JsValue {
 struct Series {
     kind: Kind,
     key: Arc<SeriesKey>,
-    slot: Option<usize>,
-    summary: Summary,
-    /// `histogram` series only.
-    distribution: Option<Distribution>,
-    /// `rate` series only.
-    rate: Option<RateTracker>,
-    /// `meter` series only.
-    meter: Option<Meter>,
+    state: State,
+}
+
+/// What a series holds besides its key, by kind (boxed where large: series are many, and a
+/// counter's entry stays small).
+#[derive(Debug)]
+enum State {
+    /// Counters: their first slot across the pages.
+    Counter {
+        slot: usize,
+    },
+    /// Meters: their slots, and the meter.
+    Meter {
+        slot: usize,
+        meter: Box<Meter>,
+    },
+    Summary(Box<Summary>),
+    Distribution(Box<Distribution>),
+    /// A rate whose interval could not bound its gaps has no tracker (every observation is
+    /// refused).
+    Rate(Option<Box<RateTracker>>),
+    /// `set`, registered loggers and gauges: JS holds their values.
+    Js,
 }
 
 /// One instance's open interval. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
     series: Vec<Series>,
+    /// The methods and paths of the series, each held once and shared by their keys.
+    methods: Vec<Arc<str>>,
+    paths: HashSet<Arc<[String]>>,
     next_slot: usize,
     pages: Vec<Arc<Cells>>,
     batch: Arc<Cells>,
     persist: bool,
     interval: f64,
     histogram: HistogramOptions,
-    /// A drain's run of values of one distribution, recorded as one batch (kept to reuse).
-    run: Vec<f64>,
     rejected: u64,
     /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
     sent: usize,
@@ -169,13 +196,14 @@ impl Engine {
     pub fn new(persist: bool, interval: f64, histogram: HistogramOptions) -> Engine {
         Engine {
             series: Vec::new(),
+            methods: Vec::new(),
+            paths: HashSet::new(),
             next_slot: 0,
             pages: Vec::new(),
-            batch: Cells::new(BATCH_LENGTH + 1),
+            batch: Cells::new(BATCH_LENGTH + 1, f64::NAN),
             persist,
             interval,
             histogram,
-            run: Vec::new(),
             rejected: 0,
             sent: 0,
             epoch: random_epoch(),
@@ -222,61 +250,76 @@ impl Engine {
         self.pages.get(i)
     }
 
-    /// The batch buffer: `BATCH_LENGTH` cells of pairs, then the fill.
+    /// The batch buffer: `BATCH_LENGTH` cells of runs, then a NaN.
     pub fn batch(&self) -> &Arc<Cells> {
         &self.batch
     }
 
-    /// Adds a series.
+    /// Adds a series (its method and path shared with the series defined before).
     pub fn define(&mut self, kind: Kind, key: SeriesKey) -> Definition {
         let id = self.series.len() as u32;
-        let slot = matches!(kind, Kind::Counter | Kind::Meter).then(|| {
+        let method = match self.methods.iter().find(|m| **m == key.method) {
+            Some(m) => m.clone(),
+            None => {
+                self.methods.push(key.method.clone());
+                key.method
+            }
+        };
+        let path = match self.paths.get(&*key.path) {
+            Some(p) => p.clone(),
+            None => {
+                self.paths.insert(key.path.clone());
+                key.path
+            }
+        };
+        let key = SeriesKey {
+            method,
+            path,
+            id: key.id,
+        };
+        let mut slot = || {
             if self.next_slot % PAGE_SLOTS + COUNTER_SLOTS > PAGE_SLOTS {
                 self.next_slot += PAGE_SLOTS - self.next_slot % PAGE_SLOTS;
             }
             self.next_slot += COUNTER_SLOTS;
             if self.pages.len() < self.next_slot.div_ceil(PAGE_SLOTS) {
-                self.pages.push(Cells::new(PAGE_SLOTS));
+                self.pages.push(Cells::new(PAGE_SLOTS, 0.0));
             }
             self.next_slot - COUNTER_SLOTS
-        });
-        let distribution = (kind == Kind::Histogram).then(|| self.distribution(id));
-        let rate = (kind == Kind::Rate)
-            .then(|| RateTracker::new(self.interval))
-            .flatten();
-        let meter = (kind == Kind::Meter).then(|| Meter::new(now_ms()));
+        };
+        let state = match kind {
+            Kind::Counter => State::Counter { slot: slot() },
+            Kind::Meter => State::Meter {
+                slot: slot(),
+                meter: Box::new(Meter::new(now_ms())),
+            },
+            Kind::Summary => State::Summary(Box::default()),
+            Kind::Histogram => State::Distribution(Box::new(self.distribution(id))),
+            Kind::Rate => State::Rate(RateTracker::new(self.interval).map(Box::new)),
+            Kind::Set | Kind::Custom | Kind::Gauge => State::Js,
+        };
+        let slot = match state {
+            State::Counter { slot } | State::Meter { slot, .. } => Some(slot as u32),
+            _ => None,
+        };
         self.series.push(Series {
             kind,
             key: Arc::new(key),
-            slot,
-            summary: Summary::default(),
-            distribution,
-            rate,
-            meter,
+            state,
         });
-        Definition {
-            id,
-            slot: slot.map(|s| s as u32),
-        }
-    }
-
-    /// Records the pending run of values into series `of`'s distribution, and empties it.
-    fn record_run(&mut self, of: Option<usize>, now: f64) {
-        if let Some(d) = of.and_then(|i| self.series[i].distribution.as_mut()) {
-            d.record_all(&self.run, now);
-        }
-        self.run.clear();
+        Definition { id, slot }
     }
 
     /// Observes a `rate` series' cumulative counter at `now_ms`. False when the observation is
     /// refused (a negative or non-finite value, or a series that is not a rate): the caller counts
     /// it as dropped.
     pub fn observe(&mut self, id: u32, value: f64, now_ms: f64) -> bool {
-        let tracker = self
-            .series
-            .get_mut(id as usize)
-            .and_then(|s| s.rate.as_mut());
-        tracker.is_some_and(|t| !matches!(t.observe(value, now_ms), Observation::Rejected))
+        match self.series.get_mut(id as usize).map(|s| &mut s.state) {
+            Some(State::Rate(Some(t))) => {
+                !matches!(t.observe(value, now_ms), Observation::Rejected)
+            }
+            _ => false,
+        }
     }
 
     /// Folds the events counted in the meters' slots into the meters at `now_ms`. JS calls it when
@@ -284,8 +327,8 @@ impl Engine {
     /// one tick late (the averages themselves are tested in [`crate::meter`]).
     pub fn tick_meters(&mut self, now_ms: f64) {
         for series in &mut self.series {
-            if let (Some(meter), Some(slot)) = (series.meter.as_mut(), series.slot) {
-                let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+            if let State::Meter { slot, meter } = &mut series.state {
+                let (page, at) = (&self.pages[*slot / PAGE_SLOTS], *slot % PAGE_SLOTS);
                 let n = page.get(at + 1);
                 page.set(at, 0.0);
                 page.set(at + 1, 0.0);
@@ -302,51 +345,59 @@ impl Engine {
         Distribution::new(&self.histogram, self.epoch ^ u64::from(id).rotate_left(32))
     }
 
-    /// Folds the filled `(series id, value)` pairs of the batch into their summaries and
-    /// distributions, and empties it. A pair naming no such series is skipped and counted as an error of the interval (JS
-    /// never writes one; this keeps a bug from corrupting another series), and so is a fill that
-    /// is not a whole number of pairs within the buffer.
+    /// Folds the runs of the batch into their summaries and distributions, and empties it (the
+    /// cells read become NaN again). The batch ends at its first NaN. A run naming no summary or
+    /// distribution is skipped, its values counted as errors of the interval (JS never writes
+    /// one; this keeps a bug from corrupting another series), and so is a cell where a run header
+    /// should be: then the rest of the batch is dropped (one error).
     pub fn drain(&mut self) {
-        let fill = self.batch.get(BATCH_LENGTH);
-        let pairs = if fill >= 0.0 && fill <= BATCH_LENGTH as f64 && fill.fract() == 0.0 {
-            fill as usize / 2
-        } else {
-            self.rejected += 1;
-            0
-        };
-        // Consecutive values of one distribution are recorded as one batch (see
-        // Distribution::record_all), at the drain's time (a decaying reservoir weighs values by
-        // it): the common case of one hot histogram is one batch per drain.
+        // Each run is recorded as one batch (see Distribution::record_all), read in place, at
+        // the drain's time (a decaying reservoir weighs values by it): the common case of one
+        // hot histogram is one batch per drain.
         let now = now_ms();
-        let mut run_of: Option<usize> = None;
-        for p in 0..pairs {
-            let (id, value) = (self.batch.get(2 * p), self.batch.get(2 * p + 1));
-            let series = usize::try_from(id as i64)
-                .ok()
-                .filter(|&i| i as f64 == id)
-                .and_then(|i| self.series.get_mut(i));
-            match series {
-                Some(Series {
-                    kind: Kind::Summary,
-                    summary,
-                    ..
-                }) => summary.push(value),
-                Some(Series {
-                    distribution: Some(_),
-                    ..
-                }) => {
-                    let i = id as usize;
-                    if run_of != Some(i) {
-                        self.record_run(run_of, now);
-                        run_of = Some(i);
-                    }
-                    self.run.push(value);
-                }
-                _ => self.rejected += 1,
+        let batch = Arc::clone(&self.batch);
+        let cells = &batch.as_slice()[..BATCH_LENGTH];
+        let read = |cell: &AtomicU64| f64::from_bits(cell.load(Ordering::Relaxed));
+        let mut i = 0;
+        let end = loop {
+            let Some(head) = cells.get(i).map(read) else {
+                break BATCH_LENGTH;
+            };
+            if head.is_nan() {
+                break i;
             }
+            let Some(id) = cells.get(i + 1).map(read).filter(|_| head == RUN_HEADER) else {
+                self.rejected += 1;
+                break BATCH_LENGTH;
+            };
+            i += 2;
+            // Values are finite; what is not ends the run (NaN: the end; -Infinity: a header).
+            let n = cells[i..]
+                .iter()
+                .position(|cell| !read(cell).is_finite())
+                .unwrap_or(BATCH_LENGTH - i);
+            self.record_run(id, &cells[i..i + n], now);
+            i += n;
+        };
+        let nan = f64::NAN.to_bits();
+        for cell in &batch.as_slice()[..=end] {
+            cell.store(nan, Ordering::Relaxed);
         }
-        self.record_run(run_of, now);
-        self.batch.set(BATCH_LENGTH, 0.0);
+    }
+
+    /// Records a run of values (`f64` bits, read in place) into series `id`.
+    fn record_run(&mut self, id: f64, values: &[AtomicU64], now: f64) {
+        let series = usize::try_from(id as i64)
+            .ok()
+            .filter(|&i| i as f64 == id)
+            .and_then(|i| self.series.get_mut(i));
+        match series.map(|s| &mut s.state) {
+            Some(State::Summary(summary)) => values
+                .iter()
+                .for_each(|v| summary.push(f64::from_bits(v.load(Ordering::Relaxed)))),
+            Some(State::Distribution(d)) => d.record_cells(values, now),
+            _ => self.rejected += values.len().max(1) as u64,
+        }
     }
 
     /// Closes interval `k`: drains the batch, reads and zeroes the counter slots, takes the JS
@@ -373,9 +424,8 @@ impl Engine {
         }
         let mut entries = Vec::new();
         for (series, js) in self.series.iter_mut().zip(js_values) {
-            let value = match series.kind {
-                Kind::Counter => {
-                    let Some(slot) = series.slot else { continue };
+            let value = match (&mut series.state, series.kind) {
+                (&mut State::Counter { slot }, _) => {
                     let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
                     let (count, total) = (page.get(at), page.get(at + 1));
                     page.set(at, 0.0);
@@ -385,48 +435,41 @@ impl Engine {
                     }
                     Value::Counter { count, total }
                 }
-                Kind::Summary => {
-                    let summary = std::mem::take(&mut series.summary);
+                (State::Summary(summary), _) => {
+                    let summary = std::mem::take(&mut **summary);
                     if summary.is_empty() && !self.persist {
                         continue;
                     }
                     Value::Summary(summary)
                 }
-                Kind::Histogram => {
-                    let Some(d) = series.distribution.as_mut() else {
-                        continue;
-                    };
+                (State::Distribution(d), _) => {
                     if d.is_empty() && !self.persist {
                         continue;
                     }
-                    let taken = d.clone();
-                    d.reset();
-                    Value::Histogram(Box::new(taken))
+                    Value::Histogram(Box::new(d.take()))
                 }
                 // A meter is reported in every interval once defined.
-                Kind::Meter => match series.meter.as_mut() {
-                    Some(meter) => Value::Meter(meter.stats(now)),
-                    None => continue,
-                },
-                Kind::Rate => match series.rate.as_mut().and_then(RateTracker::take) {
+                (State::Meter { meter, .. }, _) => Value::Meter(meter.stats(now)),
+                (State::Rate(tracker), _) => match tracker.as_mut().and_then(|t| t.take()) {
                     None if !self.persist => continue,
                     stats => Value::Rate(stats),
                 },
-                Kind::Set => match js {
+                (State::Js, Kind::Set) => match js {
                     Some(JsValue { json, at, .. }) => Value::Set { json, at },
                     None => continue,
                 },
-                Kind::Custom => match js {
+                (State::Js, Kind::Custom) => match js {
                     Some(JsValue { json, .. }) => Value::Custom { json },
                     None => continue,
                 },
                 // JSON numbers are valid Rust float syntax; `null` (no number) is None.
-                Kind::Gauge => match js {
+                (State::Js, Kind::Gauge) => match js {
                     Some(JsValue { json, .. }) => {
                         Value::Gauge(json.parse().ok().filter(|v: &f64| v.is_finite()))
                     }
                     None => continue,
                 },
+                (State::Js, _) => continue,
             };
             entries.push(Entry {
                 key: series.key.clone(),
@@ -459,7 +502,7 @@ mod tests {
     fn key(method: &str, id: &str) -> SeriesKey {
         SeriesKey {
             method: method.into(),
-            path: vec!["p".into()],
+            path: vec!["p".into()].into(),
             id: id.into(),
         }
     }
@@ -541,14 +584,28 @@ mod tests {
         assert!(e.close(2.0, vec![], 0.0, 0.0).entries.is_empty());
     }
 
-    /// What the JS summary handles do: append pairs and bump the fill.
-    fn append(e: &Engine, pairs: &[f64]) {
+    /// Writes `cells` into the batch after its last written cell (its first NaN).
+    fn write(e: &Engine, cells: &[f64]) {
         let b = e.batch();
-        let fill = b.get(BATCH_LENGTH) as usize;
-        for (i, v) in pairs.iter().enumerate() {
+        let fill = (0..BATCH_LENGTH).find(|&i| b.get(i).is_nan()).unwrap();
+        for (i, v) in cells.iter().enumerate() {
             b.set(fill + i, *v);
         }
-        b.set(BATCH_LENGTH, (fill + pairs.len()) as f64);
+    }
+
+    /// What the JS distribution handles do: `(series id, value)` pairs appended as runs, a
+    /// header where the series changes.
+    fn append(e: &Engine, pairs: &[f64]) {
+        let mut cells = Vec::new();
+        let mut run = f64::NAN;
+        for pair in pairs.chunks(2) {
+            if pair[0] != run {
+                run = pair[0];
+                cells.extend([RUN_HEADER, run]);
+            }
+            cells.push(pair[1]);
+        }
+        write(e, &cells);
     }
 
     #[test]
@@ -630,7 +687,11 @@ mod tests {
         );
         let page = e.page(0).unwrap();
         assert!((0..PAGE_SLOTS).all(|i| page.get(i) == 0.0), "slots zeroed");
-        assert_eq!(e.batch().get(BATCH_LENGTH), 0.0, "batch emptied");
+        let batch = e.batch();
+        assert!(
+            (0..=BATCH_LENGTH).all(|i| batch.get(i).is_nan()),
+            "batch emptied"
+        );
         let next = e.close(5.0, vec![], 0.0, 0.0);
         assert!(
             next.entries.is_empty(),
@@ -684,18 +745,40 @@ mod tests {
     }
 
     #[test]
-    fn bad_pairs_fills_and_values_are_rejected_not_applied() {
+    fn bad_runs_and_cells_are_rejected_not_applied() {
         let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
         let c = e.define(Kind::Counter, key("inc", "c")).id as f64;
         let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
-        append(
+        // Runs naming a counter, no series, a negative, fractional or NaN id: each value is an
+        // error, and the runs after them still count.
+        let h = RUN_HEADER;
+        write(
             &e,
-            &[c, 1.0, 9.0, 1.0, -1.0, 1.0, 0.5, 1.0, f64::NAN, 1.0, s, 2.0],
+            &[
+                h,
+                c,
+                1.0,
+                2.0,
+                h,
+                9.0,
+                1.0,
+                h,
+                -1.0,
+                1.0,
+                h,
+                0.5,
+                1.0,
+                h,
+                f64::NAN,
+                1.0,
+                h,
+                s,
+                2.0,
+            ],
         );
         e.drain();
-        e.batch().set(BATCH_LENGTH, 3.0); // not a whole number of pairs
-        e.drain();
-        e.batch().set(BATCH_LENGTH, (BATCH_LENGTH + 2) as f64); // past the end
+        // A value where a run header should be: the rest of the batch is dropped (one error).
+        write(&e, &[5.0, h, s, 3.0]);
         e.drain();
         let bad_js = vec![
             JsValue {
@@ -712,6 +795,25 @@ mod tests {
         let snap = e.close(0.0, bad_js, 0.0, 0.0);
         assert_eq!(snap.errors, 9.0);
         assert_eq!(snap.entries.len(), 1);
+        assert!(matches!(&snap.entries[0].value, Value::Summary(x) if x.count == 1.0));
         assert_eq!(e.close(1.0, vec![], 0.0, 0.0).errors, 0.0);
+    }
+
+    #[test]
+    fn a_full_batch_ends_at_its_last_cell() {
+        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
+        let mut cells = vec![RUN_HEADER, s];
+        cells.resize(BATCH_LENGTH, 1.0);
+        write(&e, &cells);
+        e.drain();
+        append(&e, &[s, 2.0]);
+        // What a thread's engine does when the thread is terminated: close without JS.
+        let snap = e.close(0.0, vec![], 0.0, 0.0);
+        match &snap.entries[0].value {
+            Value::Summary(x) => assert_eq!((x.count, x.max), ((BATCH_LENGTH - 1) as f64, 2.0)),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(snap.errors, 0.0);
     }
 }

@@ -416,9 +416,9 @@ impl Delivery {
             self.0.keys.with(|keys| {
                 let key = &keys[self.0.merged.ids[*i] as usize];
                 out.extend_from_slice(b"{\"method\":");
-                write_json(&key.method, &mut out);
+                write_json(&*key.method, &mut out);
                 out.extend_from_slice(b",\"path\":");
-                write_json(&key.path, &mut out);
+                write_json(&*key.path, &mut out);
                 out.extend_from_slice(b",\"id\":");
                 write_json(&key.id, &mut out);
             });
@@ -555,7 +555,7 @@ mod tests {
                 .map(|(method, id, value)| Entry {
                     key: Arc::new(SeriesKey {
                         method: method.into(),
-                        path: vec!["p".into()],
+                        path: vec!["p".into()].into(),
                         id: id.into(),
                     }),
                     value,
@@ -767,7 +767,7 @@ mod tests {
         s.entries.push(Entry {
             key: Arc::new(SeriesKey {
                 method: "sample".into(),
-                path: vec!["p".into()],
+                path: vec!["p".into()].into(),
                 id: "c".into(),
             }),
             value: summary(&[1.0]),

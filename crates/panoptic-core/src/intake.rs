@@ -157,7 +157,7 @@ mod tests {
             entries: vec![Entry {
                 key: Arc::new(SeriesKey {
                     method: "inc".into(),
-                    path: vec![],
+                    path: vec![].into(),
                     id: "n".into(),
                 }),
                 value: Value::Counter { count: 1.0, total },

@@ -12,6 +12,7 @@ pub mod export;
 pub mod filter;
 pub mod frugal;
 pub mod gather;
+mod hdr;
 pub mod histogram;
 pub mod intake;
 pub mod meter;

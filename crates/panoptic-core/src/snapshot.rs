@@ -10,13 +10,15 @@ use crate::meter::MeterStats;
 use crate::rate::RateStats;
 use crate::summary::Summary;
 
-/// What identifies a series: the logger method, the path and the id.
+/// What identifies a series: the logger method, the path and the id. The method and the path are
+/// shared (an engine gives every series of one path the same `Arc`): series are many, methods
+/// and paths few.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SeriesKey {
     /// The logger method (`inc`, `sample`, `timedSample`, `set`, or a registered name).
-    pub method: String,
+    pub method: Arc<str>,
     /// Path elements (strings; numbers were turned into strings by the JS side).
-    pub path: Vec<String>,
+    pub path: Arc<[String]>,
     /// The id under the path.
     pub id: String,
 }

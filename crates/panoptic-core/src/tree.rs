@@ -53,7 +53,7 @@ pub fn render<'a>(
 /// Places a series in the tree, unless its place is taken.
 fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, key: &'a SeriesKey, value: &'a Value) {
     let mut node = root;
-    for element in &key.path {
+    for element in key.path.iter() {
         match node
             .entry(element.as_str())
             .or_insert_with(|| Node::Branch(BTreeMap::new()))

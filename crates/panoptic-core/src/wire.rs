@@ -177,7 +177,7 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
     for key in definitions {
         body.u32(table.intern(&key.method));
         body.len(key.path.len());
-        for p in &key.path {
+        for p in key.path.iter() {
             body.u32(table.intern(p));
         }
         body.u32(table.intern(&key.id));
@@ -352,8 +352,8 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
             path.push(string(r.u32()?)?.to_string());
         }
         definitions.push(SeriesKey {
-            method: method.to_string(),
-            path,
+            method: method.into(),
+            path: path.into(),
             id: string(r.u32()?)?.to_string(),
         });
     }

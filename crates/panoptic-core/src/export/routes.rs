@@ -164,7 +164,7 @@ mod tests {
             entries: vec![Entry {
                 key: Arc::new(SeriesKey {
                     method: "inc".into(),
-                    path: vec!["http".into()],
+                    path: vec!["http".into()].into(),
                     id: "requests".into(),
                 }),
                 value: Value::Counter {

@@ -350,7 +350,7 @@ mod tests {
     fn key(method: &str, id: &str) -> Arc<SeriesKey> {
         Arc::new(SeriesKey {
             method: method.into(),
-            path: vec!["p".into()],
+            path: vec!["p".into()].into(),
             id: id.into(),
         })
     }
