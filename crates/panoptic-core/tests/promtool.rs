@@ -259,7 +259,11 @@ fn promtool_accepts_every_type() {
             assert!(text.contains(&name), "{name} in\n{text}");
         }
         // A leading digit gets a `_` unless a prefix comes first.
-        let digit = if options.prefix.is_empty() { "_" } else { "app_" };
+        let digit = if options.prefix.is_empty() {
+            "_"
+        } else {
+            "app_"
+        };
         assert!(text.contains(&format!("\n{digit}2xx_responses_count_all_total ")));
         let skipped = format!("\n{}panoptic_export_skipped_series 8\n", options.prefix);
         assert!(text.contains(&skipped), "{text}");

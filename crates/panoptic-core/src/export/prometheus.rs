@@ -212,6 +212,10 @@ pub fn write<'a>(
         &arena,
         &mut skipped,
     );
+    // About what the lines take beyond their labels (a name, a value, separators): one
+    // reservation instead of a dozen doublings (each a copy of the whole text).
+    let lines: usize = groups.iter().map(|g| g.members.len() * (g.name.len() + 24)).sum();
+    out.reserve(arena.len() + lines);
     let mut w = Writer {
         out,
         format,
@@ -234,7 +238,7 @@ const SKIPPED_HELP: [&str; 1] = [
 ];
 
 /// What a series is written as.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 enum Kind {
     Counter,
     Gauge,
@@ -272,7 +276,7 @@ struct Member<'a> {
     labels: Range<usize>,
 }
 
-/// Groups the series by base name and source.
+/// Groups the series by source (method, path, bare id and kind) and renders their labels.
 fn collect<'a>(
     series: impl Iterator<Item = Series<'a>>,
     prefix: &str,
@@ -280,60 +284,53 @@ fn collect<'a>(
     skipped: &mut u64,
 ) -> Vec<Group<'a>> {
     let mut groups: Vec<Group<'a>> = Vec::new();
-    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut name = String::new();
+    let mut by_source: HashMap<(&'a str, &'a [String], &'a str, Kind), usize> = HashMap::new();
     for s in series {
         let kind = kind(s.value);
-        let (bare, tags) = split_tags(&s.key.id);
-        name.clear();
-        metric_name(prefix, &s.key.path, bare, &mut name);
-        if matches!(kind, Kind::Counter | Kind::Meter)
-            && name.len() > "_total".len()
-            && name.ends_with("_total")
-        {
-            name.truncate(name.len() - "_total".len());
-        }
-        if name.is_empty() {
-            *skipped += 1;
-            continue;
-        }
-        let start = arena.len();
-        let Some(irregular) = labels(&s.key.id, bare, tags, s.process, arena) else {
-            arena.truncate(start);
-            *skipped += 1;
-            continue;
+        let id = s.key.id.as_str();
+        // Tags as `taggedId` writes them are valid Prometheus labels already: copied as they
+        // are, with no parsing into strings (most of the cost of a tagged series otherwise).
+        let (bare, ready, tags) = match tag_text(id) {
+            (bare, Some(text)) if canonical(text) => (bare, Some(text), None),
+            _ => {
+                let (bare, tags) = split_tags(id);
+                (bare, None, tags)
+            }
         };
-        let member = Member {
-            value: s.value,
-            labels: start..arena.len(),
-        };
-        let rivals = match by_name.get_mut(name.as_str()) {
-            Some(rivals) => rivals,
-            None => by_name.entry(name.clone()).or_default(),
-        };
-        // One source: the same method, path and bare id (tagged ids of it differ).
-        let same = |g: &Group| {
-            g.kind == kind
-                && g.bare == bare
-                && g.key.method == s.key.method
-                && g.key.path == s.key.path
-        };
-        let g = match rivals.iter().copied().find(|&g| same(&groups[g])) {
-            Some(g) => g,
+        let source = (s.key.method.as_str(), s.key.path.as_slice(), bare, kind);
+        let g = match by_source.get(&source) {
+            Some(&g) => g,
             None => {
-                rivals.push(groups.len());
+                let mut name = String::new();
+                metric_name(prefix, &s.key.path, bare, &mut name);
+                if matches!(kind, Kind::Counter | Kind::Meter)
+                    && name.len() > "_total".len()
+                    && name.ends_with("_total")
+                {
+                    name.truncate(name.len() - "_total".len());
+                }
                 groups.push(Group {
-                    name: name.clone(),
+                    name,
                     kind,
                     key: s.key,
                     bare,
                     members: Vec::new(),
                     irregular: false,
                 });
+                by_source.insert(source, groups.len() - 1);
                 groups.len() - 1
             }
         };
-        groups[g].members.push(member);
+        let start = arena.len();
+        let Some(irregular) = labels(ready, tags, s.process, arena) else {
+            arena.truncate(start);
+            *skipped += 1;
+            continue;
+        };
+        groups[g].members.push(Member {
+            value: s.value,
+            labels: start..arena.len(),
+        });
         groups[g].irregular |= irregular;
     }
     groups
@@ -365,6 +362,10 @@ fn settle<'a>(
     let mut kept = Vec::with_capacity(groups.len());
     for mut g in groups {
         let names = claims(&g.name, g.kind, quantiles);
+        if g.name.is_empty() {
+            *skipped += g.members.len() as u64;
+            continue;
+        }
         if names.iter().any(|n| claimed.contains(n)) {
             *skipped += g.members.len() as u64;
             continue;
@@ -455,12 +456,12 @@ fn clean_prefix(prefix: &str) -> std::borrow::Cow<'_, str> {
 /// Prometheus), they become `exported_<name>`, as Prometheus renames clashing target labels.
 const RESERVED_LABELS: [&str; 3] = ["worker", "le", "quantile"];
 
-/// Renders a series' labels (tags, then `worker` for a per-process series) into `out`.
-/// Returns whether they are irregular (see [`Group::irregular`]), or None when two labels end
-/// up with the same name (the series is left out).
+/// Renders a series' labels into `out`: its tags (`ready`: already valid label text, or
+/// `tags` parsed), then `worker` for a per-process series. Returns whether they are irregular
+/// (see [`Group::irregular`]), or None when two labels end up with the same name (the series is
+/// left out).
 fn labels(
-    id: &str,
-    bare: &str,
+    ready: Option<&str>,
     tags: Option<Vec<(String, String)>>,
     process: Option<&Process>,
     out: &mut String,
@@ -468,31 +469,25 @@ fn labels(
     let start = out.len();
     let mut irregular = false;
     let mut names: Vec<Range<usize>> = Vec::new();
-    if let Some(tags) = &tags {
-        let mut previous: Option<&str> = None;
+    if let Some(text) = ready {
+        out.push_str(text);
+    } else if let Some(tags) = &tags {
+        // Not in the canonical form: two ids could give one label set.
+        irregular = true;
         for (i, (name, value)) in tags.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             let at = out.len();
-            irregular |= label_name(name, out);
+            label_name(name, out);
             names.push(at..out.len());
             out.push_str("=\"");
             escape(value, true, out);
             out.push('"');
-            // Keys in strictly ascending order (as tagged ids are made) cannot repeat.
-            irregular |= previous.is_some_and(|p| p >= name.as_str());
-            previous = Some(name);
         }
-        // The canonical form (what `taggedId` makes) renders to the id's own text: then two
-        // ids of one bare id give two label sets. `x{}` is not canonical (`x` is).
-        let raw = id
-            .get(bare.len() + 1..id.len().saturating_sub(1))
-            .unwrap_or("");
-        irregular |= tags.is_empty() || out[start..] != *raw;
     }
     if let Some(p) = process {
-        if !out[start..].is_empty() {
+        if out.len() > start {
             out.push(',');
         }
         out.push_str("worker=\"");
@@ -509,7 +504,7 @@ fn labels(
         }
         out.push('"');
     }
-    if irregular && names.len() > 1 {
+    if names.len() > 1 {
         let mut seen = HashSet::new();
         if !names.iter().all(|r| seen.insert(&out[r.clone()])) {
             return None;
@@ -518,26 +513,77 @@ fn labels(
     Some(irregular)
 }
 
-/// Appends a tag key as a label name; returns whether it had to be changed.
-fn label_name(name: &str, out: &mut String) -> bool {
-    let mut changed = false;
+/// Splits an id ending with `}` at its first `{`: the bare id and the tag text between.
+fn tag_text(id: &str) -> (&str, Option<&str>) {
+    match (id.find('{'), id.ends_with('}')) {
+        (Some(open), true) => (&id[..open], Some(&id[open + 1..id.len() - 1])),
+        _ => (id, None),
+    }
+}
+
+/// Whether a tag text is what `taggedId` writes and valid as Prometheus labels as it is: one or
+/// more `name="value"` joined by `,`, names valid label names, not reserved
+/// ([`RESERVED_LABELS`], `__`) and strictly ascending (so none repeats), values escaped (only
+/// `\\`, `\"`, `\n`; no raw newline). Two distinct canonical texts are two label sets.
+fn canonical(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut previous: &[u8] = &[];
+    loop {
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let name = &b[start..i];
+        let reserved =
+            name.starts_with(b"__") || RESERVED_LABELS.iter().any(|r| r.as_bytes() == name);
+        if name.is_empty() || name[0].is_ascii_digit() || reserved || name <= previous {
+            return false;
+        }
+        previous = name;
+        if b.get(i..i + 2) != Some(b"=\"") {
+            return false;
+        }
+        i += 2;
+        loop {
+            match b.get(i) {
+                None | Some(b'\n') => return false,
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    if !matches!(b.get(i + 1), Some(b'\\' | b'"' | b'n')) {
+                        return false;
+                    }
+                    i += 2;
+                }
+                Some(_) => i += 1,
+            }
+        }
+        i += 1;
+        match b.get(i) {
+            None => return true,
+            Some(b',') => i += 1,
+            Some(_) => return false,
+        }
+    }
+}
+
+/// Appends a tag key as a label name: reserved ones become `exported_<name>`, other
+/// characters than `[a-zA-Z0-9_]` `_`, and `_` goes before a leading digit (or stands for an
+/// empty name).
+fn label_name(name: &str, out: &mut String) {
     if RESERVED_LABELS.contains(&name) || name.starts_with("__") {
         out.push_str("exported_");
-        changed = true;
     }
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         out.push('_');
-        changed = true;
     }
     for c in name.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            out.push(c);
+        out.push(if c.is_ascii_alphanumeric() || c == '_' {
+            c
         } else {
-            out.push('_');
-            changed = true;
-        }
+            '_'
+        });
     }
-    changed
 }
 
 /// Appends `text` escaped: `\` and newline always, `"` when `quote` (label values; OpenMetrics'
@@ -637,7 +683,23 @@ fn label_number(x: f64, format: TextFormat) -> String {
 /// magnitude), or Go's `%g` shortest form.
 fn push_value(x: f64, out: &mut Vec<u8>) {
     if x.fract() == 0.0 && x.abs() < 1e15 {
-        let _ = write!(out, "{}", x as i64);
+        // Digits by hand: counters are mostly integers, and `write!` costs more than the rest
+        // of their line.
+        if x < 0.0 {
+            out.push(b'-');
+        }
+        let mut n = x.abs() as u64;
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[at..]);
     } else {
         push_go_float(x, out);
     }
