@@ -85,26 +85,31 @@ async function until(check, ms, what) {
 }
 
 /**
- * Starts a Prometheus server on 127.0.0.1 (a free port, a temporary data directory) scraping
- * `targets` (`host:port` strings) every `scrapeInterval`, and waits until it is ready.
- * `params` become the scrape URL's query parameters (`{ format: ['prometheus'] }`).
- * Returns `{ url, port, dir, query(promql), targets(), stop() }`; `stop()` kills the server
- * and removes the directory.
+ * Starts a Prometheus server on 127.0.0.1 (a free port, a temporary data directory) and waits
+ * until it is ready. It scrapes every `scrapeInterval` each job of `jobs`: `{ name, targets,
+ * metricsPath = '/metrics', params }` (`targets`: `host:port` strings; `params`: the scrape
+ * URL's query, e.g. `{ filter: ['x'] }`); `targets` alone makes one job named `panoptic`.
+ * Returns `{ url, port, dir, query(promql), targets(), metadata(job), log(), stop() }`;
+ * `stop()` kills the server and removes the directory.
  */
-async function startPrometheus({ targets, scrapeInterval = '1s', metricsPath = '/metrics', params, readyMs = 60000 } = {}) {
+async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs = 60000 } = {}) {
   ensure('prometheus');
+  if (!jobs) jobs = [{ name: 'panoptic', targets }];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-prometheus-'));
-  const job = [
-    '  - job_name: panoptic',
-    `    metrics_path: ${JSON.stringify(metricsPath)}`,
-    `    scrape_interval: ${scrapeInterval}`,
-    `    scrape_timeout: ${scrapeInterval}`,
-    params ? `    params: ${JSON.stringify(params)}` : null,
-    '    static_configs:',
-    `      - targets: ${JSON.stringify(targets)}`,
-  ].filter((line) => line !== null);
-  // JSON is YAML: the values above need no further quoting.
-  fs.writeFileSync(path.join(dir, 'prometheus.yml'), ['scrape_configs:', ...job, ''].join('\n'));
+  // JSON is YAML: every value below is written as JSON.
+  const config = ['scrape_configs:'];
+  for (const job of jobs) {
+    config.push(
+      `  - job_name: ${JSON.stringify(job.name)}`,
+      `    metrics_path: ${JSON.stringify(job.metricsPath || '/metrics')}`,
+      `    scrape_interval: ${scrapeInterval}`,
+      `    scrape_timeout: ${scrapeInterval}`,
+      ...(job.params ? [`    params: ${JSON.stringify(job.params)}`] : []),
+      '    static_configs:',
+      `      - targets: ${JSON.stringify(job.targets)}`,
+    );
+  }
+  fs.writeFileSync(path.join(dir, 'prometheus.yml'), `${config.join('\n')}\n`);
   const port = await freePort();
   const log = fs.openSync(path.join(dir, 'prometheus.log'), 'w');
   const child = spawn(
@@ -157,8 +162,10 @@ async function startPrometheus({ targets, scrapeInterval = '1s', metricsPath = '
     dir,
     /** An instant query: the result vector (`[{ metric, value: [time, 'text'] }]`). */
     query: async (promql) => (await api(`/api/v1/query?query=${encodeURIComponent(promql)}`)).result,
-    /** The active targets, with `health`, `lastError`, `lastScrape`. */
+    /** The active targets, with `labels.job`, `health`, `lastError`, `lastScrape`. */
     targets: async () => (await api('/api/v1/targets?state=active')).activeTargets,
+    /** The metric metadata (`[{ metric, type, help, unit }]`) Prometheus read from a job's target. */
+    metadata: async (job) => api(`/api/v1/targets/metadata?match_target=${encodeURIComponent(`{job="${job}"}`)}`),
     log: logTail,
     stop,
   };

@@ -214,13 +214,16 @@ pub fn write<'a>(
     );
     // About what the lines take beyond their labels (a name, a value, separators): one
     // reservation instead of a dozen doublings (each a copy of the whole text).
-    let lines: usize = groups.iter().map(|g| g.members.len() * (g.name.len() + 24)).sum();
+    let lines: usize = groups
+        .iter()
+        .map(|g| g.members.len() * (g.name.len() + 24))
+        .sum();
     out.reserve(arena.len() + lines);
     let mut w = Writer {
         out,
         format,
-        les: bounds(options, format),
-        quantiles: quantiles(options, format),
+        les: bounds(options),
+        quantiles: quantiles(options),
         scale_factor: options.scale_factor,
     };
     for g in &groups {
@@ -638,7 +641,7 @@ fn split_tags(id: &str) -> (&str, Option<Vec<(String, String)>>) {
 }
 
 /// The `le` label values of the bounds (sorted, deduplicated, finite), then `+Inf`.
-fn bounds(options: &PrometheusOptions, format: TextFormat) -> Vec<(f64, String)> {
+fn bounds(options: &PrometheusOptions) -> Vec<(f64, String)> {
     let mut b: Vec<f64> = options
         .buckets
         .iter()
@@ -647,33 +650,32 @@ fn bounds(options: &PrometheusOptions, format: TextFormat) -> Vec<(f64, String)>
         .collect();
     b.sort_by(f64::total_cmp);
     b.dedup();
-    let mut les: Vec<(f64, String)> = b
-        .into_iter()
-        .map(|b| (b, label_number(b, format)))
-        .collect();
+    let mut les: Vec<(f64, String)> = b.into_iter().map(|b| (b, label_number(b))).collect();
     les.push((f64::INFINITY, "+Inf".into()));
     les
 }
 
 /// The quantiles (valid ones, once each) and their label values.
-fn quantiles(options: &PrometheusOptions, format: TextFormat) -> Vec<(f64, String)> {
+fn quantiles(options: &PrometheusOptions) -> Vec<(f64, String)> {
     let mut out: Vec<(f64, String)> = Vec::new();
     for &q in &options.quantiles {
         if q > 0.0 && q <= 1.0 && !out.iter().any(|o| o.0 == q) {
-            out.push((q, label_number(q, format)));
+            out.push((q, label_number(q)));
         }
     }
     out
 }
 
-/// A number as an `le` or `quantile` label value: Go's `%g` shortest form (what client_golang
-/// writes), with `.0` added in OpenMetrics when it has no point or exponent (the spec's
-/// canonical numbers: `1.0`, `0.25`, `100000.0`, `1e+06`).
-fn label_number(x: f64, format: TextFormat) -> String {
+/// A number as an `le` or `quantile` label value, in both formats: OpenMetrics' canonical form,
+/// Go's `%g` shortest form with `.0` added when it has no point or exponent (`1.0`, `0.25`,
+/// `100000.0`, `1e+06`). Label values are text to Prometheus 2.x: one spelling in both formats
+/// keeps `le="5.0"` the same series whichever format a scrape negotiates (and it is the form
+/// Prometheus 3 normalizes these labels to).
+fn label_number(x: f64) -> String {
     let mut out = Vec::new();
     push_go_float(x, &mut out);
     let mut s = String::from_utf8(out).unwrap_or_default();
-    if format == TextFormat::OpenMetrics && x.is_finite() && !s.contains(['.', 'e']) {
+    if x.is_finite() && !s.contains(['.', 'e']) {
         s.push_str(".0");
     }
     s
@@ -1317,21 +1319,21 @@ mod tests {
         assert_eq!(
             body(&text),
             "# TYPE http_ms histogram\n\
-             http_ms_bucket{le=\"1\"} 1\nhttp_ms_bucket{le=\"2.5\"} 2\n\
-             http_ms_bucket{le=\"50\"} 50\nhttp_ms_bucket{le=\"1e+06\"} 100\n\
+             http_ms_bucket{le=\"1.0\"} 1\nhttp_ms_bucket{le=\"2.5\"} 2\n\
+             http_ms_bucket{le=\"50.0\"} 50\nhttp_ms_bucket{le=\"1e+06\"} 100\n\
              http_ms_bucket{le=\"+Inf\"} 100\nhttp_ms_sum 5050\nhttp_ms_count 100\n\
-             http_ms_bucket{worker=\"master\",le=\"1\"} 0\n\
+             http_ms_bucket{worker=\"master\",le=\"1.0\"} 0\n\
              http_ms_bucket{worker=\"master\",le=\"2.5\"} 0\n\
-             http_ms_bucket{worker=\"master\",le=\"50\"} 0\n\
+             http_ms_bucket{worker=\"master\",le=\"50.0\"} 0\n\
              http_ms_bucket{worker=\"master\",le=\"1e+06\"} 0\n\
              http_ms_bucket{worker=\"master\",le=\"+Inf\"} 0\n\
              http_ms_sum{worker=\"master\"} 0\nhttp_ms_count{worker=\"master\"} 0\n\
              # TYPE http_ms_quantile summary\n\
-             http_ms_quantile{quantile=\"0.5\"} 50.015\nhttp_ms_quantile{quantile=\"1\"} 100\n\
+             http_ms_quantile{quantile=\"0.5\"} 50.015\nhttp_ms_quantile{quantile=\"1.0\"} 100\n\
              http_ms_quantile{worker=\"master\",quantile=\"0.5\"} NaN\n\
-             http_ms_quantile{worker=\"master\",quantile=\"1\"} NaN"
+             http_ms_quantile{worker=\"master\",quantile=\"1.0\"} NaN"
         );
-        // OpenMetrics' canonical label numbers.
+        // OpenMetrics' canonical label numbers, in both formats.
         let om = render_with(&items, &options, OM);
         for le in [
             "le=\"1.0\"",
@@ -1353,7 +1355,7 @@ mod tests {
         )];
         let text = render_with(&items, &options, TEXT);
         assert!(
-            text.contains("u_bucket{le=\"2.5\"} 2\nu_bucket{le=\"50\"} 50\n"),
+            text.contains("u_bucket{le=\"2.5\"} 2\nu_bucket{le=\"50.0\"} 50\n"),
             "{text}"
         );
         assert!(text.contains("buckets estimated from the reservoir's samples"));
@@ -1597,7 +1599,7 @@ mod tests {
             1e6, 1e10,
         ]
         .iter()
-        .map(|&x| label_number(x, OM))
+        .map(|&x| label_number(x))
         .collect();
         assert_eq!(
             canonical,
@@ -1709,8 +1711,8 @@ mod tests {
         assert_eq!(
             les,
             [
-                "_9_xh_bucket{le=\"1\"} 0",
-                "_9_xh_bucket{le=\"5\"} 1",
+                "_9_xh_bucket{le=\"1.0\"} 0",
+                "_9_xh_bucket{le=\"5.0\"} 1",
                 "_9_xh_bucket{le=\"+Inf\"} 1"
             ]
         );
