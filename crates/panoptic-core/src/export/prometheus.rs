@@ -943,7 +943,7 @@ impl Writer<'_> {
             ("_avg", ": the mean of the last interval that had values", |s| s.average()),
             (
                 "_sigma",
-                ": the standard deviation (n - 1) of the last interval that had values (NaN below two values)",
+                ": the standard deviation (n - 1) of the last interval that had values; NaN below two values",
                 |s| s.sigma(),
             ),
         ];
