@@ -3,8 +3,8 @@
 // Real back-ends for the tests: installs them (Debian packages, as root) when missing and starts
 // them on loopback with a throw-away data directory.
 //
-//   node scripts/backends.js [prometheus ...]   installs the named back-ends (all when none is
-//                                               named); `npm test` runs it before the tests
+//   node scripts/backends.js [prometheus|openmetrics ...]   installs the named back-ends (all
+//                                               when none is named); `npm test` runs it first
 //
 // From tests: `const { startPrometheus } = require('../scripts/backends')`.
 
@@ -45,20 +45,31 @@ function aptInstall(packages) {
   }
 }
 
-/** Back-ends by name: the commands that must be on PATH and the packages that provide them. */
+/** Whether Debian's python3 can import `module`. */
+function pythonHas(module) {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', `import ${module}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Back-ends by name: how to tell they are installed, and the packages that provide them. */
 const BACKENDS = {
   // Prometheus 2.x server and promtool (Debian bookworm: 2.42).
-  prometheus: { commands: ['prometheus', 'promtool'], packages: ['prometheus'] },
+  prometheus: { present: () => which('prometheus') && which('promtool'), packages: ['prometheus'] },
+  // The Python client's strict OpenMetrics parser, for Debian's /usr/bin/python3.
+  openmetrics: { present: () => pythonHas('prometheus_client.openmetrics.parser'), packages: ['python3-prometheus-client'] },
 };
 
-/** Installs the back-end `name` unless its commands are already on PATH (fast when they are). */
+/** Installs the back-end `name` unless it is already there (fast when it is). */
 function ensure(name) {
   const backend = BACKENDS[name];
   if (!backend) throw new TypeError(`unknown back-end ${JSON.stringify(name)}: one of ${Object.keys(BACKENDS).join(', ')}`);
-  if (backend.commands.every(which)) return;
+  if (backend.present()) return;
   aptInstall(backend.packages);
-  const missing = backend.commands.filter((c) => !which(c));
-  if (missing.length > 0) throw new Error(`${missing.join(', ')} still missing after installing ${backend.packages.join(', ')}`);
+  if (!backend.present()) throw new Error(`${name} still missing after installing ${backend.packages.join(', ')}`);
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

@@ -1,9 +1,12 @@
-//! The Prometheus text format checked by the real `promtool check metrics` (Prometheus 2.x,
-//! installed by `node scripts/backends.js prometheus`, which `npm test` runs first): every metric
-//! type, per-process series, escaping, sanitized names, clashes, NaN and infinities.
-//!
-//! promtool reads only the classic text format; the OpenMetrics output is checked by a real
-//! Prometheus scraping a real cluster (`__test__/prometheus.test.js`).
+//! The exposition checked by real tools, installed by `node scripts/backends.js` (which `npm test`
+//! runs first), on every metric type, per-process series, escaping, sanitized names, clashes, NaN
+//! and infinities:
+//! - the Prometheus text format by `promtool check metrics` (Prometheus 2.x: its parser and its
+//!   linter);
+//! - OpenMetrics by the Python client's OpenMetrics parser (python3-prometheus-client), which
+//!   enforces the spec's MUSTs that Prometheus' own parser lets pass (name clashes, negative
+//!   sums, `# EOF`). A real Prometheus also scrapes both formats from a real cluster
+//!   (`__test__/prometheus.test.js`).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -117,7 +120,7 @@ fn every_type() -> Vec<Item> {
                 p(),
                 Cumulative::Gauge(1.5e-7),
             ),
-            item("sample", &["db"], "rows", p(), summary(&[3.0, -4.0, 10.0])),
+            item("sample", &["db"], "rows", p(), summary(&[3.0, -14.0, 10.0])),
             item(
                 "timedSample",
                 &["db"],
@@ -224,10 +227,45 @@ fn promtool(text: &str) -> (Option<i32>, String) {
     (output.status.code(), said)
 }
 
-#[test]
-fn promtool_accepts_every_type() {
-    let items = every_type();
-    for options in [
+/// Runs the Python client's OpenMetrics parser on `text`: Ok, or its error.
+fn openmetrics_parser(text: &str) -> Result<(), String> {
+    const PARSE: &str = "import sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        families = list(text_string_to_metric_families(sys.stdin.read()))\n\
+        print(len(families))\n";
+    let child = Command::new("/usr/bin/python3")
+        .args(["-c", PARSE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => panic!(
+            "/usr/bin/python3 could not be run ({e}): install the OpenMetrics parser with `node scripts/backends.js openmetrics` (npm test does)"
+        ),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !said.contains("No module named"),
+        "{said}: install it with `node scripts/backends.js openmetrics` (npm test does)"
+    );
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(said.lines().last().unwrap_or("").to_string())
+    }
+}
+
+fn option_sets() -> [PrometheusOptions; 2] {
+    [
         PrometheusOptions::default(),
         PrometheusOptions {
             prefix: "app_".into(),
@@ -235,7 +273,47 @@ fn promtool_accepts_every_type() {
             quantiles: vec![0.5, 0.99, 1.0],
             scale_factor: 1000.0,
         },
-    ] {
+    ]
+}
+
+#[test]
+fn openmetrics_parser_accepts_every_type() {
+    let items = every_type();
+    for options in option_sets() {
+        let text = render(&items, &options, TextFormat::OpenMetrics);
+        assert_eq!(openmetrics_parser(&text), Ok(()), "{text}");
+        // The negative sum of `db_rows` (-1) is left out; the UNIT line is written where the
+        // unit is exact (timedSample at scaleFactor 1000: seconds) and the name ends with it.
+        assert!(!text.contains("db_rows_sum"));
+        let unit = format!("# UNIT {}db_query_seconds seconds\n", options.prefix);
+        assert_eq!(
+            text.contains(&unit),
+            options.scale_factor == 1000.0,
+            "{text}"
+        );
+        assert_eq!(text.matches("# UNIT").count(), text.matches(&unit).count());
+    }
+    assert_eq!(
+        openmetrics_parser(&render(
+            &[],
+            &PrometheusOptions::default(),
+            TextFormat::OpenMetrics
+        )),
+        Ok(())
+    );
+    // The check is real: a clash and a negative sum are refused.
+    let clash = "# TYPE a counter\na_total 1\n# TYPE a_total gauge\na_total 2\n# EOF\n";
+    assert!(openmetrics_parser(clash)
+        .unwrap_err()
+        .contains("Clashing name"));
+    let negative = "# TYPE s summary\ns_count 1\ns_sum -3\n# EOF\n";
+    assert!(openmetrics_parser(negative).is_err());
+}
+
+#[test]
+fn promtool_accepts_every_type() {
+    let items = every_type();
+    for options in option_sets() {
         let text = render(&items, &options, TextFormat::Prometheus);
         let (code, said) = promtool(&text);
         assert_eq!(code, Some(0), "promtool check metrics: {said}\n{text}");
