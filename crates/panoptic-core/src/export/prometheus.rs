@@ -10,8 +10,8 @@
 //! - `inc` -> counter (`_total`); `set`, `gauge`, `rate` -> gauge; `sample` / `timedSample` ->
 //!   summary (`_count`, `_sum`) plus gauges `_min`, `_max`, `_avg`, `_sigma`; `histogram` ->
 //!   histogram (`_bucket{le}`, `_sum`, `_count`) plus a `_quantile` summary (quantiles only)
-//!   when quantiles are asked for; `meter` -> counter (`_total`) plus gauges `_m1_rate`, `_m5_rate`, `_m15_rate`,
-//!   `_mean_rate`.
+//!   when quantiles are asked for; `meter` -> counter (`_total`) plus gauges `_m1_rate`,
+//!   `_m5_rate`, `_m15_rate`, `_mean_rate`.
 //! - The output never holds two families claiming the same name: the families made from one
 //!   series' method, path and bare id form a group; where two groups would share a name, the
 //!   one with the smallest (method, path, bare id) keeps it, and in name order a group any of
@@ -365,11 +365,7 @@ fn settle<'a>(
     let mut kept = Vec::with_capacity(groups.len());
     for mut g in groups {
         let names = claims(&g.name, g.kind, quantiles);
-        if g.name.is_empty() {
-            *skipped += g.members.len() as u64;
-            continue;
-        }
-        if names.iter().any(|n| claimed.contains(n)) {
+        if g.name.is_empty() || names.iter().any(|n| claimed.contains(n)) {
             *skipped += g.members.len() as u64;
             continue;
         }
@@ -645,8 +641,9 @@ fn bounds(options: &PrometheusOptions) -> Vec<(f64, String)> {
     let mut b: Vec<f64> = options
         .buckets
         .iter()
-        .copied()
         .filter(|b| b.is_finite())
+        // -0 is 0 (`le="0.0"`, not `"-0.0"`).
+        .map(|&b| b + 0.0)
         .collect();
     b.sort_by(f64::total_cmp);
     b.dedup();
