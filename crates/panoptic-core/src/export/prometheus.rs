@@ -212,13 +212,15 @@ pub fn write<'a>(
         &arena,
         &mut skipped,
     );
-    // About what the lines take beyond their labels (a name, a value, separators): one
-    // reservation instead of a dozen doublings (each a copy of the whole text).
-    let lines: usize = groups
-        .iter()
-        .map(|g| g.members.len() * (g.name.len() + 24))
+    // About what the lines take (a name, labels, a value, separators): one reservation instead
+    // of a dozen doublings (each a copy of the whole text).
+    let lines: usize = (groups.iter())
+        .map(|g| {
+            let tags: usize = g.members.iter().map(|m| m.labels(&arena).tags.len()).sum();
+            tags + g.members.len() * (g.name.len() + 24)
+        })
         .sum();
-    out.reserve(arena.len() + lines);
+    out.reserve(lines);
     let mut w = Writer {
         out,
         format,
@@ -230,7 +232,7 @@ pub fn write<'a>(
         w.group(g, &arena);
     }
     w.family(&skipped_name, "", "gauge", None, &SKIPPED_HELP);
-    w.sample(&skipped_name, "", "", None, skipped as f64);
+    w.sample(&skipped_name, "", Labels::NONE, None, skipped as f64);
     if format == TextFormat::OpenMetrics {
         w.out.extend_from_slice(b"# EOF\n");
     }
@@ -275,8 +277,44 @@ struct Group<'a> {
 
 struct Member<'a> {
     value: &'a Cumulative,
-    /// The rendered labels (`a="x",worker="1"`) in the arena.
-    labels: Range<usize>,
+    tags: Tags<'a>,
+    /// The process of a per-process series (its `worker` label).
+    process: Option<&'a Process>,
+}
+
+/// A series' tags as label text (`a="x",b="y"`).
+enum Tags<'a> {
+    /// Its id's own text (canonical tags), or "".
+    Id(&'a str),
+    /// Rendered from parsed tags, in the arena.
+    Arena(Range<usize>),
+}
+
+impl Member<'_> {
+    fn labels<'x>(&'x self, arena: &'x str) -> Labels<'x> {
+        let tags = match &self.tags {
+            Tags::Id(text) => text,
+            Tags::Arena(range) => &arena[range.clone()],
+        };
+        Labels {
+            tags,
+            process: self.process,
+        }
+    }
+}
+
+/// What a sample line's braces hold before any `le` or `quantile`: tags, then `worker`.
+#[derive(Clone, Copy)]
+struct Labels<'x> {
+    tags: &'x str,
+    process: Option<&'x Process>,
+}
+
+impl Labels<'_> {
+    const NONE: Labels<'static> = Labels {
+        tags: "",
+        process: None,
+    };
 }
 
 /// Groups the series by source (method, path, bare id and kind) and renders their labels.
@@ -324,17 +362,34 @@ fn collect<'a>(
                 groups.len() - 1
             }
         };
-        let start = arena.len();
-        let Some(irregular) = labels(ready, tags, s.process, arena) else {
-            arena.truncate(start);
-            *skipped += 1;
-            continue;
+        let tags = match (ready, tags) {
+            (Some(text), _) => Tags::Id(text),
+            (None, None) => Tags::Id(""),
+            (None, Some(tags)) => {
+                // Not in the canonical form: two ids could give one label set.
+                groups[g].irregular = true;
+                let start = arena.len();
+                if !render_tags(&tags, arena) {
+                    arena.truncate(start);
+                    *skipped += 1;
+                    continue;
+                }
+                Tags::Arena(start..arena.len())
+            }
         };
+        // Thread labels are `<process>:<thread>`: never a worker id nor `master`.
+        if let Some(Process {
+            from: Tree::Thread(label),
+            ..
+        }) = s.process
+        {
+            groups[g].irregular |= !label.contains(':');
+        }
         groups[g].members.push(Member {
             value: s.value,
-            labels: start..arena.len(),
+            tags,
+            process: s.process,
         });
-        groups[g].irregular |= irregular;
     }
     groups
 }
@@ -373,7 +428,11 @@ fn settle<'a>(
         if g.irregular {
             let mut seen = HashSet::new();
             let before = g.members.len();
-            g.members.retain(|m| seen.insert(&arena[m.labels.clone()]));
+            g.members.retain(|m| {
+                let mut text = Vec::new();
+                push_labels(&mut text, m.labels(arena), None);
+                seen.insert(text)
+            });
             *skipped += (before - g.members.len()) as u64;
         }
         kept.push(g);
@@ -455,61 +514,23 @@ fn clean_prefix(prefix: &str) -> std::borrow::Cow<'_, str> {
 /// Prometheus), they become `exported_<name>`, as Prometheus renames clashing target labels.
 const RESERVED_LABELS: [&str; 3] = ["worker", "le", "quantile"];
 
-/// Renders a series' labels into `out`: its tags (`ready`: already valid label text, or
-/// `tags` parsed), then `worker` for a per-process series. Returns whether they are irregular
-/// (see [`Group::irregular`]), or None when two labels end up with the same name (the series is
-/// left out).
-fn labels(
-    ready: Option<&str>,
-    tags: Option<Vec<(String, String)>>,
-    process: Option<&Process>,
-    out: &mut String,
-) -> Option<bool> {
-    let start = out.len();
-    let mut irregular = false;
-    let mut names: Vec<Range<usize>> = Vec::new();
-    if let Some(text) = ready {
-        out.push_str(text);
-    } else if let Some(tags) = &tags {
-        // Not in the canonical form: two ids could give one label set.
-        irregular = true;
-        for (i, (name, value)) in tags.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let at = out.len();
-            label_name(name, out);
-            names.push(at..out.len());
-            out.push_str("=\"");
-            escape(value, true, out);
-            out.push('"');
-        }
-    }
-    if let Some(p) = process {
-        if out.len() > start {
+/// Renders parsed tags as label text into `out`; false when two end up with the same label
+/// name (the series is left out).
+fn render_tags(tags: &[(String, String)], out: &mut String) -> bool {
+    let mut names: Vec<Range<usize>> = Vec::with_capacity(tags.len());
+    for (i, (name, value)) in tags.iter().enumerate() {
+        if i > 0 {
             out.push(',');
         }
-        out.push_str("worker=\"");
-        match &p.from {
-            Tree::Master | Tree::Cluster => out.push_str("master"),
-            Tree::Worker(id) => {
-                let _ = std::fmt::Write::write_fmt(out, format_args!("{id}"));
-            }
-            Tree::Thread(label) => {
-                // Thread labels are `<process>:<thread>`: never a worker id nor `master`.
-                irregular |= !label.contains(':');
-                escape(label, true, out);
-            }
-        }
+        let at = out.len();
+        label_name(name, out);
+        names.push(at..out.len());
+        out.push_str("=\"");
+        escape(value, true, out);
         out.push('"');
     }
-    if names.len() > 1 {
-        let mut seen = HashSet::new();
-        if !names.iter().all(|r| seen.insert(&out[r.clone()])) {
-            return None;
-        }
-    }
-    Some(irregular)
+    let mut seen = HashSet::new();
+    names.iter().all(|r| seen.insert(&out[r.clone()]))
 }
 
 /// Splits an id ending with `}` at its first `{`: the bare id and the tag text between.
@@ -687,21 +708,25 @@ fn push_value(x: f64, out: &mut Vec<u8>) {
         if x < 0.0 {
             out.push(b'-');
         }
-        let mut n = x.abs() as u64;
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&digits[at..]);
+        push_integer(x.abs() as u64, out);
     } else {
         push_go_float(x, out);
     }
+}
+
+/// Appends the decimal digits of `n`.
+fn push_integer(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Appends Go's `strconv.FormatFloat(x, 'g', -1, 64)`: the shortest digits that read back as
@@ -796,7 +821,7 @@ impl Writer<'_> {
         &mut self,
         name: &str,
         suffix: &str,
-        labels: &str,
+        labels: Labels,
         extra: Option<(&str, &str)>,
         value: f64,
     ) {
@@ -814,13 +839,7 @@ impl Writer<'_> {
     ) {
         self.family(&g.name, suffix, "gauge", None, help);
         for m in &g.members {
-            self.sample(
-                &g.name,
-                suffix,
-                &arena[m.labels.clone()],
-                None,
-                value(m.value),
-            );
+            self.sample(&g.name, suffix, m.labels(arena), None, value(m.value));
         }
     }
 
@@ -835,7 +854,7 @@ impl Writer<'_> {
                 self.family(&g.name, counter_suffix, "counter", None, &help);
                 for m in &g.members {
                     if let Cumulative::Counter { total, .. } = m.value {
-                        self.sample(&g.name, "_total", &arena[m.labels.clone()], None, *total);
+                        self.sample(&g.name, "_total", m.labels(arena), None, *total);
                     }
                 }
             }
@@ -858,7 +877,7 @@ impl Writer<'_> {
                 self.family(&g.name, counter_suffix, "counter", None, &help);
                 for m in &g.members {
                     if let Cumulative::Meter { count, .. } = m.value {
-                        self.sample(&g.name, "_total", &arena[m.labels.clone()], None, *count);
+                        self.sample(&g.name, "_total", m.labels(arena), None, *count);
                     }
                 }
                 type Rate = fn(&crate::meter::MeterStats) -> f64;
@@ -924,7 +943,7 @@ impl Writer<'_> {
         self.family(&g.name, "", "summary", unit, &help);
         for m in &g.members {
             if let Cumulative::Summary { count, sum, .. } = m.value {
-                let labels = &arena[m.labels.clone()];
+                let labels = m.labels(arena);
                 self.sample(&g.name, "_count", labels, None, *count);
                 // OpenMetrics: a summary's sum is a counter, never negative nor NaN (sample()
                 // takes negative numbers): left out then.
@@ -973,7 +992,7 @@ impl Writer<'_> {
             let Cumulative::Histogram(d) = m.value else {
                 continue;
             };
-            let labels = &arena[m.labels.clone()];
+            let labels = m.labels(arena);
             let counts = d.count_at_most(&bounds);
             for (i, (_, le)) in self.les.iter().enumerate() {
                 let c = counts.get(i).copied().unwrap_or(d.count());
@@ -1004,7 +1023,7 @@ impl Writer<'_> {
             let Cumulative::Histogram(d) = m.value else {
                 continue;
             };
-            let labels = &arena[m.labels.clone()];
+            let labels = m.labels(arena);
             let stats = d.stats(&percentiles);
             for ((_, q), v) in quantiles.iter().zip(stats.percentiles) {
                 self.sample(
@@ -1020,34 +1039,59 @@ impl Writer<'_> {
     }
 }
 
-/// Writes one sample line: `name+suffix{labels,extra} value`.
+/// Writes one sample line: `name+suffix{tags,worker,extra} value`.
 fn sample(
     out: &mut Vec<u8>,
     name: &str,
     suffix: &str,
-    labels: &str,
+    labels: Labels,
     extra: Option<(&str, &str)>,
     value: f64,
 ) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(suffix.as_bytes());
-    if !labels.is_empty() || extra.is_some() {
-        out.push(b'{');
-        out.extend_from_slice(labels.as_bytes());
-        if let Some((k, v)) = extra {
-            if !labels.is_empty() {
-                out.push(b',');
-            }
-            out.extend_from_slice(k.as_bytes());
-            out.extend_from_slice(b"=\"");
-            out.extend_from_slice(v.as_bytes());
-            out.push(b'"');
-        }
-        out.push(b'}');
-    }
+    push_labels(out, labels, extra);
     out.push(b' ');
     push_value(value, out);
     out.push(b'\n');
+}
+
+/// Appends `{tags,worker="...",extra}` (nothing when all three are empty).
+fn push_labels(out: &mut Vec<u8>, labels: Labels, extra: Option<(&str, &str)>) {
+    let Labels { tags, process } = labels;
+    if tags.is_empty() && process.is_none() && extra.is_none() {
+        return;
+    }
+    out.push(b'{');
+    out.extend_from_slice(tags.as_bytes());
+    let mut first = tags.is_empty();
+    let mut comma = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    if let Some(p) = process {
+        comma(out);
+        out.extend_from_slice(b"worker=\"");
+        match &p.from {
+            Tree::Master | Tree::Cluster => out.extend_from_slice(b"master"),
+            Tree::Worker(id) => push_integer(u64::from(*id), out),
+            Tree::Thread(label) => {
+                let mut text = String::new();
+                escape(label, true, &mut text);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+        out.push(b'"');
+    }
+    if let Some((k, v)) = extra {
+        comma(out);
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"=\"");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+    out.push(b'}');
 }
 
 /// What a HELP line says made a family: `panoptic inc(['http'], 'requests')`.
