@@ -514,23 +514,32 @@ fn clean_prefix(prefix: &str) -> std::borrow::Cow<'_, str> {
 /// Prometheus), they become `exported_<name>`, as Prometheus renames clashing target labels.
 const RESERVED_LABELS: [&str; 3] = ["worker", "le", "quantile"];
 
-/// Renders parsed tags as label text into `out`; false when two end up with the same label
-/// name (the series is left out).
+/// Renders parsed tags as label text into `out`, sorted by label name (so that two ids giving
+/// the same label set give the same text); false when two end up with the same label name (the
+/// series is left out).
 fn render_tags(tags: &[(String, String)], out: &mut String) -> bool {
-    let mut names: Vec<Range<usize>> = Vec::with_capacity(tags.len());
-    for (i, (name, value)) in tags.iter().enumerate() {
+    let mut pairs: Vec<(String, &str)> = tags
+        .iter()
+        .map(|(name, value)| {
+            let mut label = String::new();
+            label_name(name, &mut label);
+            (label, value.as_str())
+        })
+        .collect();
+    pairs.sort();
+    if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
+        return false;
+    }
+    for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let at = out.len();
-        label_name(name, out);
-        names.push(at..out.len());
+        out.push_str(name);
         out.push_str("=\"");
         escape(value, true, out);
         out.push('"');
     }
-    let mut seen = HashSet::new();
-    names.iter().all(|r| seen.insert(&out[r.clone()]))
+    true
 }
 
 /// Splits an id ending with `}` at its first `{`: the bare id and the tag text between.
@@ -619,41 +628,54 @@ fn escape(text: &str, quote: bool, out: &mut String) {
     }
 }
 
-// TODO(lead): use crate::tags::split_tags
+// TODO(lead): use crate::tags::split_tags (this stand-in reads ids the same way).
 /// Splits a tagged id (`requests{method="GET",status="200"}`) into its bare id and its tags
-/// (values unescaped); an id without a well-formed tag list is all bare id.
+/// (values unescaped): the tag block starts at the first `{` from which the rest of the id is
+/// one well-formed `{key="value",...}` block (keys `[a-zA-Z_][a-zA-Z0-9_]*`, at least one pair,
+/// only the escapes `\\`, `\"`, `\n`); an id without one is all bare id.
 fn split_tags(id: &str) -> (&str, Option<Vec<(String, String)>>) {
-    let parsed = (|| {
-        let open = id.find('{')?;
-        let inner = id.strip_suffix('}')?.get(open + 1..)?;
-        let mut tags = Vec::new();
-        let mut rest = inner;
-        while !rest.is_empty() {
-            let (name, after) = rest.split_once("=\"")?;
-            let mut value = String::new();
-            let mut chars = after.char_indices();
-            let end = loop {
-                match chars.next()? {
-                    (i, '"') => break i,
-                    (_, '\\') => match chars.next()?.1 {
-                        'n' => value.push('\n'),
-                        c @ ('\\' | '"') => value.push(c),
-                        _ => return None,
-                    },
-                    (_, c) => value.push(c),
-                }
-            };
-            tags.push((name.to_string(), value));
-            rest = &after[end + 1..];
-            if !rest.is_empty() {
-                rest = rest.strip_prefix(',')?;
+    if id.ends_with('}') {
+        for (start, _) in id.match_indices('{') {
+            if let Some(tags) = tag_block(&id[start..]) {
+                return (&id[..start], Some(tags));
             }
         }
-        Some((&id[..open], tags))
-    })();
-    match parsed {
-        Some((bare, tags)) => (bare, Some(tags)),
-        None => (id, None),
+    }
+    (id, None)
+}
+
+/// The pairs of `block` when the whole of it is one well-formed tag block (see [`split_tags`]).
+fn tag_block(block: &str) -> Option<Vec<(String, String)>> {
+    let mut rest = block.strip_prefix('{')?;
+    let mut tags = Vec::new();
+    loop {
+        let key_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let key = &rest[..key_end];
+        if !key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return None;
+        }
+        let after = rest[key_end..].strip_prefix("=\"")?;
+        let mut chars = after.char_indices();
+        let mut value = String::new();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    c @ ('\\' | '"') => value.push(c),
+                    _ => return None,
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        tags.push((key.to_string(), value));
+        rest = &after[end + 1..];
+        if rest == "}" {
+            return Some(tags);
+        }
+        rest = rest.strip_prefix(',')?;
     }
 }
 
@@ -1482,17 +1504,21 @@ mod tests {
                 Tree::Worker(1),
                 item("set", &[], r#"u{worker="w"}"#, Cumulative::Gauge(1.0)),
             ),
-            item("set", &[], r#"bad{a-b="1",9="2"}"#, Cumulative::Gauge(1.0)),
+            // Not a tag block (keys are label names): all bare id.
+            item("set", &[], r#"bad{a-b="1"}"#, Cumulative::Gauge(1.0)),
             item("set", &[], "broken{a=\"1\"", Cumulative::Gauge(1.0)),
+            // Unsorted tags are sorted.
+            item("set", &[], r#"v{b="1",a="2"}"#, Cumulative::Gauge(1.0)),
         ];
         let text = body(&render(&items, TEXT));
         for line in [
             "http_server_GET__a_b_r_q_total 1",
             "_2xx_rate_1 1",
-            "t{exported_le=\"1\",exported_worker=\"w\",exported___x=\"2\",exported_quantile=\"q\"} 1",
+            "t{exported___x=\"2\",exported_le=\"1\",exported_quantile=\"q\",exported_worker=\"w\"} 1",
             "u{exported_worker=\"w\",worker=\"1\"} 1",
-            "bad{a_b=\"1\",_9=\"2\"} 1",
+            "bad_a_b__1__ 1",
             "broken_a__1_ 1",
+            "v{a=\"2\",b=\"1\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
@@ -1507,6 +1533,47 @@ mod tests {
                 && text.contains("\napp:panoptic_export_skipped_series 0\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn tag_blocks() {
+        let tags = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            split_tags(r#"r{a="1",b="x\"y\\z\n"}"#),
+            ("r", tags(&[("a", "1"), ("b", "x\"y\\z\n")]))
+        );
+        // The first `{` that starts a well-formed block to the end.
+        assert_eq!(split_tags(r#"a{b{k="v"}"#), ("a{b", tags(&[("k", "v")])));
+        for untagged in [
+            "x",
+            "x{}",
+            r#"x{a="1",}"#,
+            r#"x{a="\q"}"#,
+            r#"x{1a="1"}"#,
+            r#"x{a="1"} "#,
+            r#"x{a="1""#,
+        ] {
+            assert_eq!(split_tags(untagged), (untagged, None), "{untagged}");
+        }
+        // The fast path agrees: the canonical text is what split_tags would render.
+        assert!(canonical(r#"a="1",b="x\"y""#));
+        for odd in [
+            "",
+            r#"b="1",a="2""#,
+            r#"a="1",a="2""#,
+            r#"le="1""#,
+            r#"__a="1""#,
+            "a=\"1\n\"",
+        ] {
+            assert!(!canonical(odd), "{odd}");
+        }
     }
 
     #[test]
@@ -1529,13 +1596,13 @@ mod tests {
             item("set", &[], "s_max", Cumulative::Gauge(1.0)),
             // Empty name.
             item("inc", &[], "", counter(1.0)),
-            // Label sets that repeat once sanitized, or within one series: the first in the
-            // store's order stays.
-            item("set", &[], r#"d{a_b="1"}"#, Cumulative::Gauge(1.0)),
-            item("set", &[], r#"d{a-b="1"}"#, Cumulative::Gauge(2.0)),
-            item("set", &[], r#"d{a-b="1",a_b="2"}"#, Cumulative::Gauge(3.0)),
-            item("set", &[], r#"e{}"#, Cumulative::Gauge(1.0)),
-            item("set", &[], "e", Cumulative::Gauge(2.0)),
+            // Label sets that repeat (tags unsorted, reserved names renamed) or a label name
+            // twice in one series: the first in the store's order stays.
+            item("set", &[], r#"d{a="1",b="2"}"#, Cumulative::Gauge(1.0)),
+            item("set", &[], r#"d{b="2",a="1"}"#, Cumulative::Gauge(2.0)),
+            item("set", &[], r#"d{a="1",a="2"}"#, Cumulative::Gauge(3.0)),
+            item("set", &[], r#"e{le="1"}"#, Cumulative::Gauge(1.0)),
+            item("set", &[], r#"e{exported_le="1"}"#, Cumulative::Gauge(2.0)),
         ];
         for format in [TEXT, OM] {
             let text = render(&items, format);
@@ -1546,8 +1613,8 @@ mod tests {
                 [
                     "a_b_total 1",
                     "a_b_c_total 2",
-                    "d{a_b=\"1\"} 1",
-                    "e 1",
+                    "d{a=\"1\",b=\"2\"} 1",
+                    "e{exported_le=\"1\"} 1",
                     "s_count 10",
                     "s_sum 123.5",
                     "s_min 1",
