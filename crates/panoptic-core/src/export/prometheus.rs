@@ -325,7 +325,9 @@ fn collect<'a>(
     skipped: &mut u64,
 ) -> Vec<Group<'a>> {
     let mut groups: Vec<Group<'a>> = Vec::new();
-    let mut by_source: HashMap<(&'a str, &'a [String], &'a str, Kind), usize> = HashMap::new();
+    // Groups by bare id, then found by method, path and kind: hashing one short string per
+    // series (not the whole source) is most of the difference in cost.
+    let mut by_bare: HashMap<&'a str, Vec<usize>> = HashMap::new();
     for s in series {
         let kind = kind(s.value);
         let id = s.key.id.as_str();
@@ -338,9 +340,11 @@ fn collect<'a>(
                 (bare, None, tags)
             }
         };
-        let source = (s.key.method.as_str(), s.key.path.as_slice(), bare, kind);
-        let g = match by_source.get(&source) {
-            Some(&g) => g,
+        let same =
+            |g: &Group| g.kind == kind && g.key.method == s.key.method && g.key.path == s.key.path;
+        let candidates = by_bare.entry(bare).or_default();
+        let g = match candidates.iter().copied().find(|&g| same(&groups[g])) {
+            Some(g) => g,
             None => {
                 let mut name = String::new();
                 metric_name(prefix, &s.key.path, bare, &mut name);
@@ -358,7 +362,7 @@ fn collect<'a>(
                     members: Vec::new(),
                     irregular: false,
                 });
-                by_source.insert(source, groups.len() - 1);
+                candidates.push(groups.len() - 1);
                 groups.len() - 1
             }
         };
@@ -544,9 +548,13 @@ fn render_tags(tags: &[(String, String)], out: &mut String) -> bool {
 
 /// Splits an id ending with `}` at its first `{`: the bare id and the tag text between.
 fn tag_text(id: &str) -> (&str, Option<&str>) {
-    match (id.find('{'), id.ends_with('}')) {
-        (Some(open), true) => (&id[..open], Some(&id[open + 1..id.len() - 1])),
-        _ => (id, None),
+    if !id.ends_with('}') {
+        return (id, None);
+    }
+    // A byte loop: ids are short, and `str::find` costs more in setting up than in searching.
+    match id.bytes().position(|b| b == b'{') {
+        Some(open) => (&id[..open], Some(&id[open + 1..id.len() - 1])),
+        None => (id, None),
     }
 }
 
@@ -560,9 +568,10 @@ fn canonical(text: &str) -> bool {
     let mut previous: &[u8] = &[];
     loop {
         let start = i;
-        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-            i += 1;
-        }
+        i += b[i..]
+            .iter()
+            .position(|&c| !NAME_CHAR[c as usize])
+            .unwrap_or(b.len() - i);
         let name = &b[start..i];
         let reserved =
             name.starts_with(b"__") || RESERVED_LABELS.iter().any(|r| r.as_bytes() == name);
@@ -575,16 +584,15 @@ fn canonical(text: &str) -> bool {
         }
         i += 2;
         loop {
+            // To the next byte that is not plain value text.
+            i += b[i..]
+                .iter()
+                .position(|&c| matches!(c, b'"' | b'\\' | b'\n'))
+                .unwrap_or(b.len() - i);
             match b.get(i) {
-                None | Some(b'\n') => return false,
                 Some(b'"') => break,
-                Some(b'\\') => {
-                    if !matches!(b.get(i + 1), Some(b'\\' | b'"' | b'n')) {
-                        return false;
-                    }
-                    i += 2;
-                }
-                Some(_) => i += 1,
+                Some(b'\\') if matches!(b.get(i + 1), Some(b'\\' | b'"' | b'n')) => i += 2,
+                _ => return false,
             }
         }
         i += 1;
@@ -595,6 +603,18 @@ fn canonical(text: &str) -> bool {
         }
     }
 }
+
+/// Which bytes a label name may hold (`[a-zA-Z0-9_]`).
+static NAME_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || b == b'_';
+        c += 1;
+    }
+    table
+};
 
 /// Appends a tag key as a label name: reserved ones become `exported_<name>`, other
 /// characters than `[a-zA-Z0-9_]` `_`, and `_` goes before a leading digit (or stands for an
@@ -738,15 +758,26 @@ fn push_value(x: f64, out: &mut Vec<u8>) {
 
 /// Appends the decimal digits of `n`.
 fn push_integer(mut n: u64, out: &mut Vec<u8>) {
+    // Two digits per division.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    loop {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[n as usize * 2..n as usize * 2 + 2]);
+    } else {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[at] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[at..]);
 }
@@ -1689,6 +1720,13 @@ mod tests {
             push_value(x, &mut out);
             String::from_utf8(out).unwrap()
         };
+        for n in [0u64, 7, 10, 99, 100, 101, 1001, 65536, 999_999_999_999_999] {
+            assert_eq!(value(n as f64), n.to_string());
+            assert_eq!(
+                value(-(n as f64)),
+                if n == 0 { "0".into() } else { format!("-{n}") }
+            );
+        }
         assert_eq!(value(123456789012.0), "123456789012");
         assert_eq!(value(-0.0), "0");
         assert_eq!(value(1e15), "1e+15");
