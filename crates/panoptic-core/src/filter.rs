@@ -650,13 +650,13 @@ impl Fields for SeriesFields<'_> {
                     Cow::Owned(name)
                 }
             }
-            Field::Path => match key.path.as_slice() {
+            Field::Path => match &key.path[..] {
                 [] => Cow::Borrowed(""),
                 [one] => Cow::Borrowed(one.as_str()),
                 many => Cow::Owned(many.join(".")),
             },
             Field::Id => Cow::Borrowed(tags::bare_id(&key.id)),
-            Field::Type => Cow::Borrowed(key.method.as_str()),
+            Field::Type => Cow::Borrowed(&key.method),
             Field::Tag(k) => return tags::tag_value(&key.id, k),
             Field::Role => Cow::Borrowed(self.process?.role.as_str()),
             Field::Pid => Cow::Owned(self.process?.pid.to_string()),

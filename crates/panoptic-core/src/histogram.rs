@@ -107,6 +107,12 @@ impl OptionsError {
         }
     }
 
+    /// An error about `field` whose whole message is `message` (for messages that name an
+    /// element, such as `options.buckets[2]`).
+    pub(crate) fn with_message(field: &'static str, message: String) -> Self {
+        OptionsError { field, message }
+    }
+
     /// The option, spelt as in JS: `histogram.significantFigures`, `histogram.lowest`, ...
     pub fn field(&self) -> &'static str {
         self.field
@@ -223,7 +229,7 @@ impl HistogramOptions {
 }
 
 /// A number as JS would print it in an error message (integers without `.0`).
-fn js(v: f64) -> String {
+pub(crate) fn js(v: f64) -> String {
     match v {
         f64::INFINITY => "Infinity".into(),
         f64::NEG_INFINITY => "-Infinity".into(),
@@ -625,6 +631,102 @@ impl Distribution {
             .collect()
     }
 
+    /// The sum of the values recorded (exact up to rounding, for every reservoir).
+    pub fn sum(&self) -> f64 {
+        self.summary.total
+    }
+
+    /// For each bound (ascending, as a Prometheus histogram's `le` bounds), how many recorded
+    /// values are at or below it: cumulative bucket counts, each at most [`Distribution::count`].
+    ///
+    /// Exact below the smallest value (0) and from the largest value up (the count). In between:
+    /// - `hdr`: values are recorded as whole units of `lowest` in buckets of values equal at
+    ///   the histogram's precision (see the module documentation); a bucket is counted when its
+    ///   lowest unit is at or below the bound's nearest unit. So every value at or below the
+    ///   bound is counted, and a value above it only if it shares the bound's unit or bucket
+    ///   (less than about `bound / 10^figures + lowest` above it).
+    /// - `uniform` / `decaying`: the share of the samples at or below the bound (weighted by
+    ///   their decay weights for `decaying`) times the count, rounded: an estimate.
+    ///
+    /// Bounds must ascend (as the Prometheus export's options are checked to); the counts then
+    /// never decrease along them.
+    pub fn count_at_most(&self, bounds: &[f64]) -> Vec<u64> {
+        let count = self.count();
+        let s = &self.summary;
+        if s.is_empty() {
+            return vec![0; bounds.len()];
+        }
+        let estimate: Vec<u64> = match &self.state {
+            State::Hdr(hdr) => self.hdr_at_most(hdr, bounds),
+            State::Uniform(u) => {
+                let share = |b: f64| u.values.iter().filter(|&&v| v <= b).count() as f64;
+                let n = u.values.len() as f64;
+                bounds.iter().map(|&b| scaled(share(b), n, count)).collect()
+            }
+            State::Decaying(d) => {
+                // As the percentiles: weights when they add up to a usable total, else 1 each.
+                let total: f64 = d.samples().map(|s| s.weight).sum();
+                let usable = total > 0.0 && total.is_finite();
+                let weight = |w: f64| if usable { w } else { 1.0 };
+                let n = if usable { total } else { d.len() as f64 };
+                let share = |b: f64| {
+                    (d.samples().filter(|s| s.value <= b))
+                        .map(|s| weight(s.weight))
+                        .sum::<f64>()
+                };
+                bounds.iter().map(|&b| scaled(share(b), n, count)).collect()
+            }
+        };
+        bounds
+            .iter()
+            .zip(estimate)
+            .map(|(&b, c)| {
+                if b < s.min {
+                    0
+                } else if b >= s.max {
+                    count
+                } else {
+                    c.min(count)
+                }
+            })
+            .collect()
+    }
+
+    /// [`Distribution::count_at_most`] for the HDR reservoir: one pass over the recorded
+    /// buckets, in ascending order, against the ascending bounds.
+    fn hdr_at_most(&self, counts: &Counts, bounds: &[f64]) -> Vec<u64> {
+        // Bounds in resolution units, computed as the percentiles convert back (dividing by a
+        // whole 1 / lowest is exact where multiplying by an inexact lowest is not).
+        // A value is recorded as its nearest whole unit, so one at or below `b` has a unit at or
+        // below `b`'s nearest unit.
+        let per_unit = 1.0 / self.options.lowest;
+        let to_units = |b: f64| {
+            if per_unit.fract() == 0.0 {
+                (b * per_unit).round()
+            } else {
+                (b / self.options.lowest).round()
+            }
+        };
+        // (lowest unit of a bucket, its count), ascending.
+        let layout = Layout::new(self.options.significant_figures);
+        let mut buckets: Vec<(u64, u64)> = Vec::new();
+        counts.for_each(|index, n| buckets.push((layout.value(index), n)));
+        let mut out = Vec::with_capacity(bounds.len());
+        let (mut next, mut below) = (0, 0u64);
+        for &b in bounds {
+            let units = to_units(b);
+            while let Some(&(unit, c)) = buckets.get(next) {
+                if unit as f64 > units {
+                    break;
+                }
+                below = below.saturating_add(c);
+                next += 1;
+            }
+            out.push(below);
+        }
+        out
+    }
+
     /// Empties it, keeping its options (and freeing its memory).
     pub fn reset(&mut self) {
         self.summary = Summary::default();
@@ -838,6 +940,15 @@ impl Distribution {
             rng: fastrand::Rng::with_seed(0x5eed ^ count),
         };
         Ok((distribution, r.used()))
+    }
+}
+
+/// `count` scaled by `part / whole` and rounded (0 when `whole` is not above 0).
+fn scaled(part: f64, whole: f64, count: u64) -> u64 {
+    if whole > 0.0 {
+        (count as f64 * (part / whole)).round() as u64
+    } else {
+        0
     }
 }
 
@@ -1479,6 +1590,74 @@ mod tests {
             b in prop_oneof![0.0f64..=100.0, (0u32..=100_000).prop_map(|i| i as f64 / 1000.0)],
         ) {
             prop_assert_eq!(a == b, percentile_key(a) == percentile_key(b), "{} {}", a, b);
+        }
+    }
+
+    #[test]
+    fn counts_at_or_below_bounds() {
+        let values: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let bounds = [0.5, 1.0, 10.0, 100.0, 999.5, 1000.0, 2000.0];
+        for r in [Reservoir::Hdr, Reservoir::Uniform, Reservoir::Decaying] {
+            let mut d = Distribution::new(&options(r), 3);
+            d.record_all(&values, T0);
+            // Integers below 2048 are exact in an HDR histogram of 3 figures; 1000 values fit
+            // a sampling reservoir whole: every count is exact.
+            assert_eq!(
+                d.count_at_most(&bounds),
+                [0, 1, 10, 100, 999, 1000, 1000],
+                "{r:?}"
+            );
+            assert_eq!(d.sum(), 500_500.0);
+        }
+        let empty = Distribution::new(&options(Reservoir::Hdr), 3);
+        assert_eq!(empty.count_at_most(&bounds), [0; 7]);
+        // A value on the bound is counted; one in the bound's HDR bucket too (5000 units, 4
+        // wide at 3 figures: 5.000 to 5.003), the next bucket's is not.
+        let mut d = Distribution::new(&options(Reservoir::Hdr), 3);
+        d.record_all(&[5.0, 5.002, 5.004, 9.0], T0);
+        assert_eq!(d.count_at_most(&[4.999, 5.0, 5.004, 8.0]), [0, 2, 3, 3]);
+        // Decoded and recorded histograms agree.
+        let sparse = Distribution::decode(&encoded(&d)).unwrap().0;
+        assert_eq!(
+            sparse.count_at_most(&[4.999, 5.0, 5.004, 8.0]),
+            [0, 2, 3, 3]
+        );
+    }
+
+    #[test]
+    fn sampled_counts_are_scaled_to_the_count() {
+        // 10,000 values 0..9999 in a 1024-value uniform sample: about 10% at or below 999.
+        let values: Vec<f64> = (0..10_000).map(f64::from).collect();
+        let mut d = Distribution::new(&options(Reservoir::Uniform), 5);
+        d.record_all(&values, T0);
+        let counts = d.count_at_most(&[-1.0, 999.0, 4999.0, 9999.0]);
+        assert_eq!((counts[0], counts[3]), (0, 10_000));
+        assert!((700..=1300).contains(&counts[1]), "{counts:?}");
+        assert!((4500..=5500).contains(&counts[2]), "{counts:?}");
+    }
+
+    proptest! {
+        #[test]
+        fn counts_at_most_are_cumulative_and_within_hdr_precision(
+            a in stream(),
+            r in reservoir(),
+            mut bounds in prop::collection::vec((-3.0f64..7.0).prop_map(|e| 10f64.powf(e)), 1..12),
+        ) {
+            bounds.sort_by(f64::total_cmp);
+            bounds.dedup();
+            let o = options(r);
+            let d = fed(&o, 11, &a);
+            let counts = d.count_at_most(&bounds);
+            prop_assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{:?}", counts);
+            prop_assert!(counts.iter().all(|&c| c <= d.count()));
+            if r == Reservoir::Hdr {
+                let clamped: Vec<f64> = a.iter().map(|v| v.0.clamp(0.0, o.highest())).collect();
+                let exact = |b: f64| clamped.iter().filter(|&&v| v <= b).count() as u64;
+                for (&b, &c) in bounds.iter().zip(&counts) {
+                    let slack = b / 1000.0 + o.lowest();
+                    prop_assert!(exact(b) <= c && c <= exact(b + slack), "{} at {}: {} vs {}", c, b, exact(b), exact(b + slack));
+                }
+            }
         }
     }
 }
