@@ -8,6 +8,7 @@
 
 pub mod influx;
 pub mod pandora;
+pub mod panoptes;
 pub mod push;
 pub mod routes;
 pub mod store;
