@@ -43,7 +43,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use super::view::{process_tags, split_tags, LastValues};
+use super::view::{process_tags, split_tags};
 use super::{Cumulative, Process, Store};
 use crate::gather::{Delivery, Tree};
 use crate::histogram::percentile_key;
@@ -152,7 +152,6 @@ pub fn write(
     };
     let per_process = options.per_process && store.keeps_processes();
     let totals = Totals::of(store, per_process);
-    let last = LastValues::of(Some(delivery), per_process);
     let writer = Writer {
         options,
         host: &store.origin().host,
@@ -161,27 +160,28 @@ pub fn write(
         stamp,
     };
     // The delivered series: the cluster view, then each process's part.
-    let (ids, _) = delivery.merged();
-    let mut processes: Vec<(Option<Process>, &[u32])> = vec![(None, ids)];
+    let (ids, values) = delivery.merged();
+    let mut processes: Vec<(Option<Process>, &[u32], &[Value])> = vec![(None, ids, values)];
     if per_process {
         for part in delivery.parts() {
             let process = Process {
                 from: part.from,
                 pid: part.pid,
             };
-            processes.push((Some(process), part.ids));
+            processes.push((Some(process), part.ids, part.values));
         }
     }
+    // The keys' lock is held only to copy the keys out (the master's intake adds keys).
     let keys: Vec<Vec<Arc<SeriesKey>>> = delivery.keys().with(|keys| {
         (processes.iter())
-            .map(|(_, ids)| ids.iter().map(|&id| keys[id as usize].clone()).collect())
+            .map(|(_, ids, _)| ids.iter().map(|&id| keys[id as usize].clone()).collect())
             .collect()
     });
     let mut points = 0;
     let mut fields = Vec::with_capacity(16);
-    for ((process, _), keys) in processes.iter().zip(&keys) {
+    for ((process, _, values), keys) in processes.iter().zip(&keys) {
         let process = process.as_ref();
-        for key in keys {
+        for (key, value) in keys.iter().zip(*values) {
             if options
                 .keep
                 .as_ref()
@@ -189,9 +189,6 @@ pub fn write(
             {
                 continue;
             }
-            let Some(value) = last.get(key, process) else {
-                continue;
-            };
             fields.clear();
             writer.fields(value, totals.get(key, process), &mut fields);
             if writer.line(key, process, &fields, out) {

@@ -352,7 +352,8 @@ pub struct PushStats {
     /// [`Pusher::stop`]'s deadline passed.
     pub dropped_batches: u64,
     pub dropped_points: u64,
-    /// Requests sent again after a failure.
+    /// Requests made after a failed one, while backing off (normally the same batch again; the
+    /// next one if the queue dropped it meanwhile).
     pub retries: u64,
     /// Requests that failed (connection errors, timeouts, non-2xx answers).
     pub failures: u64,
