@@ -271,9 +271,9 @@ fn pushes_reach_influxdb_and_survive_its_restart() {
         &influx,
         r#"SELECT * FROM "http.requests""#,
         vec![
-            json!({ "name": "http.requests", "time": t1, "count": 2, "rate": 2, "total": 2,
+            json!({ "name": "http.requests", "time": t1, "increase": 2, "rate": 2, "total": 2,
                     "calls": 1, "host": "box", "method": "GET", "path": "/a b,c=d" }),
-            json!({ "name": "http.requests", "time": t2, "count": 3, "rate": 3, "total": 5,
+            json!({ "name": "http.requests", "time": t2, "increase": 3, "rate": 3, "total": 5,
                     "calls": 2, "host": "box", "method": "GET", "path": "/a b,c=d" }),
         ],
     );
@@ -326,7 +326,7 @@ fn pushes_reach_influxdb_and_survive_its_restart() {
         types,
         [
             ("calls", "integer"),
-            ("count", "float"),
+            ("increase", "float"),
             ("rate", "float"),
             ("total", "float")
         ]
@@ -369,11 +369,11 @@ fn pushes_reach_influxdb_and_survive_its_restart() {
     assert!(stats.pushed_points > series.len() as u64, "{stats:?}");
     let last_time = START + feed.k * 1000.0;
     let rows = influx.rows(&format!(
-        r#"SELECT count FROM /^load\./ WHERE time = {}ms"#,
+        r#"SELECT increase FROM /^load\./ WHERE time = {}ms"#,
         last_time
     ));
     assert_eq!(rows.len(), 8, "{rows:?}");
-    let stored = influx.rows(r#"SELECT count(count) FROM /^load\./"#);
+    let stored = influx.rows(r#"SELECT count(increase) FROM /^load\./"#);
     let stored: f64 = stored.iter().map(|r| r["count"].as_f64().unwrap()).sum();
     assert_eq!(stored, stats.pushed_points as f64);
     pusher.stop(Duration::from_secs(5));

@@ -12,14 +12,14 @@
 //!   cluster worker id) and `thread` (a thread's label); when two have the same key the later
 //!   in that list wins. The cluster view's points have no `role` tag (InfluxQL:
 //!   `WHERE "role" = ''`);
-//! - fields, by kind. Counts are cumulative since the start, as the store keeps them
-//!   (monotonic across worker exits: use `non_negative_derivative()`); statistics describe
-//!   the interval that just ended:
+//! - fields, by kind. `count`, `sum`, `total` and `calls` are cumulative since the start, as
+//!   the store keeps them (monotonic across worker exits: use `non_negative_derivative()`);
+//!   the other fields describe the interval that just ended:
 //!   | kind | fields |
 //!   | --- | --- |
-//!   | `inc` | `count` (the interval's sum of increments), `rate` (that per second), `total` (the sum since the start), `calls` (integer, calls since the start) |
+//!   | `inc` | `increase` (the interval's sum of increments), `rate` (that per second), `total` (the sum since the start), `calls` (integer, calls since the start) |
 //!   | `sample`, `timedSample` | `count` (integer), `sum` (since the start), `min`, `max`, `mean`, `sigma` (the interval's, when it had values; `sigma` from two) |
-//!   | `histogram` | `count` (integer), `sum` (since the start), `min`, `max`, `mean`, `stddev` and the instance's percentiles (`p50`, `p99`, `p99_9`, ... as in deliveries) of the interval |
+//!   | `histogram` | `count` (integer), `sum` (since the start), `min`, `max`, `mean`, `stddev` and the instance's percentiles (`p50`, `p999` for 99.9, ... as in deliveries) of the interval |
 //!   | `meter` | `count` (events since the start), `m1`, `m5`, `m15`, `mean_rate` (events per second) |
 //!   | `gauge`, `rate`, numeric `set` | `value` |
 //!   | other `set` | `json` (string: the value as JSON text) |
@@ -52,10 +52,14 @@ use crate::snapshot::{SeriesKey, Value};
 /// The timestamp unit of the written points (and the `precision` of the `/write` request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
+    /// `ns` (InfluxDB's `n`).
     Nanoseconds,
+    /// `us` (InfluxDB's `u`).
     Microseconds,
+    /// `ms`, the default: the intervals' ends are whole milliseconds.
     #[default]
     Milliseconds,
+    /// `s`.
     Seconds,
 }
 
@@ -249,7 +253,7 @@ impl<'a> Writer<'a> {
         let mut put = |name: &'static str, field| out.push((Cow::Borrowed(name), field));
         match (value, total) {
             (Value::Counter { total: sum, .. }, Some(Cumulative::Counter { total, calls })) => {
-                put("count", Field::Float(*sum));
+                put("increase", Field::Float(*sum));
                 put("rate", Field::Float(sum * 1000.0 / self.interval));
                 put("total", Field::Float(*total));
                 put("calls", Field::Integer(*calls));
@@ -470,7 +474,7 @@ mod tests {
         };
         assert_eq!(
             lines(&f, &d, &options),
-            ["app.http.requests,host=box count=8.0,rate=8.0,total=10.0,calls=3i 1700000002000"]
+            ["app.http.requests,host=box increase=8.0,rate=8.0,total=10.0,calls=3i 1700000002000"]
         );
     }
 
@@ -595,9 +599,9 @@ mod tests {
         assert_eq!(
             lines(&f, &d, &options),
             [
-                "a,host=box count=3.0,rate=3.0,total=6.0,calls=4i 1700000002",
-                "a,host=box,role=master count=1.0,rate=1.0,total=2.0,calls=2i 1700000002",
-                "a,host=box,role=worker,worker=1 count=2.0,rate=2.0,total=4.0,calls=2i 1700000002",
+                "a,host=box increase=3.0,rate=3.0,total=6.0,calls=4i 1700000002",
+                "a,host=box,role=master increase=1.0,rate=1.0,total=2.0,calls=2i 1700000002",
+                "a,host=box,role=worker,worker=1 increase=2.0,rate=2.0,total=4.0,calls=2i 1700000002",
             ]
         );
         // Without per_process, only the cluster view.

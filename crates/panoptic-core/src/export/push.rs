@@ -852,8 +852,8 @@ mod tests {
         );
         assert_eq!(
             first.body,
-            "http.a,host=box count=1.0,rate=1.0,total=1.0,calls=1i 1700000001000\n\
-             http.b,host=box count=1.0,rate=1.0,total=1.0,calls=1i 1700000001000\n"
+            "http.a,host=box increase=1.0,rate=1.0,total=1.0,calls=1i 1700000001000\n\
+             http.b,host=box increase=1.0,rate=1.0,total=1.0,calls=1i 1700000001000\n"
         );
         let second = requests.recv().unwrap();
         assert!(second.body.starts_with("http.c,"), "{}", second.body);
