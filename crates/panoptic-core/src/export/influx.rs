@@ -22,7 +22,7 @@
 //!   | `histogram` | `count` (integer), `sum` (since the start), `min`, `max`, `mean`, `stddev` and the instance's percentiles (`p50`, `p999` for 99.9, ... as in deliveries) of the interval |
 //!   | `meter` | `count` (events since the start), `m1`, `m5`, `m15`, `mean_rate` (events per second) |
 //!   | `gauge`, `rate`, numeric `set` | `value` |
-//!   | other `set` | `json` (string: the value as JSON text) |
+//!   | other `set` | `json` (string: the value as JSON text, when at most 64 KiB long) |
 //!
 //!   Registered loggers' leaves are not written. Integers carry the `i` suffix; a field whose
 //!   number is NaN or infinite is left out (line protocol has no such numbers), and a point
@@ -132,6 +132,9 @@ impl std::fmt::Debug for LineOptions {
             .finish()
     }
 }
+
+/// The longest string field InfluxDB takes, in bytes.
+const MAX_TEXT: usize = 65535;
 
 /// A field's value.
 enum Field<'a> {
@@ -305,8 +308,11 @@ impl<'a> Writer<'a> {
                 put("mean_rate", Field::Float(last.mean_rate));
             }
             (_, Some(Cumulative::Gauge(g))) => put("value", Field::Float(*g)),
-            // A `set` whose value is not a number (the store keeps numbers only).
-            (Value::Set { json, .. }, None) if !json.is_empty() => put("json", Field::Text(json)),
+            // A `set` whose value is not a number (the store keeps numbers only), within
+            // InfluxDB's limit for a string field (64 KiB).
+            (Value::Set { json, .. }, None) if !json.is_empty() && json.len() <= MAX_TEXT => {
+                put("json", Field::Text(json))
+            }
             _ => {}
         }
     }
@@ -507,6 +513,10 @@ mod tests {
                 (key("set", &["a"], "text"), set(r#"{"up":"y\"es"}"#)),
                 (key("set", &["a"], "undefined"), set("")),
                 (
+                    key("set", &["a"], "huge"),
+                    set(&format!("\"{}\"", "x".repeat(MAX_TEXT))),
+                ),
+                (
                     key("custom", &["a"], "c"),
                     Value::Custom { json: "1".into() },
                 ),
@@ -524,6 +534,7 @@ mod tests {
                 // a.broken: NaN, no field, no point.
                 format!("a.n,host=box value=42.0{t}"),
                 format!(r#"a.text,host=box json="{{\"up\":\"y\\\"es\"}}"{t}"#),
+                // a.undefined and a.huge (beyond 64 KiB): no field, no point.
             ]
         );
     }

@@ -436,6 +436,13 @@ impl Shared {
         }
         let mut state = self.lock();
         for batch in batches {
+            // One line longer than the whole queue (a huge `set` text) cannot be queued: the
+            // queue stays within its bound, the batch being sent included.
+            if batch.body.len() > self.max_queue_bytes {
+                state.stats.dropped_batches += 1;
+                state.stats.dropped_points += batch.points;
+                continue;
+            }
             state.queued_bytes += batch.body.len();
             state.queue.push_back(batch);
             // Make room: the oldest batches that are not being sent go first (the new one
@@ -719,6 +726,7 @@ impl Sender {
 mod tests {
     use super::*;
     use crate::export::view::fixture::{counter, key, Fixture};
+    use crate::snapshot::Value;
     use serde_json::json;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
@@ -923,6 +931,29 @@ mod tests {
         // A stopped pusher takes nothing more.
         one_delivery(&pusher, &mut f, &ids);
         assert_eq!(pusher.stats(), last);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_queue_is_dropped() {
+        let (url, requests) = server(vec![]);
+        let mut o = options(&url);
+        o.max_queue_bytes = 1024;
+        let pusher = Pusher::start(o).unwrap();
+        let mut f = Fixture::new(false);
+        let text = Value::Set {
+            json: format!("\"{}\"", "x".repeat(2000)),
+            at: 0.0,
+        };
+        let d = f.deliver(&[(key("set", &[], "big"), text)], &[]);
+        (pusher.subscriber())(&f.store, &d);
+        let stats = pusher.stats();
+        assert_eq!((stats.dropped_batches, stats.dropped_points), (1, 1));
+        assert_eq!(stats.queued_bytes, 0);
+        // Smaller ones still go.
+        one_delivery(&pusher, &mut f, &["a"]);
+        until(&pusher, |s| s.pushed_points == 1);
+        assert_eq!(requests.try_iter().count(), 1);
+        pusher.stop(Duration::ZERO);
     }
 
     #[test]
