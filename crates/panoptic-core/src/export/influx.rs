@@ -7,11 +7,12 @@
 //! - measurement: [`LineOptions::prefix`] followed by the path elements and the bare id (the id
 //!   without its tag block), joined with `.`: `inc(['http'], 'requests')` with prefix `app.`
 //!   is `app.http.requests`;
-//! - tags: the constant [`LineOptions::tags`], `host` (the serving host), the series' own tags
-//!   and, on a process's own series, `role` (`master`, `worker`, `thread`), `worker` (the
-//!   cluster worker id) and `thread` (a thread's label); when two have the same key the later
-//!   in that list wins. The cluster view's points have no `role` tag (InfluxQL:
-//!   `WHERE "role" = ''`);
+//! - tags: `host` (the serving host), the constant [`LineOptions::tags`] (which may replace
+//!   `host`), the series' own tags (one named `worker` is written `exported_worker`) and, on a
+//!   process's own series, `worker`: `master`, the cluster worker id or a worker thread's label
+//!   (`1:3`), as the Prometheus exposition labels them; when two have the same key the later in
+//!   that list wins. The cluster view's points have no `worker` tag (InfluxQL:
+//!   `WHERE "worker" = ''`);
 //! - fields, by kind. `count`, `sum`, `total` and `calls` are cumulative since the start, as
 //!   the store keeps them (monotonic across worker exits: use `non_negative_derivative()`);
 //!   the other fields describe the interval that just ended:
@@ -43,7 +44,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use super::view::{process_tags, split_tags};
+use super::view::{own_tag_key, split_tags, worker_tag, WORKER};
 use super::{Cumulative, Process, Store};
 use crate::gather::{Delivery, Tree};
 use crate::histogram::percentile_key;
@@ -115,7 +116,8 @@ pub struct LineOptions {
     pub precision: Precision,
     /// Also write each process's own series (when the store keeps them).
     pub per_process: bool,
-    /// Tags added to every point (a series' own tag of the same key wins).
+    /// Tags added to every point (they may replace `host`; a series' own tag of the same key
+    /// wins). Keys other than `''`, `time` and `worker`.
     pub tags: Vec<(String, String)>,
     /// Which series to write (None: all).
     pub keep: Option<Keep>,
@@ -348,17 +350,17 @@ impl<'a> Writer<'a> {
             return false;
         }
         // Later sources win over earlier ones for the same key.
-        let mut tags: Vec<(&str, Cow<str>)> = Vec::new();
+        let mut tags: Vec<(&str, Cow<str>)> = vec![("host", Cow::Borrowed(self.host))];
         let constant = self.options.tags.iter();
         tags.extend(constant.map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))));
-        tags.push(("host", Cow::Borrowed(self.host)));
         for (k, v) in own.iter().flatten() {
             if k != "time" {
-                tags.push((k.as_str(), Cow::Borrowed(v.as_str())));
+                tags.push((own_tag_key(k), Cow::Borrowed(v.as_str())));
             }
         }
-        let process = process.map(process_tags).unwrap_or_default();
-        tags.extend(process.into_iter().map(|(k, v)| (k, Cow::Owned(v))));
+        if let Some(process) = process {
+            tags.push((WORKER, Cow::Owned(worker_tag(process))));
+        }
         // Stable: equal keys stay in precedence order, and the last of each run wins.
         tags.sort_by(|a, b| a.0.cmp(b.0));
         for (i, (k, v)) in tags.iter().enumerate() {
@@ -611,12 +613,33 @@ mod tests {
             lines(&f, &d, &options),
             [
                 "a,host=box increase=3.0,rate=3.0,total=6.0,calls=4i 1700000002",
-                "a,host=box,role=master increase=1.0,rate=1.0,total=2.0,calls=2i 1700000002",
-                "a,host=box,role=worker,worker=1 increase=2.0,rate=2.0,total=4.0,calls=2i 1700000002",
+                "a,host=box,worker=master increase=1.0,rate=1.0,total=2.0,calls=2i 1700000002",
+                "a,host=box,worker=1 increase=2.0,rate=2.0,total=4.0,calls=2i 1700000002",
             ]
         );
         // Without per_process, only the cluster view.
         assert_eq!(lines(&f, &d, &LineOptions::default()).len(), 2);
+    }
+
+    #[test]
+    fn a_series_tag_named_worker_is_renamed_and_host_can_be_replaced() {
+        let mut f = Fixture::new(true);
+        let a = key("gauge", &[], r#"a{worker="w9"}"#);
+        let one = Value::Gauge(Some(1.0));
+        let d = f.deliver(&[(a.clone(), one.clone())], &[(a, one)]);
+        let options = LineOptions {
+            per_process: true,
+            tags: vec![("host".into(), "web-1".into())],
+            ..LineOptions::default()
+        };
+        assert_eq!(
+            lines(&f, &d, &options),
+            [
+                "a,exported_worker=w9,host=web-1 value=2.0 1700000001000",
+                "a,exported_worker=w9,host=web-1,worker=master value=1.0 1700000001000",
+                "a,exported_worker=w9,host=web-1,worker=1 value=1.0 1700000001000",
+            ]
+        );
     }
 
     #[test]

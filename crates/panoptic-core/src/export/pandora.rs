@@ -11,7 +11,8 @@
 //!
 //! Each series becomes Pandora metric objects `{ metric, timestamp, value, type, level, tags,
 //! interval }`: `metric` is the path and the bare id joined with `.` (the id's tags go to
-//! `tags`, with `role`, `worker` and `thread` on a process's own series), `level` is always
+//! `tags`, a tag named `worker` as `exported_worker`; a process's own series have the tag
+//! `worker`: `master`, the cluster worker id or a thread's label), `level` is always
 //! `NORMAL`, `timestamp` is the end of the last delivered interval (epoch ms) and `interval`
 //! is -1, except on the bucket metrics of `inc`. By kind, as Pandora's collector writes them:
 //! | kind | metrics (type) |
@@ -32,7 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json};
 
-use super::view::{group_of, process_tags, split_tags, LastValues};
+use super::view::{group_of, own_tag_key, split_tags, worker_tag, LastValues, WORKER};
 use super::{Cumulative, Series, Store};
 use crate::snapshot::Value;
 
@@ -166,10 +167,10 @@ fn objects_of(store: &Store, last: &LastValues, series: &Series, values: bool, o
     name.push_str(bare);
     let mut tags = Map::new();
     for (k, v) in own.into_iter().flatten() {
-        tags.insert(k, Json::from(v));
+        tags.insert(own_tag_key(&k).to_string(), Json::from(v));
     }
-    for (k, v) in series.process.map(process_tags).unwrap_or_default() {
-        tags.insert(k.to_string(), Json::from(v));
+    if let Some(process) = series.process {
+        tags.insert(WORKER.to_string(), Json::from(worker_tag(process)));
     }
     let tags = Json::Object(tags);
     let end = store.time_stamp();
@@ -373,10 +374,10 @@ mod tests {
             json!({
                 "db": [
                     object("db.a", json!({})),
-                    object("db.a", json!({ "role": "master" })),
-                    object("db.a", json!({ "role": "worker", "worker": "1" })),
+                    object("db.a", json!({ "worker": "master" })),
+                    object("db.a", json!({ "worker": "1" })),
                 ],
-                "default": [object("b", json!({})), object("b", json!({ "role": "master" }))],
+                "default": [object("b", json!({})), object("b", json!({ "worker": "master" }))],
             })
         );
         let mut out = Vec::new();

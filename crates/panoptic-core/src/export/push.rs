@@ -252,7 +252,8 @@ impl PushOptions {
     }
 
     /// Validates the options: an `http://` URL with a host (no query, no credentials in it),
-    /// a database, both or neither of username and password, tag keys InfluxDB takes, bounds
+    /// a database, both or neither of username and password, tag keys InfluxDB takes (and
+    /// not `worker`, the per-process tag), bounds
     /// and times within range.
     pub fn check(&self) -> Result<(), PushError> {
         self.base_url()?;
@@ -271,13 +272,10 @@ impl PushOptions {
             return Err(range_error("retentionPolicy", "a name", &"an empty string"));
         }
         for (k, _) in &self.lines.tags {
-            if k.is_empty() || k == "time" {
+            if k.is_empty() || k == "time" || k == "worker" {
                 let field = format!("tags.{k}");
-                return Err(range_error(
-                    &field,
-                    "a tag key other than '' and 'time'",
-                    &k,
-                ));
+                let expected = "a tag key other than '', 'time' and 'worker'";
+                return Err(range_error(&field, expected, &k));
             }
         }
         if self.max_queue_bytes < 1024 {
@@ -1102,7 +1100,7 @@ mod tests {
             error(json!({ "tags": { "time": "x" } })),
             range(
                 "tags.time",
-                "influx.tags.time must be a tag key other than '' and 'time', got time"
+                "influx.tags.time must be a tag key other than '', 'time' and 'worker', got time"
             )
         );
         assert_eq!(

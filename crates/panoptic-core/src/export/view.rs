@@ -67,18 +67,31 @@ fn read_block(block: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
-/// The tags that tell a process's own series apart: `role` (`master`, `worker` or `thread`),
-/// `worker` (the cluster worker id, for a worker and its threads) and `thread` (a worker
-/// thread's label).
-pub(crate) fn process_tags(process: &Process) -> Vec<(&'static str, String)> {
-    let mut tags = vec![("role", process.role().to_string())];
-    if let Some(worker) = process.worker() {
-        tags.push(("worker", worker.to_string()));
+/// The tag that tells a process's own series apart, as the Prometheus exposition's label:
+/// `worker` = `master`, the cluster worker id (`1`), or a worker thread's label (`1:3`,
+/// `master:2`). The cluster view's series have none.
+pub(crate) const WORKER: &str = "worker";
+
+/// A series' own tag named [`WORKER`] is renamed this (as Prometheus renames a target's
+/// clashing labels), so it never passes for a process.
+pub(crate) const EXPORTED_WORKER: &str = "exported_worker";
+
+/// The [`WORKER`] tag's value for a process.
+pub(crate) fn worker_tag(process: &Process) -> String {
+    match &process.from {
+        Tree::Master | Tree::Cluster => "master".into(),
+        Tree::Worker(id) => id.to_string(),
+        Tree::Thread(label) => label.clone(),
     }
-    if let Tree::Thread(label) = &process.from {
-        tags.push(("thread", label.clone()));
+}
+
+/// A series' own tag key as written beside the [`WORKER`] tag.
+pub(crate) fn own_tag_key(key: &str) -> &str {
+    if key == WORKER {
+        EXPORTED_WORKER
+    } else {
+        key
     }
-    tags
 }
 
 /// The group a series belongs to in Pandora's routes and Panoptes' metrics groups: the
@@ -254,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_and_process_tags() {
+    fn groups_and_worker_tags() {
         let key = |path: &[&str]| SeriesKey {
             method: "inc".into(),
             path: path.iter().map(|s| s.to_string()).collect(),
@@ -266,22 +279,11 @@ mod tests {
         assert_eq!(group_of(&origin, &key(&["", "x"])), DEFAULT_GROUP);
         origin.name = "web".into();
         assert_eq!(group_of(&origin, &key(&["http"])), "web");
-        let thread = Process {
-            from: Tree::Thread("2:5".into()),
-            pid: 7,
-        };
-        assert_eq!(
-            process_tags(&thread),
-            vec![
-                ("role", "thread".into()),
-                ("worker", "2".into()),
-                ("thread", "2:5".into())
-            ]
-        );
-        let master = Process {
-            from: Tree::Master,
-            pid: 7,
-        };
-        assert_eq!(process_tags(&master), vec![("role", "master".into())]);
+        let process = |from| Process { from, pid: 7 };
+        assert_eq!(worker_tag(&process(Tree::Master)), "master");
+        assert_eq!(worker_tag(&process(Tree::Worker(3))), "3");
+        assert_eq!(worker_tag(&process(Tree::Thread("2:5".into()))), "2:5");
+        assert_eq!(own_tag_key("worker"), "exported_worker");
+        assert_eq!(own_tag_key("method"), "method");
     }
 }
