@@ -6,10 +6,15 @@
 //! HTTP server's requests) take the store's read lock; neither they nor the exporter's thread
 //! ever run on, or wait for, the JS thread: handing over a delivery is a channel send.
 
+pub mod influx;
+pub mod pandora;
+pub mod panoptes;
 pub mod prometheus;
+pub mod push;
 pub mod routes;
 pub mod server;
 pub mod store;
+mod view;
 
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
