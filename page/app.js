@@ -97,9 +97,18 @@
     return m[1].length > 2 ? Number(`${m[1].slice(0, 2)}.${m[1].slice(2)}`) : Number(m[1]);
   }
 
+  /** A series' latest value (the cluster's, else any process's) in the held frames, or null. */
+  function lastValue(key) {
+    for (let i = state.frames.length - 1; i >= 0; i--) {
+      const s = state.frames[i].byKey.get(key);
+      if (s) return s.values.cluster || Object.values(s.values)[0] || null;
+    }
+    return null;
+  }
+
   /**
-   * The statistics a series draws, as value fields: `band` (low, high) drawn as a shaded range
-   * with its own lines, `mid` the one line drawn per process.
+   * The value fields a series draws: `mid`, the line of each process (and the cluster's); for the
+   * cluster also `band` (low, high), a shaded range with its own lines, and `extra` lines in it.
    */
   function statsOf(series) {
     switch (series.type) {
@@ -107,9 +116,7 @@
       case 'timedSample':
         return { mid: 'average', band: ['min', 'max'], extra: [] };
       case 'histogram': {
-        const frame = latest();
-        const s = frame && frame.byKey.get(series.key);
-        const value = s && (s.values.cluster || Object.values(s.values)[0]);
+        const value = lastValue(series.key);
         const keys = Object.keys(value || {}).filter((k) => percentileOf(k) !== null)
           .sort((a, b) => percentileOf(a) - percentileOf(b));
         const wanted = ['p50', 'p90', 'p99'].filter((k) => keys.includes(k));
@@ -127,13 +134,10 @@
     }
   }
 
-  /** Whether a series holds text (a `set` of strings, objects...), shown as its last value. */
+  /** Whether a series holds text (a `set` of strings, objects...): its last value is shown. */
   function isText(series) {
-    if (series.type !== 'set') return false;
-    const frame = latest();
-    const s = frame && frame.byKey.get(series.key);
-    if (!s) return false;
-    return Object.values(s.values).some((v) => v.val !== undefined && v.val !== null && typeof v.val !== 'number');
+    const value = series.type === 'set' && lastValue(series.key);
+    return Boolean(value) && value.val !== undefined && value.val !== null && typeof value.val !== 'number';
   }
 
   function viewOrder(a, b) {
@@ -255,10 +259,9 @@
         card.chart = null;
         card.signature = '';
       }
-      const value = current && (current.values.cluster || Object.values(current.values)[0]);
       card.body.textContent = '';
       const code = document.createElement('code');
-      code.textContent = value && value.val !== undefined ? JSON.stringify(value.val) : '(no value)';
+      code.textContent = JSON.stringify(lastValue(series.key).val);
       card.body.append(code);
       card.now.textContent = '';
       card.el.dataset.drawn = frame.timeStamp;
@@ -273,7 +276,7 @@
       if (card.chart) card.chart.destroy();
       card.body.textContent = '';
       const bandIndex = (field) => 1 + drawn.findIndex((l) => l.view === 'cluster' && l.field === field);
-      const bands = stats.band && views.includes('cluster') && stats.band[0] !== stats.band[1]
+      const bands = stats.band && views.includes('cluster')
         ? [{ series: [bandIndex(stats.band[1]), bandIndex(stats.band[0])], fill: 'rgba(17,17,17,0.08)' }]
         : [];
       card.chart = new uPlot({
