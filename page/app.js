@@ -22,7 +22,7 @@
     series: new Map(), // key -> { key, type, name, tags, lastSeen, views: Map(view -> lastSeen) }
     processes: new Map(), // process key -> { key, role, pid, lastSeen }
     selection: null, // null: every series; else { keys: Set, lines: Map(key -> Set) | null }
-    filter: { text: '', token: 0, failed: false },
+    filter: { token: 0, failed: false },
     cards: new Map(), // key -> card
   };
   const colors = new Map(); // view -> colour, fixed for the page's life
@@ -415,9 +415,8 @@
     const box = $('filter-error');
     box.hidden = false;
     const at = Number.isInteger(position) && position >= 0 ? position : null;
-    box.textContent = at === null
-      ? message
-      : `${message} (at ${at})\n${text}\n${' '.repeat(Math.min(at, text.length))}^`;
+    // The message says where; the caret shows it.
+    box.textContent = at === null ? message : `${message}\n${text}\n${' '.repeat(Math.min(at, text.length))}^`;
     $('filter').classList.add('bad');
   }
 
@@ -428,10 +427,10 @@
 
   /** Asks the server which series the filter in the box selects, then shows those. */
   async function applyFilter() {
-    const text = $('filter').value.trim();
+    // Sent as typed: the error's position counts from the box's first character.
+    const text = $('filter').value;
     const token = ++state.filter.token;
-    state.filter.text = text;
-    if (text === '') {
+    if (text.trim() === '') {
       state.selection = null;
       state.filter.failed = false;
       clearFilterError();
