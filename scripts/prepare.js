@@ -1,8 +1,9 @@
 'use strict';
 
 // Makes a fresh clone runnable: installs the npm dependencies when package-lock.json is newer than
-// the installed tree, and builds the native addon (release) when it is missing or older than any
-// Rust source. `npm start`, `npm test` and `npm run bench` run this first.
+// the installed tree, builds the live page (scripts/build-page.js) when it is older than its
+// sources, and builds the native addon (release) when it is missing or older than any Rust source.
+// `npm start`, `npm test` and `npm run bench` run this first.
 
 const { execSync } = require('child_process');
 const fs = require('fs');
@@ -39,6 +40,7 @@ const installed = path.join(root, 'node_modules', '.package-lock.json');
 // that some registries do not serve; npm install skips them and keeps package-lock.json as it is,
 // while npm ci refuses a lock file without them. The lock file still pins every version.
 if (mtime(installed) < mtime(lock)) run('npm install --no-audit --no-fund');
+require('./build-page').buildIfStale(); // the live page (page/dist/index.html), after the install: it needs uplot
 
 const addon = fs.readdirSync(root).find((f) => /^panoptic\..+\.node$/.test(f));
 const sources = Math.max(

@@ -111,7 +111,20 @@ fn write_leaf(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"{\"type\":");
     string(method, out);
-    out.extend_from_slice(b",\"value\":{");
+    out.extend_from_slice(b",\"value\":");
+    write_value(method, value, format, out);
+    out.push(b'}');
+}
+
+/// Writes the `value` object of a built-in series' leaf (`{ "val": ..., "timeStamp": ... }`,
+/// what a delivery tree has at `leaf.value`), for writers that place series elsewhere than in a
+/// tree (the live page's frames). A registered logger's value has no such object: `null`.
+pub fn write_value(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
+    if let Value::Custom { .. } = value {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'{');
     match value {
         Value::Custom { .. } => unreachable!("written above"),
         Value::Counter { total, .. } => fields(
@@ -164,7 +177,7 @@ fn write_leaf(method: &str, value: &Value, format: &Format, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"\"timeStamp\":");
     number(Some(format.time_stamp), out);
-    out.extend_from_slice(b"}}");
+    out.push(b'}');
 }
 
 fn summary_fields(s: &Summary, timed: bool, format: &Format, out: &mut Vec<u8>) {
