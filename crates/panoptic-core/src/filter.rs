@@ -685,7 +685,7 @@ mod tests {
 
     fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
         SeriesKey {
-            method: method.to_string(),
+            method: method.into(),
             path: path.iter().map(|s| s.to_string()).collect(),
             id: id.to_string(),
         }

@@ -184,7 +184,7 @@ fn write_series(
     out.extend_from_slice(b"{\"key\":");
     json(&series_key(key), out);
     out.extend_from_slice(b",\"type\":");
-    json(&key.method, out);
+    json(&*key.method, out);
     out.extend_from_slice(b",\"name\":");
     json(&name, out);
     out.extend_from_slice(b",\"tags\":");

@@ -194,6 +194,14 @@ pub struct Store {
     processes: Option<BTreeMap<Tree, (Process, Column)>>,
     /// Each process's last meter count, by series id (to add only its increases).
     meters: HashMap<(Tree, u32), f64>,
+    /// Workers that exited (cluster worker ids are not reused). The delivery of the interval a
+    /// worker was in when it exited can come after its exit: that part counts in the cluster
+    /// view (its meters by their increase over the kept baseline) but brings back none of its
+    /// own series.
+    gone: std::collections::HashSet<u32>,
+    /// Gone workers whose meter baselines are still kept: dropped at the first delivery without
+    /// the worker.
+    draining: std::collections::HashSet<u32>,
     /// The last delivery and the end of its interval (epoch ms).
     last: Option<Delivery>,
     time_stamp: f64,
@@ -232,14 +240,26 @@ impl Store {
                 self.cluster.add(id, value);
             }
         }
+        let worker_of = |from: &Tree| {
+            Process {
+                from: from.clone(),
+                pid: 0,
+            }
+            .worker()
+        };
+        let mut seen = std::collections::HashSet::new();
         for part in delivery.parts() {
+            let gone = worker_of(&part.from).filter(|w| self.gone.contains(w));
+            seen.extend(gone);
             for (&id, value) in part.ids.iter().zip(part.values) {
                 let Value::Meter(m) = value else { continue };
                 let previous = self.meters.insert((part.from.clone(), id), m.count);
                 // A count below the previous one: the meter was made again (a restarted
-                // process): all of it is new.
+                // process): all of it is new. A gone worker's part without a baseline adds
+                // nothing (its meter was counted before the baseline was dropped).
                 let gained = match previous {
                     Some(p) if m.count >= p => m.count - p,
+                    _ if gone.is_some() => 0.0,
                     _ => m.count,
                 };
                 let slot = self.cluster.slot(id);
@@ -250,6 +270,9 @@ impl Store {
                 if let Cumulative::Meter { count, .. } = c {
                     *count += gained;
                 }
+            }
+            if gone.is_some() {
+                continue;
             }
             if let Some(processes) = &mut self.processes {
                 let (process, column) = processes.entry(part.from.clone()).or_insert_with(|| {
@@ -283,6 +306,14 @@ impl Store {
                 *last = *m;
             }
         }
+        let done: Vec<u32> = (self.draining.iter().copied())
+            .filter(|w| !seen.contains(w))
+            .collect();
+        for w in done {
+            self.draining.remove(&w);
+            self.meters
+                .retain(|(from, _), _| worker_of(from) != Some(w));
+        }
         self.time_stamp = delivery.format().time_stamp;
         self.deliveries += 1;
         self.last = Some(delivery.clone());
@@ -297,7 +328,8 @@ impl Store {
             Tree::Thread(label) => label.starts_with(&prefix),
             Tree::Master | Tree::Cluster => false,
         };
-        self.meters.retain(|(from, _), _| !gone(from));
+        self.gone.insert(worker);
+        self.draining.insert(worker);
         if let Some(processes) = &mut self.processes {
             processes.retain(|from, _| !gone(from));
         }
@@ -490,6 +522,34 @@ mod tests {
         };
         assert_eq!(*count, 3.0 + 4.0 + 2.0 + 1.0 + 2.0);
         assert_eq!(last.m1, 2.0, "the last merged rates");
+    }
+
+    #[test]
+    fn a_worker_interval_delivered_after_its_exit_counts_once_and_brings_nothing_back() {
+        let mut g = Gathering::new(HistogramOptions::default());
+        let mut store = Store::new(Origin::default());
+        store.keep_processes();
+        let m = |c| [("meter", "m", meter(c)), ("inc", "a", counter(1.0))];
+        store.add(&deliver(&mut g, 0.0, &[], &[(1, &m(3.0)), (2, &m(4.0))]));
+        // Worker 2 sent its next interval, then exited before that interval was delivered.
+        let late = deliver(&mut g, 1.0, &[], &[(1, &m(5.0)), (2, &m(6.0))]);
+        store.forget_worker(2);
+        store.add(&late);
+        store.add(&deliver(&mut g, 2.0, &[], &[(1, &m(5.0))]));
+        let all = exported(&store);
+        let Cumulative::Meter { count, .. } = &all[0].2 else {
+            panic!("{all:?}")
+        };
+        assert_eq!(*count, 3.0 + 4.0 + (5.0 - 3.0) + (6.0 - 4.0));
+        assert_eq!(
+            all[1].2,
+            Cumulative::Counter {
+                total: 5.0,
+                calls: 5.0
+            }
+        );
+        let who: Vec<_> = all[2..].iter().map(|s| s.1.clone().unwrap()).collect();
+        assert_eq!(who, ["workerSome(1)", "workerSome(1)"]);
     }
 
     #[test]
