@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 
 use crate::gather::{Delivery, Tree};
 use crate::snapshot::{SeriesKey, Value};
+use crate::tags::split_tags;
 use crate::tree::write_value;
 
 use super::{Process, Store};
@@ -169,7 +170,6 @@ fn write_series(
     delivery: &Delivery,
     out: &mut Vec<u8>,
 ) {
-    // TODO(lead): use crate::tags::split_tags
     let (id, tags) = split_tags(&key.id);
     let mut name = key.path.join(".");
     if !name.is_empty() {
@@ -203,23 +203,6 @@ fn write_series(
 
 fn json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     serde_json::to_writer(out, value).expect("writing to a Vec cannot fail");
-}
-
-/// A stand-in for `crate::tags::split_tags` (being written elsewhere): `requests{a="1",b="2"}`
-/// -> `("requests", Some([("a", "1"), ("b", "2")]))`; an id without a well-formed tag list ->
-/// `(id, None)`.
-// TODO(lead): use crate::tags::split_tags
-fn split_tags(id: &str) -> (&str, Option<Vec<(String, String)>>) {
-    if !id.ends_with('}') {
-        return (id, None);
-    }
-    // The name may itself hold a `{`: the first brace that starts a well-formed list is it.
-    for (open, _) in id.match_indices('{') {
-        if let Some(tags) = parse_tags(&id[open + 1..id.len() - 1]) {
-            return (&id[..open], Some(tags));
-        }
-    }
-    (id, None)
 }
 
 fn parse_tags(mut body: &str) -> Option<Vec<(String, String)>> {
@@ -487,20 +470,5 @@ mod tests {
         assert_eq!(f["processes"][1]["key"], "7");
         assert_eq!(f["series"][0]["values"]["7"]["val"], 1.0);
         assert!(f["series"][0]["values"].get("master").is_none());
-    }
-
-    #[test]
-    fn split_tags_stand_in() {
-        assert_eq!(split_tags("plain"), ("plain", None));
-        assert_eq!(split_tags("a{b"), ("a{b", None));
-        assert_eq!(
-            split_tags("r{a=\"1\",b=\"x\\ny\"}"),
-            (
-                "r",
-                Some(vec![("a".into(), "1".into()), ("b".into(), "x\ny".into())])
-            )
-        );
-        assert_eq!(split_tags("x{y}"), ("x{y}", None));
-        assert_eq!(split_tags("x{a=\"1\",}"), ("x{a=\"1\",}", None));
     }
 }

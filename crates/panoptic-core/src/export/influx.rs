@@ -44,11 +44,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use super::view::{own_tag_key, split_tags, worker_tag, WORKER};
+use super::view::{own_tag_key, worker_tag, WORKER};
 use super::{Cumulative, Process, Store};
 use crate::gather::{Delivery, Tree};
 use crate::histogram::percentile_key;
 use crate::snapshot::{SeriesKey, Value};
+use crate::tags::split_tags;
 
 /// The timestamp unit of the written points (and the `precision` of the `/write` request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -33,9 +33,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json};
 
-use super::view::{group_of, own_tag_key, split_tags, worker_tag, LastValues, WORKER};
+use super::view::{group_of, own_tag_key, worker_tag, LastValues, WORKER};
 use super::{Cumulative, Series, Store};
 use crate::snapshot::Value;
+use crate::tags::split_tags;
 
 /// The percentiles of a histogram's `.median`, `.p75`, `.p95` and `.p99`.
 const PERCENTILES: [(f64, &str); 4] = [

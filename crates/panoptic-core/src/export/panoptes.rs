@@ -39,11 +39,12 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value as Json};
 
-use super::view::{group_of, split_tags, LastValues};
+use super::view::{group_of, LastValues};
 use super::{Cumulative, Origin, Process, Series, Store};
 use crate::gather::Tree;
 use crate::histogram::percentile_key;
 use crate::snapshot::Value;
+use crate::tags::split_tags;
 
 /// Panoptes' metrics group schema version.
 pub const SCHEMA_VERSION: &str = "0.2";

@@ -29,6 +29,7 @@ use super::{Cumulative, Process, Series};
 use crate::gather::Tree;
 use crate::histogram::{js, OptionsError};
 use crate::snapshot::SeriesKey;
+use crate::tags::split_tags;
 
 /// Default histogram bucket bounds: latencies in milliseconds, 1 ms to 10 s in 1-2.5-5 steps
 /// (prom-client's and client_golang's default seconds, 5 ms to 10 s, in milliseconds, with 1
@@ -645,57 +646,6 @@ fn escape(text: &str, quote: bool, out: &mut String) {
             '"' if quote => out.push_str("\\\""),
             c => out.push(c),
         }
-    }
-}
-
-// TODO(lead): use crate::tags::split_tags (this stand-in reads ids the same way).
-/// Splits a tagged id (`requests{method="GET",status="200"}`) into its bare id and its tags
-/// (values unescaped): the tag block starts at the first `{` from which the rest of the id is
-/// one well-formed `{key="value",...}` block (keys `[a-zA-Z_][a-zA-Z0-9_]*`, at least one pair,
-/// only the escapes `\\`, `\"`, `\n`); an id without one is all bare id.
-fn split_tags(id: &str) -> (&str, Option<Vec<(String, String)>>) {
-    if id.ends_with('}') {
-        for (start, _) in id.match_indices('{') {
-            if let Some(tags) = tag_block(&id[start..]) {
-                return (&id[..start], Some(tags));
-            }
-        }
-    }
-    (id, None)
-}
-
-/// The pairs of `block` when the whole of it is one well-formed tag block (see [`split_tags`]).
-fn tag_block(block: &str) -> Option<Vec<(String, String)>> {
-    let mut rest = block.strip_prefix('{')?;
-    let mut tags = Vec::new();
-    loop {
-        let key_end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        let key = &rest[..key_end];
-        if !key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-            return None;
-        }
-        let after = rest[key_end..].strip_prefix("=\"")?;
-        let mut chars = after.char_indices();
-        let mut value = String::new();
-        let end = loop {
-            match chars.next()? {
-                (i, '"') => break i,
-                (_, '\\') => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    c @ ('\\' | '"') => value.push(c),
-                    _ => return None,
-                },
-                (_, c) => value.push(c),
-            }
-        };
-        tags.push((key.to_string(), value));
-        rest = &after[end + 1..];
-        if rest == "}" {
-            return Some(tags);
-        }
-        rest = rest.strip_prefix(',')?;
     }
 }
 

@@ -9,63 +9,10 @@ use std::sync::Arc;
 use super::{Origin, Process};
 use crate::gather::{Delivery, Tree};
 use crate::snapshot::{SeriesKey, Value};
+use crate::tags::split_tags;
 
 /// The group of series with no path, when the instance has no name (Pandora and Panoptes).
 pub const DEFAULT_GROUP: &str = "default";
-
-// TODO(lead): use crate::tags::split_tags (this stand-in reads the same block:
-// `id{key="value",...}`, keys sorted, values escaped as Prometheus label values).
-/// Splits a series id into its bare id and its tags (`None`: the id has no well-formed tag
-/// block, and the whole id is the bare id).
-pub(crate) fn split_tags(id: &str) -> (&str, Option<Vec<(String, String)>>) {
-    if !id.ends_with('}') {
-        return (id, None);
-    }
-    for (start, _) in id.match_indices('{') {
-        if let Some(tags) = read_block(&id[start..]) {
-            return (&id[..start], Some(tags));
-        }
-    }
-    (id, None)
-}
-
-/// Reads `{key="value",...}` (the whole text, at least one pair).
-fn read_block(block: &str) -> Option<Vec<(String, String)>> {
-    let mut rest = block.strip_prefix('{')?;
-    let mut tags = Vec::new();
-    loop {
-        let end = rest.find("=\"")?;
-        let key = &rest[..end];
-        let mut chars = key.chars();
-        let first = chars.next()?;
-        if !(first.is_ascii_alphabetic() || first == '_')
-            || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return None;
-        }
-        rest = &rest[end + 2..];
-        let mut value = String::new();
-        let mut chars = rest.char_indices();
-        let close = loop {
-            match chars.next()? {
-                (i, '"') => break i,
-                (_, '\\') => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    c @ ('\\' | '"') => value.push(c),
-                    _ => return None,
-                },
-                (_, c) => value.push(c),
-            }
-        };
-        tags.push((key.to_string(), value));
-        rest = &rest[close + 1..];
-        match rest.as_bytes().first() {
-            Some(b',') => rest = &rest[1..],
-            Some(b'}') if rest.len() == 1 => return Some(tags),
-            _ => return None,
-        }
-    }
-}
 
 /// The tag that tells a process's own series apart, as the Prometheus exposition's label:
 /// `worker` = `master`, the cluster worker id (`1`), or a worker thread's label (`1:3`,
@@ -249,22 +196,6 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_are_read_back_from_ids() {
-        assert_eq!(split_tags("plain"), ("plain", None));
-        let (bare, tags) = split_tags(r#"requests{method="GET",path="a\"b\\c\nd"}"#);
-        assert_eq!(bare, "requests");
-        let tags = tags.unwrap();
-        assert_eq!(tags[0], ("method".into(), "GET".into()));
-        assert_eq!(tags[1], ("path".into(), "a\"b\\c\nd".into()));
-        // Not a well-formed block: the whole id.
-        for id in ["x{}", "x{a=1}", "x{1a=\"v\"}", "x{a=\"v\"", "x{a=\"v\\q\"}"] {
-            assert_eq!(split_tags(id), (id, None), "{id}");
-        }
-        // A `{` inside the bare id: the first `{` that starts a block.
-        assert_eq!(split_tags("a{b{k=\"v\"}").0, "a{b");
-    }
 
     #[test]
     fn groups_and_worker_tags() {
