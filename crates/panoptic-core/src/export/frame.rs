@@ -205,36 +205,6 @@ fn json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     serde_json::to_writer(out, value).expect("writing to a Vec cannot fail");
 }
 
-fn parse_tags(mut body: &str) -> Option<Vec<(String, String)>> {
-    let mut tags = Vec::new();
-    while !body.is_empty() {
-        let (name, rest) = body.split_once("=\"")?;
-        let mut value = String::new();
-        let mut chars = rest.char_indices();
-        let end = loop {
-            match chars.next()? {
-                (i, '"') => break i,
-                (_, '\\') => match chars.next()? {
-                    (_, 'n') => value.push('\n'),
-                    (_, c) => value.push(c),
-                },
-                (_, c) => value.push(c),
-            }
-        };
-        tags.push((name.to_string(), value));
-        body = &rest[end + 1..];
-        if let Some(next) = body.strip_prefix(',') {
-            body = next;
-            if body.is_empty() {
-                return None;
-            }
-        } else if !body.is_empty() {
-            return None;
-        }
-    }
-    Some(tags)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use super::{Origin, Process};
 use crate::gather::{Delivery, Tree};
 use crate::snapshot::{SeriesKey, Value};
-use crate::tags::split_tags;
 
 /// The group of series with no path, when the instance has no name (Pandora and Panoptes).
 pub const DEFAULT_GROUP: &str = "default";
