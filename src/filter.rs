@@ -97,8 +97,8 @@ impl NativeFilter {
             .into_iter()
             .map(|s| {
                 let key = SeriesKey {
-                    method: s.method,
-                    path: s.path,
+                    method: s.method.into(),
+                    path: s.path.into(),
                     id: s.id,
                 };
                 let fields = SeriesFields {

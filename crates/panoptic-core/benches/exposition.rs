@@ -17,7 +17,7 @@ fn counters(n: usize) -> Vec<(SeriesKey, Cumulative)> {
             let (name, rest) = (i % 10, i / 10);
             let key = SeriesKey {
                 method: "inc".into(),
-                path: vec!["http".into()],
+                path: vec!["http".to_string()].into(),
                 id: format!(
                     "requests{name}{{method=\"m{}\",status=\"s{}\"}}",
                     rest % 1000,

@@ -34,8 +34,8 @@ pub fn values(n: usize) -> Vec<f64> {
 /// The key of series `i`: 100 ids per path, as the JS benchmarks lay them out.
 pub fn key(method: &str, i: usize) -> SeriesKey {
     SeriesKey {
-        method: method.to_string(),
-        path: vec!["svc".to_string(), format!("route{}", i / 100)],
+        method: method.into(),
+        path: vec!["svc".to_string(), format!("route{}", i / 100)].into(),
         id: format!("n{}", i % 100),
     }
 }
