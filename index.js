@@ -11,6 +11,7 @@ const { Collector } = require('./lib/collector');
 const { Scope, installOnScopes } = require('./lib/scope');
 const { register, unregister, uniqueName } = require('./lib/cluster');
 const { isMainThread } = require('worker_threads');
+const { parseExportOptions, parseServe } = require('./lib/export');
 
 const COLLECTOR = Symbol('panoptic.collector');
 
@@ -23,6 +24,7 @@ let instanceCount = 0;
 function Panopticon(options) {
   if (!(this instanceof Panopticon)) return new Panopticon(options);
   const opts = parseOptions(options);
+  opts.exports = parseExportOptions(options || {});
   EventEmitter.call(this);
   // Custom persistent loggers each listen to 'reset' (the 0.3.0 logger contract).
   this.setMaxListeners(0);
@@ -75,6 +77,27 @@ Panopticon.prototype.bind = function bind(method, path, id, tags) {
   }
   const c = this[COLLECTOR];
   return c.bind(m, find(c, m, path, id, tags));
+};
+
+/**
+ * Serves this instance's exports over HTTP (README, "Exports"): resolves with the bound address
+ * `{ address, port, family, url }`; rejects with a TypeError/RangeError naming a bad option, or
+ * the system error (e.g. EADDRINUSE). `stop()` closes the server.
+ */
+Panopticon.prototype.serve = function serve(options) {
+  try {
+    return Promise.resolve(this[COLLECTOR].serve(parseServe(options)));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+};
+
+/**
+ * What the exports did so far: `{ deliveries, influx, servers }` (README, "Exports"); zeros on an
+ * instance that does not deliver.
+ */
+Panopticon.prototype.exportStats = function exportStats() {
+  return this[COLLECTOR].exportStats();
 };
 
 /** A view of this instance whose methods and bind() record under `path`. */

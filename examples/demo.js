@@ -2,7 +2,9 @@
 
 // The demo behind `npm start`: a cluster of 2 HTTP workers, each recording its requests with
 // panoptic, and a master that puts load on them and prints each delivery as a table: one row per
-// worker and the exact cluster-wide merge.
+// worker and the exact cluster-wide merge. The master also serves the live page (charts of every
+// series, per worker and merged) at http://127.0.0.1:9464/ (another free port when that one is
+// taken: the URL is printed).
 //   npm start                                 run until Ctrl-C
 //   npm start -- --duration 10                stop after 10 seconds
 //   npm start -- --interval 500               deliver every 500 ms (default 1000)
@@ -69,6 +71,7 @@ function runWorker() {
   // Handles resolved once: the fast way to record the same series often.
   const requests = panopticon.bind('inc', ['http'], 'requests');
   const latency = panopticon.bind('timedSample', ['http'], 'latency');
+  const latencyMs = panopticon.bind('histogram', ['http'], 'latencyMs'); // its percentiles
   const lastPath = panopticon.bind('set', ['http'], 'lastPath');
   const statuses = new Map(); // status code -> bound handle
   const status = (code) => {
@@ -85,7 +88,9 @@ function runWorker() {
       const code = req.url === '/boom' ? 500 : req.url === '/missing' ? 404 : 200;
       res.writeHead(code, { 'content-type': 'text/plain' });
       res.end(`${code} from worker ${cluster.worker.id}\n`);
-      latency(process.hrtime(start));
+      const elapsed = process.hrtime(start);
+      latency(elapsed);
+      latencyMs(elapsed[0] * 1e3 + elapsed[1] / 1e6);
       status(code);
       lastPath(req.url); // cluster-wide, the most recent `set` wins
     }, 1 + Math.random() * 19);
@@ -146,6 +151,7 @@ function runMaster() {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
   let inFlight = 0;
   let drained = null; // resolves when the last in-flight request is done during shutdown
+  panopticon.gauge(['load'], 'inFlight', () => inFlight); // read at each interval's end
 
   function pickPath() {
     const r = Math.random();
@@ -253,6 +259,16 @@ function runMaster() {
 
   console.log(`panoptic cluster demo: ${WORKERS} workers, one delivery every ${options.interval} ms` +
     `${Number.isFinite(options.duration) ? `, for ${options.duration} s` : ' (Ctrl-C to stop)'}`);
+
+  // The live page, on a fixed port when it is free (a bookmark keeps working), else on any.
+  panopticon.serve({ port: 9464 })
+    .catch((error) => (error.code === 'EADDRINUSE' ? panopticon.serve({ port: 0 }) : Promise.reject(error)))
+    .then(({ url }) => console.log(`live page: ${url}`), (error) => {
+      if (stopping) return; // stopped before the server was up
+      console.error(`demo: cannot serve the live page: ${error.message}`);
+      exitCode = 1;
+      shutdown();
+    });
 }
 
 // ---- printing a delivery --------------------------------------------------------------------

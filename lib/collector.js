@@ -28,6 +28,7 @@ const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { checkKey, describe, taggedId } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
+const { origin, addressOf } = require('./export');
 
 const NOOP = () => {};
 
@@ -40,6 +41,7 @@ class Collector {
     this.startTime = options.startTime;
     this.deliveryDelay = options.deliveryDelay;
     this.transformer = options.transformer || defaultTransformer;
+    this.exportOptions = options.exports;
     this.engine = new NativeEngine(this.startTime, this.interval, this.scaleFactor, this.persist, options.histogram);
     this.cell = this.engine.cell;
     this.cur = this.engine.open;
@@ -76,6 +78,8 @@ class Collector {
     // What happens to a closed interval (set by the role), and the role's timers.
     this.onClosed = NOOP;
     this.ready = []; // master: closed intervals (k) waiting for their delivery time
+    this.delivering = false;
+    this.servers = []; // serve()'s native servers, stopped with the instance
     this.forwardAt = Infinity; // cluster worker: when to forward its threads' snapshots
     this.forward = NOOP;
     this.resync = NOOP; // master: ask the workers that lack keys to resync
@@ -363,6 +367,8 @@ class Collector {
 
   /** Master or standalone: keep closed intervals for delivery, with the workers' snapshots. */
   startDelivering() {
+    this.engine.export(origin(this.owner), this.exportOptions);
+    this.delivering = true;
     this.onClosed = (k) => {
       this.engine.keep();
       this.ready.push(k);
@@ -533,9 +539,30 @@ class Collector {
     this.engine.forgetWorker(workerId);
   }
 
+  /** Starts an HTTP server for this instance's exports (options checked by lib/export.js). */
+  serve(spec) {
+    if (this.stopped) throw new Error('serve() on a stopped instance');
+    if (!this.delivering) {
+      const error = new Error('serve() works on an instance that delivers (the cluster master, a standalone process or thread), not on a cluster worker or a thread that feeds its process');
+      error.code = 'PANOPTIC_NOT_DELIVERING';
+      throw error;
+    }
+    const server = this.engine.serve(spec);
+    this.servers.push(server);
+    return addressOf(server);
+  }
+
+  exportStats() {
+    const { deliveries, influx } = this.engine.exportStats();
+    const servers = this.servers.map((server) => ({ url: addressOf(server).url, ...server.stats() }));
+    return { deliveries, influx: influx ? { ...influx, lastError: influx.lastError ?? null } : null, servers };
+  }
+
   stop() {
     if (this.stopped) return;
     this.stopped = true;
+    for (const server of this.servers) server.stop();
+    this.servers = [];
     // NaN never equals the clock cell: every recorder takes the slow branch, which drops.
     this.cur = NaN;
     for (const s of this.entered) s.cur = NaN;

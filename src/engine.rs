@@ -8,7 +8,7 @@ use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::clock;
 use panoptic_core::engine::{Engine, JsValue, Kind};
-use panoptic_core::export::{Exporter, Origin};
+use panoptic_core::export::Origin;
 use panoptic_core::gather::Source;
 use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
 use panoptic_core::intake::Intake;
@@ -19,7 +19,10 @@ use panoptic_core::tree::{render, Format};
 use panoptic_core::wire::{encode, Keys};
 
 use crate::delivery::NativeDelivery;
-use crate::error::{clock_error, coded, Coded, BAD_KIND, BAD_OPTIONS, NO_INTERVAL, NO_PAGE};
+use crate::error::{
+    clock_error, coded, Coded, BAD_KIND, BAD_OPTIONS, NOT_DELIVERING, NO_INTERVAL, NO_PAGE,
+};
+use crate::export::{ExportOptions, ExportStats, Exports, NativeServer, ServeSpec};
 use crate::memory::{view, Owner};
 
 /// Where a newly defined series lives.
@@ -87,7 +90,7 @@ pub struct NativeEngine {
     host: Option<Host>,
     feed: Option<Feed>,
     /// A delivering instance's exports (see `export`).
-    exporter: Option<Exporter>,
+    exports: Option<Exports>,
     start: f64,
     interval: f64,
     scale_factor: f64,
@@ -117,7 +120,7 @@ impl NativeEngine {
             meter_cell: None,
             host: None,
             feed: None,
-            exporter: None,
+            exports: None,
             start,
             interval,
             scale_factor,
@@ -340,17 +343,17 @@ impl NativeEngine {
     #[napi]
     pub fn forget_worker(&mut self, worker: u32) {
         self.intake.forget_worker(worker);
-        if let Some(exporter) = &self.exporter {
-            exporter.forget_worker(worker);
+        if let Some(exports) = &self.exports {
+            exports.exporter().forget_worker(worker);
         }
     }
 
     /// A delivering instance: from now on every delivery also goes to the exports (which add
-    /// it up off the JS thread). Idempotent.
+    /// it up off the JS thread), with the instance's export options. Idempotent.
     #[napi]
-    pub fn export(&mut self, origin: ExportOrigin) {
-        if self.exporter.is_none() {
-            self.exporter = Some(Exporter::new(Origin {
+    pub fn export(&mut self, origin: ExportOrigin, options: ExportOptions) -> Result<(), Coded> {
+        if self.exports.is_none() {
+            let origin = Origin {
                 name: origin.name,
                 id: origin.id,
                 host: origin.host,
@@ -358,7 +361,33 @@ impl NativeEngine {
                 pid: std::process::id(),
                 interval: self.interval,
                 scale_factor: self.scale_factor,
-            }));
+            };
+            self.exports = Some(Exports::new(origin, options)?);
+        }
+        Ok(())
+    }
+
+    /// Starts an HTTP server of the exports (`serve()`; after `export`).
+    #[napi]
+    pub fn serve(&self, spec: ServeSpec) -> Result<NativeServer, Coded> {
+        match &self.exports {
+            Some(exports) => exports.serve(spec),
+            None => Err(coded(
+                NOT_DELIVERING,
+                "serve() needs an instance that delivers",
+            )),
+        }
+    }
+
+    /// What the exports did so far (zeros before `export`).
+    #[napi]
+    pub fn export_stats(&self) -> ExportStats {
+        match &self.exports {
+            Some(exports) => exports.stats(),
+            None => ExportStats {
+                deliveries: 0.0,
+                influx: None,
+            },
         }
     }
 
@@ -384,8 +413,8 @@ impl NativeEngine {
             }
             g.deliver(k, format)
         });
-        if let Some(exporter) = &self.exporter {
-            exporter.add(delivery.clone());
+        if let Some(exports) = &self.exports {
+            exports.exporter().add(delivery.clone());
         }
         NativeDelivery::new(&env, delivery)
     }
@@ -401,6 +430,9 @@ impl NativeEngine {
         }
         self.host = None;
         self.feed = None;
+        if let Some(exports) = &mut self.exports {
+            exports.close();
+        }
     }
 }
 

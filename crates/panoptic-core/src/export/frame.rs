@@ -58,8 +58,14 @@ pub fn series_key(key: &SeriesKey) -> String {
     out
 }
 
-/// Appends the frame of `delivery` (just added into `store`) to `out`.
-pub fn write(store: &Store, delivery: &Delivery, out: &mut Vec<u8>) {
+/// Appends the frame of `delivery` (just added into `store`) to `out`, with the values `keep`
+/// keeps (called with a series' key and its process, None for the cluster view).
+pub fn write(
+    store: &Store,
+    delivery: &Delivery,
+    keep: &dyn Fn(&SeriesKey, Option<&Process>) -> bool,
+    out: &mut Vec<u8>,
+) {
     let start = out.len();
     let format = delivery.format();
     let origin = store.origin();
@@ -74,19 +80,18 @@ pub fn write(store: &Store, delivery: &Delivery, out: &mut Vec<u8>) {
     out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
 
     // Each part's key, as a process and as the key of its values.
-    let parts: Vec<_> = delivery
-        .parts()
-        .map(|part| (process_key(&part.from), part))
-        .collect();
+    let parts: Vec<_> = delivery.parts().collect();
 
     out.extend_from_slice(b",\"processes\":[");
-    let mut processes: Vec<Process> = parts
+    // Each part's process (for `keep`), and the list the frame shows.
+    let own: Vec<Process> = parts
         .iter()
-        .map(|(_, part)| Process {
+        .map(|part| Process {
             from: part.from.clone(),
             pid: part.pid,
         })
         .collect();
+    let mut processes = own.clone();
     if processes.first().map(|p| &p.from) != Some(&Tree::Master) {
         processes.insert(
             0,
@@ -101,7 +106,7 @@ pub fn write(store: &Store, delivery: &Delivery, out: &mut Vec<u8>) {
             out.push(b',');
         }
         let entry = serde_json::json!({
-            "key": process_key(&process.from),
+            "key": process.label(),
             "role": process.role(),
             "worker": process.worker(),
             "pid": process.pid,
@@ -124,18 +129,25 @@ pub fn write(store: &Store, delivery: &Delivery, out: &mut Vec<u8>) {
     // master's first-seen order: a series keeps its place from frame to frame.
     let mut series: BTreeMap<u32, Vec<(&str, &Value)>> = BTreeMap::new();
     let (ids, values) = delivery.merged();
-    let all = ids.iter().zip(values).map(|(&id, v)| ("cluster", id, v));
-    let all = all.chain(parts.iter().flat_map(|(label, part)| {
-        (part.ids.iter().zip(part.values)).map(move |(&id, v)| (label.as_str(), id, v))
-    }));
-    for (label, id, value) in all {
-        if !matches!(value, Value::Custom { .. }) {
-            series.entry(id).or_default().push((label, value));
-        }
-    }
-
+    let all = ids
+        .iter()
+        .zip(values)
+        .map(|(&id, v)| ("cluster", None, id, v));
+    let labels: Vec<String> = own.iter().map(Process::label).collect();
+    let all = all.chain(parts.iter().zip(own.iter().zip(&labels)).flat_map(
+        |(part, (process, label))| {
+            (part.ids.iter().zip(part.values))
+                .map(move |(&id, v)| (label.as_str(), Some(process), id, v))
+        },
+    ));
     out.extend_from_slice(b",\"series\":[");
     delivery.keys().with(|keys| {
+        for (label, process, id, value) in all {
+            let kept = || keys.get(id as usize).is_some_and(|k| keep(k, process));
+            if !matches!(value, Value::Custom { .. }) && kept() {
+                series.entry(id).or_default().push((label, value));
+            }
+        }
         for (n, (id, values)) in series.iter().enumerate() {
             let key = &keys[*id as usize];
             if n > 0 {
@@ -152,15 +164,6 @@ pub fn write(store: &Store, delivery: &Delivery, out: &mut Vec<u8>) {
         if *byte == b'\n' || *byte == b'\r' {
             *byte = b' ';
         }
-    }
-}
-
-/// `master`, a worker id, or a thread's label (`<process>:<threadId>`).
-fn process_key(from: &Tree) -> String {
-    match from {
-        Tree::Master | Tree::Cluster => "master".to_string(),
-        Tree::Worker(id) => id.to_string(),
-        Tree::Thread(label) => label.clone(),
     }
 }
 
@@ -265,7 +268,7 @@ mod tests {
         let mut store = store();
         store.add(delivery);
         let mut out = b"prefix:".to_vec();
-        write(&store, delivery, &mut out);
+        write(&store, delivery, &|_, _| true, &mut out);
         let text = String::from_utf8(out).unwrap();
         let text = text.strip_prefix("prefix:").expect("appends").to_string();
         assert!(!text.contains('\n') && !text.contains('\r'), "{text}");

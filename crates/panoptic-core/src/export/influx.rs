@@ -44,7 +44,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use super::view::{own_tag_key, worker_tag, WORKER};
+use super::view::{own_tag_key, WORKER};
 use super::{Cumulative, Process, Store};
 use crate::gather::{Delivery, Tree};
 use crate::histogram::percentile_key;
@@ -360,7 +360,7 @@ impl<'a> Writer<'a> {
             }
         }
         if let Some(process) = process {
-            tags.push((WORKER, Cow::Owned(worker_tag(process))));
+            tags.push((WORKER, Cow::Owned(process.label())));
         }
         // Stable: equal keys stay in precedence order, and the last of each run wins.
         tags.sort_by(|a, b| a.0.cmp(b.0));

@@ -13,6 +13,7 @@ pub mod panoptes;
 pub mod prometheus;
 pub mod push;
 pub mod routes;
+pub mod select;
 pub mod server;
 pub mod store;
 mod view;
@@ -55,7 +56,9 @@ fn thread() -> Option<&'static Mutex<Sender<Task>>> {
 #[derive(Default)]
 struct Shared {
     store: RwLock<Store>,
-    subscribers: Mutex<Vec<Subscriber>>,
+    /// Each with the number [`Exporter::subscribe`] gave it.
+    subscribers: Mutex<Vec<(u64, Subscriber)>>,
+    next_subscriber: std::sync::atomic::AtomicU64,
 }
 
 /// See the module documentation.
@@ -79,6 +82,7 @@ impl Exporter {
         Exporter(Arc::new(Shared {
             store: RwLock::new(Store::new(origin)),
             subscribers: Mutex::default(),
+            next_subscriber: Default::default(),
         }))
     }
 
@@ -104,9 +108,17 @@ impl Exporter {
         let _ = wait.recv();
     }
 
-    /// Adds a subscriber, called after each later delivery.
-    pub fn subscribe(&self, subscriber: Subscriber) {
-        lock(&self.0.subscribers).push(subscriber);
+    /// Adds a subscriber, called after each later delivery; returns its number for
+    /// [`Exporter::unsubscribe`].
+    pub fn subscribe(&self, subscriber: Subscriber) -> u64 {
+        let id = (self.0.next_subscriber).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.0.subscribers).push((id, subscriber));
+        id
+    }
+
+    /// Removes the subscriber `id` (it is not called again once this returns).
+    pub fn unsubscribe(&self, id: u64) {
+        lock(&self.0.subscribers).retain(|(n, _)| *n != id);
     }
 
     /// A handle for readers.
@@ -137,7 +149,7 @@ fn run(shared: &Shared, job: Job) {
                 write.add(&delivery);
                 drop(write);
                 let read = shared.store.read().unwrap_or_else(|e| e.into_inner());
-                for subscriber in lock(&shared.subscribers).iter_mut() {
+                for (_, subscriber) in lock(&shared.subscribers).iter_mut() {
                     subscriber(&read, &delivery);
                 }
             }

@@ -33,7 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json};
 
-use super::view::{group_of, own_tag_key, worker_tag, LastValues, WORKER};
+use super::view::{group_of, own_tag_key, LastValues, WORKER};
 use super::{Cumulative, Series, Store};
 use crate::snapshot::Value;
 use crate::tags::split_tags;
@@ -171,7 +171,7 @@ fn objects_of(store: &Store, last: &LastValues, series: &Series, values: bool, o
         tags.insert(own_tag_key(&k).to_string(), Json::from(v));
     }
     if let Some(process) = series.process {
-        tags.insert(WORKER.to_string(), Json::from(worker_tag(process)));
+        tags.insert(WORKER.to_string(), Json::from(process.label()));
     }
     let tags = Json::Object(tags);
     let end = store.time_stamp();

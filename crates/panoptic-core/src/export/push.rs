@@ -521,7 +521,9 @@ impl Pusher {
         self.stats()
     }
 
-    fn close(&self, flush: Duration) {
+    /// Stops taking deliveries and leaves the thread `flush` to send what is queued, then drop
+    /// (and count) the rest; returns at once (see [`Pusher::stop`] to wait).
+    pub fn close(&self, flush: Duration) {
         self.shared.closed.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + flush;
         self.shared.lock().deadline.get_or_insert(deadline);

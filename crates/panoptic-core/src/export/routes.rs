@@ -1,87 +1,426 @@
-//! What each HTTP path answers (the README's "Exports" lists them). Every answer is written from
-//! the exporter's [`Store`] on the server's rendering threads: never on, nor waiting for, the JS
-//! thread or a worker.
+//! What each HTTP path answers (the README's "Exports" lists them), and [`serve`], which puts
+//! them on a [`Server`]. Every answer is written from the exporter's [`Store`] on the server's
+//! rendering threads: never on, nor waiting for, the JS thread or a worker.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
+use super::frame;
+use super::prometheus::{self, PrometheusOptions};
+use super::select::Selection;
+use super::server::{Events, Handler, Limits, Reply, Request, Server, ServerStats};
+use super::{pandora, panoptes, Exporter, Process, Series, Store, StoreHandle};
+use crate::filter::Filter;
 use crate::gather::Tree;
-
-use super::{Store, StoreHandle};
-
-/// What to write for a request, as the server sends it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-}
+use crate::histogram::OptionsError;
+use crate::snapshot::SeriesKey;
 
 const JSON: &str = "application/json; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
 
-impl Answer {
-    fn json(body: Vec<u8>) -> Answer {
-        Answer {
-            status: 200,
-            content_type: JSON,
-            body,
+/// The live page's history holds at most this many bytes of frames (the oldest go first), so a
+/// large `history` of large frames stays bounded.
+pub const MAX_HISTORY_BYTES: usize = 64 << 20;
+/// The most intervals `history` may ask for.
+pub const MAX_HISTORY: usize = 100_000;
+
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+    Reply {
+        status,
+        content_type: content_type.to_string(),
+        body,
+    }
+}
+
+fn text(status: u16, message: &str) -> Reply {
+    reply(status, TEXT, format!("{message}\n").into_bytes())
+}
+
+/// What one server shows (its `serve()` options).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    prometheus: PrometheusOptions,
+    per_process: bool,
+    history: usize,
+}
+
+impl Settings {
+    /// Checks `serve()`'s options: the Prometheus ones ([`prometheus::validate_options`]; None:
+    /// the defaults), whether to show each process's own series too, and how many intervals the
+    /// live page's history holds (1 to [`MAX_HISTORY`]).
+    pub fn new(
+        prefix: &str,
+        buckets: Option<Vec<f64>>,
+        quantiles: Option<Vec<f64>>,
+        per_process: bool,
+        history: usize,
+    ) -> Result<Settings, OptionsError> {
+        let defaults = PrometheusOptions::default();
+        let prometheus = PrometheusOptions {
+            prefix: prefix.to_string(),
+            buckets: buckets.unwrap_or(defaults.buckets),
+            quantiles: quantiles.unwrap_or(defaults.quantiles),
+            ..defaults
+        };
+        prometheus::validate_options(&prometheus)?;
+        if !(1..=MAX_HISTORY).contains(&history) {
+            let message = format!("options.history must be from 1 to {MAX_HISTORY}, got {history}");
+            return Err(OptionsError::with_message("options.history", message));
+        }
+        Ok(Settings {
+            prometheus,
+            per_process,
+            history,
+        })
+    }
+}
+
+/// The live page's frames: the last `history` (see [`Settings::new`]), and the event queue that
+/// streams each new one.
+struct Live {
+    frames: Mutex<VecDeque<Arc<[u8]>>>,
+    events: Events,
+    history: usize,
+}
+
+impl Live {
+    fn push(&self, frame: Arc<[u8]>) {
+        self.events.publish(frame.clone());
+        let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
+        frames.push_back(frame);
+        let mut bytes: usize = frames.iter().map(|f| f.len()).sum();
+        while frames.len() > self.history || (frames.len() > 1 && bytes > MAX_HISTORY_BYTES) {
+            bytes -= frames.pop_front().map_or(0, |f| f.len());
         }
     }
 
-    fn error(status: u16, message: &str) -> Answer {
-        Answer {
-            status,
-            content_type: TEXT,
-            body: format!("{message}\n").into_bytes(),
+    /// `GET /api/history`: the frames held, oldest first, as a JSON array.
+    fn history(&self) -> Vec<u8> {
+        let frames = self
+            .frames
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut out = Vec::with_capacity(frames.iter().map(|f| f.len() + 1).sum::<usize>() + 2);
+        out.push(b'[');
+        for (i, frame) in frames.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(frame);
+        }
+        out.push(b']');
+        out
+    }
+}
+
+/// The routes of one server.
+struct Routes {
+    store: StoreHandle,
+    settings: Settings,
+    /// The instance's `filter` option.
+    selection: Selection,
+    /// The live page's HTML (None: `/` answers 404).
+    page: Option<Arc<[u8]>>,
+    live: Arc<Live>,
+}
+
+/// A running server of an exporter's routes. Stopping it (or dropping it) closes the server and
+/// stops writing its frames.
+pub struct Served {
+    server: Server,
+    exporter: Exporter,
+    subscription: u64,
+}
+
+impl Served {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// What the server did so far.
+    pub fn stats(&self) -> ServerStats {
+        self.server.stats()
+    }
+
+    /// Closes the server and its connections.
+    pub fn stop(self) {}
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.exporter.unsubscribe(self.subscription);
+    }
+}
+
+/// Serves `exporter`'s routes on `host:port` (port 0: any free port): the settings, the
+/// instance's `selection`, and the live page's HTML. From now on each delivery is also written
+/// as a frame for the live page (the last delivery at once, when there is one).
+pub fn serve(
+    exporter: &Exporter,
+    host: &str,
+    port: u16,
+    settings: Settings,
+    selection: Selection,
+    page: Option<Arc<[u8]>>,
+) -> std::io::Result<Served> {
+    if settings.per_process {
+        exporter.keep_processes();
+    }
+    let live = Arc::new(Live {
+        frames: Mutex::default(),
+        events: Events::new(),
+        history: settings.history,
+    });
+    let write_frame = {
+        let (live, selection) = (live.clone(), selection.clone());
+        move |store: &Store, delivery: &crate::gather::Delivery| {
+            let origin = store.origin();
+            let keep =
+                |key: &SeriesKey, process: Option<&Process>| selection.keeps(origin, key, process);
+            let mut out = Vec::new();
+            frame::write(store, delivery, &keep, &mut out);
+            live.push(out.into());
+        }
+    };
+    {
+        let store = exporter.store();
+        let store = store.read();
+        if let Some(last) = store.last() {
+            write_frame(&store, last);
+        }
+    }
+    let subscription = exporter.subscribe(Box::new(write_frame));
+    let routes = Routes {
+        store: exporter.store(),
+        settings,
+        selection,
+        page,
+        live: live.clone(),
+    };
+    let events = Some(live.events.clone());
+    match Server::start(host, port, Arc::new(routes), events, Limits::default()) {
+        Ok(server) => Ok(Served {
+            server,
+            exporter: exporter.clone(),
+            subscription,
+        }),
+        Err(e) => {
+            exporter.unsubscribe(subscription);
+            Err(e)
         }
     }
 }
 
-/// The routes of one served instance.
-#[derive(Clone)]
-pub struct Routes {
-    store: StoreHandle,
+impl Handler for Routes {
+    fn respond(&self, request: &Request) -> Reply {
+        let Some(path) = decode(&request.path, false) else {
+            return text(400, "the path is not valid percent-encoded UTF-8");
+        };
+        let filter = match query_value(&request.query, "filter") {
+            None => None,
+            Some(None) => return text(400, "?filter= is not valid percent-encoded UTF-8"),
+            Some(Some(f)) if f.trim().is_empty() => None,
+            Some(Some(f)) => match Filter::parse(&f) {
+                Ok(filter) => Some(filter),
+                Err(e) if path == "/api/select" => {
+                    let body =
+                        serde_json::json!({ "error": e.to_string(), "position": e.position });
+                    return reply(400, JSON, body.to_string().into_bytes());
+                }
+                Err(e) => return text(400, &e.to_string()),
+            },
+        };
+        let selection = match filter {
+            Some(f) => self.selection.and(f),
+            None => self.selection.clone(),
+        };
+        match path.as_ref() {
+            "/" => match &self.page {
+                Some(page) => reply(200, HTML, page.to_vec()),
+                None => text(
+                    404,
+                    "the live page is not built (node scripts/build-page.js)",
+                ),
+            },
+            "/api/history" => reply(200, JSON, self.live.history()),
+            "/api/select" => reply(200, JSON, select(&self.store.read(), &selection)),
+            "/healthz" => health(&self.store.read()),
+            _ => match path.strip_prefix("/metrics") {
+                Some(rest) => self.metrics(rest, &selection, &request.accept),
+                None => text(404, &format!("not found: {}", request.path)),
+            },
+        }
+    }
 }
 
 impl Routes {
-    /// Routes answering from `store`.
-    pub fn new(store: StoreHandle) -> Routes {
-        Routes { store }
-    }
-
-    /// Answers `GET path?query` (`accept`: the request's Accept header, or "").
-    pub fn answer(&self, path: &str, query: &str, accept: &str) -> Answer {
-        let _ = (query, accept);
+    /// `/metrics` and the routes under it (`rest`: what follows `/metrics`).
+    fn metrics(&self, rest: &str, selection: &Selection, accept: &str) -> Reply {
         let store = self.store.read();
-        match path {
-            "/healthz" => health(&store),
-            "/metrics.json" => last_delivery(&store),
-            _ => Answer::error(404, &format!("not found: {path}")),
+        if store.last().is_none() {
+            return text(503, "no interval delivered yet");
+        }
+        let origin = store.origin();
+        let per_process = self.settings.per_process;
+        let shown = |s: &Series| {
+            (per_process || s.process.is_none()) && selection.keeps(origin, s.key, s.process)
+        };
+        let mut out = Vec::with_capacity(64 << 10);
+        match rest {
+            "" => {
+                let format = prometheus::negotiate(accept);
+                let options = PrometheusOptions {
+                    scale_factor: origin.scale_factor,
+                    ..self.settings.prometheus.clone()
+                };
+                prometheus::write(store.series().filter(shown), &options, format, &mut out);
+                reply(200, prometheus::content_type(format), out)
+            }
+            ".json" => reply(200, JSON, last_delivery(&store, selection)),
+            "/panoptes" => {
+                panoptes::write(&store, store.series().filter(shown), &mut out);
+                reply(200, JSON, out)
+            }
+            "/list" => {
+                pandora::list(&store, store.series().filter(shown), None, &mut out);
+                reply(200, JSON, out)
+            }
+            _ => {
+                if let Some(group) = rest.strip_prefix("/list/") {
+                    pandora::list(&store, store.series().filter(shown), Some(group), &mut out);
+                    reply(200, JSON, out)
+                } else if let Some(group) = rest.strip_prefix('/').filter(|g| !g.is_empty()) {
+                    let found =
+                        pandora::group(&store, store.series().filter(shown), group, &mut out);
+                    reply(if found { 200 } else { 404 }, JSON, out)
+                } else {
+                    text(404, &format!("not found: /metrics{rest}"))
+                }
+            }
         }
     }
+}
+
+/// Percent-decodes `text` (`+` as a space too when `plus` is true); None when the result is not
+/// UTF-8.
+fn decode(text: &str, plus: bool) -> Option<Cow<'_, str>> {
+    if !text.contains(['%', '+']) {
+        return Some(Cow::Borrowed(text));
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+/// The value of the query parameter `name` (the first one): None when absent, Some(None) when it
+/// does not decode.
+fn query_value(query: &str, name: &str) -> Option<Option<String>> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(key, true)?.as_ref() == name).then(|| decode(value, true).map(Cow::into_owned))
+    })
 }
 
 /// `GET /healthz`: `{ status: "ok", deliveries, timeStamp }` (timeStamp: the end of the last
 /// delivered interval, 0 before the first).
-fn health(store: &Store) -> Answer {
+fn health(store: &Store) -> Reply {
     let body = serde_json::json!({
         "status": "ok",
         "deliveries": store.deliveries(),
         "timeStamp": store.time_stamp(),
     });
-    Answer::json(body.to_string().into_bytes())
+    reply(200, JSON, body.to_string().into_bytes())
+}
+
+/// `GET /api/select`: `{ keys: [series keys], lines: { key: [process labels] } }`, the series
+/// the selection keeps: the cluster view's from the store (label `cluster`), each process's from
+/// the last delivery (a process's fields are known for the processes that took part in it).
+fn select(store: &Store, selection: &Selection) -> Vec<u8> {
+    let origin = store.origin();
+    let mut keys: Vec<String> = Vec::new();
+    let mut lines: HashMap<String, Vec<String>> = HashMap::new();
+    let mut add = |key: &SeriesKey, label: String| {
+        let key = frame::series_key(key);
+        let entry = lines.entry(key.clone()).or_insert_with(|| {
+            keys.push(key);
+            Vec::new()
+        });
+        if !entry.contains(&label) {
+            entry.push(label);
+        }
+    };
+    for s in store.series().filter(|s| s.process.is_none()) {
+        if selection.keeps(origin, s.key, None) {
+            add(s.key, "cluster".into());
+        }
+    }
+    if let Some(delivery) = store.last() {
+        delivery.keys().with(|all| {
+            for part in delivery.parts() {
+                let process = Process {
+                    from: part.from.clone(),
+                    pid: part.pid,
+                };
+                for key in part.ids.iter().filter_map(|&id| all.get(id as usize)) {
+                    if selection.keeps(origin, key, Some(&process)) {
+                        add(key, process.label());
+                    }
+                }
+            }
+        });
+    }
+    serde_json::json!({ "keys": keys, "lines": lines })
+        .to_string()
+        .into_bytes()
 }
 
 /// `GET /metrics.json`: the last delivery as the `'delivery'` event has it (`{ id, name,
 /// interval, timeStamp, data: { master, workers, threads, cluster }, meta }`), with two
 /// differences: the cluster view has no registered loggers' leaves (JS merges those), and meta
-/// has no `pid` key at the top (it is the origin's `pid` field here). 503 before the first
-/// delivery.
-fn last_delivery(store: &Store) -> Answer {
+/// has no `pid` key at the top (it is the origin's `pid` field here). Leaves the selection does
+/// not keep are left out (and the objects they leave empty). The caller checked that there was
+/// a delivery.
+fn last_delivery(store: &Store, selection: &Selection) -> Vec<u8> {
     let Some(delivery) = store.last() else {
-        return Answer::error(503, "no interval delivered yet");
+        return b"{}".to_vec();
     };
     let origin = store.origin();
+    let tree = |from: &Tree, pid: u32| -> String {
+        let whole = delivery.tree(from).unwrap_or_else(|| "{}".into());
+        if selection.is_all() {
+            return whole;
+        }
+        let process = (*from != Tree::Cluster).then(|| Process {
+            from: from.clone(),
+            pid,
+        });
+        let mut value: serde_json::Value = serde_json::from_str(&whole).unwrap_or_default();
+        let keep = |key: &SeriesKey| selection.keeps(origin, key, process.as_ref());
+        prune(&mut value, &mut Vec::new(), &keep);
+        value.to_string()
+    };
     let mut out = Vec::with_capacity(4096);
     let head = serde_json::json!({
         "id": origin.id,
@@ -94,13 +433,9 @@ fn last_delivery(store: &Store) -> Answer {
     // The head's closing brace makes room for the data and the meta.
     out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     out.extend_from_slice(b",\"data\":{\"master\":");
-    out.extend_from_slice(
-        delivery
-            .tree(&Tree::Master)
-            .as_deref()
-            .unwrap_or("{}")
-            .as_bytes(),
-    );
+    let master = delivery.parts().find(|p| p.from == Tree::Master);
+    let master_pid = master.map_or(origin.pid, |p| p.pid);
+    out.extend_from_slice(tree(&Tree::Master, master_pid).as_bytes());
     let group = |name: &str, trees: Vec<(String, String)>, out: &mut Vec<u8>| {
         let _ = write!(out, ",\"{name}\":{{");
         for (i, (key, tree)) in trees.iter().enumerate() {
@@ -117,30 +452,65 @@ fn last_delivery(store: &Store) -> Answer {
     let mut threads = Vec::new();
     for part in delivery.parts() {
         match &part.from {
-            Tree::Worker(id) => {
-                workers.extend(delivery.tree(&part.from).map(|t| (id.to_string(), t)))
-            }
-            Tree::Thread(label) => {
-                threads.extend(delivery.tree(&part.from).map(|t| (label.clone(), t)))
-            }
+            Tree::Worker(id) => workers.push((id.to_string(), tree(&part.from, part.pid))),
+            Tree::Thread(label) => threads.push((label.clone(), tree(&part.from, part.pid))),
             Tree::Master | Tree::Cluster => {}
         }
     }
     group("workers", workers, &mut out);
     group("threads", threads, &mut out);
     out.extend_from_slice(b",\"cluster\":");
-    out.extend_from_slice(delivery.tree(&Tree::Cluster).unwrap_or_default().as_bytes());
+    out.extend_from_slice(tree(&Tree::Cluster, 0).as_bytes());
     let outline: serde_json::Value = serde_json::from_str(&delivery.outline()).unwrap_or_default();
     out.extend_from_slice(b"},\"meta\":");
     out.extend_from_slice(outline["meta"].to_string().as_bytes());
     out.push(b'}');
-    Answer::json(out)
+    out
+}
+
+/// Removes from a delivery tree the leaves (`{ type, value }` objects) whose series `keep`
+/// refuses, then the objects left empty; `path`: the keys above `node`.
+fn prune(
+    node: &mut serde_json::Value,
+    path: &mut Vec<String>,
+    keep: &dyn Fn(&SeriesKey) -> bool,
+) -> bool {
+    let serde_json::Value::Object(map) = node else {
+        return true;
+    };
+    let mut gone = Vec::new();
+    for (name, child) in map.iter_mut() {
+        let leaf = child
+            .as_object()
+            .filter(|o| o.len() == 2 && o.contains_key("value"));
+        let method = leaf.and_then(|o| o.get("type")).and_then(|t| t.as_str());
+        let kept = match method {
+            Some(method) => keep(&SeriesKey {
+                method: method.into(),
+                path: path.clone().into(),
+                id: name.clone(),
+            }),
+            None => {
+                path.push(name.clone());
+                let kept = prune(child, path, keep);
+                path.pop();
+                kept
+            }
+        };
+        if !kept {
+            gone.push(name.clone());
+        }
+    }
+    for name in gone {
+        map.remove(&name);
+    }
+    !map.is_empty()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{Exporter, Origin};
+    use crate::export::{lock, Origin};
     use crate::gather::Gathering;
     use crate::histogram::HistogramOptions;
     use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
@@ -185,19 +555,44 @@ mod tests {
         exporter
     }
 
-    fn json(answer: &Answer) -> serde_json::Value {
-        assert_eq!(answer.content_type, JSON);
-        serde_json::from_slice(&answer.body).unwrap()
+    fn json(reply: &Reply) -> serde_json::Value {
+        assert_eq!(reply.content_type, JSON);
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    fn routes(exporter: &Exporter, selection: Selection) -> Routes {
+        Routes {
+            store: exporter.store(),
+            settings: Settings::new("", None, None, false, 10).unwrap(),
+            selection,
+            page: None,
+            live: Arc::new(Live {
+                frames: Mutex::default(),
+                events: Events::new(),
+                history: 10,
+            }),
+        }
+    }
+
+    /// `GET target` (a path and maybe a query).
+    fn get(routes: &Routes, target: &str, accept: &str) -> Reply {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        routes.respond(&Request {
+            method: "GET".into(),
+            path: path.into(),
+            query: query.into(),
+            accept: accept.into(),
+        })
     }
 
     #[test]
     fn health_and_last_delivery() {
-        let routes = Routes::new(exporter_with_one_delivery().store());
-        let health = routes.answer("/healthz", "", "");
+        let routes = routes(&exporter_with_one_delivery(), Selection::default());
+        let health = get(&routes, "/healthz", "");
         assert_eq!(health.status, 200);
         assert_eq!(json(&health)["deliveries"], 1);
         assert_eq!(json(&health)["timeStamp"], 5000.0);
-        let last = json(&routes.answer("/metrics.json", "", ""));
+        let last = json(&get(&routes, "/metrics.json", ""));
         assert_eq!(last["name"], "web");
         assert_eq!(last["id"], 3);
         assert_eq!(last["timeStamp"], 5000.0);
@@ -211,9 +606,145 @@ mod tests {
 
     #[test]
     fn before_the_first_delivery_and_unknown_paths() {
-        let routes = Routes::new(Exporter::new(Origin::default()).store());
-        assert_eq!(routes.answer("/metrics.json", "", "").status, 503);
-        assert_eq!(routes.answer("/nope", "", "").status, 404);
-        assert_eq!(json(&routes.answer("/healthz", "", ""))["deliveries"], 0);
+        let routes = routes(&Exporter::new(Origin::default()), Selection::default());
+        for path in [
+            "/metrics",
+            "/metrics.json",
+            "/metrics/list",
+            "/metrics/panoptes",
+        ] {
+            assert_eq!(get(&routes, path, "").status, 503, "{path}");
+        }
+        assert_eq!(get(&routes, "/nope", "").status, 404);
+        assert_eq!(get(&routes, "/", "").status, 404);
+        assert_eq!(json(&get(&routes, "/healthz", ""))["deliveries"], 0);
+        assert_eq!(
+            json(&get(&routes, "/api/history", "")),
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn filters_narrow_every_route() {
+        let exporter = exporter_with_one_delivery();
+        let all = routes(&exporter, Selection::default());
+        let body = |r: Reply| String::from_utf8(r.body).unwrap();
+        let metrics = get(&all, "/metrics?filter=name%20%3D%20'http.requests'", "");
+        assert_eq!(metrics.status, 200);
+        assert!(body(metrics).contains("http_requests_total 2"));
+        let other = body(get(&all, "/metrics?filter=name+%3D+'other'", ""));
+        assert!(!other.contains("http_requests"), "{other}");
+        let last = json(&get(&all, "/metrics.json?filter=type='sample'", ""));
+        assert_eq!(last["data"]["master"], serde_json::json!({}));
+        assert_eq!(last["data"]["cluster"], serde_json::json!({}));
+        let kept = json(&get(&all, "/metrics.json?filter=process.role='master'", ""));
+        assert_eq!(kept["data"]["master"]["http"]["requests"]["type"], "inc");
+        assert_eq!(kept["data"]["cluster"], serde_json::json!({}));
+        // A bad filter: where and what was expected.
+        let bad = get(&all, "/metrics?filter=name%20%3D", "");
+        assert_eq!((bad.status, bad.content_type.as_str()), (400, TEXT));
+        assert!(body(bad).starts_with("filter: at position 6: expected"));
+        let bad = get(&all, "/api/select?filter=name%20%3D", "");
+        assert_eq!(
+            (bad.status, json(&bad)["position"].as_u64()),
+            (400, Some(6))
+        );
+        assert_eq!(get(&all, "/metrics?filter=%FF", "").status, 400);
+        // /api/select: series keys, with the processes whose series match.
+        let selected = json(&get(&all, "/api/select", ""));
+        assert_eq!(selected["keys"], serde_json::json!(["inc http.requests"]));
+        let lines = &selected["lines"]["inc http.requests"];
+        assert_eq!(*lines, serde_json::json!(["cluster", "master"]));
+        let workers = json(&get(&all, "/api/select?filter=process.role%3D'worker'", ""));
+        assert_eq!(workers["keys"], serde_json::json!([]));
+        // Pandora's groups: the instance's name.
+        assert_eq!(json(&get(&all, "/metrics/web", ""))["success"], true);
+        let missing = get(&all, "/metrics/nope", "");
+        assert_eq!(
+            (missing.status, json(&missing)["success"].as_bool()),
+            (404, Some(false))
+        );
+        // The instance's filter applies whatever the request asks.
+        let samples = Filter::parse("type = 'sample'").unwrap();
+        let narrowed = routes(&exporter, Selection::new(Some(samples)));
+        assert!(!body(get(&narrowed, "/metrics", "")).contains("http_requests"));
+        assert_eq!(
+            json(&get(&narrowed, "/metrics/list", ""))["data"],
+            serde_json::json!({})
+        );
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(decode("a%20b+c", true).unwrap(), "a b c");
+        assert_eq!(decode("a+b", false).unwrap(), "a+b");
+        assert_eq!(decode("%e2%82%ac%", false).unwrap(), "\u{20ac}%");
+        assert_eq!(decode("%zz", false).unwrap(), "%zz");
+        assert!(decode("%ff", false).is_none());
+        assert_eq!(
+            query_value("a=1&filter=x%3D1", "filter"),
+            Some(Some("x=1".into()))
+        );
+        assert_eq!(query_value("a=1", "filter"), None);
+    }
+
+    #[test]
+    fn a_served_history_starts_with_the_last_delivery_and_follows_the_next() {
+        use std::io::{Read, Write as _};
+        let exporter = exporter_with_one_delivery();
+        let settings = Settings::new("", None, None, false, 2).unwrap();
+        let page: Arc<[u8]> = Arc::from(&b"<html>page</html>"[..]);
+        let served = serve(
+            &exporter,
+            "127.0.0.1",
+            0,
+            settings,
+            Selection::default(),
+            Some(page),
+        )
+        .unwrap();
+        let fetch = |path: &str| {
+            let mut stream = std::net::TcpStream::connect(served.local_addr()).unwrap();
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut text = String::new();
+            stream.read_to_string(&mut text).unwrap();
+            text.split_once("\r\n\r\n").unwrap().1.to_string()
+        };
+        assert_eq!(fetch("/"), "<html>page</html>");
+        let history: serde_json::Value = serde_json::from_str(&fetch("/api/history")).unwrap();
+        assert_eq!(history.as_array().unwrap().len(), 1);
+        assert_eq!(history[0]["timeStamp"], 5000.0);
+        // Two more deliveries: the history holds the last 2.
+        for k in [5.0, 6.0] {
+            let mut g = Gathering::new(HistogramOptions::default());
+            g.keep_local(Snapshot {
+                k,
+                pid: 42,
+                ..Snapshot::default()
+            });
+            let format = Format {
+                interval: 1000.0,
+                scale_factor: 1.0,
+                time_stamp: (k + 1.0) * 1000.0,
+                percentiles: Arc::from([50.0]),
+            };
+            exporter.add(g.deliver(k, format));
+        }
+        exporter.flush();
+        let history: serde_json::Value = serde_json::from_str(&fetch("/api/history")).unwrap();
+        let stamps: Vec<_> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["timeStamp"].clone())
+            .collect();
+        assert_eq!(stamps, [6000.0, 7000.0]);
+        served.stop();
+        // Stopped: its frames are no longer written (the subscription is gone).
+        assert!(lock(&exporter.0.subscribers).is_empty());
     }
 }

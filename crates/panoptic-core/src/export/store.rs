@@ -123,6 +123,16 @@ impl Process {
         }
     }
 
+    /// How the exports name it (the `worker` label, a frame's process key): `master`, the
+    /// cluster worker id, or a worker thread's label (`1:3`, `master:2`).
+    pub fn label(&self) -> String {
+        match &self.from {
+            Tree::Master | Tree::Cluster => "master".into(),
+            Tree::Worker(id) => id.to_string(),
+            Tree::Thread(label) => label.clone(),
+        }
+    }
+
     /// The cluster worker id: a worker's, or a worker thread's process (None on the master).
     pub fn worker(&self) -> Option<u32> {
         match &self.from {

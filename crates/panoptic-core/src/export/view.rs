@@ -22,15 +22,6 @@ pub(crate) const WORKER: &str = "worker";
 /// clashing labels), so it never passes for a process.
 pub(crate) const EXPORTED_WORKER: &str = "exported_worker";
 
-/// The [`WORKER`] tag's value for a process.
-pub(crate) fn worker_tag(process: &Process) -> String {
-    match &process.from {
-        Tree::Master | Tree::Cluster => "master".into(),
-        Tree::Worker(id) => id.to_string(),
-        Tree::Thread(label) => label.clone(),
-    }
-}
-
 /// A series' own tag key as written beside the [`WORKER`] tag.
 pub(crate) fn own_tag_key(key: &str) -> &str {
     if key == WORKER {
@@ -210,9 +201,9 @@ mod tests {
         origin.name = "web".into();
         assert_eq!(group_of(&origin, &key(&["http"])), "web");
         let process = |from| Process { from, pid: 7 };
-        assert_eq!(worker_tag(&process(Tree::Master)), "master");
-        assert_eq!(worker_tag(&process(Tree::Worker(3))), "3");
-        assert_eq!(worker_tag(&process(Tree::Thread("2:5".into()))), "2:5");
+        assert_eq!(process(Tree::Master).label(), "master");
+        assert_eq!(process(Tree::Worker(3)).label(), "3");
+        assert_eq!(process(Tree::Thread("2:5".into())).label(), "2:5");
         assert_eq!(own_tag_key("worker"), "exported_worker");
         assert_eq!(own_tag_key("method"), "method");
     }

@@ -1,0 +1,127 @@
+'use strict';
+
+// Exports (README, "Exports"): what a delivering instance (the master, or a standalone process or
+// thread) serves over HTTP and pushes to back-ends. The work is native: JS only checks options and
+// starts or stops things.
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { describe } = require('./args');
+const { filter } = require('./filter');
+const { checkInflux } = require('../binding.js');
+
+// The live page, built by scripts/build-page.js (run by `npm start`, `npm test` and `npm pack`).
+const PAGE = path.join(__dirname, '..', 'page', 'dist', 'index.html');
+
+/** What the exports say about an instance (ExportOrigin in src/engine.rs). */
+function origin(owner) {
+  return {
+    name: typeof owner.name === 'string' ? owner.name : '',
+    id: owner.id,
+    host: os.hostname(),
+    title: process.title,
+  };
+}
+
+function optionalArray(options, name, where) {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new TypeError(`${where}.${name} must be an array of numbers, got ${describe(value)}`);
+  value.forEach((v, i) => {
+    if (typeof v !== 'number') throw new TypeError(`${where}.${name}[${i}] must be a number, got ${describe(v)}`);
+  });
+  return [...value];
+}
+
+/**
+ * The instance options of the exports (README, "Exports"): `filter` (an expression; a SyntaxError
+ * with its position when it does not compile) and `influx` (checked natively: TypeError or
+ * RangeError naming `influx.<key>`). Checked on every instance, used by the delivering one.
+ */
+function parseExportOptions(options) {
+  const out = { filter: undefined, influx: undefined };
+  if (options.filter !== undefined) {
+    if (typeof options.filter !== 'string') throw new TypeError(`options.filter must be a string, got ${describe(options.filter)}`);
+    out.filter = filter(options.filter).expression;
+  }
+  if (options.influx !== undefined) {
+    const influx = options.influx;
+    if (influx === null || typeof influx !== 'object' || Array.isArray(influx)) {
+      throw new TypeError(`options.influx must be an object, got ${describe(influx)}`);
+    }
+    // JSON has no NaN nor Infinity (they would read as "not given").
+    for (const [key, value] of Object.entries(influx)) {
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        throw new RangeError(`influx.${key} must be a finite number, got ${describe(value)}`);
+      }
+    }
+    out.influx = JSON.stringify(influx);
+    const problem = checkInflux(out.influx);
+    if (problem) throw problem.kind === 'RangeError' ? new RangeError(problem.message) : new TypeError(problem.message);
+  }
+  return out;
+}
+
+/**
+ * `serve(options)` (README, "serve"): every field optional; errors name the field. Ranges the
+ * native side knows better (bucket order, quantile range, name prefix) are checked there and come
+ * back as RangeErrors naming the field.
+ */
+function parseServe(options) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const out = { host: '127.0.0.1', port: 9464, prefix: '', perProcess: false, history: 120 };
+  if (options.host !== undefined) {
+    if (typeof options.host !== 'string' || options.host === '') throw new TypeError(`options.host must be a non-empty string, got ${describe(options.host)}`);
+    out.host = options.host;
+  }
+  if (options.port !== undefined) {
+    if (typeof options.port !== 'number') throw new TypeError(`options.port must be a number, got ${describe(options.port)}`);
+    if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+      throw new RangeError(`options.port must be an integer from 0 to 65535, got ${describe(options.port)}`);
+    }
+    out.port = options.port;
+  }
+  if (options.prefix !== undefined) {
+    if (typeof options.prefix !== 'string') throw new TypeError(`options.prefix must be a string, got ${describe(options.prefix)}`);
+    out.prefix = options.prefix;
+  }
+  if (options.perProcess !== undefined) {
+    if (typeof options.perProcess !== 'boolean') throw new TypeError(`options.perProcess must be a boolean, got ${describe(options.perProcess)}`);
+    out.perProcess = options.perProcess;
+  }
+  if (options.history !== undefined) {
+    if (typeof options.history !== 'number') throw new TypeError(`options.history must be a number, got ${describe(options.history)}`);
+    if (!Number.isInteger(options.history) || options.history < 1 || options.history > 100000) {
+      throw new RangeError(`options.history must be an integer from 1 to 100000, got ${describe(options.history)}`);
+    }
+    out.history = options.history;
+  }
+  out.buckets = optionalArray(options, 'buckets', 'options');
+  out.quantiles = optionalArray(options, 'quantiles', 'options');
+  out.page = page();
+  return out;
+}
+
+/** The live page's HTML, or undefined when it is not built (`/` then answers 404). */
+function page() {
+  try {
+    return fs.readFileSync(PAGE);
+  } catch (error) {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The address a server is bound to, as `serve()` resolves it. */
+function addressOf(server) {
+  const { host, port } = server;
+  const family = host.includes(':') ? 'IPv6' : 'IPv4';
+  const url = `http://${family === 'IPv6' ? `[${host}]` : host}:${port}/`;
+  return { address: host, port, family, url };
+}
+
+module.exports = { origin, parseExportOptions, parseServe, addressOf };

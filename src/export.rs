@@ -1,0 +1,281 @@
+//! The exports of a delivering instance (README, "Exports"): the exporter fed by each delivery,
+//! the instance's `filter`, the InfluxDB pusher (`influx`), and `NativeServer`, one HTTP server
+//! started by `serve()`. The servers and the pusher run on native threads; JS only starts and
+//! stops them and reads their counters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use panoptic_core::export::push::{PushError, PushOptions, PushStats, Pusher};
+use panoptic_core::export::routes::{self, Served, Settings};
+use panoptic_core::export::select::Selection;
+use panoptic_core::export::{Exporter, Origin};
+use panoptic_core::filter::Filter;
+
+use crate::error::{coded, Coded, BAD_OPTIONS};
+
+/// How long a stopped instance's pusher may go on sending what it queued (on its own thread).
+const FLUSH_ON_STOP: Duration = Duration::from_secs(2);
+
+/// The instance options of the exports, checked by lib/export.js.
+#[napi(object)]
+pub struct ExportOptions {
+    /// `filter`: the expression limiting what every export shows.
+    pub filter: Option<String>,
+    /// `influx`, as JSON.
+    pub influx: Option<String>,
+}
+
+/// An option that lib/export.js throws as a `TypeError` or a `RangeError`.
+#[napi(object)]
+pub struct OptionProblem {
+    /// `TypeError` or `RangeError`.
+    pub kind: String,
+    /// Names the option and the value given.
+    pub message: String,
+}
+
+fn push_options(json: &str) -> Result<PushOptions, OptionProblem> {
+    let problem = |kind: &str, message: String| OptionProblem {
+        kind: kind.into(),
+        message,
+    };
+    let value = serde_json::from_str(json).map_err(|e| problem("TypeError", e.to_string()))?;
+    PushOptions::from_json(&value).map_err(|e| match e {
+        PushError::Range { message, .. } => problem("RangeError", message),
+        other => problem("TypeError", other.to_string()),
+    })
+}
+
+/// Checks the `influx` option (given as JSON): what is wrong with it, or nothing.
+#[napi]
+pub fn check_influx(json: String) -> Option<OptionProblem> {
+    push_options(&json).err()
+}
+
+/// A delivering instance's exports.
+pub struct Exports {
+    exporter: Exporter,
+    selection: Selection,
+    pusher: Option<Pusher>,
+}
+
+impl Exports {
+    /// Starts exporting for `origin` with `options` (already checked by JS: an error here is a
+    /// bug or a thread that did not start).
+    pub fn new(origin: Origin, options: ExportOptions) -> Result<Exports, Coded> {
+        let bad = |message: String| coded(BAD_OPTIONS, message);
+        let filter = (options.filter.as_deref())
+            .map(Filter::parse)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?;
+        let selection = Selection::new(filter);
+        let exporter = Exporter::new(origin.clone());
+        let pusher = match options.influx {
+            None => None,
+            Some(json) => {
+                let mut push = push_options(&json).map_err(|p| bad(p.message))?;
+                let keep = selection.clone();
+                push.lines.keep = Some(Arc::new(move |key, process| {
+                    keep.keeps(&origin, key, process)
+                }));
+                let pusher = Pusher::start(push).map_err(|e| bad(e.to_string()))?;
+                exporter.subscribe(pusher.subscriber());
+                Some(pusher)
+            }
+        };
+        Ok(Exports {
+            exporter,
+            selection,
+            pusher,
+        })
+    }
+
+    /// The exporter deliveries go to.
+    pub fn exporter(&self) -> &Exporter {
+        &self.exporter
+    }
+
+    /// Starts a server (`serve()`).
+    pub fn serve(&self, spec: ServeSpec) -> Result<NativeServer, Coded> {
+        let range = |message: String| coded("ERR_OUT_OF_RANGE", message);
+        let history = usize::try_from(spec.history).unwrap_or(usize::MAX);
+        let settings = Settings::new(
+            &spec.prefix,
+            spec.buckets,
+            spec.quantiles,
+            spec.per_process,
+            history,
+        )
+        .map_err(|e| range(e.to_string()))?;
+        let port = u16::try_from(spec.port).map_err(|_| {
+            range(format!(
+                "options.port must be from 0 to 65535, got {}",
+                spec.port
+            ))
+        })?;
+        let page = spec.page.map(|page| Arc::from(&page[..]));
+        let served = routes::serve(
+            &self.exporter,
+            &spec.host,
+            port,
+            settings,
+            self.selection.clone(),
+            page,
+        )
+        .map_err(|e| system_error(&e, &spec.host, port))?;
+        let address = served.local_addr();
+        Ok(NativeServer {
+            served: Some(served),
+            host: address.ip().to_string(),
+            port: u32::from(address.port()),
+        })
+    }
+
+    /// What the exports did so far.
+    pub fn stats(&self) -> ExportStats {
+        ExportStats {
+            deliveries: self.exporter.store().read().deliveries() as f64,
+            influx: self.pusher.as_ref().map(|p| influx_stats(p.stats())),
+        }
+    }
+
+    /// Stops pushing: the pusher's thread has [`FLUSH_ON_STOP`] to send what is queued.
+    pub fn close(&mut self) {
+        if let Some(pusher) = self.pusher.take() {
+            pusher.close(FLUSH_ON_STOP);
+        }
+    }
+}
+
+/// `serve()`'s options, checked by lib/export.js (types) and the core (ranges).
+#[napi(object)]
+pub struct ServeSpec {
+    pub host: String,
+    pub port: u32,
+    pub prefix: String,
+    pub per_process: bool,
+    pub buckets: Option<Vec<f64>>,
+    pub quantiles: Option<Vec<f64>>,
+    pub history: u32,
+    /// The live page's HTML (None: not built).
+    pub page: Option<Buffer>,
+}
+
+/// `exportStats()`, without the servers' (each NativeServer has its own).
+#[napi(object)]
+pub struct ExportStats {
+    /// Deliveries added into the exports' store.
+    pub deliveries: f64,
+    /// The InfluxDB pusher's counters (None without the `influx` option).
+    pub influx: Option<InfluxStats>,
+}
+
+/// The InfluxDB pusher's counters (README, "Pushing to InfluxDB").
+#[napi(object)]
+pub struct InfluxStats {
+    pub pushed_batches: f64,
+    pub pushed_points: f64,
+    pub dropped_batches: f64,
+    pub dropped_points: f64,
+    pub retries: f64,
+    pub failures: f64,
+    pub queued_bytes: f64,
+    pub last_error: Option<String>,
+}
+
+fn influx_stats(s: PushStats) -> InfluxStats {
+    InfluxStats {
+        pushed_batches: s.pushed_batches as f64,
+        pushed_points: s.pushed_points as f64,
+        dropped_batches: s.dropped_batches as f64,
+        dropped_points: s.dropped_points as f64,
+        retries: s.retries as f64,
+        failures: s.failures as f64,
+        queued_bytes: s.queued_bytes as f64,
+        last_error: s.last_error,
+    }
+}
+
+/// A failed bind as Node words it: `listen EADDRINUSE: address already in use 127.0.0.1:9464`
+/// (a host name that does not resolve: `ENOTFOUND`).
+fn system_error(e: &std::io::Error, host: &str, port: u16) -> Coded {
+    use std::io::ErrorKind::*;
+    let code = match e.kind() {
+        AddrInUse => "EADDRINUSE",
+        AddrNotAvailable => "EADDRNOTAVAIL",
+        PermissionDenied => "EACCES",
+        _ if std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).is_err() => "ENOTFOUND",
+        _ => "EIO",
+    };
+    coded(code, format!("listen {code}: {e} {host}:{port}"))
+}
+
+/// One running server (made by `NativeEngine#serve`).
+#[napi]
+pub struct NativeServer {
+    served: Option<Served>,
+    host: String,
+    port: u32,
+}
+
+/// A server's counters.
+#[napi(object)]
+pub struct NativeServerStats {
+    /// Requests answered (event streams and refusals included).
+    pub requests: f64,
+    /// Connections accepted, and open now.
+    pub connections: f64,
+    pub open_connections: u32,
+    /// Live page event streams open now.
+    pub event_clients: u32,
+    /// Connections and requests refused (too many connections, bad or oversized or slow
+    /// requests, clients too slow to take an answer).
+    pub rejected: f64,
+}
+
+#[napi]
+impl NativeServer {
+    /// The bound address (an IP address).
+    #[napi(getter)]
+    pub fn host(&self) -> String {
+        self.host.clone()
+    }
+
+    /// The bound port.
+    #[napi(getter)]
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    /// Its counters (all 0 once stopped).
+    #[napi]
+    pub fn stats(&self) -> NativeServerStats {
+        let s = self.served.as_ref().map(Served::stats).unwrap_or_default();
+        let r = &s.rejected;
+        let rejected = r.connections
+            + r.method
+            + r.uri_too_long
+            + r.headers_too_large
+            + r.bad_request
+            + r.header_timeout
+            + r.write_timeout;
+        NativeServerStats {
+            requests: s.requests as f64,
+            connections: s.connections as f64,
+            open_connections: u32::try_from(s.open_connections).unwrap_or(u32::MAX),
+            event_clients: u32::try_from(s.event_clients).unwrap_or(u32::MAX),
+            rejected: rejected as f64,
+        }
+    }
+
+    /// Closes the listener and every connection. Idempotent.
+    #[napi]
+    pub fn stop(&mut self) {
+        if let Some(served) = self.served.take() {
+            served.stop();
+        }
+    }
+}
