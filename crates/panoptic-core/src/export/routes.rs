@@ -262,7 +262,9 @@ impl Routes {
     /// `/metrics` and the routes under it (`rest`: what follows `/metrics`).
     fn metrics(&self, rest: &str, selection: &Selection, accept: &str) -> Reply {
         let store = self.store.read();
-        if store.last().is_none() {
+        // Before the first delivery the expositions are empty (a scrape then sees a target that
+        // is up with no series yet); only the last delivery itself is missing.
+        if rest == ".json" && store.last().is_none() {
             return text(503, "no interval delivered yet");
         }
         let origin = store.origin();
@@ -607,14 +609,12 @@ mod tests {
     #[test]
     fn before_the_first_delivery_and_unknown_paths() {
         let routes = routes(&Exporter::new(Origin::default()), Selection::default());
-        for path in [
-            "/metrics",
-            "/metrics.json",
-            "/metrics/list",
-            "/metrics/panoptes",
-        ] {
-            assert_eq!(get(&routes, path, "").status, 503, "{path}");
+        assert_eq!(get(&routes, "/metrics.json", "").status, 503);
+        for path in ["/metrics", "/metrics/list", "/metrics/panoptes"] {
+            assert_eq!(get(&routes, path, "").status, 200, "{path}");
         }
+        let empty = get(&routes, "/metrics", "application/openmetrics-text");
+        assert!(String::from_utf8(empty.body).unwrap().ends_with("# EOF\n"));
         assert_eq!(get(&routes, "/nope", "").status, 404);
         assert_eq!(get(&routes, "/", "").status, 404);
         assert_eq!(json(&get(&routes, "/healthz", ""))["deliveries"], 0);
