@@ -142,7 +142,7 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   assert.deepEqual(files, report[0].files.map((f) => f.path).sort(), 'npm pack --json and the installed files disagree');
 
   const libFiles = listFiles(path.join(root, 'lib'), 'lib/').filter((f) => f.endsWith('.js'));
-  const expected = ['index.js', 'index.d.ts', 'metrix.js', 'metrix.d.ts', 'binding.js', 'package.json', 'bin/panoptic-trace.js', ...libFiles, ...addons];
+  const expected = ['index.js', 'index.d.ts', 'metrix.js', 'metrix.d.ts', 'binding.js', 'package.json', 'bin/panoptic-trace.js', 'page/dist/index.html', ...libFiles, ...addons];
   for (const optional of ['README.md', 'LICENSE', 'LICENSE.md']) {
     if (fs.existsSync(path.join(root, optional))) expected.push(optional);
   }

@@ -1,7 +1,8 @@
 'use strict';
 
-// serve(): the native HTTP server of a delivering instance: its address, its options, the routes
-// that need no back-end (/healthz, /metrics.json), and its end with stop().
+// serve(): the native HTTP server of a delivering instance: its address, its options, every route
+// that needs no back-end (Prometheus itself: prometheus.test.js; the page: page.test.js), the
+// filters, concurrent scrapes, exportStats(), and its end with stop().
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -71,6 +72,11 @@ test('bad options reject with errors naming the option', async (t) => {
   await assert.rejects(p.serve({ host: '' }), { name: 'TypeError', message: /options\.host/ });
   await assert.rejects(p.serve({ perProcess: 1 }), { name: 'TypeError', message: /options\.perProcess must be a boolean/ });
   await assert.rejects(p.serve({ buckets: [1, 'x'] }), { name: 'TypeError', message: /options\.buckets\[1\] must be a number/ });
+  await assert.rejects(p.serve({ buckets: [5, 1] }), { name: 'RangeError', message: /options\.buckets/ });
+  await assert.rejects(p.serve({ quantiles: [2] }), { name: 'RangeError', message: /options\.quantiles/ });
+  await assert.rejects(p.serve({ prefix: '9x' }), { name: 'RangeError', message: /options\.prefix/ });
+  await assert.rejects(p.serve({ history: 0 }), { name: 'RangeError', message: /options\.history must be an integer from 1 to 100000, got 0/ });
+  await assert.rejects(p.serve({ history: '5' }), { name: 'TypeError', message: /options\.history must be a number/ });
   await assert.rejects(p.serve({ host: 'no-such-host.invalid' }), (e) => e instanceof Error && /no-such-host\.invalid/.test(e.message));
 });
 
@@ -101,4 +107,89 @@ test('an instance that does not deliver (a thread feeding its process) cannot se
   const worker = new Worker(code, { eval: true });
   const [answer] = await Promise.all([next(worker, 'message'), next(worker, 'exit')]);
   assert.equal(answer, 'PANOPTIC_NOT_DELIVERING');
+});
+
+test('every route answers from the last delivery, narrowed by the instance filter and by ?filter=', async (t) => {
+  assert.throws(() => new Panopticon({ filter: 'name =' }), { name: 'SyntaxError', message: /at position 6/ });
+  assert.throws(() => new Panopticon({ filter: 3 }), { name: 'TypeError', message: /options\.filter must be a string, got 3/ });
+  const p = await fresh({ interval: 200, name: 'web', filter: "name NOT LIKE 'secret.%'" });
+  t.after(() => p.stop());
+  const { url } = await p.serve({ port: 0 });
+  p.inc(['http'], 'requests', 2, { method: 'GET' });
+  p.inc(['secret'], 'token', 1);
+  p.histogram(['http'], 'latency', 12);
+  p.meter(['jobs'], 'done', 4);
+  const d = await next(p, 'delivery');
+  await served(url, d.data.master.http.latency.value.timeStamp);
+
+  const metrics = await get(`${url}metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.type, /^text\/plain; version=0\.0\.4/);
+  assert.match(metrics.text, /^http_requests_total\{method="GET"\} 2$/m);
+  assert.match(metrics.text, /^http_latency_bucket\{le="\+Inf"\} 1$/m);
+  assert.doesNotMatch(metrics.text, /secret/, 'the instance filter applies');
+  const histograms = await get(`${url}metrics?filter=${encodeURIComponent("type = 'histogram'")}`);
+  assert.match(histograms.text, /http_latency_count 1/);
+  assert.doesNotMatch(histograms.text, /http_requests/);
+  const bad = await get(`${url}metrics?filter=${encodeURIComponent("type = ")}`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.text, /^filter: at position 7: expected/);
+
+  const last = JSON.parse((await get(`${url}metrics.json`)).text);
+  assert.equal(last.data.master.secret, undefined);
+  assert.equal(last.data.master.http.requests, undefined, 'tagged: under its tagged id');
+  assert.equal(last.data.master.http['requests{method="GET"}'].type, 'inc');
+
+  // Pandora's routes: the group is the instance's name.
+  const list = JSON.parse((await get(`${url}metrics/list`)).text);
+  assert.equal(list.success, true);
+  assert.deepEqual(Object.keys(list.data), ['web']);
+  assert.ok(list.data.web.some((m) => m.metric === 'jobs.done.m1'), JSON.stringify(list.data.web));
+  const group = JSON.parse((await get(`${url}metrics/web`)).text);
+  assert.ok(group.data.some((m) => m.metric === 'http.requests.count' && m.value === 2 && m.tags.method === 'GET'), JSON.stringify(group.data));
+  const unknown = await get(`${url}metrics/nope`);
+  assert.equal(unknown.status, 404);
+  assert.equal(JSON.parse(unknown.text).success, false);
+  // Panoptes' metrics groups.
+  const groups = JSON.parse((await get(`${url}metrics/panoptes`)).text);
+  assert.ok(Array.isArray(groups) && groups.length > 0);
+  assert.doesNotMatch(JSON.stringify(groups), /secret/);
+  // The live page's selection.
+  const selected = JSON.parse((await get(`${url}api/select?filter=${encodeURIComponent("tags.method = 'GET'")}`)).text);
+  assert.deepEqual(selected.keys, ['inc http.requests{method="GET"}']);
+
+  const stats = p.exportStats();
+  assert.ok(stats.deliveries >= 1);
+  assert.equal(stats.influx, null);
+  assert.equal(stats.servers.length, 1);
+  assert.equal(stats.servers[0].url, url);
+  assert.ok(stats.servers[0].requests >= 10, JSON.stringify(stats.servers[0]));
+});
+
+test('concurrent scrapes during deliveries all get whole expositions', async (t) => {
+  const p = await fresh({ interval: 50 });
+  t.after(() => p.stop());
+  const { url } = await p.serve({ port: 0 });
+  for (let i = 0; i < 2000; i++) p.inc(['load'], `series${i}`, i);
+  await next(p, 'delivery', 2);
+  const bodies = await Promise.all(Array.from({ length: 64 }, () => get(`${url}metrics`, { accept: 'application/openmetrics-text' })));
+  for (const { status, text } of bodies) {
+    assert.equal(status, 200);
+    assert.match(text, /# EOF\n$/);
+    for (const line of text.split('\n').slice(0, -1)) {
+      assert.match(line, /^(# (TYPE|HELP|UNIT|EOF)|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? \S+)/, line);
+    }
+  }
+  // Counters are cumulative: every scrape shows every series, with its value.
+  const last = bodies[bodies.length - 1].text;
+  assert.match(last, /^load_series1999_total 1999$/m);
+});
+
+test('a bad influx option throws from the constructor, naming the option', () => {
+  assert.throws(() => new Panopticon({ influx: 'http://x' }), { name: 'TypeError', message: /options\.influx must be an object/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'https://db:8086', db: 'm' } }), { message: /influx\.url/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086' } }), { message: /influx\.db/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', timeout: -1 } }), { name: 'RangeError', message: /influx\.timeout/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', timeout: NaN } }), { name: 'RangeError', message: /influx\.timeout must be a finite number, got NaN/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', nope: 1 } }), { name: 'TypeError', message: /influx\.nope is not an option/ });
 });

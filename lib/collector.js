@@ -547,7 +547,14 @@ class Collector {
       error.code = 'PANOPTIC_NOT_DELIVERING';
       throw error;
     }
-    const server = this.engine.serve(spec);
+    let server;
+    try {
+      server = this.engine.serve(spec);
+    } catch (error) {
+      // Ranges the core checks (bucket order, quantiles, the name prefix, history).
+      if (error.code === 'ERR_OUT_OF_RANGE') throw Object.assign(new RangeError(error.message), { code: error.code });
+      throw error;
+    }
     this.servers.push(server);
     return addressOf(server);
   }
