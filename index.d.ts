@@ -30,6 +30,97 @@ declare namespace Panopticon {
     deliveryDelay?: number;
     /** How `histogram` series record and report (README, "histogram"). */
     histogram?: HistogramOptions;
+    /**
+     * A filter expression limiting what every export shows (`serve()` routes, InfluxDB pushes, the
+     * live page); not the 'delivery' event. A bad one throws a `FilterSyntaxError`.
+     */
+    filter?: string;
+    /** Push every delivery to InfluxDB 1.x (README, "InfluxDB"); only a delivering instance pushes. */
+    influx?: InfluxOptions;
+  }
+
+  interface InfluxOptions {
+    /** `http://host:8086` (a base path allowed; no credentials, query or fragment; no https). */
+    url: string;
+    /** Database name. */
+    db: string;
+    /** Basic authentication: both or neither. */
+    username?: string;
+    password?: string;
+    /** The `rp` to write into. Default: the database's default. */
+    retentionPolicy?: string;
+    /** Timestamp unit. Default 'ms'. */
+    precision?: 'ns' | 'us' | 'ms' | 's';
+    /** Written before every measurement. Default ''. */
+    prefix?: string;
+    /** Also each process's own series, with a `worker` tag. Default false. */
+    perProcess?: boolean;
+    /** Tags on every point (not '', 'time' nor 'worker'; `host` replaces the host name). */
+    tags?: Record<string, string>;
+    /** Bound of the queue of batches waiting to be sent, bytes (>= 1024). Default 8 MiB. */
+    maxQueueBytes?: number;
+    /** Points per request at most. Default 5000. */
+    batchPoints?: number;
+    /** ms one request may take in all. Default 10000. */
+    timeout?: number;
+    /** ms: the first and the largest delay before sending a failed batch again. Defaults 100, 30000. */
+    minBackoff?: number;
+    maxBackoff?: number;
+  }
+
+  /** `serve()` options (README, "serve"). */
+  interface ServeOptions {
+    /** Default '127.0.0.1' (loopback). */
+    host?: string;
+    /** Default 9464; 0 picks a free port. */
+    port?: number;
+    /** Prometheus metric name prefix. Default ''. */
+    prefix?: string;
+    /** Also each process's own series on /metrics, with a `worker` label. Default false. */
+    perProcess?: boolean;
+    /** Prometheus histogram bucket bounds (`le`), increasing. */
+    buckets?: number[];
+    /** Quantile gauges (0 to 1) per histogram. Default none. */
+    quantiles?: number[];
+    /** Intervals the live page's history keeps, 1 to 100000. Default 120. */
+    history?: number;
+  }
+
+  /** Where a `serve()` server listens. */
+  interface ServedAddress {
+    address: string;
+    port: number;
+    family: 'IPv4' | 'IPv6';
+    /** `http://127.0.0.1:9464/` (with a trailing slash). */
+    url: string;
+  }
+
+  interface InfluxStats {
+    pushedBatches: number;
+    pushedPoints: number;
+    droppedBatches: number;
+    droppedPoints: number;
+    retries: number;
+    failures: number;
+    queuedBytes: number;
+    lastError: string | null;
+  }
+
+  interface ServerStats {
+    url: string;
+    requests: number;
+    connections: number;
+    openConnections: number;
+    eventClients: number;
+    rejected: number;
+  }
+
+  interface ExportStats {
+    /** Deliveries the exports received. */
+    deliveries: number;
+    /** null without the `influx` option, or on an instance that does not deliver. */
+    influx: InfluxStats | null;
+    servers: ServerStats[];
   }
 
   interface HistogramOptions {
@@ -294,7 +385,17 @@ interface Panopticon extends EventEmitter, Panopticon.Recording {
   /** End (epoch ms) of the interval being recorded. */
   readonly endTime: number;
 
-  /** Stops timers and cluster listeners, removes all listeners; later records are ignored. */
+  /**
+   * Starts a native HTTP server of the exports (/metrics, /metrics.json, Pandora's and Panoptes'
+   * routes, the live page). Rejects with a TypeError/RangeError for a bad option, an Error with
+   * `code` (EADDRINUSE, ...) when it cannot bind, and `PANOPTIC_NOT_DELIVERING` on an instance
+   * that does not deliver (a cluster worker, a thread feeding its process).
+   */
+  serve(options?: Panopticon.ServeOptions): Promise<Panopticon.ServedAddress>;
+  /** What the exports did so far. */
+  exportStats(): Panopticon.ExportStats;
+
+  /** Stops timers, cluster listeners and servers, removes all listeners; later records are ignored. */
   stop(): void;
 
   on<E extends keyof PanopticonEvents>(event: E, listener: (...args: PanopticonEvents[E]) => void): this;

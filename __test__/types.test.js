@@ -41,6 +41,11 @@ const BAD_LINES = [
   'Panopticon.filter("id = \'x\'").test({ path: [], id: "x" });', // a series has a type
   'Panopticon.filter("id = \'x\'").test({ path: [], id: "x", type: "inc", process: { role: "boss" } });', // a known role
   'const n: number = Panopticon.filter("id = \'x\'").select(p).id;', // select takes a delivery
+  'p.serve({ port: "9464" });', // a port is a number
+  'p.serve().then((a) => a.url.toFixed());', // url is a string
+  'new Panopticon({ influx: { db: "x" } });', // influx needs a url
+  'new Panopticon({ filter: 3 });', // a filter is an expression
+  'const b: number = p.exportStats().influx.pushedBatches;', // influx may be null
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {
@@ -58,7 +63,7 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
   statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function', trace: 'function', filter: 'function' },
-  methods: { set: 'function', inc: 'function', sample: 'function', timedSample: 'function', gauge: 'function', histogram: 'function', rate: 'function', meter: 'function', bind: 'function', scope: 'function', stop: 'function' },
+  methods: { set: 'function', inc: 'function', serve: 'function', exportStats: 'function', sample: 'function', timedSample: 'function', gauge: 'function', histogram: 'function', rate: 'function', meter: 'function', bind: 'function', scope: 'function', stop: 'function' },
   // Panopticon.Scope: the logger methods, bind and scope.
   scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'histogram', 'rate', 'meter', 'bind', 'scope'],
   // Declared on the instance, inherited from EventEmitter at runtime.
