@@ -31,6 +31,8 @@ const { listenToWorkers, shipper } = require('./cluster');
 const { origin, addressOf } = require('./export');
 
 const NOOP = () => {};
+// The pusher's flush on stop (FLUSH_ON_STOP in src/export.rs) and a margin for a request it cuts short.
+const FLUSH_WAIT_MS = 2500;
 
 class Collector {
   constructor(owner, options) {
@@ -579,6 +581,24 @@ class Collector {
     this.gauges.clear();
     this.detach();
     this.engine.release();
+    this.awaitFlush();
+  }
+
+  /**
+   * After stop(), the InfluxDB pusher has 2 s on its own thread to send what is queued; a ref'd
+   * timer keeps the process alive until the queue is empty, so a program that ends right after
+   * stop() still pushes its last intervals (an explicit process.exit() does not wait).
+   */
+  awaitFlush() {
+    const queued = () => {
+      const { influx } = this.engine.exportStats();
+      return influx ? influx.queuedBytes : 0;
+    };
+    if (queued() === 0) return;
+    const giveUp = Date.now() + FLUSH_WAIT_MS;
+    const timer = setInterval(() => {
+      if (queued() === 0 || Date.now() > giveUp) clearInterval(timer);
+    }, 20);
   }
 }
 

@@ -430,7 +430,7 @@ impl NativeEngine {
         }
         self.host = None;
         self.feed = None;
-        if let Some(exports) = &mut self.exports {
+        if let Some(exports) = &self.exports {
             exports.close();
         }
     }

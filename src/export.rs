@@ -142,9 +142,10 @@ impl Exports {
         }
     }
 
-    /// Stops pushing: the pusher's thread has [`FLUSH_ON_STOP`] to send what is queued.
-    pub fn close(&mut self) {
-        if let Some(pusher) = self.pusher.take() {
+    /// Stops pushing: the pusher's thread has [`FLUSH_ON_STOP`] to send what is queued. The
+    /// pusher is kept so its counters stay readable (JS waits for `queuedBytes` to reach 0).
+    pub fn close(&self) {
+        if let Some(pusher) = &self.pusher {
             pusher.close(FLUSH_ON_STOP);
         }
     }
