@@ -500,11 +500,7 @@ mod tests {
     use super::*;
 
     fn key(method: &str, id: &str) -> SeriesKey {
-        SeriesKey {
-            method: method.into(),
-            path: vec!["p".into()].into(),
-            id: id.into(),
-        }
+        SeriesKey::new(method, &["p"], id)
     }
 
     /// What the JS counter handle does: one call adding `n`.

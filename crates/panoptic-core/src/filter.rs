@@ -684,11 +684,7 @@ mod tests {
     }
 
     fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
-        SeriesKey {
-            method: method.into(),
-            path: path.iter().map(|s| s.to_string()).collect(),
-            id: id.to_string(),
-        }
+        SeriesKey::new(method, path, id)
     }
 
     fn worker(id: u32) -> ProcessFields {

@@ -144,11 +144,7 @@ mod tests {
     use super::*;
 
     fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
-        SeriesKey {
-            method: method.into(),
-            path: path.iter().map(|s| s.to_string()).collect(),
-            id: id.into(),
-        }
+        SeriesKey::new(method, path, id)
     }
 
     #[test]

@@ -23,6 +23,17 @@ pub struct SeriesKey {
     pub id: String,
 }
 
+impl SeriesKey {
+    /// A key from borrowed parts (tests, benches and tools; engines share their `Arc`s instead).
+    pub fn new(method: &str, path: &[&str], id: &str) -> SeriesKey {
+        SeriesKey {
+            method: method.into(),
+            path: path.iter().map(|s| s.to_string()).collect(),
+            id: id.into(),
+        }
+    }
+}
+
 /// The aggregate of one series over one interval.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

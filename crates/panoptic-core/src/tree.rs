@@ -215,11 +215,7 @@ mod tests {
 
     fn entry(method: &str, path: &[&str], id: &str, value: Value) -> Entry {
         Entry {
-            key: Arc::new(SeriesKey {
-                method: method.into(),
-                path: path.iter().map(|s| s.to_string()).collect(),
-                id: id.into(),
-            }),
+            key: Arc::new(SeriesKey::new(method, path, id)),
             value,
         }
     }

@@ -466,11 +466,7 @@ mod tests {
     use std::sync::Arc;
 
     fn key(m: &str, p: &[&str], id: &str) -> SeriesKey {
-        SeriesKey {
-            method: m.into(),
-            path: p.iter().map(|s| s.to_string()).collect(),
-            id: id.into(),
-        }
+        SeriesKey::new(m, p, id)
     }
 
     fn sample() -> Snapshot {

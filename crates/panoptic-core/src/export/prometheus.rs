@@ -1113,11 +1113,7 @@ mod tests {
     use TextFormat::{OpenMetrics as OM, Prometheus as TEXT};
 
     fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
-        SeriesKey {
-            method: method.into(),
-            path: path.iter().map(|p| p.to_string()).collect(),
-            id: id.into(),
-        }
+        SeriesKey::new(method, path, id)
     }
 
     type Item = (SeriesKey, Option<Process>, Cumulative);

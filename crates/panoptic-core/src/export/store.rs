@@ -390,11 +390,7 @@ mod tests {
     use crate::wire::{encode, Keys};
 
     fn key(method: &str, id: &str) -> Arc<SeriesKey> {
-        Arc::new(SeriesKey {
-            method: method.into(),
-            path: vec!["p".into()].into(),
-            id: id.into(),
-        })
+        Arc::new(SeriesKey::new(method, &["p"], id))
     }
 
     fn snap(k: f64, pid: u32, entries: &[(&str, &str, Value)]) -> Snapshot {

@@ -97,11 +97,7 @@ pub(crate) mod fixture {
     use crate::wire::{encode, Keys};
 
     pub(crate) fn key(method: &str, path: &[&str], id: &str) -> Arc<SeriesKey> {
-        Arc::new(SeriesKey {
-            method: method.into(),
-            path: path.iter().map(|p| p.to_string()).collect(),
-            id: id.into(),
-        })
+        Arc::new(SeriesKey::new(method, path, id))
     }
 
     /// An `inc` interval: one call adding `total`.
@@ -189,11 +185,7 @@ mod tests {
 
     #[test]
     fn groups_and_worker_tags() {
-        let key = |path: &[&str]| SeriesKey {
-            method: "inc".into(),
-            path: path.iter().map(|s| s.to_string()).collect(),
-            id: "n".into(),
-        };
+        let key = |path: &[&str]| SeriesKey::new("inc", path, "n");
         let mut origin = Origin::default();
         assert_eq!(group_of(&origin, &key(&["http", "in"])), "http");
         assert_eq!(group_of(&origin, &key(&[])), DEFAULT_GROUP);
