@@ -24,6 +24,16 @@ function origin(owner) {
   };
 }
 
+/** `options[name]`, an integer from `min` to `max` (a TypeError or RangeError naming it). */
+function integerIn(options, name, min, max) {
+  const value = options[name];
+  if (typeof value !== 'number') throw new TypeError(`options.${name} must be a number, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`options.${name} must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
 function optionalArray(options, name, where) {
   const value = options[name];
   if (value === undefined) return undefined;
@@ -78,13 +88,7 @@ function parseServe(options) {
     if (typeof options.host !== 'string' || options.host === '') throw new TypeError(`options.host must be a non-empty string, got ${describe(options.host)}`);
     out.host = options.host;
   }
-  if (options.port !== undefined) {
-    if (typeof options.port !== 'number') throw new TypeError(`options.port must be a number, got ${describe(options.port)}`);
-    if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
-      throw new RangeError(`options.port must be an integer from 0 to 65535, got ${describe(options.port)}`);
-    }
-    out.port = options.port;
-  }
+  if (options.port !== undefined) out.port = integerIn(options, 'port', 0, 65535);
   if (options.prefix !== undefined) {
     if (typeof options.prefix !== 'string') throw new TypeError(`options.prefix must be a string, got ${describe(options.prefix)}`);
     out.prefix = options.prefix;
@@ -93,13 +97,7 @@ function parseServe(options) {
     if (typeof options.perProcess !== 'boolean') throw new TypeError(`options.perProcess must be a boolean, got ${describe(options.perProcess)}`);
     out.perProcess = options.perProcess;
   }
-  if (options.history !== undefined) {
-    if (typeof options.history !== 'number') throw new TypeError(`options.history must be a number, got ${describe(options.history)}`);
-    if (!Number.isInteger(options.history) || options.history < 1 || options.history > 100000) {
-      throw new RangeError(`options.history must be an integer from 1 to 100000, got ${describe(options.history)}`);
-    }
-    out.history = options.history;
-  }
+  if (options.history !== undefined) out.history = integerIn(options, 'history', 1, 100000);
   out.buckets = optionalArray(options, 'buckets', 'options');
   out.quantiles = optionalArray(options, 'quantiles', 'options');
   out.page = page();
