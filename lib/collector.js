@@ -31,8 +31,9 @@ const { listenToWorkers, shipper } = require('./cluster');
 const { origin, addressOf } = require('./export');
 
 const NOOP = () => {};
-// The pusher's flush on stop (FLUSH_ON_STOP in src/export.rs) and a margin for a request it cuts short.
-const FLUSH_WAIT_MS = 2500;
+// The pusher's flush on stop (FLUSH_ON_STOP in src/export.rs), and a margin for the deliveries
+// handed over before it and for a request it cuts short.
+const FLUSH_WAIT_MS = 3000;
 
 class Collector {
   constructor(owner, options) {
@@ -586,18 +587,14 @@ class Collector {
 
   /**
    * After stop(), the InfluxDB pusher has 2 s on its own thread to send what is queued; a ref'd
-   * timer keeps the process alive until the queue is empty, so a program that ends right after
-   * stop() still pushes its last intervals (an explicit process.exit() does not wait).
+   * timer keeps the process alive until it is done, so a program that ends right after stop()
+   * still pushes its last intervals (an explicit process.exit() does not wait).
    */
   awaitFlush() {
-    const queued = () => {
-      const { influx } = this.engine.exportStats();
-      return influx ? influx.queuedBytes : 0;
-    };
-    if (queued() === 0) return;
+    if (!this.engine.pushing()) return;
     const giveUp = Date.now() + FLUSH_WAIT_MS;
     const timer = setInterval(() => {
-      if (queued() === 0 || Date.now() > giveUp) clearInterval(timer);
+      if (!this.engine.pushing() || Date.now() > giveUp) clearInterval(timer);
     }, 20);
   }
 }

@@ -391,6 +391,13 @@ impl NativeEngine {
         }
     }
 
+    /// Whether the InfluxDB pusher still has work (after `release`: until it sent what was
+    /// queued, or its flush time ran out).
+    #[napi]
+    pub fn pushing(&self) -> bool {
+        self.exports.as_ref().is_some_and(Exports::pushing)
+    }
+
     /// Counts a panoptic message that could not be routed to any instance.
     #[napi]
     pub fn note_decode_error(&mut self) {

@@ -59,7 +59,7 @@ pub fn check_influx(json: String) -> Option<OptionProblem> {
 pub struct Exports {
     exporter: Exporter,
     selection: Selection,
-    pusher: Option<Pusher>,
+    pusher: Option<Arc<Pusher>>,
 }
 
 impl Exports {
@@ -81,9 +81,13 @@ impl Exports {
                 push.lines.keep = Some(Arc::new(move |key, process| {
                     keep.keeps(&origin, key, process)
                 }));
+                if push.lines.per_process {
+                    // Each process's own series are kept in the store only when asked for.
+                    exporter.keep_processes();
+                }
                 let pusher = Pusher::start(push).map_err(|e| bad(e.to_string()))?;
                 exporter.subscribe(pusher.subscriber());
-                Some(pusher)
+                Some(Arc::new(pusher))
             }
         };
         Ok(Exports {
@@ -142,12 +146,20 @@ impl Exports {
         }
     }
 
-    /// Stops pushing: the pusher's thread has [`FLUSH_ON_STOP`] to send what is queued. The
-    /// pusher is kept so its counters stay readable (JS waits for `queuedBytes` to reach 0).
+    /// Stops pushing once the deliveries already handed over are queued: from then, the
+    /// pusher's thread has [`FLUSH_ON_STOP`] to send them. Returns at once. The pusher is kept
+    /// so its counters stay readable.
     pub fn close(&self) {
         if let Some(pusher) = &self.pusher {
-            pusher.close(FLUSH_ON_STOP);
+            let pusher = pusher.clone();
+            self.exporter.then(move || pusher.close(FLUSH_ON_STOP));
         }
+    }
+
+    /// Whether the pusher still has work: always before [`Exports::close`], then until it has
+    /// sent (or dropped) everything.
+    pub fn pushing(&self) -> bool {
+        self.pusher.as_ref().is_some_and(|p| !p.finished())
     }
 }
 

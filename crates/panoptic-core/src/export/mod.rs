@@ -31,7 +31,7 @@ enum Job {
     Add(Delivery),
     Forget(u32),
     KeepProcesses,
-    Flush(Sender<()>),
+    Then(Task),
 }
 
 type Task = Box<dyn FnOnce() + Send>;
@@ -104,8 +104,16 @@ impl Exporter {
     /// Waits until every job given before is done.
     pub fn flush(&self) {
         let (done, wait) = channel();
-        self.submit(Job::Flush(done));
+        self.then(move || {
+            let _ = done.send(());
+        });
         let _ = wait.recv();
+    }
+
+    /// Runs `task` on the exporter's thread once every job given before is done (returns at
+    /// once): e.g. closing a subscriber after the deliveries already handed over reached it.
+    pub fn then(&self, task: impl FnOnce() + Send + 'static) {
+        self.submit(Job::Then(Box::new(task)));
     }
 
     /// Adds a subscriber, called after each later delivery; returns its number for
@@ -143,21 +151,18 @@ impl Exporter {
 fn run(shared: &Shared, job: Job) {
     // A bug in a subscriber or in the store must not stop the thread.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut write = shared.store.write().unwrap_or_else(|e| e.into_inner());
+        let write = || shared.store.write().unwrap_or_else(|e| e.into_inner());
         match job {
             Job::Add(delivery) => {
-                write.add(&delivery);
-                drop(write);
+                write().add(&delivery);
                 let read = shared.store.read().unwrap_or_else(|e| e.into_inner());
                 for (_, subscriber) in lock(&shared.subscribers).iter_mut() {
                     subscriber(&read, &delivery);
                 }
             }
-            Job::Forget(worker) => write.forget_worker(worker),
-            Job::KeepProcesses => write.keep_processes(),
-            Job::Flush(done) => {
-                let _ = done.send(());
-            }
+            Job::Forget(worker) => write().forget_worker(worker),
+            Job::KeepProcesses => write().keep_processes(),
+            Job::Then(task) => task(),
         }
     }));
 }

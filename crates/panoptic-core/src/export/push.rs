@@ -521,6 +521,13 @@ impl Pusher {
         self.stats()
     }
 
+    /// Whether the pusher's thread has ended (after [`Pusher::close`]: it sent or dropped
+    /// everything).
+    pub fn finished(&self) -> bool {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
     /// Stops taking deliveries and leaves the thread `flush` to send what is queued, then drop
     /// (and count) the rest; returns at once (see [`Pusher::stop`] to wait).
     pub fn close(&self, flush: Duration) {
