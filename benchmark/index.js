@@ -11,6 +11,8 @@
 //   and event-loop blocks of cluster-wide aggregation, panoptic against prom-client;
 // - trace (benchmark/trace.js, a process of its own): idle trace() against an empty function and
 //   jstrace 0.3.0, and the cost with a tracer attached;
+// - exposition (benchmark/exposition.js, a process of its own): GET /metrics of 100k and 1M series
+//   against prom-client's registry.metrics(), and the JS-thread time a scrape costs;
 // - criterion (not run by default: cargo compiles for a while): the core crate's criterion benches
 //   (`cargo bench -p panoptic-core`), record / merge / wire throughput.
 // `--only <part>` (repeatable) or `--skip <part>` chooses the parts; `node benchmark/index.js
@@ -53,7 +55,7 @@ const Panopticon = require('panopticon');
 
 // ---- options ----------------------------------------------------------------------------------
 
-const PARTS = ['hot-path', 'collection', 'memory', 'cluster', 'trace', 'criterion'];
+const PARTS = ['hot-path', 'collection', 'memory', 'cluster', 'trace', 'exposition', 'criterion'];
 const DEFAULT_PARTS = PARTS.filter((p) => p !== 'criterion');
 
 function parseArgs(argv) {
@@ -64,7 +66,7 @@ function parseArgs(argv) {
     warmupTime: 100,
     parts: new Set(DEFAULT_PARTS),
     only: false,
-    partArgs: { collection: [], memory: [], cluster: [], trace: [], criterion: [] },
+    partArgs: { collection: [], memory: [], cluster: [], trace: [], exposition: [], criterion: [] },
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -72,7 +74,7 @@ function parseArgs(argv) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
-    const args = /^--(collection|memory|cluster|trace|criterion)-args$/.exec(a);
+    const args = /^--(collection|memory|cluster|trace|exposition|criterion)-args$/.exec(a);
     if (a === '--json') opts.json = next();
     else if (a === '--rounds') opts.rounds = Number(next());
     else if (a === '--time') opts.time = Number(next());
@@ -99,7 +101,8 @@ function parseArgs(argv) {
         `                             (default: ${DEFAULT_PARTS.join(', ')}, in this order)`,
         '  --skip <part>              leave a part out',
         "  --<part>-args '<args>'     passed on to the part's script (collection, memory, cluster,",
-        '                             trace: see `node benchmark/<part>.js --help`; criterion: to',
+        '                             trace, exposition: see `node benchmark/<part>.js --help`;',
+        '                             criterion: to',
         '                             criterion, e.g. --criterion-args \'wire\' runs the wire benches)',
       ].join('\n'));
       process.exit(0);
@@ -381,7 +384,7 @@ async function main() {
   } else {
     await stopFixtures();
   }
-  for (const part of ['collection', 'memory', 'cluster', 'trace']) {
+  for (const part of ['collection', 'memory', 'cluster', 'trace', 'exposition']) {
     if (!opts.parts.has(part)) continue;
     console.log();
     report[part] = await watched(part, () => runPart(`${part}.js`, opts.partArgs[part]));
@@ -394,7 +397,7 @@ async function main() {
   report.targets = targets;
   report.elapsedSeconds = (Date.now() - started) / 1000;
   if (targets.length > 0) {
-    console.log(`\nIssue 5 targets (${targets.filter((t) => t.met).length} of ${targets.length} met):\n`);
+    console.log(`\nTargets of issues 4, 5 and 6 (${targets.filter((t) => t.met).length} of ${targets.length} met):\n`);
     console.log(table(targets));
   }
   console.log(`\nnpm run bench: ${report.parts.join(', ')} in ${report.elapsedSeconds.toFixed(0)} s`);

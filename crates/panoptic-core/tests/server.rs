@@ -655,6 +655,7 @@ fn a_slow_render_does_not_stall_other_requests_or_event_streams() {
     wait_until("the slow render runs", || {
         handler.slow_running.load(Ordering::SeqCst) == 1
     });
+    let running = std::time::Instant::now();
     let fast: Vec<_> = (0..50)
         .map(|i| thread::spawn(move || get(address, &format!("/echo?{i}"))))
         .collect();
@@ -666,8 +667,16 @@ fn a_slow_render_does_not_stall_other_requests_or_event_streams() {
     events.publish(message("while slow"));
     assert_eq!(client.next_message(), "data: while slow");
     assert!(!slow.is_finished());
+    let held = running.elapsed().as_secs_f64() * 1000.0;
     handler.release_slow();
-    assert_eq!(slow.join().unwrap().text(), "slow");
+    let slow = slow.join().unwrap();
+    assert_eq!(slow.text(), "slow");
+    // Server-Timing says how long the handler ran: at least as long as it was held.
+    let timing = slow
+        .header("server-timing")
+        .expect("a Server-Timing header");
+    let ms: f64 = timing.strip_prefix("render;dur=").unwrap().parse().unwrap();
+    assert!(ms >= held, "{timing}, held {held} ms");
     let most = handler.most_running.load(Ordering::SeqCst);
     assert!(most <= max_renders, "{most} renders ran at once");
 }

@@ -22,6 +22,7 @@
 //!   process: master, workers by id, threads by label). The same store gives the same bytes.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write as _;
 use std::ops::Range;
 
@@ -218,7 +219,7 @@ pub fn write<'a>(
     let lines: usize = (groups.iter())
         .map(|g| {
             let tags: usize = g.members.iter().map(|m| m.labels(&arena).tags.len()).sum();
-            tags + g.members.len() * (g.name.len() + 24)
+            tags + g.members.len() * (g.name.len() + 32)
         })
         .sum();
     out.reserve(lines);
@@ -278,27 +279,16 @@ struct Group<'a> {
 
 struct Member<'a> {
     value: &'a Cumulative,
-    tags: Tags<'a>,
+    /// Its tags as label text (`a="x",b="y"`): where they are in the arena.
+    tags: Range<usize>,
     /// The process of a per-process series (its `worker` label).
     process: Option<&'a Process>,
 }
 
-/// A series' tags as label text (`a="x",b="y"`).
-enum Tags<'a> {
-    /// Its id's own text (canonical tags), or "".
-    Id(&'a str),
-    /// Rendered from parsed tags, in the arena.
-    Arena(Range<usize>),
-}
-
 impl Member<'_> {
     fn labels<'x>(&'x self, arena: &'x str) -> Labels<'x> {
-        let tags = match &self.tags {
-            Tags::Id(text) => text,
-            Tags::Arena(range) => &arena[range.clone()],
-        };
         Labels {
-            tags,
+            tags: &arena[self.tags.clone()],
             process: self.process,
         }
     }
@@ -318,6 +308,30 @@ impl Labels<'_> {
     };
 }
 
+/// FNV-1a for the groups' map, keyed by bare ids (without tags): few, short, chosen by the
+/// application's code (a bare id made of request data would already be unbounded cardinality),
+/// so SipHash's resistance to chosen keys buys little here and cost a tenth of an exposition.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Groups the series by source (method, path, bare id and kind) and renders their labels.
 fn collect<'a>(
     series: impl Iterator<Item = Series<'a>>,
@@ -328,7 +342,7 @@ fn collect<'a>(
     let mut groups: Vec<Group<'a>> = Vec::new();
     // Groups by bare id, then found by method, path and kind: hashing one short string per
     // series (not the whole source) is most of the difference in cost.
-    let mut by_bare: HashMap<&'a str, Vec<usize>> = HashMap::new();
+    let mut by_bare: HashMap<&'a str, Vec<usize>, BuildHasherDefault<Fnv>> = HashMap::default();
     for s in series {
         let kind = kind(s.value);
         let id = s.key.id.as_str();
@@ -368,8 +382,14 @@ fn collect<'a>(
             }
         };
         let tags = match (ready, tags) {
-            (Some(text), _) => Tags::Id(text),
-            (None, None) => Tags::Id(""),
+            (Some(text), _) => {
+                // Copied while it is in the cache (it was just read): the writing reads the
+                // arena in order instead of every id again, scattered over the heap.
+                let start = arena.len();
+                arena.push_str(text);
+                start..arena.len()
+            }
+            (None, None) => 0..0,
             (None, Some(tags)) => {
                 // Not in the canonical form: two ids could give one label set.
                 groups[g].irregular = true;
@@ -379,7 +399,7 @@ fn collect<'a>(
                     *skipped += 1;
                     continue;
                 }
-                Tags::Arena(start..arena.len())
+                start..arena.len()
             }
         };
         // Thread labels are `<process>:<thread>`: never a worker id nor `master`.
@@ -574,9 +594,11 @@ fn canonical(text: &str) -> bool {
             .position(|&c| !NAME_CHAR[c as usize])
             .unwrap_or(b.len() - i);
         let name = &b[start..i];
-        let reserved =
-            name.starts_with(b"__") || RESERVED_LABELS.iter().any(|r| r.as_bytes() == name);
-        if name.is_empty() || name[0].is_ascii_digit() || reserved || name <= previous {
+        // Byte loops, not memcmp: label names are a few bytes, and this runs per series.
+        let reserved = name.starts_with(b"__")
+            || (RESERVED_LABELS.iter())
+                .any(|r| r.len() == name.len() && same_bytes(r.as_bytes(), name));
+        if name.is_empty() || name[0].is_ascii_digit() || reserved || !ascending(previous, name) {
             return false;
         }
         previous = name;
@@ -602,6 +624,19 @@ fn canonical(text: &str) -> bool {
             Some(b',') => i += 1,
             Some(_) => return false,
         }
+    }
+}
+
+/// `a == b` for short slices of one length.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Whether `a < b` in byte order.
+fn ascending(a: &[u8], b: &[u8]) -> bool {
+    match a.iter().zip(b).find(|(x, y)| x != y) {
+        Some((x, y)) => x < y,
+        None => a.len() < b.len(),
     }
 }
 

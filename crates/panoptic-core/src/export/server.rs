@@ -44,7 +44,9 @@
 //!   (an event stream: each message within it), else the connection is closed.
 //! - Past [`Limits::max_connections`] open connections, a new connection is accepted and closed
 //!   at once.
-//! - Responses carry `Content-Length` (event streams are chunked) and the reply's `Content-Type`.
+//! - Responses carry `Content-Length` (event streams are chunked) and the reply's `Content-Type`;
+//!   a handler's answer also `Server-Timing: render;dur=<ms>`, how long the handler took (not
+//!   the sending).
 //! - `GET /events` (any query) is the event stream when the server was given [`Events`] (404
 //!   otherwise): `text/event-stream`, `Cache-Control: no-cache`; first the last message
 //!   published (if any), then each message as it is published, as `data: <message>\n\n`; a
@@ -458,25 +460,38 @@ async fn answer(
         query: head.uri.query().unwrap_or("").to_owned(),
         accept,
     };
-    Ok(reply(render(&shared, request).await, is_head))
+    let (answer, took) = render(&shared, request).await;
+    let mut response = reply(answer, is_head);
+    if let Some(took) = took {
+        // How long the answer took to make (not to send): what a scrape's cost is on this side.
+        let timing = format!("render;dur={:.3}", took.as_secs_f64() * 1000.0);
+        if let Ok(value) = HeaderValue::from_str(&timing) {
+            response.headers_mut().insert("server-timing", value);
+        }
+    }
+    Ok(response)
 }
 
-/// Runs the handler on the blocking pool, at most `max_renders` at once. If the client goes away
-/// first, a render not started yet is not run; one running finishes and is dropped.
-async fn render(shared: &Shared, request: Request) -> Reply {
+/// Runs the handler on the blocking pool, at most `max_renders` at once, and says how long it
+/// ran. If the client goes away first, a render not started yet is not run; one running
+/// finishes and is dropped.
+async fn render(shared: &Shared, request: Request) -> (Reply, Option<Duration>) {
     let Ok(permit) = shared.renders.clone().acquire_owned().await else {
         // Never closed: unreachable, but an answer is better than a panic.
-        return error_reply(503, "server stopping");
+        return (error_reply(503, "server stopping"), None);
     };
     let handler = shared.handler.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        handler.respond(&request)
+        let started = std::time::Instant::now();
+        let answer = handler.respond(&request);
+        (answer, Some(started.elapsed()))
     })
     .await;
     rendered.unwrap_or_else(|_| {
         count(&shared.counters.panics);
-        error_reply(500, "internal error: the request handler panicked")
+        let answer = error_reply(500, "internal error: the request handler panicked");
+        (answer, None)
     })
 }
 
