@@ -45,9 +45,11 @@ const opts = parseOptions(process.argv.slice(2), {
 }, 'node benchmark/exposition.js');
 const { sizes, rounds } = opts;
 // Issue 6: at most a tenth of prom-client's registry.metrics(), and no JS-thread time per scrape
-// beyond the control's (a GET of /healthz): 0.1 ms is the noise of one measurement.
+// beyond the control's (a GET of /healthz). The margin is the measurement's noise: the kernel
+// charges the loopback traffic's interrupt work to whichever thread is running, the JS thread
+// included (a tenth of a ms to a few, whatever the size; JS work would grow with the size).
 const TARGET_RATIO = 10;
-const JS_MARGIN_MS = 0.1;
+const JS_MARGIN_MS = 0.5;
 const NAMES = 10;
 const INTERVAL = 4000;
 
