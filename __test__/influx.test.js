@@ -1,7 +1,7 @@
 'use strict';
 
 // The `influx` option against a real InfluxDB 1.x (Debian's influxd, installed when missing and
-// run on loopback by scripts/influxdb.js): a real cluster's deliveries arrive and InfluxQL reads
+// run on loopback by scripts/backends.js): a real cluster's deliveries arrive and InfluxQL reads
 // back what it recorded; the instance's filter limits what is pushed; pushes queued while
 // InfluxDB is down arrive after it restarts, and a small queue drops the oldest batches within
 // its bound; a program that ends right after stop() still pushes its last delivery.
@@ -14,8 +14,7 @@ const http = require('http');
 const os = require('os');
 const path = require('path');
 const { Panopticon } = require('./helpers');
-const { until } = require('../scripts/backends');
-const { InfluxServer } = require('../scripts/influxdb');
+const { InfluxServer, until } = require('../scripts/backends');
 
 /** The series of an InfluxQL answer: `[{ name, tags, rows: [{ column: value }] }]`. */
 async function series(server, db, q) {

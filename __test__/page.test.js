@@ -1,7 +1,7 @@
 'use strict';
 
 // The live page (GET / of serve()) in a real headless Chromium (Debian's chromium, installed by
-// scripts/chromium.js when missing) against a real cluster (cluster.fork(), 2 workers): it loads
+// scripts/backends.js when missing) against a real cluster (cluster.fork(), 2 workers): it loads
 // without console errors, draws every series with a line per process and the cluster's, follows
 // the deliveries, filters, shows a bad filter's error, and goes on after a worker is killed.
 // Every wait is a condition with a deadline.

@@ -3,10 +3,16 @@
 // Real back-ends for the tests: installs them (Debian packages, as root) when missing and starts
 // them on loopback with a throw-away data directory.
 //
-//   node scripts/backends.js [prometheus|openmetrics ...]   installs the named back-ends (all
-//                                               when none is named); `npm test` runs it first
+//   node scripts/backends.js [prometheus|openmetrics|influxdb|chromium ...]
+//       installs the named back-ends (all when none is named); `npm test` runs it first
+//   node scripts/backends.js serve influxdb
+//       for tests in other languages (crates/panoptic-core/tests/influx.rs): starts an InfluxDB,
+//       prints one JSON line `{ "url", "port" }` once /ping answers, then reads commands from
+//       stdin, one per line, each answered by one line: `stop` (-> `stopped`), `start`
+//       (-> `started`); at the end of stdin (or SIGTERM) it stops influxd and removes its data
 //
-// From tests: `const { startPrometheus } = require('../scripts/backends')`.
+// From tests: `const { startPrometheus, InfluxServer } = require('../scripts/backends')`;
+// scripts/chromium.js drives the browser.
 
 const { execFileSync, spawn } = require('child_process');
 const fs = require('fs');
@@ -55,12 +61,19 @@ function pythonHas(module) {
   }
 }
 
+const INFLUXD = '/usr/bin/influxd';
+const CHROMIUM = '/usr/bin/chromium';
+
 /** Back-ends by name: how to tell they are installed, and the packages that provide them. */
 const BACKENDS = {
   // Prometheus 2.x server and promtool (Debian bookworm: 2.42).
   prometheus: { present: () => which('prometheus') && which('promtool'), packages: ['prometheus'] },
   // The Python client's strict OpenMetrics parser, for Debian's /usr/bin/python3.
   openmetrics: { present: () => pythonHas('prometheus_client.openmetrics.parser'), packages: ['python3-prometheus-client'] },
+  // InfluxDB 1.x (Debian's packages do not start it here: InfluxServer runs influxd by hand).
+  influxdb: { present: () => fs.existsSync(INFLUXD), packages: ['influxdb', 'influxdb-client'] },
+  // Chromium for the live page's tests, driven by playwright-core (scripts/chromium.js).
+  chromium: { present: () => fs.existsSync(CHROMIUM), packages: ['chromium'] },
 };
 
 /** Installs the back-end `name` unless it is already there (fast when it is). */
@@ -182,9 +195,185 @@ async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs =
   };
 }
 
-module.exports = { which, ensure, startPrometheus, freePort, until };
+/**
+ * An InfluxDB 1.x on 127.0.0.1: `await InfluxServer.create()` installs it if needed, writes a
+ * config in a new temporary directory (HTTP on a free port, the RPC service on another;
+ * reporting, the internal monitor store, subscribers and continuous queries off) and starts
+ * influxd. Then `url`, `query(q, db)`, `stop()`, `start()` (same port and data again),
+ * `remove()` (stops and deletes the data), `log()`.
+ */
+class InfluxServer {
+  static async create() {
+    ensure('influxdb');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-influxdb-'));
+    const server = new InfluxServer(dir, await freePort(), await freePort());
+    try {
+      await server.start();
+    } catch (e) {
+      await server.remove();
+      throw e;
+    }
+    return server;
+  }
+
+  constructor(dir, port, rpcPort) {
+    this.dir = dir;
+    this.port = port;
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = null;
+    this.config = path.join(dir, 'influxdb.conf');
+    const d = (name) => JSON.stringify(path.join(dir, name));
+    fs.writeFileSync(
+      this.config,
+      [
+        'reporting-enabled = false',
+        `bind-address = "127.0.0.1:${rpcPort}"`,
+        '[meta]',
+        `  dir = ${d('meta')}`,
+        '[data]',
+        `  dir = ${d('data')}`,
+        `  wal-dir = ${d('wal')}`,
+        '  query-log-enabled = false',
+        '[monitor]',
+        '  store-enabled = false',
+        '[subscriber]',
+        '  enabled = false',
+        '[continuous_queries]',
+        '  enabled = false',
+        '[http]',
+        '  enabled = true',
+        `  bind-address = "127.0.0.1:${port}"`,
+        '  log-enabled = false',
+        '[logging]',
+        '  level = "warn"',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** Starts influxd and waits until /ping answers (30 s at most). */
+  async start() {
+    if (this.child) return;
+    const log = fs.openSync(path.join(this.dir, 'influxd.log'), 'a');
+    const child = spawn(INFLUXD, ['-config', this.config], { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    this.child = child;
+    let exited = null;
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      if (this.child === child) this.child = null;
+    });
+    try {
+      await until(async () => {
+        if (exited) throw new Error(`influxd exited (${JSON.stringify(exited)}): ${this.log().slice(-2000)}`);
+        return this.ping();
+      }, 30000, `influxd on ${this.url} to answer /ping`);
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  /** Whether /ping answers 204 now. */
+  async ping() {
+    try {
+      const res = await fetch(`${this.url}/ping`, { signal: AbortSignal.timeout(1000) });
+      return res.status === 204;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops influxd (SIGTERM, then SIGKILL after 10 s) and waits for it to exit. */
+  async stop() {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(timer);
+    this.child = null;
+  }
+
+  /** Stops influxd and removes its directory. */
+  async remove() {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Runs InfluxQL (`db` for the query's database) and returns the parsed JSON answer. */
+  async query(q, db) {
+    const params = new URLSearchParams({ q, epoch: 'ms' });
+    if (db) params.set('db', db);
+    const res = await fetch(`${this.url}/query`, { method: 'POST', body: params });
+    const body = await res.json();
+    if (!res.ok || body.error) throw new Error(`InfluxQL ${q}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  }
+
+  /** The influxd log so far. */
+  log() {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'influxd.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}
+
+/** `node scripts/backends.js serve influxdb` (see the top of this file). */
+async function serveInflux() {
+  const server = await InfluxServer.create();
+  let done = false;
+  const finish = async () => {
+    if (done) return;
+    done = true;
+    await server.remove();
+    process.exit(0);
+  };
+  process.on('SIGTERM', finish);
+  process.stdout.write(`${JSON.stringify({ url: server.url, port: server.port })}\n`);
+  let pending = Promise.resolve();
+  let buffered = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    buffered += chunk;
+    let end;
+    while ((end = buffered.indexOf('\n')) >= 0) {
+      const command = buffered.slice(0, end).trim();
+      buffered = buffered.slice(end + 1);
+      pending = pending.then(async () => {
+        if (command === 'stop') {
+          await server.stop();
+          process.stdout.write('stopped\n');
+        } else if (command === 'start') {
+          await server.start();
+          process.stdout.write('started\n');
+        } else {
+          process.stdout.write(`unknown command ${JSON.stringify(command)}\n`);
+        }
+      });
+    }
+  });
+  process.stdin.on('end', () => pending.then(finish, finish));
+}
+
+module.exports = { which, ensure, startPrometheus, InfluxServer, freePort, until, CHROMIUM };
 
 if (require.main === module) {
-  const names = process.argv.slice(2);
-  for (const name of names.length > 0 ? names : Object.keys(BACKENDS)) ensure(name);
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === 'serve') {
+    if (rest.length !== 1 || rest[0] !== 'influxdb') {
+      process.stderr.write('usage: node scripts/backends.js serve influxdb\n');
+      process.exit(2);
+    }
+    serveInflux().catch((e) => {
+      process.stderr.write(`${e.stack}\n`);
+      process.exit(1);
+    });
+  } else {
+    const names = process.argv.slice(2);
+    for (const name of names.length > 0 ? names : Object.keys(BACKENDS)) ensure(name);
+  }
 }

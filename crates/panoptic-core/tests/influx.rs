@@ -1,5 +1,5 @@
 //! Pushes to a real InfluxDB 1.x (Debian's `influxdb`, installed and started on loopback by
-//! `scripts/influxdb.js serve`), read back with InfluxQL: every kind of series, hostile names,
+//! `node scripts/backends.js serve influxdb`), read back with InfluxQL: every kind of series, hostile names,
 //! an InfluxDB restart with a bounded queue, and a database that does not exist.
 
 use std::io::{BufRead, BufReader, Write};
@@ -32,23 +32,23 @@ impl Influx {
             "..",
             "..",
             "scripts",
-            "influxdb.js",
+            "backends.js",
         ]
         .iter()
         .collect();
         let mut child = Command::new("node")
             .arg(script)
-            .arg("serve")
+            .args(["serve", "influxdb"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("node runs scripts/influxdb.js");
+            .expect("node runs scripts/backends.js");
         let commands = child.stdin.take();
         let mut answers = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         answers.read_line(&mut line).unwrap();
         let started: Json = serde_json::from_str(&line)
-            .unwrap_or_else(|_| panic!("scripts/influxdb.js serve printed {line:?}"));
+            .unwrap_or_else(|_| panic!("scripts/backends.js serve influxdb printed {line:?}"));
         let url = started["url"].as_str().unwrap().to_string();
         Influx {
             child,

@@ -310,21 +310,20 @@ impl Labels<'_> {
 
 /// FNV-1a for the groups' map, keyed by bare ids (without tags): few, short, chosen by the
 /// application's code (a bare id made of request data would already be unbounded cardinality),
-/// so SipHash's resistance to chosen keys buys little here and cost a tenth of an exposition.
-#[derive(Default)]
+/// so SipHash's resistance to chosen keys buys little here and costs a tenth of an exposition.
 struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
         for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
-        self.0 = h;
     }
 
     fn finish(&self) -> u64 {
