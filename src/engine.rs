@@ -7,7 +7,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::clock;
-use panoptic_core::engine::{Engine, JsValue, Kind};
+use panoptic_core::engine::{Closed, Engine, JsValue, Kind};
 use panoptic_core::export::Origin;
 use panoptic_core::gather::Source;
 use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
@@ -81,7 +81,7 @@ struct Feed {
 pub struct NativeEngine {
     engine: Engine,
     intake: Intake,
-    closed: Option<Snapshot>,
+    closed: Option<Closed>,
     /// The interval JS is recording into (closed by `Drop` if JS disappears first).
     open: f64,
     cell: Option<usize>,
@@ -244,7 +244,7 @@ impl NativeEngine {
     /// The closed interval's tree as JSON text (for 'sample' listeners).
     #[napi(catch_unwind)]
     pub fn closed_tree(&self) -> Result<String, Coded> {
-        let closed = self.closed()?;
+        let closed = &self.closed()?.snapshot;
         let mut out = Vec::new();
         render(closed.series(), true, &self.format(closed.k), &mut out);
         Ok(String::from_utf8(out).expect("the tree writer writes UTF-8"))
@@ -254,8 +254,8 @@ impl NativeEngine {
     /// master has not been sent yet, then values by series index).
     #[napi(catch_unwind)]
     pub fn ship(&mut self) -> Result<String, Coded> {
-        let snapshot = self.take_closed()?;
-        Ok(self.engine.ship(&snapshot))
+        let closed = self.take_closed()?;
+        Ok(self.engine.ship(&closed))
     }
 
     /// A cluster worker whose master asked for it: the next shipped interval defines every key.
@@ -267,8 +267,8 @@ impl NativeEngine {
     /// A master or standalone process: keeps the closed interval until its delivery.
     #[napi(catch_unwind)]
     pub fn keep(&mut self) -> Result<(), Coded> {
-        let snapshot = self.take_closed()?;
-        self.intake.with(|g| g.keep_local(snapshot));
+        let Closed { snapshot, indexes } = self.take_closed()?;
+        self.intake.with(|g| g.keep_local(snapshot, &indexes));
         Ok(())
     }
 
@@ -292,7 +292,7 @@ impl NativeEngine {
     /// interval is dropped, and so are later ones).
     #[napi(catch_unwind)]
     pub fn post(&mut self) -> Result<bool, Coded> {
-        let snapshot = self.take_closed()?;
+        let snapshot = self.take_closed()?.snapshot;
         Ok(self.post_snapshot(snapshot))
     }
 
@@ -444,11 +444,11 @@ impl NativeEngine {
 }
 
 impl NativeEngine {
-    fn closed(&self) -> Result<&Snapshot, Coded> {
+    fn closed(&self) -> Result<&Closed, Coded> {
         self.closed.as_ref().ok_or_else(no_interval)
     }
 
-    fn take_closed(&mut self) -> Result<Snapshot, Coded> {
+    fn take_closed(&mut self) -> Result<Closed, Coded> {
         self.closed.take().ok_or_else(no_interval)
     }
 
@@ -483,7 +483,7 @@ impl Drop for NativeEngine {
     /// samples; `set` and registered-logger values lived in the JS heap).
     fn drop(&mut self) {
         if self.feed.is_some() && self.cell.is_some() {
-            let snapshot = self.engine.close(self.open, Vec::new(), 0.0, 0.0);
+            let snapshot = self.engine.close(self.open, Vec::new(), 0.0, 0.0).snapshot;
             self.post_snapshot(snapshot);
         }
         self.release();

@@ -170,6 +170,15 @@ enum State {
     Js,
 }
 
+/// An interval an [`Engine`] closed: its snapshot, and the engine's index of each entry's series
+/// (the same series keeps its index for the engine's life: the master names a steady interval's
+/// series by index, without hashing keys).
+#[derive(Debug)]
+pub struct Closed {
+    pub snapshot: Snapshot,
+    pub indexes: Vec<u32>,
+}
+
 /// One instance's open interval. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
@@ -210,18 +219,9 @@ impl Engine {
         }
     }
 
-    /// Encodes a snapshot this engine closed for the master: the keys of series defined since the
-    /// last call, then every entry by its series id.
-    pub fn ship(&mut self, snapshot: &Snapshot) -> String {
-        // Entries are a subsequence of the series, in definition order, sharing their keys.
-        let mut indexes = Vec::with_capacity(snapshot.entries.len());
-        let mut id = 0;
-        for entry in &snapshot.entries {
-            while !Arc::ptr_eq(&self.series[id].key, &entry.key) {
-                id += 1;
-            }
-            indexes.push(id as u32);
-        }
+    /// Encodes an interval this engine closed for the master: the keys of series defined since
+    /// the last call, then every entry by its series index.
+    pub fn ship(&mut self, closed: &Closed) -> String {
         let definitions: Vec<&SeriesKey> =
             self.series[self.sent..].iter().map(|s| &*s.key).collect();
         let dictionary = Dictionary {
@@ -229,9 +229,9 @@ impl Engine {
             base: self.sent as u32,
         };
         let text = wire::encode(
-            snapshot,
+            &closed.snapshot,
             Keys::Delta {
-                indexes: &indexes,
+                indexes: &closed.indexes,
                 definitions: &definitions,
                 dictionary,
             },
@@ -404,7 +404,7 @@ impl Engine {
     /// values, and returns the snapshot (series in definition order). Reported: counters and
     /// summaries touched in the interval (all with `persist`), and every JS value given (JS
     /// decides which). `dropped` and `errors` are the interval's counts on the JS side.
-    pub fn close(&mut self, k: f64, js: Vec<JsValue>, dropped: f64, errors: f64) -> Snapshot {
+    pub fn close(&mut self, k: f64, js: Vec<JsValue>, dropped: f64, errors: f64) -> Closed {
         self.drain();
         let now = now_ms();
         self.tick_meters(now);
@@ -422,8 +422,8 @@ impl Engine {
                 _ => self.rejected += 1,
             }
         }
-        let mut entries = Vec::new();
-        for (series, js) in self.series.iter_mut().zip(js_values) {
+        let (mut entries, mut indexes) = (Vec::new(), Vec::new());
+        for (index, (series, js)) in self.series.iter_mut().zip(js_values).enumerate() {
             let value = match (&mut series.state, series.kind) {
                 (&mut State::Counter { slot }, _) => {
                     let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
@@ -475,13 +475,17 @@ impl Engine {
                 key: series.key.clone(),
                 value,
             });
+            indexes.push(index as u32);
         }
-        Snapshot {
-            k,
-            pid: std::process::id(),
-            dropped,
-            errors: errors + std::mem::take(&mut self.rejected) as f64,
-            entries,
+        Closed {
+            snapshot: Snapshot {
+                k,
+                pid: std::process::id(),
+                dropped,
+                errors: errors + std::mem::take(&mut self.rejected) as f64,
+                entries,
+            },
+            indexes,
         }
     }
 }
@@ -518,7 +522,7 @@ mod tests {
         let h = e.define(Kind::Histogram, key("histogram", "h"));
         let s = e.define(Kind::Summary, key("sample", "s"));
         append(&e, &[h.id as f64, 1.0, s.id as f64, 5.0, h.id as f64, 3.0]);
-        let snap = e.close(1.0, vec![], 0.0, 0.0);
+        let snap = e.close(1.0, vec![], 0.0, 0.0).snapshot;
         match &snap.entries[0].value {
             Value::Histogram(d) => {
                 let stats = d.stats(&[50.0]);
@@ -529,14 +533,17 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
-        assert!(e.close(2.0, vec![], 0.0, 0.0).entries.is_empty(), "reset");
+        assert!(
+            e.close(2.0, vec![], 0.0, 0.0).snapshot.entries.is_empty(),
+            "reset"
+        );
         // A histogram pair for a counter is refused like any misdirected pair.
         let c = e.define(Kind::Counter, key("inc", "c"));
         append(&e, &[c.id as f64, 1.0]);
-        assert_eq!(e.close(3.0, vec![], 0.0, 0.0).errors, 1.0);
+        assert_eq!(e.close(3.0, vec![], 0.0, 0.0).snapshot.errors, 1.0);
         let mut p = Engine::new(true, 1000.0, HistogramOptions::default());
         p.define(Kind::Histogram, key("histogram", "h"));
-        let empty = p.close(1.0, vec![], 0.0, 0.0);
+        let empty = p.close(1.0, vec![], 0.0, 0.0).snapshot;
         assert!(
             matches!(&empty.entries[0].value, Value::Histogram(d) if d.is_empty()),
             "persist"
@@ -550,15 +557,15 @@ mod tests {
         inc(&e, m, 1.0);
         e.tick_meters(now_ms()); // folded early: counted once
         inc(&e, m, 2.0);
-        let first = e.close(1.0, vec![], 0.0, 0.0);
+        let first = e.close(1.0, vec![], 0.0, 0.0).snapshot;
         match first.entries[0].value {
             Value::Meter(stats) => assert_eq!(stats.count, 3.0),
             ref v => panic!("{v:?}"),
         }
         inc(&e, m, 2.0);
-        let second = e.close(2.0, vec![], 0.0, 0.0);
+        let second = e.close(2.0, vec![], 0.0, 0.0).snapshot;
         assert!(matches!(second.entries[0].value, Value::Meter(s) if s.count == 5.0));
-        let idle = e.close(3.0, vec![], 0.0, 0.0);
+        let idle = e.close(3.0, vec![], 0.0, 0.0).snapshot;
         assert_eq!(idle.entries.len(), 1, "reported while idle");
     }
 
@@ -571,13 +578,13 @@ mod tests {
         assert!(e.observe(r.id, 150.0, 500.0));
         assert!(!e.observe(r.id, -1.0, 600.0), "refused");
         assert!(!e.observe(c.id, 1.0, 600.0), "not a rate");
-        let snap = e.close(1.0, vec![], 0.0, 0.0);
+        let snap = e.close(1.0, vec![], 0.0, 0.0).snapshot;
         let stats = crate::rate::RateStats {
             rate: 100.0,
             increase: 50.0,
         };
         assert_eq!(snap.entries[0].value, Value::Rate(Some(stats)));
-        assert!(e.close(2.0, vec![], 0.0, 0.0).entries.is_empty());
+        assert!(e.close(2.0, vec![], 0.0, 0.0).snapshot.entries.is_empty());
     }
 
     /// Writes `cells` into the batch after its last written cell (its first NaN).
@@ -656,7 +663,7 @@ mod tests {
                 at: 0.0,
             },
         ];
-        let snap = e.close(4.0, js, 2.0, 1.0);
+        let snap = e.close(4.0, js, 2.0, 1.0).snapshot;
         assert_eq!((snap.k, snap.dropped, snap.errors), (4.0, 2.0, 1.0));
         assert_eq!(snap.pid, std::process::id());
         let ids: Vec<&str> = snap.entries.iter().map(|e| e.key.id.as_str()).collect();
@@ -688,7 +695,7 @@ mod tests {
             (0..=BATCH_LENGTH).all(|i| batch.get(i).is_nan()),
             "batch emptied"
         );
-        let next = e.close(5.0, vec![], 0.0, 0.0);
+        let next = e.close(5.0, vec![], 0.0, 0.0).snapshot;
         assert!(
             next.entries.is_empty(),
             "untouched series disappear without persist"
@@ -701,23 +708,23 @@ mod tests {
         let a = e.define(Kind::Counter, key("inc", "a"));
         let b = e.define(Kind::Counter, key("inc", "b"));
         inc(&e, b, 1.0);
-        let snap = e.close(1.0, vec![], 0.0, 0.0);
-        let first = wire::decode(&e.ship(&snap)).unwrap();
+        let closed = e.close(1.0, vec![], 0.0, 0.0);
+        let first = wire::decode(&e.ship(&closed)).unwrap();
         assert_eq!(first.dictionary.base, 0);
         assert_eq!(first.definitions.len(), 2);
         assert_eq!(first.indexes, [b.id]);
         let c = e.define(Kind::Counter, key("inc", "c"));
         inc(&e, a, 1.0);
         inc(&e, c, 1.0);
-        let snap = e.close(2.0, vec![], 0.0, 0.0);
-        let second = wire::decode(&e.ship(&snap)).unwrap();
+        let closed = e.close(2.0, vec![], 0.0, 0.0);
+        let second = wire::decode(&e.ship(&closed)).unwrap();
         assert_eq!(second.dictionary.base, 2);
         assert_eq!(second.definitions, vec![key("inc", "c")]);
         assert_eq!(second.indexes, [a.id, c.id]);
         assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
         e.resync();
-        let snap = e.close(3.0, vec![], 0.0, 0.0);
-        let third = wire::decode(&e.ship(&snap)).unwrap();
+        let closed = e.close(3.0, vec![], 0.0, 0.0);
+        let third = wire::decode(&e.ship(&closed)).unwrap();
         assert_eq!((third.dictionary.base, third.definitions.len()), (0, 3));
     }
 
@@ -728,8 +735,8 @@ mod tests {
         let s = e.define(Kind::Summary, key("timedSample", "s"));
         inc(&e, c, 2.0);
         append(&e, &[s.id as f64, 5.0]);
-        assert_eq!(e.close(0.0, vec![], 0.0, 0.0).entries.len(), 2);
-        let snap = e.close(1.0, vec![], 0.0, 0.0);
+        assert_eq!(e.close(0.0, vec![], 0.0, 0.0).snapshot.entries.len(), 2);
+        let snap = e.close(1.0, vec![], 0.0, 0.0).snapshot;
         assert_eq!(
             snap.entries[0].value,
             Value::Counter {
@@ -788,11 +795,11 @@ mod tests {
                 at: 0.0,
             },
         ];
-        let snap = e.close(0.0, bad_js, 0.0, 0.0);
+        let snap = e.close(0.0, bad_js, 0.0, 0.0).snapshot;
         assert_eq!(snap.errors, 9.0);
         assert_eq!(snap.entries.len(), 1);
         assert!(matches!(&snap.entries[0].value, Value::Summary(x) if x.count == 1.0));
-        assert_eq!(e.close(1.0, vec![], 0.0, 0.0).errors, 0.0);
+        assert_eq!(e.close(1.0, vec![], 0.0, 0.0).snapshot.errors, 0.0);
     }
 
     #[test]
@@ -805,7 +812,7 @@ mod tests {
         e.drain();
         append(&e, &[s, 2.0]);
         // What a thread's engine does when the thread is terminated: close without JS.
-        let snap = e.close(0.0, vec![], 0.0, 0.0);
+        let snap = e.close(0.0, vec![], 0.0, 0.0).snapshot;
         match &snap.entries[0].value {
             Value::Summary(x) => assert_eq!((x.count, x.max), ((BATCH_LENGTH - 1) as f64, 2.0)),
             v => panic!("{v:?}"),

@@ -88,6 +88,10 @@ pub struct Gathering {
     registry: Registry,
     pending: BTreeMap<i64, Interval>,
     dictionaries: HashMap<Source, SourceKeys>,
+    /// This process's series by their engine's index ([`crate::engine::Closed`]): the key (an
+    /// index names its series only as long as the key is the same one) and its id. A steady
+    /// interval of a million series is then named by indexing, not by hashing a million keys.
+    local_ids: Vec<Option<(Arc<SeriesKey>, u32)>>,
     delivered: Option<f64>,
     late: u64,
     decode_errors: u64,
@@ -102,9 +106,10 @@ impl Gathering {
         }
     }
 
-    /// Keeps this process's own snapshot of its interval.
-    pub fn keep_local(&mut self, snapshot: Snapshot) {
-        let part = self.identify(snapshot);
+    /// Keeps this process's own snapshot of its interval; `indexes` are its engine's index of
+    /// each entry's series ([`crate::engine::Closed`]), or empty (every key is then looked up).
+    pub fn keep_local(&mut self, snapshot: Snapshot, indexes: &[u32]) {
+        let part = self.identify(snapshot, indexes);
         let k = part.k;
         // Its own interval is never late nor ahead, and comes once.
         let _ = self.accept(Slot::Local, part, k);
@@ -186,12 +191,22 @@ impl Gathering {
         })
     }
 
-    /// Names a snapshot of this process (its own or a thread's) by series id.
-    fn identify(&mut self, snapshot: Snapshot) -> Part {
+    /// Names a snapshot of this process (its own or a thread's) by series id; `indexes` as in
+    /// [`Gathering::keep_local`] (empty for a thread's: its engine's indexes are its own).
+    fn identify(&mut self, snapshot: Snapshot, indexes: &[u32]) -> Part {
+        let indexed = indexes.len() == snapshot.entries.len();
         let (ids, values) = snapshot
             .entries
             .into_iter()
-            .map(|entry| (self.registry.intern_shared(&entry.key), entry.value))
+            .enumerate()
+            .map(|(i, entry)| {
+                let id = if indexed {
+                    self.local_id(indexes[i], entry.key)
+                } else {
+                    self.registry.intern_shared(&entry.key)
+                };
+                (id, entry.value)
+            })
             .unzip();
         Part {
             k: snapshot.k,
@@ -201,6 +216,22 @@ impl Gathering {
             ids,
             values,
         }
+    }
+
+    /// The id of this process's series `key`, whose engine index is `index`.
+    fn local_id(&mut self, index: u32, key: Arc<SeriesKey>) -> u32 {
+        let index = index as usize;
+        if let Some(Some((known, id))) = self.local_ids.get(index) {
+            if Arc::ptr_eq(known, &key) {
+                return *id;
+            }
+        }
+        let id = self.registry.intern_shared(&key);
+        if self.local_ids.len() <= index {
+            self.local_ids.resize(index + 1, None);
+        }
+        self.local_ids[index] = Some((key, id));
+        id
     }
 
     /// Forgets the dictionaries of a worker that exited (and of its threads).
@@ -219,7 +250,7 @@ impl Gathering {
         snapshot: Snapshot,
         current: f64,
     ) -> Result<(), Rejection> {
-        let part = self.identify(snapshot);
+        let part = self.identify(snapshot, &[]);
         let result = self.accept(Slot::From(Source::Thread(label)), part, current);
         self.count(&result);
         result
@@ -626,16 +657,68 @@ mod tests {
     }
 
     #[test]
+    fn names_local_series_by_engine_index_only_while_the_key_is_the_same() {
+        let key = |id: &str| Arc::new(SeriesKey::new("inc", &["p"], id));
+        let (a, b) = (key("a"), key("b"));
+        let entries = |series: &[(&Arc<SeriesKey>, f64)]| Snapshot {
+            entries: series
+                .iter()
+                .map(|&(key, total)| Entry {
+                    key: key.clone(),
+                    value: counter(total),
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
+        let mut g = Gathering::default();
+        let mut master = |k: f64, snapshot: Snapshot, indexes: &[u32]| {
+            g.keep_local(Snapshot { k, ..snapshot }, indexes);
+            everything(g.deliver(k, format()))["master"]["p"].clone()
+        };
+        let d = master(1.0, entries(&[(&a, 1.0), (&b, 2.0)]), &[0, 1]);
+        assert_eq!(
+            (
+                d["a"]["value"]["val"].clone(),
+                d["b"]["value"]["val"].clone()
+            ),
+            (0.01.into(), 0.02.into())
+        );
+        // A later interval names them by index.
+        let d = master(2.0, entries(&[(&b, 5.0)]), &[1]);
+        assert_eq!(
+            (d.get("a"), d["b"]["value"]["val"].clone()),
+            (None, 0.05.into())
+        );
+        // An index given with another key (another engine's) names that key's series, and an
+        // equal key in another Arc is the same series.
+        let (c, b_again) = (key("c"), key("b"));
+        let d = master(3.0, entries(&[(&c, 7.0), (&b_again, 3.0)]), &[1, 0]);
+        assert_eq!(
+            (
+                d["c"]["value"]["val"].clone(),
+                d["b"]["value"]["val"].clone()
+            ),
+            (0.07.into(), 0.03.into())
+        );
+        let d = master(4.0, entries(&[(&a, 4.0)]), &[]);
+        assert_eq!(d["a"]["value"]["val"], 0.04);
+        assert_eq!(g.registry.keys().with(|keys| keys.len()), 3);
+    }
+
+    #[test]
     fn merges_master_and_workers_of_one_interval() {
         let mut g = Gathering::default();
-        g.keep_local(snap(
-            4.0,
-            10,
-            vec![
-                ("inc", "c", counter(2.0)),
-                ("sample", "s", summary(&[1.0, 2.0])),
-            ],
-        ));
+        g.keep_local(
+            snap(
+                4.0,
+                10,
+                vec![
+                    ("inc", "c", counter(2.0)),
+                    ("sample", "s", summary(&[1.0, 2.0])),
+                ],
+            ),
+            &[],
+        );
         let w1 = snap(
             4.0,
             11,
@@ -682,7 +765,7 @@ mod tests {
     #[test]
     fn threads_appear_once_under_their_label_and_in_the_cluster() {
         let mut g = Gathering::default();
-        g.keep_local(snap(2.0, 10, vec![("inc", "c", counter(1.0))]));
+        g.keep_local(snap(2.0, 10, vec![("inc", "c", counter(1.0))]), &[]);
         let t = snap(2.0, 10, vec![("inc", "c", counter(4.0))]);
         assert_eq!(g.receive_thread("master:3".into(), t.clone(), 2.0), Ok(()));
         assert!(g.receive_thread("master:3".into(), t.clone(), 2.0).is_err());
@@ -703,7 +786,7 @@ mod tests {
     #[test]
     fn late_future_duplicate_and_garbage_are_counted_not_merged() {
         let mut g = Gathering::default();
-        g.keep_local(snap(4.0, 10, vec![]));
+        g.keep_local(snap(4.0, 10, vec![]), &[]);
         assert_eq!(
             g.receive(Source::Worker(1), "garbage", 4.0),
             Err(Rejection::Decode(DecodeError::Text))
@@ -772,7 +855,7 @@ mod tests {
             }),
             value: summary(&[1.0]),
         });
-        g.keep_local(s);
+        g.keep_local(s, &[]);
         let d = everything(g.deliver(1.0, format()));
         assert_eq!(d["meta"]["errors"], 1.0);
         assert_eq!(d["collisions"][0], "\"sample\" at path [\"p\"] id \"c\"");

@@ -176,12 +176,15 @@ impl Feed {
             key: key.clone(),
             value: value.clone(),
         });
-        self.gathering.keep_local(Snapshot {
-            k,
-            pid: 10,
-            entries: entries.collect(),
-            ..Snapshot::default()
-        });
+        self.gathering.keep_local(
+            Snapshot {
+                k,
+                pid: 10,
+                entries: entries.collect(),
+                ..Snapshot::default()
+            },
+            &[],
+        );
         let format = Format {
             interval: 1000.0,
             scale_factor: 1.0,

@@ -279,10 +279,10 @@ mod tests {
     #[test]
     fn master_workers_and_threads_with_their_values_and_the_cluster() {
         let mut g = gathering();
-        g.keep_local(snap(
-            42,
-            vec![entry("inc", &["http"], "requests", counter(2.0))],
-        ));
+        g.keep_local(
+            snap(42, vec![entry("inc", &["http"], "requests", counter(2.0))]),
+            &[],
+        );
         let w1 = snap(
             50,
             vec![
@@ -360,7 +360,7 @@ mod tests {
             ),
         ];
         let mut g = gathering();
-        g.keep_local(snap(42, entries));
+        g.keep_local(snap(42, entries), &[]);
         let delivery = g.deliver(4.0, format());
         let (_, f) = frame(&delivery);
         let tree: serde_json::Value =
@@ -382,29 +382,32 @@ mod tests {
             json: "{\"type\":\"max\",\"value\":1}".into(),
         };
         let mut g = gathering();
-        g.keep_local(snap(
-            42,
-            vec![
-                entry(
-                    "inc",
-                    &["http"],
-                    "get{route=\"/a.b\",x=\"q\\\"\"}",
-                    counter(1.0),
-                ),
-                entry("max", &[], "m", custom),
-                entry("inc", &["a.b"], "c", counter(1.0)),
-                entry("inc", &["a"], "b.c", counter(1.0)),
-                entry(
-                    "set",
-                    &[],
-                    "odd",
-                    Value::Set {
-                        json: "\"x\ny\"".into(),
-                        at: 1.0,
-                    },
-                ),
-            ],
-        ));
+        g.keep_local(
+            snap(
+                42,
+                vec![
+                    entry(
+                        "inc",
+                        &["http"],
+                        "get{route=\"/a.b\",x=\"q\\\"\"}",
+                        counter(1.0),
+                    ),
+                    entry("max", &[], "m", custom),
+                    entry("inc", &["a.b"], "c", counter(1.0)),
+                    entry("inc", &["a"], "b.c", counter(1.0)),
+                    entry(
+                        "set",
+                        &[],
+                        "odd",
+                        Value::Set {
+                            json: "\"x\ny\"".into(),
+                            at: 1.0,
+                        },
+                    ),
+                ],
+            ),
+            &[],
+        );
         let (text, f) = frame(&g.deliver(4.0, format()));
         let series = f["series"].as_array().unwrap();
         let keys: Vec<_> = series.iter().map(|s| s["key"].as_str().unwrap()).collect();

@@ -1855,18 +1855,21 @@ mod tests {
         let mut g = Gathering::new(HistogramOptions::default());
         let mut store = Store::new(Origin::default());
         store.keep_processes();
-        g.keep_local(Snapshot {
-            k: 0.0,
-            pid: 1,
-            entries: vec![Entry {
-                key: Arc::new(key("inc", &["http"], r#"requests{code="200"}"#)),
-                value: Value::Counter {
-                    count: 2.0,
-                    total: 7.0,
-                },
-            }],
-            ..Snapshot::default()
-        });
+        g.keep_local(
+            Snapshot {
+                k: 0.0,
+                pid: 1,
+                entries: vec![Entry {
+                    key: Arc::new(key("inc", &["http"], r#"requests{code="200"}"#)),
+                    value: Value::Counter {
+                        count: 2.0,
+                        total: 7.0,
+                    },
+                }],
+                ..Snapshot::default()
+            },
+            &[],
+        );
         let format = Format {
             interval: 100.0,
             scale_factor: 1.0,

@@ -530,22 +530,25 @@ mod tests {
         };
         let exporter = Exporter::new(origin);
         let mut g = Gathering::new(HistogramOptions::default());
-        g.keep_local(Snapshot {
-            k: 4.0,
-            pid: 42,
-            entries: vec![Entry {
-                key: Arc::new(SeriesKey {
-                    method: "inc".into(),
-                    path: vec!["http".into()].into(),
-                    id: "requests".into(),
-                }),
-                value: Value::Counter {
-                    count: 2.0,
-                    total: 2.0,
-                },
-            }],
-            ..Snapshot::default()
-        });
+        g.keep_local(
+            Snapshot {
+                k: 4.0,
+                pid: 42,
+                entries: vec![Entry {
+                    key: Arc::new(SeriesKey {
+                        method: "inc".into(),
+                        path: vec!["http".into()].into(),
+                        id: "requests".into(),
+                    }),
+                    value: Value::Counter {
+                        count: 2.0,
+                        total: 2.0,
+                    },
+                }],
+                ..Snapshot::default()
+            },
+            &[],
+        );
         let format = Format {
             interval: 1000.0,
             scale_factor: 1.0,
@@ -721,11 +724,14 @@ mod tests {
         // Two more deliveries: the history holds the last 2.
         for k in [5.0, 6.0] {
             let mut g = Gathering::new(HistogramOptions::default());
-            g.keep_local(Snapshot {
-                k,
-                pid: 42,
-                ..Snapshot::default()
-            });
+            g.keep_local(
+                Snapshot {
+                    k,
+                    pid: 42,
+                    ..Snapshot::default()
+                },
+                &[],
+            );
             let format = Format {
                 interval: 1000.0,
                 scale_factor: 1.0,

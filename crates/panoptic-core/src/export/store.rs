@@ -434,7 +434,7 @@ mod tests {
 
     /// Delivers interval k with the master's entries and each worker's.
     fn deliver(g: &mut Gathering, k: f64, local: Entries, workers: &[(u32, Entries)]) -> Delivery {
-        g.keep_local(snap(k, 1, local));
+        g.keep_local(snap(k, 1, local), &[]);
         for (w, entries) in workers {
             let text = encode(&snap(k, 100 + w, entries), Keys::All { epoch: 1 });
             g.receive(crate::gather::Source::Worker(*w), &text, k)

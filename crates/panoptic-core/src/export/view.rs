@@ -161,7 +161,7 @@ pub(crate) mod fixture {
         pub(crate) fn deliver(&mut self, master: Series, worker: Series) -> Delivery {
             let k = self.k;
             self.k += 1.0;
-            self.gathering.keep_local(snapshot(k, 10, master));
+            self.gathering.keep_local(snapshot(k, 10, master), &[]);
             if !worker.is_empty() {
                 let text = encode(&snapshot(k, 11, worker), Keys::All { epoch: 1 });
                 (self.gathering.receive(Source::Worker(1), &text, k)).unwrap();
