@@ -14,9 +14,10 @@
 // - exposition (benchmark/exposition.js, a process of its own): GET /metrics of 100k and 1M series
 //   against prom-client's registry.metrics(), and the JS-thread time a scrape costs;
 // - criterion (not run by default: cargo compiles for a while): the core crate's criterion benches
-//   (`cargo bench -p panoptic-core`), record / merge / wire throughput.
+//   (`cargo bench -p panoptic-core`), record / merge / wire / exposition throughput.
 // `--only <part>` (repeatable) or `--skip <part>` chooses the parts; `node benchmark/index.js
-// --help` lists every option. At the end, issue 5's targets are judged from the parts that ran.
+// --help` lists every option. At the end, the targets of issues 4, 5 and 6 are judged from the
+// parts that ran.
 //
 // Hot-path method
 // - One tinybench sample = CALLS back-to-back calls of the recorder inside one task function,
@@ -426,7 +427,7 @@ async function runPart(file, args) {
 
 // crates/panoptic-core/benches/*.rs (named, so that cargo does not also run the library's
 // test harness in bench mode).
-const BENCHES = ['record', 'merge', 'wire'];
+const BENCHES = ['record', 'merge', 'wire', 'exposition'];
 
 /**
  * The core crate's criterion benches (crates/panoptic-core/benches), then their results as
