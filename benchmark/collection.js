@@ -19,8 +19,10 @@
 //    the same when no record comes first). That call's time is the **JS-thread time of the
 //    collection**: how long the boundary blocks the event loop. Inside it, the native part is
 //    timed by wrapping NativeEngine#closeInterval (drain the batch, read and zero the counter
-//    pages, build the snapshot) and #keep (hand the snapshot to the gathering for its delivery);
-//    nothing else of the collection runs on another thread in a standalone process.
+//    pages, build the snapshot) and #keep (hand it to the intake thread). That thread names and
+//    merges the snapshot for its delivery while JS runs on: its CPU time from the boundary to the
+//    delivery is reported too (the kernel's scheduler statistics of the "panoptic-intake" thread;
+//    nothing else runs on it in a standalone process).
 // 3. the delivery, deliveryDelay later: from the start of the native deliver (wrapped) to the
 //    'delivery' handler, which reads only `meta` (the trees are lazy): the JS-thread time of the
 //    delivery, and the native deliver alone.
@@ -33,7 +35,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
-const { median, max, fmt } = require('./stats');
+const { median, max, fmt, threadCpuMs, threadNamed } = require('./stats');
 const { judge, table } = require('./targets');
 const { parseOptions, integerAtLeast } = require('./options');
 
@@ -114,6 +116,9 @@ async function child(n) {
     }
     native.close = 0;
     native.keep = 0;
+    // The intake thread starts with the first interval kept.
+    const intake = threadNamed('panoptic-intake');
+    const intakeBefore = threadCpuMs(intake);
     let collectMs;
     for (;;) {
       const a = hr();
@@ -131,7 +136,8 @@ async function child(n) {
       waiting = { after: end + delay - 5, resolve };
     });
     last = delivery.d;
-    const row = { recordMs, collectMs, nativeCloseMs: closeMs, nativeKeepMs: keepMs, deliveryMs: delivery.jsMs, nativeDeliverMs: delivery.nativeMs };
+    const intakeMs = threadCpuMs(intake) - intakeBefore;
+    const row = { recordMs, collectMs, nativeCloseMs: closeMs, nativeKeepMs: keepMs, intakeMs, deliveryMs: delivery.jsMs, nativeDeliverMs: delivery.nativeMs };
     if (w >= opts.warmup) rows.push(row);
     process.stderr.write(`collection: ${n} series, interval ${w + 1}/${opts.warmup + opts.intervals}${w < opts.warmup ? ' (warm-up)' : ''}: collection ${fmt(collectMs)} ms, delivery ${fmt(delivery.jsMs)} ms\n`);
   }
@@ -179,15 +185,16 @@ async function parent() {
 
   const mm = (r, k) => `${fmt(r.medians[k])} / ${fmt(r.maxima[k])}`;
   console.log();
-  console.log('| series | create (bind) s | record all, ms (ns/series) | **collection, JS thread ms** (median / max) | of which native close + keep ms | delivery, JS thread ms (median / max) | of which native deliver ms | read whole data.master ms | RSS MiB |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| series | create (bind) s | record all, ms (ns/series) | **collection, JS thread ms** (median / max) | of which native close + keep ms | intake thread ms (median / max) | delivery, JS thread ms (median / max) | of which native deliver ms | read whole data.master ms | RSS MiB |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
-    console.log(`| ${r.series.toLocaleString('en-US')} | ${fmt(r.createMs / 1000)} | ${fmt(r.medians.recordMs)} (${fmt((r.medians.recordMs * 1e6) / r.series)}) | ${mm(r, 'collectMs')} | ${fmt(r.medians.nativeCloseMs)} + ${fmt(r.medians.nativeKeepMs)} | ${mm(r, 'deliveryMs')} | ${fmt(r.medians.nativeDeliverMs)} | ${fmt(r.readMasterMs)} | ${fmt(r.rssMiB)} |`);
+    console.log(`| ${r.series.toLocaleString('en-US')} | ${fmt(r.createMs / 1000)} | ${fmt(r.medians.recordMs)} (${fmt((r.medians.recordMs * 1e6) / r.series)}) | ${mm(r, 'collectMs')} | ${fmt(r.medians.nativeCloseMs)} + ${fmt(r.medians.nativeKeepMs)} | ${mm(r, 'intakeMs')} | ${mm(r, 'deliveryMs')} | ${fmt(r.medians.nativeDeliverMs)} | ${fmt(r.readMasterMs)} | ${fmt(r.rssMiB)} |`);
   }
   console.log();
   console.log('collection: the record call that closed the interval at the boundary (the event loop is blocked');
-  console.log('that long); native: NativeEngine#closeInterval + #keep inside it. delivery: native deliver to the');
-  console.log("'delivery' handler (reading meta). read whole data.master: rendering and parsing every series,");
+  console.log('that long); native: NativeEngine#closeInterval + #keep inside it. intake thread: its CPU time from');
+  console.log('the boundary to the delivery (naming and merging the interval, off the JS thread). delivery: native');
+  console.log("deliver to the 'delivery' handler (reading meta). read whole data.master: rendering and parsing every series,");
   console.log('once, after the last interval (lazy: paid only by a handler that reads it). Medians / maxima over');
   console.log(`${opts.intervals} measured intervals. Every delivery tree read was checked (N counters, each counted).`);
 

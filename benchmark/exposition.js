@@ -34,7 +34,7 @@ const path = require('path');
 const { monitorEventLoopDelay, performance } = require('perf_hooks');
 const promClient = require('prom-client');
 const Panopticon = require('..');
-const { median, max, fmt } = require('./stats');
+const { median, max, fmt, threadCpuMs } = require('./stats');
 const { judge, table } = require('./targets');
 const { parseOptions, integerAtLeast } = require('./options');
 
@@ -143,18 +143,6 @@ async function promClientTimes(n, client) {
 /** Resolves with the instance's next 'delivery'. */
 const delivery = (p) => new Promise((resolve) => p.once('delivery', resolve));
 
-// The CPU time the main (JS) thread has run, in ms, from the kernel's scheduler statistics
-// (nanoseconds; Linux): unlike event-loop utilization, it does not count the time the thread
-// waits for a CPU while other threads (the render, the client) use both cores.
-const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
-function mainThreadCpuMs() {
-  try {
-    return Number(fs.readFileSync(SCHEDSTAT, 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return NaN;
-  }
-}
-
 /**
  * JS-thread cost of scrapes, each started 250 ms after a delivery: `rounds` measuring the main
  * thread's CPU time and its event-loop utilization, then `rounds` measuring the event-loop delay
@@ -170,9 +158,9 @@ async function jsCost(p, client, url) {
   for (let r = 0; r < rounds; r++) {
     await quiet();
     const before = performance.eventLoopUtilization();
-    const cpuBefore = mainThreadCpuMs();
+    const cpuBefore = threadCpuMs(process.pid);
     await client.get(url);
-    cpu.push(mainThreadCpuMs() - cpuBefore);
+    cpu.push(threadCpuMs(process.pid) - cpuBefore);
     active.push(performance.eventLoopUtilization(before).active);
   }
   const delays = [];

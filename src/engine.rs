@@ -264,11 +264,12 @@ impl NativeEngine {
         self.engine.resync();
     }
 
-    /// A master or standalone process: keeps the closed interval until its delivery.
+    /// A master or standalone process: keeps the closed interval until its delivery (handed to
+    /// the intake thread: the JS thread does not wait for it).
     #[napi(catch_unwind)]
     pub fn keep(&mut self) -> Result<(), Coded> {
-        let Closed { snapshot, indexes } = self.take_closed()?;
-        self.intake.with(|g| g.keep_local(snapshot, &indexes));
+        let closed = self.take_closed()?;
+        self.intake.keep_local(closed);
         Ok(())
     }
 
