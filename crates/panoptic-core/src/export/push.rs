@@ -779,12 +779,7 @@ mod tests {
                     .map_or(0, |(_, v)| v.parse().unwrap());
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
-                let (status, extra, text) = answers.next().unwrap_or((204, "", ""));
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-                let _ = reader.get_mut().write_all(answer.as_bytes());
+                // Recorded before it is answered: a push the pusher counts is already here.
                 let body = String::from_utf8(body).unwrap();
                 let line = line.trim().to_string();
                 if send
@@ -797,6 +792,12 @@ mod tests {
                 {
                     return;
                 }
+                let (status, extra, text) = answers.next().unwrap_or((204, "", ""));
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = reader.get_mut().write_all(answer.as_bytes());
             }
         });
         (url, receive)
