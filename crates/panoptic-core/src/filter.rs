@@ -683,10 +683,6 @@ mod tests {
         }
     }
 
-    fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
-        SeriesKey::new(method, path, id)
-    }
-
     fn worker(id: u32) -> ProcessFields {
         ProcessFields {
             role: Role::Worker,
@@ -720,7 +716,7 @@ mod tests {
 
     #[test]
     fn series_fields() {
-        let k = key(
+        let k = SeriesKey::new(
             "inc",
             &["http", "api"],
             r#"requests{method="GET",status="200"}"#,
@@ -743,7 +739,7 @@ mod tests {
         assert_eq!(get(Field::Host).as_deref(), Some("box"));
         assert_eq!(get(Field::Title).as_deref(), Some("node app"));
 
-        let root = key("set", &[], "version");
+        let root = SeriesKey::new("set", &[], "version");
         let m = master();
         let s = SeriesFields {
             key: &root,
@@ -753,7 +749,7 @@ mod tests {
         assert_eq!(s.get(&Field::Path).as_deref(), Some(""));
         assert_eq!(s.get(&Field::Worker), None);
         assert_eq!(s.get(&Field::Role).as_deref(), Some("master"));
-        let one = key("set", &["app"], "version");
+        let one = SeriesKey::new("set", &["app"], "version");
         let s = SeriesFields {
             key: &one,
             process: None,
@@ -772,7 +768,7 @@ mod tests {
 
     #[test]
     fn every_operator() {
-        let k = key("inc", &["http"], r#"requests{method="GET",status="200"}"#);
+        let k = SeriesKey::new("inc", &["http"], r#"requests{method="GET",status="200"}"#);
         let w = worker(2);
         let s = SeriesFields {
             key: &k,
@@ -822,7 +818,7 @@ mod tests {
 
     #[test]
     fn precedence_and_parentheses() {
-        let k = key("inc", &[], "x");
+        let k = SeriesKey::new("inc", &[], "x");
         let s = SeriesFields {
             key: &k,
             process: None,
@@ -844,7 +840,7 @@ mod tests {
 
     #[test]
     fn missing_fields() {
-        let k = key("inc", &["a"], "b");
+        let k = SeriesKey::new("inc", &["a"], "b");
         let m = master();
         for process in [Some(&m), None] {
             let s = SeriesFields { key: &k, process };
@@ -917,7 +913,7 @@ mod tests {
 
     #[test]
     fn keywords_and_fields_are_case_insensitive() {
-        let k = key("inc", &["a"], r#"b{Key="v"}"#);
+        let k = SeriesKey::new("inc", &["a"], r#"b{Key="v"}"#);
         let s = SeriesFields {
             key: &k,
             process: None,

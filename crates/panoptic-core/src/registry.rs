@@ -180,18 +180,17 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
-        SeriesKey::new(method, path, id)
-    }
-
     #[test]
     fn ids_are_dense_and_stable() {
         let mut r = Registry::default();
-        let a = r.intern(&key("inc", &["p"], "a"));
-        let b = r.intern_shared(&Arc::new(key("inc", &["p"], "b")));
+        let a = r.intern(&SeriesKey::new("inc", &["p"], "a"));
+        let b = r.intern_shared(&Arc::new(SeriesKey::new("inc", &["p"], "b")));
         assert_eq!((a, b), (0, 1));
-        assert_eq!(r.intern(&key("inc", &["p"], "a")), 0);
-        assert_eq!(r.intern_shared(&Arc::new(key("inc", &["p"], "b"))), 1);
+        assert_eq!(r.intern(&SeriesKey::new("inc", &["p"], "a")), 0);
+        assert_eq!(
+            r.intern_shared(&Arc::new(SeriesKey::new("inc", &["p"], "b"))),
+            1
+        );
         assert_eq!(r.keys().with(|keys| keys[1].id.clone()), "b");
     }
 
@@ -202,12 +201,12 @@ mod tests {
     #[test]
     fn the_first_series_keeps_its_place() {
         let mut r = Registry::default();
-        let first = r.intern(&key("inc", &["a"], "b"));
-        let inside_a_leaf = r.intern(&key("inc", &["a", "b"], "c"));
-        let same_place = r.intern(&key("sample", &["a"], "b"));
-        let beside = r.intern(&key("inc", &["a"], "x"));
-        let branch_first = r.intern(&key("inc", &["x", "y"], "z"));
-        let on_a_branch = r.intern(&key("inc", &["x"], "y"));
+        let first = r.intern(&SeriesKey::new("inc", &["a"], "b"));
+        let inside_a_leaf = r.intern(&SeriesKey::new("inc", &["a", "b"], "c"));
+        let same_place = r.intern(&SeriesKey::new("sample", &["a"], "b"));
+        let beside = r.intern(&SeriesKey::new("inc", &["a"], "x"));
+        let branch_first = r.intern(&SeriesKey::new("inc", &["x", "y"], "z"));
+        let on_a_branch = r.intern(&SeriesKey::new("inc", &["x"], "y"));
         let all = [
             first,
             inside_a_leaf,
@@ -230,9 +229,9 @@ mod tests {
     #[test]
     fn a_series_left_out_does_not_block_others() {
         let mut r = Registry::default();
-        let a = r.intern(&key("inc", &[], "a"));
-        let ab = r.intern(&key("inc", &["a"], "b"));
-        let abc = r.intern(&key("inc", &["a", "b"], "c"));
+        let a = r.intern(&SeriesKey::new("inc", &[], "a"));
+        let ab = r.intern(&SeriesKey::new("inc", &["a"], "b"));
+        let abc = r.intern(&SeriesKey::new("inc", &["a", "b"], "c"));
         // a/b is left out (a is a leaf), so a/b/c only meets a, which also blocks it.
         assert_eq!(excluded(&r, &[a, ab, abc]), [ab, abc]);
         // Without a, a/b keeps its place and blocks a/b/c.

@@ -465,10 +465,6 @@ mod tests {
     use proptest::prelude::*;
     use std::sync::Arc;
 
-    fn key(m: &str, p: &[&str], id: &str) -> SeriesKey {
-        SeriesKey::new(m, p, id)
-    }
-
     fn sample() -> Snapshot {
         let mut s = Summary::default();
         for x in [1.5, 2.5, 10.0] {
@@ -476,48 +472,54 @@ mod tests {
         }
         let entries = vec![
             (
-                key("inc", &["http", "é"], "requests"),
+                SeriesKey::new("inc", &["http", "é"], "requests"),
                 Value::Counter {
                     count: 4.0,
                     total: 9.5,
                 },
             ),
-            (key("timedSample", &["http"], "latency"), Value::Summary(s)),
             (
-                key("sample", &[], "empty"),
+                SeriesKey::new("timedSample", &["http"], "latency"),
+                Value::Summary(s),
+            ),
+            (
+                SeriesKey::new("sample", &[], "empty"),
                 Value::Summary(Summary::default()),
             ),
             (
-                key("set", &["http"], "version"),
+                SeriesKey::new("set", &["http"], "version"),
                 Value::Set {
                     json: "{\"a\":[1,\"x\"]}".into(),
                     at: 1.7e12,
                 },
             ),
             (
-                key("set", &[], "undef"),
+                SeriesKey::new("set", &[], "undef"),
                 Value::Set {
                     json: String::new(),
                     at: 1.0,
                 },
             ),
             (
-                key("max", &["http"], "requests"),
+                SeriesKey::new("max", &["http"], "requests"),
                 Value::Custom {
                     json: "{\"type\":\"max\"}".into(),
                 },
             ),
-            (key("gauge", &[], "heap"), Value::Gauge(Some(-2.5e9))),
             (
-                key("rate", &[], "bytes"),
+                SeriesKey::new("gauge", &[], "heap"),
+                Value::Gauge(Some(-2.5e9)),
+            ),
+            (
+                SeriesKey::new("rate", &[], "bytes"),
                 Value::Rate(Some(RateStats {
                     rate: 2.5,
                     increase: 10.0,
                 })),
             ),
-            (key("rate", &[], "none"), Value::Rate(None)),
+            (SeriesKey::new("rate", &[], "none"), Value::Rate(None)),
             (
-                key("meter", &[], "requests"),
+                SeriesKey::new("meter", &[], "requests"),
                 Value::Meter(MeterStats {
                     count: 9.0,
                     mean_rate: 0.5,
@@ -526,12 +528,12 @@ mod tests {
                     m15: 0.0625,
                 }),
             ),
-            (key("histogram", &["http"], "latency"), {
+            (SeriesKey::new("histogram", &["http"], "latency"), {
                 let mut d = Distribution::new(&Default::default(), 1);
                 [0.5, 12.0, 7.25].iter().for_each(|&v| d.record(v, 0.0));
                 Value::Histogram(Box::new(d))
             }),
-            (key("gauge", &[], "broken"), Value::Gauge(None)),
+            (SeriesKey::new("gauge", &[], "broken"), Value::Gauge(None)),
         ];
         Snapshot {
             k: 123456.0,
@@ -585,7 +587,7 @@ mod tests {
     #[test]
     fn a_delta_carries_only_new_definitions_and_indexes() {
         let s = sample();
-        let new_key = key("inc", &["x"], "y");
+        let new_key = SeriesKey::new("inc", &["x"], "y");
         let text = delta(
             &s,
             &[9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13],
@@ -651,7 +653,7 @@ mod tests {
     #[test]
     fn counters_of_whole_numbers_take_four_bytes() {
         let entry = |total: f64| Entry {
-            key: Arc::new(key("inc", &[], "n")),
+            key: Arc::new(SeriesKey::new("inc", &[], "n")),
             value: Value::Counter { count: 3.0, total },
         };
         let size = |entries: Vec<Entry>| {
@@ -682,7 +684,7 @@ mod tests {
         ) {
             let s = Snapshot {
                 entries: entries.iter().map(|&(_, count, total)| Entry {
-                    key: Arc::new(key("inc", &[], "n")),
+                    key: Arc::new(SeriesKey::new("inc", &[], "n")),
                     value: Value::Counter { count: count as f64, total },
                 }).collect(),
                 ..Snapshot::default()

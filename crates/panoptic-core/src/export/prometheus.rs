@@ -1110,6 +1110,7 @@ fn push_labels(out: &mut Vec<u8>, labels: Labels, extra: Option<(&str, &str)>) {
     if let Some(p) = process {
         comma(out);
         out.extend_from_slice(b"worker=\"");
+        // Process::label's names, written in place: one per per-process line, no allocation.
         match &p.from {
             Tree::Master | Tree::Cluster => out.extend_from_slice(b"master"),
             Tree::Worker(id) => push_integer(u64::from(*id), out),
@@ -1146,14 +1147,10 @@ mod tests {
 
     use TextFormat::{OpenMetrics as OM, Prometheus as TEXT};
 
-    fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
-        SeriesKey::new(method, path, id)
-    }
-
     type Item = (SeriesKey, Option<Process>, Cumulative);
 
     fn item(method: &str, path: &[&str], id: &str, value: Cumulative) -> Item {
-        (key(method, path, id), None, value)
+        (SeriesKey::new(method, path, id), None, value)
     }
 
     fn of(process: Tree, (key, _, value): Item) -> Item {
@@ -1860,7 +1857,7 @@ mod tests {
                 k: 0.0,
                 pid: 1,
                 entries: vec![Entry {
-                    key: Arc::new(key("inc", &["http"], r#"requests{code="200"}"#)),
+                    key: Arc::new(SeriesKey::new("inc", &["http"], r#"requests{code="200"}"#)),
                     value: Value::Counter {
                         count: 2.0,
                         total: 7.0,

@@ -78,10 +78,6 @@ mod tests {
     use super::*;
     use crate::gather::Tree;
 
-    fn key(method: &str, path: &[&str], id: &str) -> SeriesKey {
-        SeriesKey::new(method, path, id)
-    }
-
     #[test]
     fn filters_add_up_and_process_fields_come_from_the_store() {
         let origin = Origin {
@@ -89,7 +85,7 @@ mod tests {
             title: "node".into(),
             ..Origin::default()
         };
-        let requests = key("inc", &["http"], r#"requests{method="GET"}"#);
+        let requests = SeriesKey::new("inc", &["http"], r#"requests{method="GET"}"#);
         let worker = Process {
             from: Tree::Thread("2:5".into()),
             pid: 77,
@@ -100,7 +96,7 @@ mod tests {
         assert!(http.keeps(&origin, &requests, None));
         let get = http.and(parse("tags.method = 'GET' AND type = 'inc'"));
         assert!(get.keeps(&origin, &requests, Some(&worker)));
-        assert!(!get.keeps(&origin, &key("inc", &["http"], "requests"), None));
+        assert!(!get.keeps(&origin, &SeriesKey::new("inc", &["http"], "requests"), None));
         // The cluster view has no process fields; a thread has its process's worker id.
         let second = Selection::new(Some(parse(
             "process.worker = '2' AND process.role = 'thread' AND process.pid = '77' \
