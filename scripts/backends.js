@@ -359,7 +359,7 @@ async function serveInflux() {
   process.stdin.on('end', () => pending.then(finish, finish));
 }
 
-module.exports = { which, ensure, startPrometheus, InfluxServer, freePort, until, CHROMIUM };
+module.exports = { ensure, startPrometheus, InfluxServer, until, CHROMIUM };
 
 if (require.main === module) {
   const [first, ...rest] = process.argv.slice(2);
