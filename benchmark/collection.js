@@ -104,21 +104,21 @@ async function child(n) {
 
   const rows = [];
   let last = null;
+  let intake = null; // the intake thread's id, once it exists (it starts with the first interval kept)
   for (let w = 0; w < opts.warmup + opts.intervals; w++) {
     t0 = hr();
     for (let i = 0; i < n; i++) handles[i]();
     const recordMs = ms(hr() - t0);
 
     const end = p.endTime;
+    intake = intake ?? threadNamed('panoptic-intake');
+    const intakeBefore = threadCpuMs(intake);
     await sleep(end - 20 - Date.now());
     while (Date.now() < end) {
       // spin: no timer may close the interval before the timed call does
     }
     native.close = 0;
     native.keep = 0;
-    // The intake thread starts with the first interval kept.
-    const intake = threadNamed('panoptic-intake');
-    const intakeBefore = threadCpuMs(intake);
     let collectMs;
     for (;;) {
       const a = hr();

@@ -29,12 +29,11 @@ const ARGS = [
  */
 async function launch() {
   ensure('chromium');
-  const executablePath = CHROMIUM;
   const { chromium } = require('playwright-core');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-chromium-'));
   let context;
   try {
-    context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: ARGS });
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
   } catch (error) {
     fs.rmSync(profile, { recursive: true, force: true });
     throw error;
