@@ -13,7 +13,7 @@ use panoptic_core::gather::Source;
 use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
 use panoptic_core::intake::Intake;
 use panoptic_core::meter;
-use panoptic_core::snapshot::{SeriesKey, Snapshot};
+use panoptic_core::snapshot::{Profile, SeriesKey, Snapshot};
 use panoptic_core::threads::{self, Host, Inbox};
 use panoptic_core::tree::{render, Format};
 use panoptic_core::wire::{encode, Keys};
@@ -111,9 +111,16 @@ impl NativeEngine {
     ) -> Result<Self, Coded> {
         let (histogram, percentiles) = histogram.options()?;
         let cell = clock::register(start, interval).map_err(clock_error)?;
+        let profile = Profile {
+            interval,
+            start,
+            scale_factor,
+            persist,
+            histogram,
+        };
         Ok(NativeEngine {
-            engine: Engine::new(persist, interval, histogram),
-            intake: Intake::new(histogram),
+            engine: Engine::new(profile),
+            intake: Intake::new(profile),
             closed: None,
             open: clock::read(cell),
             cell: Some(cell),
@@ -402,7 +409,15 @@ impl NativeEngine {
     /// Counts a panoptic message that could not be routed to any instance.
     #[napi]
     pub fn note_decode_error(&mut self) {
-        self.intake.with(|g| g.note_decode_error());
+        self.intake.note_decode_error();
+    }
+
+    /// Counts a panoptic message for an instance this process does not have (`meta.unmatched`);
+    /// `message` becomes a `PANOPTIC_UNMATCHED` warning of the next delivery the first time
+    /// `key` (the sender and the instance it names) is seen.
+    #[napi]
+    pub fn note_unmatched(&mut self, key: String, message: String) {
+        self.intake.note_unmatched(key, message);
     }
 
     /// Delivers interval `k` (with the snapshots its threads posted) and forgets everything up

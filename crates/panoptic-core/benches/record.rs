@@ -9,6 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use panoptic_core::engine::{Engine, Kind};
 use panoptic_core::histogram::{Distribution, HistogramOptions, Reservoir};
 use panoptic_core::meter::Meter;
+use panoptic_core::snapshot::Profile;
 use panoptic_core::summary::Summary;
 
 use common::{config, key, values, BATCH};
@@ -62,7 +63,11 @@ fn collect(c: &mut Criterion) {
         // persist: every counter is reported (JS writes the slots; the bench cannot, and an
         // untouched counter is skipped without persist). Each close reads and zeroes every slot
         // and builds the snapshot, as at an interval boundary.
-        let mut engine = Engine::new(true, 1000.0, HistogramOptions::default());
+        let mut engine = Engine::new(Profile {
+            interval: 1000.0,
+            persist: true,
+            ..Profile::default()
+        });
         for i in 0..n {
             engine.define(Kind::Counter, key("inc", i));
         }

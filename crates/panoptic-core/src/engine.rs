@@ -34,10 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::clock::now_ms;
-use crate::histogram::{Distribution, HistogramOptions};
+use crate::histogram::Distribution;
 use crate::meter::Meter;
 use crate::rate::{Observation, RateTracker};
-use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Entry, Profile, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 use crate::wire::{self, Dictionary, Keys};
 
@@ -189,9 +189,8 @@ pub struct Engine {
     next_slot: usize,
     pages: Vec<Arc<Cells>>,
     batch: Arc<Cells>,
-    persist: bool,
-    interval: f64,
-    histogram: HistogramOptions,
+    /// The grid and options, stamped on every snapshot.
+    profile: Profile,
     rejected: u64,
     /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
     sent: usize,
@@ -199,10 +198,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// With `persist`, every series ever defined is reported each interval, untouched counters,
-    /// summaries and distributions in their empty state. `interval` (ms) bounds the gap a rate
-    /// spans; `histogram` configures every distribution.
-    pub fn new(persist: bool, interval: f64, histogram: HistogramOptions) -> Engine {
+    /// With `profile.persist`, every series ever defined is reported each interval, untouched
+    /// counters, summaries and distributions in their empty state. `profile.interval` (ms) bounds
+    /// the gap a rate spans; `profile.histogram` configures every distribution.
+    pub fn new(profile: Profile) -> Engine {
         Engine {
             series: Vec::new(),
             methods: Vec::new(),
@@ -210,9 +209,7 @@ impl Engine {
             next_slot: 0,
             pages: Vec::new(),
             batch: Cells::new(BATCH_LENGTH + 1, f64::NAN),
-            persist,
-            interval,
-            histogram,
+            profile,
             rejected: 0,
             sent: 0,
             epoch: random_epoch(),
@@ -295,7 +292,7 @@ impl Engine {
             },
             Kind::Summary => State::Summary(Box::default()),
             Kind::Histogram => State::Distribution(Box::new(self.distribution(id))),
-            Kind::Rate => State::Rate(RateTracker::new(self.interval).map(Box::new)),
+            Kind::Rate => State::Rate(RateTracker::new(self.profile.interval).map(Box::new)),
             Kind::Set | Kind::Custom | Kind::Gauge => State::Js,
         };
         let slot = match state {
@@ -342,7 +339,10 @@ impl Engine {
     /// An empty distribution for series `id` (its sampling reservoirs seeded by the series and
     /// this engine).
     fn distribution(&self, id: u32) -> Distribution {
-        Distribution::new(&self.histogram, self.epoch ^ u64::from(id).rotate_left(32))
+        Distribution::new(
+            &self.profile.histogram,
+            self.epoch ^ u64::from(id).rotate_left(32),
+        )
     }
 
     /// Folds the runs of the batch into their summaries and distributions, and empties it (the
@@ -430,20 +430,20 @@ impl Engine {
                     let (count, total) = (page.get(at), page.get(at + 1));
                     page.set(at, 0.0);
                     page.set(at + 1, 0.0);
-                    if count == 0.0 && !self.persist {
+                    if count == 0.0 && !self.profile.persist {
                         continue;
                     }
                     Value::Counter { count, total }
                 }
                 (State::Summary(summary), _) => {
                     let summary = std::mem::take(&mut **summary);
-                    if summary.is_empty() && !self.persist {
+                    if summary.is_empty() && !self.profile.persist {
                         continue;
                     }
                     Value::Summary(summary)
                 }
                 (State::Distribution(d), _) => {
-                    if d.is_empty() && !self.persist {
+                    if d.is_empty() && !self.profile.persist {
                         continue;
                     }
                     Value::Histogram(Box::new(d.take()))
@@ -451,7 +451,7 @@ impl Engine {
                 // A meter is reported in every interval once defined.
                 (State::Meter { meter, .. }, _) => Value::Meter(meter.stats(now)),
                 (State::Rate(tracker), _) => match tracker.as_mut().and_then(|t| t.take()) {
-                    None if !self.persist => continue,
+                    None if !self.profile.persist => continue,
                     stats => Value::Rate(stats),
                 },
                 (State::Js, Kind::Set) => match js {
@@ -480,6 +480,7 @@ impl Engine {
         Closed {
             snapshot: Snapshot {
                 k,
+                profile: self.profile,
                 pid: std::process::id(),
                 dropped,
                 errors: errors + std::mem::take(&mut self.rejected) as f64,
@@ -503,6 +504,15 @@ fn random_epoch() -> u64 {
 mod tests {
     use super::*;
 
+    /// A 1 s grid, with or without `persist`.
+    fn profile(persist: bool) -> Profile {
+        Profile {
+            interval: 1000.0,
+            persist,
+            ..Profile::default()
+        }
+    }
+
     fn key(method: &str, id: &str) -> SeriesKey {
         SeriesKey::new(method, &["p"], id)
     }
@@ -518,7 +528,7 @@ mod tests {
 
     #[test]
     fn histograms_take_batched_values_and_start_each_interval_empty() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         let h = e.define(Kind::Histogram, key("histogram", "h"));
         let s = e.define(Kind::Summary, key("sample", "s"));
         append(&e, &[h.id as f64, 1.0, s.id as f64, 5.0, h.id as f64, 3.0]);
@@ -541,7 +551,7 @@ mod tests {
         let c = e.define(Kind::Counter, key("inc", "c"));
         append(&e, &[c.id as f64, 1.0]);
         assert_eq!(e.close(3.0, vec![], 0.0, 0.0).snapshot.errors, 1.0);
-        let mut p = Engine::new(true, 1000.0, HistogramOptions::default());
+        let mut p = Engine::new(profile(true));
         p.define(Kind::Histogram, key("histogram", "h"));
         let empty = p.close(1.0, vec![], 0.0, 0.0).snapshot;
         assert!(
@@ -552,7 +562,7 @@ mod tests {
 
     #[test]
     fn meters_count_across_intervals_and_tick_on_the_grid() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         let m = e.define(Kind::Meter, key("meter", "m"));
         inc(&e, m, 1.0);
         e.tick_meters(now_ms()); // folded early: counted once
@@ -571,7 +581,7 @@ mod tests {
 
     #[test]
     fn rates_come_from_observations_of_a_cumulative_counter() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         let r = e.define(Kind::Rate, key("rate", "r"));
         let c = e.define(Kind::Counter, key("inc", "c"));
         assert!(e.observe(r.id, 100.0, 0.0), "the first is a baseline");
@@ -613,7 +623,7 @@ mod tests {
 
     #[test]
     fn counters_never_straddle_pages_and_pages_exist() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         for i in 0..5000 {
             let d = e.define(Kind::Counter, key("inc", &i.to_string()));
             let slot = d.slot.unwrap() as usize;
@@ -625,7 +635,7 @@ mod tests {
 
     #[test]
     fn closes_counters_summaries_and_js_values() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         let c = e.define(Kind::Counter, key("inc", "c"));
         let zero = e.define(Kind::Counter, key("inc", "zero"));
         e.define(Kind::Counter, key("inc", "idle"));
@@ -704,7 +714,7 @@ mod tests {
 
     #[test]
     fn ships_each_key_once() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         let a = e.define(Kind::Counter, key("inc", "a"));
         let b = e.define(Kind::Counter, key("inc", "b"));
         inc(&e, b, 1.0);
@@ -730,7 +740,7 @@ mod tests {
 
     #[test]
     fn persist_reports_empty_states() {
-        let mut e = Engine::new(true, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(true));
         let c = e.define(Kind::Counter, key("inc", "c"));
         let s = e.define(Kind::Summary, key("timedSample", "s"));
         inc(&e, c, 2.0);
@@ -749,7 +759,7 @@ mod tests {
 
     #[test]
     fn bad_runs_and_cells_are_rejected_not_applied() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         let c = e.define(Kind::Counter, key("inc", "c")).id as f64;
         let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
         // Runs naming a counter, no series, a negative, fractional or NaN id: each value is an
@@ -804,7 +814,7 @@ mod tests {
 
     #[test]
     fn a_full_batch_ends_at_its_last_cell() {
-        let mut e = Engine::new(false, 1000.0, HistogramOptions::default());
+        let mut e = Engine::new(profile(false));
         let s = e.define(Kind::Summary, key("sample", "s")).id as f64;
         let mut cells = vec![RUN_HEADER, s];
         cells.resize(BATCH_LENGTH, 1.0);

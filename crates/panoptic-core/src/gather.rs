@@ -11,12 +11,11 @@
 //! delivering interval k drops everything up to k. So at most about two intervals' worth of
 //! snapshots are held (and the registry, one entry per series ever seen).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::histogram::HistogramOptions;
 use crate::registry::{Keys, Registry};
-use crate::snapshot::{Merged, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Merged, Profile, SeriesKey, Snapshot, Value};
 use crate::tree::{render, Format};
 use crate::wire::{decode, DecodeError, Message};
 
@@ -31,7 +30,26 @@ pub enum Rejection {
     /// It extends a dictionary this master does not have (it started after the sender, or lost
     /// track): counted in `late`; the sender must send its definitions again.
     Resync,
+    /// It was collected on another grid or with other options ([`Profile::offset`]): counted in
+    /// `mismatched`, and warned about once per source and difference.
+    Mismatch,
 }
+
+/// Something a user must hear about (the JS side emits it as a `'warning'` with this code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The code of a snapshot left out because its grid or options differ from the master's.
+pub const MISMATCH: &str = "PANOPTIC_MISMATCH";
+/// The code of a message for an instance name this process does not have (see
+/// [`Gathering::note_unmatched`]).
+pub const UNMATCHED: &str = "PANOPTIC_UNMATCHED";
+/// How many distinct warnings a gathering remembers having given (each is given once); past
+/// that, a source that keeps changing is only counted (memory stays bounded).
+const WARNED_LIMIT: usize = 1024;
 
 /// Where a snapshot came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,8 +101,8 @@ enum Slot {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Gathering {
-    /// The master's own histogram options: a worker's histogram made with others is not merged.
-    histogram: HistogramOptions,
+    /// The master's own grid and options: a snapshot made with others is not merged.
+    profile: Profile,
     registry: Registry,
     pending: BTreeMap<i64, Interval>,
     dictionaries: HashMap<Source, SourceKeys>,
@@ -95,15 +113,70 @@ pub struct Gathering {
     delivered: Option<f64>,
     late: u64,
     decode_errors: u64,
+    mismatched: u64,
+    unmatched: u64,
+    /// Warnings not yet delivered, and those ever given (see [`WARNED_LIMIT`]).
+    warnings: Vec<Warning>,
+    warned: HashSet<String>,
 }
 
 impl Gathering {
-    /// A gathering whose histograms are made with `histogram` (the master's options).
-    pub fn new(histogram: HistogramOptions) -> Gathering {
+    /// A gathering for an instance with `profile` (its grid and options): snapshots of other
+    /// grids or options are left out, their histograms included.
+    pub fn new(profile: Profile) -> Gathering {
         Gathering {
-            histogram,
+            profile,
             ..Gathering::default()
         }
+    }
+
+    /// Queues `warning` unless it was given before (`key` names what it is about).
+    fn warn(&mut self, key: String, warning: Warning) {
+        if self.warned.len() < WARNED_LIMIT && self.warned.insert(key) {
+            self.warnings.push(warning);
+        }
+    }
+
+    /// Where `theirs`'s interval `k` is on this grid; a mismatch is warned about once per source
+    /// and difference.
+    fn place(
+        &mut self,
+        source: &Source,
+        pid: u32,
+        theirs: &Profile,
+        k: f64,
+    ) -> Result<f64, Rejection> {
+        match self.profile.offset(theirs) {
+            Ok(offset) => Ok(k + offset),
+            Err(differences) => {
+                let from = describe_source(source, pid);
+                let message = format!(
+                    "{from} collects with another interval grid or other options than this instance: {differences}. Its snapshots are left out of every delivery (counted in meta.mismatched). Give both instances the same interval, startTime (or one that differs by a whole number of intervals), scaleFactor, persist and histogram options."
+                );
+                let key = format!("{MISMATCH} {source:?} {differences}");
+                self.warn(
+                    key,
+                    Warning {
+                        code: MISMATCH,
+                        message,
+                    },
+                );
+                Err(Rejection::Mismatch)
+            }
+        }
+    }
+
+    /// Counts a message for an instance this process does not have, and queues `message` as a
+    /// warning the first time (per `key`: the sender and the instance it names).
+    pub fn note_unmatched(&mut self, key: String, message: String) {
+        self.unmatched += 1;
+        self.warn(
+            format!("{UNMATCHED} {key}"),
+            Warning {
+                code: UNMATCHED,
+                message,
+            },
+        );
     }
 
     /// Keeps this process's own snapshot of its interval; `indexes` are its engine's index of
@@ -135,6 +208,7 @@ impl Gathering {
             dropped,
             mut errors,
             dictionary,
+            profile,
             definitions,
             mut indexes,
             mut values,
@@ -165,10 +239,13 @@ impl Gathering {
                         "an index not in the dictionary",
                     )))?;
         }
-        // A histogram made with other options (another program, or a hostile peer) cannot
+        // Its definitions are applied above whatever becomes of its data: the sender counts
+        // them as known.
+        let k = self.place(source, pid, &profile, k)?;
+        // A histogram made with other options than its profile says (a hostile peer) cannot
         // merge, and the memory it would take is not the master's to give: left out, counted.
         let foreign =
-            |v: &Value| matches!(v, Value::Histogram(d) if d.options() != &self.histogram);
+            |v: &Value| matches!(v, Value::Histogram(d) if d.options() != &self.profile.histogram);
         if values.iter().any(foreign) {
             let mut kept = (Vec::new(), Vec::new());
             for (id, value) in indexes.into_iter().zip(values) {
@@ -250,8 +327,14 @@ impl Gathering {
         snapshot: Snapshot,
         current: f64,
     ) -> Result<(), Rejection> {
-        let part = self.identify(snapshot, &[]);
-        let result = self.accept(Slot::From(Source::Thread(label)), part, current);
+        let source = Source::Thread(label);
+        let result = self
+            .place(&source, snapshot.pid, &snapshot.profile, snapshot.k)
+            .and_then(|k| {
+                let mut part = self.identify(snapshot, &[]);
+                part.k = k;
+                self.accept(Slot::From(source), part, current)
+            });
         self.count(&result);
         result
     }
@@ -265,6 +348,7 @@ impl Gathering {
         match result {
             Err(Rejection::Late | Rejection::Resync) => self.late += 1,
             Err(Rejection::Decode(_)) => self.decode_errors += 1,
+            Err(Rejection::Mismatch) => self.mismatched += 1,
             Ok(()) => {}
         }
     }
@@ -356,6 +440,9 @@ impl Gathering {
                 .collect(),
             late: std::mem::take(&mut self.late),
             decode_errors: std::mem::take(&mut self.decode_errors),
+            mismatched: std::mem::take(&mut self.mismatched),
+            unmatched: std::mem::take(&mut self.unmatched),
+            warnings: std::mem::take(&mut self.warnings),
             dropped: parts().map(|s| s.dropped).sum(),
             errors: parts().map(|s| s.errors).sum::<f64>() + left_out.len() as f64,
         };
@@ -379,6 +466,12 @@ pub struct Meta {
     pub workers: BTreeMap<String, u32>,
     pub late: u64,
     pub decode_errors: u64,
+    /// Snapshots left out for another grid or options ([`Rejection::Mismatch`]).
+    pub mismatched: u64,
+    /// Messages for an instance this process does not have ([`Gathering::note_unmatched`]).
+    pub unmatched: u64,
+    /// Warnings first seen since the last delivery.
+    pub warnings: Vec<Warning>,
     pub dropped: f64,
     pub errors: f64,
 }
@@ -470,10 +563,19 @@ impl Delivery {
             "workers": m.workers,
             "late": m.late,
             "decodeErrors": m.decode_errors,
+            "mismatched": m.mismatched,
+            "unmatched": m.unmatched,
             "dropped": m.dropped,
             "errors": m.errors,
         });
         write_json(&meta, &mut out);
+        out.extend_from_slice(b",\"warnings\":");
+        let warnings: Vec<_> = m
+            .warnings
+            .iter()
+            .map(|w| serde_json::json!({ "code": w.code, "message": w.message }))
+            .collect();
+        write_json(&warnings, &mut out);
         out.push(b'}');
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
@@ -544,6 +646,20 @@ impl Delivery {
     }
 }
 
+/// A source as a warning names it.
+fn describe_source(source: &Source, pid: u32) -> String {
+    match source {
+        Source::Worker(id) => format!("cluster worker {id} (pid {pid})"),
+        Source::Thread(label) => match label.split_once(':') {
+            Some(("master", thread)) => format!("worker thread {thread} of this process"),
+            Some((worker, thread)) => {
+                format!("worker thread {thread} of cluster worker {worker} (pid {pid})")
+            }
+            None => format!("worker thread {label}"),
+        },
+    }
+}
+
 /// Names a series left out of a tree, if the delivery names fewer than [`NAMED_COLLISIONS`].
 fn name_collision(named: &mut Vec<String>, key: &SeriesKey) {
     if named.len() < NAMED_COLLISIONS {
@@ -578,6 +694,7 @@ mod tests {
     fn snap(k: f64, pid: u32, entries: Vec<(&str, &str, Value)>) -> Snapshot {
         Snapshot {
             k,
+            profile: Profile::default(),
             pid,
             dropped: 1.0,
             errors: 0.0,
@@ -758,7 +875,7 @@ mod tests {
         assert_eq!(d["custom"][0]["leaves"], serde_json::json!([{ "v": 1 }]));
         assert_eq!(
             d["meta"],
-            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "dropped": 3.0, "errors": 0.0 })
+            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 3.0, "errors": 0.0 })
         );
     }
 
@@ -781,6 +898,113 @@ mod tests {
         assert_eq!(d["cluster"]["p"]["c"]["value"]["val"], 0.09);
         assert_eq!(d["meta"]["late"], 2);
         assert_eq!(d["meta"]["decodeErrors"], 1);
+    }
+
+    #[test]
+    fn snapshots_on_the_same_grid_merge_whatever_their_start_time() {
+        // The master starts from a boundary of its own (k counts from there), a thread and a
+        // worker from the epoch: the same instants, other interval numbers.
+        let ours = Profile {
+            interval: 400.0,
+            start: 1_765_000_000_000.0,
+            ..Profile::default()
+        };
+        let theirs = Profile { start: 0.0, ..ours };
+        let steps = ours.start / ours.interval;
+        let mut g = Gathering::new(ours);
+        let at = |k: f64, total: f64| Snapshot {
+            profile: theirs,
+            ..snap(k + steps, 10, vec![("inc", "c", counter(total))])
+        };
+        assert_eq!(
+            g.receive_thread("master:3".into(), at(5.0, 2.0), 5.0),
+            Ok(())
+        );
+        assert_eq!(
+            g.receive(Source::Worker(1), &enc(&at(5.0, 3.0)), 5.0),
+            Ok(())
+        );
+        let d = everything(g.deliver(5.0, format()));
+        assert_eq!(d["cluster"]["p"]["c"]["value"]["val"], 0.05);
+        assert_eq!(d["meta"]["mismatched"], 0);
+        assert_eq!(d["warnings"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn mismatched_snapshots_are_counted_and_warned_about_once_per_source() {
+        let ours = Profile {
+            interval: 1000.0,
+            ..Profile::default()
+        };
+        let mut g = Gathering::new(ours);
+        let other = |profile: Profile, k: f64| Snapshot {
+            profile,
+            ..snap(k, 77, vec![("inc", "c", counter(1.0))])
+        };
+        let half = Profile {
+            interval: 500.0,
+            ..ours
+        };
+        let shifted = Profile {
+            start: 250.0,
+            ..ours
+        };
+        let seconds = Profile {
+            scale_factor: 1000.0,
+            ..ours
+        };
+        for k in [1.0, 2.0] {
+            let mismatch = Err(Rejection::Mismatch);
+            assert_eq!(
+                g.receive(Source::Worker(1), &enc(&other(half, k)), 1.0),
+                mismatch
+            );
+            assert_eq!(
+                g.receive(Source::Worker(2), &enc(&other(shifted, k)), 1.0),
+                mismatch
+            );
+            assert_eq!(
+                g.receive_thread("master:4".into(), other(seconds, k), 1.0),
+                mismatch
+            );
+        }
+        g.note_unmatched("1 name:webb".into(), "named webb".into());
+        g.note_unmatched("1 name:webb".into(), "named webb".into());
+        let d = g.deliver(1.0, format());
+        let outline = parse(&d.outline());
+        assert_eq!(outline["meta"]["mismatched"], 6);
+        assert_eq!(outline["meta"]["unmatched"], 2);
+        assert_eq!(outline["meta"]["decodeErrors"], 0);
+        let warnings = outline["warnings"].as_array().unwrap();
+        let text: Vec<(&str, &str)> = warnings
+            .iter()
+            .map(|w| (w["code"].as_str().unwrap(), w["message"].as_str().unwrap()))
+            .collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert!(text[0].0 == MISMATCH && text[0].1.starts_with("cluster worker 1 (pid 77)"));
+        assert!(
+            text[0].1.contains("interval 500 (here 1000)"),
+            "{}",
+            text[0].1
+        );
+        assert!(
+            text[1].1.contains("startTime 250 (here 0)"),
+            "{}",
+            text[1].1
+        );
+        assert!(text[2].1.starts_with("worker thread 4 of this process"));
+        assert!(
+            text[2].1.contains("scaleFactor 1000 (here 1)"),
+            "{}",
+            text[2].1
+        );
+        assert_eq!(text[3], (UNMATCHED, "named webb"));
+        // Once per source and difference: the next delivery counts, and says nothing new.
+        g.receive(Source::Worker(1), &enc(&other(half, 3.0)), 2.0)
+            .unwrap_err();
+        let outline = parse(&g.deliver(2.0, format()).outline());
+        assert_eq!(outline["meta"]["mismatched"], 1);
+        assert_eq!(outline["warnings"], serde_json::json!([]));
     }
 
     #[test]
@@ -871,7 +1095,7 @@ mod tests {
         };
         let ours = HistogramOptions::default();
         let theirs = HistogramOptions::new(2, 1.0, 1000.0, Reservoir::Hdr).unwrap();
-        let mut g = Gathering::new(ours);
+        let mut g = Gathering::default();
         let w = |v| snap(1.0, 11, vec![("histogram", "h", v)]);
         for (id, values) in [(1, &[1.0, 2.0][..]), (2, &[3.0, 4.0][..])] {
             let message = enc(&w(hist(&ours, values)));

@@ -222,6 +222,28 @@ impl HistogramOptions {
         self.reservoir
     }
 
+    /// Appends the options: reservoir tag u8 | significant figures u8 | lowest f64 | highest f64
+    /// (the form a distribution and a snapshot's profile share).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[self.reservoir.tag(), self.significant_figures]);
+        put_f64(out, self.lowest);
+        put_f64(out, self.highest);
+    }
+
+    /// Reads what [`HistogramOptions::encode`] wrote; options no constructor accepts are invalid.
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<HistogramOptions, DecodeError> {
+        let reservoir = match r.u8()? {
+            0 => Reservoir::Hdr,
+            1 => Reservoir::Uniform,
+            2 => Reservoir::Decaying,
+            _ => return Err(DecodeError::Invalid("reservoir")),
+        };
+        let figures = r.u8()?;
+        let (lowest, highest) = (r.f64()?, r.f64()?);
+        HistogramOptions::new(figures, lowest, highest, reservoir)
+            .map_err(|_| DecodeError::Invalid("options"))
+    }
+
     /// `highest` in resolution units: the largest integer the HDR histogram records.
     fn top_unit(&self) -> u64 {
         (self.highest / self.lowest).round() as u64
@@ -781,9 +803,8 @@ impl Distribution {
     /// random generator's state is not sent: a decoded distribution reseeds from its count).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let o = &self.options;
-        out.extend_from_slice(&[ENCODING, o.reservoir.tag(), o.significant_figures]);
-        put_f64(out, o.lowest);
-        put_f64(out, o.highest);
+        out.push(ENCODING);
+        o.encode(out);
         put_varint(out, self.clamped);
         let s = &self.summary;
         put_varint(out, self.count());
@@ -838,16 +859,12 @@ impl Distribution {
         if version != ENCODING {
             return Err(DecodeError::Version(version));
         }
-        let reservoir = match r.u8()? {
-            0 => Reservoir::Hdr,
-            1 => Reservoir::Uniform,
-            2 => Reservoir::Decaying,
-            _ => return Err(DecodeError::Invalid("reservoir")),
-        };
-        let figures = r.u8()?;
-        let (lowest, highest) = (r.f64()?, r.f64()?);
-        let options = HistogramOptions::new(figures, lowest, highest, reservoir)
-            .map_err(|_| DecodeError::Invalid("options"))?;
+        let options = HistogramOptions::decode(&mut r)?;
+        let (figures, highest, reservoir) = (
+            options.significant_figures,
+            options.highest,
+            options.reservoir,
+        );
         let clamped = r.varint()?;
         let count = r.varint()?;
         check(count <= MAX_COUNT && clamped <= count, "count")?;

@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use crate::engine::Closed;
 use crate::gather::{Gathering, Rejection, Source};
-use crate::histogram::HistogramOptions;
+use crate::snapshot::Profile;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -80,10 +80,10 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// An intake whose gathering merges histograms made with `histogram` (see [`Gathering::new`]).
-    pub fn new(histogram: HistogramOptions) -> Intake {
+    /// An intake whose gathering merges snapshots of `profile` (see [`Gathering::new`]).
+    pub fn new(profile: Profile) -> Intake {
         let shared = Shared {
-            gathering: Mutex::new(Gathering::new(histogram)),
+            gathering: Mutex::new(Gathering::new(profile)),
             ..Shared::default()
         };
         Intake {
@@ -128,6 +128,18 @@ impl Intake {
             let Closed { snapshot, indexes } = closed;
             lock(&shared.gathering).keep_local(snapshot, &indexes);
         });
+    }
+
+    /// Counts a message for an instance this process does not have ([`Gathering::note_unmatched`]),
+    /// in order with the messages.
+    pub fn note_unmatched(&self, key: String, message: String) {
+        self.run(move |shared| lock(&shared.gathering).note_unmatched(key, message));
+    }
+
+    /// Counts a message marked as panoptic's that could not be routed, in order with the
+    /// messages (the JS thread does not wait for the queue).
+    pub fn note_decode_error(&self) {
+        self.run(|shared| lock(&shared.gathering).note_decode_error());
     }
 
     /// Forgets a worker that exited (after the messages taken before).

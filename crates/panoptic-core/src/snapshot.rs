@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::histogram::Distribution;
+use crate::histogram::{Distribution, HistogramOptions};
 use crate::meter::MeterStats;
 use crate::rate::RateStats;
 use crate::summary::Summary;
@@ -62,11 +62,107 @@ pub struct Entry {
     pub value: Value,
 }
 
+/// What a snapshot's numbers mean: the grid of intervals it was collected on (interval `k` spans
+/// `[start + k * interval, start + (k + 1) * interval)`, in epoch ms) and the instance options
+/// that change the meaning of its values. A master merges a snapshot only if its profile matches
+/// (see [`Profile::offset`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Profile {
+    pub interval: f64,
+    pub start: f64,
+    pub scale_factor: f64,
+    pub persist: bool,
+    pub histogram: HistogramOptions,
+}
+
+impl Default for Profile {
+    /// panopticon 0.3.0's defaults: a 10 s interval from the epoch, scale factor 1, no persist.
+    fn default() -> Self {
+        Profile {
+            interval: 10_000.0,
+            start: 0.0,
+            scale_factor: 1.0,
+            persist: false,
+            histogram: HistogramOptions::default(),
+        }
+    }
+}
+
+impl Profile {
+    /// How to read `theirs`'s interval numbers on this grid: their interval `k` is this grid's
+    /// `k + offset`. The grids are the same when the intervals are equal and the start times are
+    /// congruent modulo the interval (the boundaries fall on the same instants: a worker started
+    /// from 0 and a master started from a boundary of its own agree). Otherwise, or when an
+    /// option that changes the meaning of the values differs, the differences as text.
+    pub fn offset(&self, theirs: &Profile) -> Result<f64, String> {
+        let mut differences = Vec::new();
+        let mut offset = 0.0;
+        if theirs.interval != self.interval {
+            differences.push(format!(
+                "interval {} (here {})",
+                theirs.interval, self.interval
+            ));
+        } else {
+            let steps = (theirs.start - self.start) / self.interval;
+            let whole = steps.round();
+            // The boundaries' instants, compared to within a nanosecond (f64 arithmetic on
+            // fractional intervals is not exact).
+            if (whole * self.interval - (theirs.start - self.start)).abs() > 1e-6 {
+                differences.push(format!(
+                    "startTime {} (here {}): the interval boundaries fall {} ms apart",
+                    theirs.start,
+                    self.start,
+                    (theirs.start - self.start).rem_euclid(self.interval)
+                ));
+            } else {
+                offset = whole;
+            }
+        }
+        if theirs.scale_factor != self.scale_factor {
+            differences.push(format!(
+                "scaleFactor {} (here {})",
+                theirs.scale_factor, self.scale_factor
+            ));
+        }
+        if theirs.persist != self.persist {
+            differences.push(format!(
+                "persist {} (here {})",
+                theirs.persist, self.persist
+            ));
+        }
+        if theirs.histogram != self.histogram {
+            differences.push(format!(
+                "histogram {} (here {})",
+                describe(&theirs.histogram),
+                describe(&self.histogram)
+            ));
+        }
+        if differences.is_empty() {
+            Ok(offset)
+        } else {
+            Err(differences.join(", "))
+        }
+    }
+}
+
+/// Histogram options as the JS option object spells them.
+fn describe(h: &HistogramOptions) -> String {
+    format!(
+        "{{ significantFigures: {}, lowest: {}, highest: {}, reservoir: '{}' }}",
+        h.significant_figures(),
+        h.lowest(),
+        h.highest(),
+        h.reservoir().as_str()
+    )
+}
+
 /// One interval of one process or thread.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
-    /// The interval number on the instance's grid.
+    /// The interval number on the instance's grid (`profile`'s).
     pub k: f64,
+    /// The grid and options it was collected with.
+    pub profile: Profile,
     /// The pid of the process that collected it.
     pub pid: u32,
     /// Data points its validators dropped in the interval.
@@ -249,6 +345,59 @@ mod tests {
         } else {
             (a - b).abs() / a.abs().max(b.abs())
         }
+    }
+
+    #[test]
+    fn profiles_match_on_the_same_grid_and_options() {
+        let ours = Profile {
+            interval: 400.0,
+            start: 1_765_000_000_000.0,
+            ..Profile::default()
+        };
+        let epoch = Profile { start: 0.0, ..ours };
+        assert_eq!(ours.offset(&epoch), Ok(-ours.start / 400.0));
+        assert_eq!(epoch.offset(&ours), Ok(ours.start / 400.0));
+        assert_eq!(ours.offset(&ours), Ok(0.0));
+        // Fractional intervals: the same boundaries within f64's precision.
+        let tenth = Profile {
+            interval: 0.1,
+            start: 0.0,
+            ..ours
+        };
+        assert_eq!(
+            tenth.offset(&Profile {
+                start: 0.3,
+                ..tenth
+            }),
+            Ok(3.0)
+        );
+        let off = Profile {
+            start: 100.0,
+            ..epoch
+        };
+        let e = epoch.offset(&off).unwrap_err();
+        assert!(
+            e.contains("startTime 100 (here 0)") && e.contains("100 ms apart"),
+            "{e}"
+        );
+        let e = ours
+            .offset(&Profile {
+                interval: 500.0,
+                persist: true,
+                histogram: HistogramOptions::new(
+                    2,
+                    1.0,
+                    10.0,
+                    crate::histogram::Reservoir::Uniform,
+                )
+                .unwrap(),
+                ..ours
+            })
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "interval 500 (here 400), persist true (here false), histogram { significantFigures: 2, lowest: 1, highest: 10, reservoir: 'uniform' } (here { significantFigures: 3, lowest: 0.001, highest: 3600000, reservoir: 'hdr' })"
+        );
     }
 
     proptest! {

@@ -5,10 +5,12 @@
 //! as a definition, and after that only its index. So a steady snapshot costs the master no
 //! allocation and no hashing of keys ([`crate::gather`] resolves indexes).
 //!
-//! Layout (version 3, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
+//! Layout (version 4, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
 //! of a u64, at most 10 bytes):
 //! ```text
 //! "PNPT" | version u8 | k f64 | pid u32 | dropped f64 | errors f64 | epoch u64 | base u32
+//! profile: interval f64 | start f64 | scale factor f64 | persist u8 | histogram options
+//!          (reservoir u8 | significant figures u8 | lowest f64 | highest f64)
 //! strings: count u32, then count x str     (the definitions' strings and the JSON values)
 //! definitions: count u32, then per definition (source index base, base + 1, ...):
 //!   method u32 | path length u32 | path u32 x length | id u32
@@ -31,7 +33,9 @@
 //! counter of `inc()` calls is about four bytes in all.
 //! (`method`, `path`, `id` and `json` are indexes into the string table.) `epoch` names the
 //! sender's dictionary: `base` 0 starts it afresh, any other `base` extends it and is only valid
-//! right after the definitions the master already has for that epoch.
+//! right after the definitions the master already has for that epoch. The profile
+//! ([`crate::snapshot::Profile`]) travels in every message (43 bytes): the master checks each
+//! snapshot's grid and options, whatever state its dictionaries are in.
 //!
 //! Decoding never panics and never trusts a length: every count is checked against the bytes
 //! left, every index against the table, every number against what the kind allows, so a garbage,
@@ -42,15 +46,15 @@ use base64::Engine as _;
 use crate::bytes::{put_f64, put_u32, put_varint, Reader};
 use std::collections::HashMap;
 
-use crate::histogram::Distribution;
+use crate::histogram::{Distribution, HistogramOptions};
 use crate::meter::MeterStats;
 use crate::rate::RateStats;
-use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Entry, Profile, SeriesKey, Snapshot, Value};
 use crate::summary::Summary;
 
 const MAGIC: &[u8; 4] = b"PNPT";
 /// The wire version this build writes and reads.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// Largest whole number sent as a varint counter (larger ones are exact only as f64).
 const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
@@ -244,6 +248,12 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
     w.f64(snapshot.errors);
     w.out.extend_from_slice(&dictionary.epoch.to_le_bytes());
     w.u32(dictionary.base);
+    let p = &snapshot.profile;
+    for v in [p.interval, p.start, p.scale_factor] {
+        w.f64(v);
+    }
+    w.u8(p.persist as u8);
+    p.histogram.encode(&mut w.out);
     w.len(table.strings.len());
     for s in &table.strings {
         w.len(s.len());
@@ -294,6 +304,8 @@ pub struct Message {
     pub errors: f64,
     /// The sender's dictionary state.
     pub dictionary: Dictionary,
+    /// The sender's grid and options.
+    pub profile: Profile,
     /// Keys of dictionary indexes `dictionary.base..`.
     pub definitions: Vec<SeriesKey>,
     /// Each entry's dictionary index (an index twice is refused when merging:
@@ -325,7 +337,23 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     let errors = r.f64()?;
     let epoch = r.u64()?;
     let base = r.u32()?;
+    let profile = Profile {
+        interval: r.f64()?,
+        start: r.f64()?,
+        scale_factor: r.f64()?,
+        persist: match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(DecodeError::Invalid("persist")),
+        },
+        histogram: HistogramOptions::decode(&mut r)?,
+    };
     check(k.is_finite() && k.fract() == 0.0, "interval number")?;
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    check(
+        positive(profile.interval) && profile.start.is_finite() && positive(profile.scale_factor),
+        "profile",
+    )?;
     check(count_ok(dropped) && count_ok(errors), "dropped or errors")?;
 
     let n = r.count_u32(4)?;
@@ -453,6 +481,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         dropped,
         errors,
         dictionary: Dictionary { epoch, base },
+        profile,
         definitions,
         indexes,
         values,
@@ -537,6 +566,19 @@ mod tests {
         ];
         Snapshot {
             k: 123456.0,
+            profile: Profile {
+                interval: 250.0,
+                start: 1_765_000_000_125.0,
+                scale_factor: 1000.0,
+                persist: true,
+                histogram: HistogramOptions::new(
+                    2,
+                    0.01,
+                    1e6,
+                    crate::histogram::Reservoir::Uniform,
+                )
+                .unwrap(),
+            },
             pid: 4242,
             dropped: 3.0,
             errors: 1.0,

@@ -163,7 +163,7 @@ impl Feed {
             ..Origin::default()
         };
         Feed {
-            gathering: Gathering::new(HistogramOptions::default()),
+            gathering: Gathering::default(),
             exporter: Exporter::new(origin),
             k: 0.0,
         }

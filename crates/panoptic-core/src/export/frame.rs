@@ -273,7 +273,7 @@ mod tests {
     }
 
     fn gathering() -> Gathering {
-        Gathering::new(HistogramOptions::default())
+        Gathering::default()
     }
 
     #[test]

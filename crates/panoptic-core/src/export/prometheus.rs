@@ -1849,7 +1849,7 @@ mod tests {
         use crate::snapshot::{Entry, Snapshot, Value};
         use crate::tree::Format;
         use std::sync::Arc;
-        let mut g = Gathering::new(HistogramOptions::default());
+        let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());
         store.keep_processes();
         g.keep_local(

@@ -514,7 +514,7 @@ mod tests {
     use super::*;
     use crate::export::{lock, Origin};
     use crate::gather::Gathering;
-    use crate::histogram::HistogramOptions;
+
     use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
     use crate::tree::Format;
     use std::sync::Arc;
@@ -529,7 +529,7 @@ mod tests {
             ..Origin::default()
         };
         let exporter = Exporter::new(origin);
-        let mut g = Gathering::new(HistogramOptions::default());
+        let mut g = Gathering::default();
         g.keep_local(
             Snapshot {
                 k: 4.0,
@@ -723,7 +723,7 @@ mod tests {
         assert_eq!(history[0]["timeStamp"], 5000.0);
         // Two more deliveries: the history holds the last 2.
         for k in [5.0, 6.0] {
-            let mut g = Gathering::new(HistogramOptions::default());
+            let mut g = Gathering::default();
             g.keep_local(
                 Snapshot {
                     k,

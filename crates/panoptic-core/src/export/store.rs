@@ -385,7 +385,7 @@ mod tests {
     use super::*;
     use crate::gather::Gathering;
     use crate::histogram::HistogramOptions;
-    use crate::snapshot::{Entry, Snapshot};
+    use crate::snapshot::{Entry, Profile, Snapshot};
     use crate::tree::Format;
     use crate::wire::{encode, Keys};
 
@@ -396,6 +396,7 @@ mod tests {
     fn snap(k: f64, pid: u32, entries: &[(&str, &str, Value)]) -> Snapshot {
         Snapshot {
             k,
+            profile: Profile::default(),
             pid,
             dropped: 0.0,
             errors: 0.0,
@@ -455,7 +456,7 @@ mod tests {
 
     #[test]
     fn counters_stay_counted_after_a_worker_leaves() {
-        let mut g = Gathering::new(HistogramOptions::default());
+        let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());
         store.keep_processes();
         let d = deliver(
@@ -512,7 +513,7 @@ mod tests {
 
     #[test]
     fn meters_add_each_process_increase_and_survive_restarts() {
-        let mut g = Gathering::new(HistogramOptions::default());
+        let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());
         let m = |c| [("meter", "m", meter(c))];
         store.add(&deliver(&mut g, 0.0, &[], &[(1, &m(3.0)), (2, &m(4.0))]));
@@ -532,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_worker_interval_delivered_after_its_exit_counts_once_and_brings_nothing_back() {
-        let mut g = Gathering::new(HistogramOptions::default());
+        let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());
         store.keep_processes();
         let m = |c| [("meter", "m", meter(c)), ("inc", "a", counter(1.0))];
@@ -560,7 +561,7 @@ mod tests {
 
     #[test]
     fn summaries_count_since_start_and_keep_the_last_interval() {
-        let mut g = Gathering::new(HistogramOptions::default());
+        let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());
         let s = |xs: &[f64]| {
             let mut s = Summary::default();
@@ -583,7 +584,7 @@ mod tests {
 
     #[test]
     fn gauges_keep_the_last_number_and_non_numbers_are_not_exported() {
-        let mut g = Gathering::new(HistogramOptions::default());
+        let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());
         let set = |json: &str| Value::Set {
             json: json.into(),
@@ -614,7 +615,7 @@ mod tests {
     #[test]
     fn histograms_add_up_over_intervals() {
         let options = HistogramOptions::default();
-        let mut g = Gathering::new(options);
+        let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());
         let h = |xs: &[f64]| {
             let mut d = Distribution::new(&options, 1);

@@ -91,7 +91,7 @@ pub(crate) mod fixture {
 
     use crate::export::{Origin, Store};
     use crate::gather::{Delivery, Gathering, Source};
-    use crate::histogram::HistogramOptions;
+
     use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
     use crate::tree::Format;
     use crate::wire::{encode, Keys};
@@ -151,7 +151,7 @@ pub(crate) mod fixture {
                 store.keep_processes();
             }
             Fixture {
-                gathering: Gathering::new(HistogramOptions::default()),
+                gathering: Gathering::default(),
                 store,
                 k: 0.0,
             }
