@@ -3,6 +3,7 @@
 // Argument checks and option defaults: the one place that decides what input is accepted.
 
 const { inspect } = require('util');
+const { unknownKeys, toProcess, INVALID_OPTION } = require('./warnings');
 
 /** A short, readable rendering of a value for error messages. */
 function describe(value) {
@@ -10,36 +11,68 @@ function describe(value) {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function positiveOr(value, fallback) {
-  return Number.isFinite(value) && value > 0 ? value : fallback;
+/** Warns that option `name`'s value `value` is replaced by `fallback` (as panopticon 0.3.0 did). */
+function replaced(name, value, rule, fallback) {
+  toProcess(INVALID_OPTION, `options.${name} must be ${rule}, got ${describe(value)}; the default ${fallback} is used instead`);
+  return fallback;
 }
 
-/** A number, a numeric string or a Date; anything else gives 0 (panopticon 0.3.0's default). */
-function startTimeOf(value) {
+/**
+ * `options[name]` when it is a finite number > 0; else the default, as in panopticon 0.3.0, with
+ * a warning when something was given.
+ */
+function positiveOr(options, name, fallback) {
+  const value = options[name];
+  if (Number.isFinite(value) && value > 0) return value;
+  if (value === undefined || value === null) return fallback;
+  return replaced(name, value, 'a finite number > 0', fallback);
+}
+
+/**
+ * A number, a numeric string or a Date; anything else gives 0 (panopticon 0.3.0's default), with
+ * a warning when something was given.
+ */
+function startTimeOf(given) {
+  let value = given;
   if (typeof value === 'string' && value.trim() !== '') {
     value = Number(value);
   } else if (value instanceof Date) {
     value = value.getTime();
   }
-  return Number.isFinite(value) ? value : 0;
+  if (Number.isFinite(value)) return value;
+  if (given === undefined || given === null) return 0;
+  return replaced('startTime', given, 'epoch ms: a finite number, a numeric string or a Date', 0);
 }
 
+// The option names each options object takes (a key not listed is warned about and ignored).
+const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'keepAlive'];
+const HISTOGRAM_OPTIONS = ['significantFigures', 'lowest', 'highest', 'percentiles', 'reservoir'];
+
 const RESERVOIRS = ['hdr', 'uniform', 'decaying'];
-const HISTOGRAM_DEFAULTS = {
-  significantFigures: 3,
-  lowest: 0.001,
-  highest: 3600000,
-  percentiles: [50, 75, 90, 95, 99, 99.9],
-  reservoir: 'hdr',
-};
+
+/**
+ * The histogram defaults in the unit of the values: a microsecond to an hour, in ms at scale
+ * factor 1 and in seconds at 1000 (times are recorded in ms / scaleFactor), so that the
+ * resolution of a time does not depend on the unit it is counted in.
+ */
+function histogramDefaults(scaleFactor) {
+  return {
+    significantFigures: 3,
+    lowest: 0.001 / scaleFactor,
+    highest: 3600000 / scaleFactor,
+    percentiles: [50, 75, 90, 95, 99, 99.9],
+    reservoir: 'hdr',
+  };
+}
 
 /** `options.histogram` (README, "histogram"): every field optional; errors name the field. */
-function parseHistogram(histogram) {
-  if (histogram === undefined || histogram === null) return { ...HISTOGRAM_DEFAULTS };
+function parseHistogram(histogram, scaleFactor) {
+  const out = histogramDefaults(scaleFactor);
+  if (histogram === undefined || histogram === null) return out;
   if (typeof histogram !== 'object' || Array.isArray(histogram)) {
     throw new TypeError(`options.histogram must be an object, got ${describe(histogram)}`);
   }
-  const out = { ...HISTOGRAM_DEFAULTS };
+  unknownKeys(histogram, HISTOGRAM_OPTIONS, 'options.histogram');
   const number = (name, ok, rule) => {
     const value = histogram[name];
     if (value === undefined) return;
@@ -69,8 +102,9 @@ function parseHistogram(histogram) {
 }
 
 /**
- * Options as panopticon 0.3.0 reads them: invalid numbers fall back silently to their defaults;
- * a transformer that is neither a function nor null/undefined is a TypeError.
+ * Options as panopticon 0.3.0 reads them: invalid numbers fall back to their defaults (with a
+ * warning); a transformer that is neither a function nor null/undefined is a TypeError. Unknown
+ * keys are warned about and ignored.
  */
 function parseOptions(options) {
   if (options === undefined || options === null) {
@@ -78,11 +112,16 @@ function parseOptions(options) {
   } else if (typeof options !== 'object') {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
-  const { transformer, deliveryDelay } = options;
+  unknownKeys(options, OPTIONS, 'options');
+  const { transformer, deliveryDelay, keepAlive } = options;
   if (transformer !== undefined && transformer !== null && typeof transformer !== 'function') {
     throw new TypeError(`options.transformer must be a function, got ${describe(transformer)}`);
   }
-  const interval = positiveOr(options.interval, 10000);
+  const interval = positiveOr(options, 'interval', 10000);
+  const scaleFactor = positiveOr(options, 'scaleFactor', 1);
+  if (keepAlive !== undefined && typeof keepAlive !== 'boolean') {
+    throw new TypeError(`options.keepAlive must be a boolean, got ${describe(keepAlive)}`);
+  }
   if (deliveryDelay !== undefined && typeof deliveryDelay !== 'number') {
     throw new TypeError(`options.deliveryDelay must be a number of ms, got ${describe(deliveryDelay)}`);
   }
@@ -92,12 +131,13 @@ function parseOptions(options) {
   return {
     interval,
     deliveryDelay: deliveryDelay === undefined ? interval / 2 : deliveryDelay,
-    scaleFactor: positiveOr(options.scaleFactor, 1),
+    scaleFactor,
     persist: !!options.persist,
     transformer: transformer || null,
     name: options.name,
     startTime: startTimeOf(options.startTime),
-    histogram: parseHistogram(options.histogram),
+    histogram: parseHistogram(options.histogram, scaleFactor),
+    keepAlive: keepAlive === true,
   };
 }
 

@@ -9,7 +9,8 @@
 // started after the worker's), it answers `{ __panoptic: 1, resync: key }` and the worker sends
 // every key again with its next snapshot. The master only reads messages marked `__panoptic`
 // (everything else is left to its other listeners), and a marked message that is malformed is
-// counted in meta.decodeErrors, never thrown.
+// counted in meta.decodeErrors, never thrown; a message for an instance the master does not have
+// is counted in meta.unmatched and warned about.
 
 const cluster = require('cluster');
 
@@ -49,47 +50,76 @@ function keyOf(owner) {
   return name === undefined ? `id:${owner.id}` : `name:${name}`;
 }
 
+// Master: the delivering instances of this process (owner -> collector), and one 'message'
+// listener per worker while there is any. One listener for all instances, so that a message for
+// none of them is seen: it is counted and warned about (PANOPTIC_UNMATCHED), never dropped
+// silently.
+const masters = new Map();
+const watched = new Map(); // worker -> its listeners [onMessage, onExit]
+
+/** How an instance key reads in a warning. */
+function describeKey(key) {
+  return key.startsWith('name:') ? `named ${JSON.stringify(key.slice(5))}` : `number ${key.slice(3)} (by construction order: it has no unique name)`;
+}
+
+function route(worker, msg) {
+  if (msg === null || typeof msg !== 'object' || msg.__panoptic === undefined) return;
+  if (msg.__panoptic !== PROTOCOL || typeof msg.key !== 'string') {
+    // Not routable: every instance counts it in meta.decodeErrors.
+    for (const collector of masters.values()) collector.receive(worker.id, undefined);
+    return;
+  }
+  for (const [owner, collector] of masters) {
+    if (msg.key === keyOf(owner)) {
+      resync(owner, collector.receive(worker.id, msg.snapshot, msg.thread));
+      return;
+    }
+  }
+  const here = [...masters.keys()].map((owner) => describeKey(keyOf(owner))).join(', ');
+  const message = `cluster worker ${worker.id} (pid ${worker.process.pid}) sends snapshots for an instance ${describeKey(msg.key)}, and this master has none (its instances: ${here}). They are left out (counted in meta.unmatched). Give the worker's instance the name of the master's: instances match by name when the name is unique in each process, else by construction order.`;
+  for (const collector of masters.values()) collector.unmatched(worker.id, msg.key, message);
+}
+
+/** Asks workers `ids` to send `owner`'s series keys again. */
+function resync(owner, ids) {
+  for (const id of ids) {
+    const worker = (cluster.workers || {})[id];
+    if (worker && worker.isConnected()) worker.send({ __panoptic: PROTOCOL, resync: keyOf(owner) }, () => {});
+  }
+}
+
+function watch(worker) {
+  const onMessage = (msg) => route(worker, msg);
+  const onExit = () => {
+    worker.removeListener('message', onMessage);
+    watched.delete(worker);
+    for (const collector of masters.values()) collector.forget(worker.id);
+  };
+  worker.on('message', onMessage);
+  worker.once('exit', onExit);
+  watched.set(worker, [onMessage, onExit]);
+}
+
 /**
- * Master: listen to every current and future worker. Returns { detach, resync }: `resync(ids)` asks
- * those workers to send their series keys again.
+ * Master: `collector` receives the messages of every current and future worker for `owner`.
+ * Returns { detach, resync }: `resync(ids)` asks those workers to send their series keys again.
  */
 function listenToWorkers(owner, collector) {
-  const listeners = new Map();
-  const resync = (ids) => {
-    for (const id of ids) {
-      const worker = (cluster.workers || {})[id];
-      if (worker && worker.isConnected()) worker.send({ __panoptic: PROTOCOL, resync: keyOf(owner) }, () => {});
-    }
-  };
-  const watch = (worker) => {
-    const onMessage = (msg) => {
-      if (msg === null || typeof msg !== 'object' || msg.__panoptic === undefined) return;
-      if (msg.__panoptic !== PROTOCOL || typeof msg.key !== 'string') {
-        collector.receive(worker.id, undefined);
-      } else if (msg.key === keyOf(owner)) {
-        resync(collector.receive(worker.id, msg.snapshot, msg.thread));
-      }
-    };
-    const onExit = () => {
-      worker.removeListener('message', onMessage);
-      listeners.delete(worker);
-      collector.forget(worker.id);
-    };
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-    listeners.set(worker, [onMessage, onExit]);
-  };
-  for (const worker of Object.values(cluster.workers || {})) watch(worker);
-  cluster.on('fork', watch);
+  masters.set(owner, collector);
+  if (masters.size === 1) {
+    for (const worker of Object.values(cluster.workers || {})) watch(worker);
+    cluster.on('fork', watch);
+  }
   const detach = () => {
+    if (!masters.delete(owner) || masters.size > 0) return;
     cluster.removeListener('fork', watch);
-    for (const [worker, [onMessage, onExit]] of listeners) {
+    for (const [worker, [onMessage, onExit]] of watched) {
       worker.removeListener('message', onMessage);
       worker.removeListener('exit', onExit);
     }
-    listeners.clear();
+    watched.clear();
   };
-  return { detach, resync };
+  return { detach, resync: (ids) => resync(owner, ids) };
 }
 
 /**

@@ -29,6 +29,7 @@ const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { checkKey, describe, taggedId } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
 const { origin, addressOf } = require('./export');
+const { warn, INVALID_VALUE } = require('./warnings');
 
 const NOOP = () => {};
 // The pusher's flush on stop (FLUSH_ON_STOP in src/export.rs), and a margin for the deliveries
@@ -45,6 +46,7 @@ class Collector {
     this.deliveryDelay = options.deliveryDelay;
     this.transformer = options.transformer || defaultTransformer;
     this.exportOptions = options.exports;
+    this.keepAlive = options.keepAlive;
     this.engine = new NativeEngine(this.startTime, this.interval, this.scaleFactor, this.persist, options.histogram);
     this.cell = this.engine.cell;
     this.cur = this.engine.open;
@@ -77,6 +79,7 @@ class Collector {
     this.meterTick = NaN;
     this.dropped = 0;
     this.errors = 0;
+    this.warnedInvalid = new Set(); // methods whose invalid values were warned about (see invalid)
 
     // What happens to a closed interval (set by the role), and the role's timers.
     this.onClosed = NOOP;
@@ -130,6 +133,20 @@ class Collector {
   drop() {
     if (clockCells[this.cell] !== this.cur && !this.sync()) return;
     this.dropped += 1;
+  }
+
+  /**
+   * A value series `s`'s method does not take (`rule` says what it takes): dropped, counted in
+   * meta.dropped, and warned about once per method (the first one is named; a mistake in a hot
+   * loop must not flood the warnings).
+   */
+  invalid(s, value, rule) {
+    this.drop();
+    const name = s.method.name;
+    if (this.warnedInvalid.has(name)) return;
+    this.warnedInvalid.add(name);
+    const where = JSON.stringify([...s.path, s.id]);
+    warn(this.owner, INVALID_VALUE, `${name}() at ${where} was given ${describe(value)}, not ${rule}: the data point is dropped and counted in meta.dropped (later invalid values of ${name}() are counted without a warning)`);
   }
 
   fail(err, context) {
@@ -438,6 +455,10 @@ class Collector {
     let due = Math.min(this.endTime, this.forwardAt);
     if (this.ready.length > 0) due = Math.min(due, this.endOf(this.ready[0]) + this.deliveryDelay);
     this.timer = setTimeout(() => this.tick(), Math.max(0, due - Date.now()));
+    // Like Node's own monitoring timers, an instance does not keep its process alive by itself
+    // (panopticon 0.3.0's timers did: keepAlive restores that); one that serves HTTP does, as an
+    // HTTP server would (its server runs on a native thread, which Node does not see).
+    if (!this.keepAlive && this.servers.length === 0) this.timer.unref();
   }
 
   tick() {
@@ -472,6 +493,7 @@ class Collector {
     for (const description of outline.collisions) {
       this.report(new Error(`${description} collides with another series at the same place of the delivery tree; it is left out of interval ${this.endOf(k)}`));
     }
+    for (const { code, message } of outline.warnings) warn(owner, code, message);
     // Registered loggers' leaves merge now: their merge(a, b) is user code whose errors count in
     // this delivery's meta.
     const custom = [];
@@ -537,6 +559,14 @@ class Collector {
     return [];
   }
 
+  /**
+   * A message of cluster worker `workerId` for instance `key`, which this process does not have:
+   * counted in meta.unmatched, warned about once per worker and key.
+   */
+  unmatched(workerId, key, message) {
+    this.engine.noteUnmatched(`${workerId} ${key}`, message);
+  }
+
   /** Forgets a worker that exited. */
   forget(workerId) {
     this.engine.forgetWorker(workerId);
@@ -559,6 +589,7 @@ class Collector {
       throw error;
     }
     this.servers.push(server);
+    if (this.timer !== null) this.timer.ref();
     return addressOf(server);
   }
 

@@ -8,8 +8,13 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { describe } = require('./args');
+const { unknownKeys } = require('./warnings');
 const { filter } = require('./filter');
-const { checkInflux } = require('../binding.js');
+const { checkInflux, influxKeys } = require('../binding.js');
+
+const INFLUX_OPTIONS = influxKeys();
+// serve()'s options (a key not listed is warned about and ignored).
+const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles'];
 
 // The live page, built by scripts/build-page.js (run by `npm start`, `npm test` and `npm pack`).
 const PAGE = path.join(__dirname, '..', 'page', 'dist', 'index.html');
@@ -60,13 +65,17 @@ function parseExportOptions(options) {
     if (influx === null || typeof influx !== 'object' || Array.isArray(influx)) {
       throw new TypeError(`options.influx must be an object, got ${describe(influx)}`);
     }
-    // JSON has no NaN nor Infinity (they would read as "not given").
-    for (const [key, value] of Object.entries(influx)) {
+    unknownKeys(influx, INFLUX_OPTIONS, 'options.influx');
+    const known = {};
+    for (const key of INFLUX_OPTIONS) {
+      const value = influx[key];
+      // JSON has no NaN nor Infinity (they would read as "not given").
       if (typeof value === 'number' && !Number.isFinite(value)) {
         throw new RangeError(`influx.${key} must be a finite number, got ${describe(value)}`);
       }
+      if (value !== undefined) known[key] = value;
     }
-    out.influx = JSON.stringify(influx);
+    out.influx = JSON.stringify(known);
     const problem = checkInflux(out.influx);
     if (problem) throw problem.kind === 'RangeError' ? new RangeError(problem.message) : new TypeError(problem.message);
   }
@@ -83,6 +92,7 @@ function parseServe(options) {
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
+  unknownKeys(options, SERVE_OPTIONS, 'serve() options');
   const out = { host: '127.0.0.1', port: 9464, prefix: '', perProcess: false, history: 120 };
   if (options.host !== undefined) {
     if (typeof options.host !== 'string' || options.host === '') throw new TypeError(`options.host must be a non-empty string, got ${describe(options.host)}`);

@@ -58,9 +58,23 @@ function jsState(method, path, id) {
 
 // ---- recorders ------------------------------------------------------------------------------------
 
+// What each method takes, as its warning about a value it drops says (Collector#invalid).
+const FINITE = 'a finite number';
+const INC_N = 'a finite number, or nothing for 1';
+const HRTIME = 'a process.hrtime() difference [seconds, nanoseconds]';
+const FINITE_OR_HRTIME = 'a finite number or a process.hrtime() difference';
+const METER_N = 'a number >= 0, or nothing for 1';
+const CUMULATIVE = 'a number (the cumulative count)';
+
 function recordInc(c, s, n) {
+  let x = 1;
+  // undefined and null are "no n" (1); anything else but a finite number is dropped, where
+  // panopticon 0.3.0 counted 1 without a trace.
+  if (n !== undefined) {
+    if (Number.isFinite(n)) x = n;
+    else if (n !== null) return c.invalid(s, n, INC_N);
+  }
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
-  const x = Number.isFinite(n) ? n : 1;
   if (c.shared) {
     const page = c.pages[s.ref >> PAGE_SHIFT];
     const o = s.ref & PAGE_MASK;
@@ -73,16 +87,16 @@ function recordInc(c, s, n) {
 }
 
 function recordSample(c, s, x) {
-  if (!Number.isFinite(x)) return c.drop();
+  if (!Number.isFinite(x)) return c.invalid(s, x, FINITE);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
   c.append(s, x);
 }
 
 function recordTimedSample(c, s, dt) {
-  if (!Array.isArray(dt)) return c.drop();
+  if (!Array.isArray(dt)) return c.invalid(s, dt, HRTIME);
   const x = hrtimeToMs(dt, c.scaleFactor);
   // Also drops what 0.3.0 would have turned into NaN statistics (['a', 'b'], [1]).
-  if (!Number.isFinite(x)) return c.drop();
+  if (!Number.isFinite(x)) return c.invalid(s, dt, HRTIME);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
   c.append(s, x);
 }
@@ -90,14 +104,14 @@ function recordTimedSample(c, s, dt) {
 function recordHistogram(c, s, v) {
   // A process.hrtime() pair is a time, in ms at scaleFactor 1 (as timedSample).
   const x = typeof v === 'number' ? v : Array.isArray(v) ? hrtimeToMs(v, c.scaleFactor) : NaN;
-  if (!Number.isFinite(x)) return c.drop();
+  if (!Number.isFinite(x)) return c.invalid(s, v, FINITE_OR_HRTIME);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
   c.append(s, x);
 }
 
 function recordMeter(c, s, n) {
   const x = n === undefined ? 1 : n;
-  if (typeof x !== 'number' || !(x >= 0 && x < Infinity)) return c.drop();
+  if (typeof x !== 'number' || !(x >= 0 && x < Infinity)) return c.invalid(s, n, METER_N);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
   if (clockCells[c.meterCell] !== c.meterTick) c.tickMeters();
   const page = c.pages[s.ref >> PAGE_SHIFT];
@@ -107,7 +121,7 @@ function recordMeter(c, s, n) {
 }
 
 function recordRate(c, s, cumulative) {
-  if (typeof cumulative !== 'number') return c.drop();
+  if (typeof cumulative !== 'number') return c.invalid(s, cumulative, CUMULATIVE);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
   if (!c.engine.observe(s.ref, cumulative, Date.now())) c.drop();
 }

@@ -49,6 +49,12 @@ fn push_options(json: &str) -> Result<PushOptions, OptionProblem> {
     })
 }
 
+/// The keys the `influx` option takes.
+#[napi]
+pub fn influx_keys() -> Vec<&'static str> {
+    panoptic_core::export::push::KEYS.to_vec()
+}
+
 /// Checks the `influx` option (given as JSON): what is wrong with it, or nothing.
 #[napi]
 pub fn check_influx(json: String) -> Option<OptionProblem> {

@@ -123,8 +123,9 @@ impl fmt::Display for PushError {
 
 impl std::error::Error for PushError {}
 
-/// The JS option's keys, in the order errors list them.
-const KEYS: &[&str] = &[
+/// The JS option's keys, in the order errors list them (the JS side warns about others and
+/// leaves them out before they come here).
+pub const KEYS: &[&str] = &[
     "url",
     "db",
     "username",
