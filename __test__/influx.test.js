@@ -185,7 +185,8 @@ test('a program that ends right after stop() still pushes its last delivery', { 
   t.after(() => proxy.close());
   const program = `
     const Panopticon = require(${JSON.stringify(path.join(__dirname, '..'))});
-    const p = new Panopticon({ interval: 200, influx: { url: ${JSON.stringify(proxy.url)}, db: 'exit' } });
+    // keepAlive: the program waits for a delivery with nothing else to keep it alive.
+    const p = new Panopticon({ interval: 200, keepAlive: true, influx: { url: ${JSON.stringify(proxy.url)}, db: 'exit' } });
     p.inc(['jobs'], 'done', 7);
     p.once('delivery', () => p.stop());
   `;

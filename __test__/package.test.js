@@ -166,7 +166,7 @@ test('npm pack holds what a user needs and installs into an empty project', { ti
   assert.equal(resolved, path.join(modules, 'panoptic', 'index.js'), 'panoptic must load from the temp project');
   assert.equal(delivery.id, 0);
   assert.equal(delivery.interval, 100);
-  assert.deepEqual(delivery.meta, { pid, workers: {}, late: 0, decodeErrors: 0, dropped: 0, errors: 0 });
+  assert.deepEqual(delivery.meta, { pid, workers: {}, late: 0, decodeErrors: 0, mismatched: 0, unmatched: 0, dropped: 0, invalid: 0, errors: 0 });
   assert.deepEqual(Object.keys(delivery.data).sort(), ['cluster', 'master']);
   const leaf = delivery.data.master.hits;
   assert.ok(leaf, `no hits leaf in ${JSON.stringify(delivery.data)}`);

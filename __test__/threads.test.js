@@ -120,7 +120,8 @@ test('the last interval of a thread is not lost: terminated, or exiting by itsel
 test('without a host of that name, a thread delivers on its own', { timeout: 30000 }, async () => {
   const main = new Panopticon({ interval: 100 });
   const { worker, exited } = thread(`
-    const p = new Panopticon({ name: 'alone', interval: 100 });
+    // keepAlive: the thread has nothing else to do, and a timer of its own keeps it alive.
+    const p = new Panopticon({ name: 'alone', interval: 100, keepAlive: true });
     // One record; deliveries before the one holding it (an empty interval) are skipped.
     p.on('delivery', (d) => {
       if (!d.data.master.n) return;
@@ -185,7 +186,7 @@ test('registered loggers with a static merge(a, b) are merged into data.cluster'
     ${classSource}
     Panopticon.registerMethod('peak', Peak);
     Panopticon.registerMethod('noMerge', NoMerge);
-    const p = new Panopticon({ name: 'peaks', interval: ${interval} });
+    const p = new Panopticon({ name: 'peaks', interval: ${interval}, keepAlive: true });
     p.on('newInterval', () => { p.peak([], 'x', 9); p.noMerge([], 'y', 9); });
   `);
   t.after(() => worker.terminate());

@@ -78,6 +78,7 @@ class Collector {
     this.meterCell = -1; // the meters' 5-second grid in clockCells, once there is a meter
     this.meterTick = NaN;
     this.dropped = 0;
+    this.invalidCount = 0;
     this.errors = 0;
     this.warnedInvalid = new Set(); // methods whose invalid values were warned about (see invalid)
 
@@ -136,17 +137,28 @@ class Collector {
   }
 
   /**
-   * A value series `s`'s method does not take (`rule` says what it takes): dropped, counted in
-   * meta.dropped, and warned about once per method (the first one is named; a mistake in a hot
-   * loop must not flood the warnings).
+   * A value series `s`'s method does not take (`rule` says what it takes): dropped and counted
+   * in meta.dropped or, given a `replacement` (what panopticon 0.3.0 used instead), counted in
+   * meta.invalid and replaced (returned). Warned about once per method: the first one is named;
+   * a mistake in a hot loop must not flood the warnings.
    */
-  invalid(s, value, rule) {
-    this.drop();
+  invalid(s, value, rule, replacement) {
+    if (clockCells[this.cell] !== this.cur && !this.sync()) return replacement;
     const name = s.method.name;
-    if (this.warnedInvalid.has(name)) return;
-    this.warnedInvalid.add(name);
-    const where = JSON.stringify([...s.path, s.id]);
-    warn(this.owner, INVALID_VALUE, `${name}() at ${where} was given ${describe(value)}, not ${rule}: the data point is dropped and counted in meta.dropped (later invalid values of ${name}() are counted without a warning)`);
+    let outcome;
+    if (replacement === undefined) {
+      this.dropped += 1;
+      outcome = 'the data point is dropped and counted in meta.dropped';
+    } else {
+      this.invalidCount += 1;
+      outcome = `it counts as ${replacement}, as in panopticon 0.3.0, and is counted in meta.invalid`;
+    }
+    if (!this.warnedInvalid.has(name)) {
+      this.warnedInvalid.add(name);
+      const where = JSON.stringify([...s.path, s.id]);
+      warn(this.owner, INVALID_VALUE, `${name}() at ${where} was given ${describe(value)}, not ${rule}: ${outcome} (later invalid values of ${name}() are counted without a warning)`);
+    }
+    return replacement;
   }
 
   fail(err, context) {
@@ -375,11 +387,12 @@ class Collector {
       if (!this.persist) series.logger = null;
     }
     this.touched = [];
-    this.engine.closeInterval(k, next, ids, json, at, this.dropped, this.errors);
+    this.engine.closeInterval(k, next, ids, json, at, { dropped: this.dropped, invalid: this.invalidCount, errors: this.errors });
     // The engine drained the batch.
     this.fill = 0;
     this.run = -1;
     this.dropped = 0;
+    this.invalidCount = 0;
     this.errors = 0;
   }
 

@@ -67,14 +67,10 @@ const METER_N = 'a number >= 0, or nothing for 1';
 const CUMULATIVE = 'a number (the cumulative count)';
 
 function recordInc(c, s, n) {
-  let x = 1;
-  // undefined and null are "no n" (1); anything else but a finite number is dropped, where
-  // panopticon 0.3.0 counted 1 without a trace.
-  if (n !== undefined) {
-    if (Number.isFinite(n)) x = n;
-    else if (n !== null) return c.invalid(s, n, INC_N);
-  }
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
+  // undefined and null are "no n" (1); anything else but a finite number counts 1 too, as in
+  // panopticon 0.3.0, but no longer without a trace.
+  const x = Number.isFinite(n) ? n : n === undefined || n === null ? 1 : c.invalid(s, n, INC_N, 1);
   if (c.shared) {
     const page = c.pages[s.ref >> PAGE_SHIFT];
     const o = s.ref & PAGE_MASK;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::clock;
-use panoptic_core::engine::{Closed, Engine, JsValue, Kind};
+use panoptic_core::engine::{Closed, Counts, Engine, JsValue, Kind};
 use panoptic_core::export::Origin;
 use panoptic_core::gather::Source;
 use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
@@ -56,6 +56,14 @@ impl HistogramSpec {
         validate_percentiles(&self.percentiles).map_err(bad)?;
         Ok((options, Arc::from(self.percentiles.as_slice())))
     }
+}
+
+/// What the JS side counted in an interval (`meta.dropped`, `meta.invalid`, `meta.errors`).
+#[napi(object)]
+pub struct IntervalCounts {
+    pub dropped: f64,
+    pub invalid: f64,
+    pub errors: f64,
 }
 
 /// What the exports say about the instance they serve.
@@ -224,10 +232,9 @@ impl NativeEngine {
     }
 
     /// Closes interval `k` (JS moves on to interval `next`), taking the JS series' values
-    /// (parallel arrays: series id, JSON text, write time). The snapshot is then shipped, kept,
-    /// posted or rendered with the methods below.
+    /// (parallel arrays: series id, JSON text, write time) and the interval's counts. The
+    /// snapshot is then shipped, kept, posted or rendered with the methods below.
     #[napi(catch_unwind)]
-    #[allow(clippy::too_many_arguments)]
     pub fn close_interval(
         &mut self,
         k: f64,
@@ -235,8 +242,7 @@ impl NativeEngine {
         js_ids: Vec<u32>,
         js_json: Vec<String>,
         js_at: Vec<f64>,
-        dropped: f64,
-        errors: f64,
+        counts: IntervalCounts,
     ) {
         let js = js_ids
             .into_iter()
@@ -244,7 +250,17 @@ impl NativeEngine {
             .zip(js_at)
             .map(|((id, json), at)| JsValue { id, json, at })
             .collect();
-        self.closed = Some(self.engine.close(k, js, dropped, errors));
+        let IntervalCounts {
+            dropped,
+            invalid,
+            errors,
+        } = counts;
+        let counts = Counts {
+            dropped,
+            invalid,
+            errors,
+        };
+        self.closed = Some(self.engine.close(k, js, counts));
         self.open = next;
     }
 
@@ -499,7 +515,10 @@ impl Drop for NativeEngine {
     /// samples; `set` and registered-logger values lived in the JS heap).
     fn drop(&mut self) {
         if self.feed.is_some() && self.cell.is_some() {
-            let snapshot = self.engine.close(self.open, Vec::new(), 0.0, 0.0).snapshot;
+            let snapshot = self
+                .engine
+                .close(self.open, Vec::new(), Counts::default())
+                .snapshot;
             self.post_snapshot(snapshot);
         }
         self.release();

@@ -76,7 +76,7 @@ fn collect(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("engine_close_counters", n), |b| {
             b.iter(|| {
                 k += 1.0;
-                black_box(engine.close(k, Vec::new(), 0.0, 0.0))
+                black_box(engine.close(k, Vec::new(), Default::default()))
             })
         });
     }

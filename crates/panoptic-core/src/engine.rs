@@ -403,8 +403,8 @@ impl Engine {
     /// Closes interval `k`: drains the batch, reads and zeroes the counter slots, takes the JS
     /// values, and returns the snapshot (series in definition order). Reported: counters and
     /// summaries touched in the interval (all with `persist`), and every JS value given (JS
-    /// decides which). `dropped` and `errors` are the interval's counts on the JS side.
-    pub fn close(&mut self, k: f64, js: Vec<JsValue>, dropped: f64, errors: f64) -> Closed {
+    /// decides which). `counts` are the interval's counts on the JS side.
+    pub fn close(&mut self, k: f64, js: Vec<JsValue>, counts: Counts) -> Closed {
         self.drain();
         let now = now_ms();
         self.tick_meters(now);
@@ -482,13 +482,22 @@ impl Engine {
                 k,
                 profile: self.profile,
                 pid: std::process::id(),
-                dropped,
-                errors: errors + std::mem::take(&mut self.rejected) as f64,
+                dropped: counts.dropped,
+                invalid: counts.invalid,
+                errors: counts.errors + std::mem::take(&mut self.rejected) as f64,
                 entries,
             },
             indexes,
         }
     }
+}
+
+/// What the JS side counted in an interval (see [`Snapshot`]'s fields of the same names).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    pub dropped: f64,
+    pub invalid: f64,
+    pub errors: f64,
 }
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
@@ -532,7 +541,7 @@ mod tests {
         let h = e.define(Kind::Histogram, key("histogram", "h"));
         let s = e.define(Kind::Summary, key("sample", "s"));
         append(&e, &[h.id as f64, 1.0, s.id as f64, 5.0, h.id as f64, 3.0]);
-        let snap = e.close(1.0, vec![], 0.0, 0.0).snapshot;
+        let snap = e.close(1.0, vec![], Counts::default()).snapshot;
         match &snap.entries[0].value {
             Value::Histogram(d) => {
                 let stats = d.stats(&[50.0]);
@@ -544,16 +553,19 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert!(
-            e.close(2.0, vec![], 0.0, 0.0).snapshot.entries.is_empty(),
+            e.close(2.0, vec![], Counts::default())
+                .snapshot
+                .entries
+                .is_empty(),
             "reset"
         );
         // A histogram pair for a counter is refused like any misdirected pair.
         let c = e.define(Kind::Counter, key("inc", "c"));
         append(&e, &[c.id as f64, 1.0]);
-        assert_eq!(e.close(3.0, vec![], 0.0, 0.0).snapshot.errors, 1.0);
+        assert_eq!(e.close(3.0, vec![], Counts::default()).snapshot.errors, 1.0);
         let mut p = Engine::new(profile(true));
         p.define(Kind::Histogram, key("histogram", "h"));
-        let empty = p.close(1.0, vec![], 0.0, 0.0).snapshot;
+        let empty = p.close(1.0, vec![], Counts::default()).snapshot;
         assert!(
             matches!(&empty.entries[0].value, Value::Histogram(d) if d.is_empty()),
             "persist"
@@ -567,15 +579,15 @@ mod tests {
         inc(&e, m, 1.0);
         e.tick_meters(now_ms()); // folded early: counted once
         inc(&e, m, 2.0);
-        let first = e.close(1.0, vec![], 0.0, 0.0).snapshot;
+        let first = e.close(1.0, vec![], Counts::default()).snapshot;
         match first.entries[0].value {
             Value::Meter(stats) => assert_eq!(stats.count, 3.0),
             ref v => panic!("{v:?}"),
         }
         inc(&e, m, 2.0);
-        let second = e.close(2.0, vec![], 0.0, 0.0).snapshot;
+        let second = e.close(2.0, vec![], Counts::default()).snapshot;
         assert!(matches!(second.entries[0].value, Value::Meter(s) if s.count == 5.0));
-        let idle = e.close(3.0, vec![], 0.0, 0.0).snapshot;
+        let idle = e.close(3.0, vec![], Counts::default()).snapshot;
         assert_eq!(idle.entries.len(), 1, "reported while idle");
     }
 
@@ -588,13 +600,17 @@ mod tests {
         assert!(e.observe(r.id, 150.0, 500.0));
         assert!(!e.observe(r.id, -1.0, 600.0), "refused");
         assert!(!e.observe(c.id, 1.0, 600.0), "not a rate");
-        let snap = e.close(1.0, vec![], 0.0, 0.0).snapshot;
+        let snap = e.close(1.0, vec![], Counts::default()).snapshot;
         let stats = crate::rate::RateStats {
             rate: 100.0,
             increase: 50.0,
         };
         assert_eq!(snap.entries[0].value, Value::Rate(Some(stats)));
-        assert!(e.close(2.0, vec![], 0.0, 0.0).snapshot.entries.is_empty());
+        assert!(e
+            .close(2.0, vec![], Counts::default())
+            .snapshot
+            .entries
+            .is_empty());
     }
 
     /// Writes `cells` into the batch after its last written cell (its first NaN).
@@ -673,8 +689,16 @@ mod tests {
                 at: 0.0,
             },
         ];
-        let snap = e.close(4.0, js, 2.0, 1.0).snapshot;
-        assert_eq!((snap.k, snap.dropped, snap.errors), (4.0, 2.0, 1.0));
+        let counts = Counts {
+            dropped: 2.0,
+            invalid: 3.0,
+            errors: 1.0,
+        };
+        let snap = e.close(4.0, js, counts).snapshot;
+        assert_eq!(
+            (snap.k, snap.dropped, snap.invalid, snap.errors),
+            (4.0, 2.0, 3.0, 1.0)
+        );
         assert_eq!(snap.pid, std::process::id());
         let ids: Vec<&str> = snap.entries.iter().map(|e| e.key.id.as_str()).collect();
         assert_eq!(ids, ["c", "zero", "s", "v", "m", "g", "f"]);
@@ -705,7 +729,7 @@ mod tests {
             (0..=BATCH_LENGTH).all(|i| batch.get(i).is_nan()),
             "batch emptied"
         );
-        let next = e.close(5.0, vec![], 0.0, 0.0).snapshot;
+        let next = e.close(5.0, vec![], Counts::default()).snapshot;
         assert!(
             next.entries.is_empty(),
             "untouched series disappear without persist"
@@ -718,7 +742,7 @@ mod tests {
         let a = e.define(Kind::Counter, key("inc", "a"));
         let b = e.define(Kind::Counter, key("inc", "b"));
         inc(&e, b, 1.0);
-        let closed = e.close(1.0, vec![], 0.0, 0.0);
+        let closed = e.close(1.0, vec![], Counts::default());
         let first = wire::decode(&e.ship(&closed)).unwrap();
         assert_eq!(first.dictionary.base, 0);
         assert_eq!(first.definitions.len(), 2);
@@ -726,14 +750,14 @@ mod tests {
         let c = e.define(Kind::Counter, key("inc", "c"));
         inc(&e, a, 1.0);
         inc(&e, c, 1.0);
-        let closed = e.close(2.0, vec![], 0.0, 0.0);
+        let closed = e.close(2.0, vec![], Counts::default());
         let second = wire::decode(&e.ship(&closed)).unwrap();
         assert_eq!(second.dictionary.base, 2);
         assert_eq!(second.definitions, vec![key("inc", "c")]);
         assert_eq!(second.indexes, [a.id, c.id]);
         assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
         e.resync();
-        let closed = e.close(3.0, vec![], 0.0, 0.0);
+        let closed = e.close(3.0, vec![], Counts::default());
         let third = wire::decode(&e.ship(&closed)).unwrap();
         assert_eq!((third.dictionary.base, third.definitions.len()), (0, 3));
     }
@@ -745,8 +769,14 @@ mod tests {
         let s = e.define(Kind::Summary, key("timedSample", "s"));
         inc(&e, c, 2.0);
         append(&e, &[s.id as f64, 5.0]);
-        assert_eq!(e.close(0.0, vec![], 0.0, 0.0).snapshot.entries.len(), 2);
-        let snap = e.close(1.0, vec![], 0.0, 0.0).snapshot;
+        assert_eq!(
+            e.close(0.0, vec![], Counts::default())
+                .snapshot
+                .entries
+                .len(),
+            2
+        );
+        let snap = e.close(1.0, vec![], Counts::default()).snapshot;
         assert_eq!(
             snap.entries[0].value,
             Value::Counter {
@@ -805,11 +835,11 @@ mod tests {
                 at: 0.0,
             },
         ];
-        let snap = e.close(0.0, bad_js, 0.0, 0.0).snapshot;
+        let snap = e.close(0.0, bad_js, Counts::default()).snapshot;
         assert_eq!(snap.errors, 9.0);
         assert_eq!(snap.entries.len(), 1);
         assert!(matches!(&snap.entries[0].value, Value::Summary(x) if x.count == 1.0));
-        assert_eq!(e.close(1.0, vec![], 0.0, 0.0).snapshot.errors, 0.0);
+        assert_eq!(e.close(1.0, vec![], Counts::default()).snapshot.errors, 0.0);
     }
 
     #[test]
@@ -822,7 +852,7 @@ mod tests {
         e.drain();
         append(&e, &[s, 2.0]);
         // What a thread's engine does when the thread is terminated: close without JS.
-        let snap = e.close(0.0, vec![], 0.0, 0.0).snapshot;
+        let snap = e.close(0.0, vec![], Counts::default()).snapshot;
         match &snap.entries[0].value {
             Value::Summary(x) => assert_eq!((x.count, x.max), ((BATCH_LENGTH - 1) as f64, 2.0)),
             v => panic!("{v:?}"),

@@ -73,6 +73,7 @@ struct Part {
     k: f64,
     pid: u32,
     dropped: f64,
+    invalid: f64,
     errors: f64,
     ids: Vec<u32>,
     values: Vec<Value>,
@@ -206,6 +207,7 @@ impl Gathering {
             k,
             pid,
             dropped,
+            invalid,
             mut errors,
             dictionary,
             profile,
@@ -262,6 +264,7 @@ impl Gathering {
             k,
             pid,
             dropped,
+            invalid,
             errors,
             ids: indexes,
             values,
@@ -289,6 +292,7 @@ impl Gathering {
             k: snapshot.k,
             pid: snapshot.pid,
             dropped: snapshot.dropped,
+            invalid: snapshot.invalid,
             errors: snapshot.errors,
             ids,
             values,
@@ -444,6 +448,7 @@ impl Gathering {
             unmatched: std::mem::take(&mut self.unmatched),
             warnings: std::mem::take(&mut self.warnings),
             dropped: parts().map(|s| s.dropped).sum(),
+            invalid: parts().map(|s| s.invalid).sum(),
             errors: parts().map(|s| s.errors).sum::<f64>() + left_out.len() as f64,
         };
         Delivery(Arc::new(Contents {
@@ -473,6 +478,7 @@ pub struct Meta {
     /// Warnings first seen since the last delivery.
     pub warnings: Vec<Warning>,
     pub dropped: f64,
+    pub invalid: f64,
     pub errors: f64,
 }
 
@@ -566,6 +572,7 @@ impl Delivery {
             "mismatched": m.mismatched,
             "unmatched": m.unmatched,
             "dropped": m.dropped,
+            "invalid": m.invalid,
             "errors": m.errors,
         });
         write_json(&meta, &mut out);
@@ -694,10 +701,8 @@ mod tests {
     fn snap(k: f64, pid: u32, entries: Vec<(&str, &str, Value)>) -> Snapshot {
         Snapshot {
             k,
-            profile: Profile::default(),
             pid,
             dropped: 1.0,
-            errors: 0.0,
             entries: entries
                 .into_iter()
                 .map(|(method, id, value)| Entry {
@@ -709,6 +714,7 @@ mod tests {
                     value,
                 })
                 .collect(),
+            ..Snapshot::default()
         }
     }
 
@@ -875,7 +881,7 @@ mod tests {
         assert_eq!(d["custom"][0]["leaves"], serde_json::json!([{ "v": 1 }]));
         assert_eq!(
             d["meta"],
-            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 3.0, "errors": 0.0 })
+            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 3.0, "invalid": 0.0, "errors": 0.0 })
         );
     }
 

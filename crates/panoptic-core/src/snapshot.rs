@@ -167,6 +167,9 @@ pub struct Snapshot {
     pub pid: u32,
     /// Data points its validators dropped in the interval.
     pub dropped: f64,
+    /// Values replaced by a default in the interval (an `inc` whose `n` is not a number counts
+    /// 1, as in panopticon 0.3.0).
+    pub invalid: f64,
     /// Exceptions counted in the interval (loggers, validators, serialization).
     pub errors: f64,
     /// Reported series, in the order their series were defined.

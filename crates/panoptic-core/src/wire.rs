@@ -8,7 +8,8 @@
 //! Layout (version 4, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
 //! of a u64, at most 10 bytes):
 //! ```text
-//! "PNPT" | version u8 | k f64 | pid u32 | dropped f64 | errors f64 | epoch u64 | base u32
+//! "PNPT" | version u8 | k f64 | pid u32 | dropped f64 | invalid f64 | errors f64 | epoch u64
+//! base u32
 //! profile: interval f64 | start f64 | scale factor f64 | persist u8 | histogram options
 //!          (reservoir u8 | significant figures u8 | lowest f64 | highest f64)
 //! strings: count u32, then count x str     (the definitions' strings and the JSON values)
@@ -245,6 +246,7 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
     w.f64(snapshot.k);
     w.u32(snapshot.pid);
     w.f64(snapshot.dropped);
+    w.f64(snapshot.invalid);
     w.f64(snapshot.errors);
     w.out.extend_from_slice(&dictionary.epoch.to_le_bytes());
     w.u32(dictionary.base);
@@ -300,6 +302,8 @@ pub struct Message {
     pub pid: u32,
     /// Data points its validators dropped in the interval.
     pub dropped: f64,
+    /// Values replaced by a default in the interval.
+    pub invalid: f64,
     /// Exceptions counted in the interval.
     pub errors: f64,
     /// The sender's dictionary state.
@@ -334,6 +338,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     let k = r.f64()?;
     let pid = r.u32()?;
     let dropped = r.f64()?;
+    let invalid = r.f64()?;
     let errors = r.f64()?;
     let epoch = r.u64()?;
     let base = r.u32()?;
@@ -354,7 +359,10 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         positive(profile.interval) && profile.start.is_finite() && positive(profile.scale_factor),
         "profile",
     )?;
-    check(count_ok(dropped) && count_ok(errors), "dropped or errors")?;
+    check(
+        count_ok(dropped) && count_ok(invalid) && count_ok(errors),
+        "dropped, invalid or errors",
+    )?;
 
     let n = r.count_u32(4)?;
     let mut strings = Vec::with_capacity(n);
@@ -479,6 +487,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         k,
         pid,
         dropped,
+        invalid,
         errors,
         dictionary: Dictionary { epoch, base },
         profile,
@@ -581,6 +590,7 @@ mod tests {
             },
             pid: 4242,
             dropped: 3.0,
+            invalid: 2.0,
             errors: 1.0,
             entries: entries
                 .into_iter()
@@ -615,8 +625,8 @@ mod tests {
         let s = sample();
         let m = decode(&self_contained(&s)).unwrap();
         assert_eq!(
-            (m.k, m.pid, m.dropped, m.errors),
-            (s.k, s.pid, s.dropped, s.errors)
+            (m.k, m.pid, m.dropped, m.invalid, m.errors),
+            (s.k, s.pid, s.dropped, s.invalid, s.errors)
         );
         assert_eq!(m.dictionary, FRESH);
         let keys: Vec<&SeriesKey> = s.entries.iter().map(|e| &*e.key).collect();

@@ -385,7 +385,7 @@ mod tests {
     use super::*;
     use crate::gather::Gathering;
     use crate::histogram::HistogramOptions;
-    use crate::snapshot::{Entry, Profile, Snapshot};
+    use crate::snapshot::{Entry, Snapshot};
     use crate::tree::Format;
     use crate::wire::{encode, Keys};
 
@@ -396,10 +396,7 @@ mod tests {
     fn snap(k: f64, pid: u32, entries: &[(&str, &str, Value)]) -> Snapshot {
         Snapshot {
             k,
-            profile: Profile::default(),
             pid,
-            dropped: 0.0,
-            errors: 0.0,
             entries: entries
                 .iter()
                 .map(|(m, id, v)| Entry {
@@ -407,6 +404,7 @@ mod tests {
                     value: v.clone(),
                 })
                 .collect(),
+            ..Snapshot::default()
         }
     }
 
