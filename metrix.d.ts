@@ -179,30 +179,39 @@ export class StreamingHistogram implements Snapshottable {
   clear(): void;
 }
 
+/**
+ * A factory of the module: a plain function, as in metrix, so `new factory(...)` (which code
+ * written for metrix may use) works too and returns what `factory(...)` returns.
+ */
+export interface Factory<A extends unknown[], R> {
+  (...args: A): R;
+  new (...args: A): R;
+}
+
 export const config: { DEFAULT: Config; DISABLE: Config };
 export const recorder: { DISABLE: Recorder };
-export function createRecorder(config?: RecorderConfig | null): Recorder;
-export function createAggregator(recorder: Recorder | Scope, config?: AggregatorConfig | null): Aggregator;
+export const createRecorder: Factory<[config?: RecorderConfig | null], Recorder>;
+export const createAggregator: Factory<[recorder: Recorder | Scope, config?: AggregatorConfig | null], Aggregator>;
 
 export const counter: {
-  createDefault(recorder: Recorder, name: string, initialValue?: number | null, tags?: Tags | null): Counter;
-  createDisable(): Counter;
-  createPrecise(recorder: Recorder, name: string, initialValue?: number | null, tags?: Tags | null): Counter;
+  createDefault: Factory<[recorder: Recorder, name: string, initialValue?: number | null, tags?: Tags | null], Counter>;
+  createDisable: Factory<[], Counter>;
+  createPrecise: Factory<[recorder: Recorder, name: string, initialValue?: number | null, tags?: Tags | null], Counter>;
 };
 export const histogram: {
-  createBucketHistogram(opts?: BucketedOptions | null): BucketedHistogram;
-  createStreamingHistogram(opts?: StreamingOptions | null): StreamingHistogram;
+  createBucketHistogram: Factory<[opts?: BucketedOptions | null], BucketedHistogram>;
+  createStreamingHistogram: Factory<[opts?: StreamingOptions | null], StreamingHistogram>;
 };
 export const timer: {
-  createDefault(recorder: Recorder, name: string, tags?: Tags | null): Timer;
-  createDisable(): Timer;
-  createNoTags(recorder: Recorder, name: string, tags?: Tags | null): Timer;
+  createDefault: Factory<[recorder: Recorder, name: string, tags?: Tags | null], Timer>;
+  createDisable: Factory<[], Timer>;
+  createNoTags: Factory<[recorder: Recorder, name: string, tags?: Tags | null], Timer>;
 };
 /** Gauge factories take `(recorder, name, tags)` as in metrix, or `(recorder, name, initialValue, tags)` as a Recorder calls them. */
 export const gauge: {
-  createDefault(recorder: Recorder, name: string, initialValueOrTags?: number | Tags | null, tags?: Tags | null): Gauge;
-  createPrecise(recorder: Recorder, name: string, initialValueOrTags?: number | Tags | null, tags?: Tags | null): Gauge;
-  createDisable(): Gauge;
+  createDefault: Factory<[recorder: Recorder, name: string, initialValueOrTags?: number | Tags | null, tags?: Tags | null], Gauge>;
+  createPrecise: Factory<[recorder: Recorder, name: string, initialValueOrTags?: number | Tags | null, tags?: Tags | null], Gauge>;
+  createDisable: Factory<[], Gauge>;
 };
 
 export const NullCounter: Readonly<Counter>;

@@ -10,31 +10,48 @@ const { BucketedHistogram, StreamingHistogram } = require('./lib/metrix/histogra
 const m = require('./lib/metrix/instruments.js');
 const { Recorder } = require('./lib/metrix/recorder.js');
 
+// Every factory is a plain function (no arrow, no method shorthand), as metrix's are: called with
+// `new` (`new metrix.timer.createDefault(recorder, 't')`, which works on metrix) it returns the
+// same object as without, where an arrow function would throw "is not a constructor".
 module.exports = {
   config: { DEFAULT, DISABLE },
   recorder: { DISABLE: new Recorder(DISABLE.recorder) },
-  createRecorder: (config) => new Recorder(config),
-  createAggregator: (recorder, config) => new Aggregator(recorder, config),
+  createRecorder: function createRecorder(config) {
+    return new Recorder(config);
+  },
+  createAggregator: function createAggregator(recorder, config) {
+    return new Aggregator(recorder, config);
+  },
 
   // Factories, mostly for configs.
   counter: {
     createDefault: m.createCounter,
-    createDisable: () => m.NullCounter,
+    createDisable: function createDisable() {
+      return m.NullCounter;
+    },
     createPrecise: m.createPreciseCounter,
   },
   histogram: {
-    createBucketHistogram: (opts) => new BucketedHistogram(opts),
-    createStreamingHistogram: (opts) => new StreamingHistogram(opts),
+    createBucketHistogram: function createBucketHistogram(opts) {
+      return new BucketedHistogram(opts);
+    },
+    createStreamingHistogram: function createStreamingHistogram(opts) {
+      return new StreamingHistogram(opts);
+    },
   },
   timer: {
     createDefault: m.createTimer,
-    createDisable: () => m.NullTimer,
+    createDisable: function createDisable() {
+      return m.NullTimer;
+    },
     createNoTags: m.createNoTagTimer,
   },
   gauge: {
     createDefault: m.createGauge,
     createPrecise: m.createPreciseGauge,
-    createDisable: () => m.NullGauge,
+    createDisable: function createDisable() {
+      return m.NullGauge;
+    },
   },
 
   // panoptic's additions: the classes (metrix has them only under lib/) and the null objects.

@@ -215,6 +215,80 @@ test('custom configs: disabled timers, a precise histogram, composites, NoTags t
   assert.deepStrictEqual(Object.keys(up.histograms).sort(), ['bare', 'bare_ms', 'queue/histogram', 'request_ms']);
 });
 
+// Every factory metrix exports (and a scope's) is a plain function there, so `new factory(...)` works
+// and returns what the call returns; metrix users write it (`new metrix.timer.createDefault(...)`).
+// Arguments for each, on a module and a recorder of that module:
+const FACTORIES = {
+  'createRecorder': () => [],
+  'createAggregator': (rec) => [rec],
+  'counter.createDefault': (rec) => [rec, 'c', 0, { k: 'v' }],
+  'counter.createDisable': () => [],
+  'counter.createPrecise': (rec) => [rec, 'c', 0, { k: 'v' }],
+  'histogram.createBucketHistogram': () => [{ max: 100 }],
+  'histogram.createStreamingHistogram': () => [{ quantiles: [0.5] }],
+  'timer.createDefault': (rec) => [rec, 't', { k: 'v' }],
+  'timer.createDisable': () => [],
+  'timer.createNoTags': (rec) => [rec, 't', { k: 'v' }],
+  'gauge.createDefault': (rec) => [rec, 'g'],
+  'gauge.createPrecise': (rec) => [rec, 'g'],
+  'gauge.createDisable': () => [],
+  'config.DEFAULT.recorder.timer': (rec) => [rec, 't'],
+  'config.DEFAULT.recorder.counter': (rec) => [rec, 'c', 0],
+  'config.DEFAULT.recorder.histogram': (rec) => [rec, 'h'],
+  'config.DEFAULT.recorder.gauge': (rec) => [rec, 'g', 0],
+  'config.DISABLE.recorder.timer': (rec) => [rec, 't'],
+  'config.DISABLE.recorder.counter': (rec) => [rec, 'c', 0],
+  'config.DISABLE.recorder.histogram': (rec) => [rec, 'h'],
+  // A scope's members (recorder.scope('s').<name>).
+  'scope:scope': () => ['inner'],
+  'scope:timer': () => ['t'],
+  'scope:counter': () => ['c'],
+  'scope:gauge': () => ['g'],
+  'scope:histogram': () => ['h'],
+  'scope:on': () => ['counter', () => {}],
+};
+
+/** The function at `path` in `mod` (`scope:<name>`: a member of a scope of `rec`). */
+function factoryAt(mod, rec, path) {
+  if (path.startsWith('scope:')) return rec.scope('s')[path.slice('scope:'.length)];
+  return path.split('.').reduce((o, k) => o[k], mod);
+}
+
+/** Paths of the functions in plain objects under `value` (an aggregator config's handlers are not factories). */
+function functionPaths(value, prefix = '') {
+  return Object.entries(value).flatMap(([key, v]) => {
+    const path = prefix + key;
+    if (typeof v === 'function') return [path];
+    const plain = v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+    return plain && key !== 'aggregator' ? functionPaths(v, `${path}.`) : [];
+  });
+}
+
+test('every factory metrix allows with new works with new, and returns what the call returns', () => {
+  const scopeMembers = (rec) => Object.keys(rec.scope('s')).filter((k) => typeof rec.scope('s')[k] === 'function');
+  const upRecorder = upstream.createRecorder();
+  assert.deepEqual(
+    Object.keys(FACTORIES).sort(),
+    [...functionPaths(upstream), ...scopeMembers(upRecorder).map((k) => `scope:${k}`)].sort(),
+    'every function metrix exports is listed',
+  );
+  for (const [path, args] of Object.entries(FACTORIES)) {
+    for (const [side, mod] of [['metrix', upstream], ['panoptic', panoptic]]) {
+      const rec = mod.createRecorder();
+      const Factory = factoryAt(mod, rec, path);
+      const called = Factory(...args(rec));
+      let constructed;
+      assert.doesNotThrow(() => {
+        constructed = new Factory(...args(rec));
+      }, `${side}: new ${path}(...)`);
+      assert.equal(typeof constructed, 'object', `${side}: new ${path}(...)`);
+      assert.equal(Object.getPrototypeOf(constructed), Object.getPrototypeOf(called), `${side}: new ${path}(...) is what ${path}(...) is`);
+      assert.deepEqual(Object.keys(constructed).sort(), Object.keys(called).sort(), `${side}: new ${path}(...)`);
+      if (Object.isFrozen(called)) assert.equal(constructed, called, `${side}: ${path}: the same null object`);
+    }
+  }
+});
+
 // ---- deliberate differences (metrix bugs fixed), each asserted on both sides ----------------------------
 
 test('difference: decr(0) subtracts 0 (metrix: 1), as incr(0) adds 0', () => {

@@ -30,6 +30,7 @@ const BAD_LINES = [
   'const n: number = metrix.createAggregator(recorder).report().counters;', // counters is a record
   'metrix.NullTimer.start = () => 1;', // null objects are read-only
   'metrix.nope();', // no such export
+  'new metrix.timer.createDefault(recorder, 5);', // with new too, a name is a string
 ];
 
 test('tsc rejects code that misuses metrix.d.ts (the check bites)', { timeout: 150000 }, (t) => {

@@ -187,6 +187,54 @@ test('scopes prefix names with scope + "/", nest, and share the recorder', () =>
   assert.throws(() => s.scope(null), TypeError);
 });
 
+test('every factory works with new, as on metrix 2.0 (where they are plain functions)', () => {
+  const { recorder, aggregator, events } = setup();
+  const timer = new metrix.timer.createDefault(recorder, 'request_ms', { route: '/' });
+  timer.stop(timer.start() - 5);
+  const bare = new metrix.timer.createNoTags(recorder, 'bare_ms', { route: '/' });
+  bare.stop(bare.start() - 5);
+  new metrix.counter.createDefault(recorder, 'c', 0, { k: 'v' }).incr(2);
+  new metrix.counter.createPrecise(recorder, 'c').incr();
+  new metrix.gauge.createDefault(recorder, 'g').update(5);
+  new metrix.gauge.createPrecise(recorder, 'pg').update(7);
+  const { DEFAULT, DISABLE } = metrix.config;
+  new DEFAULT.recorder.counter(recorder, 'dc', 0).incr();
+  new DEFAULT.recorder.histogram(recorder, 'dh').add(4);
+  new DEFAULT.recorder.gauge(recorder, 'dg', 0).update(6);
+  const dt = new DEFAULT.recorder.timer(recorder, 'dt');
+  dt.stop(dt.start() - 5);
+  const scoped = recorder.scope('api');
+  new scoped.counter('hits').incr();
+  new (new scoped.scope('v1')).histogram('size').add(3);
+  new scoped.gauge('open').update(1);
+  const st = new scoped.timer('t');
+  st.stop(st.start() - 5);
+  assert.equal(new scoped.on('counter', () => {}), recorder);
+
+  const report = aggregator.report();
+  assert.deepEqual(report.counters, { 'c': 3, 'dc': 1, 'api/hits': 1 });
+  assert.deepEqual(report.gauges, { 'g': 5, 'pg': 7, 'dg': 6, 'api/open': 1 });
+  assert.deepEqual(Object.keys(report.histograms).sort(), ['api/t', 'api/v1/size', 'bare_ms', 'dh', 'dt', 'pg/histogram', 'request_ms']);
+  const timerEvents = events.filter(([kind]) => kind === 'timer').map(([, e]) => e);
+  assert.equal(timerEvents.find((e) => e.name === 'request_ms').route, '/');
+  assert.equal(timerEvents.find((e) => e.name === 'bare_ms').route, undefined, 'NoTags drops the tags');
+
+  // The rest return what a call returns: the null objects themselves, instances of the classes.
+  assert.equal(new metrix.counter.createDisable(), metrix.NullCounter);
+  assert.equal(new metrix.timer.createDisable(), metrix.NullTimer);
+  assert.equal(new metrix.gauge.createDisable(), metrix.NullGauge);
+  assert.equal(new DISABLE.recorder.counter(recorder, 'x', 0), metrix.NullCounter);
+  assert.equal(new DISABLE.recorder.timer(recorder, 'x'), metrix.NullTimer);
+  assert.equal(new DISABLE.recorder.histogram(recorder, 'x'), metrix.NullHistogram);
+  assert.equal(new DISABLE.recorder.gauge(recorder, 'x', 0), metrix.NullGauge);
+  assert.ok(new metrix.createRecorder() instanceof metrix.Recorder);
+  assert.ok(new metrix.createAggregator(recorder) instanceof metrix.Aggregator);
+  assert.ok(new metrix.histogram.createBucketHistogram({ max: 100 }) instanceof BucketedHistogram);
+  assert.ok(new metrix.histogram.createStreamingHistogram({ seed: 1 }) instanceof StreamingHistogram);
+  // With new too, bad arguments are the same errors.
+  assert.throws(() => new metrix.timer.createDefault(recorder, 5), { name: 'TypeError', message: 'name must be a string, got 5' });
+});
+
 test('null objects and DISABLE: nothing is emitted or aggregated', () => {
   assert.equal(metrix.NullTimer.start(), 0);
   for (const n of [metrix.NullCounter, metrix.NullTimer, metrix.NullHistogram, metrix.NullGauge]) {

@@ -51,6 +51,16 @@ const disabled: metrix.Recorder = metrix.recorder.DISABLE;
 const zero: number = metrix.timer.createDisable().start();
 metrix.counter.createDisable().incr();
 metrix.gauge.createDisable().update(1);
+// As in metrix, the module's factories work with new too.
+const newTimer: metrix.Timer = new metrix.timer.createDefault(custom, 't', { route: '/' });
+newTimer.stop(newTimer.start());
+new metrix.timer.createNoTags(custom, 't').start();
+new metrix.counter.createDefault(custom, 'c', 0).incr();
+new metrix.gauge.createPrecise(custom, 'g').update(2);
+const newNull: metrix.Counter = new metrix.counter.createDisable();
+const newRecorder: metrix.Recorder = new metrix.createRecorder();
+new metrix.createAggregator(newRecorder).report();
+new metrix.histogram.createBucketHistogram({ max: 10 }).add(1);
 const config: metrix.Config = metrix.config.DEFAULT;
 new metrix.Aggregator(disabled, metrix.config.DISABLE.aggregator);
 
@@ -62,4 +72,4 @@ b.clear();
 const s = metrix.histogram.createStreamingHistogram({ seed: 42 });
 s.add(1);
 
-export { e, p50, total, zero, config, overflow };
+export { e, p50, total, zero, config, overflow, newNull };

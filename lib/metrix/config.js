@@ -11,12 +11,22 @@ const m = require('./instruments.js');
 // The default aggregation of timers and histograms (metrix's: 1 hour, 1 %, 4 quantiles).
 const HISTOGRAM_OPTIONS = { max: 60 * 60 * 1000, error: 0.01, quantiles: [0.5, 0.9, 0.99, 0.999] };
 
+// The recorder factories are plain functions, as metrix's are, so that `new` works on them as
+// there (an arrow function is not a constructor).
 const DEFAULT = {
   recorder: {
-    timer: (recorder, name, tags) => m.createTimer(recorder, name, tags),
-    counter: (recorder, name, value, tags) => m.createCounter(recorder, name, value, tags),
-    histogram: (recorder, name, tags) => m.createHistogram(recorder, name, tags),
-    gauge: (recorder, name, value, tags) => m.createGauge(recorder, name, value, tags),
+    timer: function timer(recorder, name, tags) {
+      return m.createTimer(recorder, name, tags);
+    },
+    counter: function counter(recorder, name, value, tags) {
+      return m.createCounter(recorder, name, value, tags);
+    },
+    histogram: function histogram(recorder, name, tags) {
+      return m.createHistogram(recorder, name, tags);
+    },
+    gauge: function gauge(recorder, name, value, tags) {
+      return m.createGauge(recorder, name, value, tags);
+    },
   },
   aggregator: {
     timer(event, histograms, counters, gauges) {
@@ -45,10 +55,18 @@ const ignore = () => null;
 
 const DISABLE = {
   recorder: {
-    timer: () => m.NullTimer,
-    counter: () => m.NullCounter,
-    histogram: () => m.NullHistogram,
-    gauge: () => m.NullGauge,
+    timer: function timer() {
+      return m.NullTimer;
+    },
+    counter: function counter() {
+      return m.NullCounter;
+    },
+    histogram: function histogram() {
+      return m.NullHistogram;
+    },
+    gauge: function gauge() {
+      return m.NullGauge;
+    },
   },
   aggregator: {
     timer: ignore,

@@ -110,8 +110,14 @@ function makeTimer(recorder, name, tags, withTags) {
   };
 }
 
-const createTimer = (recorder, name, tags) => makeTimer(recorder, name, tags, true);
-const createNoTagTimer = (recorder, name, tags) => makeTimer(recorder, name, tags, false);
+// Factories are plain functions, as metrix's are, so that `new createTimer(...)` works as there.
+function createTimer(recorder, name, tags) {
+  return makeTimer(recorder, name, tags, true);
+}
+
+function createNoTagTimer(recorder, name, tags) {
+  return makeTimer(recorder, name, tags, false);
+}
 
 /** metrix's default histogram: `add(n)` emits 'histogram' `{ name, [tags], value }` (no value: 0). */
 function createHistogram(recorder, name, tags) {

@@ -79,16 +79,29 @@ class Recorder extends EventEmitter {
       checkName(name);
       return prefix + name;
     };
+    // Plain functions over `recorder`, as metrix's scopes are: `new scoped.counter('c')` works
+    // there (they do not use `this`), so it works here.
+    const recorder = this;
     return {
-      scope: (inner) => {
+      scope: function scope(inner) {
         checkScope(inner);
-        return this.scope(prefix + inner);
+        return recorder.scope(prefix + inner);
       },
-      timer: (name, tags) => this.timer(named(name), tags),
-      counter: (name, initialValue, tags) => this.counter(named(name), initialValue, tags),
-      gauge: (name, initialValue, tags) => this.gauge(named(name), initialValue, tags),
-      histogram: (name, tags) => this.histogram(named(name), tags),
-      on: (eventName, listener) => this.on(eventName, listener),
+      timer: function timer(name, tags) {
+        return recorder.timer(named(name), tags);
+      },
+      counter: function counter(name, initialValue, tags) {
+        return recorder.counter(named(name), initialValue, tags);
+      },
+      gauge: function gauge(name, initialValue, tags) {
+        return recorder.gauge(named(name), initialValue, tags);
+      },
+      histogram: function histogram(name, tags) {
+        return recorder.histogram(named(name), tags);
+      },
+      on: function on(eventName, listener) {
+        return recorder.on(eventName, listener);
+      },
       separator: this.separator,
     };
   }

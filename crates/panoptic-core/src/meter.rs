@@ -13,8 +13,11 @@
 //!
 //! Differences from Pandora 1.10.6, on purpose:
 //! - Pandora ticks `ceil(age / 5 s)` times (`for (i = 0; i < age / 5000; i++)` with a fractional
-//!   bound), one tick too many whenever the age is not a multiple of 5 s; this meter ticks
-//!   `floor(age / 5 s)` times, as Dropwizard does.
+//!   bound) while moving its last tick by `floor(age / 5 s)` ticks: one tick of zero events too
+//!   many whenever a mark or read is not on a 5 s boundary, so a meter marked every second reads
+//!   about half its rate there. This meter ticks `floor(age / 5 s)` times, as Dropwizard does, so
+//!   its averages do not depend on when it is marked or read (what lets the master add the rates
+//!   of processes that read at different moments).
 //! - A tick is due when 5 s have passed (`age >= 5 s`), not after (`age > 5 s`): times are
 //!   milliseconds here and tick intervals are half-open like panoptic's interval grid, so an event
 //!   marked exactly on a tick boundary belongs to the tick that starts there.
@@ -407,6 +410,19 @@ mod tests {
         assert!(close(s.m5, 10.0, 1e-9), "{s:?}");
         assert!(close(s.m15, 10.0, 1e-3), "{s:?}");
         assert!(close(s.mean_rate, 10.0, 1e-12), "{s:?}");
+    }
+
+    #[test]
+    fn marks_off_the_tick_boundaries_read_the_true_rate() {
+        // 10 events every second, half a second off the ticks, for 10 minutes: each catch-up is
+        // 5.5 s after the last tick, where Pandora's ceil(age / 5 s) adds a tick of zero events
+        // (its m1 then reads about 4.8/s). Every tick here carries 5 marks: exactly 10/s.
+        let mut m = Meter::new(0.0);
+        for s in 0..600 {
+            m.mark(10.0, s as f64 * 1000.0 + 500.0);
+        }
+        let stats = m.stats(600_000.0);
+        assert_eq!((stats.m1, stats.m5, stats.m15), (10.0, 10.0, 10.0));
     }
 
     #[test]

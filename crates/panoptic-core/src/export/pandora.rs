@@ -3,7 +3,12 @@
 //!
 //! Every answer is Pandora's envelope `{ data, timestamp, success: true, message: "" }`
 //! (`timestamp`: when it was written, epoch ms); an unknown group answers
-//! `{ success: false, timestamp, message }`.
+//! `{ success: false, timestamp, message }` (with status 200, as Pandora's `ctx.fail`).
+//!
+//! `?appName=` is Pandora's `AppNameFilter`: a series tagged `appName` with another value is left
+//! out; one tagged with that value, or without an `appName` tag (or with an empty one), is kept.
+//! Which groups exist does not depend on it (a group whose series are all left out is listed
+//! with no metrics), as in Pandora.
 //!
 //! Groups: Pandora groups its metrics (`client.getCounter('http', ...)`); here a series'
 //! group is the instance's `name` when it has one (all of its series in one group), else the
@@ -35,8 +40,8 @@ use serde_json::{Map, Value as Json};
 
 use super::view::{group_of, own_tag_key, LastValues, WORKER};
 use super::{Cumulative, Series, Store};
-use crate::snapshot::Value;
-use crate::tags::split_tags;
+use crate::snapshot::{SeriesKey, Value};
+use crate::tags::{split_tags, tag_value};
 
 /// The percentiles of a histogram's `.median`, `.p75`, `.p95` and `.p99`.
 const PERCENTILES: [(f64, &str); 4] = [
@@ -49,12 +54,25 @@ const PERCENTILES: [(f64, &str); 4] = [
 /// The message of an unknown group's answer (Pandora's).
 pub const GROUP_NOT_FOUND: &str = "The specified group is not found!";
 
+/// The tag Pandora's `?appName=` compares.
+const APP_NAME: &str = "appName";
+
+/// Whether a series passes Pandora's `AppNameFilter` for `app` (None: no `?appName=`, or an
+/// empty one, which Pandora ignores): Pandora keeps a metric unless its `appName` tag is set
+/// (a non-empty string) to another application.
+fn app_passes(app: Option<&str>, key: &SeriesKey) -> bool {
+    let Some(app) = app else { return true };
+    tag_value(&key.id, APP_NAME).is_none_or(|tagged| tagged.is_empty() || tagged == app)
+}
+
 /// `GET /metrics/list` (`group` None) and `/metrics/list/:group`: each group's metrics without
-/// their values. An unknown group gives `data: {}`, as in Pandora.
+/// their values, those of other applications left out when `app` is given (`?appName=`). An
+/// unknown group gives `data: {}`, as in Pandora.
 pub fn list<'a>(
     store: &Store,
     series: impl IntoIterator<Item = Series<'a>>,
     group: Option<&str>,
+    app: Option<&str>,
     out: &mut Vec<u8>,
 ) {
     let mut groups: std::collections::BTreeMap<&str, Vec<u8>> = Default::default();
@@ -65,8 +83,12 @@ pub fn list<'a>(
         if group.is_some_and(|g| g != name) {
             continue;
         }
+        // The group is listed even when `app` leaves all of its series out (Pandora lists every
+        // group it has).
         let objects = groups.entry(name).or_default();
-        objects_of(store, &last, &s, false, objects);
+        if app_passes(app, s.key) {
+            objects_of(store, &last, &s, false, objects);
+        }
     }
     let mut data = Vec::with_capacity(groups.values().map(Vec::len).sum::<usize>() + 64);
     data.push(b'{');
@@ -84,15 +106,17 @@ pub fn list<'a>(
     envelope(&data, out);
 }
 
-/// `GET /metrics/:group`: the group's metric objects. Writes the failure envelope with
-/// [`GROUP_NOT_FOUND`] and returns false (the route answers 404) when no series is in the
-/// group.
+/// `GET /metrics/:group`: the group's metric objects, those of other applications left out when
+/// `app` is given (`?appName=`). Writes Pandora's failure envelope with [`GROUP_NOT_FOUND`] when
+/// no series is in the group (whatever `app` says: a group all of whose series are left out
+/// answers `data: []`, as in Pandora).
 pub fn group<'a>(
     store: &Store,
     series: impl IntoIterator<Item = Series<'a>>,
     group: &str,
+    app: Option<&str>,
     out: &mut Vec<u8>,
-) -> bool {
+) {
     let last = LastValues::of(store.last(), store.keeps_processes());
     let origin = store.origin();
     let mut objects = Vec::new();
@@ -102,18 +126,19 @@ pub fn group<'a>(
         .filter(|s| group_of(origin, s.key) == group)
     {
         found = true;
-        objects_of(store, &last, &s, true, &mut objects);
+        if app_passes(app, s.key) {
+            objects_of(store, &last, &s, true, &mut objects);
+        }
     }
     if !found {
         failure(GROUP_NOT_FOUND, out);
-        return false;
+        return;
     }
     let mut data = Vec::with_capacity(objects.len() + 2);
     data.push(b'[');
     data.extend_from_slice(objects.get(1..).unwrap_or_default());
     data.push(b']');
     envelope(&data, out);
-    true
 }
 
 /// Pandora's failure answer: `{ success: false, timestamp, message }`.
@@ -304,7 +329,7 @@ mod tests {
             &[],
         );
         let mut out = Vec::new();
-        assert!(group(&f.store, f.store.series(), "http", &mut out));
+        group(&f.store, f.store.series(), "http", None, &mut out);
         let objects = data(&out);
         let t = 1_700_000_002_000u64;
         let object = |metric: &str, value: Json, kind: &str| {
@@ -369,7 +394,7 @@ mod tests {
                     "interval": -1 })
         };
         let mut out = Vec::new();
-        list(&f.store, f.store.series(), None, &mut out);
+        list(&f.store, f.store.series(), None, None, &mut out);
         assert_eq!(
             data(&out),
             json!({
@@ -383,10 +408,10 @@ mod tests {
         );
         let mut out = Vec::new();
         let cluster = f.store.series().filter(|s| s.process.is_none());
-        list(&f.store, cluster, Some("default"), &mut out);
+        list(&f.store, cluster, Some("default"), None, &mut out);
         assert_eq!(data(&out), json!({ "default": [object("b", json!({}))] }));
         let mut out = Vec::new();
-        list(&f.store, f.store.series(), Some("nope"), &mut out);
+        list(&f.store, f.store.series(), Some("nope"), None, &mut out);
         assert_eq!(data(&out), json!({}));
     }
 
@@ -398,22 +423,77 @@ mod tests {
             &[],
         );
         let mut out = Vec::new();
-        assert!(group(&f.store, f.store.series(), "web", &mut out));
+        group(&f.store, f.store.series(), "web", None, &mut out);
         assert_eq!(data(&out)[0]["metric"], "db.a");
+        let not_found = |out: &[u8]| {
+            let body = parse(out);
+            assert_eq!(body["success"], false);
+            assert_eq!(body["message"], GROUP_NOT_FOUND);
+            assert!(body["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+            assert_eq!(body.as_object().unwrap().len(), 3);
+        };
         let mut out = Vec::new();
-        assert!(!group(&f.store, f.store.series(), "db", &mut out));
-        let body = parse(&out);
-        assert_eq!(body["success"], false);
-        assert_eq!(body["message"], GROUP_NOT_FOUND);
-        assert!(body["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
-        assert_eq!(body.as_object().unwrap().len(), 3);
+        group(&f.store, f.store.series(), "db", None, &mut out);
+        not_found(&out);
         // Before any delivery every group is unknown.
         let empty = Fixture::new(false);
-        assert!(!group(
-            &empty.store,
-            empty.store.series(),
-            "db",
-            &mut Vec::new()
-        ));
+        let mut out = Vec::new();
+        group(&empty.store, empty.store.series(), "db", None, &mut out);
+        not_found(&out);
+    }
+
+    /// Pandora's `AppNameFilter`: another application's series are left out; the application's
+    /// own and untagged ones (or tagged with an empty name) are kept; groups stay.
+    #[test]
+    fn app_name_leaves_out_other_applications() {
+        let mut f = Fixture::new(false);
+        let gauge = |path: &[&str], id: &str| (key("gauge", path, id), Value::Gauge(Some(1.0)));
+        f.deliver(
+            &[
+                gauge(&["system"], r#"a{appName="app1"}"#),
+                gauge(&["system"], r#"b{appName="app2",host="h"}"#),
+                gauge(&["system"], "c"),
+                gauge(&["system"], r#"d{appName=""}"#),
+                gauge(&["other"], r#"e{appName="app2"}"#),
+            ],
+            &[],
+        );
+        let metrics = |body: &Json| -> Vec<String> {
+            let objects = body.as_array().unwrap();
+            objects
+                .iter()
+                .map(|o| o["metric"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut out = Vec::new();
+        group(&f.store, f.store.series(), "system", Some("app1"), &mut out);
+        assert_eq!(metrics(&data(&out)), ["system.a", "system.c", "system.d"]);
+        let mut out = Vec::new();
+        group(&f.store, f.store.series(), "system", Some("app2"), &mut out);
+        assert_eq!(metrics(&data(&out)), ["system.b", "system.c", "system.d"]);
+        let mut out = Vec::new();
+        group(&f.store, f.store.series(), "system", None, &mut out);
+        assert_eq!(metrics(&data(&out)).len(), 4);
+        // The group exists: everything left out is `data: []`, not "not found".
+        let mut out = Vec::new();
+        group(&f.store, f.store.series(), "other", Some("app1"), &mut out);
+        assert_eq!(data(&out), json!([]));
+        let mut out = Vec::new();
+        list(&f.store, f.store.series(), None, Some("app1"), &mut out);
+        let listed = data(&out);
+        assert_eq!(listed["other"], json!([]));
+        assert_eq!(
+            metrics(&listed["system"]),
+            ["system.a", "system.c", "system.d"]
+        );
+        let mut out = Vec::new();
+        list(
+            &f.store,
+            f.store.series(),
+            Some("other"),
+            Some("app2"),
+            &mut out,
+        );
+        assert_eq!(metrics(&data(&out)["other"]), ["other.e"]);
     }
 }

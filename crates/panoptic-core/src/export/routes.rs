@@ -251,7 +251,7 @@ impl Handler for Routes {
             "/api/select" => reply(200, JSON, select(&self.store.read(), &selection)),
             "/healthz" => health(&self.store.read()),
             _ => match path.strip_prefix("/metrics") {
-                Some(rest) => self.metrics(rest, &selection, &request.accept),
+                Some(rest) => self.metrics(rest, &request.query, &selection, &request.accept),
                 None => text(404, &format!("not found: {}", request.path)),
             },
         }
@@ -260,7 +260,7 @@ impl Handler for Routes {
 
 impl Routes {
     /// `/metrics` and the routes under it (`rest`: what follows `/metrics`).
-    fn metrics(&self, rest: &str, selection: &Selection, accept: &str) -> Reply {
+    fn metrics(&self, rest: &str, query: &str, selection: &Selection, accept: &str) -> Reply {
         let store = self.store.read();
         // Before the first delivery the expositions are empty (a scrape then sees a target that
         // is up with no series yet); only the last delivery itself is missing.
@@ -288,24 +288,43 @@ impl Routes {
                 panoptes::write(&store, store.series().filter(shown), &mut out);
                 reply(200, JSON, out)
             }
-            "/list" => {
-                pandora::list(&store, store.series().filter(shown), None, &mut out);
-                reply(200, JSON, out)
-            }
             _ => {
-                if let Some(group) = rest.strip_prefix("/list/") {
-                    pandora::list(&store, store.series().filter(shown), Some(group), &mut out);
-                    reply(200, JSON, out)
+                let route = if rest == "/list" {
+                    Pandora::List(None)
+                } else if let Some(group) = rest.strip_prefix("/list/") {
+                    Pandora::List(Some(group))
                 } else if let Some(group) = rest.strip_prefix('/').filter(|g| !g.is_empty()) {
-                    let found =
-                        pandora::group(&store, store.series().filter(shown), group, &mut out);
-                    reply(if found { 200 } else { 404 }, JSON, out)
+                    Pandora::Group(group)
                 } else {
-                    text(404, &format!("not found: /metrics{rest}"))
+                    return text(404, &format!("not found: /metrics{rest}"));
+                };
+                let app = match query_value(query, "appName") {
+                    Some(None) => return text(400, "?appName= is not valid percent-encoded UTF-8"),
+                    app => app.flatten().filter(|a| !a.is_empty()),
+                };
+                let series = store.series().filter(shown);
+                match route {
+                    Pandora::List(group) => {
+                        pandora::list(&store, series, group, app.as_deref(), &mut out)
+                    }
+                    Pandora::Group(group) => {
+                        pandora::group(&store, series, group, app.as_deref(), &mut out)
+                    }
                 }
+                // An unknown group too: Pandora answers it 200 with `success: false`, which is
+                // what its clients read.
+                reply(200, JSON, out)
             }
         }
     }
+}
+
+/// Pandora's routes under `/metrics`.
+enum Pandora<'a> {
+    /// `/list` (None) and `/list/:group`.
+    List(Option<&'a str>),
+    /// `/:group`.
+    Group(&'a str),
 }
 
 /// Percent-decodes `text` (`+` as a space too when `plus` is true); None when the result is not
@@ -665,8 +684,14 @@ mod tests {
         let missing = get(&all, "/metrics/nope", "");
         assert_eq!(
             (missing.status, json(&missing)["success"].as_bool()),
-            (404, Some(false))
+            (200, Some(false))
         );
+        // ?appName= (Pandora's): the series has no appName tag, so every application sees it.
+        let app = json(&get(&all, "/metrics/web?appName=app1", ""));
+        assert_eq!(app["data"].as_array().unwrap().len(), 3, "{app}");
+        let listed = json(&get(&all, "/metrics/list/web?appName=app1", ""));
+        assert_eq!(listed["data"]["web"].as_array().unwrap().len(), 3);
+        assert_eq!(get(&all, "/metrics/list?appName=%FF", "").status, 400);
         // The instance's filter applies whatever the request asks.
         let samples = Filter::parse("type = 'sample'").unwrap();
         let narrowed = routes(&exporter, Selection::new(Some(samples)));
