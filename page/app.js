@@ -19,7 +19,7 @@
   const state = {
     frames: [], // oldest first; each with byKey: series key -> series
     limit: MIN_HISTORY,
-    series: new Map(), // key -> { key, type, name, tags, lastSeen, views: Map(view -> lastSeen) }
+    series: new Map(), // key -> { key, type, name, tags, lastSeen, views: Map(view -> { first, last }) }
     processes: new Map(), // process key -> { key, role, pid, lastSeen }
     selection: null, // null: every series; else { keys: Set, lines: Map(key -> Set) | null }
     filter: { token: 0, failed: false },
@@ -39,6 +39,7 @@
       at -= 1;
     }
     frame.byKey = new Map(frame.series.map((s) => [s.key, s]));
+    frame.reporting = new Set((frame.processes || []).map((p) => p.key));
     frames.splice(at, 0, frame);
     if (frames.length > state.limit) frames.splice(0, frames.length - state.limit);
     for (const s of frame.series) {
@@ -49,7 +50,12 @@
       }
       known.lastSeen = Math.max(known.lastSeen, frame.timeStamp);
       for (const view of Object.keys(s.values)) {
-        known.views.set(view, Math.max(known.views.get(view) || 0, frame.timeStamp));
+        const seen = known.views.get(view);
+        if (!seen) known.views.set(view, { first: frame.timeStamp, last: frame.timeStamp });
+        else {
+          seen.first = Math.min(seen.first, frame.timeStamp);
+          seen.last = Math.max(seen.last, frame.timeStamp);
+        }
       }
     }
     for (const p of frame.processes || []) {
@@ -64,7 +70,7 @@
     const oldest = state.frames.length ? state.frames[0].timeStamp : Infinity;
     for (const [key, s] of state.series) {
       if (s.lastSeen < oldest) state.series.delete(key);
-      else for (const [view, seen] of s.views) if (seen < oldest) s.views.delete(view);
+      else for (const [view, seen] of s.views) if (seen.last < oldest) s.views.delete(view);
     }
     for (const [key, p] of state.processes) if (p.lastSeen < oldest) state.processes.delete(key);
   }
@@ -84,7 +90,8 @@
       case 'inc': return time.includes(' ') ? `per ${time}` : `/${time}`;
       case 'meter': return '/s (1-min rate)';
       case 'rate': return '/s';
-      case 'timedSample': return time;
+      case 'timedSample':
+      case 'histogram': return time; // as an hrtime difference is recorded (README, Logger methods)
       default: return '';
     }
   }
@@ -95,6 +102,26 @@
     if (!m) return null;
     if (m[2] !== undefined) return Number(`${m[1]}.${m[2]}`);
     return m[1].length > 2 ? Number(`${m[1].slice(0, 2)}.${m[1].slice(2)}`) : Number(m[1]);
+  }
+
+  // Series whose values count events: a frame without one (no record in that interval) is a
+  // count of 0, not a lack of data. The others keep a gap there: a sample, a gauge reading or a
+  // rate that was not taken has no value, and 0 would be invented.
+  const COUNTED = new Set(['inc']);
+
+  /**
+   * A line's value in a frame, or null (a gap). A counted series that the frame lacks for the
+   * line is 0 there, from the line's first frame on, when its process reported in that frame
+   * (the cluster's line: always); a process that did not report (gone, or late) leaves a gap.
+   */
+  function valueAt(series, frame, view, field) {
+    const s = frame.byKey.get(series.key);
+    const v = s && s.values[view];
+    if (v) return typeof v[field] === 'number' ? v[field] : null;
+    const seen = series.views.get(view);
+    const zero = COUNTED.has(series.type) && seen !== undefined && frame.timeStamp >= seen.first &&
+      (view === 'cluster' || frame.reporting.has(view));
+    return zero ? 0 : null;
   }
 
   /** A series' latest value (the cluster's, else any process's) in the held frames, or null. */
@@ -230,14 +257,7 @@
   function dataOf(series, drawn) {
     const frames = state.frames;
     const data = [frames.map((f) => f.timeStamp / 1000)];
-    for (const line of drawn) {
-      data.push(frames.map((f) => {
-        const s = f.byKey.get(series.key);
-        const v = s && s.values[line.view];
-        const x = v && v[line.field];
-        return typeof x === 'number' ? x : null;
-      }));
-    }
+    for (const line of drawn) data.push(frames.map((f) => valueAt(series, f, line.view, line.field)));
     return data;
   }
 
@@ -293,9 +313,14 @@
     } else {
       card.chart.setData(data);
     }
-    const cluster = current && (current.values.cluster || current.values.master);
-    const mid = cluster && cluster[stats.mid];
-    card.now.textContent = current ? `${fmt(mid)}${unit ? ` ${unit}` : ''}` : 'no data';
+    // The cluster's value (or the master's, for a series only the master has), named by its
+    // field when the chart draws several or a histogram's percentile (`p50 4.2 ms`, `average
+    // 1.5 ms`).
+    const view = series.views.has('cluster') ? 'cluster' : 'master';
+    const now = valueAt(series, frame, view, stats.mid);
+    const shown = (current && current.values[view]) || now !== null;
+    const field = stats.band || series.type === 'histogram' ? `${stats.mid} ` : '';
+    card.now.textContent = shown ? `${field}${fmt(now)}${unit ? ` ${unit}` : ''}` : 'no data';
     card.el.dataset.drawn = frame.timeStamp;
   }
 
