@@ -325,12 +325,16 @@ declare namespace Panopticon {
   /** Dynamic tracing probes (README, "Dynamic tracing"). */
   interface Trace {
     /**
-     * Emits the probe `name` with the properties of `obj`. One check while no tracer is attached;
-     * the first call makes the process attachable. Throws only for a non-string `name` or an
-     * `obj` that is not an object (a `TypeError`); what `obj` holds is never thrown to the caller.
+     * Emits the probe `name` with the properties of `obj`. One check while no tracer is attached
+     * (the process is attachable from the moment panoptic is loaded). Throws only for a
+     * non-string `name` or an `obj` that is not an object (a `TypeError`); what `obj` holds is
+     * never thrown to the caller.
      */
     (name: string, obj?: object | null): void;
-    /** Makes the process attachable now and returns its socket's path. */
+    /**
+     * The socket's path. The process listens from the moment panoptic is loaded; when that
+     * failed, this tries again and throws the reason (`PANOPTIC_TRACE_FOLDER`, ...).
+     */
     listen(): string;
     /** Lets tracers run their `exports.remote` code in this process (also: `PANOPTIC_TRACE_REMOTE=1`). */
     allowRemote(): void;

@@ -87,6 +87,71 @@ test('title and host filters are case-insensitive, anchored globs; a process sta
   assert.deepEqual(await stopApp(beta), { code: 0, signal: null });
 });
 
+test('a tracer waiting before the process starts gets every probe from its first trace() call on, even one at exit', { timeout: 90000 }, async (t) => {
+  const rt = runtime(t);
+  const cli = await startCli(t, rt, ['-t', 'trace-early', rt.script('local.js', LOCAL)]);
+  // The application loads panoptic and waits, without a trace() call (nor trace.listen()): it is
+  // attachable from the require on, so the waiting tracer attaches now.
+  const app = await startApp(t, rt, { TITLE: 'trace-early', BURST: '41' });
+  // "attached" is printed on SUBSCRIBED, which the process sends once the subscription is in effect.
+  await attached(cli, app.pid);
+  app.child.stdin.write('go\n');
+  // 41 requests in one synchronous burst, then the process exits at once: the last traces are
+  // still queued when it exits, and must be delivered all the same.
+  assert.deepEqual(await app.closed, { code: 0, signal: null }, app.text());
+  await cli.line('stderr', new RegExp(`^panoptic-trace: detached from [^/]+/trace-early/${app.pid}$`));
+  await traceLines(cli, app.pid, 82);
+  cli.child.kill('SIGINT');
+  assert.deepEqual(await cli.closed, { code: 0, signal: null }, cli.text());
+  const traces = cli.out.stdout.filter((l) => l.startsWith('TRACE ')).map(parse);
+  const ids = (name) => traces.filter((tr) => tr.name === name).map((tr) => tr.id);
+  const all = Array.from({ length: 41 }, (_, i) => i + 1);
+  assert.deepEqual(ids('request:start'), all, '41 of 41 request:start, in order');
+  assert.deepEqual(ids('request:end'), all, '41 of 41 request:end, in order');
+  assert.equal(traces.length, 82);
+  assert.ok(!cli.out.stderr.some((l) => l.includes('dropped')), cli.text());
+  assert.ok(!app.out.stderr.some((l) => l.includes('not delivered')), app.text());
+});
+
+test('a process that exits with traces its tracer has not read waits 1 s at most, then says how many were lost', { timeout: 90000 }, async (t) => {
+  const rt = runtime(t);
+  const app = await startApp(t, rt, { TITLE: 'trace-unread', BURST: '5000' });
+  // A raw tracer that subscribes and then stops reading, until the process has exited.
+  const socket = net.connect(path.join(rt.folder, `${app.pid}.sock`));
+  t.after(() => socket.destroy());
+  const decoder = new binding.TraceDecoder();
+  const frames = [];
+  let waiting = true;
+  const subscribed = new Promise((resolve) => {
+    socket.on('data', (chunk) => {
+      frames.push(...decoder.push(chunk));
+      if (waiting && frames.some((f) => f.kind === 3)) {
+        waiting = false;
+        socket.pause();
+        resolve();
+      }
+    });
+  });
+  socket.write(binding.traceEncode(1, JSON.stringify({ patterns: ['request:*'], remote: null, title: null, host: null })));
+  await subscribed;
+  // 10000 traces of about 100 bytes: far more than the socket buffers hold.
+  const started = Date.now();
+  app.child.stdin.write('go\n');
+  assert.deepEqual(await app.closed, { code: 0, signal: null }, app.text());
+  const m = /^panoptic: (\d+) trace messages were not delivered: the tracer did not read them within 1 s of this process's exit$/.exec(app.out.stderr.join('\n'));
+  assert.ok(m && Number(m[1]) > 0 && Number(m[1]) < 10000, app.text());
+  // The exit waited for the tracer, but not for long.
+  const took = Date.now() - started;
+  assert.ok(took >= 1000 && took < 20000, `${took} ms`);
+  // What was written before is still readable, and with the count accounts for every trace.
+  const closed = new Promise((resolve) => socket.on('close', resolve));
+  socket.resume();
+  await closed;
+  const delivered = frames.filter((f) => f.kind === 4).length;
+  assert.ok(!frames.some((f) => f.kind === 8), 'nothing was dropped for lack of room in the queue');
+  assert.equal(delivered + Number(m[1]), 10000);
+});
+
 const REMOTE = `'use strict';
 exports.local = (traces) => {
   traces.on('counts', (pid, counts) => console.log('COUNTS ' + pid + ' ' + JSON.stringify(counts)));
@@ -221,14 +286,16 @@ test('garbage, huge frames and bad JSON on the socket get an error and a close; 
   const rt = runtime(t);
   const app = await startApp(t, rt, { TITLE: 'trace-hostile' });
   const socket = path.join(rt.folder, `${app.pid}.sock`);
-  const hello = binding.traceEncode(1, '{}');
+  const hello = binding.traceEncode(1, '{"patterns":["request:*"],"remote":null}');
   const cases = [
     [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /protocol error: frame payload of \d+ bytes exceeds the limit of 1048576 bytes/],
     [Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 1]), /exceeds the limit/],
     [Buffer.from([0, 0, 0, 2, 9, 1]), /unsupported trace protocol version 9/],
-    [binding.traceEncode(2, '{"patterns":[]}'), /the first frame must be a hello/],
-    [Buffer.concat([hello, binding.traceEncode(2, 'not json')]), /frame 2 does not hold JSON/],
-    [Buffer.concat([hello, binding.traceEncode(2, '{"patterns":[""],"remote":null}')]), /subscribe needs/],
+    [binding.traceEncode(4, '{"patterns":[]}'), /the first frame must be a hello/],
+    [binding.traceEncode(1, 'not json'), /frame 1 does not hold JSON/],
+    [binding.traceEncode(1, '{"patterns":[""],"remote":null}'), /hello needs/],
+    [binding.traceEncode(1, '{"patterns":[],"remote":null,"title":""}'), /hello needs/],
+    [Buffer.concat([hello, hello]), /a second hello/],
   ];
   for (const [bytes, re] of cases) {
     const reply = await exchange(socket, bytes);

@@ -1,7 +1,8 @@
 'use strict';
 
-// trace() inside one process: argument errors, the idle path, listening (folder and socket modes,
-// refusal of a folder that is not ours), removal of the socket at exit, worker threads.
+// trace() inside one process: argument errors, the idle path, listening from require on (folder
+// and socket modes, refusal of a folder that is not ours), removal of the socket at exit, worker
+// threads.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -11,7 +12,8 @@ const path = require('path');
 const { Worker } = require('worker_threads');
 const { runtime, Proc } = require('./trace-helpers');
 
-// This file's own process listens in a private folder (set before the first listen).
+// This file's own process listens in a private folder (set before panoptic is loaded, which is
+// when it starts listening).
 const xdg = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-trace-unit-')));
 process.env.XDG_RUNTIME_DIR = xdg;
 const { trace } = require('..');
@@ -29,24 +31,45 @@ test('bad arguments are TypeErrors naming the argument and the value', () => {
   assert.throws(() => trace('x', () => {}), { name: 'TypeError', message: /^obj must be an object, null or undefined, got \[Function/ });
 });
 
-test('a folder that is not private is refused with a clear error, then used once fixed', () => {
+test('loading panoptic makes the process attachable: socket and folder modes', () => {
   const folder = path.join(xdg, 'panoptic');
-  fs.mkdirSync(folder, { mode: 0o755 });
-  fs.chmodSync(folder, 0o755);
-  assert.throws(() => trace.listen(), (err) => {
-    assert.equal(err.code, 'PANOPTIC_TRACE_FOLDER');
-    assert.equal(err.message, `refusing the trace folder ${folder}: its mode is 0755, not 0700 (chmod 700 it, or remove it)`);
-    return true;
-  });
-  assert.deepEqual(fs.readdirSync(folder), [], 'no socket in a refused folder');
-  fs.chmodSync(folder, 0o700);
-
-  const socket = trace.listen();
-  assert.equal(socket, path.join(folder, `${process.pid}.sock`));
-  assert.equal(trace.listen(), socket, 'listening again gives the same socket');
+  const socket = path.join(folder, `${process.pid}.sock`);
+  assert.ok(fs.statSync(socket).isSocket(), 'listening before any trace() call');
+  assert.equal(trace.listen(), socket, 'trace.listen() gives its path');
+  assert.equal(trace.listen(), socket, 'and again the same');
   assert.equal(mode(folder), 0o700);
   assert.equal(mode(socket), 0o600);
-  assert.ok(fs.statSync(socket).isSocket());
+});
+
+test('a folder that is not private is refused: require is unharmed, the first trace() warns once, trace.listen() throws until it is fixed', { timeout: 60000 }, async (t) => {
+  const rt = runtime(t);
+  fs.mkdirSync(rt.folder, { mode: 0o755 });
+  fs.chmodSync(rt.folder, 0o755);
+  const message = `refusing the trace folder ${rt.folder}: its mode is 0755, not 0700 (chmod 700 it, or remove it)`;
+  const lib = JSON.stringify(path.join(__dirname, '..'));
+  const warns = new Proc(t, ['-e', `
+    const { trace } = require(${lib});
+    console.log('LOADED');
+    for (let i = 0; i < 3; i++) trace('x', { i });
+    console.log('SURVIVED');
+  `], rt.env);
+  assert.deepEqual(await warns.closed, { code: 0, signal: null }, warns.text());
+  assert.deepEqual(warns.out.stdout, ['LOADED', 'SURVIVED']);
+  const warnings = warns.out.stderr.filter((l) => l.includes('this process cannot be traced'));
+  assert.deepEqual(warnings.map((l) => l.replace(/^\(node:\d+\) /, '')), [`[PANOPTIC_TRACE_FOLDER] Warning: panoptic: this process cannot be traced: ${message}`], warns.text());
+  assert.deepEqual(fs.readdirSync(rt.folder), [], 'no socket in a refused folder');
+
+  const fixed = new Proc(t, ['-e', `
+    const fs = require('fs');
+    const { trace } = require(${lib});
+    try { trace.listen(); } catch (e) { console.log(e.code + ' ' + e.message); }
+    fs.chmodSync(${JSON.stringify(rt.folder)}, 0o700);
+    console.log(trace.listen());
+    trace('x', { i: 1 });
+  `], rt.env);
+  assert.deepEqual(await fixed.closed, { code: 0, signal: null }, fixed.text());
+  assert.deepEqual(fixed.out.stdout, [`PANOPTIC_TRACE_FOLDER ${message}`, path.join(rt.folder, `${fixed.pid}.sock`)]);
+  assert.ok(!fixed.out.stderr.some((l) => l.includes('cannot be traced')), 'the thrown error was the report: no warning');
 });
 
 test('idle (nothing attached), trace() returns at once, whatever obj holds', () => {
@@ -77,13 +100,12 @@ test('trace() in a worker thread is a no-op; trace.listen() there says why it ca
 test('a process exits by itself while attachable, and removes its socket', { timeout: 60000 }, async (t) => {
   const rt = runtime(t);
   const child = new Proc(t, ['-e', `
-    const { trace } = require(${JSON.stringify(path.join(__dirname, '..'))});
-    trace('first:call', { a: 1 });
+    require(${JSON.stringify(path.join(__dirname, '..'))});
     console.log('LISTENING ' + require('fs').readdirSync(${JSON.stringify(path.join(rt.xdg, 'panoptic'))}).join(','));
   `], rt.env);
   const status = await child.closed;
   assert.deepEqual(status, { code: 0, signal: null }, child.text());
-  assert.deepEqual(child.out.stdout, [`LISTENING ${child.pid}.sock`], 'the first trace() call made it attachable');
+  assert.deepEqual(child.out.stdout, [`LISTENING ${child.pid}.sock`], 'loading panoptic made it attachable');
   assert.deepEqual(fs.readdirSync(rt.folder), [], 'the socket is removed at exit');
 });
 

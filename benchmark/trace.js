@@ -6,7 +6,7 @@
 //
 // Part 1, idle (no tracer attached; the cost every application pays all the time), interleaved in
 // the same rounds as benchmark/index.js's hot path: an empty function (the floor), panoptic's
-// trace() after its first call made the process attachable, and jstrace 0.3.0's trace() (whose
+// trace() in a process that is attachable (from require on), and jstrace 0.3.0's trace() (whose
 // idle check is `if (!server.subscribing) return`). Same method as benchmark/index.js: one sample
 // = CALLS back-to-back calls in a loop of its own per task (monomorphic, inlinable call site),
 // timed around the loop; the median across rounds of each round's median ns/op; ratios computed
@@ -151,7 +151,6 @@ function table(rows, refLabel) {
 
 async function main() {
   const socket = trace.listen();
-  trace('warm:up'); // the first call's slow path, out of the way
   console.log(`panoptic tracing benchmark: node ${process.version}, ${os.cpus().length} cpus (${(os.cpus()[0] || {}).model || 'unknown'})`);
   console.log(`${opts.rounds} rounds (+1 discarded warm-up round) per part, ${opts.time} ms per task per round; attachable at ${socket}`);
   const idle = await measure('idle', IDLE);

@@ -14,7 +14,6 @@ pub struct TraceProtocol {
     pub version: u32,
     pub max_payload: u32,
     pub hello: u32,
-    pub subscribe: u32,
     pub subscribed: u32,
     pub trace: u32,
     pub event: u32,
@@ -32,7 +31,6 @@ pub fn trace_protocol() -> TraceProtocol {
         version: frame::VERSION.into(),
         max_payload: frame::MAX_PAYLOAD as u32,
         hello: kind::HELLO.into(),
-        subscribe: kind::SUBSCRIBE.into(),
         subscribed: kind::SUBSCRIBED.into(),
         trace: kind::TRACE.into(),
         event: kind::EVENT.into(),
@@ -199,11 +197,12 @@ mod server {
         }
     }
 
-    /// Stops listening, closes every connection and removes the socket (at process exit).
+    /// Stops listening and removes the socket, gives the tracers up to a second to read what is
+    /// queued for them, and closes every connection (at process exit). Returns the frames they
+    /// did not read in time.
     #[napi]
-    pub fn trace_shutdown() {
-        if let Some(s) = SERVER.get() {
-            s.shutdown();
-        }
+    pub fn trace_shutdown() -> f64 {
+        // A count of frames, exact in an f64 far beyond what 16 queues of 8 MiB can hold.
+        SERVER.get().map_or(0.0, |s| s.shutdown() as f64)
     }
 }

@@ -120,7 +120,7 @@ class Peer {
     this.decoder = new binding.TraceDecoder();
     this.socket = net.connect(file);
     this.closed = new Promise((resolve) => this.socket.once('close', resolve));
-    this.socket.on('connect', () => this.write(KIND.hello, { version: KIND.version, client: `panoptic-trace ${pkg.version}` }));
+    this.socket.on('connect', () => this.socket.write(cli.hello));
     this.socket.on('data', (chunk) => this.data(chunk));
     this.socket.on('error', (err) => this.cli.connectError(this, file, err));
     this.socket.on('close', () => {
@@ -158,12 +158,9 @@ class Peer {
   frame(kind, msg) {
     const { cli } = this;
     if (kind === KIND.hello) {
+      // Who it is. The process checked the title and host filters itself: if they do not
+      // select it, it closes the connection now, else SUBSCRIBED follows.
       this.label = `${msg.hostname}/${msg.title}/${msg.pid}`;
-      if (!cli.wants(msg)) {
-        this.socket.end();
-        return;
-      }
-      this.socket.write(cli.subscription);
     } else if (kind === KIND.subscribed) {
       this.attached = true;
       const remote = cli.remote === null ? '' : msg.remote ? ' (remote code running)' : ' (local only)';
@@ -208,26 +205,24 @@ class Cli {
     this.local = local;
     this.remote = remote;
     this.dir = runtimeDir();
-    this.title = opts.title === null ? null : new Matcher([opts.title]);
-    this.host = opts.host === null ? null : new Matcher([opts.host]);
-    // The same SUBSCRIBE frame for every process; encoding it now reports an oversized script early.
-    this.subscription = binding.traceEncode(KIND.subscribe, JSON.stringify({
+    // The same hello for every process, holding the whole subscription and the process filters:
+    // the process applies it the moment it reads it (lib/trace/index.js, hello()). Encoding it
+    // now reports an oversized script early.
+    this.hello = binding.traceEncode(KIND.hello, JSON.stringify({
+      version: KIND.version,
+      client: `panoptic-trace ${pkg.version}`,
       patterns: local.patterns(),
       remote,
       script: path.basename(script),
       line: remote === null ? 1 : lineOf(script, remote),
+      title: opts.title,
+      host: opts.host,
     }));
     this.peers = new Set();
     // pid -> identity (inode, change time) of the socket we connected to: each socket is tried
     // once; a new process that reuses the pid has a new socket.
     this.seen = new Map();
     this.stopping = false;
-  }
-
-  wants(hello) {
-    if (this.title !== null && !this.title.matches(String(hello.title))) return false;
-    if (this.host !== null && !this.host.matches(String(hello.hostname))) return false;
-    return true;
   }
 
   start() {
@@ -241,13 +236,13 @@ class Cli {
     this.rescan = setInterval(() => this.scan(), RESCAN_MS);
     const filters = [
       this.opts.pids.size > 0 ? `pid ${[...this.opts.pids].join(', ')}` : null,
-      this.title ? `title '${this.opts.title}'` : null,
-      this.host ? `host '${this.opts.host}'` : null,
+      this.opts.title !== null ? `title '${this.opts.title}'` : null,
+      this.opts.host !== null ? `host '${this.opts.host}'` : null,
     ].filter(Boolean);
     process.stderr.write(`panoptic-trace: watching ${this.dir} for ${filters.length ? filters.join(', ') : 'every process'} (Ctrl-C to stop)\n`);
     this.scan();
     for (const pid of this.opts.pids) {
-      if (!this.seen.has(pid)) process.stderr.write(`panoptic-trace: waiting for process ${pid} (attachable from its first trace() call)\n`);
+      if (!this.seen.has(pid)) process.stderr.write(`panoptic-trace: waiting for process ${pid} (attachable once it has loaded panoptic)\n`);
     }
   }
 

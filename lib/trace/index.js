@@ -1,11 +1,12 @@
 'use strict';
 
-// trace(name, obj): jstrace's probes. Idle (no tracer subscribed), a call costs one check. The
-// first call (or trace.listen()) makes the process attachable: a native thread serves a Unix
-// socket in the per-user trace folder (crates/panoptic-core/src/trace/), and hands what tracers
-// send to onEvent below through an unreferenced threadsafe function, so neither keeps the process
-// alive. Everything a tracer asks for is decided here: which traces it gets (its patterns are
-// matched before anything is serialized), and whether its remote code runs (only after an opt-in).
+// trace(name, obj): jstrace's probes. Idle (no tracer subscribed), a call costs one check.
+// Loading this module (require('panoptic')) makes the main thread's process attachable: a native
+// thread serves a Unix socket in the per-user trace folder (crates/panoptic-core/src/trace/), and
+// hands what tracers send to onEvent below through an unreferenced threadsafe function, so neither
+// keeps the process alive. Everything a tracer asks for is decided here: which traces it gets (its
+// patterns are matched before anything is serialized), and whether its remote code runs (only
+// after an opt-in).
 
 const os = require('os');
 const { isMainThread } = require('worker_threads');
@@ -21,16 +22,45 @@ const hasOwn = Object.prototype.hasOwnProperty;
 // the tracer), 2 payload too large, 3 connection gone.
 const TOO_LARGE = 2;
 
-// `off` is true while no tracer subscribes. It is written only when that changes, never on the
-// first call: V8 then treats it as a constant, and an idle trace('x', { id }) compiles to almost
-// nothing (its object is not even allocated; BENCHMARKS.md, "Tracing"). Once a tracer has come and
-// gone, it is a plain field load, and the object is allocated.
-const probes = { off: true };
-// null: not tried yet; a string: the socket's path; false: cannot listen here (worker thread,
-// platform, folder), tried once.
+// A string: the socket's path; null: not listening (worker thread, platform, folder).
 let listening = null;
 let remoteOptIn = false;
 let hostname = '';
+// Why this process could not be made attachable, until it is reported: by one warning at the
+// first trace() call (not at require: an application that never traces is not told about
+// tracing), or by trace.listen() throwing it.
+let unreported = null;
+
+// Attachable from require('panoptic') on, rather than from the first trace() call (too late: a
+// tracer waiting for the process missed every probe until then) or from the first Panopticon
+// instance (an application that only traces, or whose libraries trace through an injected probe,
+// never makes one). What it costs at require is small and bounded: a folder check, binding a
+// socket (0600, in a private folder), one native thread blocked in accept(), and an unreferenced
+// threadsafe function; nothing is read or sent until a tracer of the same user connects, and
+// nothing here keeps the process alive. A failure never throws from require.
+const idle = attachAtLoad();
+
+// `off` is true while no tracer subscribes. It is created with its first value and then written
+// only when that changes: V8 treats a never-rewritten field as a constant, and an idle
+// trace('x', { id }) compiles to the argument checks alone (its object is not even allocated;
+// BENCHMARKS.md, "Tracing"). Once a tracer has come and gone, it is a plain field load, and the
+// object is allocated. It starts false only when a failure to listen is to be reported: the first
+// call takes the slow path once for that.
+const probes = { off: idle };
+
+/** Listens at load; whether trace() starts idle (false: a failure waits to be reported). */
+function attachAtLoad() {
+  try {
+    listen();
+  } catch (err) {
+    // A worker thread is not attachable (the main thread owns the process's socket): expected.
+    if (err.code !== 'PANOPTIC_TRACE_THREAD') {
+      unreported = err;
+      return false;
+    }
+  }
+  return true;
+}
 
 /** Connections by id: `{ conn, local: Matcher|null, remote: Remote|null }` once subscribed. */
 const connections = new Map();
@@ -55,43 +85,45 @@ function refresh() {
  */
 function trace(name, obj) {
   if (probes.off) {
-    if (listening === null || typeof name !== 'string' || (obj !== undefined && typeof obj !== 'object')) first(name, obj);
+    if (typeof name !== 'string' || (obj !== undefined && typeof obj !== 'object')) badArguments(name, obj);
     return;
   }
-  if (typeof name !== 'string' || (obj !== undefined && typeof obj !== 'object')) first(name, obj);
+  if (typeof name !== 'string' || (obj !== undefined && typeof obj !== 'object')) badArguments(name, obj);
+  if (unreported !== null) warn();
   deliver(name, obj);
 }
 
-/** Argument errors, and listening at the first call. */
-function first(name, obj) {
+function badArguments(name, obj) {
   if (typeof name !== 'string') throw new TypeError(`name must be a string, got ${describe(name)}`);
-  if (obj !== undefined && typeof obj !== 'object') {
-    throw new TypeError(`obj must be an object, null or undefined, got ${describe(obj)}`);
-  }
-  if (listening === null) start();
+  throw new TypeError(`obj must be an object, null or undefined, got ${describe(obj)}`);
 }
 
-/** Listening on the first trace() call: a failure becomes one warning, never an exception. */
-function start() {
-  try {
-    listen();
-  } catch (err) {
-    listening = false;
-    refresh();
-    // A worker thread is not attachable (the main thread owns the process's socket): expected.
-    if (err.code !== 'PANOPTIC_TRACE_THREAD') {
-      process.emitWarning(`panoptic: this process cannot be traced: ${err.message}`, { code: err.code });
-    }
-  }
+/** Reports, once, why this process is not attachable (never an exception). */
+function warn() {
+  const err = unreported;
+  unreported = null;
+  refresh();
+  process.emitWarning(`panoptic: this process cannot be traced: ${err.message}`, { code: err.code });
 }
 
 /**
- * Makes this process attachable now (instead of at the first trace() call) and returns the
- * socket's path. Throws when it cannot: in a worker thread, on a platform without Unix sockets, or
- * when the trace folder is not safe to use.
+ * trace.listen(): the socket's path. The process listens from the moment panoptic is loaded; when
+ * that failed, this tries again, and throws when it still cannot: in a worker thread, on a
+ * platform without Unix sockets, or when the trace folder is not safe to use.
  */
+function listenNow() {
+  try {
+    return listen();
+  } finally {
+    // Either way nothing is left for trace() to warn about: it listens, or the caller has the
+    // error.
+    unreported = null;
+    refresh();
+  }
+}
+
 function listen() {
-  if (typeof listening === 'string') return listening;
+  if (listening !== null) return listening;
   if (!isMainThread) {
     throw coded('trace.listen(): only the main thread of a process can be attachable', 'PANOPTIC_TRACE_THREAD');
   }
@@ -101,10 +133,18 @@ function listen() {
   hostname = os.hostname();
   listening = binding.traceListen(runtimeDir(), process.pid, onEvent);
   // Removes the socket at exit (a process killed by a signal leaves it behind: the next process
-  // with its pid, or panoptic-trace, removes it).
-  process.once('exit', binding.traceShutdown);
-  refresh();
+  // with its pid, or panoptic-trace, removes it), after the tracers have had a moment to read the
+  // last traces.
+  process.once('exit', shutdown);
   return listening;
+}
+
+/** At exit: what the tracers did not read in time is said on stderr (nothing else can tell). */
+function shutdown() {
+  const lost = binding.traceShutdown();
+  if (lost > 0) {
+    process.stderr.write(`panoptic: ${lost} trace messages were not delivered: the tracer did not read them within 1 s of this process's exit\n`);
+  }
 }
 
 /** Lets tracers run their `exports.remote` in this process (also: PANOPTIC_TRACE_REMOTE=1). */
@@ -226,17 +266,7 @@ function handle(conn, kind, payload) {
     return;
   }
   if (kind === KIND.hello) {
-    connections.set(conn, { conn, local: null, remote: null });
-    send(conn, KIND.hello, {
-      pid: process.pid,
-      hostname,
-      title: process.title,
-      remote: remoteAllowed(),
-      node: process.version,
-      panoptic: pkg.version,
-    });
-  } else if (kind === KIND.subscribe) {
-    subscribe(conn, msg);
+    hello(conn, msg);
   } else if (kind === KIND.cleanup) {
     detach(conn).then(() => send(conn, KIND.cleaned, {}));
   }
@@ -248,18 +278,54 @@ function validPatterns(patterns) {
     patterns.every((p) => typeof p === 'string' && p !== '');
 }
 
-function subscribe(conn, msg) {
-  const c = connections.get(conn);
-  if (c === undefined) return;
+/** null or a non-empty string: a process filter of the hello. */
+function validFilter(pattern) {
+  return pattern === undefined || pattern === null || (typeof pattern === 'string' && pattern !== '');
+}
+
+/** Whether this process is one the tracer asked for (`undefined`/`null`: any). */
+function selected(pattern, subject) {
+  return pattern === undefined || pattern === null || binding.traceMatch([pattern], subject);
+}
+
+/**
+ * A tracer's hello holds its whole subscription: its patterns, its remote code, and which
+ * processes it wants (title and host patterns). So the subscription takes effect in the very
+ * callback in which this process learns of the tracer: no probe of the process can fall between
+ * "attached" and "subscribed" (with a separate subscription frame, probes fired during that round
+ * trip were dropped, and nobody knew). The reply (who this process is) precedes SUBSCRIBED; a
+ * process the filters do not select replies and closes, running nothing of the tracer's.
+ */
+function hello(conn, msg) {
+  if (connections.has(conn)) {
+    protocolError(conn, 'a second hello');
+    return;
+  }
   if (msg === null || typeof msg !== 'object' || !validPatterns(msg.patterns) ||
-      !(msg.remote === null || typeof msg.remote === 'string')) {
-    protocolError(conn, 'subscribe needs { patterns: [non-empty strings], remote: string or null }');
+      !(msg.remote === null || typeof msg.remote === 'string') ||
+      !validFilter(msg.title) || !validFilter(msg.host)) {
+    protocolError(conn, 'hello needs { patterns: [non-empty strings], remote: string or null, title and host: non-empty strings or null }');
     return;
   }
-  if (c.local !== null || c.remote !== null) {
-    protocolError(conn, 'already subscribed');
+  const title = process.title;
+  send(conn, KIND.hello, {
+    pid: process.pid,
+    hostname,
+    title,
+    remote: remoteAllowed(),
+    node: process.version,
+    panoptic: pkg.version,
+  });
+  if (!selected(msg.title, title) || !selected(msg.host, hostname)) {
+    binding.traceClose(conn);
     return;
   }
+  const c = { conn, local: null, remote: null };
+  connections.set(conn, c);
+  subscribe(conn, c, msg);
+}
+
+function subscribe(conn, c, msg) {
   c.local = msg.patterns.length > 0 ? new Matcher(msg.patterns) : null;
   let running = false;
   if (msg.remote !== null) {
@@ -305,7 +371,7 @@ async function detach(conn) {
   }
 }
 
-trace.listen = listen;
+trace.listen = listenNow;
 trace.allowRemote = allowRemote;
 
 module.exports = { trace };

@@ -24,10 +24,12 @@ pub const HEADER: usize = 6;
 /// be one), writes [`ERROR`] (protocol errors) and [`DROPPED`] (frames it had to drop); the JS
 /// sides give every kind its meaning (`lib/trace/`).
 pub mod kind {
-    /// tracer -> process, first frame: `{ version, client }`; process -> tracer: who it is.
+    /// tracer -> process, first frame: `{ version, client, patterns, remote, title, host }`, the
+    /// tracer and its whole subscription in one frame, so that the subscription is in effect from
+    /// the moment the process learns of the tracer (there is no moment in between in which a
+    /// probe could be missed); process -> tracer: who it is. Kind 2 is unused: it was a separate
+    /// subscription frame, a round trip after the hello.
     pub const HELLO: u8 = 1;
-    /// tracer -> process: `{ patterns, remote }`.
-    pub const SUBSCRIBE: u8 = 2;
     /// process -> tracer: the subscription is in place (`{ remote }`: whether remote code runs).
     pub const SUBSCRIBED: u8 = 3;
     /// process -> tracer: one trace object.
@@ -334,7 +336,7 @@ mod tests {
 
         #[test]
         fn a_flipped_byte_never_panics(pos in 0usize..64, byte in any::<u8>()) {
-            let mut bytes = encode(kind::SUBSCRIBE, br#"{"patterns":["request:*"],"remote":null}"#).unwrap();
+            let mut bytes = encode(kind::HELLO, br#"{"patterns":["request:*"],"remote":null}"#).unwrap();
             let i = pos % bytes.len();
             bytes[i] = byte;
             let _ = decode_all(&[&bytes]);

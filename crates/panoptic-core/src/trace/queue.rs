@@ -46,6 +46,11 @@ impl OutQueue {
         self.bytes
     }
 
+    /// Frames queued.
+    pub fn frames(&self) -> usize {
+        self.frames.len()
+    }
+
     /// Frames dropped and not yet reported.
     pub fn dropped(&self) -> u64 {
         self.dropped

@@ -19,7 +19,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use std::{fs, thread};
 
 use super::dir::{self, DirError, SOCKET_MODE};
@@ -49,6 +49,10 @@ pub struct Limits {
     pub queue_bytes: usize,
     /// Time a new connection has to send its hello.
     pub handshake: Duration,
+    /// Time [`Server::shutdown`] (at process exit) gives the tracers to read what is queued for
+    /// them: probes fired just before exit reach a tracer that reads, and a tracer that does not
+    /// read delays the exit by this much at most.
+    pub exit_grace: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +61,7 @@ impl Default for Limits {
             max_connections: 16,
             queue_bytes: 8 << 20,
             handshake: Duration::from_secs(10),
+            exit_grace: Duration::from_secs(1),
         }
     }
 }
@@ -113,16 +118,20 @@ fn peer_uid(_stream: &UnixStream) -> io::Result<Option<u32>> {
     Ok(None)
 }
 
-/// Writes all of `buf`. On Linux with `MSG_NOSIGNAL`, so a peer that went away is an error and
-/// never a SIGPIPE, whatever the host process does with that signal (Node ignores it; an
-/// embedder might not).
+/// Writes all of `buf`, adding to `written` the bytes the kernel took (on failure, the frames
+/// wholly before that point were still delivered). On Linux with `MSG_NOSIGNAL`, so a peer that
+/// went away is an error and never a SIGPIPE, whatever the host process does with that signal
+/// (Node ignores it; an embedder might not).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn write_all(stream: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
+fn write_all(stream: &UnixStream, mut buf: &[u8], written: &mut usize) -> io::Result<()> {
     use rustix::net::{send, SendFlags};
     while !buf.is_empty() {
         match send(stream, buf, SendFlags::NOSIGNAL) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
+            Ok(n) => {
+                buf = &buf[n..];
+                *written += n;
+            }
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
@@ -131,8 +140,19 @@ fn write_all(stream: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn write_all(mut stream: &UnixStream, buf: &[u8]) -> io::Result<()> {
-    io::Write::write_all(&mut stream, buf)
+fn write_all(mut stream: &UnixStream, mut buf: &[u8], written: &mut usize) -> io::Result<()> {
+    while !buf.is_empty() {
+        match io::Write::write(&mut stream, buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                *written += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// An error frame, `{ code, message }`.
@@ -159,6 +179,11 @@ struct Outgoing {
     /// The writer sleeps on `wake`: only then is a push worth a wake-up (a futex syscall, and on
     /// a small machine a context switch, per trace otherwise).
     waiting: bool,
+    /// The writer has stopped (everything written, or the connection failed or was aborted).
+    done: bool,
+    /// Frames that will never be written: set when the connection fails or is aborted, for
+    /// [`Server::shutdown`] to report.
+    lost: u64,
 }
 
 /// What the writer takes from the queue at once: one `send` for many small frames.
@@ -168,6 +193,8 @@ struct Conn {
     stream: UnixStream,
     out: Mutex<Outgoing>,
     wake: Condvar,
+    /// Signalled when the writer stops (`done`).
+    stopped: Condvar,
 }
 
 impl Conn {
@@ -196,26 +223,55 @@ impl Conn {
         self.wake.notify_one();
     }
 
-    /// Close now, dropping what is queued.
+    /// Close now, dropping (and counting in `lost`) what is queued.
     fn abort(&self) {
         {
             let mut out = lock(&self.out);
             out.closing = true;
-            while out.queue.pop().is_some() {}
+            Self::discard(&mut out);
         }
         self.wake.notify_one();
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
+    /// Empties the queue into `lost`: the frames, and the dropped ones not yet reported.
+    fn discard(out: &mut Outgoing) {
+        out.lost += out.queue.frames() as u64 + out.queue.dropped();
+        while out.queue.pop().is_some() {}
+    }
+
+    /// Waits until the writer has stopped, or `deadline`; whether it has.
+    fn wait_stopped(&self, deadline: Instant) -> bool {
+        let mut out = lock(&self.out);
+        while !out.done {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            out = self
+                .stopped
+                .wait_timeout(out, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
     fn write_loop(&self) {
         let mut batch = Vec::with_capacity(WRITE_BATCH);
+        // Where each frame of the batch ends, to know which ones a failed write still delivered.
+        let mut ends = Vec::new();
+        let mut unsent = 0;
         loop {
             {
                 let mut out = lock(&self.out);
                 loop {
                     while batch.len() < WRITE_BATCH {
                         match out.queue.pop() {
-                            Some(f) => batch.extend_from_slice(&f),
+                            Some(f) => {
+                                batch.extend_from_slice(&f);
+                                ends.push(batch.len());
+                            }
                             None => break,
                         }
                     }
@@ -227,12 +283,25 @@ impl Conn {
                     out.waiting = false;
                 }
             }
-            if batch.is_empty() || write_all(&self.stream, &batch).is_err() {
+            if batch.is_empty() {
+                break;
+            }
+            let mut written = 0;
+            if write_all(&self.stream, &batch, &mut written).is_err() {
+                unsent = ends.iter().filter(|&&end| end > written).count();
                 break;
             }
             batch.clear();
+            ends.clear();
         }
-        lock(&self.out).closing = true;
+        {
+            let mut out = lock(&self.out);
+            out.closing = true;
+            out.done = true;
+            out.lost += unsent as u64;
+            Self::discard(&mut out);
+        }
+        self.stopped.notify_all();
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
@@ -318,19 +387,38 @@ impl Server {
         }
     }
 
-    /// Stops accepting, closes every connection at once and removes the socket file. Idempotent.
-    pub fn shutdown(&self) {
+    /// Stops accepting and removes the socket file, then gives every connection up to
+    /// [`Limits::exit_grace`] to write what is queued for it, and closes them. Returns the frames
+    /// that were not written (their tracers did not read them in time): the caller reports them,
+    /// as nothing can reach those tracers any more. Idempotent (0 after the first call).
+    pub fn shutdown(&self) -> u64 {
         if self.shared.closed.swap(true, Ordering::SeqCst) {
-            return;
+            return 0;
         }
         // Wake the accepting thread, blocked in accept(), so it sees `closed` and drops the
         // listener; then nothing can connect any more and the name can go.
         let _ = UnixStream::connect(&self.shared.path);
         let _ = fs::remove_file(&self.shared.path);
         let conns: Vec<Arc<Conn>> = lock(&self.shared.conns).values().cloned().collect();
-        for c in conns {
-            c.abort();
+        let deadline = Instant::now() + self.shared.limits.exit_grace;
+        for c in &conns {
+            c.finish();
         }
+        for c in &conns {
+            if !c.wait_stopped(deadline) {
+                c.abort();
+            }
+        }
+        // An aborted writer fails at once (its socket is shut down) and counts its batch; the
+        // bound is only there so that an exit can never hang here.
+        let unblocked = Instant::now() + Duration::from_millis(200);
+        conns
+            .iter()
+            .map(|c| {
+                c.wait_stopped(unblocked);
+                lock(&c.out).lost
+            })
+            .sum()
     }
 }
 
@@ -359,8 +447,11 @@ fn admit(shared: &Arc<Shared>, stream: UnixStream) {
             queue: OutQueue::new(shared.limits.queue_bytes),
             closing: false,
             waiting: false,
+            done: false,
+            lost: 0,
         }),
         wake: Condvar::new(),
+        stopped: Condvar::new(),
     });
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     {
@@ -372,7 +463,7 @@ fn admit(shared: &Arc<Shared>, stream: UnixStream) {
                 "{} tracers are attached to this process already",
                 shared.limits.max_connections
             );
-            let _ = write_all(&conn.stream, &error_frame(BUSY_ERROR, &msg));
+            let _ = write_all(&conn.stream, &error_frame(BUSY_ERROR, &msg), &mut 0);
             return;
         }
         conns.insert(id, Arc::clone(&conn));
@@ -663,6 +754,87 @@ mod tests {
         }
         assert_eq!(reported, dropped);
         assert_eq!(traces, 20_000 - dropped);
+    }
+
+    /// Connects, says hello and returns the client and its connection id.
+    fn attach(f: &Fixture) -> (UnixStream, u32) {
+        let mut c = connect(f);
+        c.write_all(&hello()).unwrap();
+        let Event::Frame { conn, .. } = next_event(f) else {
+            panic!()
+        };
+        (c, conn)
+    }
+
+    #[test]
+    fn shutdown_lets_a_reading_tracer_have_everything_queued() {
+        let f = start("drain", Limits::default());
+        let (mut c, conn) = attach(&f);
+        // Read concurrently, as a tracer does, until the process's side closes.
+        let reader = thread::spawn(move || {
+            let mut d = Decoder::new();
+            let mut traces = 0u64;
+            while let Some(fr) = read_frame(&mut c, &mut d) {
+                assert_eq!(fr.kind, kind::TRACE);
+                traces += 1;
+            }
+            traces
+        });
+        // More than the kernel's socket buffers hold: some of it is still queued at shutdown.
+        let payload = vec![b'x'; 1000];
+        for _ in 0..2000 {
+            assert_eq!(f.server.send(conn, kind::TRACE, &payload), Sent::Queued);
+        }
+        assert_eq!(f.server.shutdown(), 0, "nothing lost");
+        assert_eq!(reader.join().unwrap(), 2000);
+        assert_eq!(f.server.shutdown(), 0, "idempotent");
+    }
+
+    #[test]
+    fn shutdown_waits_at_most_the_grace_for_a_tracer_that_does_not_read_and_counts_the_rest() {
+        let limits = Limits {
+            exit_grace: Duration::from_millis(200),
+            ..Limits::default()
+        };
+        let f = start("grace", limits);
+        let (mut c, conn) = attach(&f);
+        let payload = vec![b'x'; 1000];
+        let sent = 5000u64;
+        let mut dropped = 0u64;
+        for _ in 0..sent {
+            if f.server.send(conn, kind::TRACE, &payload) == Sent::Dropped {
+                dropped += 1;
+            }
+        }
+        let started = Instant::now();
+        let lost = f.server.shutdown();
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(200),
+            "waited the grace: {took:?}"
+        );
+        assert!(took < Duration::from_secs(5), "and not much more: {took:?}");
+        assert!(
+            lost > 0,
+            "the kernel cannot hold {sent} frames of 1000 bytes"
+        );
+        // What the process wrote before it gave up is still readable; with the count, it accounts
+        // for every frame (the queue held them all: nothing was dropped for lack of room).
+        assert_eq!(dropped, 0);
+        let mut d = Decoder::new();
+        let mut delivered = 0u64;
+        let mut buf = [0u8; 65536];
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => d.push(&buf[..n]),
+            }
+            while let Ok(Some(fr)) = d.next_frame() {
+                assert_eq!(fr.kind, kind::TRACE);
+                delivered += 1;
+            }
+        }
+        assert_eq!(delivered + lost, sent, "delivered {delivered}, lost {lost}");
     }
 
     #[test]
