@@ -269,7 +269,7 @@ fn option_sets() -> [PrometheusOptions; 2] {
         PrometheusOptions::default(),
         PrometheusOptions {
             prefix: "app_".into(),
-            buckets: vec![0.5, 10.0, 250.0, 1e6],
+            buckets: Some(vec![0.5, 10.0, 250.0, 1e6]),
             quantiles: vec![0.5, 0.99, 1.0],
             scale_factor: 1000.0,
         },

@@ -49,7 +49,7 @@ pub struct Settings {
 
 impl Settings {
     /// Checks `serve()`'s options: the Prometheus ones ([`prometheus::validate_options`]; None:
-    /// the defaults), whether to show each process's own series too, and how many intervals the
+    /// the defaults, buckets in the unit of the instance's scale factor), whether to show each process's own series too, and how many intervals the
     /// live page's history holds (1 to [`MAX_HISTORY`]).
     pub fn new(
         prefix: &str,
@@ -61,7 +61,7 @@ impl Settings {
         let defaults = PrometheusOptions::default();
         let prometheus = PrometheusOptions {
             prefix: prefix.to_string(),
-            buckets: buckets.unwrap_or(defaults.buckets),
+            buckets,
             quantiles: quantiles.unwrap_or(defaults.quantiles),
             ..defaults
         };
