@@ -78,7 +78,11 @@ declare namespace Panopticon {
     prefix?: string;
     /** Also each process's own series on /metrics, with a `worker` label. Default false. */
     perProcess?: boolean;
-    /** Prometheus histogram bucket bounds (`le`), increasing. */
+    /**
+     * Prometheus histogram bucket bounds (`le`), increasing, in the histograms' values' unit (taken
+     * as given). Default: 1 ms to 10 s in the unit of times at the instance's scaleFactor
+     * (`[1, 2.5, ..., 10000]` at 1, `[0.001, 0.0025, ..., 10]` seconds at 1000).
+     */
     buckets?: number[];
     /** Quantile gauges (0 to 1) per histogram. Default none. */
     quantiles?: number[];

@@ -157,3 +157,49 @@ test('Prometheus scrapes a cluster in OpenMetrics and in text; counters survive 
     assert.equal(single(await query(`jobs_done_total{job="${job}",worker=""}`)), 10);
   }
 });
+
+test("histogram buckets are in the values' unit: histogram_quantile() of 50 ms timings at scaleFactor 1000 and 1", { timeout: 120000 }, async (t) => {
+  const interval = 300;
+  // The README's quick-start setting (times in seconds) and panopticon's default (milliseconds).
+  const instances = [
+    { p: new Panopticon({ name: 'seconds', interval, scaleFactor: 1000 }), unit: 'seconds', bucket: [0.025, 0.05] },
+    { p: new Panopticon({ name: 'milliseconds', interval, scaleFactor: 1 }), unit: 'milliseconds', bucket: [25, 50] },
+  ];
+  const cleanups = [];
+  t.after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    for (const { p } of instances) p.stop();
+  });
+  const jobs = [];
+  for (const { p, unit } of instances) {
+    for (let i = 0; i < 100; i += 1) {
+      // 50 ms as process.hrtime() differences: 0.05 at scaleFactor 1000, 50 at 1.
+      p.histogram(['http'], 'latency', [0, 50e6]);
+      p.histogram(['http'], `latency_${unit}`, [0, 50e6]);
+    }
+    // Default buckets (no `buckets` option): in the instance's unit.
+    const { port } = await p.serve({ port: 0 });
+    jobs.push({ name: unit, targets: [`127.0.0.1:${port}`] });
+  }
+  const prometheus = await startPrometheus({ jobs, scrapeInterval: '500ms' });
+  cleanups.push(() => prometheus.stop());
+  const query = async (promql) => single(await prometheus.query(promql));
+  for (const { unit, bucket: [low, high] } of instances) {
+    const job = `job="${unit}"`;
+    await until(async () => (await query(`http_latency_count{${job}}`)) === 100, 60000, `${unit}: the 100 timings scraped`);
+    for (const q of [0.5, 0.99]) {
+      // Before, at scaleFactor 1000 every 0.05 fell in le="1.0" (the first of the millisecond
+      // bounds) and histogram_quantile(0.99) answered 0.99 s.
+      const value = await query(`histogram_quantile(${q}, http_latency_bucket{${job}})`);
+      assert.ok(value > low && value <= high, `${unit}: histogram_quantile(${q}) = ${value}, expected in (${low}, ${high}]`);
+    }
+    // HELP says the unit of times; UNIT (OpenMetrics, which Prometheus 2.x asks for) only on the
+    // family whose name ends with it.
+    const metadata = await prometheus.metadata(unit);
+    const family = (name) => metadata.find((m) => m.metric === name);
+    assert.match(family('http_latency').help, new RegExp(`, times in ${unit} \\(`));
+    assert.equal(family('http_latency').unit, '');
+    assert.equal(family(`http_latency_${unit}`).unit, unit);
+    assert.equal(family(`http_latency_${unit}`).type, 'histogram');
+  }
+});

@@ -48,19 +48,84 @@ test('serve() resolves with the bound address; /healthz and /metrics.json answer
   assert.equal(json.status, 200);
   assert.match(json.type, /^application\/json/);
   const last = JSON.parse(json.text);
-  // The store may already hold a later interval: compare with the delivery of the same interval.
-  if (last.timeStamp === timeStamp) {
-    assert.deepEqual(last.data.master, d.data.master);
-    assert.deepEqual(last.data.cluster, d.data.cluster);
-  }
   assert.equal(last.name, 'web');
   assert.equal(last.id, p.id);
   assert.equal(last.interval, 200);
-  assert.equal(last.pid, process.pid);
-  assert.deepEqual(last.data.workers, {});
+  assert.equal(last.meta.pid, process.pid);
+  assert.equal(last.data.workers, undefined, 'no workers: no data.workers, as in the event');
 
   const missing = await get(`${address.url}nothing-here`);
   assert.equal(missing.status, 404);
+});
+
+/**
+ * The next delivery of `p` whose `data.master.tick` leaf is there, and /metrics.json fetched
+ * while the served store held that interval: /healthz says so before and after the fetch (the
+ * store only moves forward), else the next delivery is tried.
+ */
+async function deliveryAndJson(p, url, ready = () => true) {
+  for (let tries = 0; tries < 10; tries += 1) {
+    const d = await next(p, 'delivery');
+    if (!d.data.master.tick || !ready(d)) continue;
+    // Every lazy tree read now, while the delivery is the store's last one.
+    const expected = JSON.stringify(d);
+    const { timeStamp } = d.data.master.tick.value;
+    const before = await served(url, timeStamp);
+    const text = (await get(`${url}metrics.json`)).text;
+    const after = JSON.parse((await get(`${url}healthz`)).text);
+    if (before.timeStamp === timeStamp && after.timeStamp === timeStamp) return { d, expected, text };
+  }
+  throw new Error('never fetched /metrics.json while the store held the delivery just emitted');
+}
+
+test('/metrics.json is JSON.stringify of the delivery event, byte for byte; /healthz says timeStamp null before the first', { timeout: 60000 }, async (t) => {
+  // Its first interval ends in a minute: nothing delivered yet.
+  const idle = new Panopticon({ interval: 60000, startTime: Date.now() });
+  t.after(() => idle.stop());
+  const health = await get(`${(await idle.serve({ port: 0 })).url}healthz`);
+  assert.equal(health.text, '{"deliveries":0,"status":"ok","timeStamp":null}');
+
+  const interval = 400;
+  // A name, a thread feeding it (data.threads), times in seconds; and an instance with no name.
+  const named = new Panopticon({ name: 'json', interval, scaleFactor: 1000 });
+  const unnamed = new Panopticon({ interval });
+  t.after(() => { named.stop(); unnamed.stop(); });
+  const thread = new Worker(`
+    const { parentPort } = require('worker_threads');
+    const Panopticon = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const p = new Panopticon({ name: 'json', interval: ${interval}, scaleFactor: 1000 });
+    p.on('newInterval', () => { p.inc(['http', '200'], 'ok', 2); p.histogram([], 'h', 2.5); });
+    parentPort.on('message', () => { p.stop(); parentPort.close(); });
+  `, { eval: true });
+  t.after(() => thread.terminate());
+  for (const p of [named, unnamed]) {
+    p.on('newInterval', () => {
+      p.inc([], 'tick', 1);
+      // Array indexes as path elements ("200" before "10" in text order; JS enumerates 10
+      // first), floats and integers, a tagged id, a set object with keys out of order, times.
+      p.inc(['http', '200'], 'ok', 3);
+      p.inc(['http', '10'], 'x', 1, { method: 'GET' });
+      p.inc(['http', 'b'], 'y', 0.1);
+      p.set(['cfg'], 'obj', { z: 1, a: [2.5, 'x"\n'], 10: null });
+      p.sample([], 's', 1e21);
+      p.timedSample([], 't', [0, 1234567]);
+      p.histogram([], 'h', 3);
+      p.meter([], 'm', 2);
+    });
+  }
+  const cases = [
+    { p: named, ready: (d) => d.data.threads && Object.values(d.data.threads).some((tree) => tree.http) },
+    { p: unnamed },
+  ];
+  for (const { p, ready } of cases) {
+    const { url } = await p.serve({ port: 0 });
+    const { d, expected, text } = await deliveryAndJson(p, url, ready);
+    assert.deepEqual(JSON.parse(text), JSON.parse(expected));
+    assert.doesNotMatch(text, /\d\.0[,}\]]/, 'integers without ".0", as JS writes them');
+    assert.equal(text, expected, 'byte for byte');
+    assert.equal('name' in JSON.parse(text), p === named, 'an unset name is absent, as JSON.stringify leaves undefined out');
+    assert.equal(d.meta.pid, process.pid);
+  }
 });
 
 test('bad options reject with errors naming the option', async (t) => {

@@ -23,10 +23,24 @@ const PAGE = path.join(__dirname, '..', 'page', 'dist', 'index.html');
 function origin(owner) {
   return {
     name: typeof owner.name === 'string' ? owner.name : '',
+    nameJson: nameJson(owner.name),
     id: owner.id,
     host: os.hostname(),
     title: process.title,
   };
+}
+
+/**
+ * The name as `JSON.stringify(delivery)` writes it (/metrics.json is that text): undefined when it
+ * writes none (an unset name, a function) or cannot write it (a BigInt, a cycle: then
+ * JSON.stringify of the event throws too).
+ */
+function nameJson(name) {
+  try {
+    return JSON.stringify(name);
+  } catch {
+    return undefined;
+  }
 }
 
 /** `options[name]`, an integer from `min` to `max` (a TypeError or RangeError naming it). */

@@ -71,6 +71,8 @@ pub struct IntervalCounts {
 pub struct ExportOrigin {
     /// The `name` option when it is a string, else "".
     pub name: String,
+    /// `JSON.stringify(name)`, as the `'delivery'` event's JSON has it (undefined: no name).
+    pub name_json: Option<String>,
     /// The instance id.
     pub id: u32,
     /// `os.hostname()` and `process.title`.
@@ -379,6 +381,9 @@ impl NativeEngine {
         if self.exports.is_none() {
             let origin = Origin {
                 name: origin.name,
+                // Written into /metrics.json as it is: only if it is JSON (it is, from JS).
+                name_json: (origin.name_json)
+                    .filter(|j| serde_json::from_str::<serde_json::Value>(j).is_ok()),
                 id: origin.id,
                 host: origin.host,
                 title: origin.title,

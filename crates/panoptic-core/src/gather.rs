@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::registry::{Keys, Registry};
 use crate::snapshot::{Merged, Profile, SeriesKey, Snapshot, Value};
-use crate::tree::{render, Format};
+use crate::tree::{render_kept, Format};
 use crate::wire::{decode, DecodeError, Message};
 
 /// Why a worker's message was not kept.
@@ -594,6 +594,16 @@ impl Delivery {
 
     /// One tree as JSON text, or `None` when the delivery has no such part.
     pub fn tree(&self, which: &Tree) -> Option<String> {
+        self.tree_kept(which, None)
+    }
+
+    /// [`Delivery::tree`] without the leaves whose series `keep` refuses (and the objects they
+    /// leave empty).
+    pub fn tree_kept(
+        &self,
+        which: &Tree,
+        keep: Option<&dyn Fn(&SeriesKey) -> bool>,
+    ) -> Option<String> {
         let (ids, values, custom) = match which {
             Tree::Master => self.0.local.as_ref().map(|p| (&p.ids, &p.values, true))?,
             Tree::Worker(id) => self.0.workers.get(id).map(|p| (&p.ids, &p.values, true))?,
@@ -607,7 +617,7 @@ impl Delivery {
         let mut out = Vec::with_capacity(64 * ids.len() + 2);
         self.0.keys.with(|keys| {
             let pairs = ids.iter().map(|&id| &*keys[id as usize]).zip(values);
-            render(pairs, custom, &self.0.format, &mut out);
+            render_kept(pairs, custom, &self.0.format, keep, &mut out);
         });
         Some(String::from_utf8(out).expect("the tree writer writes UTF-8"))
     }

@@ -15,6 +15,7 @@ pub mod gather;
 mod hdr;
 pub mod histogram;
 pub mod intake;
+pub mod json;
 pub mod meter;
 pub mod rate;
 pub mod registry;

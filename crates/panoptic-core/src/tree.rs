@@ -1,12 +1,15 @@
 //! Snapshots as delivery trees: nested JSON objects down to panopticon 0.3.0's leaves
 //! (`{ "type": ..., "value": {...} }`), written as JSON text that the JS side parses.
-//! This is the one place that knows the leaf shapes.
+//! This is the one place that knows the leaf shapes. The text is what `JSON.stringify` writes
+//! for the object JS parses from it ([`crate::json`]: numbers, key order), so `/metrics.json`
+//! can serve it as it is.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
 use crate::histogram::percentile_key;
+use crate::json;
 use crate::snapshot::{SeriesKey, Value};
 use crate::summary::Summary;
 
@@ -38,6 +41,18 @@ pub fn render<'a>(
     format: &Format,
     out: &mut Vec<u8>,
 ) {
+    render_kept(entries, custom, format, None, out);
+}
+
+/// [`render`], then without the leaves whose series `keep` refuses (and the objects they leave
+/// empty): the tree as it is, narrowed (places are taken as in the whole tree).
+pub fn render_kept<'a>(
+    entries: impl IntoIterator<Item = (&'a SeriesKey, &'a Value)>,
+    custom: bool,
+    format: &Format,
+    keep: Option<&dyn Fn(&SeriesKey) -> bool>,
+    out: &mut Vec<u8>,
+) {
     let mut root = BTreeMap::new();
     for (key, value) in entries {
         match value {
@@ -47,7 +62,7 @@ pub fn render<'a>(
             _ => place(&mut root, key, value),
         }
     }
-    write_branch(&root, format, out);
+    write_branch(&root, format, keep, out);
 }
 
 /// Places a series in the tree, unless its place is taken.
@@ -66,16 +81,47 @@ fn place<'a>(root: &mut BTreeMap<&'a str, Node<'a>>, key: &'a SeriesKey, value: 
         .or_insert(Node::Leaf(key, value));
 }
 
-fn write_branch(children: &BTreeMap<&str, Node<'_>>, format: &Format, out: &mut Vec<u8>) {
+type Keep<'k> = Option<&'k dyn Fn(&SeriesKey) -> bool>;
+
+/// Whether `node` has a leaf `keep` keeps (every node has one without `keep`).
+fn kept(node: &Node<'_>, keep: Keep) -> bool {
+    match (node, keep) {
+        (_, None) => true,
+        (Node::Leaf(key, _), Some(keep)) => keep(key),
+        (Node::Branch(children), _) => children.values().any(|child| kept(child, keep)),
+    }
+}
+
+fn write_branch(
+    children: &BTreeMap<&str, Node<'_>>,
+    format: &Format,
+    keep: Keep,
+    out: &mut Vec<u8>,
+) {
+    // Keys in the order JS enumerates the parsed object's: array indexes ("200", a status code
+    // as a path element) first, numerically, then the others (the map's order). Rare: the
+    // indexes are looked for first, and only they are sorted.
+    let mut indexes: Vec<(&&str, &Node)> = Vec::new();
+    if children.keys().any(|k| json::is_array_index(k)) {
+        indexes = (children.iter())
+            .filter(|(k, _)| json::is_array_index(k))
+            .collect();
+        indexes.sort_by(|a, b| json::key_order(a.0, b.0));
+    }
+    let others = (children.iter()).filter(|(k, _)| indexes.is_empty() || !json::is_array_index(k));
     out.push(b'{');
-    for (i, (key, node)) in children.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (key, node) in indexes.iter().copied().chain(others) {
+        if !kept(node, keep) {
+            continue;
+        }
+        if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        string(key, out);
+        json::string(key, out);
         out.push(b':');
         match node {
-            Node::Branch(grandchildren) => write_branch(grandchildren, format, out),
+            Node::Branch(grandchildren) => write_branch(grandchildren, format, keep, out),
             Node::Leaf(key, value) => write_leaf(&key.method, value, format, out),
         }
     }
@@ -83,17 +129,13 @@ fn write_branch(children: &BTreeMap<&str, Node<'_>>, format: &Format, out: &mut 
 }
 
 fn string(s: &str, out: &mut Vec<u8>) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    json::string(s, out);
 }
 
-/// A number, or null when it is missing or not finite (as JSON.stringify does).
+/// A number as JavaScript writes it, or null when it is missing or not finite (as
+/// JSON.stringify does).
 fn number(v: Option<f64>, out: &mut Vec<u8>) {
-    match v {
-        Some(v) if v.is_finite() => {
-            serde_json::to_writer(&mut *out, &v).expect("writing to a Vec cannot fail")
-        }
-        _ => out.extend_from_slice(b"null"),
-    }
+    json::number(v.unwrap_or(f64::NAN), out);
 }
 
 fn fields(out: &mut Vec<u8>, list: &[(&str, Option<f64>)]) {
@@ -295,21 +337,58 @@ mod tests {
         assert_eq!(
             tree,
             serde_json::json!({
-                "http": { "requests": { "type": "inc", "value": { "val": 20.0, "timeStamp": 1000.0 } } },
-                "a": { "b": { "one": { "type": "sample", "value": { "max": 1.0, "min": 1.0, "sigma": null, "average": 1.0, "timeStamp": 1000.0 } } } },
-                "t": { "type": "timedSample", "value": { "min": null, "max": null, "sigma": null, "average": null, "count": 0.0, "total": 0.0, "scaleFactor": 1000.0, "timeStamp": 1000.0 } },
-                "v": { "type": "set", "value": { "val": [1, "x"], "timeStamp": 1000.0 } },
-                "undef": { "type": "set", "value": { "timeStamp": 1000.0 } },
+                "http": { "requests": { "type": "inc", "value": { "val": 20, "timeStamp": 1000 } } },
+                "a": { "b": { "one": { "type": "sample", "value": { "max": 1, "min": 1, "sigma": null, "average": 1, "timeStamp": 1000 } } } },
+                "t": { "type": "timedSample", "value": { "min": null, "max": null, "sigma": null, "average": null, "count": 0, "total": 0, "scaleFactor": 1000, "timeStamp": 1000 } },
+                "v": { "type": "set", "value": { "val": [1, "x"], "timeStamp": 1000 } },
+                "undef": { "type": "set", "value": { "timeStamp": 1000 } },
                 "c": { "type": "max", "value": 2 },
                 "g": {
-                    "h": { "type": "histogram", "value": { "count": 3.0, "min": 1.0, "max": 3.0, "mean": 2.0, "stddev": 1.0, "p50": 2.0, "p999": 3.0, "clamped": 0.0, "timeStamp": 1000.0 } },
-                    "some": { "type": "gauge", "value": { "val": 1.5, "timeStamp": 1000.0 } },
-                    "none": { "type": "gauge", "value": { "val": null, "timeStamp": 1000.0 } },
+                    "h": { "type": "histogram", "value": { "count": 3, "min": 1, "max": 3, "mean": 2, "stddev": 1, "p50": 2, "p999": 3, "clamped": 0, "timeStamp": 1000 } },
+                    "some": { "type": "gauge", "value": { "val": 1.5, "timeStamp": 1000 } },
+                    "none": { "type": "gauge", "value": { "val": null, "timeStamp": 1000 } },
                 },
             })
         );
         let without_custom = json(&entries, false);
         assert!(without_custom.get("c").is_none());
+    }
+
+    #[test]
+    fn the_text_is_what_json_stringify_writes() {
+        let c = |n: f64| Value::Counter {
+            count: 1.0,
+            total: n,
+        };
+        let entries = [
+            entry("inc", &["http", "b"], "z", c(1.0)),
+            entry("inc", &["http", "200"], "x", c(2.0)),
+            entry("inc", &["http", "10"], "y", c(1e-7)),
+        ];
+        let format = Format {
+            interval: 200.0,
+            scale_factor: 1000.0,
+            time_stamp: 1700000010000.0,
+            percentiles: Arc::from([50.0]),
+        };
+        let text = |keep: Option<&dyn Fn(&SeriesKey) -> bool>| {
+            let mut out = Vec::new();
+            let pairs = entries.iter().map(|e| (&*e.key, &e.value));
+            render_kept(pairs, true, &format, keep, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        // Node: JSON.stringify(JSON.parse(text)) === text (array indexes first, numerically;
+        // integers without ".0"; 5e-7 as JS writes it).
+        assert_eq!(
+            text(None),
+            r#"{"http":{"10":{"y":{"type":"inc","value":{"val":5e-7,"timeStamp":1700000010000}}},"200":{"x":{"type":"inc","value":{"val":10,"timeStamp":1700000010000}}},"b":{"z":{"type":"inc","value":{"val":5,"timeStamp":1700000010000}}}}}"#
+        );
+        // Narrowed: the refused leaves and the objects they leave empty are gone.
+        assert_eq!(
+            text(Some(&|k: &SeriesKey| k.id == "x")),
+            r#"{"http":{"200":{"x":{"type":"inc","value":{"val":10,"timeStamp":1700000010000}}}}}"#
+        );
+        assert_eq!(text(Some(&|_: &SeriesKey| false)), "{}");
     }
 
     #[test]

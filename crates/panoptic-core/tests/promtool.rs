@@ -135,6 +135,14 @@ fn every_type() -> Vec<Item> {
                 p(),
                 histogram(Reservoir::Hdr, &latencies),
             ),
+            // Named with its unit: a UNIT line where the scale factor makes the values seconds.
+            item(
+                "histogram",
+                &["http"],
+                "latency_seconds",
+                p(),
+                histogram(Reservoir::Hdr, &[0.01, 0.05, 0.3]),
+            ),
             item(
                 "histogram",
                 &["http"],
@@ -264,14 +272,20 @@ fn openmetrics_parser(text: &str) -> Result<(), String> {
     }
 }
 
-fn option_sets() -> [PrometheusOptions; 2] {
+fn option_sets() -> [PrometheusOptions; 3] {
     [
         PrometheusOptions::default(),
         PrometheusOptions {
             prefix: "app_".into(),
-            buckets: vec![0.5, 10.0, 250.0, 1e6],
+            buckets: Some(vec![0.5, 10.0, 250.0, 1e6]),
             quantiles: vec![0.5, 0.99, 1.0],
             scale_factor: 1000.0,
+        },
+        // The default buckets in seconds (0.001 to 10).
+        PrometheusOptions {
+            quantiles: vec![0.99],
+            scale_factor: 1000.0,
+            ..PrometheusOptions::default()
         },
     ]
 }
@@ -282,16 +296,15 @@ fn openmetrics_parser_accepts_every_type() {
     for options in option_sets() {
         let text = render(&items, &options, TextFormat::OpenMetrics);
         assert_eq!(openmetrics_parser(&text), Ok(()), "{text}");
-        // The negative sum of `db_rows` (-1) is left out; the UNIT line is written where the
-        // unit is exact (timedSample at scaleFactor 1000: seconds) and the name ends with it.
+        // The negative sum of `db_rows` (-1) is left out; UNIT lines are written where the
+        // unit is exact (times at scaleFactor 1000: seconds) and the name ends with it.
         assert!(!text.contains("db_rows_sum"));
-        let unit = format!("# UNIT {}db_query_seconds seconds\n", options.prefix);
-        assert_eq!(
-            text.contains(&unit),
-            options.scale_factor == 1000.0,
-            "{text}"
-        );
-        assert_eq!(text.matches("# UNIT").count(), text.matches(&unit).count());
+        let seconds = options.scale_factor == 1000.0;
+        for family in ["db_query_seconds", "http_latency_seconds"] {
+            let unit = format!("# UNIT {}{family} seconds\n", options.prefix);
+            assert_eq!(text.contains(&unit), seconds, "{unit} in\n{text}");
+        }
+        assert_eq!(text.matches("# UNIT").count(), if seconds { 2 } else { 0 });
     }
     assert_eq!(
         openmetrics_parser(&render(
@@ -327,6 +340,7 @@ fn promtool_accepts_every_type() {
             "db_rows_sigma",
             "db_query_seconds_sum",
             "http_latency_bucket",
+            "http_latency_seconds_bucket",
             "http_size_bucket",
             "http_wait_bucket",
             "http_idle_count",

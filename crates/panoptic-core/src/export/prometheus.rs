@@ -32,12 +32,29 @@ use crate::histogram::{js, OptionsError};
 use crate::snapshot::SeriesKey;
 use crate::tags::split_tags;
 
-/// Default histogram bucket bounds: latencies in milliseconds, 1 ms to 10 s in 1-2.5-5 steps
+/// Default histogram bucket bounds in milliseconds: latencies from 1 ms to 10 s in 1-2.5-5 steps
 /// (prom-client's and client_golang's default seconds, 5 ms to 10 s, in milliseconds, with 1
-/// and 2.5 ms added for in-process work).
+/// and 2.5 ms added for in-process work). Written in the values' unit: divided by the
+/// instance's `scaleFactor` ([`default_buckets`]).
 pub const DEFAULT_BUCKETS: [f64; 13] = [
     1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
 ];
+
+/// The default bounds in the unit of times recorded at `scale_factor` (a time is
+/// `ms / scaleFactor`): [`DEFAULT_BUCKETS`] as they are at 1, seconds (0.001 to 10) at 1000.
+/// A bucket's `le` must be in the values' unit, or `histogram_quantile()` answers in the wrong
+/// one (every 50 ms timing at scaleFactor 1000 is 0.05, below a bound of 1). A scale factor
+/// that is not a positive finite number (the instance checks it) leaves them in milliseconds.
+pub fn default_buckets(scale_factor: f64) -> Vec<f64> {
+    let scale = if scale_factor.is_finite() && scale_factor > 0.0 {
+        scale_factor
+    } else {
+        1.0
+    };
+    // One division each: the double nearest to the exact quotient, so 10 / 1000 is the same
+    // number as the literal 0.01 and `le` reads "0.01".
+    DEFAULT_BUCKETS.iter().map(|b| b / scale).collect()
+}
 
 /// How series are written (see [`validate_options`] for what is accepted).
 #[derive(Debug, Clone, PartialEq)]
@@ -45,14 +62,17 @@ pub struct PrometheusOptions {
     /// Put in front of every metric name, as it is (`"web_"` gives `web_http_requests_total`);
     /// empty by default.
     pub prefix: String,
-    /// Histograms' `le` bounds, ascending; [`DEFAULT_BUCKETS`] by default.
-    pub buckets: Vec<f64>,
+    /// Histograms' `le` bounds, ascending, in the values' unit, taken as given; None (the
+    /// default): [`default_buckets`] of `scale_factor`.
+    pub buckets: Option<Vec<f64>>,
     /// Quantiles (0 < q <= 1) written for each histogram as `<name>_quantile{quantile="q"}`, a
     /// summary family of quantiles only (Prometheus' linter refuses a `quantile` label on other
     /// types); none by default.
     pub quantiles: Vec<f64>,
-    /// The instance's `scaleFactor` ([`super::Origin::scale_factor`]): `timedSample` values are
-    /// milliseconds at 1 and seconds at 1000, which OpenMetrics' UNIT line states (1 by default).
+    /// The instance's `scaleFactor` ([`super::Origin::scale_factor`]): times (`timedSample`,
+    /// and `histogram` values given as `process.hrtime()` differences) are milliseconds at 1 and
+    /// seconds at 1000. It sets the default buckets' unit and what HELP and UNIT say (1 by
+    /// default).
     pub scale_factor: f64,
 }
 
@@ -60,7 +80,7 @@ impl Default for PrometheusOptions {
     fn default() -> Self {
         PrometheusOptions {
             prefix: String::new(),
-            buckets: DEFAULT_BUCKETS.to_vec(),
+            buckets: None,
             quantiles: Vec::new(),
             scale_factor: 1.0,
         }
@@ -68,8 +88,8 @@ impl Default for PrometheusOptions {
 }
 
 /// Checks options: `prefix` empty or a metric name start (`[a-zA-Z_:][a-zA-Z0-9_:]*`);
-/// `buckets` not empty, finite, at least 0 (histogram values never are below 0) and strictly
-/// ascending; `quantiles` each above 0 and at most 1, none twice. The error names the option
+/// `buckets` (when given) not empty, finite, at least 0 (histogram values never are below 0) and
+/// strictly ascending; `quantiles` each above 0 and at most 1, none twice. The error names the option
 /// (`options.prefix`, `options.buckets`, `options.quantiles`) and the value given.
 pub fn validate_options(options: &PrometheusOptions) -> Result<(), OptionsError> {
     let prefix = &options.prefix;
@@ -82,8 +102,8 @@ pub fn validate_options(options: &PrometheusOptions) -> Result<(), OptionsError>
             ),
         ));
     }
-    let buckets = &options.buckets;
-    if buckets.is_empty() {
+    let buckets: &[f64] = options.buckets.as_deref().unwrap_or_default();
+    if options.buckets.is_some() && buckets.is_empty() {
         return Err(OptionsError::with_message(
             "options.buckets",
             "options.buckets must hold at least one bound, got []".into(),
@@ -228,7 +248,7 @@ pub fn write<'a>(
         format,
         les: bounds(options),
         quantiles: quantiles(options),
-        scale_factor: options.scale_factor,
+        times: TimeUnit::of(options.scale_factor),
     };
     for g in &groups {
         w.group(g, &arena);
@@ -685,8 +705,15 @@ fn escape(text: &str, quote: bool, out: &mut String) {
 
 /// The `le` label values of the bounds (sorted, deduplicated, finite), then `+Inf`.
 fn bounds(options: &PrometheusOptions) -> Vec<(f64, String)> {
-    let mut b: Vec<f64> = options
-        .buckets
+    let defaults;
+    let given = match &options.buckets {
+        Some(given) => given,
+        None => {
+            defaults = default_buckets(options.scale_factor);
+            &defaults
+        }
+    };
+    let mut b: Vec<f64> = given
         .iter()
         .filter(|b| b.is_finite())
         // -0 is 0 (`le="0.0"`, not `"-0.0"`).
@@ -829,7 +856,43 @@ struct Writer<'o> {
     /// Bucket bounds and their `le` values (`+Inf` last).
     les: Vec<(f64, String)>,
     quantiles: Vec<(f64, String)>,
-    scale_factor: f64,
+    times: TimeUnit,
+}
+
+/// The unit of times (`timedSample` values, `histogram` values given as `process.hrtime()`
+/// differences) at a scale factor: a time is `ms / scaleFactor`.
+struct TimeUnit {
+    /// OpenMetrics' name of the unit where it is one: `milliseconds` at 1, `seconds` at 1000.
+    name: Option<&'static str>,
+    /// What HELP texts say: the name, else `milliseconds / scaleFactor <n>`.
+    words: String,
+}
+
+impl TimeUnit {
+    fn of(scale_factor: f64) -> TimeUnit {
+        let name = match scale_factor {
+            1.0 => Some("milliseconds"),
+            1000.0 => Some("seconds"),
+            _ => None,
+        };
+        let words = match name {
+            Some(name) => name.to_string(),
+            None => format!("milliseconds / scaleFactor {}", js(scale_factor)),
+        };
+        TimeUnit { name, words }
+    }
+
+    /// The unit for a `# UNIT` line of family `name`: only where the name ends with `_<unit>`.
+    /// OpenMetrics 1.0 says a unit MUST be the family name's suffix, and renaming series to
+    /// add it would break every query and dashboard made on their names: a family whose name
+    /// does not say its unit gets no UNIT line (its HELP says the unit).
+    fn for_family(&self, name: &str) -> Option<&'static str> {
+        self.name.filter(|u| {
+            name.len() > u.len()
+                && name.ends_with(u)
+                && name.as_bytes()[name.len() - u.len() - 1] == b'_'
+        })
+    }
 }
 
 impl Writer<'_> {
@@ -952,26 +1015,18 @@ impl Writer<'_> {
 
     fn summary(&mut self, g: &Group, arena: &str, source: &str) {
         let om = self.format == TextFormat::OpenMetrics;
-        // timedSample's unit is exact at scaleFactor 1 (ms) and 1000 (s); OpenMetrics wants
-        // it as the name's suffix, so UNIT is written only for names that end with it.
-        let unit = match (&*g.key.method, self.scale_factor) {
-            ("timedSample", 1.0) => Some("milliseconds"),
-            ("timedSample", 1000.0) => Some("seconds"),
-            _ => None,
+        // timedSample's values are times; sample's are in the user's unit, which we do not know.
+        let timed = &*g.key.method == "timedSample";
+        let in_unit = if timed {
+            format!(" ({})", self.times.words)
+        } else {
+            String::new()
         };
-        let in_unit = match unit {
-            Some("milliseconds") => " (milliseconds)".to_string(),
-            Some(_) => " (seconds)".to_string(),
-            None if &*g.key.method == "timedSample" => {
-                format!(" (milliseconds / scaleFactor {})", js(self.scale_factor))
-            }
-            None => String::new(),
+        let unit = if timed {
+            self.times.for_family(&g.name)
+        } else {
+            None
         };
-        let unit = unit.filter(|u| {
-            g.name.len() > u.len()
-                && g.name.ends_with(u)
-                && g.name.as_bytes()[g.name.len() - u.len() - 1] == b'_'
-        });
         let help = [
             source,
             ": count and sum of the values since the start",
@@ -1021,10 +1076,17 @@ impl Writer<'_> {
             _ => Default::default(),
         };
         let how = match reservoir {
-            crate::histogram::Reservoir::Hdr => ": the values since the start (buckets from the HDR histogram, exact to its precision)",
-            _ => ": the values since the start (buckets estimated from the reservoir's samples)",
+            crate::histogram::Reservoir::Hdr => {
+                " (buckets from the HDR histogram, exact to its precision)"
+            }
+            _ => " (buckets estimated from the reservoir's samples)",
         };
-        self.family(&g.name, "", "histogram", None, &[source, how]);
+        // A histogram's values are times when given as process.hrtime() differences, else in
+        // the user's unit: HELP says what times are in, UNIT only where the name says it too.
+        let times = format!(", times in {}", self.times.words);
+        let unit = self.times.for_family(&g.name);
+        let help = [source, ": the values since the start", &times[..], how];
+        self.family(&g.name, "", "histogram", unit, &help);
         for m in &g.members {
             let Cumulative::Histogram(d) = m.value else {
                 continue;
@@ -1051,7 +1113,9 @@ impl Writer<'_> {
         let percentiles: Vec<f64> = self.quantiles.iter().map(|q| q.0 * 100.0).collect();
         let help = [
             source,
-            ": quantiles of the values since the start (NaN before any value)",
+            ": quantiles of the values since the start",
+            &times[..],
+            " (NaN before any value)",
         ];
         // A summary of quantiles only (its count and sum are the histogram's).
         self.family(&g.name, "_quantile", "summary", None, &help);
@@ -1367,6 +1431,128 @@ mod tests {
     }
 
     #[test]
+    fn histogram_buckets_and_units_follow_the_scale_factor() {
+        // 50 ms timings, as recorded at scaleFactor 1000 (seconds) and at 1 (milliseconds).
+        let les = |text: &str| -> Vec<String> {
+            (text.lines())
+                .filter(|l| l.starts_with("t_bucket"))
+                .map(|l| l.to_string())
+                .collect()
+        };
+        let seconds = PrometheusOptions {
+            scale_factor: 1000.0,
+            ..PrometheusOptions::default()
+        };
+        let items = [item(
+            "histogram",
+            &[],
+            "t",
+            histogram(Reservoir::Hdr, &[0.05; 4]),
+        )];
+        let text = render_with(&items, &seconds, TEXT);
+        assert_eq!(
+            les(&text),
+            [
+                "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0",
+                "2.5", "5.0", "10.0", "+Inf"
+            ]
+            .iter()
+            .zip([0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4])
+            .map(|(le, n)| format!("t_bucket{{le=\"{le}\"}} {n}"))
+            .collect::<Vec<_>>(),
+            "{text}"
+        );
+        assert!(text.contains(", times in seconds ("), "{text}");
+        let items = [item(
+            "histogram",
+            &[],
+            "t",
+            histogram(Reservoir::Hdr, &[50.0; 4]),
+        )];
+        let text = render(&items, TEXT);
+        let lines = les(&text);
+        assert_eq!(lines[0], "t_bucket{le=\"1.0\"} 0");
+        assert!(
+            lines.contains(&"t_bucket{le=\"25.0\"} 0".to_string()),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"t_bucket{le=\"50.0\"} 4".to_string()),
+            "{text}"
+        );
+        assert_eq!(lines.len(), 14);
+        assert!(text.contains(", times in milliseconds "), "{text}");
+        // Explicit buckets are taken as given, whatever the scale factor.
+        let given = PrometheusOptions {
+            buckets: Some(vec![0.5, 7.0]),
+            ..seconds.clone()
+        };
+        let items = [item(
+            "histogram",
+            &[],
+            "t",
+            histogram(Reservoir::Hdr, &[0.05]),
+        )];
+        assert_eq!(
+            les(&render_with(&items, &given, TEXT)),
+            [
+                "t_bucket{le=\"0.5\"} 1",
+                "t_bucket{le=\"7.0\"} 1",
+                "t_bucket{le=\"+Inf\"} 1"
+            ]
+        );
+        // Another scale factor: the defaults in its unit, said in words.
+        let minutes = PrometheusOptions {
+            scale_factor: 60_000.0,
+            ..PrometheusOptions::default()
+        };
+        let text = render_with(&items, &minutes, OM);
+        assert!(
+            les(&text)[0].starts_with("t_bucket{le=\"1.6666666666666667e-05\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains(", times in milliseconds / scaleFactor 60000 ("),
+            "{text}"
+        );
+        assert!(!text.contains("# UNIT"));
+        // UNIT (OpenMetrics only) where the name ends with the unit, on the histogram family
+        // (not on its `_quantile` summary, whose name does not end with it).
+        let named = [
+            item(
+                "histogram",
+                &["http"],
+                "latency_seconds",
+                histogram(Reservoir::Hdr, &[0.05]),
+            ),
+            item(
+                "histogram",
+                &["http"],
+                "latency_milliseconds",
+                histogram(Reservoir::Hdr, &[0.05]),
+            ),
+        ];
+        let quantiles = PrometheusOptions {
+            quantiles: vec![0.99],
+            ..seconds.clone()
+        };
+        let om = render_with(&named, &quantiles, OM);
+        assert!(
+            om.contains("# TYPE http_latency_seconds histogram\n# UNIT http_latency_seconds seconds\n# HELP http_latency_seconds panoptic histogram(['http'], 'latency_seconds'): the values since the start, times in seconds (buckets from the HDR histogram, exact to its precision)\n"),
+            "{om}"
+        );
+        assert!(om.contains("# HELP http_latency_seconds_quantile panoptic histogram(['http'], 'latency_seconds'): quantiles of the values since the start, times in seconds (NaN before any value)\n"), "{om}");
+        assert_eq!(om.matches("# UNIT").count(), 1, "{om}");
+        assert!(!render_with(&named, &quantiles, TEXT).contains("UNIT"));
+        let om = render_with(&named, &PrometheusOptions::default(), OM);
+        assert!(
+            om.contains("# UNIT http_latency_milliseconds milliseconds\n"),
+            "{om}"
+        );
+        assert_eq!(om.matches("# UNIT").count(), 1, "{om}");
+    }
+
+    #[test]
     fn histograms_have_cumulative_buckets_and_asked_quantiles() {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
         let items = [
@@ -1382,7 +1568,7 @@ mod tests {
             ),
         ];
         let options = PrometheusOptions {
-            buckets: vec![1.0, 2.5, 50.0, 1e6],
+            buckets: Some(vec![1.0, 2.5, 50.0, 1e6]),
             quantiles: vec![0.5, 1.0],
             ..PrometheusOptions::default()
         };
@@ -1783,22 +1969,24 @@ mod tests {
         );
         assert!(check(|o| o.prefix = "we-b".into()).is_err());
         assert_eq!(
-            check(|o| o.buckets = vec![]),
+            check(|o| o.buckets = Some(vec![])),
             Err((
                 "options.buckets",
                 "options.buckets must hold at least one bound, got []".into()
             ))
         );
         assert_eq!(
-            check(|o| o.buckets = vec![1.0, f64::INFINITY]).unwrap_err().1,
+            check(|o| o.buckets = Some(vec![1.0, f64::INFINITY])).unwrap_err().1,
             "options.buckets[1] must be a finite number of at least 0 (histogram values are never negative), got Infinity"
         );
-        assert!(check(|o| o.buckets = vec![-1.0])
+        assert!(check(|o| o.buckets = Some(vec![-1.0]))
             .unwrap_err()
             .1
             .contains("got -1"));
         assert_eq!(
-            check(|o| o.buckets = vec![1.0, 5.0, 5.0]).unwrap_err().1,
+            check(|o| o.buckets = Some(vec![1.0, 5.0, 5.0]))
+                .unwrap_err()
+                .1,
             "options.buckets[2] must be greater than options.buckets[1] (5): bounds ascend, got 5"
         );
         assert_eq!(
@@ -1819,7 +2007,7 @@ mod tests {
         // Invalid options still give valid output.
         let options = PrometheusOptions {
             prefix: "9 x".into(),
-            buckets: vec![5.0, f64::NAN, 1.0, 5.0],
+            buckets: Some(vec![5.0, f64::NAN, 1.0, 5.0]),
             quantiles: vec![2.0, 0.5, 0.5],
             ..PrometheusOptions::default()
         };

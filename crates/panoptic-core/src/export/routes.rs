@@ -15,6 +15,7 @@ use super::{pandora, panoptes, Exporter, Process, Series, Store, StoreHandle};
 use crate::filter::Filter;
 use crate::gather::Tree;
 use crate::histogram::OptionsError;
+use crate::json;
 use crate::snapshot::SeriesKey;
 
 const JSON: &str = "application/json; charset=utf-8";
@@ -49,7 +50,7 @@ pub struct Settings {
 
 impl Settings {
     /// Checks `serve()`'s options: the Prometheus ones ([`prometheus::validate_options`]; None:
-    /// the defaults), whether to show each process's own series too, and how many intervals the
+    /// the defaults, buckets in the unit of the instance's scale factor), whether to show each process's own series too, and how many intervals the
     /// live page's history holds (1 to [`MAX_HISTORY`]).
     pub fn new(
         prefix: &str,
@@ -61,7 +62,7 @@ impl Settings {
         let defaults = PrometheusOptions::default();
         let prometheus = PrometheusOptions {
             prefix: prefix.to_string(),
-            buckets: buckets.unwrap_or(defaults.buckets),
+            buckets,
             quantiles: quantiles.unwrap_or(defaults.quantiles),
             ..defaults
         };
@@ -365,14 +366,15 @@ fn query_value(query: &str, name: &str) -> Option<Option<String>> {
 }
 
 /// `GET /healthz`: `{ status: "ok", deliveries, timeStamp }` (timeStamp: the end of the last
-/// delivered interval, 0 before the first).
+/// delivered interval, null before the first).
 fn health(store: &Store) -> Reply {
+    let time_stamp = (store.deliveries() > 0).then(|| store.time_stamp());
     let body = serde_json::json!({
         "status": "ok",
         "deliveries": store.deliveries(),
-        "timeStamp": store.time_stamp(),
+        "timeStamp": time_stamp,
     });
-    reply(200, JSON, body.to_string().into_bytes())
+    reply(200, JSON, json::to_string(&body).into_bytes())
 }
 
 /// `GET /api/select`: `{ keys: [series keys], lines: { key: [process labels] } }`, the series
@@ -417,53 +419,57 @@ fn select(store: &Store, selection: &Selection) -> Vec<u8> {
         .into_bytes()
 }
 
-/// `GET /metrics.json`: the last delivery as the `'delivery'` event has it (`{ id, name,
-/// interval, timeStamp, data: { master, workers, threads, cluster }, meta }`), with two
-/// differences: the cluster view has no registered loggers' leaves (JS merges those), and meta
-/// has no `pid` key at the top (it is the origin's `pid` field here). Leaves the selection does
-/// not keep are left out (and the objects they leave empty). The caller checked that there was
-/// a delivery.
+/// `GET /metrics.json`: the last delivery, byte for byte as `JSON.stringify` writes the
+/// `'delivery'` event: `{ id, name, interval, data: { master, workers, threads, cluster }, meta:
+/// { pid, ... } }`, `name` as the event's (absent when unset), `workers` and `threads` only when
+/// the delivery has some, numbers and key order as JS writes them ([`crate::json`]). But for
+/// what only JS knows (the README lists it): registered loggers' leaves of the cluster view,
+/// errors counted by JS (their `merge(a, b)`, a custom transformer) and a custom transformer's
+/// trees. Leaves the selection does not keep are left out (and the objects they leave empty).
+/// The caller checked that there was a delivery.
 fn last_delivery(store: &Store, selection: &Selection) -> Vec<u8> {
     let Some(delivery) = store.last() else {
         return b"{}".to_vec();
     };
     let origin = store.origin();
     let tree = |from: &Tree, pid: u32| -> String {
-        let whole = delivery.tree(from).unwrap_or_else(|| "{}".into());
-        if selection.is_all() {
-            return whole;
-        }
         let process = (*from != Tree::Cluster).then(|| Process {
             from: from.clone(),
             pid,
         });
-        let mut value: serde_json::Value = serde_json::from_str(&whole).unwrap_or_default();
         let keep = |key: &SeriesKey| selection.keeps(origin, key, process.as_ref());
-        prune(&mut value, &mut Vec::new(), &keep);
-        value.to_string()
+        let keep: Option<&dyn Fn(&SeriesKey) -> bool> = if selection.is_all() {
+            None
+        } else {
+            Some(&keep)
+        };
+        (delivery.tree_kept(from, keep)).unwrap_or_else(|| "{}".into())
     };
     let mut out = Vec::with_capacity(4096);
-    let head = serde_json::json!({
-        "id": origin.id,
-        "name": origin.name,
-        "pid": origin.pid,
-        "interval": origin.interval / origin.scale_factor,
-        "timeStamp": delivery.format().time_stamp,
-    })
-    .to_string();
-    // The head's closing brace makes room for the data and the meta.
-    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    // The event: `{ id: owner.id, name: owner.name, interval: interval / scaleFactor, data, meta }`.
+    let _ = write!(out, "{{\"id\":{}", origin.id);
+    if let Some(name) = &origin.name_json {
+        out.extend_from_slice(b",\"name\":");
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(b",\"interval\":");
+    json::number(origin.interval / origin.scale_factor, &mut out);
     out.extend_from_slice(b",\"data\":{\"master\":");
     let master = delivery.parts().find(|p| p.from == Tree::Master);
     let master_pid = master.map_or(origin.pid, |p| p.pid);
     out.extend_from_slice(tree(&Tree::Master, master_pid).as_bytes());
-    let group = |name: &str, trees: Vec<(String, String)>, out: &mut Vec<u8>| {
+    // Present when the delivery has some (as the event's): keys in a JS object's order.
+    let group = |name: &str, mut trees: Vec<(String, String)>, out: &mut Vec<u8>| {
+        if trees.is_empty() {
+            return;
+        }
+        trees.sort_by(|a, b| json::key_order(&a.0, &b.0));
         let _ = write!(out, ",\"{name}\":{{");
         for (i, (key, tree)) in trees.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(serde_json::Value::from(key.as_str()).to_string().as_bytes());
+            json::string(key, out);
             out.push(b':');
             out.extend_from_slice(tree.as_bytes());
         }
@@ -482,65 +488,39 @@ fn last_delivery(store: &Store, selection: &Selection) -> Vec<u8> {
     group("threads", threads, &mut out);
     out.extend_from_slice(b",\"cluster\":");
     out.extend_from_slice(tree(&Tree::Cluster, 0).as_bytes());
+    // The event's meta is `{ pid: process.pid, ...outline.meta }`: pid, then the outline's
+    // fields in the order JS enumerates them. The outline writes its meta from a serde_json map
+    // (keys sorted), which is the order parsing it back here gives.
     let outline: serde_json::Value = serde_json::from_str(&delivery.outline()).unwrap_or_default();
-    out.extend_from_slice(b"},\"meta\":");
-    out.extend_from_slice(outline["meta"].to_string().as_bytes());
-    out.push(b'}');
-    out
-}
-
-/// Removes from a delivery tree the leaves (`{ type, value }` objects) whose series `keep`
-/// refuses, then the objects left empty; `path`: the keys above `node`.
-fn prune(
-    node: &mut serde_json::Value,
-    path: &mut Vec<String>,
-    keep: &dyn Fn(&SeriesKey) -> bool,
-) -> bool {
-    let serde_json::Value::Object(map) = node else {
-        return true;
-    };
-    let mut gone = Vec::new();
-    for (name, child) in map.iter_mut() {
-        let leaf = child
-            .as_object()
-            .filter(|o| o.len() == 2 && o.contains_key("value"));
-        let method = leaf.and_then(|o| o.get("type")).and_then(|t| t.as_str());
-        let kept = match method {
-            Some(method) => keep(&SeriesKey {
-                method: method.into(),
-                path: path.clone().into(),
-                id: name.clone(),
-            }),
-            None => {
-                path.push(name.clone());
-                let kept = prune(child, path, keep);
-                path.pop();
-                kept
-            }
-        };
-        if !kept {
-            gone.push(name.clone());
+    let _ = write!(out, "}},\"meta\":{{\"pid\":{}", origin.pid);
+    if let Some(meta) = outline["meta"].as_object() {
+        let mut fields: Vec<_> = meta.iter().collect();
+        fields.sort_by(|a, b| json::key_order(a.0, b.0));
+        for (key, value) in fields {
+            out.push(b',');
+            json::string(key, &mut out);
+            out.push(b':');
+            json::value(value, &mut out);
         }
     }
-    for name in gone {
-        map.remove(&name);
-    }
-    !map.is_empty()
+    out.extend_from_slice(b"}}");
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::export::{lock, Origin};
-    use crate::gather::Gathering;
-
+    use crate::gather::{Gathering, Source};
     use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
     use crate::tree::Format;
+    use crate::wire::{encode, Keys};
     use std::sync::Arc;
 
     fn exporter_with_one_delivery() -> Exporter {
         let origin = Origin {
             name: "web".into(),
+            name_json: Some("\"web\"".into()),
             id: 3,
             pid: 42,
             interval: 1000.0,
@@ -616,16 +596,56 @@ mod tests {
         assert_eq!(health.status, 200);
         assert_eq!(json(&health)["deliveries"], 1);
         assert_eq!(json(&health)["timeStamp"], 5000.0);
-        let last = json(&get(&routes, "/metrics.json", ""));
-        assert_eq!(last["name"], "web");
-        assert_eq!(last["id"], 3);
-        assert_eq!(last["timeStamp"], 5000.0);
-        let leaf = &last["data"]["master"]["http"]["requests"];
-        assert_eq!(leaf["type"], "inc");
-        assert_eq!(leaf["value"]["val"], 0.002);
-        assert_eq!(last["data"]["cluster"]["http"]["requests"], *leaf);
-        assert_eq!(last["data"]["workers"], serde_json::json!({}));
+        assert!(String::from_utf8(health.body)
+            .unwrap()
+            .contains("\"timeStamp\":5000}"));
+        // The 'delivery' event as JSON.stringify writes it: no workers nor threads in this
+        // delivery, numbers as JS writes them, meta's pid first.
+        let text = String::from_utf8(get(&routes, "/metrics.json", "").body).unwrap();
+        let leaf = r#"{"http":{"requests":{"type":"inc","value":{"val":0.002,"timeStamp":5000}}}}"#;
+        let head = format!(
+            r#"{{"id":3,"name":"web","interval":1000,"data":{{"master":{leaf},"cluster":{leaf}}},"meta":{{"pid":42,"#
+        );
+        assert!(text.starts_with(&head), "{text}");
+        assert!(!text.contains(".0,") && !text.contains(".0}"), "{text}");
+        let last: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(last["meta"]["late"], 0);
+        assert_eq!(last["meta"]["workers"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn the_last_delivery_without_a_name_and_with_workers() {
+        let origin = Origin {
+            interval: 2000.0,
+            scale_factor: 1000.0,
+            pid: 7,
+            ..Origin::default()
+        };
+        let exporter = Exporter::new(origin);
+        let mut g = Gathering::default();
+        for worker in [10, 2] {
+            let snapshot = Snapshot {
+                k: 0.0,
+                pid: 100 + worker,
+                ..Snapshot::default()
+            };
+            let message = encode(&snapshot, Keys::All { epoch: 1 });
+            assert_eq!(g.receive(Source::Worker(worker), &message, 0.0), Ok(()));
+        }
+        let format = Format {
+            interval: 2000.0,
+            scale_factor: 1000.0,
+            time_stamp: 2000.0,
+            percentiles: Arc::from([50.0]),
+        };
+        exporter.add(g.deliver(0.0, format));
+        exporter.flush();
+        let routes = routes(&exporter, Selection::default());
+        let text = String::from_utf8(get(&routes, "/metrics.json", "").body).unwrap();
+        // No name (JSON.stringify leaves undefined out); worker ids in a JS object's order.
+        let head = r#"{"id":0,"interval":2,"data":{"master":{},"workers":{"2":{},"10":{}},"cluster":{}},"meta":{"pid":7,"#;
+        assert!(text.starts_with(head), "{text}");
+        assert!(text.contains(r#""workers":{"2":102,"10":110}"#), "{text}");
     }
 
     #[test]
@@ -639,7 +659,9 @@ mod tests {
         assert!(String::from_utf8(empty.body).unwrap().ends_with("# EOF\n"));
         assert_eq!(get(&routes, "/nope", "").status, 404);
         assert_eq!(get(&routes, "/", "").status, 404);
-        assert_eq!(json(&get(&routes, "/healthz", ""))["deliveries"], 0);
+        let health = json(&get(&routes, "/healthz", ""));
+        assert_eq!(health["deliveries"], 0);
+        assert_eq!(health["timeStamp"], serde_json::Value::Null);
         assert_eq!(
             json(&get(&routes, "/api/history", "")),
             serde_json::json!([])

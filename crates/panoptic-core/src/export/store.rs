@@ -181,6 +181,9 @@ pub struct Series<'a> {
 pub struct Origin {
     /// The instance's `name` option as text (empty when not given).
     pub name: String,
+    /// The `name` option as `JSON.stringify` writes it, how the `'delivery'` event's JSON holds
+    /// it (None when it writes nothing: an unset name). `/metrics.json` writes it as it is.
+    pub name_json: Option<String>,
     /// The instance id (panopticon's per-process counter).
     pub id: u32,
     /// The host name and the serving process's title and pid.

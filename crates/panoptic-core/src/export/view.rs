@@ -139,6 +139,7 @@ pub(crate) mod fixture {
         pub(crate) fn named(name: &str, keep_processes: bool) -> Fixture {
             let origin = Origin {
                 name: name.into(),
+                name_json: Some(serde_json::Value::from(name).to_string()),
                 id: 0,
                 host: "box".into(),
                 title: "node".into(),
