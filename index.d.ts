@@ -14,9 +14,12 @@ declare namespace Panopticon {
   type HrTime = readonly [number, number];
 
   interface Options {
-    /** Interval length in ms. Default 10000; a value that is not a positive finite number gives the default. */
+    /** Interval length in ms. Default 10000; a value that is not a positive finite number gives the default (with a warning). */
     interval?: number;
-    /** Default 1: `inc` rates per ms and `timedSample` times in ms; 1000 gives rates per second and times in seconds. */
+    /**
+     * Default 1: `inc` rates per ms and times in ms; 1000 gives rates per second and times in
+     * seconds (the histogram defaults and Prometheus buckets follow it).
+     */
     scaleFactor?: number;
     /** Keep every series across intervals, reset to its empty state at each boundary. Default false. */
     persist?: boolean;
@@ -37,6 +40,13 @@ declare namespace Panopticon {
     filter?: string;
     /** Push every delivery to InfluxDB 1.x (README, "InfluxDB"); only a delivering instance pushes. */
     influx?: InfluxOptions;
+    /** Keep the process (or thread) alive with the instance's timer, as panopticon 0.3.0 did. Default false. */
+    keepAlive?: boolean;
+  }
+
+  /** A warning (README, "Warnings"): an Error with a stable code. */
+  interface Warning extends Error {
+    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE';
   }
 
   interface InfluxOptions {
@@ -194,8 +204,14 @@ declare namespace Panopticon {
     late: number;
     /** Messages marked as panoptic's that could not be decoded (since the last delivery). */
     decodeErrors: number;
+    /** Snapshots of workers or threads on another grid or with other options, left out (since the last delivery). */
+    mismatched: number;
+    /** Messages for an instance this master does not have, left out (since the last delivery). */
+    unmatched: number;
     /** Data points dropped by validators in the interval, in every reporting process. */
     dropped: number;
+    /** Values replaced by their default in the interval (`inc`'s `n` not a number: counted as 1). */
+    invalid: number;
     /** Exceptions in the interval: registered loggers, validators, serialization, transformers, collisions. */
     errors: number;
   }
@@ -380,6 +396,7 @@ interface PanopticonEvents {
   reset: [timeStamp: number];
   stopping: [];
   error: [error: Error];
+  warning: [warning: Panopticon.Warning];
 }
 
 /** An instance: collects metrics in this process and delivers them once per interval. */

@@ -58,7 +58,7 @@ function parseArgs(argv) {
 // Workers are forked with the same arguments, already checked by the master.
 const options = parseArgs(process.argv.slice(2));
 
-// scaleFactor 1000: `inc` rates are per second, `timedSample` times are in seconds. The grid
+// scaleFactor 1000: `inc` rates are per second, times are in seconds. The grid
 // (startTime 0, the default) is the same in every process, so intervals line up across them.
 const panopticon = new Panopticon({ name: 'demo', interval: options.interval, scaleFactor: 1000 });
 
@@ -71,7 +71,9 @@ function runWorker() {
   // Handles resolved once: the fast way to record the same series often.
   const requests = panopticon.bind('inc', ['http'], 'requests');
   const latency = panopticon.bind('timedSample', ['http'], 'latency');
-  const latencyMs = panopticon.bind('histogram', ['http'], 'latencyMs'); // its percentiles
+  // Its percentiles: a process.hrtime() difference is a time, in seconds at scaleFactor 1000 (the
+  // histogram's default range, a microsecond to an hour, follows the unit).
+  const latencySeconds = panopticon.bind('histogram', ['http'], 'latency_seconds');
   const lastPath = panopticon.bind('set', ['http'], 'lastPath');
   const statuses = new Map(); // status code -> bound handle
   const status = (code) => {
@@ -90,7 +92,7 @@ function runWorker() {
       res.end(`${code} from worker ${cluster.worker.id}\n`);
       const elapsed = process.hrtime(start);
       latency(elapsed);
-      latencyMs(elapsed[0] * 1e3 + elapsed[1] / 1e6);
+      latencySeconds(elapsed);
       status(code);
       lastPath(req.url); // cluster-wide, the most recent `set` wins
     }, 1 + Math.random() * 19);

@@ -3,7 +3,7 @@
 import Panopticon = require('../..');
 import { EventEmitter } from 'events';
 
-const p: Panopticon = new Panopticon({ interval: 1000, scaleFactor: 1000, persist: true, startTime: '0', name: 'web', deliveryDelay: 100 });
+const p: Panopticon = new Panopticon({ interval: 1000, scaleFactor: 1000, persist: true, startTime: '0', name: 'web', deliveryDelay: 100, keepAlive: true });
 const q = Panopticon({ transformer: (data, id) => ({ [String(id)]: data }) });
 const e: EventEmitter = p;
 
@@ -36,13 +36,14 @@ p.on('delivery', (d) => {
   const interval: number = d.interval;
   const master = d.data.master;
   const cluster: Panopticon.Tree = d.data.cluster;
-  const late: number = d.meta.late + d.meta.decodeErrors;
+  const late: number = d.meta.late + d.meta.decodeErrors + d.meta.mismatched + d.meta.unmatched + d.meta.invalid;
   const workerPids: number[] = Object.values(d.meta.workers);
   console.log(pid, dropped, interval, master, cluster, late, workerPids, d.data.threads, d.id, d.name);
 });
 p.on('reset', (timeStamp) => console.log(timeStamp.toFixed(0)));
 p.on('sample', (data, id) => console.log(data, id + 1));
 p.on('error', (err) => console.log(err.message));
+p.on('warning', (w) => console.log(w.code === 'PANOPTIC_MISMATCH', w.message));
 
 class Last implements Panopticon.Logger<number> {
   value: number;
