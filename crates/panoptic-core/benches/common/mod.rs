@@ -54,14 +54,13 @@ pub fn snapshot(n: usize, method: &str, value: impl Fn(usize) -> Value) -> Snaps
     Snapshot {
         k: 1000.0,
         pid: 4242,
-        dropped: 0.0,
-        errors: 0.0,
         entries: (0..n)
             .map(|i| Entry {
                 key: Arc::new(key(method, i)),
                 value: value(i),
             })
             .collect(),
+        ..Snapshot::default()
     }
 }
 
