@@ -396,7 +396,8 @@
     const total = (field) => state.frames.reduce((sum, f) => sum + ((f.meta && f.meta[field]) || 0), 0);
     const meta = frame.meta || {};
     const items = [['workers alive', fmt(meta.workers), null]];
-    for (const [label, field] of [['late', 'late'], ['decode errors', 'decodeErrors'], ['dropped', 'dropped'], ['errors', 'errors']]) {
+    const counts = [['late', 'late'], ['decode errors', 'decodeErrors'], ['mismatched', 'mismatched'], ['unmatched', 'unmatched'], ['dropped', 'dropped'], ['invalid', 'invalid'], ['errors', 'errors']];
+    for (const [label, field] of counts) {
       items.push([label, fmt(meta[field]), `${fmt(total(field))} in the last ${state.frames.length} intervals`]);
     }
     const meta$ = $('meta');
