@@ -36,7 +36,7 @@
 use std::sync::Arc;
 
 use crate::bytes::{put_f64, put_varint, Reader};
-use crate::wire::DecodeError;
+use crate::bytes::DecodeError;
 
 /// Default `max` (one hour in milliseconds).
 pub const DEFAULT_MAX: f64 = 3_600_000.0;

@@ -3,7 +3,51 @@
 //! rates' stats). The reader never panics and never trusts a length: a count is accepted only
 //! if the bytes left could hold that many items.
 
-use crate::wire::DecodeError;
+/// Why bytes could not be decoded: the one error of every binary form of the crate (wire
+/// snapshots and the encodings the statistics write of themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not base64 text of an acceptable size.
+    Text,
+    /// Does not start with the magic bytes.
+    Magic,
+    /// An encoding version this build does not read: of what (`"wire"`, `"histogram"`), the
+    /// version found and the one expected.
+    Version {
+        of: &'static str,
+        found: u8,
+        expected: u8,
+    },
+    /// Ends early.
+    Truncated,
+    /// Bytes left after the last item.
+    Trailing,
+    /// A string is not UTF-8, or an index points outside the string table.
+    String,
+    /// A value the encoder could not have written (what: a negative or fractional count,
+    /// min > max, ...).
+    Invalid(&'static str),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Text => write!(f, "not base64 text of an acceptable size"),
+            DecodeError::Magic => write!(f, "not a panoptic snapshot"),
+            DecodeError::Version {
+                of,
+                found,
+                expected,
+            } => write!(f, "{of} version {found}, expected {expected}"),
+            DecodeError::Truncated => write!(f, "truncated"),
+            DecodeError::Trailing => write!(f, "trailing bytes"),
+            DecodeError::String => write!(f, "bad string or string index"),
+            DecodeError::Invalid(what) => write!(f, "invalid value: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// Appends `v` as a LEB128 varint (1 to 10 bytes).
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -31,7 +31,7 @@
 
 use crate::bucketed::{MergeError, Quantiles, MAX_QUANTILES};
 use crate::bytes::{put_f64, put_varint, Reader};
-use crate::wire::DecodeError;
+use crate::bytes::DecodeError;
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state, a fixed, documented output sequence per
 /// seed. Hand-written (a dozen lines) rather than taken from `rand`, whose seeded generators do

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use crate::registry::{Keys, Registry};
 use crate::snapshot::{Merged, Profile, SeriesKey, Snapshot, Value};
 use crate::tree::{render_kept, Format};
-use crate::wire::{decode, DecodeError, Message};
+use crate::bytes::DecodeError;
+use crate::wire::{decode, Message};
 
 /// Why a worker's message was not kept.
 #[derive(Debug, Clone, PartialEq)]

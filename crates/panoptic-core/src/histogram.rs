@@ -42,10 +42,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hdrhistogram::Histogram;
 
-use crate::bytes::{put_f64, put_varint, Reader};
+use crate::bytes::{put_f64, put_varint, DecodeError, Reader};
 use crate::hdr::{units_index, Counts, Layout};
 use crate::reservoir::{Decaying, Sample, Uniform, DECAYING_SIZE, UNIFORM_SIZE};
-use crate::snapshot::combine;
 use crate::summary::Summary;
 
 /// Which reservoir a histogram's percentiles come from.
@@ -366,52 +365,6 @@ pub struct Distribution {
     rng: fastrand::Rng,
 }
 
-/// Why bytes could not be decoded as a [`Distribution`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The bytes end early.
-    Truncated,
-    /// A distribution encoding version this build does not read.
-    Version(u8),
-    /// A value the encoder could not have written (what).
-    Invalid(&'static str),
-}
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::Truncated => write!(f, "truncated histogram"),
-            DecodeError::Version(v) => {
-                write!(f, "histogram encoding version {v}, expected {ENCODING}")
-            }
-            DecodeError::Invalid(what) => write!(f, "invalid histogram: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-/// The shared byte reader's errors ([`crate::bytes`]), as this encoding's.
-impl From<crate::wire::DecodeError> for DecodeError {
-    fn from(e: crate::wire::DecodeError) -> Self {
-        match e {
-            crate::wire::DecodeError::Truncated => DecodeError::Truncated,
-            crate::wire::DecodeError::Invalid(what) => DecodeError::Invalid(what),
-            _ => DecodeError::Invalid("bytes"),
-        }
-    }
-}
-
-impl From<DecodeError> for crate::wire::DecodeError {
-    fn from(e: DecodeError) -> Self {
-        match e {
-            DecodeError::Truncated => crate::wire::DecodeError::Truncated,
-            DecodeError::Version(_) => crate::wire::DecodeError::Invalid("histogram version"),
-            DecodeError::Invalid(what) => crate::wire::DecodeError::Invalid(what),
-        }
-    }
-}
-
 /// The version of [`Distribution::encode`]'s layout.
 pub const ENCODING: u8 = 1;
 /// Largest count a distribution encodes (counts are whole numbers kept exactly in an f64).
@@ -540,7 +493,7 @@ impl Distribution {
                     .for_each(|i| d.record(clamp(values.at(i), highest), now_ms, &mut self.rng));
             }
         }
-        self.summary = crate::snapshot::combine(&self.summary, &batch);
+        self.summary = self.summary.merge(&batch);
     }
 
     /// How many recorded values were out of range (below 0, above `highest`, or NaN) and clamped.
@@ -572,7 +525,7 @@ impl Distribution {
                 theirs: other.options,
             });
         }
-        self.summary = combine(&self.summary, &other.summary);
+        self.summary = self.summary.merge(&other.summary);
         self.clamped = self.clamped.saturating_add(other.clamped);
         match (&mut self.state, &other.state) {
             (State::Hdr(ours), State::Hdr(theirs)) => ours.merge(theirs),
@@ -857,7 +810,11 @@ impl Distribution {
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
         if version != ENCODING {
-            return Err(DecodeError::Version(version));
+            return Err(DecodeError::Version {
+                of: "histogram",
+                found: version,
+                expected: ENCODING,
+            });
         }
         let options = HistogramOptions::decode(&mut r)?;
         let (figures, highest, reservoir) = (
@@ -1419,7 +1376,11 @@ mod tests {
         v2[0] = 2;
         assert_eq!(
             Distribution::decode(&v2).unwrap_err(),
-            DecodeError::Version(2)
+            DecodeError::Version {
+                of: "histogram",
+                found: 2,
+                expected: ENCODING
+            }
         );
         for cut in 0..bytes.len() {
             assert!(Distribution::decode(&bytes[..cut]).is_err(), "cut at {cut}");
@@ -1453,11 +1414,6 @@ mod tests {
         let mut wrong_kind = bytes;
         wrong_kind[1] = 9;
         assert!(Distribution::decode(&wrong_kind).is_err());
-        // Into the snapshot wire's error.
-        assert_eq!(
-            crate::wire::DecodeError::from(DecodeError::Truncated),
-            crate::wire::DecodeError::Truncated
-        );
     }
 
     proptest! {

@@ -5,7 +5,7 @@
 //! registry), and tracing. The napi binding (the root crate) only converts arguments and errors.
 
 pub mod bucketed;
-mod bytes;
+pub mod bytes;
 pub mod clock;
 pub mod engine;
 pub mod export;

@@ -28,7 +28,7 @@
 //! each interval. Across processes, stats merge by summing counts and rates ([`MeterStats::merge`]):
 //! the rate of events in the cluster is the sum of the rates of events in each process.
 
-use crate::wire::DecodeError;
+use crate::bytes::DecodeError;
 
 /// Milliseconds between two ticks of the moving averages.
 pub const TICK_MS: f64 = 5000.0;

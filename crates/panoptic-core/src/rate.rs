@@ -34,7 +34,7 @@
 //! and threads rates merge by summing ([`RateStats::merge`]): each process's counter grows at its
 //! own rate, the union grows at their sum.
 
-use crate::wire::DecodeError;
+use crate::bytes::DecodeError;
 
 /// 2^31: half the range of a 32-bit counter.
 const HALF32: f64 = 2_147_483_648.0;

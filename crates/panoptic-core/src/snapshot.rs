@@ -183,27 +183,6 @@ impl Snapshot {
     }
 }
 
-/// Chan, Golub and LeVeque's pairwise combination of two summaries: the count, total, min, max,
-/// mean and m2 of the union of both sets of values.
-pub fn combine(a: &Summary, b: &Summary) -> Summary {
-    if b.is_empty() {
-        return *a;
-    }
-    if a.is_empty() {
-        return *b;
-    }
-    let count = a.count + b.count;
-    let d = b.mean - a.mean;
-    Summary {
-        count,
-        total: a.total + b.total,
-        min: a.min.min(b.min),
-        max: a.max.max(b.max),
-        mean: a.mean + d * (b.count / count),
-        m2: a.m2 + b.m2 + d * d * (a.count * (b.count / count)),
-    }
-}
-
 /// The cluster view of one interval, merged part by part (a process's or a thread's snapshot) as
 /// the parts arrive. Series are addressed by their master-wide id ([`crate::registry`]), so a
 /// merge is an indexed update: no hashing of keys.
@@ -268,7 +247,7 @@ impl Merged {
                     *count += c;
                     *total += t;
                 }
-                (Value::Summary(a), Value::Summary(b)) => *a = combine(a, b),
+                (Value::Summary(a), Value::Summary(b)) => *a = a.merge(b),
                 (Value::Set { json, at }, Value::Set { json: j, at: t }) if *t > *at => {
                     json.clone_from(j);
                     *at = *t;
@@ -411,7 +390,7 @@ mod tests {
             let all: Vec<f64> = parts.iter().flatten().cloned().collect();
             prop_assume!(all.len() >= 2);
             let whole = summary_of(&all);
-            let merged = parts.iter().map(|p| summary_of(p)).fold(Summary::default(), |a, b| combine(&a, &b));
+            let merged = parts.iter().map(|p| summary_of(p)).fold(Summary::default(), |a, b| a.merge(&b));
             prop_assert_eq!(merged.count, whole.count);
             prop_assert_eq!(merged.min, whole.min);
             prop_assert_eq!(merged.max, whole.max);

@@ -37,6 +37,28 @@ impl Default for Summary {
 }
 
 impl Summary {
+    /// Chan, Golub and LeVeque's pairwise combination: the count, total, min, max, mean and m2
+    /// of the union of both sets of values.
+    pub fn merge(&self, other: &Summary) -> Summary {
+        if other.is_empty() {
+            return *self;
+        }
+        if self.is_empty() {
+            return *other;
+        }
+        let (a, b) = (self, other);
+        let count = a.count + b.count;
+        let d = b.mean - a.mean;
+        Summary {
+            count,
+            total: a.total + b.total,
+            min: a.min.min(b.min),
+            max: a.max.max(b.max),
+            mean: a.mean + d * (b.count / count),
+            m2: a.m2 + b.m2 + d * d * (a.count * (b.count / count)),
+        }
+    }
+
     /// Adds one value.
     pub fn push(&mut self, x: f64) {
         let d = x - self.mean;

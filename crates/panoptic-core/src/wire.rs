@@ -44,7 +44,8 @@
 
 use base64::Engine as _;
 
-use crate::bytes::{put_f64, put_u32, put_varint, Reader};
+use crate::bytes::{put_f64, put_u32, put_varint, DecodeError, Reader};
+
 use std::collections::HashMap;
 
 use crate::histogram::{Distribution, HistogramOptions};
@@ -61,40 +62,6 @@ const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
 pub const MAX_TEXT: usize = 64 << 20;
 
-/// Why a message could not be decoded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DecodeError {
-    /// Not base64, or longer than [`MAX_TEXT`].
-    Text,
-    /// Does not start with the magic bytes.
-    Magic,
-    /// Another wire version.
-    Version(u8),
-    /// Ends early.
-    Truncated,
-    /// Bytes left after the last entry.
-    Trailing,
-    /// A string is not UTF-8, or an index points outside the string table.
-    String,
-    /// A number a kind cannot have (negative or fractional count, min > max, ...).
-    Invalid(&'static str),
-}
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::Text => write!(f, "not base64 text of an acceptable size"),
-            DecodeError::Magic => write!(f, "not a panoptic snapshot"),
-            DecodeError::Version(v) => write!(f, "wire version {v}, expected {VERSION}"),
-            DecodeError::Truncated => write!(f, "truncated"),
-            DecodeError::Trailing => write!(f, "trailing bytes"),
-            DecodeError::String => write!(f, "bad string or string index"),
-            DecodeError::Invalid(what) => write!(f, "invalid value: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 struct Writer {
     out: Vec<u8>,
@@ -333,7 +300,11 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     }
     let version = r.u8()?;
     if version != VERSION {
-        return Err(DecodeError::Version(version));
+        return Err(DecodeError::Version {
+            of: "wire",
+            found: version,
+            expected: VERSION,
+        });
     }
     let k = r.f64()?;
     let pid = r.u32()?;
@@ -663,9 +634,14 @@ mod tests {
         assert_eq!(decode("not base64!"), Err(DecodeError::Text));
         assert_eq!(decode(""), Err(DecodeError::Magic));
         assert_eq!(decode(&b64(b"XXXX\x01")), Err(DecodeError::Magic));
-        let mut v1 = good.clone();
-        v1[4] = 1;
-        assert_eq!(decode(&b64(&v1)), Err(DecodeError::Version(1)));
+        let mut v1_bytes = good.clone();
+        v1_bytes[4] = 1;
+        let v1 = DecodeError::Version {
+            of: "wire",
+            found: 1,
+            expected: VERSION,
+        };
+        assert_eq!(decode(&b64(&v1_bytes)), Err(v1));
         for cut in [5, 20, 40, good.len() / 2, good.len() - 1] {
             assert!(decode(&b64(&good[..cut])).is_err(), "cut at {cut}");
         }
