@@ -1,8 +1,8 @@
-//! Gives JS a `Float64Array` view of the interval clock's cells (see `panoptic_core::clock`).
+//! Gives JS a `Float64Array` view of the interval clock's cells (see `panoptic_core::record::clock`).
 
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
-use panoptic_core::clock;
+use panoptic_core::record::clock;
 
 use crate::error::Coded;
 use crate::memory::{view, Owner};

@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
-use panoptic_core::clock;
-use panoptic_core::engine::{Closed, Counts, Engine, JsValue, Kind};
 use panoptic_core::export::Origin;
+use panoptic_core::gather::intake::Intake;
+use panoptic_core::gather::tree::{render, Format};
 use panoptic_core::gather::Source;
-use panoptic_core::histogram::{validate_percentiles, HistogramOptions, Reservoir};
-use panoptic_core::intake::Intake;
-use panoptic_core::meter;
+use panoptic_core::record::clock;
+use panoptic_core::record::engine::{Closed, Counts, Engine, JsValue, Kind};
+use panoptic_core::record::threads::{self, Host, Inbox};
 use panoptic_core::snapshot::{Profile, SeriesKey, Snapshot};
-use panoptic_core::threads::{self, Host, Inbox};
-use panoptic_core::tree::{render, Format};
+use panoptic_core::stats::histogram::{validate_percentiles, HistogramOptions, Reservoir};
+use panoptic_core::stats::meter;
 use panoptic_core::wire::{encode, Keys};
 
 use crate::delivery::NativeDelivery;
@@ -48,7 +48,8 @@ pub struct HistogramSpec {
 
 impl HistogramSpec {
     fn options(&self) -> Result<(HistogramOptions, Arc<[f64]>), Coded> {
-        let bad = |e: panoptic_core::histogram::OptionsError| coded(BAD_OPTIONS, e.to_string());
+        let bad =
+            |e: panoptic_core::stats::histogram::OptionsError| coded(BAD_OPTIONS, e.to_string());
         let figures = u8::try_from(self.significant_figures).unwrap_or(u8::MAX);
         let reservoir = Reservoir::parse(&self.reservoir).map_err(bad)?;
         let options =

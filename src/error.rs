@@ -3,8 +3,8 @@
 
 use napi::Error;
 use napi_derive::napi;
-use panoptic_core::clock::ClockError;
 use panoptic_core::filter::FilterError;
+use panoptic_core::record::clock::ClockError;
 
 /// Stable error codes, documented in the README.
 pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";

@@ -21,7 +21,7 @@ pub use metrix::*;
 pub use trace::*;
 
 use napi_derive::napi;
-use panoptic_core::engine::{BATCH_LENGTH, PAGE_SLOTS, RUN_HEADER};
+use panoptic_core::record::engine::{BATCH_LENGTH, PAGE_SLOTS, RUN_HEADER};
 
 /// Sizes shared by the native engine and the JS recorders.
 #[napi(object)]

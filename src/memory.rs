@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{Env, Float64ArraySlice, FromNapiValue};
 use napi::sys;
-use panoptic_core::engine::Cells;
+use panoptic_core::record::engine::Cells;
 
 use crate::error::{coded, Coded, NO_EXTERNAL_BUFFERS};
 

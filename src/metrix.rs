@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use napi_derive::napi;
-use panoptic_core::bucketed::{BucketedHistogram, Layout, OptionsError, Quantiles};
-use panoptic_core::frugal::FrugalHistogram;
+use panoptic_core::metrix::bucketed::{BucketedHistogram, Layout, OptionsError, Quantiles};
+use panoptic_core::metrix::frugal::FrugalHistogram;
 
 use crate::error::{coded, Coded, BAD_OPTIONS};
 
@@ -49,7 +49,7 @@ fn shared_layout(max: f64, error: f64) -> Result<Arc<Layout>, OptionsError> {
     Ok(layout)
 }
 
-/// metrix's BucketedHistogram (`panoptic_core::bucketed`).
+/// metrix's BucketedHistogram (`panoptic_core::metrix::bucketed`).
 #[napi]
 pub struct NativeBucketed {
     histogram: BucketedHistogram,
@@ -102,7 +102,7 @@ impl NativeBucketed {
     }
 }
 
-/// metrix's StreamingHistogram, Frugal-2U (`panoptic_core::frugal`).
+/// metrix's StreamingHistogram, Frugal-2U (`panoptic_core::metrix::frugal`).
 #[napi]
 pub struct NativeFrugal {
     histogram: FrugalHistogram,

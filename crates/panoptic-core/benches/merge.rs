@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use panoptic_core::snapshot::{Merged, Value};
-use panoptic_core::summary::Summary;
+use panoptic_core::stats::summary::Summary;
 
 use common::{config, counter, histogram, values};
 

@@ -6,11 +6,11 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use panoptic_core::engine::{Engine, Kind};
-use panoptic_core::histogram::{Distribution, HistogramOptions, Reservoir};
-use panoptic_core::meter::Meter;
+use panoptic_core::record::engine::{Engine, Kind};
 use panoptic_core::snapshot::Profile;
-use panoptic_core::summary::Summary;
+use panoptic_core::stats::histogram::{Distribution, HistogramOptions, Reservoir};
+use panoptic_core::stats::meter::Meter;
+use panoptic_core::stats::summary::Summary;
 
 use common::{config, key, values, BATCH};
 

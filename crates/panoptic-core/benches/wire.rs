@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use panoptic_core::gather::tree::{render, Format};
 use panoptic_core::snapshot::{SeriesKey, Snapshot, Value};
-use panoptic_core::tree::{render, Format};
 use panoptic_core::wire::{decode, encode, Dictionary, Keys};
 
 use common::{config, counter, histogram, snapshot};

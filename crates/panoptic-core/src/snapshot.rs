@@ -1,14 +1,14 @@
 //! One process's (or thread's) collected interval: every series that is reported, with its key and
 //! its aggregate. Snapshots travel between processes ([`crate::wire`]), merge exactly across
-//! processes ([`Merged`]) and become delivery trees ([`crate::tree`]).
+//! processes ([`Merged`]) and become delivery trees ([`crate::gather::tree`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::histogram::{Distribution, HistogramOptions};
-use crate::meter::MeterStats;
-use crate::rate::RateStats;
-use crate::summary::Summary;
+use crate::stats::histogram::{Distribution, HistogramOptions};
+use crate::stats::meter::MeterStats;
+use crate::stats::rate::RateStats;
+use crate::stats::summary::Summary;
 
 /// What identifies a series: the logger method, the path and the id. The method and the path are
 /// shared (an engine gives every series of one path the same `Arc`): series are many, methods
@@ -177,14 +177,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Each reported series' key and value (what [`crate::tree::render`] takes).
+    /// Each reported series' key and value (what [`crate::gather::tree::render`] takes).
     pub fn series(&self) -> impl Iterator<Item = (&SeriesKey, &Value)> {
         self.entries.iter().map(|e| (&*e.key, &e.value))
     }
 }
 
 /// The cluster view of one interval, merged part by part (a process's or a thread's snapshot) as
-/// the parts arrive. Series are addressed by their master-wide id ([`crate::registry`]), so a
+/// the parts arrive. Series are addressed by their master-wide id ([`crate::gather::registry`]), so a
 /// merge is an indexed update: no hashing of keys.
 #[derive(Debug, Default)]
 pub struct Merged {
@@ -370,7 +370,7 @@ mod tests {
                     2,
                     1.0,
                     10.0,
-                    crate::histogram::Reservoir::Uniform,
+                    crate::stats::histogram::Reservoir::Uniform,
                 )
                 .unwrap(),
                 ..ours

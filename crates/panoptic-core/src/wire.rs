@@ -24,7 +24,7 @@
 //!   tag 3 custom:  json u32
 //!   tag 5 gauge:   value f64 (finite)
 //!   tag 6 gauge without a number
-//!   tag 7 histogram: a distribution ([`crate::histogram::Distribution::encode`])
+//!   tag 7 histogram: a distribution ([`crate::stats::histogram::Distribution::encode`])
 //!   tag 8 rate:    rate f64, increase f64
 //!   tag 9 rate without a value
 //!   tag 10 meter:  count f64, mean rate f64, m1 f64, m5 f64, m15 f64
@@ -48,11 +48,11 @@ use crate::bytes::{put_f64, put_u32, put_varint, DecodeError, Reader};
 
 use std::collections::HashMap;
 
-use crate::histogram::{Distribution, HistogramOptions};
-use crate::meter::MeterStats;
-use crate::rate::RateStats;
 use crate::snapshot::{Entry, Profile, SeriesKey, Snapshot, Value};
-use crate::summary::Summary;
+use crate::stats::histogram::{Distribution, HistogramOptions};
+use crate::stats::meter::MeterStats;
+use crate::stats::rate::RateStats;
+use crate::stats::summary::Summary;
 
 const MAGIC: &[u8; 4] = b"PNPT";
 /// The wire version this build writes and reads.
@@ -61,7 +61,6 @@ pub const VERSION: u8 = 4;
 const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
 pub const MAX_TEXT: usize = 64 << 20;
-
 
 struct Writer {
     out: Vec<u8>,
@@ -555,7 +554,7 @@ mod tests {
                     2,
                     0.01,
                     1e6,
-                    crate::histogram::Reservoir::Uniform,
+                    crate::stats::histogram::Reservoir::Uniform,
                 )
                 .unwrap(),
             },

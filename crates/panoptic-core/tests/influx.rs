@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use panoptic_core::export::push::{PushOptions, PushStats, Pusher};
 use panoptic_core::export::{Exporter, Origin};
+use panoptic_core::gather::tree::Format;
 use panoptic_core::gather::Gathering;
-use panoptic_core::histogram::{Distribution, HistogramOptions};
 use panoptic_core::snapshot::{Entry, SeriesKey, Snapshot, Value};
-use panoptic_core::summary::Summary;
-use panoptic_core::tree::Format;
+use panoptic_core::stats::histogram::{Distribution, HistogramOptions};
+use panoptic_core::stats::summary::Summary;
 use serde_json::{json, Value as Json};
 
 /// influxd run by the helper script; stopped and its data removed when dropped.

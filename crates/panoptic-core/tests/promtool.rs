@@ -14,10 +14,10 @@ use std::process::{Command, Stdio};
 use panoptic_core::export::prometheus::{write, PrometheusOptions, TextFormat};
 use panoptic_core::export::{Cumulative, Process, Series};
 use panoptic_core::gather::Tree;
-use panoptic_core::histogram::{Distribution, HistogramOptions, Reservoir};
-use panoptic_core::meter::MeterStats;
 use panoptic_core::snapshot::SeriesKey;
-use panoptic_core::summary::Summary;
+use panoptic_core::stats::histogram::{Distribution, HistogramOptions, Reservoir};
+use panoptic_core::stats::meter::MeterStats;
+use panoptic_core::stats::summary::Summary;
 
 type Item = (SeriesKey, Option<Process>, Cumulative);
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use panoptic_core::histogram::{Distribution, HistogramOptions};
 use panoptic_core::snapshot::{Entry, SeriesKey, Snapshot, Value};
+use panoptic_core::stats::histogram::{Distribution, HistogramOptions};
 
 /// Values per recorded batch: the length of the JS batch buffer in pairs (engine::BATCH_LENGTH / 2),
 /// what one drain hands to the engine at most.

@@ -19,7 +19,7 @@
 //!   in the interval), then every worker and thread that has a part in this delivery.
 //! - `meta.workers` is the number of workers whose interval arrived in time for this delivery.
 //! - A series' `values` are keyed `cluster` (the merged view), then by process key; each is the
-//!   object a delivery tree has at `leaf.value` ([`crate::tree::write_value`]). A series is listed
+//!   object a delivery tree has at `leaf.value` ([`crate::gather::tree::write_value`]). A series is listed
 //!   when any of those has it. Registered (custom) loggers are left out: their values are the
 //!   JS side's.
 //! - `key` ([`series_key`]) is unique per series; `name` (path and id joined with `.`) is for
@@ -30,10 +30,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::gather::tree::write_value;
 use crate::gather::{Delivery, Tree};
 use crate::snapshot::{SeriesKey, Value};
 use crate::tags::split_tags;
-use crate::tree::write_value;
 
 use super::{Process, Store};
 
@@ -216,11 +216,11 @@ fn json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::export::Origin;
+    use crate::gather::tree::Format;
     use crate::gather::{Gathering, Source};
-    use crate::histogram::{Distribution, HistogramOptions};
     use crate::snapshot::{Entry, Snapshot};
-    use crate::summary::Summary;
-    use crate::tree::Format;
+    use crate::stats::histogram::{Distribution, HistogramOptions};
+    use crate::stats::summary::Summary;
     use crate::wire::{encode, Keys};
     use std::sync::Arc;
 

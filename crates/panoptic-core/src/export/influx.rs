@@ -47,8 +47,8 @@ use std::sync::Arc;
 use super::view::{own_tag_key, WORKER};
 use super::{Cumulative, Process, Store};
 use crate::gather::{Delivery, Tree};
-use crate::histogram::percentile_key;
 use crate::snapshot::{SeriesKey, Value};
+use crate::stats::histogram::percentile_key;
 use crate::tags::split_tags;
 
 /// The timestamp unit of the written points (and the `precision` of the `/write` request).
@@ -453,9 +453,9 @@ fn escape(text: &str, special: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::export::view::fixture::{counter, key, Fixture};
-    use crate::histogram::{Distribution, HistogramOptions};
-    use crate::meter::MeterStats;
-    use crate::summary::Summary;
+    use crate::stats::histogram::{Distribution, HistogramOptions};
+    use crate::stats::meter::MeterStats;
+    use crate::stats::summary::Summary;
 
     fn lines(f: &Fixture, delivery: &Delivery, options: &LineOptions) -> Vec<String> {
         let mut out = Vec::new();

@@ -272,9 +272,9 @@ fn objects_of(store: &Store, last: &LastValues, series: &Series, values: bool, o
 mod tests {
     use super::*;
     use crate::export::view::fixture::{counter, key, Fixture};
-    use crate::histogram::{Distribution, HistogramOptions};
-    use crate::meter::MeterStats;
-    use crate::summary::Summary;
+    use crate::stats::histogram::{Distribution, HistogramOptions};
+    use crate::stats::meter::MeterStats;
+    use crate::stats::summary::Summary;
     use serde_json::json;
 
     fn parse(out: &[u8]) -> Json {

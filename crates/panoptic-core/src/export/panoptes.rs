@@ -42,8 +42,8 @@ use serde_json::{json, Map, Value as Json};
 use super::view::{group_of, LastValues};
 use super::{Cumulative, Origin, Process, Series, Store};
 use crate::gather::Tree;
-use crate::histogram::percentile_key;
 use crate::snapshot::Value;
+use crate::stats::histogram::percentile_key;
 use crate::tags::split_tags;
 
 /// Panoptes' metrics group schema version.
@@ -219,9 +219,9 @@ fn identifier(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::export::view::fixture::{counter, key, Fixture};
-    use crate::histogram::{Distribution, HistogramOptions};
-    use crate::meter::MeterStats;
-    use crate::summary::Summary;
+    use crate::stats::histogram::{Distribution, HistogramOptions};
+    use crate::stats::meter::MeterStats;
+    use crate::stats::summary::Summary;
 
     fn groups(f: &Fixture) -> Vec<Json> {
         let mut out = Vec::new();

@@ -28,8 +28,8 @@ use std::ops::Range;
 
 use super::{Cumulative, Process, Series};
 use crate::gather::Tree;
-use crate::histogram::{js, OptionsError};
 use crate::snapshot::SeriesKey;
+use crate::stats::histogram::{js, OptionsError};
 use crate::tags::split_tags;
 
 /// Default histogram bucket bounds in milliseconds: latencies from 1 ms to 10 s in 1-2.5-5 steps
@@ -980,7 +980,7 @@ impl Writer<'_> {
                         self.sample(&g.name, "_total", m.labels(arena), None, *count);
                     }
                 }
-                type Rate = fn(&crate::meter::MeterStats) -> f64;
+                type Rate = fn(&crate::stats::meter::MeterStats) -> f64;
                 let rates: [(&str, &str, Rate); 4] = [
                     (
                         "_m1_rate",
@@ -1044,7 +1044,7 @@ impl Writer<'_> {
                 }
             }
         }
-        type Stat = fn(&crate::summary::Summary) -> Option<f64>;
+        type Stat = fn(&crate::stats::summary::Summary) -> Option<f64>;
         let stats: [(&str, &str, Stat); 4] = [
             ("_min", ": the smallest value of the last interval that had values", |s| s.min()),
             ("_max", ": the largest value of the last interval that had values", |s| s.max()),
@@ -1076,7 +1076,7 @@ impl Writer<'_> {
             _ => Default::default(),
         };
         let how = match reservoir {
-            crate::histogram::Reservoir::Hdr => {
+            crate::stats::histogram::Reservoir::Hdr => {
                 " (buckets from the HDR histogram, exact to its precision)"
             }
             _ => " (buckets estimated from the reservoir's samples)",
@@ -1205,9 +1205,9 @@ fn source(key: &SeriesKey, bare: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::{Distribution, HistogramOptions, Reservoir};
-    use crate::meter::MeterStats;
-    use crate::summary::Summary;
+    use crate::stats::histogram::{Distribution, HistogramOptions, Reservoir};
+    use crate::stats::meter::MeterStats;
+    use crate::stats::summary::Summary;
 
     use TextFormat::{OpenMetrics as OM, Prometheus as TEXT};
 
@@ -2033,9 +2033,9 @@ mod tests {
     #[test]
     fn a_store_writes_its_cluster_and_process_series() {
         use crate::export::{Origin, Store};
+        use crate::gather::tree::Format;
         use crate::gather::Gathering;
         use crate::snapshot::{Entry, Snapshot, Value};
-        use crate::tree::Format;
         use std::sync::Arc;
         let mut g = Gathering::default();
         let mut store = Store::new(Origin::default());

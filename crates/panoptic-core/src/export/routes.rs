@@ -14,9 +14,9 @@ use super::server::{Events, Handler, Limits, Reply, Request, Server, ServerStats
 use super::{pandora, panoptes, Exporter, Process, Series, Store, StoreHandle};
 use crate::filter::Filter;
 use crate::gather::Tree;
-use crate::histogram::OptionsError;
 use crate::json;
 use crate::snapshot::SeriesKey;
+use crate::stats::histogram::OptionsError;
 
 const JSON: &str = "application/json; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -511,9 +511,9 @@ fn last_delivery(store: &Store, selection: &Selection) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::export::{lock, Origin};
+    use crate::gather::tree::Format;
     use crate::gather::{Gathering, Source};
     use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
-    use crate::tree::Format;
     use crate::wire::{encode, Keys};
     use std::sync::Arc;
 

@@ -21,10 +21,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::gather::{Delivery, Tree};
-use crate::histogram::Distribution;
-use crate::meter::MeterStats;
 use crate::snapshot::{SeriesKey, Value};
-use crate::summary::Summary;
+use crate::stats::histogram::Distribution;
+use crate::stats::meter::MeterStats;
+use crate::stats::summary::Summary;
 
 /// A series' exported state.
 #[derive(Debug, Clone, PartialEq)]
@@ -386,10 +386,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gather::tree::Format;
     use crate::gather::Gathering;
-    use crate::histogram::HistogramOptions;
     use crate::snapshot::{Entry, Snapshot};
-    use crate::tree::Format;
+    use crate::stats::histogram::HistogramOptions;
     use crate::wire::{encode, Keys};
 
     fn key(method: &str, id: &str) -> Arc<SeriesKey> {

@@ -92,8 +92,8 @@ pub(crate) mod fixture {
     use crate::export::{Origin, Store};
     use crate::gather::{Delivery, Gathering, Source};
 
+    use crate::gather::tree::Format;
     use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
-    use crate::tree::Format;
     use crate::wire::{encode, Keys};
 
     pub(crate) fn key(method: &str, path: &[&str], id: &str) -> Arc<SeriesKey> {

@@ -20,9 +20,9 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 /// Bytes before the payload.
 pub const HEADER: usize = 6;
 
-/// The kinds of frames. The native server reads only [`HELLO`] (a connection's first frame must
-/// be one), writes [`ERROR`] (protocol errors) and [`DROPPED`] (frames it had to drop); the JS
-/// sides give every kind its meaning (`lib/trace/`).
+/// The kinds of frames. The native server reads only [`kind::HELLO`] (a connection's first frame
+/// must be one), writes [`kind::ERROR`] (protocol errors) and [`kind::DROPPED`] (frames it had to
+/// drop); the JS sides give every kind its meaning (`lib/trace/`).
 pub mod kind {
     /// tracer -> process, first frame: `{ version, client, patterns, remote, title, host }`, the
     /// tracer and its whole subscription in one frame, so that the subscription is in effect from

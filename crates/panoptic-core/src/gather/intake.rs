@@ -14,8 +14,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
-use crate::engine::Closed;
 use crate::gather::{Gathering, Rejection, Source};
+use crate::record::engine::Closed;
 use crate::snapshot::Profile;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -171,8 +171,8 @@ impl Intake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gather::tree::Format;
     use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
-    use crate::tree::Format;
     use crate::wire::{encode, Keys};
 
     fn message(k: f64, total: f64) -> String {

@@ -3,7 +3,7 @@
 //! delivered ([`Delivery`]).
 //!
 //! Work is spread over the interval: a snapshot is decoded and merged when it arrives (its series
-//! named by master-wide ids, [`crate::registry`]), so delivering is only handing over what is
+//! named by master-wide ids, [`crate::gather::registry`]), so delivering is only handing over what is
 //! there; trees are written when someone asks for them ([`Delivery::tree`]).
 //!
 //! Bounded memory: a snapshot is accepted only for an interval not yet delivered and not beyond
@@ -14,10 +14,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::registry::{Keys, Registry};
-use crate::snapshot::{Merged, Profile, SeriesKey, Snapshot, Value};
-use crate::tree::{render_kept, Format};
+use super::delivery::{Contents, Delivery};
+use super::parts::{Meta, Part, Warning};
+use super::registry::Registry;
+use super::tree::Format;
 use crate::bytes::DecodeError;
+use crate::snapshot::{Merged, Profile, SeriesKey, Snapshot, Value};
 use crate::wire::{decode, Message};
 
 /// Why a worker's message was not kept.
@@ -34,13 +36,6 @@ pub enum Rejection {
     /// It was collected on another grid or with other options ([`Profile::offset`]): counted in
     /// `mismatched`, and warned about once per source and difference.
     Mismatch,
-}
-
-/// Something a user must hear about (the JS side emits it as a `'warning'` with this code).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    pub code: &'static str,
-    pub message: String,
 }
 
 /// The code of a snapshot left out because its grid or options differ from the master's.
@@ -66,18 +61,6 @@ pub enum Source {
 struct SourceKeys {
     epoch: u64,
     ids: Vec<u32>,
-}
-
-/// One process's or thread's interval, its series named by id (a [`Snapshot`] without keys).
-#[derive(Debug, Clone, PartialEq, Default)]
-struct Part {
-    k: f64,
-    pid: u32,
-    dropped: f64,
-    invalid: f64,
-    errors: f64,
-    ids: Vec<u32>,
-    values: Vec<Value>,
 }
 
 /// One interval's parts so far, and their merge.
@@ -108,7 +91,7 @@ pub struct Gathering {
     registry: Registry,
     pending: BTreeMap<i64, Interval>,
     dictionaries: HashMap<Source, SourceKeys>,
-    /// This process's series by their engine's index ([`crate::engine::Closed`]): the key (an
+    /// This process's series by their engine's index ([`crate::record::engine::Closed`]): the key (an
     /// index names its series only as long as the key is the same one) and its id. A steady
     /// interval of a million series is then named by indexing, not by hashing a million keys.
     local_ids: Vec<Option<(Arc<SeriesKey>, u32)>>,
@@ -182,7 +165,7 @@ impl Gathering {
     }
 
     /// Keeps this process's own snapshot of its interval; `indexes` are its engine's index of
-    /// each entry's series ([`crate::engine::Closed`]), or empty (every key is then looked up).
+    /// each entry's series ([`crate::record::engine::Closed`]), or empty (every key is then looked up).
     pub fn keep_local(&mut self, snapshot: Snapshot, indexes: &[u32]) {
         let part = self.identify(snapshot, indexes);
         let k = part.k;
@@ -452,7 +435,7 @@ impl Gathering {
             invalid: parts().map(|s| s.invalid).sum(),
             errors: parts().map(|s| s.errors).sum::<f64>() + left_out.len() as f64,
         };
-        Delivery(Arc::new(Contents {
+        Delivery::new(Contents {
             format,
             keys: self.registry.keys().clone(),
             local: interval.local,
@@ -461,206 +444,7 @@ impl Gathering {
             merged: interval.merged,
             meta,
             collisions: interval.collisions,
-        }))
-    }
-}
-
-/// A delivery's counts (see the README's `meta`; the JS side adds the master's pid).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Meta {
-    /// Worker id -> pid, for every worker whose snapshot is in the delivery.
-    pub workers: BTreeMap<String, u32>,
-    pub late: u64,
-    pub decode_errors: u64,
-    /// Snapshots left out for another grid or options ([`Rejection::Mismatch`]).
-    pub mismatched: u64,
-    /// Messages for an instance this process does not have ([`Gathering::note_unmatched`]).
-    pub unmatched: u64,
-    /// Warnings first seen since the last delivery.
-    pub warnings: Vec<Warning>,
-    pub dropped: f64,
-    pub invalid: f64,
-    pub errors: f64,
-}
-
-/// One delivered interval: every part and their merge, rendered as trees on request. Cloning
-/// shares it (the JS delivery object and the exports read the same one).
-#[derive(Debug, Clone)]
-pub struct Delivery(Arc<Contents>);
-
-#[derive(Debug)]
-struct Contents {
-    format: Format,
-    keys: Keys,
-    local: Option<Part>,
-    workers: BTreeMap<u32, Part>,
-    threads: BTreeMap<String, Part>,
-    merged: Merged,
-    meta: Meta,
-    collisions: Vec<String>,
-}
-
-/// One part of a delivery (see [`Delivery::parts`]).
-#[derive(Debug)]
-pub struct DeliveredPart<'a> {
-    /// Whose part it is (never [`Tree::Cluster`]).
-    pub from: Tree,
-    pub pid: u32,
-    /// Series ids, and their values.
-    pub ids: &'a [u32],
-    pub values: &'a [Value],
-}
-
-/// Which tree of a delivery (and, but for `Cluster`, which process or thread a part is from).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Tree {
-    /// The master's (or standalone process's) own data.
-    Master,
-    /// A cluster worker's main thread.
-    Worker(u32),
-    /// A worker thread, by label.
-    Thread(String),
-    /// The exact merge of every part (custom leaves left out: the JS side merges them).
-    Cluster,
-}
-
-impl Delivery {
-    /// What the JS side needs to build the delivery object, as JSON text: `{ master: bool,
-    /// workers: [id], threads: [label], custom: [{ method, path, id, leaves }], collisions:
-    /// [description], meta }`. `collisions` names (some of) the series left out of a tree
-    /// because another series took their place ([`Registry::settle`]).
-    pub fn outline(&self) -> String {
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(b"{\"master\":");
-        write_json(&self.0.local.is_some(), &mut out);
-        out.extend_from_slice(b",\"workers\":");
-        write_json(&self.0.workers.keys().collect::<Vec<_>>(), &mut out);
-        out.extend_from_slice(b",\"threads\":");
-        write_json(&self.0.threads.keys().collect::<Vec<_>>(), &mut out);
-        out.extend_from_slice(b",\"custom\":[");
-        let mut custom: Vec<_> = self.0.merged.custom.iter().collect();
-        custom.sort_by_key(|(i, _)| **i);
-        for (n, (i, leaves)) in custom.into_iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            self.0.keys.with(|keys| {
-                let key = &keys[self.0.merged.ids[*i] as usize];
-                out.extend_from_slice(b"{\"method\":");
-                write_json(&*key.method, &mut out);
-                out.extend_from_slice(b",\"path\":");
-                write_json(&*key.path, &mut out);
-                out.extend_from_slice(b",\"id\":");
-                write_json(&key.id, &mut out);
-            });
-            out.extend_from_slice(b",\"leaves\":[");
-            let leaves: Vec<&str> = leaves
-                .iter()
-                .map(String::as_str)
-                .filter(|l| !l.is_empty())
-                .collect();
-            out.extend_from_slice(leaves.join(",").as_bytes());
-            out.extend_from_slice(b"]}");
-        }
-        out.extend_from_slice(b"],\"collisions\":");
-        write_json(&self.0.collisions, &mut out);
-        out.extend_from_slice(b",\"meta\":");
-        let m = &self.0.meta;
-        let meta = serde_json::json!({
-            "workers": m.workers,
-            "late": m.late,
-            "decodeErrors": m.decode_errors,
-            "mismatched": m.mismatched,
-            "unmatched": m.unmatched,
-            "dropped": m.dropped,
-            "invalid": m.invalid,
-            "errors": m.errors,
-        });
-        write_json(&meta, &mut out);
-        out.extend_from_slice(b",\"warnings\":");
-        let warnings: Vec<_> = m
-            .warnings
-            .iter()
-            .map(|w| serde_json::json!({ "code": w.code, "message": w.message }))
-            .collect();
-        write_json(&warnings, &mut out);
-        out.push(b'}');
-        String::from_utf8(out).expect("serde_json writes UTF-8")
-    }
-
-    /// The counts of the delivery.
-    pub fn meta(&self) -> &Meta {
-        &self.0.meta
-    }
-
-    /// One tree as JSON text, or `None` when the delivery has no such part.
-    pub fn tree(&self, which: &Tree) -> Option<String> {
-        self.tree_kept(which, None)
-    }
-
-    /// [`Delivery::tree`] without the leaves whose series `keep` refuses (and the objects they
-    /// leave empty).
-    pub fn tree_kept(
-        &self,
-        which: &Tree,
-        keep: Option<&dyn Fn(&SeriesKey) -> bool>,
-    ) -> Option<String> {
-        let (ids, values, custom) = match which {
-            Tree::Master => self.0.local.as_ref().map(|p| (&p.ids, &p.values, true))?,
-            Tree::Worker(id) => self.0.workers.get(id).map(|p| (&p.ids, &p.values, true))?,
-            Tree::Thread(label) => self
-                .0
-                .threads
-                .get(label)
-                .map(|p| (&p.ids, &p.values, true))?,
-            Tree::Cluster => (&self.0.merged.ids, &self.0.merged.values, false),
-        };
-        let mut out = Vec::with_capacity(64 * ids.len() + 2);
-        self.0.keys.with(|keys| {
-            let pairs = ids.iter().map(|&id| &*keys[id as usize]).zip(values);
-            render_kept(pairs, custom, &self.0.format, keep, &mut out);
-        });
-        Some(String::from_utf8(out).expect("the tree writer writes UTF-8"))
-    }
-
-    /// The delivery's parts: each process's or thread's series ids and values.
-    pub fn parts(&self) -> impl Iterator<Item = DeliveredPart<'_>> {
-        let c = &*self.0;
-        let local = c.local.iter().map(|p| (Tree::Master, p));
-        let workers = c.workers.iter().map(|(id, p)| (Tree::Worker(*id), p));
-        let threads = c.threads.iter().map(|(l, p)| (Tree::Thread(l.clone()), p));
-        local
-            .chain(workers)
-            .chain(threads)
-            .map(|(from, p)| DeliveredPart {
-                from,
-                pid: p.pid,
-                ids: &p.ids,
-                values: &p.values,
-            })
-    }
-
-    /// The merged series: ids and values.
-    pub fn merged(&self) -> (&[u32], &[Value]) {
-        (&self.0.merged.ids, &self.0.merged.values)
-    }
-
-    /// The keys of the series ids.
-    pub fn keys(&self) -> &Keys {
-        &self.0.keys
-    }
-
-    /// How the trees are written (interval, scale factor, end of the interval).
-    pub fn format(&self) -> &Format {
-        &self.0.format
-    }
-
-    /// About how many bytes the delivery holds (for the JS garbage collector's accounting).
-    pub fn size(&self) -> usize {
-        let parts = self.0.local.iter().chain(self.0.workers.values());
-        let series = parts.chain(self.0.threads.values()).map(|p| p.ids.len());
-        let series = series.sum::<usize>() + self.0.merged.ids.len();
-        series * (std::mem::size_of::<u32>() + std::mem::size_of::<Value>())
+        })
     }
 }
 
@@ -688,15 +472,12 @@ fn name_collision(named: &mut Vec<String>, key: &SeriesKey) {
     }
 }
 
-fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
-    serde_json::to_writer(out, value).expect("writing to a Vec cannot fail");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gather::Tree;
     use crate::snapshot::{Entry, SeriesKey, Value};
-    use crate::summary::Summary;
+    use crate::stats::summary::Summary;
     use crate::wire::{encode, Dictionary, Keys};
     use std::sync::Arc;
 
@@ -1104,7 +885,7 @@ mod tests {
 
     #[test]
     fn histograms_add_up_and_foreign_ones_are_left_out() {
-        use crate::histogram::{Distribution, HistogramOptions, Reservoir};
+        use crate::stats::histogram::{Distribution, HistogramOptions, Reservoir};
         let hist = |options: &HistogramOptions, values: &[f64]| {
             let mut d = Distribution::new(options, 1);
             values.iter().for_each(|&v| d.record(v, 0.0));

@@ -5,7 +5,7 @@
 //! computes the same bucket index for a value and the same lowest equivalent value for an
 //! index. A count held here at index `i` is the count that histogram would hold at `i`; the
 //! `hdrhistogram` crate still answers percentiles, from a histogram built from these counts when
-//! they are read ([`crate::histogram::Distribution::stats`]), so they are exactly its answers.
+//! they are read ([`crate::stats::histogram::Distribution::stats`]), so they are exactly its answers.
 //!
 //! Why not keep a `Histogram<u64>`: it holds 8 bytes per bucket from 0 up to its largest value
 //! for as long as it lives (with 3 figures, 1,024 buckets per power of two: 120 KB for latencies

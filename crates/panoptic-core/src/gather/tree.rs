@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::histogram::percentile_key;
 use crate::json;
 use crate::snapshot::{SeriesKey, Value};
-use crate::summary::Summary;
+use crate::stats::histogram::percentile_key;
+use crate::stats::summary::Summary;
 
 /// What the leaves need besides the aggregates.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ enum Node<'a> {
 /// Writes `entries` as one JSON tree into `out`. Custom leaves are left out when `custom` is
 /// false (the cluster view merges them on the JS side). When two series want one place (a leaf
 /// where a branch is, or the other way round), the first in `entries` keeps it; a master's
-/// deliveries never have such series ([`crate::registry`]), a process's own 'sample' tree may.
+/// deliveries never have such series ([`crate::gather::registry`]), a process's own 'sample' tree may.
 pub fn render<'a>(
     entries: impl IntoIterator<Item = (&'a SeriesKey, &'a Value)>,
     custom: bool,
@@ -318,7 +318,7 @@ mod tests {
                 },
             ),
             entry("histogram", &["g"], "h", {
-                let mut d = crate::histogram::Distribution::new(&Default::default(), 1);
+                let mut d = crate::stats::histogram::Distribution::new(&Default::default(), 1);
                 [1.0, 2.0, 3.0].iter().for_each(|&v| d.record(v, 0.0));
                 Value::Histogram(Box::new(d))
             }),

@@ -29,9 +29,9 @@
 //! smallest and the largest q-quantile of the streams, and so does that mean (document it as an
 //! approximation; use the bucketed or HDR histogram where cluster-wide quantiles must be exact).
 
-use crate::bucketed::{MergeError, Quantiles, MAX_QUANTILES};
-use crate::bytes::{put_f64, put_varint, Reader};
 use crate::bytes::DecodeError;
+use crate::bytes::{put_f64, put_varint, Reader};
+use crate::metrix::bucketed::{MergeError, Quantiles, MAX_QUANTILES};
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state, a fixed, documented output sequence per
 /// seed. Hand-written (a dozen lines) rather than taken from `rand`, whose seeded generators do
@@ -90,7 +90,7 @@ pub struct FrugalReport {
     pub min: f64,
     /// Largest value added.
     pub max: f64,
-    /// `(key, estimate)` per quantile, increasing (keys as [`crate::bucketed::percentile_key`]).
+    /// `(key, estimate)` per quantile, increasing (keys as [`crate::metrix::bucketed::percentile_key`]).
     pub quantiles: Vec<(String, f64)>,
 }
 

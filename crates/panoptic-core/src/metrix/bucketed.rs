@@ -35,8 +35,8 @@
 
 use std::sync::Arc;
 
-use crate::bytes::{put_f64, put_varint, Reader};
 use crate::bytes::DecodeError;
+use crate::bytes::{put_f64, put_varint, Reader};
 
 /// Default `max` (one hour in milliseconds).
 pub const DEFAULT_MAX: f64 = 3_600_000.0;
@@ -559,7 +559,7 @@ impl BucketedHistogram {
 }
 
 /// Little-endian numbers and LEB128 varints over a byte slice, shared by this module and
-/// [`crate::frugal`]: the reader never reads past the end and never trusts a count.
+/// [`crate::metrix::frugal`]: the reader never reads past the end and never trusts a count.
 #[cfg(test)]
 mod tests {
     use super::*;

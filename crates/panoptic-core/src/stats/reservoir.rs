@@ -5,7 +5,7 @@
 //! union of both streams, still bounded in size.
 //!
 //! Randomness comes from a seeded [`fastrand::Rng`] held by the caller
-//! ([`crate::histogram::Distribution`]), so a test replays the same choices.
+//! ([`crate::stats::histogram::Distribution`]), so a test replays the same choices.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;

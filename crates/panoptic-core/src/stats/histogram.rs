@@ -10,8 +10,8 @@
 //!   (Pandora/Dropwizard), with weighted quantiles.
 //!
 //! Whatever the reservoir, count, min, max, mean and stddev are exact: a
-//! [`crate::summary::Summary`] is kept beside it and merged with Chan's rule
-//! ([`crate::snapshot::combine`]). Only percentiles come from the reservoir.
+//! [`crate::stats::summary::Summary`] is kept beside it and merged with Chan's rule
+//! ([`Summary::merge`]). Only percentiles come from the reservoir.
 //!
 //! # HDR values and their error
 //! A value `v` (clamped into `0..=highest`) is recorded as the integer `i = round(v / lowest)`.
@@ -24,7 +24,7 @@
 //! `lowest / 2`, the rounding to the resolution).
 //!
 //! # Memory
-//! The HDR buckets are kept compact ([`crate::hdr`], in the `hdrhistogram` crate's layout): an
+//! The HDR buckets are kept compact (`stats/hdr.rs`, in the `hdrhistogram` crate's layout): an
 //! empty [`Distribution`] holds no heap memory, a few values 8 bytes per occupied bucket, many
 //! values one byte per bucket across the occupied range only (with the default options, values
 //! from 1 ms to 10 s: 13.5 KB whatever their number; the `hdrhistogram` crate would hold
@@ -43,9 +43,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hdrhistogram::Histogram;
 
 use crate::bytes::{put_f64, put_varint, DecodeError, Reader};
-use crate::hdr::{units_index, Counts, Layout};
-use crate::reservoir::{Decaying, Sample, Uniform, DECAYING_SIZE, UNIFORM_SIZE};
-use crate::summary::Summary;
+use crate::stats::hdr::{units_index, Counts, Layout};
+use crate::stats::reservoir::{Decaying, Sample, Uniform, DECAYING_SIZE, UNIFORM_SIZE};
+use crate::stats::summary::Summary;
 
 /// Which reservoir a histogram's percentiles come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -418,8 +418,8 @@ impl Distribution {
     /// Records `values` at `now_ms`, as [`Distribution::record`] would one by one, but faster:
     /// the exact summary of the batch is computed in two passes (no division per value) and
     /// combined with the distribution's (Chan et al.); for HDR, the second pass also finds each
-    /// value's bucket ([`crate::hdr::units_index`]), and the buckets are counted a chunk at a
-    /// time.
+    /// value's bucket (`units_index` of `stats/hdr.rs`), and the buckets are counted a chunk at
+    /// a time.
     pub fn record_all(&mut self, values: &[f64], now_ms: f64) {
         self.record_run(values, now_ms);
     }
@@ -515,9 +515,9 @@ impl Distribution {
     ///
     /// Count, min, max, mean and stddev merge exactly (Chan's rule) and clamped counts add up.
     /// Percentiles: `hdr` adds the histograms' buckets, exactly; `uniform` keeps a uniform
-    /// sample of the union weighted by each side's count ([`crate::reservoir::Uniform`]);
+    /// sample of the union weighted by each side's count ([`crate::stats::reservoir::Uniform`]);
     /// `decaying` keeps the 1028 highest priorities of both after bringing them to the later
-    /// landmark ([`crate::reservoir::Decaying`]). Reservoirs never exceed their size.
+    /// landmark ([`crate::stats::reservoir::Decaying`]). Reservoirs never exceed their size.
     pub fn merge(&mut self, other: &Distribution) -> Result<(), MergeError> {
         if self.options != other.options {
             return Err(MergeError {

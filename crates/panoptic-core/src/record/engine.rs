@@ -27,18 +27,18 @@
 //!
 //! [`Engine::close`] turns the interval into a [`Snapshot`] and starts the next one empty. Which
 //! interval a record belongs to is decided on the JS side with the interval clock
-//! ([`crate::clock`]) before it writes: the engine only ever holds one open interval.
+//! ([`crate::record::clock`]) before it writes: the engine only ever holds one open interval.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::clock::now_ms;
-use crate::histogram::Distribution;
-use crate::meter::Meter;
-use crate::rate::{Observation, RateTracker};
+use crate::record::clock::now_ms;
 use crate::snapshot::{Entry, Profile, SeriesKey, Snapshot, Value};
-use crate::summary::Summary;
+use crate::stats::histogram::Distribution;
+use crate::stats::meter::Meter;
+use crate::stats::rate::{Observation, RateTracker};
+use crate::stats::summary::Summary;
 use crate::wire::{self, Dictionary, Keys};
 
 /// Number of `f64` slots in one counter page. A counter never straddles two pages.
@@ -321,7 +321,7 @@ impl Engine {
 
     /// Folds the events counted in the meters' slots into the meters at `now_ms`. JS calls it when
     /// it sees a 5-second tick of its grid, so an event reaches its meter's moving averages at most
-    /// one tick late (the averages themselves are tested in [`crate::meter`]).
+    /// one tick late (the averages themselves are tested in [`crate::stats::meter`]).
     pub fn tick_meters(&mut self, now_ms: f64) {
         for series in &mut self.series {
             if let State::Meter { slot, meter } = &mut series.state {
@@ -601,7 +601,7 @@ mod tests {
         assert!(!e.observe(r.id, -1.0, 600.0), "refused");
         assert!(!e.observe(c.id, 1.0, 600.0), "not a rate");
         let snap = e.close(1.0, vec![], Counts::default()).snapshot;
-        let stats = crate::rate::RateStats {
+        let stats = crate::stats::rate::RateStats {
             rate: 100.0,
             increase: 50.0,
         };

@@ -1,0 +1,44 @@
+//! What the gathering hands to a delivery: each process's or thread's part of an interval, and
+//! the interval's counts and warnings (below both, so that neither depends on the other's
+//! insides).
+
+use std::collections::BTreeMap;
+
+use crate::snapshot::Value;
+
+/// One process's or thread's interval, its series named by id (a [`crate::snapshot::Snapshot`] without keys).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Part {
+    pub k: f64,
+    pub pid: u32,
+    pub dropped: f64,
+    pub invalid: f64,
+    pub errors: f64,
+    pub ids: Vec<u32>,
+    pub values: Vec<Value>,
+}
+
+/// Something a user must hear about (the JS side emits it as a `'warning'` with this code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A delivery's counts (see the README's `meta`; the JS side adds the master's pid).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    /// Worker id -> pid, for every worker whose snapshot is in the delivery.
+    pub workers: BTreeMap<String, u32>,
+    pub late: u64,
+    pub decode_errors: u64,
+    /// Snapshots left out for another grid or options ([`super::Rejection::Mismatch`]).
+    pub mismatched: u64,
+    /// Messages for an instance this process does not have ([`super::Gathering::note_unmatched`]).
+    pub unmatched: u64,
+    /// Warnings first seen since the last delivery.
+    pub warnings: Vec<Warning>,
+    pub dropped: f64,
+    pub invalid: f64,
+    pub errors: f64,
+}
