@@ -1,8 +1,7 @@
 //! `GET /metrics`: the store's series in the Prometheus text format 0.0.4 or OpenMetrics 1.0
 //! text, written straight into a byte buffer.
 //!
-//! The README's "Prometheus and OpenMetrics" section documents the mapping with examples; in
-//! short:
+//! docs/prometheus.md documents the mapping with examples; in short:
 //! - A series' metric name is `prefix` followed by its path elements and its bare id (the id
 //!   without its tags) joined by `_`, every character outside `[a-zA-Z0-9_]` made `_` (the
 //!   prefix may also hold `:`), and `_` put in front of a leading digit. Tags become labels;
@@ -261,7 +260,7 @@ pub fn write<'a>(
 }
 
 const SKIPPED_HELP: [&str; 1] = [
-    "series left out of this exposition: empty names, names another series took, repeated label sets (see the README)",
+    "series left out of this exposition: empty names, names another series took, repeated label sets (see docs/prometheus.md)",
 ];
 
 /// What a series is written as.
@@ -1299,7 +1298,7 @@ mod tests {
              # TYPE http_requests_total counter\n\
              http_requests_total 3\n\
              http_requests_total{method=\"GET\",status=\"200\"} 2.5\n\
-             # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see the README)\n\
+             # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see docs/prometheus.md)\n\
              # TYPE panoptic_export_skipped_series gauge\n\
              panoptic_export_skipped_series 0\n"
         );
@@ -1310,7 +1309,7 @@ mod tests {
              http_requests_total 3\n\
              http_requests_total{method=\"GET\",status=\"200\"} 2.5\n\
              # TYPE panoptic_export_skipped_series gauge\n\
-             # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see the README)\n\
+             # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see docs/prometheus.md)\n\
              panoptic_export_skipped_series 0\n\
              # EOF\n"
         );
