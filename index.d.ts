@@ -31,20 +31,20 @@ declare namespace Panopticon {
     startTime?: number | string | Date;
     /** ms after an interval's end at which the master delivers it. Default interval / 2. */
     deliveryDelay?: number;
-    /** How `histogram` series record and report (README, "histogram"). */
+    /** How `histogram` series record and report (docs/api.md, "histogram"). */
     histogram?: HistogramOptions;
     /**
      * A filter expression limiting what every export shows (`serve()` routes, InfluxDB pushes, the
      * live page); not the 'delivery' event. A bad one throws a `FilterSyntaxError`.
      */
     filter?: string;
-    /** Push every delivery to InfluxDB 1.x (README, "InfluxDB"); only a delivering instance pushes. */
+    /** Push every delivery to InfluxDB 1.x (docs/influxdb.md); only a delivering instance pushes. */
     influx?: InfluxOptions;
     /** Keep the process (or thread) alive with the instance's timer, as panopticon 0.3.0 did. Default false. */
     keepAlive?: boolean;
   }
 
-  /** A warning (README, "Warnings"): an Error with a stable code. */
+  /** A warning (docs/warnings-and-errors.md, "Warnings"): an Error with a stable code. */
   interface Warning extends Error {
     code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE';
   }
@@ -78,7 +78,7 @@ declare namespace Panopticon {
     maxBackoff?: number;
   }
 
-  /** `serve()` options (README, "serve"). */
+  /** `serve()` options (docs/exports.md, "serve"). */
   interface ServeOptions {
     /** Default '127.0.0.1' (loopback). */
     host?: string;
@@ -323,7 +323,7 @@ declare namespace Panopticon {
     process?: FilterProcess | null;
   }
 
-  /** A compiled filter expression (`Panopticon.filter`, README "Filter language"). */
+  /** A compiled filter expression (`Panopticon.filter`, docs/filter.md). */
   interface Filter {
     /** The expression it was compiled from. */
     readonly expression: string;
@@ -342,7 +342,7 @@ declare namespace Panopticon {
     position: number;
   }
 
-  /** Dynamic tracing probes (README, "Dynamic tracing"). */
+  /** Dynamic tracing probes (docs/tracing.md). */
   interface Trace {
     /**
      * Emits the probe `name` with the properties of `obj`. One check while no tracer is attached

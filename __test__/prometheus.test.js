@@ -160,7 +160,7 @@ test('Prometheus scrapes a cluster in OpenMetrics and in text; counters survive 
 
 test("histogram buckets are in the values' unit: histogram_quantile() of 50 ms timings at scaleFactor 1000 and 1", { timeout: 120000 }, async (t) => {
   const interval = 300;
-  // The README's quick-start setting (times in seconds) and panopticon's default (milliseconds).
+  // The examples' setting (times in seconds) and panopticon's default (milliseconds).
   const instances = [
     { p: new Panopticon({ name: 'seconds', interval, scaleFactor: 1000 }), unit: 'seconds', bucket: [0.025, 0.05] },
     { p: new Panopticon({ name: 'milliseconds', interval, scaleFactor: 1 }), unit: 'milliseconds', bucket: [25, 50] },

@@ -65,7 +65,7 @@ function histogramDefaults(scaleFactor) {
   };
 }
 
-/** `options.histogram` (README, "histogram"): every field optional; errors name the field. */
+/** `options.histogram` (docs/api.md, "histogram"): every field optional; errors name the field. */
 function parseHistogram(histogram, scaleFactor) {
   const out = histogramDefaults(scaleFactor);
   if (histogram === undefined || histogram === null) return out;

@@ -1,6 +1,6 @@
 'use strict';
 
-// Exports (README, "Exports"): what a delivering instance (the master, or a standalone process or
+// Exports (docs/exports.md): what a delivering instance (the master, or a standalone process or
 // thread) serves over HTTP and pushes to back-ends. The work is native: JS only checks options and
 // starts or stops things.
 
@@ -64,7 +64,7 @@ function optionalArray(options, name, where) {
 }
 
 /**
- * The instance options of the exports (README, "Exports"): `filter` (an expression; a SyntaxError
+ * The instance options of the exports (docs/exports.md): `filter` (an expression; a SyntaxError
  * with its position when it does not compile) and `influx` (checked natively: TypeError or
  * RangeError naming `influx.<key>`). Checked on every instance, used by the delivering one.
  */
@@ -97,7 +97,7 @@ function parseExportOptions(options) {
 }
 
 /**
- * `serve(options)` (README, "serve"): every field optional; errors name the field. Ranges the
+ * `serve(options)` (docs/exports.md, "serve"): every field optional; errors name the field. Ranges the
  * native side knows better (bucket order, quantile range, name prefix) are checked there and come
  * back as RangeErrors naming the field.
  */

@@ -1,6 +1,6 @@
 'use strict';
 
-// Panopticon.filter(expression): the filter language (README, "Filter language"), compiled by the
+// Panopticon.filter(expression): the filter language (docs/filter.md), compiled by the
 // core (crates/panoptic-core/src/filter.rs), to test series or select the leaves of a delivery.
 
 const os = require('os');

@@ -1,6 +1,6 @@
 'use strict';
 
-// Warnings: what panoptic cannot use and does not throw for (README, "Warnings"). Each is an Error
+// Warnings: what panoptic cannot use and does not throw for (docs/warnings-and-errors.md, "Warnings"). Each is an Error
 // with a stable `code`. An instance emits it as 'warning' when someone listens; otherwise it goes
 // to process.emitWarning (Node's channel for such things: printed once to stderr, or wherever the
 // application's own 'warning' listener on `process` sends it), once per process and message, so a

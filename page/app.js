@@ -1,6 +1,6 @@
 'use strict';
 
-// panoptic's live page (README, "Live page"). It loads the held frames (GET api/history), then
+// panoptic's live page (docs/live-page.md). It loads the held frames (GET api/history), then
 // follows one frame per delivery (GET events, Server-Sent Events); the filter box asks the server
 // which series match (GET api/select). Nothing is polled. Only the charts of matching series that
 // are on screen are drawn: a chart off screen is drawn when it scrolls into view.
@@ -91,7 +91,7 @@
       case 'meter': return '/s (1-min rate)';
       case 'rate': return '/s';
       case 'timedSample':
-      case 'histogram': return time; // as an hrtime difference is recorded (README, Logger methods)
+      case 'histogram': return time; // as an hrtime difference is recorded (docs/api.md, "Logger methods")
       default: return '';
     }
   }

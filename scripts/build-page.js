@@ -1,6 +1,6 @@
 'use strict';
 
-// Builds the live page (README, "Live page"): page/index.html with its stylesheets and scripts
+// Builds the live page (docs/live-page.md): page/index.html with its stylesheets and scripts
 // (uPlot from node_modules, page/style.css, page/app.js) inlined into one self-contained file,
 // page/dist/index.html, which `serve()` hands to the native server. The output depends only on
 // the inputs (no dates, no paths): the same sources give the same bytes.

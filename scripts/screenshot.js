@@ -1,8 +1,8 @@
 'use strict';
 
-// Takes docs/live-page.png, the README's picture of the live page: runs the demo (a real cluster
-// under load, examples/demo.js), opens its page in headless Chromium once it holds enough
-// intervals to draw lines, and saves a screenshot of the whole page.
+// Takes docs/live-page.png, the picture of the live page in README.md and docs/live-page.md: runs
+// the demo (a real cluster under load, examples/demo.js), opens its page in headless Chromium once
+// it holds enough intervals to draw lines, and saves a screenshot of the whole page.
 //   node scripts/screenshot.js [--out docs/live-page.png] [--intervals 40]
 
 const { execFileSync, spawn } = require('child_process');

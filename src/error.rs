@@ -6,7 +6,7 @@ use napi_derive::napi;
 use panoptic_core::filter::FilterError;
 use panoptic_core::record::clock::ClockError;
 
-/// Stable error codes, documented in the README.
+/// Stable error codes, documented in docs/warnings-and-errors.md.
 pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";
 pub const BAD_GRID: &str = "PANOPTIC_BAD_GRID";
 pub const BAD_KIND: &str = "PANOPTIC_BAD_KIND";

@@ -1,4 +1,4 @@
-//! The exports of a delivering instance (README, "Exports"): the exporter fed by each delivery,
+//! The exports of a delivering instance (docs/exports.md): the exporter fed by each delivery,
 //! the instance's `filter`, the InfluxDB pusher (`influx`), and `NativeServer`, one HTTP server
 //! started by `serve()`. The servers and the pusher run on native threads; JS only starts and
 //! stops them and reads their counters.
@@ -192,7 +192,7 @@ pub struct ExportStats {
     pub influx: Option<InfluxStats>,
 }
 
-/// The InfluxDB pusher's counters (README, "Pushing to InfluxDB").
+/// The InfluxDB pusher's counters (docs/influxdb.md).
 #[napi(object)]
 pub struct InfluxStats {
     pub pushed_batches: f64,

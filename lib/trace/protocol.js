@@ -14,7 +14,7 @@ const KIND = binding.traceProtocol();
 /** The pseudo-kind an `onEvent` callback receives when a connection has closed. */
 const CLOSED = 0;
 
-/** Codes of the errors carried in ERROR frames (README, "Dynamic tracing"). */
+/** Codes of the errors carried in ERROR frames (docs/tracing.md). */
 const CODES = {
   reserved: 'PANOPTIC_TRACE_RESERVED',
   object: 'PANOPTIC_TRACE_OBJECT',

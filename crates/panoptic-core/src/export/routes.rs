@@ -1,4 +1,4 @@
-//! What each HTTP path answers (the README's "Exports" lists them), and [`serve`], which puts
+//! What each HTTP path answers (docs/exports.md lists them), and [`serve`], which puts
 //! them on a [`Server`]. Every answer is written from the exporter's [`Store`] on the server's
 //! rendering threads: never on, nor waiting for, the JS thread or a worker.
 
@@ -423,7 +423,7 @@ fn select(store: &Store, selection: &Selection) -> Vec<u8> {
 /// `'delivery'` event: `{ id, name, interval, data: { master, workers, threads, cluster }, meta:
 /// { pid, ... } }`, `name` as the event's (absent when unset), `workers` and `threads` only when
 /// the delivery has some, numbers and key order as JS writes them ([`crate::json`]). But for
-/// what only JS knows (the README lists it): registered loggers' leaves of the cluster view,
+/// what only JS knows (docs/exports.md lists it): registered loggers' leaves of the cluster view,
 /// errors counted by JS (their `merge(a, b)`, a custom transformer) and a custom transformer's
 /// trees. Leaves the selection does not keep are left out (and the objects they leave empty).
 /// The caller checked that there was a delivery.

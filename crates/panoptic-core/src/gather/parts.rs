@@ -25,7 +25,7 @@ pub struct Warning {
     pub message: String,
 }
 
-/// A delivery's counts (see the README's `meta`; the JS side adds the master's pid).
+/// A delivery's counts (see `meta` in docs/delivery.md; the JS side adds the master's pid).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Meta {
     /// Worker id -> pid, for every worker whose snapshot is in the delivery.

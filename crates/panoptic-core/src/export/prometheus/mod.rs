@@ -1,8 +1,7 @@
 //! `GET /metrics`: the store's series in the Prometheus text format 0.0.4 or OpenMetrics 1.0
 //! text, written straight into a byte buffer.
 //!
-//! The README's "Prometheus and OpenMetrics" section documents the mapping with examples; in
-//! short:
+//! docs/prometheus.md documents the mapping with examples; in short:
 //! - A series' metric name is `prefix` followed by its path elements and its bare id (the id
 //!   without its tags) joined by `_`, every character outside `[a-zA-Z0-9_]` made `_` (the
 //!   prefix may also hold `:`), and `_` put in front of a leading digit. Tags become labels;
@@ -86,7 +85,7 @@ pub fn write<'a>(
 }
 
 const SKIPPED_HELP: [&str; 1] = [
-    "series left out of this exposition: empty names, names another series took, repeated label sets (see the README)",
+    "series left out of this exposition: empty names, names another series took, repeated label sets (see docs/prometheus.md)",
 ];
 
 #[cfg(test)]

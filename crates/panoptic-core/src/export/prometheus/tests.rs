@@ -99,7 +99,7 @@ fn counters_in_both_formats() {
          # TYPE http_requests_total counter\n\
          http_requests_total 3\n\
          http_requests_total{method=\"GET\",status=\"200\"} 2.5\n\
-         # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see the README)\n\
+         # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see docs/prometheus.md)\n\
          # TYPE panoptic_export_skipped_series gauge\n\
          panoptic_export_skipped_series 0\n"
     );
@@ -110,7 +110,7 @@ fn counters_in_both_formats() {
          http_requests_total 3\n\
          http_requests_total{method=\"GET\",status=\"200\"} 2.5\n\
          # TYPE panoptic_export_skipped_series gauge\n\
-         # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see the README)\n\
+         # HELP panoptic_export_skipped_series series left out of this exposition: empty names, names another series took, repeated label sets (see docs/prometheus.md)\n\
          panoptic_export_skipped_series 0\n\
          # EOF\n"
     );
