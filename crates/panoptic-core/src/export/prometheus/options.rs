@@ -41,7 +41,7 @@ pub struct PrometheusOptions {
     /// summary family of quantiles only (Prometheus' linter refuses a `quantile` label on other
     /// types); none by default.
     pub quantiles: Vec<f64>,
-    /// The instance's `scaleFactor` ([`super::Origin::scale_factor`]): times (`timedSample`,
+    /// The instance's `scaleFactor` ([`crate::export::Origin::scale_factor`]): times (`timedSample`,
     /// and `histogram` values given as `process.hrtime()` differences) are milliseconds at 1 and
     /// seconds at 1000. It sets the default buckets' unit and what HELP and UNIT say (1 by
     /// default).

@@ -1,0 +1,131 @@
+//! The bounded queue of batches between the exporter's thread (which formats each delivery into
+//! batches and queues them, dropping the oldest when full) and the pusher's thread.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::export::influx::{self, LineOptions};
+use crate::export::{Delivery, Store};
+
+/// What a pusher did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushStats {
+    /// Batches and points InfluxDB took (2xx).
+    pub pushed_batches: u64,
+    pub pushed_points: u64,
+    /// Batches and points dropped: the queue was full, InfluxDB refused them (4xx), or
+    /// [`super::Pusher::stop`]'s deadline passed.
+    pub dropped_batches: u64,
+    pub dropped_points: u64,
+    /// Requests made after a failed one, while backing off (normally the same batch again; the
+    /// next one if the queue dropped it meanwhile).
+    pub retries: u64,
+    /// Requests that failed (connection errors, timeouts, non-2xx answers).
+    pub failures: u64,
+    /// Bytes queued now (the batch being sent included), never above the bound.
+    pub queued_bytes: u64,
+    /// The last failure, if any: `HTTP 404: {"error":"database not found: \"x\""}`, or the
+    /// connection error.
+    pub last_error: Option<String>,
+}
+
+/// The largest batch in bytes (also at most a quarter of the queue's bound).
+pub(super) const MAX_BATCH_BYTES: usize = 1 << 20;
+
+pub(super) struct Batch {
+    pub(super) body: Arc<Vec<u8>>,
+    pub(super) points: u64,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) queue: VecDeque<Batch>,
+    pub(super) queued_bytes: usize,
+    /// The first batch is being sent (it is not dropped to make room).
+    pub(super) sending: bool,
+    /// Set by [`super::Pusher::stop`]: send until then, then drop what is left.
+    pub(super) deadline: Option<Instant>,
+    pub(super) stats: PushStats,
+}
+
+impl State {
+    pub(super) fn drop_batch(&mut self, index: usize) {
+        if let Some(batch) = self.queue.remove(index) {
+            self.queued_bytes -= batch.body.len();
+            self.stats.dropped_batches += 1;
+            self.stats.dropped_points += batch.points;
+        }
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+    pub(super) wake: Condvar,
+    /// No more deliveries are taken.
+    pub(super) closed: AtomicBool,
+    pub(super) lines: LineOptions,
+    pub(super) max_queue_bytes: usize,
+    pub(super) batch_points: usize,
+    pub(super) batch_bytes: usize,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Formats a delivery into batches and queues them (the subscriber).
+    pub(super) fn take(&self, store: &Store, delivery: &Delivery) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut batches = Vec::new();
+        let mut points = 0;
+        let mut out = Vec::new();
+        influx::write(store, delivery, &self.lines, &mut out, |out| {
+            points += 1;
+            if points >= self.batch_points || out.len() >= self.batch_bytes {
+                let body = Arc::new(std::mem::take(out));
+                batches.push(Batch {
+                    body,
+                    points: points as u64,
+                });
+                points = 0;
+            }
+        });
+        if points > 0 {
+            batches.push(Batch {
+                body: Arc::new(out),
+                points: points as u64,
+            });
+        }
+        if batches.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        for batch in batches {
+            // One line longer than the whole queue (a huge `set` text) cannot be queued: the
+            // queue stays within its bound, the batch being sent included.
+            if batch.body.len() > self.max_queue_bytes {
+                state.stats.dropped_batches += 1;
+                state.stats.dropped_points += batch.points;
+                continue;
+            }
+            state.queued_bytes += batch.body.len();
+            state.queue.push_back(batch);
+            // Make room: the oldest batches that are not being sent go first (the new one
+            // last, when it is all there is besides the one being sent).
+            while state.queued_bytes > self.max_queue_bytes {
+                let oldest = usize::from(state.sending);
+                if oldest >= state.queue.len() {
+                    break;
+                }
+                state.drop_batch(oldest);
+            }
+        }
+        drop(state);
+        self.wake.notify_one();
+    }
+}
