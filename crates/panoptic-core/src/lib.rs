@@ -3,6 +3,7 @@
 //! rates, metrix's histograms), snapshots (their wire form, exact merge and delivery trees), the
 //! master's gathering of its workers' snapshots (merged as they arrive, by series ids from its
 //! registry), and tracing. The napi binding (the root crate) only converts arguments and errors.
+#![forbid(unsafe_code)]
 
 pub mod bytes;
 pub mod export;

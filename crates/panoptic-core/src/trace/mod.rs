@@ -5,7 +5,6 @@
 //! drop-counting output queues ([`queue`]). Probe names, process titles and host names are
 //! matched with [`glob`] patterns. The JS side (`lib/trace/`) gives the frames their meaning:
 //! subscriptions, trace objects, remote scripts.
-#![forbid(unsafe_code)]
 
 #[cfg(unix)]
 pub mod dir;
