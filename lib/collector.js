@@ -23,7 +23,7 @@
 //   process memory (no serialization).
 
 const { threadId } = require('worker_threads');
-const { NativeEngine, intervalIndex, clockCells, PAGE_SHIFT, PAGE_MASK, BATCH_LENGTH, RUN_HEADER, KIND_COUNTER } = require('./native');
+const { NativeEngine, intervalIndex, clockCells, PAGE_SHIFT, PAGE_MASK, BATCH_LENGTH, RUN_HEADER, SeriesKind } = require('./native');
 const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { checkKey, describe, taggedId } = require('./args');
@@ -350,7 +350,7 @@ class Collector {
       const s = entered[i];
       // Out of every interval: its next record enters the next one (see enter).
       s.cur = NaN;
-      if (s.method.kind !== KIND_COUNTER || this.shared) continue;
+      if (s.method.kind !== SeriesKind.Counter || this.shared) continue;
       // A counter kept in fields (see `shared`): into its page, which the engine reads now.
       const page = this.pages[s.ref >> PAGE_SHIFT];
       const o = s.ref & PAGE_MASK;

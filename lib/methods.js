@@ -27,7 +27,7 @@
 // - gauge: registers a function the collector calls when each interval closes.
 // A series is defined in the engine on its first datum, so a dropped point creates nothing.
 
-const { clockCells, PAGE_SHIFT, PAGE_MASK, KIND_COUNTER, KIND_SUMMARY, KIND_SET, KIND_CUSTOM, KIND_GAUGE, KIND_HISTOGRAM, KIND_RATE, KIND_METER } = require('./native');
+const { clockCells, PAGE_SHIFT, PAGE_MASK, SeriesKind } = require('./native');
 const { describe } = require('./args');
 
 const methods = [];
@@ -173,55 +173,55 @@ function define(name, spec) {
 }
 
 define('sample', {
-  kind: KIND_SUMMARY,
+  kind: SeriesKind.Summary,
   state: seriesState,
   record: recordSample,
   bind: (c, s) => (x) => recordSample(c, s, x),
   define: (c, s) => c.defineSeries(s),
 });
 define('timedSample', {
-  kind: KIND_SUMMARY,
+  kind: SeriesKind.Summary,
   state: seriesState,
   record: recordTimedSample,
   bind: (c, s) => (dt) => recordTimedSample(c, s, dt),
   define: (c, s) => c.defineSeries(s),
 });
 define('inc', {
-  kind: KIND_COUNTER,
+  kind: SeriesKind.Counter,
   state: counterState,
   record: recordInc,
   bind: (c, s) => (n) => recordInc(c, s, n),
   define: (c, s) => c.defineCounter(s),
 });
 define('set', {
-  kind: KIND_SET,
+  kind: SeriesKind.Set,
   state: jsState,
   record: recordSet,
   bind: (c, s) => (value) => recordSet(c, s, value),
   jsValue: (s) => s.value,
 });
 define('gauge', {
-  kind: KIND_GAUGE,
+  kind: SeriesKind.Gauge,
   state: jsState,
   record: recordGauge,
   bind: (c, s) => (fn) => recordGauge(c, s, fn),
 });
 define('histogram', {
-  kind: KIND_HISTOGRAM,
+  kind: SeriesKind.Histogram,
   state: seriesState,
   record: recordHistogram,
   bind: (c, s) => (v) => recordHistogram(c, s, v),
   define: (c, s) => c.defineSeries(s),
 });
 define('rate', {
-  kind: KIND_RATE,
+  kind: SeriesKind.Rate,
   state: seriesState,
   record: recordRate,
   bind: (c, s) => (cumulative) => recordRate(c, s, cumulative),
   define: (c, s) => c.defineSeries(s),
 });
 define('meter', {
-  kind: KIND_METER,
+  kind: SeriesKind.Meter,
   state: seriesState,
   record: recordMeter,
   bind: (c, s) => (n) => recordMeter(c, s, n),
@@ -231,7 +231,7 @@ define('meter', {
 /** Adds a method backed by a panopticon logger class (validated by the caller). */
 function defineCustom(name, loggerClass, validator) {
   return define(name, {
-    kind: KIND_CUSTOM,
+    kind: SeriesKind.Custom,
     state: jsState,
     record: recordCustom,
     bind: (c, s) => (value) => recordCustom(c, s, value),

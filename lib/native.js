@@ -18,13 +18,6 @@ module.exports = {
   PAGE_MASK: layout.pageSlots - 1,
   BATCH_LENGTH: layout.batchLength,
   RUN_HEADER: layout.runHeader,
-  // Series kinds understood by NativeEngine.define.
-  KIND_COUNTER: 0,
-  KIND_SUMMARY: 1,
-  KIND_SET: 2,
-  KIND_CUSTOM: 3,
-  KIND_GAUGE: 4,
-  KIND_HISTOGRAM: 5,
-  KIND_RATE: 6,
-  KIND_METER: 7,
+  // What a series aggregates: NativeEngine.define's kind (SeriesKind.Counter, ...).
+  SeriesKind: binding.SeriesKind,
 };

@@ -20,10 +20,46 @@ use panoptic_core::wire::{encode, Keys};
 
 use crate::delivery::NativeDelivery;
 use crate::error::{
-    clock_error, coded, Coded, BAD_KIND, BAD_OPTIONS, NOT_DELIVERING, NO_INTERVAL, NO_PAGE,
+    clock_error, coded, Coded, BAD_OPTIONS, NOT_DELIVERING, NO_INTERVAL, NO_PAGE,
 };
 use crate::export::{ExportOptions, ExportStats, Exports, NativeServer, ServeSpec};
 use crate::memory::{view, Owner};
+
+/// What a series aggregates (the core's `Kind`), as JS names it: `SeriesKind.Counter`, ...
+#[napi]
+pub enum SeriesKind {
+    /// `inc`: counts and sums written by JS into counter pages.
+    Counter,
+    /// `sample` / `timedSample`: values in batches.
+    Summary,
+    /// `set`: a JS value, handed over as JSON at each close.
+    Set,
+    /// A registered logger's leaf, handed over as JSON.
+    Custom,
+    /// `gauge`: a number JS computes at each close.
+    Gauge,
+    /// `histogram`: values in batches.
+    Histogram,
+    /// `rate`: observed one call at a time.
+    Rate,
+    /// `meter`: counted in counter pages.
+    Meter,
+}
+
+impl From<SeriesKind> for Kind {
+    fn from(kind: SeriesKind) -> Kind {
+        match kind {
+            SeriesKind::Counter => Kind::Counter,
+            SeriesKind::Summary => Kind::Summary,
+            SeriesKind::Set => Kind::Set,
+            SeriesKind::Custom => Kind::Custom,
+            SeriesKind::Gauge => Kind::Gauge,
+            SeriesKind::Histogram => Kind::Histogram,
+            SeriesKind::Rate => Kind::Rate,
+            SeriesKind::Meter => Kind::Meter,
+        }
+    }
+}
 
 /// Where a newly defined series lives.
 #[napi(object)]
@@ -158,24 +194,21 @@ impl NativeEngine {
         self.open
     }
 
-    /// Adds a series: kind 0 counter, 1 summary, 2 set, 3 registered logger, 4 gauge, 5 histogram,
-    /// 6 rate, 7 meter.
+    /// Adds a series of `kind`.
     #[napi(catch_unwind)]
     pub fn define(
         &mut self,
-        kind: u32,
+        kind: SeriesKind,
         method: String,
         path: Vec<String>,
         id: String,
     ) -> Result<SeriesDefinition, Coded> {
-        let kind = Kind::from_code(kind)
-            .ok_or_else(|| coded(BAD_KIND, format!("unknown series kind {kind}")))?;
         let key = SeriesKey {
             method: method.into(),
             path: path.into(),
             id,
         };
-        let d = self.engine.define(kind, key);
+        let d = self.engine.define(kind.into(), key);
         Ok(SeriesDefinition {
             id: d.id,
             slot: d.slot,

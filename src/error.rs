@@ -9,7 +9,6 @@ use panoptic_core::record::clock::ClockError;
 /// Stable error codes, documented in docs/warnings-and-errors.md.
 pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";
 pub const BAD_GRID: &str = "PANOPTIC_BAD_GRID";
-pub const BAD_KIND: &str = "PANOPTIC_BAD_KIND";
 pub const BAD_OPTIONS: &str = "PANOPTIC_BAD_OPTIONS";
 pub const NO_EXTERNAL_BUFFERS: &str = "PANOPTIC_NO_EXTERNAL_BUFFERS";
 pub const NO_INTERVAL: &str = "PANOPTIC_NO_INTERVAL";

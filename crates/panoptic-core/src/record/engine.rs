@@ -103,23 +103,6 @@ pub enum Kind {
     Meter,
 }
 
-impl Kind {
-    /// The kind with the given code (0 counter, 1 summary, 2 set, 3 custom).
-    pub fn from_code(code: u32) -> Option<Kind> {
-        match code {
-            0 => Some(Kind::Counter),
-            1 => Some(Kind::Summary),
-            2 => Some(Kind::Set),
-            3 => Some(Kind::Custom),
-            4 => Some(Kind::Gauge),
-            5 => Some(Kind::Histogram),
-            6 => Some(Kind::Rate),
-            7 => Some(Kind::Meter),
-            _ => None,
-        }
-    }
-}
-
 /// Where a newly defined series lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Definition {
