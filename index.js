@@ -105,9 +105,9 @@ Panopticon.prototype.scope = function scope(path) {
   return new Scope(this, checkPath(path));
 };
 
-/** The state of the series `method` records into (two lookups: see Collector#lookup). */
+/** The state of the series `method` records into (two lookups: see lib/lookup.js). */
 function find(c, method, path, id, tags) {
-  return tags === undefined ? c.lookup(method, path, id) : c.lookupTagged(method, path, id, tags);
+  return tags === undefined ? c.series.find(method, path, id) : c.series.findTagged(method, path, id, tags);
 }
 
 /** Adds logger method `method` to every instance and scope (a registered one). */
