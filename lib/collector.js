@@ -27,7 +27,6 @@ const { NativeEngine, intervalIndex, clockCells, PAGE_SHIFT, PAGE_MASK, BATCH_LE
 const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { describe } = require('./args');
-const { Lookup } = require('./lookup');
 const { listenToWorkers, shipper } = require('./cluster');
 const { origin, addressOf } = require('./export');
 const { warn, INVALID_VALUE } = require('./warnings');
@@ -54,7 +53,7 @@ class Collector {
     this.endTime = this.endOf(this.cur);
     this.stopped = false;
 
-    this.series = new Lookup(); // the series states by method and key (lib/lookup.js)
+    this.tries = []; // per method index: the trie of its series states by key (lib/lookup.js)
     this.entered = []; // the series states that entered the current interval (see enter)
     this.bound = new Map(); // series state -> its bind() closure
     // Where inc keeps its numbers between records. Plain JS fields (false) cost a fraction of a

@@ -1,8 +1,9 @@
 'use strict';
 
 // Key resolution: from a logger call's method, path, id and tags to its series state, for one
-// Panopticon instance. The collector owns one Lookup; index.js's logger methods and bind() ask it
-// for the state a record goes to (methods.js's recorders take it from there).
+// Panopticon instance. The collector holds the instance's tries (Collector#tries); index.js's
+// logger methods and bind() look up in them the state a record goes to, and hand it to the
+// method's recorder (lib/methods.js).
 //
 // Each method has a trie: path nodes (PathNode) reached by path elements, each with a Map from
 // series names (`id`, or `id{k="v",...}` for tags) to series states, and for tagged calls, a
@@ -14,61 +15,60 @@
 
 const { checkKey, taggedId } = require('./args');
 
-class Lookup {
-  constructor() {
-    this.roots = []; // per method index: the root PathNode of its trie
-  }
+// Module functions over the collector's `tries` array (one root PathNode per method index, made on
+// the method's first call) rather than methods of an object of their own: a logger call then
+// loads the array from the collector as it did when the trie lived there, with not one field
+// load more on the hot path.
 
-  // Two small lookups rather than one: V8 inlines them into the logger methods, and then needs
-  // not allocate the path array of a call like `p.inc(['http'], 'requests', 1)`.
+// Two small lookups rather than one: V8 inlines them into the logger methods, and then needs
+// not allocate the path array of a call like `p.inc(['http'], 'requests', 1)`.
 
-  /** The state of the series of `method` at `path`/`id`, resolved on a miss. */
-  find(method, path, id) {
-    const node = walk(this.roots[method.index], path);
-    const s = node === undefined ? undefined : stateOf(node, id);
-    return s === undefined ? this.resolve(method, path, id, undefined) : s;
-  }
+/** The state of the series of `method` at `path`/`id` in `tries`, resolved on a miss. */
+function lookup(tries, method, path, id) {
+  const node = walk(tries[method.index], path);
+  const s = node === undefined ? undefined : stateOf(node, id);
+  return s === undefined ? resolve(tries, method, path, id, undefined) : s;
+}
 
-  /** The state of the series of `method` at `path`/`id` with `tags`, resolved on a miss. */
-  findTagged(method, path, id, tags) {
-    const node = walk(this.roots[method.index], path);
-    const s = node === undefined ? undefined : taggedState(node, id, tags);
-    return s === undefined ? this.resolve(method, path, id, tags) : s;
-  }
+/** The state of the series of `method` at `path`/`id` with `tags` in `tries`, resolved on a miss. */
+function lookupTagged(tries, method, path, id, tags) {
+  const node = walk(tries[method.index], path);
+  const s = node === undefined ? undefined : taggedState(node, id, tags);
+  return s === undefined ? resolve(tries, method, path, id, tags) : s;
+}
 
-  /**
-   * The state of a series, made by `method.state` on first use: checks the key (throws as
-   * checkKey and taggedId do) and caches it as given. What find and findTagged call on a miss.
-   */
-  resolve(method, path, id, tags) {
-    // As before tags existed: the series name first (tags checked), then the path and id.
-    const name = tags === undefined ? id : taggedId(id, tags);
-    const keys = checkKey(path, name);
-    let node = this.roots[method.index];
-    if (node === undefined) node = this.roots[method.index] = new PathNode([]);
-    for (let i = 0; i < keys.length; i++) {
-      let next = child(node, keys[i]);
-      if (next === undefined) {
-        next = new PathNode(node.keys.concat(keys[i]));
-        addChild(node, keys[i], next);
-      }
-      // Cache the key as given too, so the next walk hits.
-      addChild(node, path[i], next);
-      node = next;
+/**
+ * The state of a series, made by `method.state` on first use: checks the key (throws as
+ * checkKey and taggedId do) and caches it as given. What lookup and lookupTagged call on a miss.
+ */
+function resolve(tries, method, path, id, tags) {
+  // As before tags existed: the series name first (tags checked), then the path and id.
+  const name = tags === undefined ? id : taggedId(id, tags);
+  const keys = checkKey(path, name);
+  let node = tries[method.index];
+  if (node === undefined) node = tries[method.index] = new PathNode([]);
+  for (let i = 0; i < keys.length; i++) {
+    let next = child(node, keys[i]);
+    if (next === undefined) {
+      next = new PathNode(node.keys.concat(keys[i]));
+      addChild(node, keys[i], next);
     }
-    const text = String(name);
-    let s = stateOf(node, text);
-    if (s === undefined) {
-      s = method.state(method, node.keys, text);
-      addState(node, text, s);
-    }
-    if (tags === undefined) {
-      addState(node, id, s);
-    } else {
-      cacheTags(node, id, tags, s);
-    }
-    return s;
+    // Cache the key as given too, so the next walk hits.
+    addChild(node, path[i], next);
+    node = next;
   }
+  const text = String(name);
+  let s = stateOf(node, text);
+  if (s === undefined) {
+    s = method.state(method, node.keys, text);
+    addState(node, text, s);
+  }
+  if (tags === undefined) {
+    addState(node, id, s);
+  } else {
+    cacheTags(node, id, tags, s);
+  }
+  return s;
 }
 
 // Children are kept small: a node's first child is held in its `key`/`next` fields alone, and a
@@ -224,4 +224,4 @@ function descend(node, key) {
   return next;
 }
 
-module.exports = { Lookup };
+module.exports = { lookup, lookupTagged };

@@ -39,7 +39,7 @@ function hrtimeToMs(dt, scaleFactor) {
 }
 
 // ---- series states -------------------------------------------------------------------------------
-// One per series and instance, made by Lookup#resolve (lib/lookup.js), as small as they can be
+// One per series and instance, made by lib/lookup.js's resolve, as small as they can be
 // (series are many). `ref` is where the engine keeps the series (a counter's or meter's first
 // slot across the pages, else its series id), -1 until its first datum; `cur` the interval it
 // entered (NaN: none; see Collector#enter).
