@@ -8,6 +8,7 @@ const cluster = require('cluster');
 const { parseOptions, describe, checkPath } = require('./lib/args');
 const { methods, byName, defineCustom } = require('./lib/methods');
 const { Collector } = require('./lib/collector');
+const { lookup, lookupTagged } = require('./lib/lookup');
 const { Scope, installOnScopes } = require('./lib/scope');
 const { register, unregister, uniqueName } = require('./lib/cluster');
 const { isMainThread } = require('worker_threads');
@@ -105,9 +106,9 @@ Panopticon.prototype.scope = function scope(path) {
   return new Scope(this, checkPath(path));
 };
 
-/** The state of the series `method` records into (two lookups: see Collector#lookup). */
+/** The state of the series `method` records into (two lookups: see lib/lookup.js). */
 function find(c, method, path, id, tags) {
-  return tags === undefined ? c.lookup(method, path, id) : c.lookupTagged(method, path, id, tags);
+  return tags === undefined ? lookup(c.tries, method, path, id) : lookupTagged(c.tries, method, path, id, tags);
 }
 
 /** Adds logger method `method` to every instance and scope (a registered one). */

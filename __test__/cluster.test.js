@@ -7,7 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const cluster = require('cluster');
 const path = require('path');
-const { next, Panopticon } = require('./helpers');
+const { deliveryWhere, stopWorkers, Panopticon } = require('./helpers');
 
 test('workers report into the master delivery of the same interval', { timeout: 60000 }, async (t) => {
   const interval = 200;
@@ -19,11 +19,7 @@ test('workers report into the master delivery of the same interval', { timeout: 
   for (const w of workers) w.on('message', (msg) => { if (msg.hello) appMessages.push(msg.hello); });
   t.after(async () => {
     p.stop();
-    await Promise.all(workers.map((w) => new Promise((resolve) => {
-      if (w.isDead()) return resolve();
-      w.once('exit', resolve);
-      w.send('stop');
-    })));
+    await stopWorkers(workers);
   });
   p.on('newInterval', () => p.inc(['m'], 'hits', 5));
 
@@ -31,12 +27,7 @@ test('workers report into the master delivery of the same interval', { timeout: 
   // short by its start, holds nothing: it records on 'newInterval').
   const complete = (d) => d.data.master.m && d.data.workers && Object.keys(d.data.workers).length === 2 &&
     Object.values(d.data.workers).every((data) => data.w);
-  let d;
-  const deadline = Date.now() + 30000;
-  do {
-    d = await next(p, 'delivery', 1, 30000);
-    assert.ok(Date.now() < deadline, 'no delivery with both workers');
-  } while (!complete(d));
+  const d = await deliveryWhere(p, complete, 30000, 'no delivery with both workers');
 
   const end = d.data.master.m.hits.value.timeStamp;
   assert.equal(d.data.master.m.hits.value.val, 5 / interval);
@@ -62,11 +53,7 @@ test("a master instance built after the workers' gets their series keys again (r
   let p = null;
   t.after(async () => {
     if (p) p.stop();
-    if (!worker.isDead()) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.send('stop');
-      await exited;
-    }
+    await stopWorkers([worker]);
   });
   // Wait until the worker has shipped intervals (with its keys) before the master's instance exists.
   let shipped = 0;
@@ -81,13 +68,10 @@ test("a master instance built after the workers' gets their series keys again (r
   });
   p = new Panopticon({ name: 'resync', interval, startTime: 0 });
   let late = 0;
-  let d;
-  const deadline = Date.now() + 30000;
-  do {
-    d = await next(p, 'delivery', 1, 30000);
-    late += d.meta.late;
-    assert.ok(Date.now() < deadline, 'the worker never reached the new instance');
-  } while (!(d.data.workers && d.data.workers[worker.id] && d.data.workers[worker.id].w));
+  const d = await deliveryWhere(p, (x) => {
+    late += x.meta.late;
+    return x.data.workers && x.data.workers[worker.id] && x.data.workers[worker.id].w;
+  }, 30000, 'the worker never reached the new instance');
   assert.ok(late >= 1, 'the interval whose keys were missing is counted as late');
   assert.equal(d.data.workers[worker.id].w.hits.value.val, 3 / interval);
   assert.equal(d.meta.decodeErrors, 0);

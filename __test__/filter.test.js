@@ -10,7 +10,7 @@ const cluster = require('cluster');
 const os = require('os');
 const path = require('path');
 const { Worker } = require('worker_threads');
-const { next, fresh, Panopticon } = require('./helpers');
+const { next, fresh, stopWorkers, Panopticon } = require('./helpers');
 
 test('a non-string expression is a TypeError naming it and the value', () => {
   for (const [value, shown] of [[5, '5'], [undefined, 'undefined'], [null, 'null'], [{ a: 1 }, '{ a: 1 }'], [['x'], "[ 'x' ]"]]) {
@@ -219,12 +219,7 @@ test('select(delivery) on a cluster worker\'s tree: role worker, its id and pid'
   const w = cluster.fork({ INTERVAL: interval, START: start, HITS: 1, NAME: 'filtered-cluster' });
   t.after(async () => {
     p.stop();
-    if (!w.isDead()) {
-      await new Promise((resolve) => {
-        w.once('exit', resolve);
-        w.send('stop');
-      });
-    }
+    await stopWorkers([w]);
   });
   p.on('newInterval', () => p.inc(['m'], 'hits', 1));
   let d;

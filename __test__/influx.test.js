@@ -13,7 +13,7 @@ const cluster = require('cluster');
 const http = require('http');
 const os = require('os');
 const path = require('path');
-const { Panopticon } = require('./helpers');
+const { stopWorkers, Panopticon } = require('./helpers');
 const { InfluxServer, until } = require('../scripts/backends');
 
 /** The series of an InfluxQL answer: `[{ name, tags, rows: [{ column: value }] }]`. */
@@ -68,11 +68,7 @@ test('a cluster pushes every delivery to InfluxDB; InfluxQL reads back what it r
   const workers = [0, 1].map(() => cluster.fork({ INTERVAL: interval }));
   t.after(async () => {
     p.stop();
-    await Promise.all(workers.map((w) => new Promise((resolve) => {
-      if (w.isDead()) return resolve();
-      w.once('exit', resolve);
-      w.send('stop');
-    })));
+    await stopWorkers(workers);
   });
   const answer = (w, key) => new Promise((resolve) => w.on('message', (m) => m && m[key] !== undefined && resolve(m[key])));
   await Promise.all(workers.map((w) => answer(w, 'ready')));

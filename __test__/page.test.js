@@ -12,7 +12,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const cluster = require('cluster');
 const path = require('path');
-const { Panopticon } = require('./helpers');
+const { stopWorkers, Panopticon } = require('./helpers');
 const { launch } = require('../scripts/chromium');
 const { buildIfStale } = require('../scripts/build-page');
 
@@ -64,11 +64,7 @@ test('the live page draws a real cluster, follows it, filters, and goes on after
   t.after(async () => {
     if (browser) await browser.close();
     p.stop();
-    await Promise.all(workers.map((w) => new Promise((resolve) => {
-      if (w.isDead()) return resolve();
-      w.once('exit', resolve);
-      w.send('stop');
-    })));
+    await stopWorkers(workers);
   });
   const { url } = await p.serve({ port: 0 });
   browser = await launch();

@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const cluster = require('cluster');
 const http = require('http');
 const path = require('path');
-const { Panopticon } = require('./helpers');
+const { stopWorkers, Panopticon } = require('./helpers');
 const { startPrometheus, until } = require('../scripts/backends');
 
 // Prometheus 2.x's scrape Accept header (prometheus/scrape/scrape.go, 2.42).
@@ -49,11 +49,7 @@ test('Prometheus scrapes a cluster in OpenMetrics and in text; counters survive 
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
     p.stop();
-    await Promise.all(workers.map((w) => new Promise((resolve) => {
-      if (w.isDead()) return resolve();
-      w.once('exit', resolve);
-      w.send('stop');
-    })));
+    await stopWorkers(workers);
   });
   await Promise.all(workers.map((w) => new Promise((resolve) => w.on('message', (m) => m && m.recorded && resolve()))));
   p.inc(['http'], 'requests', 1, { method: 'GET', status: '200' });

@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Worker } = require('worker_threads');
-const { next, Panopticon } = require('./helpers');
+const { next, deliveryWhere, stopWorkers, Panopticon } = require('./helpers');
 
 const PANOPTIC = JSON.stringify(require.resolve('..'));
 
@@ -20,16 +20,6 @@ function thread(body, workerData) {
   `, { eval: true, workerData });
   const exited = new Promise((resolve) => worker.once('exit', resolve));
   return { worker, exited };
-}
-
-/** Deliveries until `done(delivery)` is true (bounded). */
-async function until(p, done, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const d = await next(p, 'delivery', 1, timeoutMs);
-    if (done(d)) return d;
-    assert.ok(Date.now() < deadline, 'condition not met in time');
-  }
 }
 
 const sumOf = (tree) => (tree && tree.n ? tree.n.value.val : 0);
@@ -58,7 +48,7 @@ test('threads with the instance name of the main thread feed it, once', { timeou
     p.histogram([], 'h', 1);
   });
   const labels = threads.map(({ worker }) => `master:${worker.threadId}`);
-  const d = await until(p, (x) => x.data.threads && labels.every((l) => x.data.threads[l] && x.data.threads[l].n) && x.data.master.n);
+  const d = await deliveryWhere(p, (x) => x.data.threads && labels.every((l) => x.data.threads[l] && x.data.threads[l].n) && x.data.master.n);
   assert.equal(sumOf(d.data.master), 1 / interval, 'the master holds only its own data');
   assert.equal(sumOf(d.data.threads[labels[0]]), 2 / interval);
   assert.equal(sumOf(d.data.threads[labels[1]]), 3 / interval);
@@ -148,13 +138,9 @@ test("a cluster worker's threads reach the master as <workerId>:<threadId>", { t
   const worker = cluster.fork({ INTERVAL: interval });
   t.after(async () => {
     p.stop();
-    if (!worker.isDead()) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.send('stop');
-      await exited;
-    }
+    await stopWorkers([worker]);
   });
-  const d = await until(p, (x) => x.data.workers && x.data.workers[worker.id] && x.data.workers[worker.id].n &&
+  const d = await deliveryWhere(p, (x) => x.data.workers && x.data.workers[worker.id] && x.data.workers[worker.id].n &&
     Object.values(x.data.threads || {}).some((tree) => tree.n));
   const labels = Object.keys(d.data.threads);
   assert.equal(labels.length, 1);
@@ -194,7 +180,7 @@ test('registered loggers with a static merge(a, b) are merged into data.cluster'
     p.peak([], 'x', 4);
     p.noMerge([], 'y', 4);
   });
-  const d = await until(p, (x) => x.data.master.x && Object.values(x.data.threads || {}).some((tree) => tree.x));
+  const d = await deliveryWhere(p, (x) => x.data.master.x && Object.values(x.data.threads || {}).some((tree) => tree.x));
   assert.equal(d.data.master.x.value.max, 4);
   assert.equal(d.data.cluster.x.value.max, 9, 'merged with the class\'s merge');
   assert.equal(d.data.cluster.y, undefined, 'no static merge: absent from the cluster view');

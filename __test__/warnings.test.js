@@ -11,7 +11,7 @@ const cluster = require('cluster');
 const path = require('path');
 const { spawn } = require('child_process');
 const { Worker } = require('worker_threads');
-const { next, Panopticon } = require('./helpers');
+const { next, deliveriesUntil, stopWorkers, Panopticon } = require('./helpers');
 
 const PANOPTIC = JSON.stringify(require.resolve('..'));
 
@@ -26,18 +26,6 @@ async function processWarnings(fn) {
     process.removeListener('warning', on);
   }
   return seen;
-}
-
-/** Deliveries of `p` until `done(delivery, all so far)` (bounded). */
-async function until(p, done, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  const all = [];
-  for (;;) {
-    const d = await next(p, 'delivery', 1, timeoutMs);
-    all.push(d);
-    if (done(d, all)) return all;
-    assert.ok(Date.now() < deadline, 'condition not met in time');
-  }
 }
 
 const sum = (all, field) => all.reduce((n, d) => n + d.meta[field], 0);
@@ -66,7 +54,7 @@ test('a thread on the same grid merges whatever its startTime; one on another gr
     setInterval(() => p.inc([], 'other', 1), 20);
   `);
   t.after(() => Promise.all([same.terminate(), other.terminate()]));
-  const all = await until(p, (d, so) => d.data.cluster.n !== undefined && sum(so, 'mismatched') >= 3);
+  const all = await deliveriesUntil(p, (d, so) => d.data.cluster.n !== undefined && sum(so, 'mismatched') >= 3);
   const last = all[all.length - 1];
   assert.equal(Object.keys(last.data.threads).length, 1, 'only the thread on the same grid');
   assert.equal(last.data.cluster.other, undefined);
@@ -86,16 +74,12 @@ test('cluster workers: another interval is mismatched, another name unmatched, a
   const workers = [fork({}), fork({ INTERVAL: interval / 2 }), fork({ NAME: 'webb' }), fork({ START: 7 })];
   t.after(async () => {
     p.stop();
-    await Promise.all(workers.map((w) => new Promise((resolve) => {
-      if (w.isDead()) return resolve();
-      w.once('exit', resolve);
-      w.send('stop');
-    })));
+    await stopWorkers(workers);
   });
   // No 'warning' listener: the process hears each once.
   let all;
   const seen = await processWarnings(async () => {
-    all = await until(p, (d, so) => d.data.workers && d.data.workers[workers[0].id] && sum(so, 'mismatched') >= 4 && sum(so, 'unmatched') >= 2);
+    all = await deliveriesUntil(p, (d, so) => d.data.workers && d.data.workers[workers[0].id] && sum(so, 'mismatched') >= 4 && sum(so, 'unmatched') >= 2);
     // More intervals: no second warning for the same sources.
     all.push(...(await next(p, 'delivery', 2)));
   });
@@ -149,7 +133,7 @@ test('an invalid inc n counts 1 (meta.invalid), an invalid sample is dropped (me
     p.sample(['a'], 's', 'x');
     p.sample(['a'], 's', 2);
   });
-  const all = await until(p, (d) => d.data.master.a !== undefined);
+  const all = await deliveriesUntil(p, (d) => d.data.master.a !== undefined);
   const d = all[all.length - 1];
   assert.equal(d.data.master.a.n.value.val, 4 / interval, 'every call counts 1');
   assert.equal(d.meta.invalid, 2);

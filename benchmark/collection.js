@@ -37,7 +37,7 @@ const path = require('path');
 const { spawn } = require('child_process');
 const { median, max, fmt, threadCpuMs, threadNamed } = require('./stats');
 const { judge, table } = require('./targets');
-const { parseOptions, integerAtLeast } = require('./options');
+const { parseOptions, integerAtLeast, writeJson } = require('./options');
 
 const TARGET_SERIES = 1000000;
 const TARGET_MS = 100;
@@ -208,8 +208,7 @@ async function parent() {
 async function main() {
   const out = opts.child > 0 ? await child(opts.child) : await parent();
   if (opts.json) {
-    fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-    fs.writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`);
+    writeJson(opts.json, out);
   }
 }
 

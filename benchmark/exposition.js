@@ -27,16 +27,14 @@
 // - Each size runs `rounds` scrapes of each (after one untimed warm-up each); medians reported.
 //   Absolute times depend on the machine's load: compare within one run.
 
-const fs = require('fs');
 const { fork } = require('child_process');
 const http = require('http');
-const path = require('path');
 const { monitorEventLoopDelay, performance } = require('perf_hooks');
 const promClient = require('prom-client');
 const Panopticon = require('..');
 const { median, max, fmt, threadCpuMs } = require('./stats');
 const { judge, table } = require('./targets');
-const { parseOptions, integerAtLeast } = require('./options');
+const { parseOptions, integerAtLeast, writeJson } = require('./options');
 
 const opts = parseOptions(process.argv.slice(2), {
   sizes: { value: [100000, 1000000], help: 'series counts', check: integerAtLeast(1) },
@@ -250,8 +248,7 @@ async function main() {
 main()
   .then((out) => {
     if (opts.json) {
-      fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-      fs.writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`);
+      writeJson(opts.json, out);
     }
   })
   .catch((e) => {

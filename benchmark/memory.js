@@ -31,7 +31,7 @@ const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 const { judge, table, show } = require('./targets');
-const { parseOptions, integerAtLeast } = require('./options');
+const { parseOptions, integerAtLeast, writeJson } = require('./options');
 const { MASK, VALUES } = require('./values');
 
 const WARM = 1000;
@@ -168,8 +168,7 @@ async function parent() {
 async function main() {
   const out = opts.child ? child(opts.child) : await parent();
   if (opts.json) {
-    fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-    fs.writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`);
+    writeJson(opts.json, out);
   }
 }
 

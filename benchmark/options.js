@@ -1,8 +1,11 @@
 'use strict';
 
 // Command-line options of the benchmark scripts that run as parts of `npm run bench`
-// (collection.js, memory.js, cluster.js, trace.js): `--name value` pairs checked against a spec,
-// and `--help`.
+// (hotpath.js, collection.js, memory.js, cluster.js, trace.js, exposition.js): `--name value`
+// pairs checked against a spec, and `--help`; and the file of their `--json` option.
+
+const fs = require('fs');
+const path = require('path');
 
 /**
  * Parses `argv` by `spec`: { name: { value, help, check? } } where `value` is the default (its type
@@ -52,6 +55,11 @@ function integerFrom(min, max) {
   return (v) => (Number.isInteger(v) && v >= min && v <= max ? undefined : `must be an integer from ${min} to ${max}`);
 }
 
+/** A check for parseOptions: a number greater than `min`. */
+function above(min) {
+  return (v) => (v > min ? undefined : `must be > ${min}`);
+}
+
 /** A check for parseOptions: a number of at least `min`. */
 function atLeast(min) {
   return (v) => (v >= min ? undefined : `must be >= ${min}`);
@@ -62,4 +70,10 @@ function oneOf(choices) {
   return (v) => (choices.includes(v) ? undefined : `must be one of ${choices.join(', ')}`);
 }
 
-module.exports = { parseOptions, integerAtLeast, integerFrom, atLeast, oneOf };
+/** Writes `data` as indented JSON to `file` (a --json option's value), making its folder first. */
+function writeJson(file, data) {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+}
+
+module.exports = { parseOptions, integerAtLeast, integerFrom, above, atLeast, oneOf, writeJson };

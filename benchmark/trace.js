@@ -5,9 +5,9 @@
 // process of its own: requiring jstrace starts its reconnect timer); `--help` lists options.
 //
 // Part 1, idle (no tracer attached; the cost every application pays all the time), interleaved in
-// the same rounds as benchmark/index.js's hot path: an empty function (the floor), panoptic's
+// rounds as benchmark/hotpath.js's: an empty function (the floor), panoptic's
 // trace() in a process that is attachable (from require on), and jstrace 0.3.0's trace() (whose
-// idle check is `if (!server.subscribing) return`). Same method as benchmark/index.js: one sample
+// idle check is `if (!server.subscribing) return`). Same method as benchmark/hotpath.js: one sample
 // = CALLS back-to-back calls in a loop of its own per task (monomorphic, inlinable call site),
 // timed around the loop; the median across rounds of each round's median ns/op; ratios computed
 // per round and their median reported.
@@ -25,12 +25,12 @@ const path = require('path');
 const { spawn } = require('child_process');
 const { Bench } = require('tinybench');
 const { quantile, fmt } = require('./stats');
-const { parseOptions, integerAtLeast, atLeast } = require('./options');
+const { parseOptions, integerAtLeast, above, atLeast, writeJson } = require('./options');
 
 const opts = parseOptions(process.argv.slice(2), {
   json: { value: null, help: 'also write the results as JSON to this file' },
   rounds: { value: 9, help: 'measured rounds per part', check: integerAtLeast(1) },
-  time: { value: 300, help: 'ms per task per round', check: (v) => (v > 0 ? undefined : 'must be > 0') },
+  time: { value: 300, help: 'ms per task per round', check: above(0) },
   'warmup-time': { value: 100, help: 'tinybench warm-up per task, ms', check: atLeast(0) },
 }, 'node benchmark/trace.js');
 
@@ -176,8 +176,7 @@ async function main() {
   console.log('\nmedian ns/op: median across rounds of each round\'s median per-call time; vs ...: median across');
   console.log('rounds of (this task / reference task) in the same round.');
   if (opts.json) {
-    fs.mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
-    fs.writeFileSync(opts.json, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, results: [...idle, ...attached, ...after] }, null, 2)}\n`);
+    writeJson(opts.json, { date: new Date().toISOString(), node: process.version, results: [...idle, ...attached, ...after] });
   }
 }
 

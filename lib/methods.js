@@ -2,7 +2,7 @@
 
 // The logger methods (built-in and registered) and their recorders. A recorder `record(c, s, value)`
 // records `value` into series state `s` of collector `c`; the `p.inc(path, id, n)`-style methods
-// call it with the state their key resolves to (Collector#lookup), and `bind()` returns a closure
+// call it with the state their key resolves to (lib/lookup.js), and `bind()` returns a closure
 // over both (`method.bind(c, s)`). Recorders are the hot path: no string building, no allocation,
 // no call into native code per record.
 //
@@ -39,10 +39,10 @@ function hrtimeToMs(dt, scaleFactor) {
 }
 
 // ---- series states -------------------------------------------------------------------------------
-// One per series and instance, made by Collector#resolve, as small as they can be (series are
-// many). `ref` is where the engine keeps the series (a counter's or meter's first slot across
-// the pages, else its series id), -1 until its first datum; `cur` the interval it entered (NaN:
-// none; see Collector#enter).
+// One per series and instance, made by lib/lookup.js's resolve, as small as they can be
+// (series are many). `ref` is where the engine keeps the series (a counter's or meter's first
+// slot across the pages, else its series id), -1 until its first datum; `cur` the interval it
+// entered (NaN: none; see Collector#enter).
 
 function counterState(method, path, id) {
   return { method, path, id, ref: -1, cur: NaN, count: 0, total: 0 };
