@@ -121,7 +121,9 @@ function buildIfStale() {
   const args = ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'];
   const env = { ...process.env };
   if (host.triple === 'x86_64-unknown-linux-gnu' || host.triple === 'aarch64-unknown-linux-gnu') {
-    args.push('--cross-compile', '--target', `${host.triple}.2.17`);
+    // Its own target dir: the zig and the plain (`npm run build`) builds of the same triple do not
+    // share cargo's cache, and in one folder each would rebuild everything after the other.
+    args.push('--cross-compile', '--target', `${host.triple}.2.17`, '--target-dir', path.join('target', 'portable'));
     const bin = zigTools();
     if (bin) env.PATH = `${bin}${path.delimiter}${env.PATH}`;
   }
