@@ -16,7 +16,7 @@ const path = require('path');
 
 const root = path.join(__dirname, '..');
 const pkg = require('../package.json');
-const { hostTarget } = require('../scripts/artifacts');
+const { hostTarget, napiCli } = require('../scripts/artifacts');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 // What npm injects into the environment of `npm test`: it describes this repo's package and must
@@ -309,6 +309,20 @@ describe('the published packages, as a user gets them', { timeout: 300000 }, () 
       assert.equal(sub.version, '9.8.7', platform);
       assert.equal(sub.license, 'MIT OR Apache-2.0', platform);
     }
+  });
+
+  test("the release's publish step (napi pre-publish, dry run) accepts this machine's package, and refuses it without its binary", (t) => {
+    const copy = tempDir('panoptic-prepublish-');
+    t.after(() => fs.rmSync(copy, { recursive: true, force: true }));
+    fs.copyFileSync(path.join(root, 'package.json'), path.join(copy, 'package.json'));
+    fs.cpSync(path.join(root, 'npm'), path.join(copy, 'npm'), { recursive: true });
+    // Restricted to this machine's target, as `npm run artifacts` restricts `napi artifacts`.
+    fs.writeFileSync(path.join(copy, 'napi.json'), JSON.stringify({ binaryName: 'panoptic', packageName: 'panoptic', targets: [host.triple] }));
+    const prePublish = () => run(process.execPath, [napiCli(), 'pre-publish', '--dry-run', '-c', 'napi.json', '-t', 'npm', '--no-gh-release'], copy);
+    check(prePublish(), 'napi pre-publish --dry-run');
+    fs.rmSync(path.join(copy, 'npm', host.platform, addonName));
+    const refused = prePublish();
+    assert.notEqual(refused.status, 0, `napi pre-publish accepted npm/${host.platform} without its binary:\n${refused.stdout}${refused.stderr}`);
   });
 
   test('the tarballs hold exactly what a user needs: the main one no binary, the platform one only its binary', () => {
