@@ -10,7 +10,7 @@ const path = require('path');
 const { describe } = require('./args');
 const { unknownKeys } = require('./warnings');
 const { filter } = require('./filter');
-const { checkInflux, influxKeys } = require('../binding.js');
+const { checkInflux, influxKeys } = require('./addon');
 
 const INFLUX_OPTIONS = influxKeys();
 // serve()'s options (a key not listed is warned about and ignored).

@@ -4,7 +4,7 @@
 // core (crates/panoptic-core/src/filter.rs), to test series or select the leaves of a delivery.
 
 const os = require('os');
-const { compileFilter, NativeFilter } = require('../binding.js');
+const { compileFilter, NativeFilter } = require('./addon');
 const { describe, checkKey } = require('./args');
 
 const ROLES = ['master', 'worker', 'thread'];

@@ -2,7 +2,7 @@
 
 // The native addon and the process-wide memory the JS recorders share with it.
 
-const binding = require('../binding.js');
+const binding = require('./addon');
 
 const layout = binding.layout();
 

@@ -2,7 +2,8 @@
 
 // Makes a fresh clone runnable: installs the npm dependencies when package-lock.json is newer than
 // the installed tree, builds the live page (scripts/build-page.js) when it is older than its
-// sources, and builds the native addon (release) when it is missing or older than any Rust source.
+// sources, and builds the native addon (release, scripts/artifacts.js) when it is missing or older
+// than any Rust source.
 // `npm start`, `npm test` and `npm run bench` run this first.
 
 const { execSync } = require('child_process');
@@ -19,16 +20,6 @@ function mtime(file) {
   }
 }
 
-function newest(dir, test) {
-  let latest = -Infinity;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) latest = Math.max(latest, newest(full, test));
-    else if (test(entry.name)) latest = Math.max(latest, mtime(full));
-  }
-  return latest;
-}
-
 function run(command) {
   console.error(`[prepare] ${command}`);
   execSync(command, { cwd: root, stdio: 'inherit' });
@@ -42,11 +33,6 @@ const installed = path.join(root, 'node_modules', '.package-lock.json');
 if (mtime(installed) < mtime(lock)) run('npm install --no-audit --no-fund');
 require('./build-page').buildIfStale(); // the live page (page/dist/index.html), after the install: it needs uplot
 
-const addon = fs.readdirSync(root).find((f) => /^panoptic\..+\.node$/.test(f));
-const sources = Math.max(
-  newest(path.join(root, 'src'), (f) => f.endsWith('.rs')),
-  newest(path.join(root, 'crates'), (f) => f.endsWith('.rs') || f === 'Cargo.toml'),
-  ...['Cargo.toml', 'Cargo.lock', 'build.rs', 'package.json'].map((f) => mtime(path.join(root, f))),
-);
-const built = addon ? Math.min(mtime(path.join(root, addon)), mtime(path.join(root, 'binding.js'))) : -Infinity;
-if (built < sources) run('npm run build');
+// The native addon (release), built when missing or older than any Rust source and placed into its
+// npm/<platform>/ package: on Linux x64 the portable (glibc 2.17) binary, the one the tests load.
+require('./artifacts').buildIfStale();

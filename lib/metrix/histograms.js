@@ -6,7 +6,7 @@
 // costs a typed-array store instead of a napi call (~100-400 ns, DESIGN.md "Hot path physics").
 
 const { randomBytes } = require('crypto');
-const { NativeBucketed, NativeFrugal } = require('../../binding.js');
+const { NativeBucketed, NativeFrugal } = require('../addon');
 const { describe } = require('../args.js');
 
 // Values per trip to Rust: one napi call (~0.3 us) per 256 values is ~1 ns a value, and the

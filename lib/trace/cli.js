@@ -7,7 +7,7 @@
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const binding = require('../../binding.js');
+const binding = require('../addon');
 const { KIND, CODES, runtimeDir, checkPattern, Matcher, errorText } = require('./protocol');
 const { describe } = require('../args');
 const pkg = require('../../package.json');

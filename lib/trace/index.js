@@ -10,7 +10,7 @@
 
 const os = require('os');
 const { isMainThread } = require('worker_threads');
-const binding = require('../../binding.js');
+const binding = require('../addon');
 const { describe } = require('../args');
 const { KIND, CLOSED, CODES, Matcher, runtimeDir, errorPayload, errorText } = require('./protocol');
 const pkg = require('../../package.json');

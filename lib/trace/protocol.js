@@ -5,7 +5,7 @@
 
 const os = require('os');
 const path = require('path');
-const binding = require('../../binding.js');
+const binding = require('../addon');
 const { describe } = require('../args');
 
 /** Frame kinds and limits: `{ version, maxPayload, hello, subscribe, ... }`. */
