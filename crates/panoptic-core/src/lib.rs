@@ -15,5 +15,7 @@ pub mod record;
 pub mod snapshot;
 pub mod stats;
 pub mod tags;
+#[cfg(test)]
+mod testing;
 pub mod trace;
 pub mod wire;

@@ -240,17 +240,10 @@ mod tests {
         }
     }
 
-    fn counter(total: f64) -> Value {
-        Value::Counter { count: 1.0, total }
-    }
+    use crate::testing::counter;
 
     fn format() -> Format {
-        Format {
-            interval: 1000.0,
-            scale_factor: 1000.0,
-            time_stamp: 5000.0,
-            percentiles: Arc::from([50.0, 99.0]),
-        }
+        crate::testing::format(1000.0, 1000.0, 5000.0, &[50.0, 99.0])
     }
 
     fn store() -> Store {

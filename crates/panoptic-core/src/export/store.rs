@@ -388,40 +388,23 @@ mod tests {
     use super::*;
     use crate::gather::tree::Format;
     use crate::gather::Gathering;
-    use crate::snapshot::{Entry, Snapshot};
+    use crate::snapshot::Snapshot;
     use crate::stats::histogram::HistogramOptions;
     use crate::wire::{encode, Keys};
 
+    use crate::testing::counter;
+
     fn key(method: &str, id: &str) -> Arc<SeriesKey> {
-        Arc::new(SeriesKey::new(method, &["p"], id))
+        crate::testing::key(method, &["p"], id)
     }
 
     fn snap(k: f64, pid: u32, entries: &[(&str, &str, Value)]) -> Snapshot {
-        Snapshot {
-            k,
-            pid,
-            entries: entries
-                .iter()
-                .map(|(m, id, v)| Entry {
-                    key: key(m, id),
-                    value: v.clone(),
-                })
-                .collect(),
-            ..Snapshot::default()
-        }
+        let series = entries.iter().map(|(m, id, v)| (key(m, id), v.clone()));
+        crate::testing::snapshot(k, pid, series)
     }
 
     fn format(k: f64) -> Format {
-        Format {
-            interval: 100.0,
-            scale_factor: 1.0,
-            time_stamp: (k + 1.0) * 100.0,
-            percentiles: Arc::from([50.0]),
-        }
-    }
-
-    fn counter(total: f64) -> Value {
-        Value::Counter { count: 1.0, total }
+        crate::testing::format(100.0, 1.0, (k + 1.0) * 100.0, &[50.0])
     }
 
     fn meter(count: f64) -> Value {

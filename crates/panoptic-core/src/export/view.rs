@@ -92,33 +92,15 @@ pub(crate) mod fixture {
     use crate::export::{Origin, Store};
     use crate::gather::{Delivery, Gathering, Source};
 
-    use crate::gather::tree::Format;
-    use crate::snapshot::{Entry, SeriesKey, Snapshot, Value};
+    use crate::snapshot::{SeriesKey, Value};
     use crate::wire::{encode, Keys};
 
-    pub(crate) fn key(method: &str, path: &[&str], id: &str) -> Arc<SeriesKey> {
-        Arc::new(SeriesKey::new(method, path, id))
-    }
-
-    /// An `inc` interval: one call adding `total`.
-    pub(crate) fn counter(total: f64) -> Value {
-        Value::Counter { count: 1.0, total }
-    }
+    pub(crate) use crate::testing::{counter, key};
 
     pub(crate) type Series<'a> = &'a [(Arc<SeriesKey>, Value)];
 
-    fn snapshot(k: f64, pid: u32, series: Series) -> Snapshot {
-        Snapshot {
-            k,
-            pid,
-            entries: (series.iter())
-                .map(|(key, value)| Entry {
-                    key: key.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            ..Snapshot::default()
-        }
+    fn snapshot(k: f64, pid: u32, series: Series) -> crate::snapshot::Snapshot {
+        crate::testing::snapshot(k, pid, series.iter().cloned())
     }
 
     /// A store fed intervals 0, 1, ... of 1 s ending at 1_700_000_001_000 ms, 1_700_000_002_000
@@ -167,12 +149,8 @@ pub(crate) mod fixture {
                 let text = encode(&snapshot(k, 11, worker), Keys::All { epoch: 1 });
                 (self.gathering.receive(Source::Worker(1), &text, k)).unwrap();
             }
-            let format = Format {
-                interval: 1000.0,
-                scale_factor: 1.0,
-                time_stamp: 1_700_000_000_000.0 + (k + 1.0) * 1000.0,
-                percentiles: Arc::from([50.0, 99.9]),
-            };
+            let time_stamp = 1_700_000_000_000.0 + (k + 1.0) * 1000.0;
+            let format = crate::testing::format(1000.0, 1.0, time_stamp, &[50.0, 99.9]);
             let delivery = self.gathering.deliver(k, format);
             self.store.add(&delivery);
             delivery

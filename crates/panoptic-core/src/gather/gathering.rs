@@ -477,47 +477,24 @@ mod tests {
     use super::*;
     use crate::gather::Tree;
     use crate::snapshot::{Entry, SeriesKey, Value};
-    use crate::stats::summary::Summary;
+
     use crate::wire::{encode, Dictionary, Keys};
     use std::sync::Arc;
 
+    use crate::testing::{counter, key, summary};
+
     fn format() -> Format {
-        Format {
-            interval: 100.0,
-            scale_factor: 1.0,
-            time_stamp: 500.0,
-            percentiles: Arc::from([50.0]),
-        }
+        crate::testing::format(100.0, 1.0, 500.0, &[50.0])
     }
 
+    /// Interval `k` of process `pid`, its series under the path `p`, one data point dropped.
     fn snap(k: f64, pid: u32, entries: Vec<(&str, &str, Value)>) -> Snapshot {
+        let series =
+            (entries.into_iter()).map(|(method, id, value)| (key(method, &["p"], id), value));
         Snapshot {
-            k,
-            pid,
             dropped: 1.0,
-            entries: entries
-                .into_iter()
-                .map(|(method, id, value)| Entry {
-                    key: Arc::new(SeriesKey {
-                        method: method.into(),
-                        path: vec!["p".into()].into(),
-                        id: id.into(),
-                    }),
-                    value,
-                })
-                .collect(),
-            ..Snapshot::default()
+            ..crate::testing::snapshot(k, pid, series)
         }
-    }
-
-    fn counter(total: f64) -> Value {
-        Value::Counter { count: 1.0, total }
-    }
-
-    fn summary(xs: &[f64]) -> Value {
-        let mut s = Summary::default();
-        xs.iter().for_each(|&x| s.push(x));
-        Value::Summary(s)
     }
 
     /// A self-contained message (every key defined).
