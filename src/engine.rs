@@ -19,9 +19,7 @@ use panoptic_core::stats::meter;
 use panoptic_core::wire::{encode, Keys};
 
 use crate::delivery::NativeDelivery;
-use crate::error::{
-    clock_error, coded, Coded, BAD_OPTIONS, NOT_DELIVERING, NO_INTERVAL, NO_PAGE,
-};
+use crate::error::{clock_error, coded, Coded, BAD_OPTIONS, NOT_DELIVERING, NO_INTERVAL, NO_PAGE};
 use crate::export::{ExportOptions, ExportStats, Exports, NativeServer, ServeSpec};
 use crate::memory::{view, Owner};
 
