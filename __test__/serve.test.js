@@ -299,5 +299,10 @@ test('a bad influx option throws from the constructor, naming the option', () =>
   assert.throws(() => new Panopticon({ influx: { url: 'https://db:8086', db: 'm' } }), { message: /influx\.url/ });
   assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086' } }), { message: /influx\.db/ });
   assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', timeout: -1 } }), { name: 'RangeError', message: /influx\.timeout/ });
-  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', timeout: NaN } }), { name: 'RangeError', message: /influx\.timeout must be a finite number, got NaN/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', timeout: NaN } }), { name: 'RangeError', message: /^influx\.timeout must be a positive number of ms, got NaN$/ });
+  // Types are checked in JS, ranges in the core: one check each, one message style.
+  assert.throws(() => new Panopticon({ influx: { url: 8086, db: 'm' } }), { name: 'TypeError', message: /^influx\.url must be a string, got 8086$/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', perProcess: 1 } }), { name: 'TypeError', message: /^influx\.perProcess must be a boolean, got 1$/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', tags: { env: 1 } } }), { name: 'TypeError', message: /^influx\.tags\.env must be a string, got 1$/ });
+  assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', maxQueueBytes: 100 } }), { name: 'RangeError', message: /^influx\.maxQueueBytes must be a number of bytes from 1024, got 100$/ });
 });

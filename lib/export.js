@@ -10,9 +10,27 @@ const path = require('path');
 const { describe } = require('./args');
 const { unknownKeys } = require('./warnings');
 const { filter } = require('./filter');
-const { checkInflux, influxKeys } = require('./addon');
+const { checkInflux } = require('./addon');
 
-const INFLUX_OPTIONS = influxKeys();
+// The `influx` option's fields and their types (docs/influxdb.md). JS checks the types, the core
+// the ranges (checkInflux); a key not listed is warned about and ignored.
+const INFLUX_TYPES = {
+  url: 'string',
+  db: 'string',
+  username: 'string',
+  password: 'string',
+  retentionPolicy: 'string',
+  precision: 'string',
+  prefix: 'string',
+  perProcess: 'boolean',
+  tags: 'object',
+  maxQueueBytes: 'number',
+  batchPoints: 'number',
+  timeout: 'number',
+  minBackoff: 'number',
+  maxBackoff: 'number',
+};
+const INFLUX_OPTIONS = Object.keys(INFLUX_TYPES);
 // serve()'s options (a key not listed is warned about and ignored).
 const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles'];
 
@@ -80,18 +98,28 @@ function parseExportOptions(options) {
       throw new TypeError(`options.influx must be an object, got ${describe(influx)}`);
     }
     unknownKeys(influx, INFLUX_OPTIONS, 'options.influx');
-    const known = {};
-    for (const key of INFLUX_OPTIONS) {
-      const value = influx[key];
-      // JSON has no NaN nor Infinity (they would read as "not given").
-      if (typeof value === 'number' && !Number.isFinite(value)) {
-        throw new RangeError(`influx.${key} must be a finite number, got ${describe(value)}`);
-      }
-      if (value !== undefined) known[key] = value;
-    }
-    out.influx = JSON.stringify(known);
+    out.influx = influxOptions(influx);
     const problem = checkInflux(out.influx);
-    if (problem) throw problem.kind === 'RangeError' ? new RangeError(problem.message) : new TypeError(problem.message);
+    if (problem) throw new RangeError(problem);
+  }
+  return out;
+}
+
+/** The known fields of `influx`, their types checked (null and undefined are not given). */
+function influxOptions(influx) {
+  const out = {};
+  for (const [key, type] of Object.entries(INFLUX_TYPES)) {
+    const value = influx[key];
+    if (value === undefined || value === null) continue;
+    if (key === 'tags') {
+      if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`influx.tags must be an object of strings, got ${describe(value)}`);
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v !== 'string') throw new TypeError(`influx.tags.${k} must be a string, got ${describe(v)}`);
+      }
+    } else if (typeof value !== type) {
+      throw new TypeError(`influx.${key} must be a ${type}, got ${describe(value)}`);
+    }
+    out[key] = value;
   }
   return out;
 }

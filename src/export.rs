@@ -3,12 +3,13 @@
 //! started by `serve()`. The servers and the pusher run on native threads; JS only starts and
 //! stops them and reads their counters.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use panoptic_core::export::push::{PushError, PushOptions, PushStats, Pusher};
+use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
 use panoptic_core::export::routes::{self, Served, Settings};
 use panoptic_core::export::select::Selection;
 use panoptic_core::export::{Exporter, Origin};
@@ -19,46 +20,65 @@ use crate::error::{coded, Coded, BAD_OPTIONS};
 /// How long a stopped instance's pusher may go on sending what it queued (on its own thread).
 const FLUSH_ON_STOP: Duration = Duration::from_secs(2);
 
-/// The instance options of the exports, checked by lib/export.js.
+/// The instance options of the exports, their types checked by lib/export.js.
 #[napi(object)]
 pub struct ExportOptions {
     /// `filter`: the expression limiting what every export shows.
     pub filter: Option<String>,
-    /// `influx`, as JSON.
-    pub influx: Option<String>,
+    /// `influx`: push every delivery to InfluxDB.
+    pub influx: Option<InfluxOptions>,
 }
 
-/// An option that lib/export.js throws as a `TypeError` or a `RangeError`.
+/// The `influx` option (docs/influxdb.md): lib/export.js checks the types, the core the ranges
+/// ([`PushOptions::new`]).
 #[napi(object)]
-pub struct OptionProblem {
-    /// `TypeError` or `RangeError`.
-    pub kind: String,
-    /// Names the option and the value given.
-    pub message: String,
+#[derive(Clone)]
+pub struct InfluxOptions {
+    pub url: Option<String>,
+    pub db: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub retention_policy: Option<String>,
+    pub precision: Option<String>,
+    pub prefix: Option<String>,
+    pub per_process: Option<bool>,
+    pub tags: Option<HashMap<String, String>>,
+    pub max_queue_bytes: Option<f64>,
+    pub batch_points: Option<f64>,
+    pub timeout: Option<f64>,
+    pub min_backoff: Option<f64>,
+    pub max_backoff: Option<f64>,
 }
 
-fn push_options(json: &str) -> Result<PushOptions, OptionProblem> {
-    let problem = |kind: &str, message: String| OptionProblem {
-        kind: kind.into(),
-        message,
-    };
-    let value = serde_json::from_str(json).map_err(|e| problem("TypeError", e.to_string()))?;
-    PushOptions::from_json(&value).map_err(|e| match e {
-        PushError::Range { message, .. } => problem("RangeError", message),
-        other => problem("TypeError", other.to_string()),
-    })
+impl From<InfluxOptions> for PushSpec {
+    fn from(o: InfluxOptions) -> PushSpec {
+        PushSpec {
+            url: o.url,
+            db: o.db,
+            username: o.username,
+            password: o.password,
+            retention_policy: o.retention_policy,
+            precision: o.precision,
+            prefix: o.prefix,
+            per_process: o.per_process,
+            // The line protocol sorts tags by key: the object's order does not matter.
+            tags: o.tags.unwrap_or_default().into_iter().collect(),
+            max_queue_bytes: o.max_queue_bytes,
+            batch_points: o.batch_points,
+            timeout: o.timeout,
+            min_backoff: o.min_backoff,
+            max_backoff: o.max_backoff,
+        }
+    }
 }
 
-/// The keys the `influx` option takes.
+/// Checks the ranges of the `influx` option: the message of the `RangeError` to throw, or
+/// nothing.
 #[napi]
-pub fn influx_keys() -> Vec<&'static str> {
-    panoptic_core::export::push::KEYS.to_vec()
-}
-
-/// Checks the `influx` option (given as JSON): what is wrong with it, or nothing.
-#[napi]
-pub fn check_influx(json: String) -> Option<OptionProblem> {
-    push_options(&json).err()
+pub fn check_influx(options: InfluxOptions) -> Option<String> {
+    PushOptions::new(options.into())
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// A delivering instance's exports.
@@ -81,8 +101,8 @@ impl Exports {
         let exporter = Exporter::new(origin.clone());
         let pusher = match options.influx {
             None => None,
-            Some(json) => {
-                let mut push = push_options(&json).map_err(|p| bad(p.message))?;
+            Some(influx) => {
+                let mut push = PushOptions::new(influx.into()).map_err(|e| bad(e.to_string()))?;
                 let keep = selection.clone();
                 push.lines.keep = Some(Arc::new(move |key, process| {
                     keep.keeps(&origin, key, process)

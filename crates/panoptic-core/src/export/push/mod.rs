@@ -42,7 +42,9 @@ mod options;
 mod queue;
 mod sender;
 
-pub use options::{PushError, PushOptions, DEFAULT_BATCH_POINTS, DEFAULT_MAX_QUEUE_BYTES, KEYS};
+pub use options::{
+    PushError, PushOptions, PushSpec, DEFAULT_BATCH_POINTS, DEFAULT_MAX_QUEUE_BYTES,
+};
 pub use queue::PushStats;
 
 /// See the module documentation.

@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_QUEUE_BYTES: usize = 8 << 20;
 /// The default batch size in points (InfluxDB's documentation advises 5000).
 pub const DEFAULT_BATCH_POINTS: usize = 5000;
 
-/// Where and how to push. [`PushOptions::from_json`] reads the JS option `influx`;
+/// Where and how to push. [`PushOptions::new`] reads the JS option `influx`;
 /// [`PushOptions::check`] validates.
 #[derive(Clone, Debug)]
 pub struct PushOptions {
@@ -62,10 +62,7 @@ impl Default for PushOptions {
 /// Why a pusher could not start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushError {
-    /// An option of the wrong type (the binding throws a `TypeError`); `field` is spelt as in
-    /// JS (`influx.url`).
-    Type { field: String, message: String },
-    /// An option out of range (a `RangeError`).
+    /// An option out of range (a `RangeError`); `field` is spelt as in JS (`influx.url`).
     Range { field: String, message: String },
     /// The thread could not be started.
     Thread(String),
@@ -74,9 +71,7 @@ pub enum PushError {
 impl fmt::Display for PushError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PushError::Type { message, .. } | PushError::Range { message, .. } => {
-                f.write_str(message)
-            }
+            PushError::Range { message, .. } => f.write_str(message),
             PushError::Thread(e) => write!(f, "the InfluxDB pusher's thread did not start: {e}"),
         }
     }
@@ -84,38 +79,34 @@ impl fmt::Display for PushError {
 
 impl std::error::Error for PushError {}
 
-/// The JS option's keys, in the order errors list them (the JS side warns about others and
-/// leaves them out before they come here).
-pub const KEYS: &[&str] = &[
-    "url",
-    "db",
-    "username",
-    "password",
-    "retentionPolicy",
-    "precision",
-    "prefix",
-    "perProcess",
-    "tags",
-    "maxQueueBytes",
-    "batchPoints",
-    "timeout",
-    "minBackoff",
-    "maxBackoff",
-];
+/// The `influx` option as JS gives it, its types checked by the JS side (lib/export.js): every
+/// field optional, numbers as given (ms for times), ranges checked by [`PushOptions::new`].
+#[derive(Clone, Debug, Default)]
+pub struct PushSpec {
+    pub url: Option<String>,
+    pub db: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub retention_policy: Option<String>,
+    /// `'ns'`, `'us'`, `'ms'` or `'s'`.
+    pub precision: Option<String>,
+    pub prefix: Option<String>,
+    pub per_process: Option<bool>,
+    pub tags: Vec<(String, String)>,
+    pub max_queue_bytes: Option<f64>,
+    pub batch_points: Option<f64>,
+    pub timeout: Option<f64>,
+    pub min_backoff: Option<f64>,
+    pub max_backoff: Option<f64>,
+}
 
-/// A given value as errors quote it (JSON, cut at 100 characters).
-pub(super) fn quote(value: &Json) -> String {
-    let text = value.to_string();
+/// A given text as errors quote it (JSON, cut at 100 characters).
+fn quote(text: &str) -> String {
+    let text = Json::from(text).to_string();
     match text.char_indices().nth(100) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text,
     }
-}
-
-fn type_error(field: &str, expected: &str, value: &Json) -> PushError {
-    let field = format!("influx.{field}");
-    let message = format!("{field} must be {expected}, got {}", quote(value));
-    PushError::Type { field, message }
 }
 
 fn range_error(field: &str, expected: &str, value: &dyn fmt::Display) -> PushError {
@@ -125,90 +116,78 @@ fn range_error(field: &str, expected: &str, value: &dyn fmt::Display) -> PushErr
 }
 
 impl PushOptions {
-    /// Reads the JS option `influx: { url, db, username, password, retentionPolicy, precision
-    /// ('ns' | 'us' | 'ms' | 's'), prefix, perProcess, tags: { key: value }, maxQueueBytes,
-    /// batchPoints, timeout, minBackoff, maxBackoff }` (times in ms; absent or `undefined`
-    /// keys take their defaults), then [`PushOptions::check`]s it.
-    pub fn from_json(value: &Json) -> Result<PushOptions, PushError> {
-        let Json::Object(map) = value else {
-            let message = format!("influx must be an object, got {}", quote(value));
-            let field = "influx".into();
-            return Err(PushError::Type { field, message });
+    /// Options from the JS option `influx` (`{ url, db, username, password, retentionPolicy,
+    /// precision, prefix, perProcess, tags, maxQueueBytes, batchPoints, timeout, minBackoff,
+    /// maxBackoff }`, times in ms; absent fields take their defaults), [`PushOptions::check`]ed.
+    pub fn new(spec: PushSpec) -> Result<PushOptions, PushError> {
+        let d = PushOptions::default();
+        // A number > 0 and finite (NaN and infinities never reach here from JSON-free JS, but
+        // the core trusts no caller).
+        let positive = |name: &str, x: f64, what: &str| {
+            if x.is_finite() && x > 0.0 {
+                Ok(x)
+            } else {
+                Err(range_error(name, what, &x))
+            }
         };
-        let mut options = PushOptions::default();
-        for (key, value) in map {
-            if value.is_null() {
-                continue; // JSON.stringify drops undefined; null is taken as not given
+        let ms = |name: &str, x: Option<f64>, default: Duration| match x {
+            None => Ok(default),
+            Some(x) => positive(name, x, "a positive number of ms")
+                .map(|x| Duration::from_secs_f64(x.min(1e15) / 1000.0)),
+        };
+        let precision = match spec.precision {
+            None => d.lines.precision,
+            Some(given) => Precision::parse(&given).ok_or_else(|| {
+                range_error("precision", "one of 'ns', 'us', 'ms', 's'", &quote(&given))
+            })?,
+        };
+        let max_queue_bytes = match spec.max_queue_bytes {
+            None => d.max_queue_bytes,
+            Some(x) => {
+                let x = positive("maxQueueBytes", x, "a number of bytes from 1024")?;
+                if x < 1024.0 || x > usize::MAX as f64 {
+                    return Err(range_error(
+                        "maxQueueBytes",
+                        "a number of bytes from 1024",
+                        &x,
+                    ));
+                }
+                x as usize
             }
-            let text = |expected| match value {
-                Json::String(s) => Ok(s.clone()),
-                _ => Err(type_error(key, expected, value)),
-            };
-            let number = |what| {
-                (value.as_f64())
-                    .ok_or_else(|| type_error(key, "a number", value))
-                    .and_then(|x| {
-                        if x.is_finite() && x > 0.0 {
-                            Ok(x)
-                        } else {
-                            Err(range_error(key, what, &x))
-                        }
-                    })
-            };
-            let ms = |x: f64| Duration::from_secs_f64(x / 1000.0);
-            match key.as_str() {
-                "url" => options.url = text("a string")?,
-                "db" => options.db = text("a string")?,
-                "username" => options.username = Some(text("a string")?),
-                "password" => options.password = Some(text("a string")?),
-                "retentionPolicy" => options.retention_policy = Some(text("a string")?),
-                "precision" => {
-                    let given = text("one of 'ns', 'us', 'ms', 's'")?;
-                    options.lines.precision = Precision::parse(&given).ok_or_else(|| {
-                        range_error(key, "one of 'ns', 'us', 'ms', 's'", &quote(value))
-                    })?;
+        };
+        let batch_points = match spec.batch_points {
+            None => d.batch_points,
+            Some(x) => {
+                let x = positive("batchPoints", x, "a whole number from 1")?;
+                if x.fract() != 0.0 || x > 1e9 {
+                    return Err(range_error(
+                        "batchPoints",
+                        "a whole number from 1 to 1e9",
+                        &x,
+                    ));
                 }
-                "prefix" => options.lines.prefix = text("a string")?,
-                "perProcess" => {
-                    options.lines.per_process =
-                        (value.as_bool()).ok_or_else(|| type_error(key, "a boolean", value))?
-                }
-                "tags" => {
-                    let Json::Object(tags) = value else {
-                        return Err(type_error(key, "an object of strings", value));
-                    };
-                    for (k, v) in tags {
-                        let Json::String(v) = v else {
-                            return Err(type_error(&format!("tags.{k}"), "a string", v));
-                        };
-                        options.lines.tags.push((k.clone(), v.clone()));
-                    }
-                }
-                "maxQueueBytes" => {
-                    let x = number("a number of bytes from 1024")?;
-                    if x < 1024.0 || x > usize::MAX as f64 {
-                        return Err(range_error(key, "a number of bytes from 1024", &x));
-                    }
-                    options.max_queue_bytes = x as usize;
-                }
-                "batchPoints" => {
-                    let x = number("a whole number from 1")?;
-                    if x.fract() != 0.0 || x > 1e9 {
-                        return Err(range_error(key, "a whole number from 1 to 1e9", &x));
-                    }
-                    options.batch_points = x as usize;
-                }
-                "timeout" => options.timeout = ms(number("a positive number of ms")?),
-                "minBackoff" => options.min_backoff = ms(number("a positive number of ms")?),
-                "maxBackoff" => options.max_backoff = ms(number("a positive number of ms")?),
-                _ => {
-                    let field = format!("influx.{key}");
-                    let known = KEYS.join(", ");
-                    let message = format!("{field} is not an option (known: {known})");
-                    return Err(PushError::Type { field, message });
-                }
+                x as usize
             }
-        }
+        };
+        let options = PushOptions {
+            url: spec.url.unwrap_or_default(),
+            db: spec.db.unwrap_or_default(),
+            username: spec.username,
+            password: spec.password,
+            retention_policy: spec.retention_policy,
+            lines: LineOptions {
+                precision,
+                prefix: spec.prefix.unwrap_or_default(),
+                per_process: spec.per_process.unwrap_or(d.lines.per_process),
+                tags: spec.tags,
+                keep: None,
+            },
+            max_queue_bytes,
+            batch_points,
+            timeout: ms("timeout", spec.timeout, d.timeout)?,
+            min_backoff: ms("minBackoff", spec.min_backoff, d.min_backoff)?,
+            max_backoff: ms("maxBackoff", spec.max_backoff, d.max_backoff)?,
+        };
         options.check()?;
         Ok(options)
     }
@@ -272,7 +251,7 @@ impl PushOptions {
     /// The URL without a trailing `/`, checked.
     pub(super) fn base_url(&self) -> Result<&str, PushError> {
         let url = self.url.trim_end_matches('/');
-        let quoted = quote(&Json::from(self.url.as_str()));
+        let quoted = quote(&self.url);
         let bad = |why: &str| range_error("url", why, &quoted);
         let uri: Uri = url.parse().map_err(|_| bad("an http:// URL"))?;
         match uri.scheme_str() {
