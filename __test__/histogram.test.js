@@ -48,8 +48,13 @@ test('options.histogram: percentiles, range (clamped and counted), reservoirs', 
     [5, { name: 'TypeError', message: 'options.histogram must be an object, got 5' }],
     [{ significantFigures: 6 }, { name: 'RangeError', message: 'options.histogram.significantFigures must be an integer from 1 to 5, got 6' }],
     [{ lowest: '1' }, { name: 'TypeError' }],
-    [{ percentiles: [50, 101] }, { name: 'RangeError', message: 'options.histogram.percentiles[1] must be from 0 to 100, got 101' }],
-    [{ reservoir: 'exp' }, { name: 'TypeError', message: /must be one of 'hdr', 'uniform', 'decaying', got 'exp'/ }],
+    [{ percentiles: [50, 101] }, { name: 'RangeError', message: 'options.histogram.percentiles must hold numbers from 0 to 100, got 101' }],
+    [{ percentiles: [50, 50] }, { name: 'RangeError', message: 'options.histogram.percentiles must not repeat a percentile, got 50 twice' }],
+    [{ percentiles: [50, '99'] }, { name: 'TypeError', message: "options.histogram.percentiles[1] must be a number, got '99'" }],
+    [{ significantFigures: 2.5 }, { name: 'RangeError', message: 'options.histogram.significantFigures must be an integer from 1 to 5, got 2.5' }],
+    [{ lowest: 10, highest: 15 }, { name: 'RangeError', message: /^options\.histogram\.highest must be a finite number from 2 x lowest to 2\^53 x lowest \(lowest is 10\), got 15$/ }],
+    [{ reservoir: 'exp' }, { name: 'RangeError', message: `options.histogram.reservoir must be 'hdr', 'uniform' or 'decaying', got "exp"` }],
+    [{ reservoir: 1 }, { name: 'TypeError', message: 'options.histogram.reservoir must be a string, got 1' }],
   ]) {
     assert.throws(() => new Panopticon({ histogram }), error);
   }

@@ -4,6 +4,7 @@
 
 const { inspect } = require('util');
 const { unknownKeys, toProcess, INVALID_OPTION } = require('./warnings');
+const { checkHistogram } = require('./addon');
 
 /** A short, readable rendering of a value for error messages. */
 function describe(value) {
@@ -48,8 +49,6 @@ function startTimeOf(given) {
 const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'keepAlive'];
 const HISTOGRAM_OPTIONS = ['significantFigures', 'lowest', 'highest', 'percentiles', 'reservoir'];
 
-const RESERVOIRS = ['hdr', 'uniform', 'decaying'];
-
 /**
  * The histogram defaults in the unit of the values: a microsecond to an hour, in ms at scale
  * factor 1 and in seconds at 1000 (times are recorded in ms / scaleFactor), so that the
@@ -65,7 +64,10 @@ function histogramDefaults(scaleFactor) {
   };
 }
 
-/** `options.histogram` (docs/api.md, "histogram"): every field optional; errors name the field. */
+/**
+ * `options.histogram` (docs/api.md, "histogram"): every field optional; errors name the field.
+ * Types are checked here (TypeError), ranges by the core (RangeError), one check each.
+ */
 function parseHistogram(histogram, scaleFactor) {
   const out = histogramDefaults(scaleFactor);
   if (histogram === undefined || histogram === null) return out;
@@ -73,31 +75,26 @@ function parseHistogram(histogram, scaleFactor) {
     throw new TypeError(`options.histogram must be an object, got ${describe(histogram)}`);
   }
   unknownKeys(histogram, HISTOGRAM_OPTIONS, 'options.histogram');
-  const number = (name, ok, rule) => {
+  for (const name of ['significantFigures', 'lowest', 'highest']) {
     const value = histogram[name];
-    if (value === undefined) return;
+    if (value === undefined) continue;
     if (typeof value !== 'number') throw new TypeError(`options.histogram.${name} must be a number, got ${describe(value)}`);
-    if (!ok(value)) throw new RangeError(`options.histogram.${name} must be ${rule}, got ${describe(value)}`);
     out[name] = value;
-  };
-  number('significantFigures', (v) => Number.isInteger(v) && v >= 1 && v <= 5, 'an integer from 1 to 5');
-  number('lowest', (v) => Number.isFinite(v) && v > 0, 'a finite number > 0');
-  number('highest', (v) => Number.isFinite(v) && v >= 2 * out.lowest, `a finite number >= 2 * lowest (${2 * out.lowest})`);
+  }
   const { percentiles, reservoir } = histogram;
   if (percentiles !== undefined) {
     if (!Array.isArray(percentiles)) throw new TypeError(`options.histogram.percentiles must be an array of numbers, got ${describe(percentiles)}`);
     percentiles.forEach((p, i) => {
       if (typeof p !== 'number') throw new TypeError(`options.histogram.percentiles[${i}] must be a number, got ${describe(p)}`);
-      if (!(p >= 0 && p <= 100)) throw new RangeError(`options.histogram.percentiles[${i}] must be from 0 to 100, got ${describe(p)}`);
     });
     out.percentiles = [...percentiles];
   }
   if (reservoir !== undefined) {
-    if (!RESERVOIRS.includes(reservoir)) {
-      throw new TypeError(`options.histogram.reservoir must be one of ${RESERVOIRS.map((r) => `'${r}'`).join(', ')}, got ${describe(reservoir)}`);
-    }
+    if (typeof reservoir !== 'string') throw new TypeError(`options.histogram.reservoir must be a string, got ${describe(reservoir)}`);
     out.reservoir = reservoir;
   }
+  const problem = checkHistogram(out);
+  if (problem) throw new RangeError(`options.${problem}`);
   return out;
 }
 

@@ -14,7 +14,9 @@ use panoptic_core::record::clock;
 use panoptic_core::record::engine::{Closed, Counts, Engine, JsValue, Kind};
 use panoptic_core::record::threads::{self, Host, Inbox};
 use panoptic_core::snapshot::{Profile, SeriesKey, Snapshot};
-use panoptic_core::stats::histogram::{validate_percentiles, HistogramOptions, Reservoir};
+use panoptic_core::stats::histogram::{
+    significant_figures, validate_percentiles, HistogramOptions, OptionsError, Reservoir,
+};
 use panoptic_core::stats::meter;
 use panoptic_core::wire::{encode, Keys};
 
@@ -68,10 +70,10 @@ pub struct SeriesDefinition {
     pub slot: Option<u32>,
 }
 
-/// `options.histogram`, checked by the JS side (lib/args.js) and again by the core.
+/// `options.histogram`: lib/args.js checks the types, the core the ranges (`checkHistogram`).
 #[napi(object)]
 pub struct HistogramSpec {
-    pub significant_figures: u32,
+    pub significant_figures: f64,
     pub lowest: f64,
     pub highest: f64,
     /// `hdr`, `uniform` or `decaying`.
@@ -81,16 +83,20 @@ pub struct HistogramSpec {
 }
 
 impl HistogramSpec {
-    fn options(&self) -> Result<(HistogramOptions, Arc<[f64]>), Coded> {
-        let bad =
-            |e: panoptic_core::stats::histogram::OptionsError| coded(BAD_OPTIONS, e.to_string());
-        let figures = u8::try_from(self.significant_figures).unwrap_or(u8::MAX);
-        let reservoir = Reservoir::parse(&self.reservoir).map_err(bad)?;
-        let options =
-            HistogramOptions::new(figures, self.lowest, self.highest, reservoir).map_err(bad)?;
-        validate_percentiles(&self.percentiles).map_err(bad)?;
+    fn options(&self) -> Result<(HistogramOptions, Arc<[f64]>), OptionsError> {
+        let figures = significant_figures(self.significant_figures)?;
+        let reservoir = Reservoir::parse(&self.reservoir)?;
+        let options = HistogramOptions::new(figures, self.lowest, self.highest, reservoir)?;
+        validate_percentiles(&self.percentiles)?;
         Ok((options, Arc::from(self.percentiles.as_slice())))
     }
+}
+
+/// Checks the ranges of `options.histogram`: the message of the `RangeError` to throw (naming
+/// `histogram.<field>`), or nothing.
+#[napi]
+pub fn check_histogram(spec: HistogramSpec) -> Option<String> {
+    spec.options().err().map(|e| e.to_string())
 }
 
 /// What the JS side counted in an interval (`meta.dropped`, `meta.invalid`, `meta.errors`).
@@ -154,7 +160,8 @@ impl NativeEngine {
         persist: bool,
         histogram: HistogramSpec,
     ) -> Result<Self, Coded> {
-        let (histogram, percentiles) = histogram.options()?;
+        let (histogram, percentiles) =
+            (histogram.options()).map_err(|e: OptionsError| coded(BAD_OPTIONS, e.to_string()))?;
         let cell = clock::register(start, interval).map_err(clock_error)?;
         let profile = Profile {
             interval,

@@ -258,6 +258,18 @@ pub(crate) fn js(v: f64) -> String {
     }
 }
 
+/// Checks `histogram.significantFigures` as JS gives it (any number): an integer from 1 to 5.
+pub fn significant_figures(given: f64) -> Result<u8, OptionsError> {
+    if given.fract() == 0.0 && (1.0..=5.0).contains(&given) {
+        Ok(given as u8)
+    } else {
+        Err(OptionsError::new(
+            "histogram.significantFigures",
+            format!("must be an integer from 1 to 5, got {}", js(given)),
+        ))
+    }
+}
+
 /// Checks a `histogram.percentiles` list: each a number from 0 to 100, no two with the same
 /// [`percentile_key`].
 pub fn validate_percentiles(percentiles: &[f64]) -> Result<(), OptionsError> {
