@@ -1,9 +1,10 @@
 'use strict';
 
 // The documents: README.md (the users' front page, also shown on the npm registry),
-// CONTRIBUTING.md, ARCHITECTURE.md, BENCHMARKS.md and docs/*.md. Every link resolves (a file of the repository, and a heading of it
-// for an #anchor), every repository path they name exists, none names an issue number, and the
-// README's cluster example (examples/cluster.js) runs as it says.
+// CONTRIBUTING.md, ARCHITECTURE.md, BENCHMARKS.md and docs/*.md. Every link resolves (a file of
+// the repository, and a heading of it for an #anchor), every repository path they name exists,
+// none names an issue number, and the README's cluster example (examples/cluster.js) runs as it
+// says.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
