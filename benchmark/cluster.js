@@ -1,7 +1,8 @@
 'use strict';
 
-// Cluster benchmark: what cluster-wide aggregation costs the master, panoptic against prom-client.
-// `node benchmark/cluster.js` runs it alone; `npm run bench` runs it after the hot-path benchmark;
+// Cluster benchmark: what cluster-wide aggregation costs the master, panoptic against prom-client,
+// and what an idle master costs. `node benchmark/cluster.js` runs it alone (`--mix idle`: only
+// the idle scenario); `npm run bench` runs it after the hot-path benchmark;
 // `node benchmark/cluster.js --help` lists options.
 //
 // Scenarios: W cluster workers (default 8), each with S series (default 15,000), every series
@@ -215,7 +216,7 @@ function parseArgs(argv) {
     baseline: { value: 3, help: 'idle intervals measured first (no workers)', check: integerAtLeast(1) },
     record: { value: 1000, help: 'each worker records every series this often, ms', check: integerAtLeast(10) },
     'idle-intervals': { value: [1000, 10000], help: 'scenario idle: the Panopticon intervals measured, ms', check: integerAtLeast(100) },
-    'idle-warmup': { value: 15, help: 'scenario idle: seconds from the workers\' start to the window (at least two intervals)', check: integerAtLeast(0) },
+    'idle-warmup': { value: 15, help: 'scenario idle: seconds from the workers\' readiness to the window (at least two intervals)', check: integerAtLeast(0) },
     'idle-seconds': { value: 20, help: 'scenario idle: seconds measured per run', check: integerAtLeast(1) },
     json: { value: null, help: 'also write the results as JSON to this file' },
     profile: { value: null, help: 'CPU-profile the master during the measured intervals into this folder' },
@@ -908,8 +909,13 @@ async function main() {
   const libs = opts.only ? [opts.only] : LIBRARIES;
   const mixes = opts.mix ? [opts.mix] : MIXES;
   console.log(`panoptic cluster benchmark: node ${process.version}, ${os.cpus().length} cpus (${cpuModel}), prom-client ${promVersion}`);
-  console.log(`${opts.workers} workers x ${opts.series} series, scenarios ${mixes.join(', ')}; interval ${opts.interval} ms; ` +
-    `each series recorded every ${opts.record} ms; ${opts.warmup} warm-up + ${opts.intervals} measured intervals per run`);
+  if (mixes.some((mix) => mix !== 'idle')) {
+    console.log(`${opts.workers} workers x ${opts.series} series, scenarios ${mixes.join(', ')}; interval ${opts.interval} ms; ` +
+      `each series recorded every ${opts.record} ms; ${opts.warmup} warm-up + ${opts.intervals} measured intervals per run`);
+  } else {
+    console.log(`scenario idle: ${opts.workers} idle workers; intervals ${opts.idleIntervals.join(', ')} ms; ` +
+      `${opts.idleSeconds} s measured after ${opts.idleWarmup} s`);
+  }
   if (opts.profile) console.log(`profiling the master into ${opts.profile}: the numbers are inflated by the profiler`);
 
   const results = {};
@@ -954,10 +960,12 @@ async function main() {
   const elapsed = (Date.now() - started) / 1000;
   const others = busyBefore === null || busyAfter === null ? null : busyAfter - busyBefore - (own.user + own.system) / 1e6;
   console.log();
-  console.log('CPU: process.cpuUsage() of the master over each interval (user + system, all threads); net = minus the idle');
-  console.log('baseline rate times the window length. Longest block: max of monitorEventLoopDelay (1 ms resolution) in the');
-  console.log('window; it includes the 1 ms timer period and any time the OS did not run the master (2 cores shared');
-  console.log('with the workers). Workers\' CPU: what all workers reported using, per interval, from ready to stop.');
+  if (baseline !== null) {
+    console.log('CPU: process.cpuUsage() of the master over each interval (user + system, all threads); net = minus the idle');
+    console.log('baseline rate times the window length. Longest block: max of monitorEventLoopDelay (1 ms resolution) in the');
+    console.log('window; it includes the 1 ms timer period and any time the OS did not run the master (2 cores shared');
+    console.log('with the workers). Workers\' CPU: what all workers reported using, per interval, from ready to stop.');
+  }
   console.log(`total ${elapsed.toFixed(0)} s; besides the master (${((own.user + own.system) / 1e6).toFixed(1)} CPU-s), the workers and ` +
     `any other process used ${others === null ? '?' : others.toFixed(1)} CPU-s`);
 
