@@ -1,7 +1,8 @@
 'use strict';
 
-// Cluster benchmark: what cluster-wide aggregation costs the master, panoptic against prom-client.
-// `node benchmark/cluster.js` runs it alone; `npm run bench` runs it after the hot-path benchmark;
+// Cluster benchmark: what cluster-wide aggregation costs the master, panoptic against prom-client,
+// and what an idle master costs. `node benchmark/cluster.js` runs it alone (`--mix idle`: only
+// the idle scenario); `npm run bench` runs it after the hot-path benchmark;
 // `node benchmark/cluster.js --help` lists options.
 //
 // Scenarios: W cluster workers (default 8), each with S series (default 15,000), every series
@@ -62,6 +63,17 @@
 // Checks (which workers, exactness) run after a window closes and before the next opens: they are
 // not counted.
 //
+// Scenario idle: what a master costs while nothing happens. A fresh master process (this one runs
+// an event-loop monitor that wakes it every millisecond) forks W workers that load nothing and do
+// nothing, waits --idle-warmup seconds (at least two intervals: the first boundary and delivery
+// compile the interval code, and V8 runs its first memory-reducing collection some seconds after
+// the fork's allocations: one-off costs, not a rate), then measures process.cpuUsage() (user +
+// system, every thread of the master) over --idle-seconds, starting a quarter interval after a
+// boundary (a window of whole intervals holds as many boundaries as deliveries); on Linux, also
+// each thread's CPU from /proc/self/task/*/schedstat. Runs: the same cluster with no library on
+// the master, then for each of --idle-intervals one Panopticon on the master with W workers and
+// one with none (standalone). Reported: CPU ms per second, per thread, and the ratios.
+//
 // The figures are for this machine (2 cores shared by the master and W workers): compare ratios.
 // `--profile <dir>` also records a V8 CPU profile of the master during the measured intervals of
 // each run (inspector Profiler, 100 us sampling), writes <dir>/<scenario>-<library>.cpuprofile and
@@ -73,12 +85,12 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
-const { median, max, sum, fmt, machineBusySeconds } = require('./stats');
+const { median, max, sum, fmt, machineBusySeconds, threadsCpuMs } = require('./stats');
 const { parseOptions, integerAtLeast, integerFrom, oneOf } = require('./options');
 
 const NAME = 'bench-cluster';
 const LIBRARIES = ['control', 'panoptic', 'panoptic-read', 'prom-client'];
-const MIXES = ['counters', 'mixed'];
+const MIXES = ['counters', 'mixed', 'idle'];
 
 // ---- shared fixtures ----------------------------------------------------------------------------
 
@@ -183,12 +195,19 @@ function runWorker() {
   process.send({ bench: 'ready', pid: process.pid });
 }
 
+/** An idle worker (scenario idle): loads nothing, does nothing, stays until the master goes. */
+function runIdleWorker() {
+  // A 'message' listener keeps the IPC channel, and so the worker, alive.
+  process.on('message', () => {});
+  process.send({ bench: 'ready', pid: process.pid });
+}
+
 // ---- options ------------------------------------------------------------------------------------
 
 function parseArgs(argv) {
   return parseOptions(argv, {
     only: { value: null, help: `one run: ${LIBRARIES.join(', ')} (default: all, in this order)`, check: oneOf(LIBRARIES) },
-    mix: { value: null, help: `one scenario: ${MIXES.join(', ')} (default: both, counters first)`, check: oneOf(MIXES) },
+    mix: { value: null, help: `one scenario: ${MIXES.join(', ')} (default: all, in this order; idle only without --only)`, check: oneOf(MIXES) },
     workers: { value: 8, help: 'cluster workers', check: integerAtLeast(1) },
     series: { value: 15000, help: 'series per worker (a multiple of 3)', check: (v) => (Number.isInteger(v) && v >= 3 && v % 3 === 0 ? undefined : 'must be a multiple of 3') },
     interval: { value: 2000, help: 'interval (panoptic) and scrape period (prom-client), ms', check: integerAtLeast(100) },
@@ -196,6 +215,9 @@ function parseArgs(argv) {
     intervals: { value: 6, help: 'measured intervals per library and scenario', check: integerAtLeast(1) },
     baseline: { value: 3, help: 'idle intervals measured first (no workers)', check: integerAtLeast(1) },
     record: { value: 1000, help: 'each worker records every series this often, ms', check: integerAtLeast(10) },
+    'idle-intervals': { value: [1000, 10000], help: 'scenario idle: the Panopticon intervals measured, ms', check: integerAtLeast(100) },
+    'idle-warmup': { value: 15, help: 'scenario idle: seconds from the workers\' readiness to the window (at least two intervals)', check: integerAtLeast(0) },
+    'idle-seconds': { value: 20, help: 'scenario idle: seconds measured per run', check: integerAtLeast(1) },
     json: { value: null, help: 'also write the results as JSON to this file' },
     profile: { value: null, help: 'CPU-profile the master during the measured intervals into this folder' },
     nice: { value: 0, help: 'run the workers at this niceness (1-19: the master gets the CPU first)', check: integerFrom(0, 19) },
@@ -618,6 +640,95 @@ async function runPromClient(mix, meter, baseline, opts, profiler) {
   return { windows, profile, workersCpuMsPerInterval: workersCpu(usages, opts) };
 }
 
+/**
+ * Scenario idle, in a master process of its own (see the header): BENCH_IDLE_MASTER holds
+ * { workers, interval (0: no Panopticon), warmupMs, windowMs }. Tells its parent when the window
+ * opens ({ bench: 'window' }: the parent reads this process's threads from /proc, here it would
+ * count in the window), then sends { bench: 'idle', cpuMs, wallMs, warmupCpuMs, warmupWallMs } (the
+ * warm-up runs from the workers' readiness to the window) and waits for { bench: 'done' }.
+ */
+async function runIdleMaster() {
+  const { workers: count, interval, warmupMs, windowMs } = JSON.parse(process.env.BENCH_IDLE_MASTER);
+  const p = interval > 0 ? new (require('..'))({ name: NAME, interval }) : null;
+  cluster.setupPrimary({ exec: __filename, args: [], execArgv: [], silent: false });
+  const workers = [];
+  const ready = [];
+  for (let i = 0; i < count; i++) {
+    const w = cluster.fork({ BENCH_LIB: 'idle' });
+    workers.push(w);
+    ready.push(new Promise((resolve, reject) => {
+      const onMessage = (msg) => {
+        if (msg && msg.bench === 'ready') {
+          w.removeListener('message', onMessage);
+          resolve();
+        }
+      };
+      w.on('message', onMessage);
+      w.once('exit', (code) => reject(new Error(`idle worker ${w.id} exited (${code}) before it was ready`)));
+    }));
+  }
+  await Promise.all(ready);
+  const warm0 = process.cpuUsage();
+  const tw = now();
+  await sleep(Math.max(warmupMs, 2 * interval));
+  if (interval > 0) await sleepUntil(nextBoundary(interval) + interval / 4);
+  const warm = process.cpuUsage(warm0);
+  const warmupWallMs = now() - tw;
+  const done = new Promise((resolve) => {
+    process.on('message', (msg) => {
+      if (msg && msg.bench === 'done') resolve();
+    });
+  });
+  process.send({ bench: 'window' });
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  await sleep(windowMs);
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = now() - t0;
+  process.send({ bench: 'idle', cpuMs: (cpu.user + cpu.system) / 1000, wallMs, warmupCpuMs: (warm.user + warm.system) / 1000, warmupWallMs });
+  await done;
+  if (p) p.stop();
+  for (const w of workers) w.process.kill();
+  process.disconnect();
+}
+
+/** Scenario idle: one fresh master per run (runIdleMaster), one after another. */
+async function runIdle(opts) {
+  const { fork } = require('child_process');
+  const runs = [{ label: `${opts.workers} workers, no panoptic`, workers: opts.workers, interval: 0 }];
+  for (const interval of opts.idleIntervals) {
+    runs.push({ label: `${opts.workers} workers, panoptic ${interval} ms`, workers: opts.workers, interval });
+    runs.push({ label: `no workers, panoptic ${interval} ms (standalone)`, workers: 0, interval });
+  }
+  for (const run of runs) {
+    const config = { workers: run.workers, interval: run.interval, warmupMs: opts.idleWarmup * 1000, windowMs: opts.idleSeconds * 1000 };
+    run.result = await new Promise((resolve, reject) => {
+      let result = null;
+      let threads0 = null;
+      const child = fork(__filename, [], { env: { ...process.env, BENCH_IDLE_MASTER: JSON.stringify(config) }, execArgv: [] });
+      child.on('message', (msg) => {
+        if (msg && msg.bench === 'window') threads0 = threadsCpuMs(child.pid);
+        if (msg && msg.bench === 'idle') {
+          const threads1 = threadsCpuMs(child.pid);
+          result = { ...msg, threads: null };
+          if (threads0 !== null && threads1 !== null) {
+            const before = new Map(threads0.map((t) => [t.tid, t.ms]));
+            result.threads = threads1.map((t) => ({ name: t.name, main: t.tid === child.pid, ms: t.ms - (before.get(t.tid) ?? 0) }));
+          }
+          child.send({ bench: 'done' });
+        }
+      });
+      child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`idle master (${run.label}) exited (${code}) without a result`))));
+    });
+    const r = run.result;
+    run.cpuMsPerSecond = (r.cpuMs * 1000) / r.wallMs;
+    run.warmupCpuMsPerSecond = (r.warmupCpuMs * 1000) / r.warmupWallMs;
+    process.stderr.write(`idle: ${run.label}: ${run.cpuMsPerSecond.toFixed(2)} ms CPU per second ` +
+      `(warm-up: ${run.warmupCpuMsPerSecond.toFixed(2)})\n`);
+  }
+  return runs;
+}
+
 // ---- report -------------------------------------------------------------------------------------
 
 function table(header, rows) {
@@ -754,6 +865,42 @@ function reportScenario(mix, runs, baseline, opts, promVersion) {
   return verdict;
 }
 
+/** Scenario idle's table and ratios; returns its verdict. */
+function reportIdle(runs, opts) {
+  console.log();
+  console.log(`### idle: a master that does nothing, ${opts.workers} idle workers (no library in them); ` +
+    `${opts.idleSeconds} s measured after ${opts.idleWarmup} s (at least two intervals)`);
+  console.log();
+  const perSecond = (run, pick) => {
+    const threads = run.result.threads;
+    if (threads === null) return NaN;
+    return (sum(threads.filter(pick).map((t) => t.ms)) * 1000) / run.result.wallMs;
+  };
+  const native = (t) => t.name.startsWith('panoptic-');
+  console.log(table(['master, idle', 'CPU ms per second (all threads)', 'JS thread', 'panoptic\'s threads', 'other threads (V8, libuv)',
+    'warm-up, CPU ms per second (one-off costs)'],
+  runs.map((run) => [
+    run.label,
+    fmt(run.cpuMsPerSecond),
+    fmt(perSecond(run, (t) => t.main)),
+    fmt(perSecond(run, native)),
+    fmt(perSecond(run, (t) => !t.main && !native(t))),
+    fmt(run.warmupCpuMsPerSecond),
+  ])));
+  const control = runs[0].cpuMsPerSecond;
+  const verdict = { controlMsPerSecond: control, intervals: {} };
+  console.log();
+  for (const interval of opts.idleIntervals) {
+    const withWorkers = runs.find((r) => r.interval === interval && r.workers > 0).cpuMsPerSecond;
+    const standalone = runs.find((r) => r.interval === interval && r.workers === 0).cpuMsPerSecond;
+    verdict.intervals[interval] = { withWorkers, standalone, workersRatio: withWorkers / standalone, controlRatio: withWorkers / control };
+    console.log(`panoptic ${interval} ms, idle master with ${opts.workers} workers: ${fmt(withWorkers)} ms CPU per second; ` +
+      `${fmt(withWorkers / standalone)}x a standalone instance's ${fmt(standalone)} (1x: independent of the worker count); ` +
+      `the same cluster without panoptic: ${fmt(control)} (${fmt(withWorkers / control)}x, +${fmt(withWorkers - control)} ms per second)`);
+  }
+  return verdict;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -762,46 +909,63 @@ async function main() {
   const libs = opts.only ? [opts.only] : LIBRARIES;
   const mixes = opts.mix ? [opts.mix] : MIXES;
   console.log(`panoptic cluster benchmark: node ${process.version}, ${os.cpus().length} cpus (${cpuModel}), prom-client ${promVersion}`);
-  console.log(`${opts.workers} workers x ${opts.series} series, scenarios ${mixes.join(', ')}; interval ${opts.interval} ms; ` +
-    `each series recorded every ${opts.record} ms; ${opts.warmup} warm-up + ${opts.intervals} measured intervals per run`);
+  if (mixes.some((mix) => mix !== 'idle')) {
+    console.log(`${opts.workers} workers x ${opts.series} series, scenarios ${mixes.join(', ')}; interval ${opts.interval} ms; ` +
+      `each series recorded every ${opts.record} ms; ${opts.warmup} warm-up + ${opts.intervals} measured intervals per run`);
+  } else {
+    console.log(`scenario idle: ${opts.workers} idle workers; intervals ${opts.idleIntervals.join(', ')} ms; ` +
+      `${opts.idleSeconds} s measured after ${opts.idleWarmup} s`);
+  }
   if (opts.profile) console.log(`profiling the master into ${opts.profile}: the numbers are inflated by the profiler`);
-
-  const meter = new Meter();
-  const profiler = new Profiler(opts.profile);
-  const baseline = await measureBaseline(meter, opts);
-  console.error(`baseline: ${(baseline.cpuPerMs * opts.interval).toFixed(1)} ms CPU per ${opts.interval} ms idle, longest block ${baseline.maxBlockMs.toFixed(2)} ms`);
 
   const results = {};
   const busyBefore = machineBusySeconds();
   const ownBefore = process.cpuUsage();
-  for (const mix of mixes) {
-    results[mix] = {};
-    for (const lib of libs) {
-      const run = lib === 'prom-client'
-        ? await runPromClient(mix, meter, baseline, opts, profiler)
-        : lib === 'control'
-          ? await runControl(mix, meter, baseline, opts)
-          : await runPanoptic(mix, meter, baseline, opts, profiler, lib === 'panoptic-read');
-      run.summary = summarizeRun(run);
-      results[mix][lib] = run;
+  // Scenario idle first, with no library choice (with --only, only when --mix idle asks for it):
+  // its masters are processes of their own, measured while this one sleeps (the event-loop
+  // monitor made next would wake it every millisecond).
+  if (mixes.includes('idle') && (!opts.only || opts.mix === 'idle')) results.idle = await runIdle(opts);
+  const loaded = mixes.filter((mix) => mix !== 'idle');
+  let baseline = null;
+  if (loaded.length > 0) {
+    const meter = new Meter();
+    const profiler = new Profiler(opts.profile);
+    baseline = await measureBaseline(meter, opts);
+    console.error(`baseline: ${(baseline.cpuPerMs * opts.interval).toFixed(1)} ms CPU per ${opts.interval} ms idle, longest block ${baseline.maxBlockMs.toFixed(2)} ms`);
+    for (const mix of loaded) {
+      results[mix] = {};
+      for (const lib of libs) {
+        const run = lib === 'prom-client'
+          ? await runPromClient(mix, meter, baseline, opts, profiler)
+          : lib === 'control'
+            ? await runControl(mix, meter, baseline, opts)
+            : await runPanoptic(mix, meter, baseline, opts, profiler, lib === 'panoptic-read');
+        run.summary = summarizeRun(run);
+        results[mix][lib] = run;
+      }
     }
   }
   const busyAfter = machineBusySeconds();
   const own = process.cpuUsage(ownBefore);
 
-  console.log();
-  console.log(`idle baseline (master with the instrumentation, no workers): ${fmt(baseline.cpuPerMs * opts.interval)} ms CPU per ` +
-    `${opts.interval} ms interval, longest block ${fmt(baseline.maxBlockMs)} ms`);
   const verdicts = {};
-  for (const mix of mixes) verdicts[mix] = reportScenario(mix, results[mix], baseline, opts, promVersion);
+  if (baseline !== null) {
+    console.log();
+    console.log(`idle baseline (master with the instrumentation, no workers): ${fmt(baseline.cpuPerMs * opts.interval)} ms CPU per ` +
+      `${opts.interval} ms interval, longest block ${fmt(baseline.maxBlockMs)} ms`);
+    for (const mix of loaded) verdicts[mix] = reportScenario(mix, results[mix], baseline, opts, promVersion);
+  }
+  if (results.idle) verdicts.idle = reportIdle(results.idle, opts);
 
   const elapsed = (Date.now() - started) / 1000;
   const others = busyBefore === null || busyAfter === null ? null : busyAfter - busyBefore - (own.user + own.system) / 1e6;
   console.log();
-  console.log('CPU: process.cpuUsage() of the master over each interval (user + system, all threads); net = minus the idle');
-  console.log('baseline rate times the window length. Longest block: max of monitorEventLoopDelay (1 ms resolution) in the');
-  console.log('window; it includes the 1 ms timer period and any time the OS did not run the master (2 cores shared');
-  console.log('with the workers). Workers\' CPU: what all workers reported using, per interval, from ready to stop.');
+  if (baseline !== null) {
+    console.log('CPU: process.cpuUsage() of the master over each interval (user + system, all threads); net = minus the idle');
+    console.log('baseline rate times the window length. Longest block: max of monitorEventLoopDelay (1 ms resolution) in the');
+    console.log('window; it includes the 1 ms timer period and any time the OS did not run the master (2 cores shared');
+    console.log('with the workers). Workers\' CPU: what all workers reported using, per interval, from ready to stop.');
+  }
   console.log(`total ${elapsed.toFixed(0)} s; besides the master (${((own.user + own.system) / 1e6).toFixed(1)} CPU-s), the workers and ` +
     `any other process used ${others === null ? '?' : others.toFixed(1)} CPU-s`);
 
@@ -828,7 +992,14 @@ async function main() {
 // ---- entry --------------------------------------------------------------------------------------
 
 if (cluster.isWorker) {
-  runWorker();
+  if (process.env.BENCH_LIB === 'idle') runIdleWorker();
+  else runWorker();
+} else if (process.env.BENCH_IDLE_MASTER) {
+  runIdleMaster().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+    for (const w of Object.values(cluster.workers || {})) w.process.kill();
+  });
 } else {
   main().catch((err) => {
     console.error(err);

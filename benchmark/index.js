@@ -8,7 +8,8 @@
 //   blocks the event loop with 10k, 100k and 1M series;
 // - memory (benchmark/memory.js, a fresh process per measurement): bytes per series;
 // - cluster (benchmark/cluster.js, a process of its own: it forks the cluster workers): master CPU
-//   and event-loop blocks of cluster-wide aggregation, panoptic against prom-client;
+//   and event-loop blocks of cluster-wide aggregation, panoptic against prom-client, and an idle
+//   master's CPU per second with and without panoptic (`--cluster-args '--mix idle'` alone);
 // - trace (benchmark/trace.js, a process of its own): idle trace() against an empty function and
 //   jstrace 0.3.0, and the cost with a tracer attached;
 // - exposition (benchmark/exposition.js, a process of its own): GET /metrics of 100k and 1M series

@@ -111,4 +111,25 @@ function threadNamed(name) {
   return null;
 }
 
-module.exports = { quantile, median, max, sum, fmt, machineBusySeconds, watchOthers, othersLine, threadCpuMs, threadNamed };
+/** Every thread of process `pid`: [{ tid, name, ms }] (CPU ms as threadCpuMs); null where not Linux. */
+function threadsCpuMs(pid) {
+  let tids;
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  const threads = [];
+  for (const tid of tids) {
+    try {
+      const name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const ms = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+      threads.push({ tid: Number(tid), name, ms });
+    } catch {
+      // the thread ended since the listing
+    }
+  }
+  return threads;
+}
+
+module.exports = { quantile, median, max, sum, fmt, machineBusySeconds, watchOthers, othersLine, threadCpuMs, threadNamed, threadsCpuMs };
