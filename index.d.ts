@@ -42,11 +42,15 @@ declare namespace Panopticon {
     influx?: InfluxOptions;
     /** Keep the process (or thread) alive with the instance's timer, as panopticon 0.3.0 did. Default false. */
     keepAlive?: boolean;
+    /** The most series the instance holds in a process; past it, new series record into `panoptic.overflow.<method>`. Default 1000000. */
+    maxSeries?: number;
+    /** The most tag sets of one metric; past it, new ones record into `id{overflow="true"}`. Default 2000. */
+    maxTagSets?: number;
   }
 
   /** A warning (docs/warnings-and-errors.md, "Warnings"): an Error with a stable code. */
   interface Warning extends Error {
-    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE';
+    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE' | 'PANOPTIC_OVERFLOW';
   }
 
   interface InfluxOptions {
@@ -212,6 +216,8 @@ declare namespace Panopticon {
     dropped: number;
     /** Values replaced by their default in the interval (`inc`'s `n` not a number: counted as 1). */
     invalid: number;
+    /** Values recorded into an overflow series in the interval (docs/api.md, "Limits"). */
+    overflowed: number;
     /** Exceptions in the interval: registered loggers, validators, serialization, transformers, collisions. */
     errors: number;
   }

@@ -8,7 +8,7 @@ const cluster = require('cluster');
 const { parseOptions, describe, checkPath } = require('./lib/args');
 const { methods, byName, defineCustom } = require('./lib/methods');
 const { Collector } = require('./lib/collector');
-const { lookup, lookupTagged } = require('./lib/lookup');
+const { lookup, lookupTagged, lookupForBind } = require('./lib/lookup');
 const { Scope, installOnScopes } = require('./lib/scope');
 const { register, unregister, uniqueName } = require('./lib/cluster');
 const { isMainThread } = require('worker_threads');
@@ -77,7 +77,7 @@ Panopticon.prototype.bind = function bind(method, path, id, tags) {
     throw new TypeError(`method must be the name of a registered logger method (${[...byName.keys()].join(', ')}), got ${describe(method)}`);
   }
   const c = this[COLLECTOR];
-  return c.bind(m, find(c, m, path, id, tags));
+  return c.bind(m, lookupForBind(c, m, path, id, tags));
 };
 
 /**
@@ -108,7 +108,7 @@ Panopticon.prototype.scope = function scope(path) {
 
 /** The state of the series `method` records into (two lookups: see lib/lookup.js). */
 function find(c, method, path, id, tags) {
-  return tags === undefined ? lookup(c.tries, method, path, id) : lookupTagged(c.tries, method, path, id, tags);
+  return tags === undefined ? lookup(c, method, path, id) : lookupTagged(c, method, path, id, tags);
 }
 
 /** Adds logger method `method` to every instance and scope (a registered one). */

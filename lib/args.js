@@ -46,7 +46,22 @@ function startTimeOf(given) {
 }
 
 // The option names each options object takes (a key not listed is warned about and ignored).
-const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'keepAlive'];
+const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'keepAlive', 'maxSeries', 'maxTagSets'];
+
+// The limits' defaults (docs/api.md, "Limits"). maxSeries: every test and benchmark fits (the
+// collection benchmark holds a million series in one instance), and a counter series costs
+// about 600 B, so a process stops growing below a gigabyte whatever its keys do. maxTagSets:
+// OpenTelemetry's default cardinality limit per instrument.
+const LIMITS = { maxSeries: 1000000, maxTagSets: 2000 };
+
+/** `options[name]`, a whole number from 1 (the default when not given). */
+function limit(options, name) {
+  const value = options[name];
+  if (value === undefined) return LIMITS[name];
+  if (typeof value !== 'number') throw new TypeError(`options.${name} must be a number, got ${describe(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`options.${name} must be a whole number from 1, got ${describe(value)}`);
+  return value;
+}
 const HISTOGRAM_OPTIONS = ['significantFigures', 'lowest', 'highest', 'percentiles', 'reservoir'];
 
 /**
@@ -135,6 +150,8 @@ function parseOptions(options) {
     startTime: startTimeOf(options.startTime),
     histogram: parseHistogram(options.histogram, scaleFactor),
     keepAlive: keepAlive === true,
+    maxSeries: limit(options, 'maxSeries'),
+    maxTagSets: limit(options, 'maxTagSets'),
   };
 }
 

@@ -29,9 +29,11 @@ const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { describe } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
 const { origin, addressOf } = require('./export');
-const { warn, INVALID_VALUE } = require('./warnings');
+const { warn, INVALID_VALUE, OVERFLOW } = require('./warnings');
 
 const NOOP = () => {};
+// How many metrics' overflows are warned about by name (the rest are counted only).
+const WARNED_METRICS = 100;
 // The pusher's flush on stop (FLUSH_ON_STOP in src/export.rs), and a margin for the deliveries
 // handed over before it and for a request it cuts short.
 const FLUSH_WAIT_MS = 3000;
@@ -54,6 +56,11 @@ class Collector {
     this.stopped = false;
 
     this.tries = []; // per method index: the trie of its series states by key (lib/lookup.js)
+    this.maxSeries = options.maxSeries; // limits (lib/lookup.js)
+    this.maxTagSets = options.maxTagSets;
+    this.seriesCount = 0;
+    this.overflows = new Set(); // the overflow series' states
+    this.warnedOverflow = new Set(); // metrics whose overflow was warned about
     this.entered = []; // the series states that entered the current interval (see enter)
     this.bound = new Map(); // series state -> its bind() closure
     // Where inc keeps its numbers between records. Plain JS fields (false) cost a fraction of a
@@ -79,6 +86,7 @@ class Collector {
     this.meterTick = NaN;
     this.dropped = 0;
     this.invalidCount = 0;
+    this.overflowed = 0;
     this.errors = 0;
     this.warnedInvalid = new Set(); // methods whose invalid values were warned about (see invalid)
 
@@ -159,6 +167,33 @@ class Collector {
       warn(this.owner, INVALID_VALUE, `${name}() at ${where} was given ${describe(value)}, not ${rule}: ${outcome} (later invalid values of ${name}() are counted without a warning)`);
     }
     return replacement;
+  }
+
+  /**
+   * A new series of metric `method` `keys` `id` past the `limit` (maxSeries or maxTagSets) goes to
+   * overflow series `s`: one value counted in meta.overflowed when `count` (bind() handles
+   * count each of theirs), and a warning the first time for the metric. Returns `s`.
+   */
+  overflow(s, count, method, keys, id, limit) {
+    this.overflows.add(s);
+    if (count) this.countOverflow();
+    const metric = `${method.name}() at ${JSON.stringify([...keys, id])}`;
+    // Once per metric for its tag sets; once per method for series (each new id is a metric).
+    const once = limit === 'maxSeries' ? `${method.name}()` : metric;
+    if (!this.warnedOverflow.has(once) && this.warnedOverflow.size < WARNED_METRICS) {
+      this.warnedOverflow.add(once);
+      const where = limit === 'maxSeries'
+        ? `the instance holds options.maxSeries (${this.maxSeries}) series: new ones of ${method.name}() record into ${JSON.stringify([...s.path, s.id].join('.'))}`
+        : `the metric has options.maxTagSets (${this.maxTagSets}) tag sets: new ones record into ${s.id}`;
+      warn(this.owner, OVERFLOW, `${metric}: ${where} (counted in meta.overflowed; sums stay exact). A tag or id made of request data (an id, a URL) is the usual cause: use a bounded set of values, or raise the limit.`);
+    }
+    return s;
+  }
+
+  /** One value recorded into an overflow series in the current interval. */
+  countOverflow() {
+    if (clockCells[this.cell] !== this.cur && !this.sync()) return;
+    this.overflowed += 1;
   }
 
   fail(err, context) {
@@ -268,6 +303,14 @@ class Collector {
     let bound = this.bound.get(s);
     if (bound === undefined) {
       bound = method.bind(this, s);
+      if (this.overflows.has(s)) {
+        // Every value through it is one more value in an overflow series.
+        const record = bound;
+        bound = (value) => {
+          this.countOverflow();
+          record(value);
+        };
+      }
       this.bound.set(s, bound);
     }
     return bound;
@@ -332,12 +375,13 @@ class Collector {
       if (!this.persist) series.logger = null;
     }
     this.touched = [];
-    this.engine.closeInterval(k, next, ids, json, at, { dropped: this.dropped, invalid: this.invalidCount, errors: this.errors });
+    this.engine.closeInterval(k, next, ids, json, at, { dropped: this.dropped, invalid: this.invalidCount, overflowed: this.overflowed, errors: this.errors });
     // The engine drained the batch.
     this.fill = 0;
     this.run = -1;
     this.dropped = 0;
     this.invalidCount = 0;
+    this.overflowed = 0;
     this.errors = 0;
   }
 

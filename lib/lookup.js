@@ -12,56 +12,91 @@
 // node remembers the child it found last, so a call that repeats its key compares one field
 // per level instead of hashing. Nothing is built per call: no joined strings, no sorted keys.
 // A miss goes to resolve, which checks the key (lib/args.js) and has the method make the state.
+//
+// Limits (docs/api.md, "Limits"): an instance holds at most `maxSeries` series, and a metric
+// (method, path and id) at most `maxTagSets` tag sets. A new series past a limit records into an
+// overflow series instead: `id{overflow="true"}` of its metric for tag sets, the method's
+// `panoptic.overflow.<method>` for series; so every value lands in exactly one series and a sum
+// over a metric stays exact. A key that overflows is not cached (the trie would grow with it):
+// each call with it resolves again, and counts one value in meta.overflowed.
 
 const { checkKey, taggedId } = require('./args');
 
-// Module functions over the collector's `tries` array (one root PathNode per method index, made on
-// the method's first call) rather than methods of an object of their own: a logger call then
-// loads the array from the collector as it did when the trie lived there, with not one field
-// load more on the hot path.
+// Module functions over the collector (its `tries` array: one root PathNode per method index,
+// made on the method's first call) rather than methods of an object of their own: a logger call
+// then loads the array from the collector as it did when the trie lived there, with not one
+// field load more on the hot path.
 
 // Two small lookups rather than one: V8 inlines them into the logger methods, and then needs
 // not allocate the path array of a call like `p.inc(['http'], 'requests', 1)`.
 
-/** The state of the series of `method` at `path`/`id` in `tries`, resolved on a miss. */
-function lookup(tries, method, path, id) {
-  const node = walk(tries[method.index], path);
+/** The state of the series of collector `c`'s `method` at `path`/`id`, resolved on a miss. */
+function lookup(c, method, path, id) {
+  const node = walk(c.tries[method.index], path);
   const s = node === undefined ? undefined : stateOf(node, id);
-  return s === undefined ? resolve(tries, method, path, id, undefined) : s;
+  return s === undefined ? resolve(c, method, path, id, undefined, true) : s;
 }
 
-/** The state of the series of `method` at `path`/`id` with `tags` in `tries`, resolved on a miss. */
-function lookupTagged(tries, method, path, id, tags) {
-  const node = walk(tries[method.index], path);
+/** The state of the series of `method` at `path`/`id` with `tags`, resolved on a miss. */
+function lookupTagged(c, method, path, id, tags) {
+  const node = walk(c.tries[method.index], path);
   const s = node === undefined ? undefined : taggedState(node, id, tags);
-  return s === undefined ? resolve(tries, method, path, id, tags) : s;
+  return s === undefined ? resolve(c, method, path, id, tags, true) : s;
+}
+
+/**
+ * The state bind() binds to: as lookup, but resolving to an overflow series is not a value (the
+ * handle counts each of its values: Collector#bind).
+ */
+function lookupForBind(c, method, path, id, tags) {
+  const node = walk(c.tries[method.index], path);
+  let s;
+  if (node !== undefined) s = tags === undefined ? stateOf(node, id) : taggedState(node, id, tags);
+  return s === undefined ? resolve(c, method, path, id, tags, false) : s;
 }
 
 /**
  * The state of a series, made by `method.state` on first use: checks the key (throws as
- * checkKey and taggedId do) and caches it as given. What lookup and lookupTagged call on a miss.
+ * checkKey and taggedId do) and caches it as given; past a limit, an overflow series (counted
+ * in meta.overflowed when `count`). What the lookups call on a miss.
  */
-function resolve(tries, method, path, id, tags) {
+function resolve(c, method, path, id, tags, count) {
   // As before tags existed: the series name first (tags checked), then the path and id.
   const name = tags === undefined ? id : taggedId(id, tags);
   const keys = checkKey(path, name);
-  let node = tries[method.index];
-  if (node === undefined) node = tries[method.index] = new PathNode([]);
-  for (let i = 0; i < keys.length; i++) {
-    let next = child(node, keys[i]);
-    if (next === undefined) {
-      next = new PathNode(node.keys.concat(keys[i]));
-      addChild(node, keys[i], next);
-    }
-    // Cache the key as given too, so the next walk hits.
-    addChild(node, path[i], next);
-    node = next;
-  }
   const text = String(name);
-  let s = stateOf(node, text);
+  // Where the series would be, without making anything yet: an overflowing key makes nothing.
+  let node = c.tries[method.index];
+  for (let i = 0; i < keys.length && node !== undefined; i++) node = child(node, keys[i]);
+  let s = node === undefined ? undefined : stateOf(node, text);
   if (s === undefined) {
+    const bareId = String(id);
+    if (tags !== undefined && node !== undefined && tagSets(node, bareId) >= c.maxTagSets) {
+      const overflowName = taggedId(bareId, { overflow: 'true' });
+      let o = stateOf(node, overflowName);
+      if (o === undefined) {
+        if (c.seriesCount >= c.maxSeries) return c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries');
+        o = method.state(method, node.keys, overflowName);
+        addState(node, overflowName, o);
+        c.seriesCount += 1;
+      }
+      return c.overflow(o, count, method, keys, bareId, 'maxTagSets');
+    }
+    if (c.seriesCount >= c.maxSeries) {
+      return c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries');
+    }
+    node = pathNode(c, method, keys);
     s = method.state(method, node.keys, text);
     addState(node, text, s);
+    c.seriesCount += 1;
+    if (tags !== undefined) countTagSet(node, bareId);
+  }
+  // Cache the key as given too, so that the next walk hits.
+  let given = c.tries[method.index];
+  for (let i = 0; i < keys.length; i++) {
+    const next = child(given, keys[i]);
+    addChild(given, path[i], next);
+    given = next;
   }
   if (tags === undefined) {
     addState(node, id, s);
@@ -69,6 +104,46 @@ function resolve(tries, method, path, id, tags) {
     cacheTags(node, id, tags, s);
   }
   return s;
+}
+
+/** The path node at `keys` (strings) in `method`'s trie, made where missing. */
+function pathNode(c, method, keys) {
+  let node = c.tries[method.index];
+  if (node === undefined) node = c.tries[method.index] = new PathNode([]);
+  for (let i = 0; i < keys.length; i++) {
+    let next = child(node, keys[i]);
+    if (next === undefined) {
+      next = new PathNode(node.keys.concat(keys[i]));
+      addChild(node, keys[i], next);
+    }
+    node = next;
+  }
+  return node;
+}
+
+// Where the method overflow series live, as a path: `panoptic.overflow.<method>`.
+const OVERFLOW_PATH = ['panoptic', 'overflow'];
+
+/** `method`'s overflow series (made on first use, past the limit: it is one series per method). */
+function methodOverflow(c, method) {
+  const node = pathNode(c, method, OVERFLOW_PATH);
+  let s = stateOf(node, method.name);
+  if (s === undefined) {
+    s = method.state(method, node.keys, method.name);
+    addState(node, method.name, s);
+    c.seriesCount += 1;
+  }
+  return s;
+}
+
+/** How many tag sets id `id` of path node `node` has. */
+function tagSets(node, id) {
+  return node.tagSets === null ? 0 : node.tagSets.get(id) || 0;
+}
+
+function countTagSet(node, id) {
+  if (node.tagSets === null) node.tagSets = new Map();
+  node.tagSets.set(id, tagSets(node, id) + 1);
 }
 
 // Children are kept small: a node's first child is held in its `key`/`next` fields alone, and a
@@ -90,6 +165,7 @@ class PathNode {
     this.state = undefined;
     this.ids = null; // series name (and id as given) -> state
     this.tags = null; // a TagNode whose children are ids, each the root of the trie of its tag sets
+    this.tagSets = null; // id -> how many tag sets it has (for maxTagSets), once it has one
   }
 }
 
@@ -224,4 +300,4 @@ function descend(node, key) {
   return next;
 }
 
-module.exports = { lookup, lookupTagged };
+module.exports = { lookup, lookupTagged, lookupForBind };

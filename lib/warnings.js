@@ -17,6 +17,8 @@ const UNKNOWN_OPTION = 'PANOPTIC_UNKNOWN_OPTION';
 const INVALID_OPTION = 'PANOPTIC_INVALID_OPTION';
 /** A data point whose value is not what its method takes. */
 const INVALID_VALUE = 'PANOPTIC_INVALID_VALUE';
+/** A new series past maxSeries or maxTagSets, recorded into an overflow series. */
+const OVERFLOW = 'PANOPTIC_OVERFLOW';
 
 function toProcess(code, message) {
   if (given.has(message) || given.size >= GIVEN_LIMIT) return;
@@ -45,4 +47,4 @@ function unknownKeys(object, known, where) {
   }
 }
 
-module.exports = { warn, unknownKeys, UNKNOWN_OPTION, INVALID_OPTION, INVALID_VALUE, toProcess };
+module.exports = { warn, unknownKeys, UNKNOWN_OPTION, INVALID_OPTION, INVALID_VALUE, OVERFLOW, toProcess };

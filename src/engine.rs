@@ -11,9 +11,9 @@ use panoptic_core::gather::intake::Intake;
 use panoptic_core::gather::tree::{render, Format};
 use panoptic_core::gather::Source;
 use panoptic_core::record::clock;
-use panoptic_core::record::engine::{Closed, Counts, Engine, JsValue, Kind};
+use panoptic_core::record::engine::{Closed, Engine, JsValue, Kind};
 use panoptic_core::record::threads::{self, Host, Inbox};
-use panoptic_core::snapshot::{Profile, SeriesKey, Snapshot};
+use panoptic_core::snapshot::{Counts, Profile, SeriesKey, Snapshot};
 use panoptic_core::stats::histogram::{
     significant_figures, validate_percentiles, HistogramOptions, OptionsError, Reservoir,
 };
@@ -99,12 +99,25 @@ pub fn check_histogram(spec: HistogramSpec) -> Option<String> {
     spec.options().err().map(|e| e.to_string())
 }
 
-/// What the JS side counted in an interval (`meta.dropped`, `meta.invalid`, `meta.errors`).
+/// What the JS side counted in an interval (`meta.dropped`, `meta.invalid`, `meta.overflowed`,
+/// `meta.errors`).
 #[napi(object)]
 pub struct IntervalCounts {
     pub dropped: f64,
     pub invalid: f64,
+    pub overflowed: f64,
     pub errors: f64,
+}
+
+impl From<IntervalCounts> for Counts {
+    fn from(c: IntervalCounts) -> Counts {
+        Counts {
+            dropped: c.dropped,
+            invalid: c.invalid,
+            overflowed: c.overflowed,
+            errors: c.errors,
+        }
+    }
 }
 
 /// What the exports say about the instance they serve.
@@ -291,17 +304,7 @@ impl NativeEngine {
             .zip(js_at)
             .map(|((id, json), at)| JsValue { id, json, at })
             .collect();
-        let IntervalCounts {
-            dropped,
-            invalid,
-            errors,
-        } = counts;
-        let counts = Counts {
-            dropped,
-            invalid,
-            errors,
-        };
-        self.closed = Some(self.engine.close(k, js, counts));
+        self.closed = Some(self.engine.close(k, js, counts.into()));
         self.open = next;
     }
 

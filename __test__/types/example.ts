@@ -3,7 +3,7 @@
 import Panopticon = require('../..');
 import { EventEmitter } from 'events';
 
-const p: Panopticon = new Panopticon({ interval: 1000, scaleFactor: 1000, persist: true, startTime: '0', name: 'web', deliveryDelay: 100, keepAlive: true });
+const p: Panopticon = new Panopticon({ interval: 1000, scaleFactor: 1000, persist: true, startTime: '0', name: 'web', deliveryDelay: 100, keepAlive: true, maxSeries: 1e5, maxTagSets: 100 });
 const q = Panopticon({ transformer: (data, id) => ({ [String(id)]: data }) });
 const e: EventEmitter = p;
 
@@ -36,7 +36,7 @@ p.on('delivery', (d) => {
   const interval: number = d.interval;
   const master = d.data.master;
   const cluster: Panopticon.Tree = d.data.cluster;
-  const late: number = d.meta.late + d.meta.decodeErrors + d.meta.mismatched + d.meta.unmatched + d.meta.invalid;
+  const late: number = d.meta.late + d.meta.decodeErrors + d.meta.mismatched + d.meta.unmatched + d.meta.invalid + d.meta.overflowed;
   const workerPids: number[] = Object.values(d.meta.workers);
   console.log(pid, dropped, interval, master, cluster, late, workerPids, d.data.threads, d.id, d.name);
 });

@@ -156,6 +156,37 @@ fn describe(h: &HistogramOptions) -> String {
     )
 }
 
+/// What a process counted in an interval besides its series (the delivery's `meta` sums them
+/// over every part).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    /// Data points its validators dropped.
+    pub dropped: f64,
+    /// Values replaced by a default (an `inc` whose `n` is not a number counts 1, as in
+    /// panopticon 0.3.0).
+    pub invalid: f64,
+    /// Values recorded into an overflow series (a limit on series or tag sets was reached).
+    pub overflowed: f64,
+    /// Exceptions (loggers, validators, serialization; series left out of a tree).
+    pub errors: f64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.dropped += other.dropped;
+        self.invalid += other.invalid;
+        self.overflowed += other.overflowed;
+        self.errors += other.errors;
+    }
+}
+
+impl Counts {
+    /// Each count, in the order the wire writes them.
+    pub fn fields(&self) -> [f64; 4] {
+        [self.dropped, self.invalid, self.overflowed, self.errors]
+    }
+}
+
 /// One interval of one process or thread.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
@@ -165,13 +196,8 @@ pub struct Snapshot {
     pub profile: Profile,
     /// The pid of the process that collected it.
     pub pid: u32,
-    /// Data points its validators dropped in the interval.
-    pub dropped: f64,
-    /// Values replaced by a default in the interval (an `inc` whose `n` is not a number counts
-    /// 1, as in panopticon 0.3.0).
-    pub invalid: f64,
-    /// Exceptions counted in the interval (loggers, validators, serialization).
-    pub errors: f64,
+    /// What went wrong, or somewhere else, in the interval.
+    pub counts: Counts,
     /// Reported series, in the order their series were defined.
     pub entries: Vec<Entry>,
 }

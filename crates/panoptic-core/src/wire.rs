@@ -8,8 +8,8 @@
 //! Layout (version 4, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
 //! of a u64, at most 10 bytes):
 //! ```text
-//! "PNPT" | version u8 | k f64 | pid u32 | dropped f64 | invalid f64 | errors f64 | epoch u64
-//! base u32
+//! "PNPT" | version u8 | k f64 | pid u32 | counts: dropped f64 | invalid f64 | overflowed f64 |
+//! errors f64 | epoch u64 | base u32
 //! profile: interval f64 | start f64 | scale factor f64 | persist u8 | histogram options
 //!          (reservoir u8 | significant figures u8 | lowest f64 | highest f64)
 //! strings: count u32, then count x str     (the definitions' strings and the JSON values)
@@ -48,7 +48,7 @@ use crate::bytes::{put_f64, put_u32, put_varint, DecodeError, Reader};
 
 use std::collections::HashMap;
 
-use crate::snapshot::{Entry, Profile, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Counts, Entry, Profile, SeriesKey, Snapshot, Value};
 use crate::stats::histogram::{Distribution, HistogramOptions};
 use crate::stats::meter::MeterStats;
 use crate::stats::rate::RateStats;
@@ -211,9 +211,9 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
     w.u8(VERSION);
     w.f64(snapshot.k);
     w.u32(snapshot.pid);
-    w.f64(snapshot.dropped);
-    w.f64(snapshot.invalid);
-    w.f64(snapshot.errors);
+    for v in snapshot.counts.fields() {
+        w.f64(v);
+    }
     w.out.extend_from_slice(&dictionary.epoch.to_le_bytes());
     w.u32(dictionary.base);
     let p = &snapshot.profile;
@@ -266,12 +266,8 @@ pub struct Message {
     pub k: f64,
     /// The sender's pid.
     pub pid: u32,
-    /// Data points its validators dropped in the interval.
-    pub dropped: f64,
-    /// Values replaced by a default in the interval.
-    pub invalid: f64,
-    /// Exceptions counted in the interval.
-    pub errors: f64,
+    /// What the sender counted in the interval.
+    pub counts: Counts,
     /// The sender's dictionary state.
     pub dictionary: Dictionary,
     /// The sender's grid and options.
@@ -307,9 +303,12 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     }
     let k = r.f64()?;
     let pid = r.u32()?;
-    let dropped = r.f64()?;
-    let invalid = r.f64()?;
-    let errors = r.f64()?;
+    let counts = Counts {
+        dropped: r.f64()?,
+        invalid: r.f64()?,
+        overflowed: r.f64()?,
+        errors: r.f64()?,
+    };
     let epoch = r.u64()?;
     let base = r.u32()?;
     let profile = Profile {
@@ -329,10 +328,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         positive(profile.interval) && profile.start.is_finite() && positive(profile.scale_factor),
         "profile",
     )?;
-    check(
-        count_ok(dropped) && count_ok(invalid) && count_ok(errors),
-        "dropped, invalid or errors",
-    )?;
+    check(counts.fields().into_iter().all(count_ok), "counts")?;
 
     let n = r.count_u32(4)?;
     let mut strings = Vec::with_capacity(n);
@@ -456,9 +452,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     Ok(Message {
         k,
         pid,
-        dropped,
-        invalid,
-        errors,
+        counts,
         dictionary: Dictionary { epoch, base },
         profile,
         definitions,
@@ -559,9 +553,12 @@ mod tests {
                 .unwrap(),
             },
             pid: 4242,
-            dropped: 3.0,
-            invalid: 2.0,
-            errors: 1.0,
+            counts: Counts {
+                dropped: 3.0,
+                invalid: 2.0,
+                overflowed: 5.0,
+                errors: 1.0,
+            },
             entries: entries
                 .into_iter()
                 .map(|(k, value)| Entry {
@@ -594,10 +591,7 @@ mod tests {
     fn self_contained_round_trip() {
         let s = sample();
         let m = decode(&self_contained(&s)).unwrap();
-        assert_eq!(
-            (m.k, m.pid, m.dropped, m.invalid, m.errors),
-            (s.k, s.pid, s.dropped, s.invalid, s.errors)
-        );
+        assert_eq!((m.k, m.pid, m.counts), (s.k, s.pid, s.counts));
         assert_eq!(m.dictionary, FRESH);
         let keys: Vec<&SeriesKey> = s.entries.iter().map(|e| &*e.key).collect();
         assert_eq!(m.definitions.iter().collect::<Vec<_>>(), keys);

@@ -104,9 +104,10 @@ impl Delivery {
             "decodeErrors": m.decode_errors,
             "mismatched": m.mismatched,
             "unmatched": m.unmatched,
-            "dropped": m.dropped,
-            "invalid": m.invalid,
-            "errors": m.errors,
+            "dropped": m.counts.dropped,
+            "invalid": m.counts.invalid,
+            "overflowed": m.counts.overflowed,
+            "errors": m.counts.errors,
         });
         write_json(&meta, &mut out);
         out.extend_from_slice(b",\"warnings\":");

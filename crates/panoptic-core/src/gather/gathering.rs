@@ -19,7 +19,7 @@ use super::parts::{Meta, Part, Warning};
 use super::registry::Registry;
 use super::tree::Format;
 use crate::bytes::DecodeError;
-use crate::snapshot::{Merged, Profile, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Counts, Merged, Profile, SeriesKey, Snapshot, Value};
 use crate::wire::{decode, Message};
 
 /// Why a worker's message was not kept.
@@ -190,9 +190,7 @@ impl Gathering {
         let Message {
             k,
             pid,
-            dropped,
-            invalid,
-            mut errors,
+            mut counts,
             dictionary,
             profile,
             definitions,
@@ -236,7 +234,7 @@ impl Gathering {
             let mut kept = (Vec::new(), Vec::new());
             for (id, value) in indexes.into_iter().zip(values) {
                 if foreign(&value) {
-                    errors += 1.0;
+                    counts.errors += 1.0;
                 } else {
                     kept.0.push(id);
                     kept.1.push(value);
@@ -247,9 +245,7 @@ impl Gathering {
         Ok(Part {
             k,
             pid,
-            dropped,
-            invalid,
-            errors,
+            counts,
             ids: indexes,
             values,
         })
@@ -275,9 +271,7 @@ impl Gathering {
         Part {
             k: snapshot.k,
             pid: snapshot.pid,
-            dropped: snapshot.dropped,
-            invalid: snapshot.invalid,
-            errors: snapshot.errors,
+            counts: snapshot.counts,
             ids,
             values,
         }
@@ -367,7 +361,7 @@ impl Gathering {
         for i in self.registry.settle(&part.ids).into_iter().rev() {
             let id = part.ids.remove(i);
             part.values.remove(i);
-            part.errors += 1.0;
+            part.counts.errors += 1.0;
             self.registry.keys().with(|keys| {
                 name_collision(&mut interval.collisions, &keys[id as usize]);
             });
@@ -431,9 +425,16 @@ impl Gathering {
             mismatched: std::mem::take(&mut self.mismatched),
             unmatched: std::mem::take(&mut self.unmatched),
             warnings: std::mem::take(&mut self.warnings),
-            dropped: parts().map(|s| s.dropped).sum(),
-            invalid: parts().map(|s| s.invalid).sum(),
-            errors: parts().map(|s| s.errors).sum::<f64>() + left_out.len() as f64,
+            counts: parts().fold(
+                Counts {
+                    errors: left_out.len() as f64,
+                    ..Counts::default()
+                },
+                |mut sum, part| {
+                    sum += part.counts;
+                    sum
+                },
+            ),
         };
         Delivery::new(Contents {
             format,
@@ -491,10 +492,9 @@ mod tests {
     fn snap(k: f64, pid: u32, entries: Vec<(&str, &str, Value)>) -> Snapshot {
         let series =
             (entries.into_iter()).map(|(method, id, value)| (key(method, &["p"], id), value));
-        Snapshot {
-            dropped: 1.0,
-            ..crate::testing::snapshot(k, pid, series)
-        }
+        let mut snapshot = crate::testing::snapshot(k, pid, series);
+        snapshot.counts.dropped = 1.0;
+        snapshot
     }
 
     /// A self-contained message (every key defined).
@@ -650,7 +650,7 @@ mod tests {
         assert_eq!(d["custom"][0]["leaves"], serde_json::json!([{ "v": 1 }]));
         assert_eq!(
             d["meta"],
-            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 3.0, "invalid": 0.0, "errors": 0.0 })
+            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 3.0, "invalid": 0.0, "overflowed": 0.0, "errors": 0.0 })
         );
     }
 

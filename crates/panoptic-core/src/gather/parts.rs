@@ -4,16 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::snapshot::Value;
+use crate::snapshot::{Counts, Value};
 
 /// One process's or thread's interval, its series named by id (a [`crate::snapshot::Snapshot`] without keys).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Part {
     pub k: f64,
     pub pid: u32,
-    pub dropped: f64,
-    pub invalid: f64,
-    pub errors: f64,
+    pub counts: Counts,
     pub ids: Vec<u32>,
     pub values: Vec<Value>,
 }
@@ -38,7 +36,6 @@ pub struct Meta {
     pub unmatched: u64,
     /// Warnings first seen since the last delivery.
     pub warnings: Vec<Warning>,
-    pub dropped: f64,
-    pub invalid: f64,
-    pub errors: f64,
+    /// The sum of every part's counts.
+    pub counts: Counts,
 }

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::record::clock::now_ms;
-use crate::snapshot::{Entry, Profile, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Counts, Entry, Profile, SeriesKey, Snapshot, Value};
 use crate::stats::histogram::Distribution;
 use crate::stats::meter::Meter;
 use crate::stats::rate::{Observation, RateTracker};
@@ -465,22 +465,15 @@ impl Engine {
                 k,
                 profile: self.profile,
                 pid: std::process::id(),
-                dropped: counts.dropped,
-                invalid: counts.invalid,
-                errors: counts.errors + std::mem::take(&mut self.rejected) as f64,
+                counts: Counts {
+                    errors: counts.errors + std::mem::take(&mut self.rejected) as f64,
+                    ..counts
+                },
                 entries,
             },
             indexes,
         }
     }
-}
-
-/// What the JS side counted in an interval (see [`Snapshot`]'s fields of the same names).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counts {
-    pub dropped: f64,
-    pub invalid: f64,
-    pub errors: f64,
 }
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
@@ -545,7 +538,13 @@ mod tests {
         // A histogram pair for a counter is refused like any misdirected pair.
         let c = e.define(Kind::Counter, key("inc", "c"));
         append(&e, &[c.id as f64, 1.0]);
-        assert_eq!(e.close(3.0, vec![], Counts::default()).snapshot.errors, 1.0);
+        assert_eq!(
+            e.close(3.0, vec![], Counts::default())
+                .snapshot
+                .counts
+                .errors,
+            1.0
+        );
         let mut p = Engine::new(profile(true));
         p.define(Kind::Histogram, key("histogram", "h"));
         let empty = p.close(1.0, vec![], Counts::default()).snapshot;
@@ -675,13 +674,11 @@ mod tests {
         let counts = Counts {
             dropped: 2.0,
             invalid: 3.0,
+            overflowed: 4.0,
             errors: 1.0,
         };
         let snap = e.close(4.0, js, counts).snapshot;
-        assert_eq!(
-            (snap.k, snap.dropped, snap.invalid, snap.errors),
-            (4.0, 2.0, 3.0, 1.0)
-        );
+        assert_eq!((snap.k, snap.counts.fields()), (4.0, [2.0, 3.0, 4.0, 1.0]));
         assert_eq!(snap.pid, std::process::id());
         let ids: Vec<&str> = snap.entries.iter().map(|e| e.key.id.as_str()).collect();
         assert_eq!(ids, ["c", "zero", "s", "v", "m", "g", "f"]);
@@ -819,10 +816,16 @@ mod tests {
             },
         ];
         let snap = e.close(0.0, bad_js, Counts::default()).snapshot;
-        assert_eq!(snap.errors, 9.0);
+        assert_eq!(snap.counts.errors, 9.0);
         assert_eq!(snap.entries.len(), 1);
         assert!(matches!(&snap.entries[0].value, Value::Summary(x) if x.count == 1.0));
-        assert_eq!(e.close(1.0, vec![], Counts::default()).snapshot.errors, 0.0);
+        assert_eq!(
+            e.close(1.0, vec![], Counts::default())
+                .snapshot
+                .counts
+                .errors,
+            0.0
+        );
     }
 
     #[test]
@@ -840,6 +843,6 @@ mod tests {
             Value::Summary(x) => assert_eq!((x.count, x.max), ((BATCH_LENGTH - 1) as f64, 2.0)),
             v => panic!("{v:?}"),
         }
-        assert_eq!(snap.errors, 0.0);
+        assert_eq!(snap.counts.errors, 0.0);
     }
 }
