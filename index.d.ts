@@ -252,6 +252,9 @@ declare namespace Panopticon {
   /** A bound recorder: `(value) => void`. */
   type Recorder<V> = (value?: V) => void;
 
+  /** What a `gaugeSet` function gives: one finite number per field (a field is a series' id). */
+  type GaugeSetValues = { [field: string]: number };
+
   /**
    * Tags of a series (label names to string values): the series is named
    * `id{key="value",...}` in the delivery tree (keys sorted, values escaped as in Prometheus).
@@ -291,6 +294,13 @@ declare namespace Panopticon {
     bind(method: 'meter', path: Path, id: Key, tags?: Tags): Recorder<number>;
     /** A method added with `registerMethod`. */
     bind(method: string, path: Path, id: Key, tags?: Tags): Recorder<unknown>;
+
+    /**
+     * Reads `fn` once per interval, when it closes: each field of the object it returns (or of
+     * the promise's object, in the interval the promise settles in) is the gauge `(path, field)`.
+     * A failed read is counted in `meta.errors` and warned about once; `null` unregisters.
+     */
+    gaugeSet(path: Path, fn: (() => GaugeSetValues | PromiseLike<GaugeSetValues>) | null): void;
 
     /** A view whose methods and `bind` record under `path` (scopes nest). */
     scope(path: Path): Scope;

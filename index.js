@@ -13,6 +13,7 @@ const { Scope, installOnScopes } = require('./lib/scope');
 const { register, unregister, uniqueName } = require('./lib/cluster');
 const { isMainThread } = require('worker_threads');
 const { parseExportOptions, parseServe } = require('./lib/export');
+const { gaugeSet } = require('./lib/gaugeset');
 
 const COLLECTOR = Symbol('panoptic.collector');
 
@@ -99,6 +100,14 @@ Panopticon.prototype.serve = function serve(options) {
  */
 Panopticon.prototype.exportStats = function exportStats() {
   return this[COLLECTOR].exportStats();
+};
+
+/**
+ * Reads `fn` once per interval (when it closes): an object (or a promise of one) of numbers, each
+ * field delivered as the gauge `(path, field)` (docs/api.md, "gaugeSet"). `null` unregisters.
+ */
+Panopticon.prototype.gaugeSet = function gaugeSetMethod(path, fn) {
+  gaugeSet(this[COLLECTOR], path, fn);
 };
 
 /** A view of this instance whose methods and bind() record under `path`. */
