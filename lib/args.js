@@ -46,7 +46,7 @@ function startTimeOf(given) {
 }
 
 // The option names each options object takes (a key not listed is warned about and ignored).
-const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'keepAlive'];
+const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'keepAlive', 'runtime'];
 const HISTOGRAM_OPTIONS = ['significantFigures', 'lowest', 'highest', 'percentiles', 'reservoir'];
 
 /**
