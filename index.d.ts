@@ -42,11 +42,19 @@ declare namespace Panopticon {
     influx?: InfluxOptions;
     /** Keep the process (or thread) alive with the instance's timer, as panopticon 0.3.0 did. Default false. */
     keepAlive?: boolean;
+    /** Collect the runtime metrics (docs/runtime.md): CPU, memory, heap, GC, event loop, handles, fds. Default false. */
+    runtime?: boolean | RuntimeOptions;
+  }
+
+  /** The runtime metrics' options (docs/runtime.md). */
+  interface RuntimeOptions {
+    /** ms between two event-loop delay samples, an integer from 1 to 1000. Default 10. */
+    eventLoopResolution?: number;
   }
 
   /** A warning (docs/warnings-and-errors.md, "Warnings"): an Error with a stable code. */
   interface Warning extends Error {
-    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE';
+    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE' | 'PANOPTIC_GAUGE_SET_FAILED';
   }
 
   interface InfluxOptions {
@@ -430,6 +438,8 @@ interface Panopticon extends EventEmitter, Panopticon.Recording {
   /** What the exports did so far. */
   exportStats(): Panopticon.ExportStats;
 
+  /** Collects the runtime metrics into this instance (`true` when omitted; `false` stops them). */
+  collectRuntime(options?: boolean | Panopticon.RuntimeOptions): void;
   /** Stops timers, cluster listeners and servers, removes all listeners; later records are ignored. */
   stop(): void;
 
