@@ -46,11 +46,19 @@ declare namespace Panopticon {
     maxSeries?: number;
     /** The most tag sets of one metric; past it, new ones record into `id{overflow="true"}`. Default 2000. */
     maxTagSets?: number;
+    /** Collect the runtime metrics (docs/runtime.md): CPU, memory, heap, GC, event loop, handles, fds. Default false. */
+    runtime?: boolean | RuntimeOptions;
+  }
+
+  /** The runtime metrics' options (docs/runtime.md). */
+  interface RuntimeOptions {
+    /** ms between two event-loop delay samples, an integer from 1 to 1000. Default 10. */
+    eventLoopResolution?: number;
   }
 
   /** A warning (docs/warnings-and-errors.md, "Warnings"): an Error with a stable code. */
   interface Warning extends Error {
-    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE' | 'PANOPTIC_OVERFLOW';
+    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE' | 'PANOPTIC_OVERFLOW' | 'PANOPTIC_GAUGE_SET_FAILED';
   }
 
   interface InfluxOptions {
@@ -258,6 +266,9 @@ declare namespace Panopticon {
   /** A bound recorder: `(value) => void`. */
   type Recorder<V> = (value?: V) => void;
 
+  /** What a `gaugeSet` function gives: one finite number per field (a field is a series' id). */
+  type GaugeSetValues = { [field: string]: number };
+
   /**
    * Tags of a series (label names to string values): the series is named
    * `id{key="value",...}` in the delivery tree (keys sorted, values escaped as in Prometheus).
@@ -297,6 +308,13 @@ declare namespace Panopticon {
     bind(method: 'meter', path: Path, id: Key, tags?: Tags): Recorder<number>;
     /** A method added with `registerMethod`. */
     bind(method: string, path: Path, id: Key, tags?: Tags): Recorder<unknown>;
+
+    /**
+     * Reads `fn` once per interval, when it closes: each field of the object it returns (or of
+     * the promise's object, in the interval the promise settles in) is the gauge `(path, field)`.
+     * A failed read is counted in `meta.errors` and warned about once; `null` unregisters.
+     */
+    gaugeSet(path: Path, fn: (() => GaugeSetValues | PromiseLike<GaugeSetValues>) | null): void;
 
     /** A view whose methods and `bind` record under `path` (scopes nest). */
     scope(path: Path): Scope;
@@ -426,6 +444,8 @@ interface Panopticon extends EventEmitter, Panopticon.Recording {
   /** What the exports did so far. */
   exportStats(): Panopticon.ExportStats;
 
+  /** Collects the runtime metrics into this instance (`true` when omitted; `false` stops them). */
+  collectRuntime(options?: boolean | Panopticon.RuntimeOptions): void;
   /** Stops timers, cluster listeners and servers, removes all listeners; later records are ignored. */
   stop(): void;
 

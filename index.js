@@ -13,8 +13,11 @@ const { Scope, installOnScopes } = require('./lib/scope');
 const { register, unregister, uniqueName } = require('./lib/cluster');
 const { isMainThread } = require('worker_threads');
 const { parseExportOptions, parseServe } = require('./lib/export');
+const { gaugeSet } = require('./lib/gaugeset');
+const { parseRuntime, startRuntime } = require('./lib/runtime');
 
 const COLLECTOR = Symbol('panoptic.collector');
+const RUNTIME = Symbol('panoptic.runtime'); // stops the runtime metrics (lib/runtime.js)
 
 let instanceCount = 0;
 
@@ -26,6 +29,7 @@ function Panopticon(options) {
   if (!(this instanceof Panopticon)) return new Panopticon(options);
   const opts = parseOptions(options);
   opts.exports = parseExportOptions(options || {});
+  const runtime = parseRuntime(options ? options.runtime : undefined, 'options.runtime');
   EventEmitter.call(this);
   // Custom persistent loggers each listen to 'reset' (the 0.3.0 logger contract).
   this.setMaxListeners(0);
@@ -51,6 +55,7 @@ function Panopticon(options) {
     if (cluster.isWorker) collector.startShipping();
     else collector.startDelivering();
   }
+  this[RUNTIME] = runtime === null ? null : startRuntime(this, runtime);
 }
 
 Object.setPrototypeOf(Panopticon.prototype, EventEmitter.prototype);
@@ -99,6 +104,24 @@ Panopticon.prototype.serve = function serve(options) {
  */
 Panopticon.prototype.exportStats = function exportStats() {
   return this[COLLECTOR].exportStats();
+};
+
+/**
+ * Reads `fn` once per interval (when it closes): an object (or a promise of one) of numbers, each
+ * field delivered as the gauge `(path, field)` (docs/api.md, "gaugeSet"). `null` unregisters.
+ */
+Panopticon.prototype.gaugeSet = function gaugeSetMethod(path, fn) {
+  gaugeSet(this[COLLECTOR], path, fn);
+};
+
+/**
+ * Collects the runtime metrics (docs/runtime.md) into this instance: `options` as the `runtime`
+ * option (`true` when omitted; `false` stops them). A second call replaces the first.
+ */
+Panopticon.prototype.collectRuntime = function collectRuntime(options) {
+  const runtime = parseRuntime(options === undefined ? true : options, 'options');
+  if (this[RUNTIME] !== null) this[RUNTIME]();
+  this[RUNTIME] = runtime === null || this[COLLECTOR].stopped ? null : startRuntime(this, runtime);
 };
 
 /** A view of this instance whose methods and bind() record under `path`. */

@@ -33,6 +33,9 @@ const BAD_LINES = [
   'p.inc(["a"], "x", 1, { status: 200 });', // tag values are strings
   'p.scope("a");', // a scope's path is an array
   'p.gauge([], "g", () => "1");', // a gauge's function gives a number
+  'p.gaugeSet([], () => ({ a: "1" }));', // a gauge set's fields are numbers
+  'p.gaugeSet([], () => 5);', // a gauge set's function gives an object
+  'new Panopticon({ runtime: { eventLoopResolution: "5" } });', // a resolution is a number
   'new Panopticon({ histogram: { reservoir: "exp" } });', // a known reservoir
   'Panopticon.trace(42);', // a probe name is a string
   'Panopticon.trace("x", 5);', // obj is an object
@@ -63,9 +66,9 @@ test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 15
 // What index.d.ts declares, by hand (keep in step with it).
 const DECLARED = {
   statics: { registerMethod: 'function', getLoggerMethodNames: 'function', count: 'function', _resetCount: 'function', Panopticon: 'function', trace: 'function', filter: 'function' },
-  methods: { set: 'function', inc: 'function', serve: 'function', exportStats: 'function', sample: 'function', timedSample: 'function', gauge: 'function', histogram: 'function', rate: 'function', meter: 'function', bind: 'function', scope: 'function', stop: 'function' },
+  methods: { set: 'function', inc: 'function', serve: 'function', exportStats: 'function', collectRuntime: 'function', sample: 'function', timedSample: 'function', gauge: 'function', gaugeSet: 'function', histogram: 'function', rate: 'function', meter: 'function', bind: 'function', scope: 'function', stop: 'function' },
   // Panopticon.Scope: the logger methods, bind and scope.
-  scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'histogram', 'rate', 'meter', 'bind', 'scope'],
+  scopeMethods: ['set', 'inc', 'sample', 'timedSample', 'gauge', 'gaugeSet', 'histogram', 'rate', 'meter', 'bind', 'scope'],
   // Declared on the instance, inherited from EventEmitter at runtime.
   events: ['on', 'once', 'off', 'emit'],
   properties: { id: 'number', name: 'string', interval: 'number', scaleFactor: 'number', persist: 'boolean', endTime: 'number' },

@@ -82,6 +82,7 @@ class Collector {
     this.jsSeries = []; // set / registered-logger series that ever received a datum
     this.touched = []; // JS series written in the current interval
     this.gauges = new Set(); // gauge series whose function is called at each close
+    this.sets = new Map(); // gaugeSet()s by path (lib/gaugeset.js), read at each close
     this.meterCell = -1; // the meters' 5-second grid in clockCells, once there is a meter
     this.meterTick = NaN;
     this.dropped = 0;
@@ -370,6 +371,7 @@ class Collector {
       json.push(this.gaugeJson(series));
       at.push(0);
     }
+    for (const set of this.sets.values()) set.collect(ids, json, at);
     for (const series of this.touched) {
       series.touched = false;
       if (!this.persist) series.logger = null;
@@ -613,6 +615,7 @@ class Collector {
     this.timer = null;
     this.ready = [];
     this.gauges.clear();
+    this.sets.clear();
     this.detach();
     this.engine.release();
     this.awaitFlush();

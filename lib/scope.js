@@ -20,6 +20,11 @@ class Scope {
     return new Scope(this[OWNER], this[PREFIX].concat(checkPath(path)));
   }
 
+  /** As Panopticon#gaugeSet, under this scope's path. */
+  gaugeSet(path, fn) {
+    this[OWNER].gaugeSet(within(this, path), fn);
+  }
+
   /** As Panopticon#bind, under this scope's path. */
   bind(method, path, id, tags) {
     return this[OWNER].bind(method, within(this, path), id, tags);
