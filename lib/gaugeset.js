@@ -139,7 +139,7 @@ class GaugeSet {
   field(name) {
     let s = this.fields.get(name);
     if (s === undefined) {
-      s = lookup(this.c.tries, GAUGE, this.path, name);
+      s = lookup(this.c, GAUGE, this.path, name);
       if (s.ref < 0) this.c.defineSeries(s);
       this.fields.set(name, s);
     }
