@@ -7,7 +7,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::export::Origin;
-use panoptic_core::gather::intake::Intake;
+use panoptic_core::gather::intake::{Intake, DELIVERY_PATIENCE};
 use panoptic_core::gather::tree::{render, Format};
 use panoptic_core::gather::Source;
 use panoptic_core::record::clock;
@@ -489,7 +489,7 @@ impl NativeEngine {
     pub fn deliver(&mut self, env: Env, k: f64) -> NativeDelivery {
         let posted = self.host.as_ref().map(|host| host.inbox().take());
         let format = self.format(k);
-        let delivery = self.intake.with(|g| {
+        let delivery = self.intake.deliver(DELIVERY_PATIENCE, |g| {
             if let Some((snapshots, lost)) = posted {
                 g.note_late(lost);
                 for (label, snapshot) in snapshots {

@@ -176,7 +176,17 @@ impl Gathering {
     /// Takes a message (base64 text of a snapshot) from a worker's main thread or one of its
     /// threads, while the master is in interval `current`.
     pub fn receive(&mut self, source: Source, text: &str, current: f64) -> Result<(), Rejection> {
-        let result = decode(text)
+        self.receive_decoded(source, decode(text), current)
+    }
+
+    /// [`Gathering::receive`] of a message decoded beforehand (off any lock).
+    pub fn receive_decoded(
+        &mut self,
+        source: Source,
+        message: Result<Message, DecodeError>,
+        current: f64,
+    ) -> Result<(), Rejection> {
+        let result = message
             .map_err(Rejection::Decode)
             .and_then(|message| self.resolve(&source, message))
             .and_then(|part| self.accept(Slot::From(source), part, current));

@@ -4,44 +4,85 @@
 //! the `'message'` handlers of one event-loop turn back to back. Decoding and merging a
 //! 15,000-series snapshot costs the master about a millisecond, so done in the handlers, eight
 //! workers would hold the master's event loop for ten. An [`Intake`] takes the message text and
-//! returns at once; one process-wide thread decodes and merges messages in arrival order. Reading
-//! the [`Gathering`] ([`Intake::with`], e.g. to deliver) first waits for the messages already
-//! taken, so a delivery holds everything that arrived before it, as if merged in the handler.
-//! The master's own closed intervals take the same way ([`Intake::keep_local`]): at a million
-//! series, naming and merging one is tens of milliseconds.
+//! returns at once; one process-wide thread decodes and merges messages in arrival order. A
+//! delivery ([`Intake::deliver`]) first waits for the messages already taken, so it holds
+//! everything that arrived before it, as if merged in the handler; but never longer than
+//! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
+//! is counted late, and the event loop goes on. The master's own closed intervals take the same
+//! thread ([`Intake::keep_local`]: at a million series, naming and merging one is tens of
+//! milliseconds), ahead of any message, so a backlog never keeps them out of their delivery.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::gather::{Gathering, Rejection, Source};
 use crate::record::engine::Closed;
 use crate::snapshot::Profile;
+use crate::wire::decode;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The process-wide thread that runs every intake's jobs, in order (None if it could not start:
-/// jobs then run on the caller's thread).
-fn thread() -> Option<&'static Mutex<Sender<Job>>> {
-    static THREAD: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
-    THREAD
-        .get_or_init(|| {
-            let (send, receive) = channel::<Job>();
-            std::thread::Builder::new()
-                .name("panoptic-intake".into())
-                .spawn(move || receive.into_iter().for_each(|job| job()))
-                .ok()
-                .map(|_| Mutex::new(send))
-        })
-        .as_ref()
+/// How long a delivery waits for workers' messages that arrived before it and are not merged yet
+/// (a backlog): long enough for the messages of a boundary to be merged in any steady state (they
+/// arrive half an interval before the delivery), short enough that the event loop does not notice.
+pub const DELIVERY_PATIENCE: Duration = Duration::from_millis(10);
+
+/// Which lane of the queue a job takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// A master's own closed interval: its delivery waits for it, so it goes before any message
+    /// (a backlog of workers' messages cannot keep a master's own data out of its delivery).
+    Local,
+    /// Everything else, in arrival order.
+    Message,
 }
 
-fn submit(job: Job) {
-    match thread() {
-        Some(sender) => {
-            if let Err(returned) = lock(sender).send(job) {
-                (returned.0)();
+/// The process-wide queue of every intake's jobs, run by one thread: local jobs first, then
+/// messages, each lane in order.
+#[derive(Default)]
+struct Queue {
+    lanes: Mutex<(VecDeque<Job>, VecDeque<Job>)>,
+    ready: Condvar,
+}
+
+/// The queue, with its thread started (None if it could not start: jobs then run on the
+/// caller's thread).
+fn queue() -> Option<&'static Queue> {
+    static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
+    static STARTED: OnceLock<bool> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| Some(Queue::default())).as_ref()?;
+    let started = *STARTED.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("panoptic-intake".into())
+            .spawn(move || loop {
+                let job = {
+                    let mut lanes = lock(&queue.lanes);
+                    loop {
+                        if let Some(job) = lanes.0.pop_front().or_else(|| lanes.1.pop_front()) {
+                            break job;
+                        }
+                        lanes = queue.ready.wait(lanes).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                job();
+            })
+            .is_ok()
+    });
+    started.then_some(queue)
+}
+
+fn submit(job: Job, lane: Lane) {
+    match queue() {
+        Some(queue) => {
+            let mut lanes = lock(&queue.lanes);
+            match lane {
+                Lane::Local => lanes.0.push_back(job),
+                Lane::Message => lanes.1.push_back(job),
             }
+            drop(lanes);
+            queue.ready.notify_one();
         }
         None => job(),
     }
@@ -53,23 +94,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Jobs of one intake taken and not yet run, by lane.
+#[derive(Debug, Default)]
+struct Pending {
+    local: usize,
+    messages: usize,
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     gathering: Mutex<Gathering>,
-    /// Jobs taken and not yet run.
-    queued: Mutex<usize>,
+    pending: Mutex<Pending>,
     drained: Condvar,
     /// Workers whose messages extended a dictionary this master lacks (they must resync).
     resyncs: Mutex<Vec<u32>>,
 }
 
 impl Shared {
-    fn done(&self) {
-        let mut queued = lock(&self.queued);
-        *queued -= 1;
-        if *queued == 0 {
-            self.drained.notify_all();
+    fn done(&self, lane: Lane) {
+        let mut pending = lock(&self.pending);
+        match lane {
+            Lane::Local => pending.local -= 1,
+            Lane::Message => pending.messages -= 1,
         }
+        drop(pending);
+        self.drained.notify_all();
     }
 }
 
@@ -91,26 +140,37 @@ impl Intake {
         }
     }
 
-    fn run(&self, job: impl FnOnce(&Shared) + Send + 'static) {
-        *lock(&self.shared.queued) += 1;
+    fn run(&self, lane: Lane, job: impl FnOnce(&Shared) + Send + 'static) {
+        let mut pending = lock(&self.shared.pending);
+        match lane {
+            Lane::Local => pending.local += 1,
+            Lane::Message => pending.messages += 1,
+        }
+        drop(pending);
         let shared = self.shared.clone();
-        submit(Box::new(move || {
-            // A bug in decoding must not stop the thread (nor lose the count).
-            let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
-            shared.done();
-        }));
+        submit(
+            Box::new(move || {
+                // A bug in decoding must not stop the thread (nor lose the count).
+                let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
+                shared.done(lane);
+            }),
+            lane,
+        );
     }
 
     /// Takes a worker's message (see [`Gathering::receive`]) while the master is in interval
-    /// `current`; it is decoded and merged later, in arrival order.
+    /// `current`; it is decoded and merged later, in arrival order. Decoding (most of the work)
+    /// holds no lock: a delivery never waits for it.
     pub fn receive(&self, source: Source, text: String, current: f64) {
-        self.run(move |shared| {
+        self.run(Lane::Message, move |shared| {
             let worker = match source {
                 Source::Worker(id) => Some(id),
                 Source::Thread(_) => None,
             };
             let result = catch_unwind(AssertUnwindSafe(|| {
-                lock(&shared.gathering).receive(source, &text, current)
+                let message = decode(&text);
+                drop(text);
+                lock(&shared.gathering).receive_decoded(source, message, current)
             }));
             match (result, worker) {
                 (Ok(Err(Rejection::Resync)), Some(id)) => lock(&shared.resyncs).push(id),
@@ -120,11 +180,11 @@ impl Intake {
         });
     }
 
-    /// Keeps this process's own closed interval ([`Gathering::keep_local`]), in order with the
-    /// messages: naming and merging a million series takes tens of milliseconds the JS thread
-    /// need not wait for (a delivery, through [`Intake::with`], waits for it).
+    /// Keeps this process's own closed interval ([`Gathering::keep_local`]), before any message
+    /// still queued: naming and merging a million series takes tens of milliseconds the JS
+    /// thread need not wait for (a delivery, through [`Intake::deliver`], waits for it).
     pub fn keep_local(&self, closed: Closed) {
-        self.run(move |shared| {
+        self.run(Lane::Local, move |shared| {
             let Closed { snapshot, indexes } = closed;
             lock(&shared.gathering).keep_local(snapshot, &indexes);
         });
@@ -133,18 +193,24 @@ impl Intake {
     /// Counts a message for an instance this process does not have ([`Gathering::note_unmatched`]),
     /// in order with the messages.
     pub fn note_unmatched(&self, key: String, message: String) {
-        self.run(move |shared| lock(&shared.gathering).note_unmatched(key, message));
+        self.run(Lane::Message, move |shared| {
+            lock(&shared.gathering).note_unmatched(key, message)
+        });
     }
 
     /// Counts a message marked as panoptic's that could not be routed, in order with the
     /// messages (the JS thread does not wait for the queue).
     pub fn note_decode_error(&self) {
-        self.run(|shared| lock(&shared.gathering).note_decode_error());
+        self.run(Lane::Message, |shared| {
+            lock(&shared.gathering).note_decode_error()
+        });
     }
 
     /// Forgets a worker that exited (after the messages taken before).
     pub fn forget_worker(&self, worker: u32) {
-        self.run(move |shared| lock(&shared.gathering).forget_worker(worker));
+        self.run(Lane::Message, move |shared| {
+            lock(&shared.gathering).forget_worker(worker)
+        });
     }
 
     /// The workers that must send their series keys again (each once per message that lacked
@@ -153,18 +219,39 @@ impl Intake {
         std::mem::take(&mut *lock(&self.shared.resyncs))
     }
 
-    /// Calls `f` with the gathering once every message taken so far is merged.
+    /// Calls `f` with the gathering once every job taken so far has run (tests).
     pub fn with<T>(&self, f: impl FnOnce(&mut Gathering) -> T) -> T {
-        let mut queued = lock(&self.shared.queued);
-        while *queued > 0 {
-            queued = self
-                .shared
-                .drained
-                .wait(queued)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        drop(queued);
+        self.wait(|p| p.local == 0 && p.messages == 0, None);
         f(&mut lock(&self.shared.gathering))
+    }
+
+    /// Calls `f` with the gathering to deliver: once this process's own intervals are merged,
+    /// and the messages taken so far too, or `patience` has passed. A delivery never waits on a
+    /// backlog: a message merged after it finds its interval delivered and is counted late.
+    pub fn deliver<T>(&self, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
+        self.wait(|p| p.local == 0, None);
+        self.wait(|p| p.messages == 0, Some(Instant::now() + patience));
+        f(&mut lock(&self.shared.gathering))
+    }
+
+    /// Waits until `done` holds of the pending jobs, or `until` passes.
+    fn wait(&self, done: impl Fn(&Pending) -> bool, until: Option<Instant>) {
+        let mut pending = lock(&self.shared.pending);
+        while !done(&pending) {
+            let drained = &self.shared.drained;
+            pending = match until {
+                None => drained.wait(pending).unwrap_or_else(|e| e.into_inner()),
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    (drained.wait_timeout(pending, left))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
     }
 }
 
@@ -229,6 +316,52 @@ mod tests {
         let master: serde_json::Value =
             serde_json::from_str(&d.tree(&crate::gather::Tree::Master).unwrap()).unwrap();
         assert_eq!(master["n"]["value"]["val"], 5.0);
+    }
+
+    #[test]
+    fn a_delivery_has_its_own_interval_and_does_not_wait_on_a_backlog() {
+        let intake = Intake::default();
+        // The thread is busy (first), then a backlog: a second busy job, then a worker's message.
+        let (first, second) = (std::sync::mpsc::channel(), std::sync::mpsc::channel());
+        let blocked = |receiver: std::sync::mpsc::Receiver<()>| {
+            let receiver = Mutex::new(receiver);
+            move |_: &Shared| drop(lock(&receiver).recv())
+        };
+        intake.run(Lane::Message, blocked(first.1));
+        intake.run(Lane::Message, blocked(second.1));
+        intake.receive(Source::Worker(1), message(4.0, 2.0), 4.0);
+        // The master's own interval, taken last, goes before the backlog.
+        intake.keep_local(Closed {
+            snapshot: Snapshot {
+                k: 4.0,
+                entries: vec![Entry {
+                    key: Arc::new(SeriesKey::new("inc", &[], "n")),
+                    value: Value::Counter {
+                        count: 1.0,
+                        total: 5.0,
+                    },
+                }],
+                ..Snapshot::default()
+            },
+            indexes: vec![0],
+        });
+        first.0.send(()).unwrap();
+        let format = || Format {
+            interval: 1.0,
+            scale_factor: 1.0,
+            time_stamp: 0.0,
+            percentiles: Arc::from([]),
+        };
+        let d = intake.deliver(Duration::ZERO, |g| g.deliver(4.0, format()));
+        assert!(
+            d.tree(&crate::gather::Tree::Master).is_some(),
+            "its own interval"
+        );
+        assert!(d.meta().workers.is_empty(), "the backlog is not waited for");
+        // Merged after its interval was delivered: late.
+        second.0.send(()).unwrap();
+        let d = intake.with(|g| g.deliver(5.0, format()));
+        assert_eq!(d.meta().late, 1);
     }
 
     #[test]
