@@ -325,7 +325,9 @@ mod tests {
         let (first, second) = (std::sync::mpsc::channel(), std::sync::mpsc::channel());
         let blocked = |receiver: std::sync::mpsc::Receiver<()>| {
             let receiver = Mutex::new(receiver);
-            move |_: &Shared| drop(lock(&receiver).recv())
+            move |_: &Shared| {
+                let _ = lock(&receiver).recv();
+            }
         };
         intake.run(Lane::Message, blocked(first.1));
         intake.run(Lane::Message, blocked(second.1));
