@@ -46,6 +46,8 @@ declare namespace Panopticon {
     maxSeries?: number;
     /** The most tag sets of one metric; past it, new ones record into `id{overflow="true"}`. Default 2000. */
     maxTagSets?: number;
+    /** On the master: the most series it holds from all sources; past it, a worker's new series merge into `panoptic.overflow.<method>`. Default 2000000. */
+    maxClusterSeries?: number;
     /** Collect the runtime metrics (docs/runtime.md): CPU, memory, heap, GC, event loop, handles, fds. Default false. */
     runtime?: boolean | RuntimeOptions;
   }

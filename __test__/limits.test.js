@@ -72,10 +72,10 @@ test('limits are options: a whole number from 1', () => {
 
 test('a worker flooding new ids: the sum over the cluster stays exact, overflow counted on the master', { timeout: 60000 }, async (t) => {
   const interval = 300;
-  // The worker's own limit (fixtures/limits-worker.js: maxSeries 50) bounds what it sends.
+  // The worker's own limit (maxSeries 50) bounds what it sends.
   const p = new Panopticon({ name: 'flood', interval });
   cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'limits-worker.js'), silent: true });
-  const workers = [cluster.fork({ INTERVAL: interval, IDS: 200 })];
+  const workers = [cluster.fork({ INTERVAL: interval, IDS: 200, MAX_SERIES: 50 })];
   t.after(async () => {
     p.stop();
     await stopWorkers(workers);
@@ -90,4 +90,38 @@ test('a worker flooding new ids: the sum over the cluster stays exact, overflow 
   assert.ok(own === 50 || own === 0, `${own} ids of their own`);
   assert.equal(worker.panoptic.overflow.inc.value.val, (200 - own) / interval);
   assert.equal(d.meta.overflowed, 200 - own);
+});
+
+test('the master bounds what it holds: past maxClusterSeries a worker\'s new series merge into overflow', { timeout: 60000 }, async (t) => {
+  const interval = 300;
+  const p = new Panopticon({ name: 'flood', interval, maxClusterSeries: 120 });
+  const warnings = [];
+  p.on('warning', (w) => warnings.push(w));
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'limits-worker.js'), silent: true });
+  // The worker holds up to 100,000 series: it sends every new id as a series of its own.
+  const workers = [cluster.fork({ INTERVAL: interval, IDS: 200, MAX_SERIES: 100000 })];
+  t.after(async () => {
+    p.stop();
+    await stopWorkers(workers);
+  });
+  const seen = [];
+  await deliveryWhere(p, (x) => {
+    // Intervals in which the worker recorded (its first may be empty).
+    if (x.data.workers && sumOf(x.data.workers[workers[0].id]) > 0) seen.push(x);
+    return seen.length >= 3;
+  });
+  for (const d of seen) {
+    // Every interval: 200 values in all, whatever the master could hold.
+    assert.ok(Math.abs(sumOf(d.data.cluster) - 200 / interval) < 1e-9, `cluster sum ${sumOf(d.data.cluster)}`);
+    const worker = d.data.workers[workers[0].id];
+    const own = Object.keys(worker.ids || {}).length;
+    const overflow = worker.panoptic ? worker.panoptic.overflow.inc.value.val * interval : 0;
+    assert.ok(Math.abs(own + overflow - 200) < 1e-9, `${own} series + ${overflow} in overflow`);
+    assert.ok(Math.abs(d.meta.overflowed - overflow) < 1e-9);
+  }
+  // 120 series at most, the overflow series among them: the third interval's 200 new ids all overflow.
+  assert.equal(Object.keys(seen[2].data.workers[workers[0].id].ids || {}).length, 0);
+  const overflows = warnings.filter((w) => w.code === 'PANOPTIC_OVERFLOW');
+  assert.equal(overflows.length, 1, 'once per worker');
+  assert.match(overflows[0].message, new RegExp(`^cluster worker ${workers[0].id} \\(pid \\d+\\) sends new series while this master holds maxClusterSeries \\(120\\) series`));
 });

@@ -58,6 +58,7 @@ class Collector {
     this.tries = []; // per method index: the trie of its series states by key (lib/lookup.js)
     this.maxSeries = options.maxSeries; // limits (lib/lookup.js)
     this.maxTagSets = options.maxTagSets;
+    this.maxClusterSeries = options.maxClusterSeries; // the master's (crates/panoptic-core/src/gather/gathering.rs)
     this.seriesCount = 0;
     this.overflows = new Set(); // the overflow series' states
     this.warnedOverflow = new Set(); // metrics whose overflow was warned about
@@ -392,6 +393,7 @@ class Collector {
   /** Master or standalone: keep closed intervals for delivery, with the workers' snapshots. */
   startDelivering() {
     this.engine.export(origin(this.owner), this.exportOptions);
+    this.engine.setMaxClusterSeries(this.maxClusterSeries);
     this.delivering = true;
     this.onClosed = (k) => {
       this.engine.keep();

@@ -469,6 +469,12 @@ impl NativeEngine {
         self.exports.as_ref().is_some_and(Exports::pushing)
     }
 
+    /// Bounds the series this (delivering) instance holds from its workers (`maxClusterSeries`).
+    #[napi]
+    pub fn set_max_cluster_series(&mut self, max: u32) {
+        self.intake.with(|g| g.set_max_series(max as usize));
+    }
+
     /// Counts a panoptic message that could not be routed to any instance.
     #[napi]
     pub fn note_decode_error(&mut self) {

@@ -40,6 +40,8 @@ pub enum Rejection {
 
 /// The code of a snapshot left out because its grid or options differ from the master's.
 pub const MISMATCH: &str = "PANOPTIC_MISMATCH";
+/// The code of series put into an overflow series past a limit.
+pub const OVERFLOW: &str = "PANOPTIC_OVERFLOW";
 /// The code of a message for an instance name this process does not have (see
 /// [`Gathering::note_unmatched`]).
 pub const UNMATCHED: &str = "PANOPTIC_UNMATCHED";
@@ -56,11 +58,29 @@ pub enum Source {
     Thread(String),
 }
 
-/// A source's series: the master-wide id of each index it sends (see [`crate::wire`]).
+/// A source's series: the master-wide id of each index it sends (see [`crate::wire`]), and which
+/// indexes the master put into an overflow series (past [`Gathering::set_max_series`]).
 #[derive(Debug)]
 struct SourceKeys {
     epoch: u64,
     ids: Vec<u32>,
+    overflowed: Vec<bool>,
+}
+
+/// The key of `method`'s overflow series: `panoptic.overflow.<method>`, as a recording process
+/// names its own (lib/lookup.js).
+fn overflow_key(method: &str) -> SeriesKey {
+    SeriesKey::new(method, &["panoptic", "overflow"], method)
+}
+
+/// How many recorded values an aggregate holds (1 for those that hold one value).
+fn values_in(value: &Value) -> f64 {
+    match value {
+        Value::Counter { count, .. } => *count,
+        Value::Summary(s) => s.count,
+        Value::Histogram(d) => d.count() as f64,
+        _ => 1.0,
+    }
 }
 
 /// One interval's parts so far, and their merge.
@@ -96,6 +116,8 @@ pub struct Gathering {
     /// interval of a million series is then named by indexing, not by hashing a million keys.
     local_ids: Vec<Option<(Arc<SeriesKey>, u32)>>,
     delivered: Option<f64>,
+    /// The most series the registry takes (see [`Gathering::set_max_series`]).
+    max_series: Option<usize>,
     late: u64,
     decode_errors: u64,
     mismatched: u64,
@@ -113,6 +135,27 @@ impl Gathering {
             profile,
             ..Gathering::default()
         }
+    }
+
+    /// Bounds the series this gathering holds (`maxClusterSeries`, whose default lib/args.js
+    /// sets; unbounded until then): past it, a worker's new series are merged into their
+    /// method's overflow series (`panoptic.overflow.<method>`), counted in its part's
+    /// `overflowed` and warned about once per source. A flooding worker cannot grow the master
+    /// without bound (the master's own series and its threads' are bounded by their maxSeries).
+    pub fn set_max_series(&mut self, max: usize) {
+        self.max_series = Some(max);
+    }
+
+    /// The id of `key` for a source's dictionary, or of its method's overflow series (true) past
+    /// the limit.
+    fn intern_capped(&mut self, key: &SeriesKey) -> (u32, bool) {
+        if let Some(id) = self.registry.id(key) {
+            return (id, false);
+        }
+        if self.max_series.is_none_or(|max| self.registry.len() < max) {
+            return (self.registry.intern(key), false);
+        }
+        (self.registry.intern(&overflow_key(&key.method)), true)
     }
 
     /// Queues `warning` unless it was given before (`key` names what it is about).
@@ -207,31 +250,62 @@ impl Gathering {
             mut indexes,
             mut values,
         } = message;
-        let dict = self
-            .dictionaries
-            .entry(source.clone())
-            .or_insert_with(|| SourceKeys {
-                epoch: dictionary.epoch,
-                ids: Vec::new(),
-            });
+        let mut dict = (self.dictionaries.remove(source)).unwrap_or(SourceKeys {
+            epoch: dictionary.epoch,
+            ids: Vec::new(),
+            overflowed: Vec::new(),
+        });
         if dictionary.base == 0 {
             dict.epoch = dictionary.epoch;
             dict.ids.clear();
+            dict.overflowed.clear();
         } else if dict.epoch != dictionary.epoch || dict.ids.len() != dictionary.base as usize {
+            self.dictionaries.insert(source.clone(), dict);
             return Err(Rejection::Resync);
         }
-        let registry = &mut self.registry;
-        dict.ids
-            .extend(definitions.iter().map(|key| registry.intern(key)));
-        // The indexes become ids in place.
-        for index in &mut indexes {
-            *index =
-                *dict
-                    .ids
-                    .get(*index as usize)
-                    .ok_or(Rejection::Decode(DecodeError::Invalid(
-                        "an index not in the dictionary",
-                    )))?;
+        for key in &definitions {
+            let (id, overflowed) = self.intern_capped(key);
+            dict.ids.push(id);
+            dict.overflowed.push(overflowed);
+        }
+        // The indexes become ids in place; values of series put into overflow are counted.
+        let (mut mapped, mut any_mapped) = (0.0, false);
+        for (index, value) in indexes.iter_mut().zip(&values) {
+            let i = *index as usize;
+            let Some(&id) = dict.ids.get(i) else {
+                self.keep_dictionary(source, dict);
+                let e = DecodeError::Invalid("an index not in the dictionary");
+                return Err(Rejection::Decode(e));
+            };
+            if dict.overflowed[i] {
+                mapped += values_in(value);
+                any_mapped = true;
+            }
+            *index = id;
+        }
+        self.keep_dictionary(source, dict);
+        if any_mapped {
+            // Several series in one overflow series: merged within the part first.
+            let mut merged = Merged::default();
+            for (id, value) in indexes.iter().zip(&values) {
+                let _ = merged.add(&[*id], std::slice::from_ref(value));
+            }
+            (indexes, values) = (merged.ids, merged.values);
+        }
+        if any_mapped {
+            counts.overflowed += mapped;
+            let max = self.max_series.unwrap_or(usize::MAX);
+            let from = describe_source(source, pid);
+            let message = format!(
+                "{from} sends new series while this master holds maxClusterSeries ({max}) series: they are merged into panoptic.overflow.<method> (counted in meta.overflowed; sums stay exact). A worker recording ids or tags made of request data is the usual cause; or raise maxClusterSeries."
+            );
+            self.warn(
+                format!("PANOPTIC_OVERFLOW {source:?}"),
+                Warning {
+                    code: OVERFLOW,
+                    message,
+                },
+            );
         }
         // Its definitions are applied above whatever becomes of its data: the sender counts
         // them as known.
@@ -259,6 +333,15 @@ impl Gathering {
             ids: indexes,
             values,
         })
+    }
+
+    /// Keeps a source's dictionary for its next message. A worker thread's messages are
+    /// self-contained (its host forwards them whole), so its dictionary is not kept: a worker
+    /// sending under ever new thread labels leaves nothing behind.
+    fn keep_dictionary(&mut self, source: &Source, dict: SourceKeys) {
+        if matches!(source, Source::Worker(_)) {
+            self.dictionaries.insert(source.clone(), dict);
+        }
     }
 
     /// Names a snapshot of this process (its own or a thread's) by series id; `indexes` as in
@@ -790,6 +873,61 @@ mod tests {
         let outline = parse(&g.deliver(2.0, format()).outline());
         assert_eq!(outline["meta"]["mismatched"], 1);
         assert_eq!(outline["warnings"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn past_max_series_a_workers_new_series_merge_into_overflow() {
+        let mut g = Gathering::default();
+        g.set_max_series(3);
+        g.keep_local(snap(1.0, 10, vec![("inc", "mine", counter(1.0))]), &[]);
+        let flood = |first: usize| {
+            let entries: Vec<_> = (first..first + 4)
+                .map(|i| ("inc", format!("id{i}"), counter(i as f64)))
+                .collect();
+            let entries = entries
+                .iter()
+                .map(|(m, id, v)| (*m, id.as_str(), v.clone()));
+            snap(1.0, 11, entries.collect())
+        };
+        assert_eq!(g.receive(Source::Worker(1), &enc(&flood(0)), 1.0), Ok(()));
+        let delivery = g.deliver(1.0, format());
+        let warnings = parse(&delivery.outline())["warnings"].clone();
+        assert_eq!(warnings[0]["code"], OVERFLOW);
+        assert!(warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cluster worker 1 (pid 11) sends new series while this master holds maxClusterSeries (3) series"));
+        let d = everything(delivery);
+        // Room for two of the worker's series; the other two are one overflow series.
+        let worker = &d["workers"]["1"];
+        assert_eq!(worker["p"]["id0"]["value"]["val"], 0.0);
+        assert_eq!(worker["p"]["id1"]["value"]["val"], 0.01);
+        assert_eq!(worker["p"]["id2"], serde_json::Value::Null);
+        let overflow = &worker["panoptic"]["overflow"]["inc"]["value"]["val"];
+        assert_eq!(overflow.as_f64().unwrap(), 0.05, "2 + 3: sums stay exact");
+        assert_eq!(
+            d["meta"]["overflowed"], 2.0,
+            "one call in each series put into overflow"
+        );
+        let warnings = parse(&g.deliver(2.0, format()).outline())["warnings"].clone();
+        assert_eq!(
+            warnings,
+            serde_json::json!([]),
+            "warned in the first delivery"
+        );
+    }
+
+    #[test]
+    fn threads_leave_no_dictionary_behind() {
+        let mut g = Gathering::default();
+        for label in 0..100 {
+            let t = snap(1.0, 11, vec![("inc", "c", counter(1.0))]);
+            let source = Source::Thread(format!("1:{label}"));
+            assert_eq!(g.receive(source, &enc(&t), 1.0), Ok(()));
+        }
+        assert!(g.dictionaries.is_empty());
+        let d = everything(g.deliver(1.0, format()));
+        assert_eq!(d["threads"].as_object().unwrap().len(), 100);
     }
 
     #[test]

@@ -105,6 +105,21 @@ impl Registry {
         }
     }
 
+    /// The id of `key`, if it has one.
+    pub fn id(&self, key: &SeriesKey) -> Option<u32> {
+        self.ids.get(key).copied()
+    }
+
+    /// How many series have an id.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no series has an id yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// The id of `key`, keeping the given `Arc` when it is new (no copy).
     pub fn intern_shared(&mut self, key: &Arc<SeriesKey>) -> u32 {
         match self.ids.get(&**key) {
