@@ -3,10 +3,12 @@
 //!
 //! Checked: no panic; what decodes re-encodes to bytes that decode, whole, to the same encoding;
 //! a decoded histogram merges with itself (as the master merges two workers' parts) without
-//! panicking, and the merge's result still encodes to something that decodes.
+//! panicking, and the merge's result still encodes to something that decodes (unless its count
+//! passed 2^53).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use panoptic_core::bytes::DecodeError;
 use panoptic_core::stats::histogram::Distribution;
 
 fn encode(d: &Distribution) -> Vec<u8> {
@@ -27,6 +29,12 @@ fuzz_target!(|data: &[u8]| {
     let mut merged = d.clone();
     if merged.merge(&d).is_ok() {
         let bytes = encode(&merged);
-        Distribution::decode(&bytes).expect("a merged histogram's encoding decodes");
+        // The one refusal allowed: a count past 2^53 (two decoded counts near the limit), which
+        // an f64 no longer holds exactly; no interval records that many values, and the master
+        // never re-encodes a merge.
+        match Distribution::decode(&bytes) {
+            Ok(_) | Err(DecodeError::Invalid("count")) => {}
+            Err(e) => panic!("a merged histogram's encoding decodes, got {e:?}"),
+        }
     }
 });
