@@ -1,7 +1,7 @@
 'use strict';
 
 // The documents: README.md (the users' front page, also shown on the npm registry),
-// CONTRIBUTING.md, ARCHITECTURE.md, BENCHMARKS.md and docs/*.md. Every link resolves (a file of
+// CONTRIBUTING.md, ARCHITECTURE.md, BENCHMARKS.md, FUZZING.md and docs/*.md. Every link resolves (a file of
 // the repository, and a heading of it for an #anchor), every repository path they name exists,
 // none names an issue number, and the README's cluster example (examples/cluster.js) runs as it
 // says.
@@ -22,7 +22,7 @@ const pkg = require('../package.json');
 const REPO = 'https://github.com/panoptic-js/panoptic';
 const REPO_FILE = [`${REPO}/blob/main/`, `${REPO}/tree/main/`, 'https://raw.githubusercontent.com/panoptic-js/panoptic/main/'];
 
-const docs = ['README.md', 'CONTRIBUTING.md', 'ARCHITECTURE.md', 'BENCHMARKS.md',
+const docs = ['README.md', 'CONTRIBUTING.md', 'ARCHITECTURE.md', 'BENCHMARKS.md', 'FUZZING.md',
   ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
 /** The lines of a Markdown file outside fenced code blocks, with their numbers. */
@@ -120,7 +120,7 @@ test('the repository URL the README links into is the package\'s', () => {
 
 // Build outputs that the documents name and that are not committed.
 const GENERATED = new Set(['page/dist/index.html']);
-const TOP = ['crates', 'src', 'lib', 'page', 'scripts', 'examples', 'benchmark', 'bin', '__test__', 'docs', 'npm', '.ci'];
+const TOP = ['crates', 'src', 'lib', 'page', 'scripts', 'examples', 'benchmark', 'bin', '__test__', 'docs', 'npm', '.ci', 'fuzz'];
 
 test('every repository path the documents name exists', () => {
   const problems = [];

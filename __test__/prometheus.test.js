@@ -61,6 +61,10 @@ test('Prometheus scrapes a cluster in OpenMetrics and in text; counters survive 
   const negotiated = await fetch(`${served.url}metrics`, { headers: { accept: PROMETHEUS_2_ACCEPT } });
   assert.match(negotiated.headers.get('content-type'), /^application\/openmetrics-text; version=1\.0\.0/);
   assert.match(await negotiated.text(), /# EOF\n$/);
+  // fetch() asks for gzip (and undoes it), as Prometheus does on every scrape (Accept-Encoding:
+  // gzip): the job scraping the server directly below reads gzipped expositions.
+  assert.equal(negotiated.headers.get('content-encoding'), 'gzip');
+  assert.equal(negotiated.headers.get('vary'), 'accept-encoding');
 
   const proxy = await textProxy(served.url);
   cleanups.push(() => new Promise((resolve) => proxy.close(resolve)));

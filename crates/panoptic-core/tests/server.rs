@@ -15,7 +15,8 @@ use panoptic_core::export::server::{Events, Handler, Limits, Reply, Request, Ser
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Answers `/echo` with the request as JSON, `/big?N` with N bytes, `/slow` once released,
-/// `/panic` by panicking, `/teapot` with 418, anything else 404. Counts calls running at once.
+/// `/panic` by panicking, `/teapot` with 418, `/png` with bytes that are not text, anything else
+/// 404. Counts calls running at once.
 #[derive(Default)]
 struct TestHandler {
     released: Mutex<bool>,
@@ -70,6 +71,7 @@ impl Handler for TestHandler {
                 panic!("a handler bug (expected by the test)")
             }
             "/teapot" => reply(418, "text/plain", b"short and stout".to_vec()),
+            "/png" => reply(200, "image/png", vec![0x89; 4096]),
             _ => reply(404, "text/plain", b"not found".to_vec()),
         };
         self.running.fetch_sub(1, Ordering::SeqCst);
@@ -826,4 +828,77 @@ fn a_client_that_takes_a_response_too_slowly_is_cut_off() {
     }
     assert!(total < BODY, "the whole body was sent");
     assert_eq!(server.stats().rejected.write_timeout, 1);
+}
+
+/// One GET on a new connection with these extra header lines (each ending in `\r\n`).
+fn get_with(address: SocketAddr, method: &str, target: &str, headers: &str) -> Answer {
+    let mut stream = connect(address);
+    let request = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    read_answer(&mut BufReader::new(stream), method == "HEAD").unwrap()
+}
+
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn text_answers_are_gzipped_when_the_client_accepts_gzip_and_only_then() {
+    let (server, _) = start(Limits::default(), None);
+    let address = server.local_addr();
+    let plain = vec![b'x'; 200_000];
+    for accepted in [
+        "Accept-Encoding: gzip\r\n",
+        "Accept-Encoding: br, deflate\r\nAccept-Encoding: x-gzip;q=0.3\r\n",
+        "Accept-Encoding: identity, *;q=0.5\r\n",
+    ] {
+        let answer = get_with(address, "GET", "/big?200000", accepted);
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.header("content-encoding"),
+            Some("gzip"),
+            "{accepted:?}"
+        );
+        assert_eq!(answer.header("vary"), Some("accept-encoding"));
+        assert_eq!(answer.header("content-type"), Some("text/plain"));
+        assert!(answer.body.len() < 2_000, "{} bytes", answer.body.len());
+        assert_eq!(gunzip(&answer.body), plain);
+    }
+    for refused in [
+        "",
+        "Accept-Encoding: gzip;q=0\r\n",
+        "Accept-Encoding: br, identity\r\n",
+        "Accept-Encoding: gzip;q=0, *\r\n",
+    ] {
+        let answer = get_with(address, "GET", "/big?200000", refused);
+        assert_eq!(answer.header("content-encoding"), None, "{refused:?}");
+        // The same URL answers differently by Accept-Encoding: caches must know.
+        assert_eq!(answer.header("vary"), Some("accept-encoding"));
+        assert_eq!(answer.body, plain);
+    }
+    // JSON too; HEAD gives the compressed length.
+    let gzip = "Accept-Encoding: gzip\r\n";
+    let json = get_with(address, "GET", "/echo", gzip);
+    assert_eq!(json.header("content-encoding"), Some("gzip"));
+    let json = String::from_utf8(gunzip(&json.body)).unwrap();
+    assert_eq!(
+        json,
+        r#"{"method":"GET","path":"/echo","query":"","accept":""}"#
+    );
+    let get = get_with(address, "GET", "/big?200000", gzip);
+    let head = get_with(address, "HEAD", "/big?200000", gzip);
+    assert_eq!(head.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body.len().to_string().as_str())
+    );
+    // Answers that are not text go as they are, with no Vary.
+    let png = get_with(address, "GET", "/png", gzip);
+    assert_eq!(png.header("content-encoding"), None);
+    assert_eq!(png.header("vary"), None);
+    assert_eq!(png.body, vec![0x89; 4096]);
 }

@@ -7,6 +7,7 @@
 //! ever run on, or wait for, the JS thread: handing over a delivery is a channel send.
 
 pub mod frame;
+mod gzip;
 pub mod influx;
 pub mod pandora;
 pub mod panoptes;

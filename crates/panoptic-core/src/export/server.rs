@@ -47,6 +47,10 @@
 //! - Responses carry `Content-Length` (event streams are chunked) and the reply's `Content-Type`;
 //!   a handler's answer also `Server-Timing: render;dur=<ms>`, how long the handler took (not
 //!   the sending).
+//! - A text answer (`text/*`, JSON: `gzip.rs` says which) is gzip-compressed, on the render
+//!   thread, when the request's `Accept-Encoding` accepts gzip (`gzip`, `x-gzip` or `*`, not
+//!   with `q=0`), and sent with `Content-Encoding: gzip`; every text answer carries
+//!   `Vary: Accept-Encoding`. `Content-Length` (also for `HEAD`) is the compressed length.
 //! - `GET /events` (any query) is the event stream when the server was given [`Events`] (404
 //!   otherwise): `text/event-stream`, `Cache-Control: no-cache`; first the last message
 //!   published (if any), then each message as it is published, as `data: <message>\n\n`; a
@@ -72,7 +76,10 @@ use std::time::Duration;
 
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_TYPE, VARY,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Response, StatusCode};
@@ -81,6 +88,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+
+use super::gzip;
 
 /// A request, as a [`Handler`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -454,14 +463,26 @@ async fn answer(
         }
         accept.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
+    let accept_encoding = (head.headers.get_all(ACCEPT_ENCODING).iter())
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+        .collect::<Vec<_>>()
+        .join(",");
     let request = Request {
         method: head.method.as_str().to_owned(),
         path: path.to_owned(),
         query: head.uri.query().unwrap_or("").to_owned(),
         accept,
     };
-    let (answer, took) = render(&shared, request).await;
+    let (answer, took, coding) = render(&shared, request, gzip::accepts(&accept_encoding)).await;
     let mut response = reply(answer, is_head);
+    if coding != Coding::Fixed {
+        // The answer depends on Accept-Encoding: caches must key on it.
+        let headers = response.headers_mut();
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        if coding == Coding::Gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+    }
     if let Some(took) = took {
         // How long the answer took to make (not to send): what a scrape's cost is on this side.
         let timing = format!("render;dur={:.3}", took.as_secs_f64() * 1000.0);
@@ -472,26 +493,52 @@ async fn answer(
     Ok(response)
 }
 
+/// How an answer's body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    /// As the handler gave it, whatever the request accepts (not text, or the server's own
+    /// error): no `Vary`.
+    Fixed,
+    /// Text sent as it is (gzip not accepted, or an empty body).
+    Identity,
+    /// Text gzip-compressed (`Content-Encoding: gzip`).
+    Gzip,
+}
+
 /// Runs the handler on the blocking pool, at most `max_renders` at once, and says how long it
-/// ran. If the client goes away first, a render not started yet is not run; one running
-/// finishes and is dropped.
-async fn render(shared: &Shared, request: Request) -> (Reply, Option<Duration>) {
+/// ran; compresses a text answer there too when `gzip` is accepted (`gzip.rs`), so a large
+/// exposition's compression never holds the server's thread. If the client goes away first, a
+/// render not started yet is not run; one running finishes and is dropped.
+async fn render(
+    shared: &Shared,
+    request: Request,
+    accepts_gzip: bool,
+) -> (Reply, Option<Duration>, Coding) {
     let Ok(permit) = shared.renders.clone().acquire_owned().await else {
         // Never closed: unreachable, but an answer is better than a panic.
-        return (error_reply(503, "server stopping"), None);
+        return (error_reply(503, "server stopping"), None, Coding::Fixed);
     };
     let handler = shared.handler.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let started = std::time::Instant::now();
-        let answer = handler.respond(&request);
-        (answer, Some(started.elapsed()))
+        let mut answer = handler.respond(&request);
+        let took = started.elapsed();
+        let coding = if !gzip::compressible(&answer.content_type) {
+            Coding::Fixed
+        } else if accepts_gzip && !answer.body.is_empty() {
+            answer.body = gzip::compress(&answer.body);
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        };
+        (answer, Some(took), coding)
     })
     .await;
     rendered.unwrap_or_else(|_| {
         count(&shared.counters.panics);
         let answer = error_reply(500, "internal error: the request handler panicked");
-        (answer, None)
+        (answer, None, Coding::Fixed)
     })
 }
 

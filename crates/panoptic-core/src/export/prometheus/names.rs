@@ -266,15 +266,17 @@ pub(super) fn metric_name(prefix: &str, path: &[String], bare: &str, out: &mut S
     }
 }
 
-/// The prefix with characters a name cannot hold made `_` (a valid prefix is kept as it is).
+/// The prefix with characters a name cannot hold made `_`, and `_` in front of a leading digit
+/// (a valid prefix is kept as it is): names made of it alone, such as the skipped-series
+/// counter's, are valid too.
 pub(super) fn clean_prefix(prefix: &str) -> std::borrow::Cow<'_, str> {
     let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    if prefix.chars().all(ok) {
+    let digit = prefix.starts_with(|c: char| c.is_ascii_digit());
+    if !digit && prefix.chars().all(ok) {
         prefix.into()
     } else {
-        prefix
-            .chars()
-            .map(|c| if ok(c) { c } else { '_' })
+        (digit.then_some('_').into_iter())
+            .chain(prefix.chars().map(|c| if ok(c) { c } else { '_' }))
             .collect::<String>()
             .into()
     }

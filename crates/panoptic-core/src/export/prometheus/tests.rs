@@ -826,6 +826,12 @@ fn options_are_checked() {
         ]
     );
     assert_eq!(text.matches("quantile=").count(), 1);
+    // The skipped-series counter, named by the prefix alone, is a valid name too (found by the
+    // prometheus_options fuzz target: it was `9_xpanoptic_export_skipped_series`).
+    assert!(
+        text.contains("\n_9_xpanoptic_export_skipped_series 0\n"),
+        "{text}"
+    );
 }
 
 #[test]
