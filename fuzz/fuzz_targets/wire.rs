@@ -20,9 +20,7 @@ fn encode(m: &Message) -> String {
         k: m.k,
         profile: m.profile,
         pid: m.pid,
-        dropped: m.dropped,
-        invalid: m.invalid,
-        errors: m.errors,
+        counts: m.counts,
         entries: (m.values.iter())
             .map(|value| Entry {
                 key: key.clone(),

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use panoptic_core::metrix::bucketed::Quantiles;
 use panoptic_core::metrix::bucketed::{BucketedHistogram, BucketedOptions, Layout};
 use panoptic_core::metrix::frugal::FrugalHistogram;
-use panoptic_core::snapshot::{Entry, Profile, SeriesKey, Snapshot, Value};
+use panoptic_core::snapshot::{Counts, Entry, Profile, SeriesKey, Snapshot, Value};
 use panoptic_core::stats::histogram::{Distribution, HistogramOptions, Reservoir};
 use panoptic_core::stats::meter::Meter;
 use panoptic_core::stats::rate::RateTracker;
@@ -185,9 +185,12 @@ fn main() {
             ..Profile::default()
         },
         pid: 4242,
-        dropped: 1.0,
-        invalid: 2.0,
-        errors: 0.0,
+        counts: Counts {
+            dropped: 1.0,
+            invalid: 2.0,
+            overflowed: 3.0,
+            errors: 0.0,
+        },
         entries,
     };
     let base64 = base64::engine::general_purpose::STANDARD;
