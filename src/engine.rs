@@ -26,6 +26,8 @@ use crate::export::{ExportOptions, ExportStats, Exports, NativeServer, ServeSpec
 use crate::memory::{view, Owner};
 
 /// What a series aggregates (the core's `Kind`), as JS names it: `SeriesKind.Counter`, ...
+/// A mirror of `Kind` because the core has no napi; the exhaustive `From` below makes a kind added
+/// to one and not the other a compile error.
 #[napi]
 pub enum SeriesKind {
     /// `inc`: counts and sums written by JS into counter pages.

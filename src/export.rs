@@ -30,7 +30,8 @@ pub struct ExportOptions {
 }
 
 /// The `influx` option (docs/influxdb.md): lib/export.js checks the types, the core the ranges
-/// ([`PushOptions::new`]).
+/// ([`PushOptions::new`]). A mirror of the core's `PushSpec` (the core has no napi); the `From`
+/// below names every field, so one added to either side alone does not compile.
 #[napi(object)]
 #[derive(Clone)]
 pub struct InfluxOptions {
