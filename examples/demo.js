@@ -60,7 +60,9 @@ const options = parseArgs(process.argv.slice(2));
 
 // scaleFactor 1000: `inc` rates are per second, times are in seconds. The grid
 // (startTime 0, the default) is the same in every process, so intervals line up across them.
-const panopticon = new Panopticon({ name: 'demo', interval: options.interval, scaleFactor: 1000 });
+// runtime: every process's CPU, memory, heap, GC and event-loop delay (docs/runtime.md), merged
+// on the master and drawn per process on the live page.
+const panopticon = new Panopticon({ name: 'demo', interval: options.interval, scaleFactor: 1000, runtime: true });
 
 if (cluster.isPrimary) runMaster();
 else runWorker();
