@@ -8,6 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const cluster = require('cluster');
+const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const { Worker } = require('worker_threads');
@@ -140,8 +141,22 @@ test('names, types and label sets match prom-client\'s collectDefaultMetrics() (
   t.after(() => clearInterval(churn));
   await deliveryWhere(p, (x) => x.data.master.nodejs['gc_duration_seconds{kind="minor"}'], 20000, 'a minor GC');
   await next(p, 'delivery');
-  const ours = families(await (await fetch(new URL('metrics', url))).text());
-  const theirs = families(await registry.metrics());
+  const exposition = await (await fetch(new URL('metrics', url))).text();
+  const ours = families(exposition);
+  const theirsText = await registry.metrics();
+  // Prometheus' own checker: the runtime series parse, and its linter finds nothing in them that
+  // it does not find in prom-client's (whose names they keep: nodejs_active_handles_total is a
+  // gauge there too).
+  const promtool = (text) => {
+    const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    const lines = `${run.stdout}${run.stderr}`.split('\n').filter((line) => line.trim() !== '');
+    assert.ok(!lines.some((line) => line.startsWith('error while linting')), lines.join('\n'));
+    return new Set(lines);
+  };
+  const theirFindings = promtool(theirsText);
+  const runtimeOnly = exposition.split('\n').filter((line) => /^(# (HELP|TYPE) )?(process_|nodejs_)/.test(line)).join('\n');
+  for (const finding of promtool(`${runtimeOnly}\n`)) assert.ok(theirFindings.has(finding), `promtool: ${finding}`);
+  const theirs = families(theirsText);
   const covered = [];
   for (const [name, { type, labels }] of Object.entries(theirs)) {
     if (DIFFERENT[name]) {
