@@ -55,7 +55,7 @@ const { fork } = require('child_process');
 const { monitorEventLoopDelay } = require('perf_hooks');
 const { quantile, max, sum, fmt, watchOthers, othersLine } = require('./stats');
 const { judge, table } = require('./targets');
-const { parseOptions, integerAtLeast, writeJson } = require('./options');
+const { parseOptions, integerAtLeast, oneOf, writeJson } = require('./options');
 
 const NAME = 'bench-cardinality';
 const MiB = 2 ** 20;
@@ -183,7 +183,7 @@ async function runMaster() {
   p.on('delivery', (d) => {
     // Read and walk the whole cluster tree: every inc leaf's values (the overflow series too).
     const t0 = hr();
-    const tree = d.data.cluster;
+    const tree = config.read === 'cluster' ? d.data.cluster : {};
     let delivered = 0;
     let overflowValues = 0;
     let leaves = 0;
@@ -209,9 +209,9 @@ async function runMaster() {
     if (end === null) end = Math.floor((Date.now() - delay) / interval) * interval;
     const row = {
       end,
-      delivered: Math.round(delivered),
-      overflowValues: Math.round(overflowValues),
-      leaves,
+      delivered: config.read === 'cluster' ? Math.round(delivered) : null,
+      overflowValues: config.read === 'cluster' ? Math.round(overflowValues) : null,
+      leaves: config.read === 'cluster' ? leaves : null,
       overflowed: d.meta.overflowed,
       late: d.meta.late,
       decodeErrors: d.meta.decodeErrors,
@@ -289,12 +289,14 @@ async function runStorm(opts, maxSeries) {
     workers: opts.workers,
     ids: opts.ids,
     chunks: opts.chunks,
+    read: opts.read,
     maxSeries,
   };
   const watch = watchOthers();
   const child = fork(__filename, [], { env: { ...process.env, BENCH_STORM: JSON.stringify(config), BENCH_STORM_MASTER: '1' }, execArgv: [], stdio: 'inherit' });
   let pids = null;
   let cpu0 = null;
+  let at0 = 0; // when the last window closed (performance.now())
   let start = null;
   const samples = new Map(); // interval end -> what was read at its delivery
   let recorded = null;
@@ -310,6 +312,7 @@ async function runStorm(opts, maxSeries) {
         pids = { master: msg.master, workers: msg.workers };
         start = msg.start;
         cpu0 = cpuNow();
+        at0 = performance.now();
       } else if (msg.bench === 'delivery') {
         const row = msg.row;
         const cpu = cpuNow();
@@ -317,6 +320,8 @@ async function runStorm(opts, maxSeries) {
         row.master = { ...memoryOf(pids.master), cpu: dt(cpu.master, cpu0.master) };
         row.workerProcs = pids.workers.map((pid, i) => ({ ...memoryOf(pid), cpu: dt(cpu.workers[i], cpu0.workers[i]) }));
         cpu0 = cpu;
+        row.windowMs = performance.now() - at0;
+        at0 += row.windowMs;
         samples.set(row.end, row);
         const i = (row.end - start) / opts.interval;
         log(`interval ${i} (${i <= opts.intervals ? 'storm' : 'after'}): worker RSS ${row.workerProcs.map((w) => fmt(w.rss)).join(', ')} MiB, ` +
@@ -356,6 +361,7 @@ async function runStorm(opts, maxSeries) {
         late: s.late,
         decodeErrors: s.decodeErrors,
         workers: s.workers,
+        windowMs: s.windowMs,
         eldMaxMs: s.eldMaxMs,
         gapMaxMs: s.gapMaxMs,
         readMs: s.readMs,
@@ -409,6 +415,8 @@ function summarize(rows, opts) {
     return { slopeMiBPerInterval: slope(settled.map((r) => r.interval), settled.map(pick)), fromMiB: from, toMiB: to, growth: to / from };
   };
   const delivered = rows.filter((r) => !r.skipped);
+  // With --read meta the values delivered are not measured (NaN).
+  const counted = (pick) => (opts.read === 'cluster' ? sum(delivered.map(pick)) : NaN);
   const storm = rows.filter((r) => r.storm);
   const after = rows.filter((r) => !r.storm && !r.skipped);
   return {
@@ -419,13 +427,13 @@ function summarize(rows, opts) {
       masterMiB: after[after.length - 1].masterRssMiB,
     },
     recorded: sum(rows.map((r) => r.recorded)),
-    delivered: sum(delivered.map((r) => r.delivered)),
+    delivered: counted((r) => r.delivered),
     overflowed: sum(delivered.map((r) => r.overflowed)),
-    overflowValues: sum(delivered.map((r) => r.overflowValues)),
+    overflowValues: counted((r) => r.overflowValues),
     late: sum(delivered.map((r) => r.late)),
     decodeErrors: sum(delivered.map((r) => r.decodeErrors)),
     skipped: storm.filter((r) => r.skipped).length,
-    mismatchedIntervals: delivered.filter((r) => r.delivered !== r.recorded).length,
+    mismatchedIntervals: opts.read === 'cluster' ? delivered.filter((r) => r.delivered !== r.recorded).length : NaN,
     eldMaxMs: max(delivered.map((r) => r.eldMaxMs)),
     gapMaxMs: max(delivered.map((r) => r.gapMaxMs)),
     readMaxMs: max(delivered.map((r) => r.readMs)),
@@ -440,17 +448,17 @@ function report(run, opts) {
   console.log();
   console.log(`#### maxSeries ${run.maxSeries.toLocaleString('en-US')}`);
   console.log();
-  console.log('| interval | recorded | delivered | overflowed (meta) | late | worker RSS MiB | master RSS MiB | master heap MiB | master block ms (ELD) | without the read ms | read data.cluster ms | snapshots MiB | worker p.inc ms | worker JS CPU ms | master JS / native CPU ms |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| interval | recorded | delivered | overflowed (meta) | late | worker RSS MiB | master RSS MiB | master heap MiB | master block ms (ELD) | without the read ms | read data.cluster ms | snapshots MiB | window ms | worker p.inc ms | worker JS CPU ms | master JS / native CPU ms |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of run.rows) {
     const at = `${r.interval}${r.storm ? '' : ' (after)'}`;
     if (r.skipped) {
-      console.log(`| ${at} | ${r.recorded} | **skipped** | | | | | | | | | | ${fmt(r.stormMs)} | | |`);
+      console.log(`| ${at} | ${r.recorded} | **skipped** | | | | | | | | | | | ${fmt(r.stormMs)} | | |`);
       continue;
     }
-    const delivered = r.delivered === r.recorded ? String(r.delivered) : `**${r.delivered}**`;
+    const delivered = r.delivered === null ? '-' : r.delivered === r.recorded ? String(r.delivered) : `**${r.delivered}**`;
     console.log(`| ${at} | ${r.recorded} | ${delivered} | ${r.overflowed} | ${r.late} | ${r.workerRssMiB.map(mib).join(', ')} | ${mib(r.masterRssMiB)} | ${mib(r.masterHeapMiB)} | ` +
-      `${fmt(r.eldMaxMs)} | ${fmt(r.gapMaxMs)} | ${fmt(r.readMs)} | ${fmt(r.snapshotMiB)} | ${fmt(r.stormMs)} | ${fmt(r.workerJsCpuMs)} | ${fmt(r.masterJsCpuMs)} / ${fmt(r.masterNativeCpuMs)} |`);
+      `${fmt(r.eldMaxMs)} | ${fmt(r.gapMaxMs)} | ${fmt(r.readMs)} | ${fmt(r.snapshotMiB)} | ${r.windowMs.toFixed(0)} | ${fmt(r.stormMs)} | ${fmt(r.workerJsCpuMs)} | ${fmt(r.masterJsCpuMs)} / ${fmt(r.masterNativeCpuMs)} |`);
   }
   const pct = (g) => (Number.isFinite(g) ? `${g >= 1 ? '+' : ''}${((g - 1) * 100).toFixed(0)}%` : '-');
   console.log();
@@ -458,7 +466,7 @@ function report(run, opts) {
     `(${pct(s.worker.growth)}, slope ${fmt(s.worker.slopeMiBPerInterval)} MiB/interval), master ${mib(s.master.fromMiB)} -> ${mib(s.master.toMiB)} MiB ` +
     `(${pct(s.master.growth)}, slope ${fmt(s.master.slopeMiBPerInterval)} MiB/interval); peak (VmHWM) worker ${run.peak.workersMiB.map(mib).join(', ')} MiB, master ${mib(run.peak.masterMiB)} MiB` +
     (s.afterStorm ? `; ${opts.after} intervals after the storm: worker ${mib(s.afterStorm.workerMiB)} MiB, master ${mib(s.afterStorm.masterMiB)} MiB` : ''));
-  console.log(`- values: recorded ${s.recorded}, delivered ${s.delivered} (${s.recorded === s.delivered ? 'equal' : `**${s.recorded - s.delivered} missing**`}; ` +
+  console.log(`- values: recorded ${s.recorded}, delivered ${opts.read === 'cluster' ? s.delivered : 'not measured (--read meta)'} (${s.recorded === s.delivered ? 'equal' : `**${s.recorded - s.delivered} missing**`}; ` +
     `${s.mismatchedIntervals} intervals differ), of which into the overflow series ${s.overflowValues} (meta.overflowed ${s.overflowed}); ` +
     `meta.late ${s.late}, decodeErrors ${s.decodeErrors}${run.recordedOutside ? `; recorded outside the storm's intervals: ${run.recordedOutside}` : ''}`);
   console.log(`- master: longest block ${fmt(s.eldMaxMs)} ms (ELD, with the read of data.cluster; the longest read ${fmt(s.readMaxMs)} ms), ${fmt(s.gapMaxMs)} ms without it; ` +
@@ -489,6 +497,7 @@ async function main() {
     workers: { value: 1, help: 'cluster workers, each its own storm', check: integerAtLeast(1) },
     chunks: { value: 10, help: 'slices each interval\'s ids are recorded in, spread over the interval', check: integerAtLeast(1) },
     'max-series': { value: [1000000, 200000], help: 'the maxSeries option of every instance; one run each', check: integerAtLeast(1) },
+    read: { value: 'cluster', help: 'what the master\'s delivery handler reads: cluster (every series, to count the values delivered) or meta (only meta: the values delivered are not measured)', check: oneOf(['cluster', 'meta']) },
     json: { value: null, help: 'also write the results as JSON to this file' },
   }, 'node benchmark/cardinality.js');
   if (opts.settle >= opts.intervals) throw new Error(`--settle must be below --intervals (${opts.intervals}), got ${opts.settle}`);
