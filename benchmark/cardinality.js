@@ -24,7 +24,12 @@
 //   and sends its counts to the master over IPC after each slice;
 // - delivered: the sum, over every inc leaf of the delivery's data.cluster (overflow series
 //   included), of val * delivery.interval (val = scaleFactor * sum / interval). Equal to recorded
-//   when nothing is lost; a snapshot merged after its delivery is dropped and counted in meta.late;
+//   when nothing is lost; a snapshot merged after its delivery is dropped and counted in meta.late.
+//   The master records one value of its own every 100 ms (['bench'], 'master': left out of the
+//   sum), so that a delivery missing the worker's snapshot still names its interval. Reading
+//   data.cluster blocks the master's JS thread (hundreds of ms at 100k series), which delays the
+//   IPC messages it takes meanwhile: --read meta leaves the trees unread, to see the master's
+//   blocks and losses without it (the values delivered are then not measured);
 // - meta.overflowed (values recorded into an overflow series), the overflow series' own values,
 //   meta.late and meta.decodeErrors;
 // - skipped: an interval of the storm that no delivery carried;
@@ -171,6 +176,10 @@ async function runMaster() {
   const lastEnd = stormEnd + after * interval;
   process.send({ bench: 'ready', master: process.pid, workers: pids, start });
 
+  // The master records one value every 100 ms, so that each delivery names its interval (a leaf's
+  // timeStamp) even when a worker's snapshot missed it; left out of the values delivered.
+  const marker = setInterval(() => p.inc(['bench'], 'master'), 100);
+  let previousEnd = null;
   const rows = [];
   let finish;
   const finished = new Promise((resolve) => { finish = resolve; });
@@ -192,11 +201,12 @@ async function runMaster() {
       for (const [key, child] of Object.entries(node)) {
         if (child && typeof child.type === 'string' && child.value && typeof child.value === 'object') {
           if (child.type !== 'inc') continue;
+          if (end === null) end = child.value.timeStamp;
+          if (place === 'bench') continue;
           const values = child.value.val * d.interval;
           delivered += values;
           leaves += 1;
           if (place === 'panoptic.overflow') overflowValues += values;
-          if (end === null) end = child.value.timeStamp;
         } else if (child && typeof child === 'object') {
           walk(child, place === '' ? key : `${place}.${key}`);
         }
@@ -205,8 +215,10 @@ async function runMaster() {
     walk(tree, '');
     const readMs = ms(hr() - t0);
     own += readMs;
-    // An empty tree has no timeStamp: the interval delivered half an interval ago.
-    if (end === null) end = Math.floor((Date.now() - delay) / interval) * interval;
+    // A tree with no leaf (the master's loop was blocked for the whole interval, or --read meta):
+    // deliveries come in order, one per interval, so it is the one after the previous.
+    if (end === null) end = previousEnd === null ? Math.floor((Date.now() - delay) / interval) * interval : previousEnd + interval;
+    previousEnd = end;
     const row = {
       end,
       delivered: config.read === 'cluster' ? Math.round(delivered) : null,
@@ -232,6 +244,7 @@ async function runMaster() {
   });
   await finished;
   clearInterval(ticker);
+  clearInterval(marker);
   eld.disable();
   const out = [...recorded.entries()].map(([end, count]) => ({ end, count, stormMs: stormMs.get(end) || 0 }));
   await new Promise((resolve) => process.send({ bench: 'done', recorded: out }, resolve));
@@ -466,8 +479,11 @@ function report(run, opts) {
     `(${pct(s.worker.growth)}, slope ${fmt(s.worker.slopeMiBPerInterval)} MiB/interval), master ${mib(s.master.fromMiB)} -> ${mib(s.master.toMiB)} MiB ` +
     `(${pct(s.master.growth)}, slope ${fmt(s.master.slopeMiBPerInterval)} MiB/interval); peak (VmHWM) worker ${run.peak.workersMiB.map(mib).join(', ')} MiB, master ${mib(run.peak.masterMiB)} MiB` +
     (s.afterStorm ? `; ${opts.after} intervals after the storm: worker ${mib(s.afterStorm.workerMiB)} MiB, master ${mib(s.afterStorm.masterMiB)} MiB` : ''));
-  console.log(`- values: recorded ${s.recorded}, delivered ${opts.read === 'cluster' ? s.delivered : 'not measured (--read meta)'} (${s.recorded === s.delivered ? 'equal' : `**${s.recorded - s.delivered} missing**`}; ` +
-    `${s.mismatchedIntervals} intervals differ), of which into the overflow series ${s.overflowValues} (meta.overflowed ${s.overflowed}); ` +
+  const delivered = opts.read === 'cluster'
+    ? `delivered ${s.delivered} (${s.recorded === s.delivered ? 'equal' : `**${s.recorded - s.delivered} missing**`}; ${s.mismatchedIntervals} intervals differ), ` +
+      `of which into the overflow series ${s.overflowValues}`
+    : 'delivered not measured (--read meta)';
+  console.log(`- values: recorded ${s.recorded}, ${delivered} (meta.overflowed ${s.overflowed}); ` +
     `meta.late ${s.late}, decodeErrors ${s.decodeErrors}${run.recordedOutside ? `; recorded outside the storm's intervals: ${run.recordedOutside}` : ''}`);
   console.log(`- master: longest block ${fmt(s.eldMaxMs)} ms (ELD, with the read of data.cluster; the longest read ${fmt(s.readMaxMs)} ms), ${fmt(s.gapMaxMs)} ms without it; ` +
     `deliveries skipped ${s.skipped} of ${opts.intervals}`);
