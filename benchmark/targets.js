@@ -1,7 +1,8 @@
 'use strict';
 
-// The targets of issues 4, 5 and 6, judged the same way by every part (hotpath.js,
-// collection.js, memory.js, exposition.js) and printed together at the end of `npm run bench`.
+// The project's performance targets, judged the same way by every part (hotpath.js,
+// collection.js, memory.js, exposition.js, cardinality.js) and printed together at the end of
+// `npm run bench`.
 
 const { fmt } = require('./stats');
 
