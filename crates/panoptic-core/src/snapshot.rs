@@ -307,6 +307,14 @@ impl Merged {
         Ok(())
     }
 
+    /// Frees what only merging needs (a slot per master-wide series id: 8 bytes per series the
+    /// master ever saw), once nothing more will be merged: a delivered interval keeps its merged
+    /// values, not its merging state.
+    pub fn seal(&mut self) {
+        self.position = Vec::new();
+        self.part_of = Vec::new();
+    }
+
     /// Takes out the series at `positions` (ascending), once every part is in.
     pub fn remove(&mut self, positions: &[usize]) {
         if positions.is_empty() {

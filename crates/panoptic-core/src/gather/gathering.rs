@@ -495,6 +495,7 @@ impl Gathering {
             }
         });
         interval.merged.remove(&left_out);
+        interval.merged.seal();
         self.late += done
             .values()
             .map(|p| (p.workers.len() + p.threads.len()) as u64)
