@@ -13,6 +13,8 @@
 
   const $ = (id) => document.getElementById(id);
   const number = new Intl.NumberFormat('en', { maximumSignificantDigits: 4 });
+  // Axis ticks in compact form (207M, 1.5K): a memory size's full digits do not fit the axis.
+  const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
   const fmt = (x) => (typeof x === 'number' && Number.isFinite(x) ? number.format(x) : '–');
   const clock = (ms) => new Date(ms).toLocaleTimeString('en-GB');
 
@@ -305,7 +307,7 @@
         series: [{}, ...drawn.map((l) => ({ ...l.spec, spanGaps: false, value: (u, v) => fmt(v) }))],
         bands,
         scales: { x: { time: true } },
-        axes: [{}, { size: 60, label: unit || undefined, labelSize: 14, values: (u, splits) => splits.map(fmt) }],
+        axes: [{}, { size: 60, label: unit || undefined, labelSize: 14, values: (u, splits) => splits.map((x) => compact.format(x)) }],
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
       }, data, card.body);
