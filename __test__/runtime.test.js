@@ -16,18 +16,23 @@ const { next, fresh, deliveryWhere, stopWorkers, Panopticon } = require('./helpe
 
 const val = (tree, id) => tree[id].value.val;
 
-test('runtime: true reports sane values every interval', { timeout: 30000 }, async (t) => {
-  const interval = 500;
-  const p = await fresh({ interval, scaleFactor: 1000, runtime: true });
-  t.after(() => p.stop());
-  const cpuBefore = process.cpuUsage();
-  // Garbage for the young generation: minor GCs are certain.
+/** Makes short-lived garbage every 5 ms until the test ends: minor GCs are certain. */
+function churnGarbage(t) {
   let kept = [];
   const churn = setInterval(() => {
     kept = [];
     for (let i = 0; i < 20000; i++) kept.push({ i });
   }, 5);
   t.after(() => clearInterval(churn));
+}
+
+test('runtime: true reports sane values every interval', { timeout: 30000 }, async (t) => {
+  const interval = 500;
+  const p = await fresh({ interval, scaleFactor: 1000, runtime: true });
+  t.after(() => p.stop());
+  const cpuBefore = process.cpuUsage();
+  // Garbage for the young generation: minor GCs are certain.
+  churnGarbage(t);
   const ds = await next(p, 'delivery', 3, 20000);
   const cpuAfter = process.cpuUsage();
   const mem = process.memoryUsage();
@@ -133,12 +138,7 @@ test('names, types and label sets match prom-client\'s collectDefaultMetrics() (
   t.after(() => p.stop());
   const { url } = await p.serve({ port: 0, host: '127.0.0.1' });
   // Garbage for GC entries of both, until panoptic's export has some; then both are read.
-  let kept = [];
-  const churn = setInterval(() => {
-    kept = [];
-    for (let i = 0; i < 20000; i++) kept.push({ i });
-  }, 5);
-  t.after(() => clearInterval(churn));
+  churnGarbage(t);
   await deliveryWhere(p, (x) => x.data.master.nodejs['gc_duration_seconds{kind="minor"}'], 20000, 'a minor GC');
   await next(p, 'delivery');
   const exposition = await (await fetch(new URL('metrics', url))).text();

@@ -141,8 +141,16 @@ class Collector {
     return true;
   }
 
+  /**
+   * Whether a count made now belongs to the interval the collector holds (it closes the finished
+   * one first, as a record does); false once stopped. What every counted mishap asks first.
+   */
+  counting() {
+    return clockCells[this.cell] === this.cur || this.sync();
+  }
+
   drop() {
-    if (clockCells[this.cell] !== this.cur && !this.sync()) return;
+    if (!this.counting()) return;
     this.dropped += 1;
   }
 
@@ -153,7 +161,7 @@ class Collector {
    * a mistake in a hot loop must not flood the warnings.
    */
   invalid(s, value, rule, replacement) {
-    if (clockCells[this.cell] !== this.cur && !this.sync()) return replacement;
+    if (!this.counting()) return replacement;
     const name = s.method.name;
     let outcome;
     if (replacement === undefined) {
@@ -194,12 +202,12 @@ class Collector {
 
   /** One value recorded into an overflow series in the current interval. */
   countOverflow() {
-    if (clockCells[this.cell] !== this.cur && !this.sync()) return;
+    if (!this.counting()) return;
     this.overflowed += 1;
   }
 
   fail(err, context) {
-    if (clockCells[this.cell] !== this.cur && !this.sync()) return;
+    if (!this.counting()) return;
     this.errors += 1;
     this.report(err, context);
   }

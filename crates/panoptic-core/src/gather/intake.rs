@@ -279,6 +279,18 @@ mod tests {
         encode(&snapshot, Keys::All { epoch: 3 })
     }
 
+    /// This process's own closed interval `k`: one `inc` adding `total` to `n`.
+    fn local(k: f64, total: f64) -> Closed {
+        let series = [(
+            crate::testing::key("inc", &[], "n"),
+            crate::testing::counter(total),
+        )];
+        Closed {
+            snapshot: crate::testing::snapshot(k, 0, series),
+            indexes: vec![0],
+        }
+    }
+
     #[test]
     fn everything_taken_before_a_read_is_merged_in_it() {
         let intake = Intake::default();
@@ -287,20 +299,7 @@ mod tests {
         }
         intake.receive(Source::Worker(99), "garbage".into(), 4.0);
         // The master's own interval, taken after the messages, is in the same read.
-        intake.keep_local(Closed {
-            snapshot: Snapshot {
-                k: 4.0,
-                entries: vec![Entry {
-                    key: Arc::new(SeriesKey::new("inc", &[], "n")),
-                    value: Value::Counter {
-                        count: 1.0,
-                        total: 5.0,
-                    },
-                }],
-                ..Snapshot::default()
-            },
-            indexes: vec![0],
-        });
+        intake.keep_local(local(4.0, 5.0));
         let format = Format {
             interval: 1.0,
             scale_factor: 1.0,
@@ -333,20 +332,7 @@ mod tests {
         intake.run(Lane::Message, blocked(second.1));
         intake.receive(Source::Worker(1), message(4.0, 2.0), 4.0);
         // The master's own interval, taken last, goes before the backlog.
-        intake.keep_local(Closed {
-            snapshot: Snapshot {
-                k: 4.0,
-                entries: vec![Entry {
-                    key: Arc::new(SeriesKey::new("inc", &[], "n")),
-                    value: Value::Counter {
-                        count: 1.0,
-                        total: 5.0,
-                    },
-                }],
-                ..Snapshot::default()
-            },
-            indexes: vec![0],
-        });
+        intake.keep_local(local(4.0, 5.0));
         first.0.send(()).unwrap();
         let format = || Format {
             interval: 1.0,
