@@ -229,9 +229,48 @@ impl Gathering {
         message: Result<Message, DecodeError>,
         current: f64,
     ) -> Result<(), Rejection> {
+        let mut registered = Vec::new();
+        if let Ok(message) = &message {
+            self.register(&source, message, &message.definitions, &mut registered);
+        }
+        self.receive_registered(source, message, registered, current)
+    }
+
+    /// Gives ids to some of `message`'s new keys (`definitions`, a slice of its definitions,
+    /// in order), added to `registered`; nothing when its source's dictionary cannot take it
+    /// (the message will be refused: [`Rejection::Resync`]). Apart from the rest of a
+    /// message's handling so that the intake can register a flood of new keys a slice at a
+    /// time and let a delivery in between ([`crate::gather::intake`]); the ids then go to
+    /// [`Gathering::receive_registered`].
+    pub fn register(
+        &mut self,
+        source: &Source,
+        message: &Message,
+        definitions: &[SeriesKey],
+        registered: &mut Vec<(u32, bool)>,
+    ) {
+        let dictionary = &message.dictionary;
+        let fresh = dictionary.base == 0;
+        let extends = (self.dictionaries.get(source)).is_some_and(|dict| {
+            dict.epoch == dictionary.epoch && dict.ids.len() == dictionary.base as usize
+        });
+        if fresh || extends {
+            registered.extend(definitions.iter().map(|key| self.intern_capped(key)));
+        }
+    }
+
+    /// [`Gathering::receive_decoded`] once [`Gathering::register`] has given ids to every one
+    /// of the message's definitions (`registered`).
+    pub fn receive_registered(
+        &mut self,
+        source: Source,
+        message: Result<Message, DecodeError>,
+        registered: Vec<(u32, bool)>,
+        current: f64,
+    ) -> Result<(), Rejection> {
         let result = message
             .map_err(Rejection::Decode)
-            .and_then(|message| self.resolve(&source, message))
+            .and_then(|message| self.resolve(&source, message, registered))
             .and_then(|part| self.accept(Slot::From(source), part, current));
         self.count(&result);
         result
@@ -239,7 +278,12 @@ impl Gathering {
 
     /// Applies a message's definitions to its source's dictionary (whatever becomes of its data:
     /// the sender counts them as known) and names its entries by series id.
-    fn resolve(&mut self, source: &Source, message: Message) -> Result<Part, Rejection> {
+    fn resolve(
+        &mut self,
+        source: &Source,
+        message: Message,
+        registered: Vec<(u32, bool)>,
+    ) -> Result<Part, Rejection> {
         let Message {
             k,
             pid,
@@ -263,8 +307,9 @@ impl Gathering {
             self.dictionaries.insert(source.clone(), dict);
             return Err(Rejection::Resync);
         }
-        for key in &definitions {
-            let (id, overflowed) = self.intern_capped(key);
+        // Registered under the same condition as checked above: one id per definition.
+        debug_assert_eq!(registered.len(), definitions.len());
+        for (id, overflowed) in registered {
             dict.ids.push(id);
             dict.overflowed.push(overflowed);
         }

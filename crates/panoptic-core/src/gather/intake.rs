@@ -8,7 +8,9 @@
 //! delivery ([`Intake::deliver`]) first waits for the messages already taken, so it holds
 //! everything that arrived before it, as if merged in the handler; but never longer than
 //! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
-//! is counted late, and the event loop goes on. The master's own closed intervals take the same
+//! is counted late, and the event loop goes on; nor on a message's flood of new series keys, which
+//! is registered a slice at a time ([`REGISTER_SLICE`]), handing the lock to a waiting delivery
+//! between slices. The master's own closed intervals take the same
 //! thread ([`Intake::keep_local`]: at a million series, naming and merging one is tens of
 //! milliseconds), ahead of any message, so a backlog never keeps them out of their delivery.
 
@@ -28,6 +30,11 @@ type Job = Box<dyn FnOnce() + Send>;
 /// (a backlog): long enough for the messages of a boundary to be merged in any steady state (they
 /// arrive half an interval before the delivery), short enough that the event loop does not notice.
 pub const DELIVERY_PATIENCE: Duration = Duration::from_millis(10);
+
+/// How many new series keys of a message are registered at a time: between two slices a waiting
+/// delivery takes the gathering's lock (a slice is about a millisecond of work), so that a flood
+/// of new keys (a worker recording request ids as metric names) never holds a delivery longer.
+const REGISTER_SLICE: usize = 1024;
 
 /// Which lane of the queue a job takes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,7 +110,7 @@ struct Pending {
 
 #[derive(Debug, Default)]
 struct Shared {
-    gathering: Mutex<Gathering>,
+    gathering: parking_lot::Mutex<Gathering>,
     pending: Mutex<Pending>,
     drained: Condvar,
     /// Workers whose messages extended a dictionary this master lacks (they must resync).
@@ -132,7 +139,7 @@ impl Intake {
     /// An intake whose gathering merges snapshots of `profile` (see [`Gathering::new`]).
     pub fn new(profile: Profile) -> Intake {
         let shared = Shared {
-            gathering: Mutex::new(Gathering::new(profile)),
+            gathering: parking_lot::Mutex::new(Gathering::new(profile)),
             ..Shared::default()
         };
         Intake {
@@ -170,11 +177,19 @@ impl Intake {
             let result = catch_unwind(AssertUnwindSafe(|| {
                 let message = decode(&text);
                 drop(text);
-                lock(&shared.gathering).receive_decoded(source, message, current)
+                let mut gathering = shared.gathering.lock();
+                let mut registered = Vec::new();
+                if let Ok(message) = &message {
+                    for slice in message.definitions.chunks(REGISTER_SLICE) {
+                        gathering.register(&source, message, slice, &mut registered);
+                        parking_lot::MutexGuard::bump(&mut gathering);
+                    }
+                }
+                gathering.receive_registered(source, message, registered, current)
             }));
             match (result, worker) {
                 (Ok(Err(Rejection::Resync)), Some(id)) => lock(&shared.resyncs).push(id),
-                (Err(_), _) => lock(&shared.gathering).note_decode_error(),
+                (Err(_), _) => shared.gathering.lock().note_decode_error(),
                 _ => {}
             }
         });
@@ -186,7 +201,7 @@ impl Intake {
     pub fn keep_local(&self, closed: Closed) {
         self.run(Lane::Local, move |shared| {
             let Closed { snapshot, indexes } = closed;
-            lock(&shared.gathering).keep_local(snapshot, &indexes);
+            shared.gathering.lock().keep_local(snapshot, &indexes);
         });
     }
 
@@ -194,7 +209,7 @@ impl Intake {
     /// in order with the messages.
     pub fn note_unmatched(&self, key: String, message: String) {
         self.run(Lane::Message, move |shared| {
-            lock(&shared.gathering).note_unmatched(key, message)
+            shared.gathering.lock().note_unmatched(key, message)
         });
     }
 
@@ -202,14 +217,14 @@ impl Intake {
     /// messages (the JS thread does not wait for the queue).
     pub fn note_decode_error(&self) {
         self.run(Lane::Message, |shared| {
-            lock(&shared.gathering).note_decode_error()
+            shared.gathering.lock().note_decode_error()
         });
     }
 
     /// Forgets a worker that exited (after the messages taken before).
     pub fn forget_worker(&self, worker: u32) {
         self.run(Lane::Message, move |shared| {
-            lock(&shared.gathering).forget_worker(worker)
+            shared.gathering.lock().forget_worker(worker)
         });
     }
 
@@ -222,7 +237,7 @@ impl Intake {
     /// Calls `f` with the gathering once every job taken so far has run (tests).
     pub fn with<T>(&self, f: impl FnOnce(&mut Gathering) -> T) -> T {
         self.wait(|p| p.local == 0 && p.messages == 0, None);
-        f(&mut lock(&self.shared.gathering))
+        f(&mut self.shared.gathering.lock())
     }
 
     /// Calls `f` with the gathering to deliver: once this process's own intervals are merged,
@@ -231,7 +246,7 @@ impl Intake {
     pub fn deliver<T>(&self, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
         self.wait(|p| p.local == 0, None);
         self.wait(|p| p.messages == 0, Some(Instant::now() + patience));
-        f(&mut lock(&self.shared.gathering))
+        f(&mut self.shared.gathering.lock())
     }
 
     /// Waits until `done` holds of the pending jobs, or `until` passes.
@@ -315,6 +330,46 @@ mod tests {
         let master: serde_json::Value =
             serde_json::from_str(&d.tree(&crate::gather::Tree::Master).unwrap()).unwrap();
         assert_eq!(master["n"]["value"]["val"], 5.0);
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_is_registered_in_slices_and_merged_whole() {
+        let intake = Intake::default();
+        let n = 3 * REGISTER_SLICE + 5;
+        let snapshot = Snapshot {
+            k: 4.0,
+            pid: 7,
+            entries: (0..n)
+                .map(|i| Entry {
+                    key: Arc::new(SeriesKey::new("inc", &["flood"], &format!("id{i}"))),
+                    value: Value::Counter {
+                        count: 1.0,
+                        total: i as f64,
+                    },
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
+        intake.receive(
+            Source::Worker(1),
+            encode(&snapshot, Keys::All { epoch: 3 }),
+            4.0,
+        );
+        let format = Format {
+            interval: 1.0,
+            scale_factor: 1.0,
+            time_stamp: 0.0,
+            percentiles: Arc::from([]),
+        };
+        let d = intake.with(|g| g.deliver(4.0, format));
+        assert_eq!((d.meta().late, d.meta().decode_errors), (0, 0));
+        let cluster: serde_json::Value =
+            serde_json::from_str(&d.tree(&crate::gather::Tree::Cluster).unwrap()).unwrap();
+        let flood = cluster["flood"].as_object().unwrap();
+        assert_eq!(flood.len(), n);
+        for i in [0, REGISTER_SLICE - 1, REGISTER_SLICE, n - 1] {
+            assert_eq!(flood[&format!("id{i}")]["value"]["val"], i as f64);
+        }
     }
 
     #[test]

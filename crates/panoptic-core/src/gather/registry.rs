@@ -11,21 +11,70 @@
 //! then only looks at the series that have any ([`Registry::settle`]): as in panopticon 0.3.0
 //! without `persist`, series conflict only when both have data in the same tree.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
+
+use hashbrown::HashTable;
 
 use crate::snapshot::SeriesKey;
 
-/// A node of the tree of places: the series whose place it is, and the places below it. Kept
-/// small: there is one per series (its id's place), nearly always with one series and nothing
-/// below.
-#[derive(Debug, Default)]
-struct Place {
-    series: Here,
-    // Boxed for its size, not its contents: 8 bytes in every leaf instead of an empty map's 48.
-    #[allow(clippy::box_collection)]
-    below: Option<Box<HashMap<Box<str>, Place>>>,
+/// How many tables an [`Index`] is split into.
+const SHARDS: usize = 32;
+
+/// A hash index of small integers (series ids, place numbers) whose keys live elsewhere: each
+/// entry holds its key's hash beside the integer, and the index is split into [`SHARDS`] tables
+/// by hash. So growing never hashes a key again nor reads one (a `HashMap` of a million
+/// `Arc<SeriesKey>` took 2.6 s to grow, key by key, while a delivery waited for the lock), and a
+/// growth moves one shard's entries: a thirty-second of them, in a millisecond or two at two
+/// million series.
+#[derive(Debug)]
+struct Index {
+    shards: Vec<HashTable<(u64, u32)>>,
 }
+
+impl Default for Index {
+    fn default() -> Index {
+        Index {
+            shards: (0..SHARDS).map(|_| HashTable::new()).collect(),
+        }
+    }
+}
+
+impl Index {
+    /// The shard of `hash`: bits the tables do not use themselves (they place an entry by its
+    /// low bits and tag it with its top seven).
+    fn shard(hash: u64) -> usize {
+        (hash >> 40) as usize % SHARDS
+    }
+
+    /// The entry with `hash` for which `is` holds.
+    fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
+        self.shards[Index::shard(hash)]
+            .find(hash, |&(h, n)| h == hash && is(n))
+            .map(|&(_, n)| n)
+    }
+
+    fn insert(&mut self, hash: u64, n: u32) {
+        self.shards[Index::shard(hash)].insert_unique(hash, (hash, n), |&(h, _)| h);
+    }
+}
+
+/// A node of the tree of places, in [`Places`]' arena: the series whose place it is, and a list
+/// of the nodes below it (first child, then siblings). Small: there is one per series (its id's
+/// place), nearly always with one series and nothing below.
+#[derive(Debug)]
+struct Node {
+    element: Box<str>,
+    parent: u32,
+    first_child: u32,
+    next_sibling: u32,
+    series: Here,
+}
+
+/// No node (a link to nothing).
+const NO_NODE: u32 = u32::MAX;
 
 /// The series at one place: none, one (the usual case, without an allocation), or several.
 #[derive(Debug, Default)]
@@ -33,7 +82,9 @@ enum Here {
     #[default]
     None,
     One(u32),
-    Many(Vec<u32>),
+    // Boxed for its size: 16 bytes in every node instead of 32.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<u32>>),
 }
 
 impl Here {
@@ -48,7 +99,7 @@ impl Here {
     fn push(&mut self, id: u32) {
         *self = match std::mem::take(self) {
             Here::None => Here::One(id),
-            Here::One(first) => Here::Many(vec![first, id]),
+            Here::One(first) => Here::Many(Box::new(vec![first, id])),
             Here::Many(mut ids) => {
                 ids.push(id);
                 Here::Many(ids)
@@ -57,11 +108,66 @@ impl Here {
     }
 }
 
-impl Place {
-    fn all_series(&self, out: &mut Vec<u32>) {
-        out.extend_from_slice(self.series.as_slice());
-        if let Some(below) = &self.below {
-            below.values().for_each(|p| p.all_series(out));
+/// The tree of places: nodes in one arena (node 0 is the root), found by parent and path element
+/// through an [`Index`], so that a place with a million children grows like any other index.
+#[derive(Debug)]
+struct Places {
+    nodes: Vec<Node>,
+    children: Index,
+}
+
+impl Default for Places {
+    fn default() -> Places {
+        Places {
+            nodes: vec![Node {
+                element: "".into(),
+                parent: NO_NODE,
+                first_child: NO_NODE,
+                next_sibling: NO_NODE,
+                series: Here::None,
+            }],
+            children: Index::default(),
+        }
+    }
+}
+
+impl Places {
+    /// The child of node `parent` at `element`, made when missing.
+    fn child(&mut self, hasher: &RandomState, parent: u32, element: &str) -> u32 {
+        let hash = hasher.hash_one((parent, element));
+        let nodes = &self.nodes;
+        let is = |n: u32| {
+            let node = &nodes[n as usize];
+            node.parent == parent && &*node.element == element
+        };
+        if let Some(n) = self.children.find(hash, is) {
+            return n;
+        }
+        let n = u32::try_from(self.nodes.len()).expect("more than 2^32 places");
+        let up = &mut self.nodes[parent as usize];
+        let next_sibling = std::mem::replace(&mut up.first_child, n);
+        self.nodes.push(Node {
+            element: element.into(),
+            parent,
+            first_child: NO_NODE,
+            next_sibling,
+            series: Here::None,
+        });
+        self.children.insert(hash, n);
+        n
+    }
+
+    /// Every series at or below node `n`, added to `out`.
+    fn all_series(&self, n: u32, out: &mut Vec<u32>) {
+        let mut stack = vec![n];
+        while let Some(n) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            out.extend_from_slice(node.series.as_slice());
+            let mut child = node.first_child;
+            while child != NO_NODE {
+                stack.push(child);
+                child = self.nodes[child as usize].next_sibling;
+            }
         }
     }
 }
@@ -86,10 +192,15 @@ impl Keys {
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Registry {
-    ids: HashMap<Arc<SeriesKey>, u32>,
+    /// Keys come from workers: SipHash with a random key, so that no worker can choose keys that
+    /// collide (a faster fixed hash would let one make every lookup a linear scan).
+    hasher: RandomState,
+    /// Series id by key hash; the keys themselves are in `own_keys`.
+    ids: Index,
+    /// Every series' key by id (the registry's own list: reading `keys` takes a lock).
+    own_keys: Vec<Arc<SeriesKey>>,
     keys: Keys,
-    count: u32,
-    places: Place,
+    places: Places,
     /// For each series with conflicts, the series it conflicts with.
     conflicts: HashMap<u32, Vec<u32>>,
     /// Series id -> whether it has conflicts (a quick check per entry per interval).
@@ -99,49 +210,54 @@ pub struct Registry {
 impl Registry {
     /// The id of `key`, interning a copy of it when it is new.
     pub fn intern(&mut self, key: &SeriesKey) -> u32 {
-        match self.ids.get(key) {
-            Some(&id) => id,
-            None => self.add(Arc::new(key.clone())),
+        let hash = self.hasher.hash_one(key);
+        match self.find(hash, key) {
+            Some(id) => id,
+            None => self.add(hash, Arc::new(key.clone())),
         }
     }
 
     /// The id of `key`, if it has one.
     pub fn id(&self, key: &SeriesKey) -> Option<u32> {
-        self.ids.get(key).copied()
+        self.find(self.hasher.hash_one(key), key)
     }
 
     /// How many series have an id.
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.own_keys.len()
     }
 
     /// Whether no series has an id yet.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.own_keys.is_empty()
     }
 
     /// The id of `key`, keeping the given `Arc` when it is new (no copy).
     pub fn intern_shared(&mut self, key: &Arc<SeriesKey>) -> u32 {
-        match self.ids.get(&**key) {
-            Some(&id) => id,
-            None => self.add(key.clone()),
+        let hash = self.hasher.hash_one(&**key);
+        match self.find(hash, key) {
+            Some(id) => id,
+            None => self.add(hash, key.clone()),
         }
     }
 
-    fn add(&mut self, key: Arc<SeriesKey>) -> u32 {
-        let id = self.count;
-        self.count = id.checked_add(1).expect("more than 2^32 series");
+    fn find(&self, hash: u64, key: &SeriesKey) -> Option<u32> {
+        let keys = &self.own_keys;
+        self.ids.find(hash, |id| *keys[id as usize] == *key)
+    }
+
+    fn add(&mut self, hash: u64, key: Arc<SeriesKey>) -> u32 {
+        let id = u32::try_from(self.own_keys.len()).expect("more than 2^32 series");
         // Walk to the series' place: series placed on the way are leaves on its path, series at
         // or below its place overlap it.
         let mut found = Vec::new();
-        let mut node = &mut self.places;
+        let mut node = 0;
         for element in key.path.iter().chain(std::iter::once(&key.id)) {
-            found.extend_from_slice(node.series.as_slice());
-            let below = node.below.get_or_insert_with(Box::default);
-            node = below.entry(element.as_str().into()).or_default();
+            found.extend_from_slice(self.places.nodes[node as usize].series.as_slice());
+            node = self.places.child(&self.hasher, node, element);
         }
-        node.all_series(&mut found);
-        node.series.push(id);
+        self.places.all_series(node, &mut found);
+        self.places.nodes[node as usize].series.push(id);
         self.conflicted.push(!found.is_empty());
         for &other in &found {
             self.conflicts.entry(other).or_default().push(id);
@@ -150,7 +266,8 @@ impl Registry {
         if !found.is_empty() {
             self.conflicts.insert(id, found);
         }
-        self.ids.insert(key.clone(), id);
+        self.ids.insert(hash, id);
+        self.own_keys.push(key.clone());
         self.keys.push(key);
         id
     }
