@@ -7,6 +7,8 @@
 // - collection (benchmark/collection.js, processes of its own): the time an interval boundary
 //   blocks the event loop with 10k, 100k and 1M series;
 // - memory (benchmark/memory.js, a fresh process per measurement): bytes per series;
+// - master-memory (benchmark/master-memory.js, a fresh cluster master per configuration): a
+//   master's bytes per series, 8 workers recording the same series;
 // - cluster (benchmark/cluster.js, a process of its own: it forks the cluster workers): master CPU
 //   and event-loop blocks of cluster-wide aggregation, panoptic against prom-client, and an idle
 //   master's CPU per second with and without panoptic (`--cluster-args '--mix idle'` alone);
@@ -36,7 +38,7 @@ const { writeJson } = require('./options');
 
 // ---- options ----------------------------------------------------------------------------------
 
-const PARTS = ['hot-path', 'collection', 'memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime', 'criterion'];
+const PARTS = ['hot-path', 'collection', 'memory', 'master-memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime', 'criterion'];
 const DEFAULT_PARTS = PARTS.filter((p) => p !== 'criterion');
 
 function parseArgs(argv) {
@@ -47,7 +49,7 @@ function parseArgs(argv) {
     warmupTime: 100,
     parts: new Set(DEFAULT_PARTS),
     only: false,
-    partArgs: { collection: [], memory: [], cluster: [], trace: [], exposition: [], cardinality: [], runtime: [], criterion: [] },
+    partArgs: { collection: [], memory: [], 'master-memory': [], cluster: [], trace: [], exposition: [], cardinality: [], runtime: [], criterion: [] },
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -55,7 +57,7 @@ function parseArgs(argv) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
-    const args = /^--(collection|memory|cluster|trace|exposition|cardinality|runtime|criterion)-args$/.exec(a);
+    const args = /^--(collection|memory|master-memory|cluster|trace|exposition|cardinality|runtime|criterion)-args$/.exec(a);
     if (a === '--json') opts.json = next();
     else if (a === '--rounds') opts.rounds = Number(next());
     else if (a === '--time') opts.time = Number(next());
@@ -81,8 +83,9 @@ function parseArgs(argv) {
         `  --only <part>              run this part (repeatable); parts: ${PARTS.join(', ')}`,
         `                             (default: ${DEFAULT_PARTS.join(', ')}, in this order)`,
         '  --skip <part>              leave a part out',
-        "  --<part>-args '<args>'     passed on to the part's script (collection, memory, cluster,",
-        '                             trace, exposition, cardinality, runtime: see `node',
+        "  --<part>-args '<args>'     passed on to the part's script (collection, memory,",
+        '                             master-memory, cluster, trace, exposition, cardinality,',
+        '                             runtime: see `node',
         '                             benchmark/<part>.js --help`;',
         '                             criterion: to criterion, e.g. --criterion-args \'wire\'',
         '                             runs the wire benches)',
@@ -147,7 +150,7 @@ async function main() {
     report.hotPath = await watched('hot-path', () => runPart('hotpath.js', args));
     targets.push(...report.hotPath.targets);
   }
-  for (const part of ['collection', 'memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime']) {
+  for (const part of ['collection', 'memory', 'master-memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime']) {
     if (!opts.parts.has(part)) continue;
     console.log();
     report[part] = await watched(part, () => runPart(`${part}.js`, opts.partArgs[part]));

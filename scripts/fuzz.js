@@ -5,7 +5,7 @@
 // executions, their rate, the coverage reached and whether it crashed. Exits non-zero when a
 // target crashed (its input is in fuzz/artifacts/<target>/, and the output says how to rerun it).
 //
-//   npm run fuzz -- --time 60 [--only wire,filter] [--jobs 1]
+//   npm run fuzz -- --time 60 [--runs 10000000] [--only wire,filter]
 //
 // It needs the nightly toolchain (installed with rustup when missing) and cargo-fuzz (installed
 // from crates.io when missing). Each target starts from its committed seeds (fuzz/corpus/<target>/)
@@ -24,6 +24,7 @@ const opts = parseOptions(
   process.argv.slice(2),
   {
     time: { value: 60, help: 'seconds per target', check: integerAtLeast(1) },
+    runs: { value: 0, help: 'also stop a target after this many executions (0: no limit)', check: integerAtLeast(0) },
     only: { value: null, help: 'comma-separated targets to run (default: all)' },
   },
   'npm run fuzz --',
@@ -67,7 +68,7 @@ function fuzz(target, seconds) {
   fs.mkdirSync(work, { recursive: true });
   fs.mkdirSync(seeds, { recursive: true });
   // New inputs go to the first directory; the seeds are read only.
-  const args = ['+nightly', 'fuzz', 'run', ...flags, target, work, seeds, '--', `-max_total_time=${seconds}`, '-print_final_stats=1'];
+  const args = ['+nightly', 'fuzz', 'run', ...flags, target, work, seeds, '--', `-max_total_time=${seconds}`, `-runs=${opts.runs || -1}`, '-print_final_stats=1'];
   return new Promise((resolve) => {
     const child = spawn('cargo', args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
