@@ -158,9 +158,10 @@ function parseServe(options) {
   return out;
 }
 
-function plainObject(value, where) {
+/** Throws unless `value` is a plain object; `secret`: the message says its type, not its value. */
+function plainObject(value, where, secret = false) {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
-    throw new TypeError(`${where} must be an object, got ${describe(value)}`);
+    throw new TypeError(`${where} must be an object, got ${secret ? (value === null ? 'null' : typeof value) : describe(value)}`);
   }
 }
 
@@ -186,7 +187,8 @@ function tlsOptions(tls) {
  * hold in the core (RangeErrors naming the field, never showing a secret).
  */
 function authOptions(auth) {
-  plainObject(auth, 'options.auth');
+  // Someone may give a token or a password where the object goes: never shown.
+  plainObject(auth, 'options.auth', true);
   unknownKeys(auth, ['bearer', 'basic'], 'options.auth');
   const out = {};
   if (auth.bearer !== undefined) {
@@ -196,7 +198,7 @@ function authOptions(auth) {
   }
   if (auth.basic !== undefined) {
     const basic = auth.basic;
-    plainObject(basic, 'options.auth.basic');
+    plainObject(basic, 'options.auth.basic', true);
     unknownKeys(basic, ['user', 'password'], 'options.auth.basic');
     if (typeof basic.user !== 'string') throw new TypeError(`options.auth.basic.user must be a string, got ${describe(basic.user)}`);
     if (typeof basic.password !== 'string') throw new TypeError(`options.auth.basic.password must be a string, got ${typeof basic.password}`);

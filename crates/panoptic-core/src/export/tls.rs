@@ -36,13 +36,11 @@ use tokio_rustls::TlsAcceptor;
 /// The first byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;
 
-/// What a plain HTTP request to the TLS port is answered.
-const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+/// What a plain HTTP request to the TLS port is answered (after [`PLAIN_HTTP_HEAD`]).
+const PLAIN_HTTP_BODY: &str = "this server speaks HTTPS: use an https:// URL\n";
+const PLAIN_HTTP_HEAD: &str = "HTTP/1.1 400 Bad Request\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
-Content-Length: 45\r\n\
-Connection: close\r\n\
-\r\n\
-this server speaks HTTPS: use an https:// URL\n";
+Connection: close\r\n";
 
 /// A server's TLS configuration (cheap to clone).
 #[derive(Clone)]
@@ -183,11 +181,15 @@ pub(super) async fn accept(
     }
 }
 
-/// Sends [`PLAIN_HTTP_ANSWER`], then reads (and drops) what the client sends until it closes:
+/// Sends a 400 saying to use HTTPS, then reads (and drops) what the client sends until it closes:
 /// closing with its request unread would reset the connection, and a reset can make the client
 /// drop the answer before reading it.
 async fn answer_plain_http(stream: &mut TcpStream) -> io::Result<()> {
-    let mut rest = PLAIN_HTTP_ANSWER;
+    let answer = format!(
+        "{PLAIN_HTTP_HEAD}Content-Length: {}\r\n\r\n{PLAIN_HTTP_BODY}",
+        PLAIN_HTTP_BODY.len()
+    );
+    let mut rest = answer.as_bytes();
     while !rest.is_empty() {
         stream.writable().await?;
         match stream.try_write(rest) {
