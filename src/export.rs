@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
 use panoptic_core::export::auth::Auth;
+use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
 use panoptic_core::export::routes::{self, Served, Settings};
+use panoptic_core::export::select::Selection;
 use panoptic_core::export::server::Security;
 use panoptic_core::export::tls::Tls;
-use panoptic_core::export::select::Selection;
 use panoptic_core::export::{Exporter, Origin};
 use panoptic_core::filter::Filter;
 
