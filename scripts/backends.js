@@ -111,8 +111,11 @@ async function until(check, ms, what) {
 /**
  * Starts a Prometheus server on 127.0.0.1 (a free port, a temporary data directory) and waits
  * until it is ready. It scrapes every `scrapeInterval` each job of `jobs`: `{ name, targets,
- * metricsPath = '/metrics', params }` (`targets`: `host:port` strings; `params`: the scrape
- * URL's query, e.g. `{ filter: ['x'] }`); `targets` alone makes one job named `panoptic`.
+ * metricsPath = '/metrics', params, scheme, tls, authorization, basicAuth }` (`targets`: `host:port`
+ * strings; `params`: the scrape URL's query, e.g. `{ filter: ['x'] }`; `scheme`: 'https' to scrape
+ * over TLS; `tls`: the job's `tls_config`, e.g. `{ ca_file }`; `authorization`: its `authorization`,
+ * e.g. `{ credentials: 'token' }` (type Bearer); `basicAuth`: its `basic_auth`, `{ username,
+ * password }`); `targets` alone makes one job named `panoptic`.
  * Returns `{ url, port, dir, query(promql), targets(), metadata(job), log(), stop() }`;
  * `stop()` kills the server and removes the directory.
  */
@@ -129,6 +132,10 @@ async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs =
       `    scrape_interval: ${scrapeInterval}`,
       `    scrape_timeout: ${scrapeInterval}`,
       ...(job.params ? [`    params: ${JSON.stringify(job.params)}`] : []),
+      ...(job.scheme ? [`    scheme: ${JSON.stringify(job.scheme)}`] : []),
+      ...(job.tls ? [`    tls_config: ${JSON.stringify(job.tls)}`] : []),
+      ...(job.authorization ? [`    authorization: ${JSON.stringify(job.authorization)}`] : []),
+      ...(job.basicAuth ? [`    basic_auth: ${JSON.stringify(job.basicAuth)}`] : []),
       '    static_configs:',
       `      - targets: ${JSON.stringify(job.targets)}`,
     );
