@@ -753,6 +753,7 @@ mod tests {
             settings,
             Selection::default(),
             Some(page),
+            Security::default(),
         )
         .unwrap();
         let fetch = |path: &str| {
