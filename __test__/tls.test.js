@@ -227,6 +227,20 @@ test('serve() checks tls and auth: TypeError, RangeError or PANOPTIC_TLS naming 
   await rejects({ auth: { basic: { user: 'a:b', password: 'hunter2' } } }, RangeError, /^options\.auth\.basic\.user must be non-empty, without ':'/);
   await rejects({ auth: { basic: { user: 'u', password: 'hunter2\n' } } }, RangeError, /^options\.auth\.basic\.password must be non-empty, without control characters, got 8 characters/);
   assert.deepEqual(p.exportStats().servers, [], 'no server started');
+
+  // Keys that are not options are warned about and ignored (client certificates are not
+  // supported: a `ca` does not silently make anyone think they are).
+  const warned = [];
+  const onWarning = (w) => warned.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const served = await p.serve({ port: 0, tls: { cert: CERT, key: KEY, ca: CA }, auth: { bearer: TOKEN, digest: 'x' } });
+  assert.ok(served.url.startsWith('https://'));
+  await until(() => warned.length >= 2, 10000, 'two warnings');
+  assert.deepEqual(warned.map((w) => [w.code, w.message]), [
+    ['PANOPTIC_UNKNOWN_OPTION', 'options.tls.ca is not an option and is ignored (known: cert, key)'],
+    ['PANOPTIC_UNKNOWN_OPTION', 'options.auth.digest is not an option and is ignored (known: bearer, basic)'],
+  ]);
 });
 
 test('credentials without TLS off loopback are warned about (PANOPTIC_INSECURE_AUTH); on loopback or with TLS they are not', async (t) => {
