@@ -14,7 +14,9 @@ const path = require('path');
 const tls = require('tls');
 const { execFile } = require('child_process');
 const { next, fresh, Panopticon } = require('./helpers');
-const { startPrometheus, until } = require('../scripts/backends');
+const { ensure, startPrometheus, until } = require('../scripts/backends');
+
+ensure('curl');
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'tls');
 const CA_FILE = path.join(FIXTURES, 'ca.pem');

@@ -3,7 +3,7 @@
 // Real back-ends for the tests: installs them (Debian packages, as root) when missing and starts
 // them on loopback with a throw-away data directory.
 //
-//   node scripts/backends.js [prometheus|openmetrics|influxdb|chromium ...]
+//   node scripts/backends.js [prometheus|openmetrics|influxdb|chromium|curl ...]
 //       installs the named back-ends (all when none is named); `npm test` runs it first
 //   node scripts/backends.js serve influxdb
 //       for tests in other languages (crates/panoptic-core/tests/influx.rs): starts an InfluxDB,
@@ -74,6 +74,8 @@ const BACKENDS = {
   influxdb: { present: () => fs.existsSync(INFLUXD), packages: ['influxdb', 'influxdb-client'] },
   // Chromium for the live page's tests, driven by playwright-core (scripts/chromium.js).
   chromium: { present: () => fs.existsSync(CHROMIUM), packages: ['chromium'] },
+  // curl, a real HTTPS client with basic and bearer credentials (__test__/tls.test.js).
+  curl: { present: () => which('curl'), packages: ['curl'] },
 };
 
 /** Installs the back-end `name` unless it is already there (fast when it is). */
