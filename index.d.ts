@@ -112,6 +112,26 @@ declare namespace Panopticon {
     quantiles?: number[];
     /** Intervals the live page's history keeps, 1 to 100000. Default 120. */
     history?: number;
+    /** Serve HTTPS only, with this certificate and key (docs/security.md). Default: plain HTTP. */
+    tls?: ServeTlsOptions;
+    /** Answer only requests with these credentials, every route included (docs/security.md). */
+    auth?: ServeAuthOptions;
+  }
+
+  /** `serve()`'s `tls` option: PEM text, as a string or as `fs.readFileSync` gives it. */
+  interface ServeTlsOptions {
+    /** The server's certificate, then any intermediate ones (`-----BEGIN CERTIFICATE-----`). */
+    cert: string | Uint8Array;
+    /** Its private key, unencrypted: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`). */
+    key: string | Uint8Array;
+  }
+
+  /** `serve()`'s `auth` option: a bearer token, a user and password, or both (either is then taken). */
+  interface ServeAuthOptions {
+    /** `Authorization: Bearer <token>`: visible ASCII, no spaces. */
+    bearer?: string;
+    /** HTTP Basic authentication (browsers ask for it): a user without `:`, a non-empty password. */
+    basic?: { user: string; password: string };
   }
 
   /** Where a `serve()` server listens. */
@@ -119,7 +139,7 @@ declare namespace Panopticon {
     address: string;
     port: number;
     family: 'IPv4' | 'IPv6';
-    /** `http://127.0.0.1:9464/` (with a trailing slash). */
+    /** `http://127.0.0.1:9464/` (with a trailing slash; `https://` with the `tls` option). */
     url: string;
   }
 
@@ -140,7 +160,12 @@ declare namespace Panopticon {
     connections: number;
     openConnections: number;
     eventClients: number;
+    /** Connections and requests refused, for any reason (those below included). */
     rejected: number;
+    /** TLS handshakes that failed or did not end in time, plain HTTP to the HTTPS port included. */
+    tlsFailures: number;
+    /** Requests without the credentials of the `auth` option (answered 401). */
+    unauthorized: number;
   }
 
   interface ExportStats {

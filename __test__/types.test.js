@@ -46,6 +46,9 @@ const BAD_LINES = [
   'const n: number = Panopticon.filter("id = \'x\'").select(p).id;', // select takes a delivery
   'p.serve({ port: "9464" });', // a port is a number
   'p.serve().then((a) => a.url.toFixed());', // url is a string
+  'p.serve({ tls: { cert: "x" } });', // tls needs a key too
+  'p.serve({ auth: { basic: { user: "u" } } });', // basic needs a password
+  'p.serve({ auth: { bearer: 42 } });', // a token is a string
   'new Panopticon({ influx: { db: "x" } });', // influx needs a url
   'new Panopticon({ filter: 3 });', // a filter is an expression
   'const b: number = p.exportStats().influx.pushedBatches;', // influx may be null

@@ -28,8 +28,8 @@ const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { describe } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
-const { origin, addressOf } = require('./export');
-const { warn, INVALID_VALUE, OVERFLOW } = require('./warnings');
+const { origin, addressOf, isLoopback } = require('./export');
+const { warn, INVALID_VALUE, OVERFLOW, INSECURE_AUTH } = require('./warnings');
 
 const NOOP = () => {};
 // How many metrics' overflows are warned about by name (the rest are counted only).
@@ -604,7 +604,11 @@ class Collector {
     }
     this.servers.push(server);
     if (this.timer !== null) this.timer.ref();
-    return addressOf(server);
+    const address = addressOf(server);
+    if (spec.auth !== undefined && spec.tls === undefined && !isLoopback(address.address)) {
+      warn(this.owner, INSECURE_AUTH, `serve() at ${address.url}: options.auth without options.tls sends the credentials in clear text over the network; give options.tls too (docs/security.md)`);
+    }
+    return address;
   }
 
   exportStats() {

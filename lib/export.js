@@ -32,7 +32,7 @@ const INFLUX_TYPES = {
 };
 const INFLUX_OPTIONS = Object.keys(INFLUX_TYPES);
 // serve()'s options (a key not listed is warned about and ignored).
-const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles'];
+const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles', 'tls', 'auth'];
 
 // The live page, built by scripts/build-page.js (run by `npm start`, `npm test` and `npm pack`).
 const PAGE = path.join(__dirname, '..', 'page', 'dist', 'index.html');
@@ -152,8 +152,64 @@ function parseServe(options) {
   if (options.history !== undefined) out.history = integerIn(options, 'history', 1, 100000);
   out.buckets = optionalArray(options, 'buckets', 'options');
   out.quantiles = optionalArray(options, 'quantiles', 'options');
+  if (options.tls !== undefined) out.tls = tlsOptions(options.tls);
+  if (options.auth !== undefined) out.auth = authOptions(options.auth);
   out.page = page();
   return out;
+}
+
+/** Throws unless `value` is a plain object; `secret`: the message says its type, not its value. */
+function plainObject(value, where, secret = false) {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+    throw new TypeError(`${where} must be an object, got ${secret ? (value === null ? 'null' : typeof value) : describe(value)}`);
+  }
+}
+
+/**
+ * `tls: { cert, key }` (docs/security.md): PEM text, each a string or a Buffer/Uint8Array (as
+ * `fs.readFileSync` gives it). Whether it is a usable certificate and key is the core's business
+ * (an Error with code PANOPTIC_TLS naming the option).
+ */
+function tlsOptions(tls) {
+  plainObject(tls, 'options.tls');
+  unknownKeys(tls, ['cert', 'key'], 'options.tls');
+  const pem = (name) => {
+    const value = tls[name];
+    if (typeof value === 'string') return Buffer.from(value);
+    if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    throw new TypeError(`options.tls.${name} must be PEM text as a string or a Buffer, got ${describe(value)}`);
+  };
+  return { cert: pem('cert'), key: pem('key') };
+}
+
+/**
+ * `auth: { bearer, basic: { user, password } }` (docs/security.md): their types here, what they may
+ * hold in the core (RangeErrors naming the field, never showing a secret).
+ */
+function authOptions(auth) {
+  // Someone may give a token or a password where the object goes: never shown.
+  plainObject(auth, 'options.auth', true);
+  unknownKeys(auth, ['bearer', 'basic'], 'options.auth');
+  const out = {};
+  if (auth.bearer !== undefined) {
+    // The token's value is not shown: the message may end up in a log.
+    if (typeof auth.bearer !== 'string') throw new TypeError(`options.auth.bearer must be a string, got ${typeof auth.bearer}`);
+    out.bearer = auth.bearer;
+  }
+  if (auth.basic !== undefined) {
+    const basic = auth.basic;
+    plainObject(basic, 'options.auth.basic', true);
+    unknownKeys(basic, ['user', 'password'], 'options.auth.basic');
+    if (typeof basic.user !== 'string') throw new TypeError(`options.auth.basic.user must be a string, got ${describe(basic.user)}`);
+    if (typeof basic.password !== 'string') throw new TypeError(`options.auth.basic.password must be a string, got ${typeof basic.password}`);
+    out.basic = { user: basic.user, password: basic.password };
+  }
+  return out;
+}
+
+/** Whether `ip` (an address as a server reports it) is a loopback address. */
+function isLoopback(ip) {
+  return /^127\./.test(ip) || ip === '::1' || /^::ffff:127\./i.test(ip);
 }
 
 /** The live page's HTML, or undefined when it is not built (`/` then answers 404). */
@@ -170,8 +226,8 @@ function page() {
 function addressOf(server) {
   const { host, port } = server;
   const family = host.includes(':') ? 'IPv6' : 'IPv4';
-  const url = `http://${family === 'IPv6' ? `[${host}]` : host}:${port}/`;
+  const url = `${server.https ? 'https' : 'http'}://${family === 'IPv6' ? `[${host}]` : host}:${port}/`;
   return { address: host, port, family, url };
 }
 
-module.exports = { origin, parseExportOptions, parseServe, addressOf };
+module.exports = { origin, parseExportOptions, parseServe, addressOf, isLoopback };

@@ -19,6 +19,8 @@ const INVALID_OPTION = 'PANOPTIC_INVALID_OPTION';
 const INVALID_VALUE = 'PANOPTIC_INVALID_VALUE';
 /** A new series past maxSeries or maxTagSets, recorded into an overflow series. */
 const OVERFLOW = 'PANOPTIC_OVERFLOW';
+/** serve() with credentials but without TLS, on an address other than loopback. */
+const INSECURE_AUTH = 'PANOPTIC_INSECURE_AUTH';
 
 function toProcess(code, message) {
   if (given.has(message) || given.size >= GIVEN_LIMIT) return;
@@ -47,4 +49,4 @@ function unknownKeys(object, known, where) {
   }
 }
 
-module.exports = { warn, unknownKeys, UNKNOWN_OPTION, INVALID_OPTION, INVALID_VALUE, OVERFLOW, toProcess };
+module.exports = { warn, unknownKeys, UNKNOWN_OPTION, INVALID_OPTION, INVALID_VALUE, OVERFLOW, INSECURE_AUTH, toProcess };

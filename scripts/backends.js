@@ -3,7 +3,7 @@
 // Real back-ends for the tests: installs them (Debian packages, as root) when missing and starts
 // them on loopback with a throw-away data directory.
 //
-//   node scripts/backends.js [prometheus|openmetrics|influxdb|chromium ...]
+//   node scripts/backends.js [prometheus|openmetrics|influxdb|chromium|curl ...]
 //       installs the named back-ends (all when none is named); `npm test` runs it first
 //   node scripts/backends.js serve influxdb
 //       for tests in other languages (crates/panoptic-core/tests/influx.rs): starts an InfluxDB,
@@ -74,6 +74,8 @@ const BACKENDS = {
   influxdb: { present: () => fs.existsSync(INFLUXD), packages: ['influxdb', 'influxdb-client'] },
   // Chromium for the live page's tests, driven by playwright-core (scripts/chromium.js).
   chromium: { present: () => fs.existsSync(CHROMIUM), packages: ['chromium'] },
+  // curl, a real HTTPS client with basic and bearer credentials (__test__/tls.test.js).
+  curl: { present: () => which('curl'), packages: ['curl'] },
 };
 
 /** Installs the back-end `name` unless it is already there (fast when it is). */
@@ -111,8 +113,11 @@ async function until(check, ms, what) {
 /**
  * Starts a Prometheus server on 127.0.0.1 (a free port, a temporary data directory) and waits
  * until it is ready. It scrapes every `scrapeInterval` each job of `jobs`: `{ name, targets,
- * metricsPath = '/metrics', params }` (`targets`: `host:port` strings; `params`: the scrape
- * URL's query, e.g. `{ filter: ['x'] }`); `targets` alone makes one job named `panoptic`.
+ * metricsPath = '/metrics', params, scheme, tls, authorization, basicAuth }` (`targets`: `host:port`
+ * strings; `params`: the scrape URL's query, e.g. `{ filter: ['x'] }`; `scheme`: 'https' to scrape
+ * over TLS; `tls`: the job's `tls_config`, e.g. `{ ca_file }`; `authorization`: its `authorization`,
+ * e.g. `{ credentials: 'token' }` (type Bearer); `basicAuth`: its `basic_auth`, `{ username,
+ * password }`); `targets` alone makes one job named `panoptic`.
  * Returns `{ url, port, dir, query(promql), targets(), metadata(job), log(), stop() }`;
  * `stop()` kills the server and removes the directory.
  */
@@ -129,6 +134,10 @@ async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs =
       `    scrape_interval: ${scrapeInterval}`,
       `    scrape_timeout: ${scrapeInterval}`,
       ...(job.params ? [`    params: ${JSON.stringify(job.params)}`] : []),
+      ...(job.scheme ? [`    scheme: ${JSON.stringify(job.scheme)}`] : []),
+      ...(job.tls ? [`    tls_config: ${JSON.stringify(job.tls)}`] : []),
+      ...(job.authorization ? [`    authorization: ${JSON.stringify(job.authorization)}`] : []),
+      ...(job.basicAuth ? [`    basic_auth: ${JSON.stringify(job.basicAuth)}`] : []),
       '    static_configs:',
       `      - targets: ${JSON.stringify(job.targets)}`,
     );

@@ -25,15 +25,16 @@ const ARGS = [
 
 /**
  * Starts headless Chromium with a new profile folder (removed by `close()`). Resolves with
- * `{ context, close }`: `context` is playwright-core's BrowserContext.
+ * `{ context, close }`: `context` is playwright-core's BrowserContext. `options` are more of its
+ * context options (e.g. `httpCredentials`, what a person types when the browser asks for them).
  */
-async function launch() {
+async function launch(options = {}) {
   ensure('chromium');
   const { chromium } = require('playwright-core');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-chromium-'));
   let context;
   try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    context = await chromium.launchPersistentContext(profile, { ...options, executablePath: CHROMIUM, headless: true, args: ARGS });
   } catch (error) {
     fs.rmSync(profile, { recursive: true, force: true });
     throw error;

@@ -10,6 +10,9 @@ use panoptic_core::record::clock::ClockError;
 pub const TOO_MANY_INSTANCES: &str = "PANOPTIC_TOO_MANY_INSTANCES";
 pub const BAD_GRID: &str = "PANOPTIC_BAD_GRID";
 pub const BAD_OPTIONS: &str = "PANOPTIC_BAD_OPTIONS";
+/// `serve()`'s `tls.cert` or `tls.key` can not be used (not PEM, no certificate or key, a key
+/// that is not the certificate's).
+pub const BAD_TLS: &str = "PANOPTIC_TLS";
 pub const NO_EXTERNAL_BUFFERS: &str = "PANOPTIC_NO_EXTERNAL_BUFFERS";
 pub const NO_INTERVAL: &str = "PANOPTIC_NO_INTERVAL";
 pub const NO_PAGE: &str = "PANOPTIC_NO_PAGE";

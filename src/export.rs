@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
+use panoptic_core::export::auth::Auth;
 use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
 use panoptic_core::export::routes::{self, Served, Settings};
 use panoptic_core::export::select::Selection;
+use panoptic_core::export::server::Security;
+use panoptic_core::export::tls::Tls;
 use panoptic_core::export::{Exporter, Origin};
 use panoptic_core::filter::Filter;
 
-use crate::error::{coded, Coded, BAD_OPTIONS};
+use crate::error::{coded, Coded, BAD_OPTIONS, BAD_TLS};
 
 /// How long a stopped instance's pusher may go on sending what it queued (on its own thread).
 const FLUSH_ON_STOP: Duration = Duration::from_secs(2);
@@ -148,6 +151,8 @@ impl Exports {
             ))
         })?;
         let page = spec.page.map(|page| Arc::from(&page[..]));
+        let security = security(spec.tls, spec.auth)?;
+        let https = security.tls.is_some();
         let served = routes::serve(
             &self.exporter,
             &spec.host,
@@ -155,6 +160,7 @@ impl Exports {
             settings,
             self.selection.clone(),
             page,
+            security,
         )
         .map_err(|e| system_error(&e, &spec.host, port))?;
         let address = served.local_addr();
@@ -162,6 +168,7 @@ impl Exports {
             served: Some(served),
             host: address.ip().to_string(),
             port: u32::from(address.port()),
+            https,
         })
     }
 
@@ -202,6 +209,49 @@ pub struct ServeSpec {
     pub history: u32,
     /// The live page's HTML (None: not built).
     pub page: Option<Buffer>,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<TlsSpec>,
+    /// Answer only requests with these credentials.
+    pub auth: Option<AuthSpec>,
+}
+
+/// `serve()`'s `tls` option (docs/security.md): PEM text (JS turns strings into Buffers).
+#[napi(object)]
+pub struct TlsSpec {
+    pub cert: Buffer,
+    pub key: Buffer,
+}
+
+/// `serve()`'s `auth` option (docs/security.md).
+#[napi(object)]
+pub struct AuthSpec {
+    pub bearer: Option<String>,
+    pub basic: Option<BasicSpec>,
+}
+
+/// `auth.basic`.
+#[napi(object)]
+pub struct BasicSpec {
+    pub user: String,
+    pub password: String,
+}
+
+/// The server's TLS and credentials: a certificate or key that can not be used is a
+/// `PANOPTIC_TLS` error, credentials out of range a RangeError (`ERR_OUT_OF_RANGE`); both name
+/// the option.
+fn security(tls: Option<TlsSpec>, auth: Option<AuthSpec>) -> Result<Security, Coded> {
+    let auth = auth
+        .map(|auth| {
+            let basic = (auth.basic.as_ref()).map(|b| (b.user.as_str(), b.password.as_str()));
+            Auth::new(auth.bearer.as_deref(), basic)
+        })
+        .transpose()
+        .map_err(|message| coded("ERR_OUT_OF_RANGE", message))?;
+    let tls = tls
+        .map(|tls| Tls::from_pem(&tls.cert, &tls.key))
+        .transpose()
+        .map_err(|e| coded(BAD_TLS, e.to_string()))?;
+    Ok(Security { tls, auth })
 }
 
 /// `exportStats()`, without the servers' (each NativeServer has its own).
@@ -259,6 +309,7 @@ pub struct NativeServer {
     served: Option<Served>,
     host: String,
     port: u32,
+    https: bool,
 }
 
 /// A server's counters.
@@ -272,8 +323,13 @@ pub struct NativeServerStats {
     /// Live page event streams open now.
     pub event_clients: u32,
     /// Connections and requests refused (too many connections, bad or oversized or slow
-    /// requests, clients too slow to take an answer).
+    /// requests, clients too slow to take an answer, failed TLS handshakes, requests without
+    /// the credentials).
     pub rejected: f64,
+    /// Of `rejected`: TLS handshakes that failed (plain HTTP to the HTTPS port included).
+    pub tls_failures: f64,
+    /// Of `rejected`: requests without the credentials (401).
+    pub unauthorized: f64,
 }
 
 #[napi]
@@ -290,6 +346,12 @@ impl NativeServer {
         self.port
     }
 
+    /// Whether it serves HTTPS (the `tls` option).
+    #[napi(getter)]
+    pub fn https(&self) -> bool {
+        self.https
+    }
+
     /// Its counters (all 0 once stopped).
     #[napi]
     pub fn stats(&self) -> NativeServerStats {
@@ -301,13 +363,17 @@ impl NativeServer {
             + r.headers_too_large
             + r.bad_request
             + r.header_timeout
-            + r.write_timeout;
+            + r.write_timeout
+            + r.tls
+            + r.unauthorized;
         NativeServerStats {
             requests: s.requests as f64,
             connections: s.connections as f64,
             open_connections: u32::try_from(s.open_connections).unwrap_or(u32::MAX),
             event_clients: u32::try_from(s.event_clients).unwrap_or(u32::MAX),
             rejected: rejected as f64,
+            tls_failures: r.tls as f64,
+            unauthorized: r.unauthorized as f64,
         }
     }
 

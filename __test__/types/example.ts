@@ -123,6 +123,15 @@ exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 10
   exporting.stop();
 }, (error: Error & { code?: string }) => console.log(error.code));
 q.serve();
+// HTTPS with credentials: PEM as strings or Buffers; a bearer token for scrapers, a password for people.
+exporting.serve({
+  port: 0,
+  tls: { cert: '-----BEGIN CERTIFICATE-----\n...', key: new Uint8Array(0) },
+  auth: { bearer: 'token', basic: { user: 'ops', password: 'secret' } },
+}).then(() => {
+  const server: Panopticon.ServerStats = exporting.exportStats().servers[0];
+  console.log(server.tlsFailures + server.unauthorized);
+}, () => undefined);
 
 // @ts-expect-error a path is an array
 p.inc('http', 'requests');

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use super::frame;
 use super::prometheus::{self, PrometheusOptions};
 use super::select::Selection;
-use super::server::{Events, Handler, Limits, Reply, Request, Server, ServerStats};
+use super::server::{Events, Handler, Limits, Reply, Request, Security, Server, ServerStats};
 use super::{pandora, panoptes, Exporter, Process, Series, Store, StoreHandle};
 use crate::filter::Filter;
 use crate::gather::Tree;
@@ -159,7 +159,7 @@ impl Drop for Served {
 }
 
 /// Serves `exporter`'s routes on `host:port` (port 0: any free port): the settings, the
-/// instance's `selection`, and the live page's HTML. From now on each delivery is also written
+/// instance's `selection`, the live page's HTML, and the server's TLS and credentials. From now on each delivery is also written
 /// as a frame for the live page (the last delivery at once, when there is one).
 pub fn serve(
     exporter: &Exporter,
@@ -168,6 +168,7 @@ pub fn serve(
     settings: Settings,
     selection: Selection,
     page: Option<Arc<[u8]>>,
+    security: Security,
 ) -> std::io::Result<Served> {
     if settings.per_process {
         exporter.keep_processes();
@@ -204,7 +205,8 @@ pub fn serve(
         live: live.clone(),
     };
     let events = Some(live.events.clone());
-    match Server::start(host, port, Arc::new(routes), events, Limits::default()) {
+    let routes = Arc::new(routes);
+    match Server::start_secure(host, port, routes, events, Limits::default(), security) {
         Ok(server) => Ok(Served {
             server,
             exporter: exporter.clone(),
@@ -751,6 +753,7 @@ mod tests {
             settings,
             Selection::default(),
             Some(page),
+            Security::default(),
         )
         .unwrap();
         let fetch = |path: &str| {

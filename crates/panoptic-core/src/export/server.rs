@@ -58,6 +58,12 @@
 //!   found; `event: lagged` with `data: <number of messages missed>` when a client fell behind
 //!   the queue. A message should be one line (serde_json's output is): line breaks in it split it
 //!   into several `data:` lines, which a browser joins back with `\n`.
+//! - With [`Security::tls`], every connection is TLS (`tls.rs`: the handshake must end within
+//!   `header_timeout`; plain HTTP to the port gets a plain 400); a failed handshake is counted
+//!   in [`Rejected::tls`].
+//! - With [`Security::auth`], every request, `/events` included, must carry the credentials
+//!   (`auth.rs`), else it gets 401 with `WWW-Authenticate` (counted in
+//!   [`Rejected::unauthorized`]).
 //! - [`Server::stop`] (or drop) closes the listener and every connection, event streams included,
 //!   and joins the thread. A `respond` call still running finishes in the background and its
 //!   reply is dropped.
@@ -77,8 +83,8 @@ use std::time::Duration;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{
-    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_TYPE, VARY,
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING,
+    CONTENT_LENGTH, CONTENT_TYPE, VARY, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -89,7 +95,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
+use super::auth::Auth;
 use super::gzip;
+use super::tls::{self, Tls};
 
 /// A request, as a [`Handler`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +164,15 @@ impl Default for Limits {
     }
 }
 
+/// What protects a server: TLS, credentials, both or neither (the default).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Serve HTTPS only.
+    pub tls: Option<Tls>,
+    /// Answer only requests that carry these credentials.
+    pub auth: Option<Auth>,
+}
+
 /// hyper refuses a connection buffer smaller than this (it panics).
 const MIN_BUFFER: usize = 8192;
 
@@ -176,6 +193,11 @@ pub struct Rejected {
     pub header_timeout: u64,
     /// Connections closed because a client did not take a response in `write_timeout`.
     pub write_timeout: u64,
+    /// TLS handshakes that failed or did not end in `header_timeout`, plain HTTP to a TLS port
+    /// included.
+    pub tls: u64,
+    /// Requests without the credentials [`Security::auth`] asks for (401).
+    pub unauthorized: u64,
 }
 
 /// What a [`Server`] did so far.
@@ -208,6 +230,8 @@ struct Counters {
     bad_request: AtomicU64,
     header_timeout: AtomicU64,
     write_timeout: AtomicU64,
+    tls: AtomicU64,
+    unauthorized: AtomicU64,
 }
 
 fn count(counter: &AtomicU64) {
@@ -219,6 +243,7 @@ struct Shared {
     handler: Arc<dyn Handler>,
     events: Option<Events>,
     limits: Limits,
+    security: Security,
     renders: Arc<Semaphore>,
     counters: Arc<Counters>,
 }
@@ -242,6 +267,18 @@ impl Server {
         handler: Arc<dyn Handler>,
         events: Option<Events>,
         limits: Limits,
+    ) -> io::Result<Server> {
+        Server::start_secure(host, port, handler, events, limits, Security::default())
+    }
+
+    /// [`Server::start`] with TLS or credentials (see [`Security`]).
+    pub fn start_secure(
+        host: &str,
+        port: u16,
+        handler: Arc<dyn Handler>,
+        events: Option<Events>,
+        limits: Limits,
+        security: Security,
     ) -> io::Result<Server> {
         let limits = Limits {
             max_connections: limits.max_connections.max(1),
@@ -273,6 +310,7 @@ impl Server {
             events,
             renders: Arc::new(Semaphore::new(limits.max_renders)),
             limits,
+            security,
             counters: Arc::default(),
         });
         let (stop, stopped) = watch::channel(false);
@@ -322,6 +360,8 @@ impl Server {
                 bad_request: read(&c.bad_request),
                 header_timeout: read(&c.header_timeout),
                 write_timeout: read(&c.write_timeout),
+                tls: read(&c.tls),
+                unauthorized: read(&c.unauthorized),
             },
         }
     }
@@ -397,6 +437,16 @@ async fn connection(
     shared: Arc<Shared>,
 ) {
     let _permit = permit;
+    let timeout = shared.limits.header_timeout;
+    let stream = match tls::accept(shared.security.tls.as_ref(), stream, timeout).await {
+        Ok(stream) => stream,
+        Err(refused) => {
+            if refused == tls::Refused::Tls {
+                count(&shared.counters.tls);
+            }
+            return;
+        }
+    };
     let reading_head = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(Guarded {
         stream,
@@ -436,6 +486,18 @@ async fn answer(
     // The body is never read (see the module documentation).
     let (head, _) = request.into_parts();
     let is_head = head.method == Method::HEAD;
+    if let Some(auth) = &shared.security.auth {
+        let given = head.headers.get_all(AUTHORIZATION).iter();
+        if !auth.allows(given.map(HeaderValue::as_bytes)) {
+            count(&counters.unauthorized);
+            let mut response = text(401, "unauthorized: credentials required", is_head);
+            let headers = response.headers_mut();
+            for challenge in auth.challenges() {
+                headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            return Ok(response);
+        }
+    }
     if head.method != Method::GET && !is_head {
         count(&counters.method);
         let mut response = text(405, "method not allowed: only GET and HEAD", false);
@@ -609,7 +671,7 @@ fn event_stream(shared: &Shared, is_head: bool) -> Response<ReplyBody> {
 /// It also tells whether request bytes arrived since the last response began, which tells a
 /// slow client from an idle keep-alive connection when hyper's header timeout closes either.
 struct Guarded {
-    stream: TcpStream,
+    stream: tls::Stream,
     timeout: Duration,
     deadline: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
@@ -662,7 +724,7 @@ impl Guarded {
     fn write_with(
         &mut self,
         cx: &mut Context<'_>,
-        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+        write: impl FnOnce(Pin<&mut tls::Stream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         self.arm()?;
         let written = write(Pin::new(&mut self.stream), cx);
