@@ -31,8 +31,10 @@ const INFLUX_TYPES = {
   maxBackoff: 'number',
 };
 const INFLUX_OPTIONS = Object.keys(INFLUX_TYPES);
+// serve()'s connection budgets (docs/serving.md): numbers here, integers in range in the core.
+const BUDGETS = ['maxConnections', 'maxStreams', 'maxPerClient'];
 // serve()'s options (a key not listed is warned about and ignored).
-const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles'];
+const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles', ...BUDGETS];
 
 // The live page, built by scripts/build-page.js (run by `npm start`, `npm test` and `npm pack`).
 const PAGE = path.join(__dirname, '..', 'page', 'dist', 'index.html');
@@ -152,6 +154,12 @@ function parseServe(options) {
   if (options.history !== undefined) out.history = integerIn(options, 'history', 1, 100000);
   out.buckets = optionalArray(options, 'buckets', 'options');
   out.quantiles = optionalArray(options, 'quantiles', 'options');
+  for (const name of BUDGETS) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number') throw new TypeError(`options.${name} must be a number, got ${describe(value)}`);
+    out[name] = value;
+  }
   out.page = page();
   return out;
 }

@@ -158,8 +158,8 @@ impl Drop for Served {
     }
 }
 
-/// Serves `exporter`'s routes on `host:port` (port 0: any free port): the settings, the
-/// instance's `selection`, and the live page's HTML. From now on each delivery is also written
+/// Serves `exporter`'s routes on `host:port` (port 0: any free port) within `limits`: the
+/// settings, the instance's `selection`, and the live page's HTML. From now on each delivery is also written
 /// as a frame for the live page (the last delivery at once, when there is one).
 pub fn serve(
     exporter: &Exporter,
@@ -168,6 +168,7 @@ pub fn serve(
     settings: Settings,
     selection: Selection,
     page: Option<Arc<[u8]>>,
+    limits: Limits,
 ) -> std::io::Result<Served> {
     if settings.per_process {
         exporter.keep_processes();
@@ -204,7 +205,7 @@ pub fn serve(
         live: live.clone(),
     };
     let events = Some(live.events.clone());
-    match Server::start(host, port, Arc::new(routes), events, Limits::default()) {
+    match Server::start(host, port, Arc::new(routes), events, limits) {
         Ok(server) => Ok(Served {
             server,
             exporter: exporter.clone(),
@@ -751,6 +752,7 @@ mod tests {
             settings,
             Selection::default(),
             Some(page),
+            Limits::default(),
         )
         .unwrap();
         let fetch = |path: &str| {
