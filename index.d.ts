@@ -112,6 +112,16 @@ declare namespace Panopticon {
     quantiles?: number[];
     /** Intervals the live page's history keeps, 1 to 100000. Default 120. */
     history?: number;
+    /**
+     * Connections for scrapes and API requests open at once (new, idle keep-alive, being
+     * answered), 1 to 1000000; when full, the oldest one not being answered yields to a new one.
+     * Default 256 (docs/serving.md).
+     */
+    maxConnections?: number;
+    /** Live page event streams (`/events`) open at once, besides maxConnections, 1 to 1000000; when full, the oldest yields. Default 64. */
+    maxStreams?: number;
+    /** Connections (streams included) open at once from one client address (an IPv4 address, an IPv6 /64), 1 to 1000000. Default 64. */
+    maxPerClient?: number;
   }
 
   /** Where a `serve()` server listens. */
@@ -134,13 +144,46 @@ declare namespace Panopticon {
     lastError: string | null;
   }
 
+  /** What a server refused, by reason (docs/serving.md#counters). */
+  interface ServerRejections {
+    /** New connections closed at once: every place of maxConnections was being answered. */
+    connections: number;
+    /** New connections closed at once: their client address had maxPerClient being answered. */
+    perClient: number;
+    /** 405 */
+    method: number;
+    /** 414 */
+    uriTooLong: number;
+    /** 431 */
+    headersTooLarge: number;
+    /** 400 */
+    badRequest: number;
+    /** Connections closed with a request head still incomplete after the header timeout. */
+    headerTimeout: number;
+    /** Connections closed because the client did not take a response in time. */
+    writeTimeout: number;
+  }
+
+  /** Connections a server closed to make room for a newcomer, by what they were doing. */
+  interface ServerEvictions {
+    /** Idle keep-alive connections, or new ones that had sent nothing. */
+    idle: number;
+    /** Connections in the middle of sending a request head. */
+    slow: number;
+    /** Live page event streams. */
+    streams: number;
+  }
+
   interface ServerStats {
     url: string;
     requests: number;
     connections: number;
     openConnections: number;
     eventClients: number;
+    /** The sum of rejectedBy. */
     rejected: number;
+    rejectedBy: ServerRejections;
+    evicted: ServerEvictions;
   }
 
   interface ExportStats {

@@ -145,7 +145,7 @@ pub struct Limits {
     /// 1).
     pub max_streams: usize,
     /// Most connections open at once from one client address (an IPv4 address, an IPv6 /64),
-    /// event streams included (32; at least 1).
+    /// event streams included (64; at least 1).
     pub max_per_client: usize,
     /// Most [`Handler::respond`] calls at once (4; at least 1).
     pub max_renders: usize,
@@ -201,7 +201,7 @@ impl Default for Limits {
             first_header_timeout: Duration::from_secs(5),
             max_connections: 256,
             max_streams: 64,
-            max_per_client: 32,
+            max_per_client: 64,
             max_renders: 4,
             write_timeout: Duration::from_secs(60),
             max_uri_bytes: 8 * 1024,
