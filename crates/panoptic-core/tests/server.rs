@@ -470,7 +470,13 @@ fn a_full_server_closes_its_oldest_waiting_connection_for_a_new_one() {
     // A new connection is answered; the silent one yielded.
     assert_eq!(get(address, "/echo").status, 200);
     assert!(closed(&mut silent));
-    // And the next one: the slow one yields, not the one that was answered since.
+    // Full again (the client closed the answered connection): a newer silent one.
+    wait_until("the answered one closed", || {
+        server.stats().open_connections == 2
+    });
+    let _newer = connect(address);
+    wait_until("3 open", || server.stats().open_connections == 3);
+    // The slow one yields, not the one that was answered since, nor the newer one.
     assert_eq!(get(address, "/echo").status, 200);
     assert!(closed(&mut slow));
     let stats = server.stats();

@@ -19,9 +19,11 @@
 //! new connection, streams for a new stream; for a client at its limit, that client's own). A
 //! connection that has been slow to send its request is the cheapest to lose (the client
 //! retries; a browser's `EventSource` reconnects by itself), and a new one that sends its request
-//! at once, as a scraper does, is answered before it is old enough to yield. Only when every
-//! place is held by a request being answered is the newcomer refused (closed at once). Every
-//! refusal and eviction is counted by reason.
+//! at once, as a scraper does, is answered before it is old enough to yield. A connection the
+//! server has not read from yet does not yield either (its request may be waiting in the
+//! socket): the accept loop lets it be read first. Only when every place is held by a request
+//! being answered is the newcomer refused (closed at once). Every refusal and eviction is
+//! counted by reason.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,6 +50,8 @@ struct Entry {
     /// Request bytes arrived since the last response began (set by the connection's socket):
     /// tells a slow client from an idle one.
     reading: Arc<AtomicBool>,
+    /// The server tried to read from it at least once.
+    polled: bool,
     /// Notified to close the connection.
     close: Arc<Notify>,
 }
@@ -103,11 +107,23 @@ pub struct Table {
     counters: Counters,
 }
 
-/// Why a new connection is refused.
+/// Why a new connection is not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
     Full,
     PerClient,
+    /// Only connections not read from yet could yield: read them, then ask again (not counted).
+    NotYet,
+}
+
+/// What [`Table::evict_oldest`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Eviction {
+    Done,
+    /// Nothing may yield.
+    None,
+    /// Only connections not read from yet may yield.
+    NotYet,
 }
 
 /// The client a per-client limit counts: an IPv4 address (an IPv4-mapped IPv6 address as the
@@ -141,29 +157,23 @@ impl Table {
 
     /// Admits a new connection from `peer`, evicting an older one if a budget is full; a
     /// refusal (counted) when nothing can yield. `reading` is the connection's "request bytes
-    /// arrived" flag.
+    /// arrived" flag. With `patient`, [`Refused::NotYet`] when only connections not read from
+    /// yet could yield.
     pub fn admit(
         self: &Arc<Table>,
         peer: IpAddr,
         reading: Arc<AtomicBool>,
+        patient: bool,
     ) -> Result<Slot, Refused> {
         let client = client_of(peer);
         let mut inner = self.lock();
         if inner.per_client.get(&client).copied().unwrap_or(0) >= self.budgets.max_per_client {
             let own = |e: &Entry| e.client == client && e.state != State::Busy;
-            if !self.evict_oldest(&mut inner, own) {
-                self.counters
-                    .refused_per_client
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err(Refused::PerClient);
-            }
+            self.make_room(&mut inner, own, patient, Refused::PerClient)?;
         }
         if inner.requests >= self.budgets.max_connections {
             let waiting = |e: &Entry| matches!(e.state, State::Fresh | State::Idle);
-            if !self.evict_oldest(&mut inner, waiting) {
-                self.counters.refused_full.fetch_add(1, Ordering::Relaxed);
-                return Err(Refused::Full);
-            }
+            self.make_room(&mut inner, waiting, patient, Refused::Full)?;
         }
         let id = inner.next;
         inner.next += 1;
@@ -175,6 +185,7 @@ impl Table {
                 state: State::Fresh,
                 since: id,
                 reading,
+                polled: false,
                 close: close.clone(),
             },
         );
@@ -187,15 +198,52 @@ impl Table {
         })
     }
 
-    /// Closes the oldest connection `may_yield` allows (taking it out of every count now);
-    /// false when there is none.
-    fn evict_oldest(&self, inner: &mut Inner, may_yield: impl Fn(&Entry) -> bool) -> bool {
-        let oldest = (inner.entries.iter())
-            .filter(|(_, e)| e.state != State::Leaving && may_yield(e))
-            .min_by_key(|(_, e)| e.since)
-            .map(|(id, _)| *id);
-        let Some(id) = oldest else {
-            return false;
+    /// Evicts a connection for a newcomer, or says why it can not be admitted (`refused`,
+    /// counted, when nothing may yield).
+    fn make_room(
+        &self,
+        inner: &mut Inner,
+        may_yield: impl Fn(&Entry) -> bool,
+        patient: bool,
+        refused: Refused,
+    ) -> Result<(), Refused> {
+        match self.evict_oldest(inner, may_yield, patient) {
+            Eviction::Done => Ok(()),
+            Eviction::NotYet => Err(Refused::NotYet),
+            Eviction::None => {
+                let counter = match refused {
+                    Refused::PerClient => &self.counters.refused_per_client,
+                    _ => &self.counters.refused_full,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Err(refused)
+            }
+        }
+    }
+
+    /// Closes the oldest connection `may_yield` allows and the server read from (taking it out
+    /// of every count now). If there is none but some not read from yet, and `patient`:
+    /// [`Eviction::NotYet`]; without `patient` the oldest of those goes.
+    fn evict_oldest(
+        &self,
+        inner: &mut Inner,
+        may_yield: impl Fn(&Entry) -> bool,
+        patient: bool,
+    ) -> Eviction {
+        let oldest = |polled: bool| {
+            (inner.entries.iter())
+                .filter(|(_, e)| e.state != State::Leaving && may_yield(e))
+                .filter(|(_, e)| e.polled || !polled)
+                .min_by_key(|(_, e)| e.since)
+                .map(|(id, _)| *id)
+        };
+        let id = match (oldest(true), patient) {
+            (Some(id), _) => id,
+            (None, true) if oldest(false).is_some() => return Eviction::NotYet,
+            (None, _) => match oldest(false) {
+                Some(id) => id,
+                None => return Eviction::None,
+            },
         };
         let (client, state) = {
             let entry = &inner.entries[&id];
@@ -212,7 +260,7 @@ impl Table {
         entry.state = State::Leaving;
         // A permit is stored if the task is not waiting yet: it closes as soon as it looks.
         entry.close.notify_one();
-        true
+        Eviction::Done
     }
 
     fn uncount(inner: &mut Inner, client: IpAddr, state: State) {
@@ -270,6 +318,13 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The server tries to read from the connection for the first time.
+    pub fn polled(&self) {
+        if let Some(entry) = self.table.lock().entries.get_mut(&self.id) {
+            entry.polled = true;
+        }
+    }
+
     /// Completes once the connection was evicted (see the module documentation).
     pub async fn evicted(&self) {
         self.close.notified().await;
@@ -309,10 +364,9 @@ impl Slot {
         inner.requests -= 1;
         inner.streams += 1;
         if inner.streams > table.budgets.max_streams {
-            // There is an older stream: the budget is at least 1.
-            table.evict_oldest(&mut inner, |e| {
-                e.state == State::Streaming && e.since < since
-            });
+            // There is an older stream (the budget is at least 1), read from.
+            let older = |e: &Entry| e.state == State::Streaming && e.since < since;
+            table.evict_oldest(&mut inner, older, false);
         }
     }
 }
@@ -343,8 +397,11 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
     }
 
+    /// Admits a connection the server then reads from.
     fn admit(table: &Arc<Table>, last: u8) -> Result<Slot, Refused> {
-        table.admit(ip(last), Arc::default())
+        let slot = table.admit(ip(last), Arc::default(), true)?;
+        slot.polled();
+        Ok(slot)
     }
 
     fn evicted(slot: &Slot) -> bool {
@@ -417,6 +474,22 @@ mod tests {
         assert_eq!(admit(&t, 1).err(), Some(Refused::PerClient));
         assert_eq!(t.stats().refused_per_client, 1);
         assert!(admit(&t, 3).is_ok());
+    }
+
+    #[test]
+    fn a_connection_not_read_from_yet_does_not_yield_to_a_patient_newcomer() {
+        let t = table(1, 8, 8);
+        let unread = t.admit(ip(1), Arc::default(), true).unwrap();
+        assert_eq!(admit(&t, 2).err(), Some(Refused::NotYet));
+        assert_eq!(t.stats(), PolicyStats::default());
+        // An impatient newcomer takes its place anyway.
+        let impatient = t.admit(ip(3), Arc::default(), false).unwrap();
+        assert!(evicted(&unread));
+        // Once read from, a connection yields to a patient one.
+        impatient.polled();
+        let _patient = admit(&t, 2).unwrap();
+        assert!(evicted(&impatient));
+        assert_eq!(t.stats().evicted_idle, 2);
     }
 
     #[test]

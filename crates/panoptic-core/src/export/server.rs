@@ -356,7 +356,11 @@ impl Server {
             std::thread::Builder::new()
                 .name("panoptic-http".into())
                 .spawn(move || {
-                    runtime.block_on(accept(listener, shared, stopped));
+                    // A task like the connections', not block_on's own future: tokio runs that
+                    // one between batches of tasks, so under a flood it would accept connections
+                    // faster than their tasks first run (and a scraper's request would wait).
+                    let accepting = runtime.spawn(accept(listener, shared, stopped));
+                    let _ = runtime.block_on(accepting);
                     // Drops every connection task here, on this thread, closing its socket
                     // before stop() returns. Renders still running on the blocking pool are not
                     // waited for: they finish in the background and their replies are dropped.
@@ -484,8 +488,19 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::
             }
         };
         let reading_head = Arc::new(AtomicBool::new(false));
-        let slot = match shared.connections.admit(peer.ip(), reading_head.clone()) {
+        let table = &shared.connections;
+        let slot = match table.admit(peer.ip(), reading_head.clone(), true) {
             Ok(slot) => slot,
+            Err(Refused::NotYet) => {
+                // Only connections not read from yet could yield: let every task run once
+                // (tokio's queue is first in, first out), so that a request waiting in one of
+                // them is read, then ask again, without waiting this time.
+                tokio::task::yield_now().await;
+                match table.admit(peer.ip(), reading_head.clone(), false) {
+                    Ok(slot) => slot,
+                    Err(_) => continue,
+                }
+            }
             // Counted by the policy; dropping the stream closes it.
             Err(Refused::Full | Refused::PerClient) => continue,
         };
@@ -537,6 +552,7 @@ async fn connection(stream: TcpStream, conn: Conn, builder: http1::Builder, shar
         counters: shared.counters.clone(),
         reading_head: reading_head.clone(),
         slot: slot.clone(),
+        polled: false,
     });
     let service = service_fn(|request| answer(request, shared.clone(), slot.clone()));
     let served = builder.serve_connection(io, service);
@@ -762,8 +778,10 @@ struct Guarded {
     sleep: Option<Pin<Box<Sleep>>>,
     counters: Arc<Counters>,
     reading_head: Arc<AtomicBool>,
-    /// Told when a response was sent, so the policy knows the connection is idle.
+    /// Told when the connection is first read from, and when a response was sent (so the
+    /// policy knows it is idle).
     slot: Arc<Slot>,
+    polled: bool,
 }
 
 impl Guarded {
@@ -829,6 +847,10 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.polled {
+            this.polled = true;
+            this.slot.polled();
+        }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.stream).poll_read(cx, buf);
         if buf.filled().len() > before {
