@@ -20,10 +20,10 @@
 //! connection that has been slow to send its request is the cheapest to lose (the client
 //! retries; a browser's `EventSource` reconnects by itself), and a new one that sends its request
 //! at once, as a scraper does, is answered before it is old enough to yield. A connection the
-//! server has not read from yet does not yield either (its request may be waiting in the
-//! socket): the accept loop lets it be read first. Only when every place is held by a request
-//! being answered is the newcomer refused (closed at once). Every refusal and eviction is
-//! counted by reason.
+//! server has not read from yet (its request may be waiting in the socket) yields only when the
+//! accept loop, having let every connection be read once, finds no other. Only when every place
+//! is held by a request being answered is the newcomer refused (closed at once). Every refusal
+//! and eviction is counted by reason.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
