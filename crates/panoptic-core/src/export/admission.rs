@@ -296,6 +296,11 @@ impl Table {
         inner.requests + inner.streams
     }
 
+    /// Event streams open now (not counting those evicted, which are closing).
+    pub fn streams(&self) -> usize {
+        self.lock().streams
+    }
+
     /// What the policy refused and evicted so far.
     pub fn stats(&self) -> PolicyStats {
         let c = &self.counters;

@@ -272,7 +272,6 @@ struct Counters {
     requests: AtomicU64,
     connections: AtomicU64,
     panics: AtomicU64,
-    event_clients: AtomicUsize,
     method: AtomicU64,
     uri_too_long: AtomicU64,
     headers_too_large: AtomicU64,
@@ -389,7 +388,7 @@ impl Server {
             requests: read(&c.requests),
             connections: read(&c.connections),
             open_connections: self.shared.connections.open(),
-            event_clients: c.event_clients.load(Ordering::Relaxed),
+            event_clients: self.shared.connections.streams(),
             panics: read(&c.panics),
             rejected: Rejected {
                 connections: policy.refused_full,
@@ -753,10 +752,7 @@ fn event_stream(shared: &Shared, is_head: bool, slot: &Slot) -> Response<ReplyBo
         Either::Left(Full::new(Bytes::new()))
     } else {
         slot.streaming();
-        Either::Right(events.stream(
-            shared.limits.heartbeat,
-            ClientGuard::new(events.0.clone(), shared.counters.clone()),
-        ))
+        Either::Right(events.stream(shared.limits.heartbeat, ClientGuard::new(events.0.clone())))
     };
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -1086,24 +1082,22 @@ fn frame(message: &[u8]) -> Bytes {
     }
 }
 
-/// Counts an open event stream in its queue and its server while it lives.
+/// Counts an open event stream in its queue while it lives (the server counts its streams in
+/// its connection table).
 struct ClientGuard {
     queue: Arc<Queue>,
-    counters: Arc<Counters>,
 }
 
 impl ClientGuard {
-    fn new(queue: Arc<Queue>, counters: Arc<Counters>) -> ClientGuard {
+    fn new(queue: Arc<Queue>) -> ClientGuard {
         queue.clients.fetch_add(1, Ordering::Relaxed);
-        counters.event_clients.fetch_add(1, Ordering::Relaxed);
-        ClientGuard { queue, counters }
+        ClientGuard { queue }
     }
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         self.queue.clients.fetch_sub(1, Ordering::Relaxed);
-        self.counters.event_clients.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
