@@ -116,6 +116,16 @@ declare namespace Panopticon {
     tls?: ServeTlsOptions;
     /** Answer only requests with these credentials, every route included (docs/security.md). */
     auth?: ServeAuthOptions;
+    /**
+     * Connections for scrapes and API requests open at once (new, idle keep-alive, being
+     * answered), 1 to 1000000; when full, the oldest one not being answered yields to a new one.
+     * Default 256 (docs/serving.md).
+     */
+    maxConnections?: number;
+    /** Live page event streams (`/events`) open at once, besides maxConnections, 1 to 1000000; when full, the oldest yields. Default 64. */
+    maxStreams?: number;
+    /** Connections (streams included) open at once from one client address (an IPv4 address, an IPv6 /64), 1 to 1000000. Default 64. */
+    maxPerClient?: number;
   }
 
   /** `serve()`'s `tls` option: PEM text, as a string or as `fs.readFileSync` gives it. */
@@ -154,18 +164,50 @@ declare namespace Panopticon {
     lastError: string | null;
   }
 
+  /** What a server refused, by reason (docs/serving.md#counters). */
+  interface ServerRejections {
+    /** New connections closed at once: every place of maxConnections was being answered. */
+    connections: number;
+    /** New connections closed at once: their client address had maxPerClient being answered. */
+    perClient: number;
+    /** 405 */
+    method: number;
+    /** 414 */
+    uriTooLong: number;
+    /** 431 */
+    headersTooLarge: number;
+    /** 400 */
+    badRequest: number;
+    /** Connections closed with a request head still incomplete after the header timeout. */
+    headerTimeout: number;
+    /** Connections closed because the client did not take a response in time. */
+    writeTimeout: number;
+    /** TLS handshakes that failed or did not end in time, plain HTTP to the HTTPS port included (docs/security.md). */
+    tls: number;
+    /** Requests without the credentials of the `auth` option, answered 401 (docs/security.md). */
+    unauthorized: number;
+  }
+
+  /** Connections a server closed to make room for a newcomer, by what they were doing. */
+  interface ServerEvictions {
+    /** Idle keep-alive connections, or new ones that had sent nothing. */
+    idle: number;
+    /** Connections in the middle of sending a request head. */
+    slow: number;
+    /** Live page event streams. */
+    streams: number;
+  }
+
   interface ServerStats {
     url: string;
     requests: number;
     connections: number;
     openConnections: number;
     eventClients: number;
-    /** Connections and requests refused, for any reason (those below included). */
+    /** The sum of rejectedBy. */
     rejected: number;
-    /** TLS handshakes that failed or did not end in time, plain HTTP to the HTTPS port included. */
-    tlsFailures: number;
-    /** Requests without the credentials of the `auth` option (answered 401). */
-    unauthorized: number;
+    rejectedBy: ServerRejections;
+    evicted: ServerEvictions;
   }
 
   interface ExportStats {

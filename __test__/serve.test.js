@@ -142,6 +142,12 @@ test('bad options reject with errors naming the option', async (t) => {
   await assert.rejects(p.serve({ prefix: '9x' }), { name: 'RangeError', message: /options\.prefix/ });
   await assert.rejects(p.serve({ history: 0 }), { name: 'RangeError', message: /options\.history must be an integer from 1 to 100000, got 0/ });
   await assert.rejects(p.serve({ history: '5' }), { name: 'TypeError', message: /options\.history must be a number/ });
+  await assert.rejects(p.serve({ maxConnections: '5' }), { name: 'TypeError', message: /^options\.maxConnections must be a number, got '5'$/ });
+  await assert.rejects(p.serve({ maxConnections: 0 }), { name: 'RangeError', message: /^options\.maxConnections must be an integer from 1 to 1000000, got 0$/ });
+  await assert.rejects(p.serve({ maxStreams: 2.5 }), { name: 'RangeError', message: /^options\.maxStreams must be an integer from 1 to 1000000, got 2\.5$/ });
+  await assert.rejects(p.serve({ maxStreams: NaN }), { name: 'RangeError', message: /^options\.maxStreams must be an integer from 1 to 1000000, got NaN$/ });
+  await assert.rejects(p.serve({ maxPerClient: 1e7 }), { name: 'RangeError', message: /^options\.maxPerClient must be an integer from 1 to 1000000, got 10000000$/ });
+  await assert.rejects(p.serve({ maxPerClient: null }), { name: 'TypeError', message: /^options\.maxPerClient must be a number, got null$/ });
   await assert.rejects(p.serve({ host: 'no-such-host.invalid' }), (e) => e instanceof Error && /no-such-host\.invalid/.test(e.message));
 });
 
@@ -305,4 +311,51 @@ test('a bad influx option throws from the constructor, naming the option', () =>
   assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', perProcess: 1 } }), { name: 'TypeError', message: /^influx\.perProcess must be a boolean, got 1$/ });
   assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', tags: { env: 1 } } }), { name: 'TypeError', message: /^influx\.tags\.env must be a string, got 1$/ });
   assert.throws(() => new Panopticon({ influx: { url: 'http://127.0.0.1:8086', db: 'm', maxQueueBytes: 100 } }), { name: 'RangeError', message: /^influx\.maxQueueBytes must be a number of bytes from 1024, got 100$/ });
+});
+
+/** A connection from `localAddress` to `port` on loopback, once connected. */
+function connectFrom(t, port, localAddress) {
+  const net = require('net');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress }, () => resolve(socket));
+    socket.on('error', reject);
+    t.after(() => socket.destroy());
+  });
+}
+
+test('connection policy: a client address at maxPerClient gives up its own oldest connection; the counters say why', async (t) => {
+  const p = new Panopticon({ interval: 1000 });
+  t.after(() => p.stop());
+  const { port, url } = await p.serve({ port: 0, maxPerClient: 2 });
+  const stats = () => p.exportStats().servers[0];
+  // Two silent connections from 127.0.0.2, one from 127.0.0.3.
+  const oldest = await connectFrom(t, port, '127.0.0.2');
+  const closed = new Promise((resolve) => oldest.on('close', resolve));
+  await connectFrom(t, port, '127.0.0.2');
+  const other = await connectFrom(t, port, '127.0.0.3');
+  let otherClosed = false;
+  other.on('close', () => { otherClosed = true; });
+  // A third from 127.0.0.2: its own oldest connection yields (not 127.0.0.3's).
+  const third = await connectFrom(t, port, '127.0.0.2');
+  await closed;
+  third.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const answer = await new Promise((resolve) => {
+    let text = '';
+    third.on('data', (chunk) => { text += chunk; });
+    third.on('end', () => resolve(text));
+  });
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  // Other clients are served as before.
+  assert.equal((await get(`${url}healthz`)).status, 200);
+  assert.equal(otherClosed, false);
+  const s = stats();
+  assert.deepEqual(s.evicted, { idle: 1, slow: 0, streams: 0 });
+  assert.deepEqual(s.rejectedBy, {
+    connections: 0, perClient: 0, method: 0, uriTooLong: 0, headersTooLarge: 0, badRequest: 0, headerTimeout: 0, writeTimeout: 0, tls: 0, unauthorized: 0,
+  });
+  assert.equal(s.rejected, 0);
+  // A refusal by reason adds to the total.
+  assert.equal((await fetch(`${url}healthz`, { method: 'POST' })).status, 405);
+  assert.equal(stats().rejectedBy.method, 1);
+  assert.equal(stats().rejected, 1);
 });

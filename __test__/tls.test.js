@@ -144,10 +144,10 @@ test('serve({ tls }) serves HTTPS to Node and curl; plain HTTP gets a 400; untru
     }),
     /no application protocol|ERR_SSL_NO_APPLICATION_PROTOCOL|alert number 120/i,
   );
-  await until(() => serverStats(p).tlsFailures >= 5, 10000, 'five TLS failures counted');
+  await until(() => serverStats(p).rejectedBy.tls >= 5, 10000, 'five TLS failures counted');
   const stats = serverStats(p);
-  assert.equal(stats.tlsFailures, 5);
-  assert.equal(stats.unauthorized, 0);
+  assert.equal(stats.rejectedBy.tls, 5);
+  assert.equal(stats.rejectedBy.unauthorized, 0);
   assert.ok(stats.rejected >= 5, JSON.stringify(stats));
 });
 
@@ -198,8 +198,8 @@ test('serve({ auth }): every route wants the credentials; bearer and basic are b
   assert.equal(events.status, 200);
   assert.match(events.first, /^data: \{/);
 
-  await until(() => serverStats(p).unauthorized === refused, 10000, `${refused} refusals counted`);
-  assert.equal(serverStats(p).tlsFailures, 0);
+  await until(() => serverStats(p).rejectedBy.unauthorized === refused, 10000, `${refused} refusals counted`);
+  assert.equal(serverStats(p).rejectedBy.tls, 0);
 });
 
 test('serve() checks tls and auth: TypeError, RangeError or PANOPTIC_TLS naming the option, never showing a secret', async (t) => {
@@ -310,8 +310,8 @@ test('a real Prometheus scrapes over TLS with a bearer token and with basic auth
     return values.every((v) => v.length === 1 && Number(v[0].value[1]) >= 2);
   }, 60000, 'jobs_done_total scraped over TLS by both jobs');
   const stats = serverStats(p);
-  assert.ok(stats.unauthorized >= 1, JSON.stringify(stats));
-  assert.ok(stats.tlsFailures >= 1, JSON.stringify(stats));
+  assert.ok(stats.rejectedBy.unauthorized >= 1, JSON.stringify(stats));
+  assert.ok(stats.rejectedBy.tls >= 1, JSON.stringify(stats));
 });
 
 test('the live page works in a real Chromium over HTTPS with basic auth (the browser sends the credentials with every request, the event stream included)', { timeout: 120000 }, async (t) => {

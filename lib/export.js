@@ -31,8 +31,10 @@ const INFLUX_TYPES = {
   maxBackoff: 'number',
 };
 const INFLUX_OPTIONS = Object.keys(INFLUX_TYPES);
+// serve()'s connection budgets (docs/serving.md): numbers here, integers in range in the core.
+const BUDGETS = ['maxConnections', 'maxStreams', 'maxPerClient'];
 // serve()'s options (a key not listed is warned about and ignored).
-const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles', 'tls', 'auth'];
+const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles', 'tls', 'auth', ...BUDGETS];
 
 // The live page, built by scripts/build-page.js (run by `npm start`, `npm test` and `npm pack`).
 const PAGE = path.join(__dirname, '..', 'page', 'dist', 'index.html');
@@ -154,6 +156,12 @@ function parseServe(options) {
   out.quantiles = optionalArray(options, 'quantiles', 'options');
   if (options.tls !== undefined) out.tls = tlsOptions(options.tls);
   if (options.auth !== undefined) out.auth = authOptions(options.auth);
+  for (const name of BUDGETS) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number') throw new TypeError(`options.${name} must be a number, got ${describe(value)}`);
+    out[name] = value;
+  }
   out.page = page();
   return out;
 }

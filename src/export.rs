@@ -11,9 +11,9 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use panoptic_core::export::auth::Auth;
 use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
-use panoptic_core::export::routes::{self, Served, Settings};
+use panoptic_core::export::routes::{self, Listen, Served, Settings};
 use panoptic_core::export::select::Selection;
-use panoptic_core::export::server::Security;
+use panoptic_core::export::server::{BudgetOptions, Limits, Security, ServerStats};
 use panoptic_core::export::tls::Tls;
 use panoptic_core::export::{Exporter, Origin};
 use panoptic_core::filter::Filter;
@@ -150,17 +150,27 @@ impl Exports {
                 spec.port
             ))
         })?;
+        let budgets = BudgetOptions {
+            max_connections: spec.max_connections,
+            max_streams: spec.max_streams,
+            max_per_client: spec.max_per_client,
+        };
+        let limits = Limits::default().with_budgets(&budgets).map_err(range)?;
         let page = spec.page.map(|page| Arc::from(&page[..]));
         let security = security(spec.tls, spec.auth)?;
         let https = security.tls.is_some();
+        let listen = Listen {
+            host: &spec.host,
+            port,
+            limits,
+            security,
+        };
         let served = routes::serve(
             &self.exporter,
-            &spec.host,
-            port,
+            listen,
             settings,
             self.selection.clone(),
             page,
-            security,
         )
         .map_err(|e| system_error(&e, &spec.host, port))?;
         let address = served.local_addr();
@@ -213,6 +223,10 @@ pub struct ServeSpec {
     pub tls: Option<TlsSpec>,
     /// Answer only requests with these credentials.
     pub auth: Option<AuthSpec>,
+    /// The connection policy's budgets (None: the core's defaults; ranges checked there).
+    pub max_connections: Option<f64>,
+    pub max_streams: Option<f64>,
+    pub max_per_client: Option<f64>,
 }
 
 /// `serve()`'s `tls` option (docs/security.md): PEM text (JS turns strings into Buffers).
@@ -322,14 +336,76 @@ pub struct NativeServerStats {
     pub open_connections: u32,
     /// Live page event streams open now.
     pub event_clients: u32,
-    /// Connections and requests refused (too many connections, bad or oversized or slow
-    /// requests, clients too slow to take an answer, failed TLS handshakes, requests without
-    /// the credentials).
+    /// Connections and requests refused: the sum of `rejected_by`.
     pub rejected: f64,
-    /// Of `rejected`: TLS handshakes that failed (plain HTTP to the HTTPS port included).
-    pub tls_failures: f64,
-    /// Of `rejected`: requests without the credentials (401).
+    pub rejected_by: RejectedBy,
+    /// Connections closed to make room for a newcomer, by what they were doing.
+    pub evicted: EvictedBy,
+}
+
+/// What a server refused, by reason (docs/serving.md).
+#[napi(object)]
+pub struct RejectedBy {
+    /// New connections closed at once: no place could be freed.
+    pub connections: f64,
+    /// New connections closed at once: their client address had all its places answering.
+    pub per_client: f64,
+    pub method: f64,
+    pub uri_too_long: f64,
+    pub headers_too_large: f64,
+    pub bad_request: f64,
+    pub header_timeout: f64,
+    pub write_timeout: f64,
+    /// TLS handshakes that failed (plain HTTP to the HTTPS port included; docs/security.md).
+    pub tls: f64,
+    /// Requests without the credentials (401; docs/security.md).
     pub unauthorized: f64,
+}
+
+/// What a server closed to make room, by what the connection was doing (docs/serving.md).
+#[napi(object)]
+pub struct EvictedBy {
+    pub idle: f64,
+    pub slow: f64,
+    pub streams: f64,
+}
+
+fn server_stats(s: &ServerStats) -> NativeServerStats {
+    let r = &s.rejected;
+    let by = RejectedBy {
+        connections: r.connections as f64,
+        per_client: r.per_client as f64,
+        method: r.method as f64,
+        uri_too_long: r.uri_too_long as f64,
+        headers_too_large: r.headers_too_large as f64,
+        bad_request: r.bad_request as f64,
+        header_timeout: r.header_timeout as f64,
+        write_timeout: r.write_timeout as f64,
+        tls: r.tls as f64,
+        unauthorized: r.unauthorized as f64,
+    };
+    NativeServerStats {
+        requests: s.requests as f64,
+        connections: s.connections as f64,
+        open_connections: u32::try_from(s.open_connections).unwrap_or(u32::MAX),
+        event_clients: u32::try_from(s.event_clients).unwrap_or(u32::MAX),
+        rejected: by.connections
+            + by.per_client
+            + by.method
+            + by.uri_too_long
+            + by.headers_too_large
+            + by.bad_request
+            + by.header_timeout
+            + by.write_timeout
+            + by.tls
+            + by.unauthorized,
+        rejected_by: by,
+        evicted: EvictedBy {
+            idle: s.evicted.idle as f64,
+            slow: s.evicted.slow as f64,
+            streams: s.evicted.streams as f64,
+        },
+    }
 }
 
 #[napi]
@@ -355,26 +431,7 @@ impl NativeServer {
     /// Its counters (all 0 once stopped).
     #[napi]
     pub fn stats(&self) -> NativeServerStats {
-        let s = self.served.as_ref().map(Served::stats).unwrap_or_default();
-        let r = &s.rejected;
-        let rejected = r.connections
-            + r.method
-            + r.uri_too_long
-            + r.headers_too_large
-            + r.bad_request
-            + r.header_timeout
-            + r.write_timeout
-            + r.tls
-            + r.unauthorized;
-        NativeServerStats {
-            requests: s.requests as f64,
-            connections: s.connections as f64,
-            open_connections: u32::try_from(s.open_connections).unwrap_or(u32::MAX),
-            event_clients: u32::try_from(s.event_clients).unwrap_or(u32::MAX),
-            rejected: rejected as f64,
-            tls_failures: r.tls as f64,
-            unauthorized: r.unauthorized as f64,
-        }
+        server_stats(&self.served.as_ref().map(Served::stats).unwrap_or_default())
     }
 
     /// Closes the listener and every connection. Idempotent.

@@ -113,13 +113,13 @@ const exporting = new Panopticon({
   filter: "name NOT LIKE 'debug.%'",
   influx: { url: 'http://127.0.0.1:8086', db: 'app', precision: 's', tags: { env: 'dev' }, maxQueueBytes: 1 << 20, minBackoff: 50 },
 });
-exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60 }).then((served: Panopticon.ServedAddress) => {
+exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60, maxConnections: 128, maxStreams: 16, maxPerClient: 8 }).then((served: Panopticon.ServedAddress) => {
   const family: 'IPv4' | 'IPv6' = served.family;
   console.log(served.url, served.address, served.port + 1, family);
   const stats: Panopticon.ExportStats = exporting.exportStats();
   const pushed: number = stats.influx ? stats.influx.pushedPoints + stats.influx.droppedPoints : 0;
   const lastError: string | null = stats.influx && stats.influx.lastError;
-  console.log(stats.deliveries, pushed, lastError, stats.servers.map((s) => s.url + s.requests + s.openConnections + s.eventClients + s.rejected));
+  console.log(stats.deliveries, pushed, lastError, stats.servers.map((s) => s.url + s.requests + s.openConnections + s.eventClients + s.rejected + s.rejectedBy.perClient + s.evicted.slow));
   exporting.stop();
 }, (error: Error & { code?: string }) => console.log(error.code));
 q.serve();
@@ -130,7 +130,7 @@ exporting.serve({
   auth: { bearer: 'token', basic: { user: 'ops', password: 'secret' } },
 }).then(() => {
   const server: Panopticon.ServerStats = exporting.exportStats().servers[0];
-  console.log(server.tlsFailures + server.unauthorized);
+  console.log(server.rejectedBy.tls + server.rejectedBy.unauthorized);
 }, () => undefined);
 
 // @ts-expect-error a path is an array

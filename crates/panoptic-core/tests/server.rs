@@ -409,36 +409,146 @@ fn slow_and_idle_clients_are_closed_after_the_header_timeout() {
 }
 
 #[test]
-fn connections_past_the_maximum_are_closed_at_once() {
+fn a_new_connection_has_a_shorter_time_for_its_first_request_head() {
+    let first = Duration::from_millis(300);
     let (server, _) = start(
         Limits {
-            max_connections: 3,
+            first_header_timeout: first,
             header_timeout: Duration::from_secs(60),
             ..Limits::default()
         },
         None,
     );
     let address = server.local_addr();
-    let mut open: Vec<TcpStream> = (0..3).map(|_| connect(address)).collect();
-    wait_until("3 connections are open", || {
-        server.stats().open_connections == 3
+    let started = Instant::now();
+    let mut silent = connect(address);
+    let mut half = connect(address);
+    half.write_all(b"GET /echo HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    // One that completed a request keeps its connection for the (longer) header timeout.
+    let mut kept = connect(address);
+    kept.write_all(request("GET", "/echo").as_bytes()).unwrap();
+    let mut reader = BufReader::new(kept.try_clone().unwrap());
+    read_answer(&mut reader, false).unwrap();
+    assert!(closed(&mut silent));
+    assert!(closed(&mut half));
+    assert!(
+        started.elapsed() >= first,
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // Still open well past the first timeout: it answers another request.
+    thread::sleep(first * 2);
+    kept.write_all(request("GET", "/echo").as_bytes()).unwrap();
+    assert_eq!(read_answer(&mut reader, false).unwrap().status, 200);
+    // The partial head counts as a rejection, the silent connection does not.
+    assert_eq!(server.stats().rejected.header_timeout, 1);
+}
+
+#[test]
+fn a_full_server_closes_its_oldest_waiting_connection_for_a_new_one() {
+    let (server, _) = start(
+        Limits {
+            max_connections: 3,
+            header_timeout: Duration::from_secs(60),
+            first_header_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        },
+        None,
+    );
+    let address = server.local_addr();
+    // Oldest first: a silent connection, one sending a head slowly, one idle after a response.
+    let mut silent = connect(address);
+    wait_until("1 open", || server.stats().open_connections == 1);
+    let mut slow = connect(address);
+    slow.write_all(b"GET /echo HTTP/1.1\r\n").unwrap();
+    wait_until("2 open", || server.stats().open_connections == 2);
+    let mut kept = connect(address);
+    kept.write_all(request("GET", "/echo").as_bytes()).unwrap();
+    let mut reader = BufReader::new(kept.try_clone().unwrap());
+    read_answer(&mut reader, false).unwrap();
+    // A new connection is answered; the silent one yielded.
+    assert_eq!(get(address, "/echo").status, 200);
+    assert!(closed(&mut silent));
+    // Full again (the client closed the answered connection): a newer silent one.
+    wait_until("the answered one closed", || {
+        server.stats().open_connections == 2
+    });
+    let _newer = connect(address);
+    wait_until("3 open", || server.stats().open_connections == 3);
+    // The slow one yields, not the one that was answered since, nor the newer one.
+    assert_eq!(get(address, "/echo").status, 200);
+    assert!(closed(&mut slow));
+    let stats = server.stats();
+    assert_eq!(stats.evicted.idle, 1);
+    assert_eq!(stats.evicted.slow, 1);
+    assert_eq!(stats.rejected.connections, 0);
+    kept.write_all(request("GET", "/echo").as_bytes()).unwrap();
+    assert_eq!(read_answer(&mut reader, false).unwrap().status, 200);
+}
+
+#[test]
+fn a_new_connection_is_refused_only_when_every_place_answers_a_request() {
+    let (server, handler) = start(
+        Limits {
+            max_connections: 3,
+            ..Limits::default()
+        },
+        None,
+    );
+    let address = server.local_addr();
+    let slow: Vec<_> = (0..3)
+        .map(|_| thread::spawn(move || get(address, "/slow")))
+        .collect();
+    wait_until("3 slow renders run", || {
+        handler.slow_running.load(Ordering::SeqCst) == 3
     });
     let mut refused = connect(address);
     assert!(closed(&mut refused));
     assert_eq!(server.stats().rejected.connections, 1);
-    // The open ones still work.
-    open[0]
-        .write_all(request("GET", "/echo").as_bytes())
-        .unwrap();
-    let mut reader = BufReader::new(open[0].try_clone().unwrap());
-    assert_eq!(read_answer(&mut reader, false).unwrap().status, 200);
-    // Once one closes, a new connection is served.
-    drop(open.pop());
-    wait_until("one connection closed", || {
-        server.stats().open_connections == 2
-    });
+    handler.release_slow();
+    for request in slow {
+        assert_eq!(request.join().unwrap().status, 200);
+    }
+    wait_until("none open", || server.stats().open_connections == 0);
     assert_eq!(get(address, "/echo").status, 200);
-    assert_eq!(server.stats().connections, 4);
+    assert_eq!(server.stats().evicted, Default::default());
+}
+
+#[test]
+fn a_client_address_past_its_limit_gives_up_its_own_oldest_connection() {
+    let (server, handler) = start(
+        Limits {
+            max_per_client: 2,
+            first_header_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        },
+        None,
+    );
+    let address = server.local_addr();
+    let mut oldest = connect(address);
+    wait_until("1 open", || server.stats().open_connections == 1);
+    let _second = connect(address);
+    wait_until("2 open", || server.stats().open_connections == 2);
+    assert_eq!(get(address, "/echo").status, 200);
+    assert!(closed(&mut oldest));
+    assert_eq!(server.stats().evicted.idle, 1);
+    drop(_second);
+    wait_until("none open", || server.stats().open_connections == 0);
+    // Both places answering requests: the client's next connection is refused.
+    let slow: Vec<_> = (0..2)
+        .map(|_| thread::spawn(move || get(address, "/slow")))
+        .collect();
+    wait_until("2 slow renders run", || {
+        handler.slow_running.load(Ordering::SeqCst) == 2
+    });
+    let mut refused = connect(address);
+    assert!(closed(&mut refused));
+    assert_eq!(server.stats().rejected.per_client, 1);
+    handler.release_slow();
+    for request in slow {
+        assert_eq!(request.join().unwrap().status, 200);
+    }
 }
 
 /// Reads a chunked event stream and splits it into events.
@@ -569,6 +679,34 @@ fn idle_event_streams_send_heartbeats() {
 }
 
 /// A message of about `size` bytes carrying its number.
+#[test]
+fn event_streams_have_their_own_budget_and_the_oldest_yields() {
+    let events = Events::new();
+    let (server, _) = start(
+        Limits {
+            max_connections: 1,
+            max_streams: 2,
+            ..Limits::default()
+        },
+        Some(events.clone()),
+    );
+    let address = server.local_addr();
+    let mut first = EventReader::open(address);
+    let mut second = EventReader::open(address);
+    // Streams hold no place of the requests' budget (of 1 here).
+    assert_eq!(get(address, "/echo").status, 200);
+    assert_eq!(get(address, "/echo").status, 200);
+    let mut third = EventReader::open(address);
+    // The oldest stream ended; the others go on.
+    assert_eq!(first.next(), None);
+    events.publish(message("after"));
+    assert_eq!(second.next_message(), "data: after");
+    assert_eq!(third.next_message(), "data: after");
+    let stats = server.stats();
+    assert_eq!(stats.evicted.streams, 1);
+    assert_eq!(stats.event_clients, 2);
+}
+
 fn numbered(n: usize, size: usize) -> Arc<[u8]> {
     let mut text = format!("{{\"n\":{n},\"pad\":\"");
     text.push_str(&"p".repeat(size));
@@ -648,7 +786,11 @@ fn an_event_client_that_never_reads_is_dropped_and_memory_stays_bounded() {
 #[test]
 fn a_slow_render_does_not_stall_other_requests_or_event_streams() {
     let events = Events::new();
-    let limits = Limits::default();
+    // 52 connections from one address at once.
+    let limits = Limits {
+        max_per_client: 64,
+        ..Limits::default()
+    };
     let max_renders = limits.max_renders;
     let (server, handler) = start(limits, Some(events.clone()));
     let address = server.local_addr();

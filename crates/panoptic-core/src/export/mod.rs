@@ -6,6 +6,7 @@
 //! HTTP server's requests) take the store's read lock; neither they nor the exporter's thread
 //! ever run on, or wait for, the JS thread: handing over a delivery is a channel send.
 
+pub mod admission;
 pub mod auth;
 pub mod frame;
 mod gzip;

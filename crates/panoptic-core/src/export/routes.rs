@@ -158,17 +158,28 @@ impl Drop for Served {
     }
 }
 
-/// Serves `exporter`'s routes on `host:port` (port 0: any free port): the settings, the
-/// instance's `selection`, the live page's HTML, and the server's TLS and credentials. From now on each delivery is also written
+/// Where and how a server listens: `host:port` (port 0: any free port), its connection policy
+/// and its TLS and credentials.
+pub struct Listen<'a> {
+    /// A host name or address (an IPv6 address may be in brackets).
+    pub host: &'a str,
+    /// The port (0: any free port).
+    pub port: u16,
+    /// The connection policy.
+    pub limits: Limits,
+    /// TLS and credentials.
+    pub security: Security,
+}
+
+/// Serves `exporter`'s routes as `listen` says: the settings, the instance's `selection`, and the
+/// live page's HTML. From now on each delivery is also written
 /// as a frame for the live page (the last delivery at once, when there is one).
 pub fn serve(
     exporter: &Exporter,
-    host: &str,
-    port: u16,
+    listen: Listen,
     settings: Settings,
     selection: Selection,
     page: Option<Arc<[u8]>>,
-    security: Security,
 ) -> std::io::Result<Served> {
     if settings.per_process {
         exporter.keep_processes();
@@ -205,8 +216,13 @@ pub fn serve(
         live: live.clone(),
     };
     let events = Some(live.events.clone());
-    let routes = Arc::new(routes);
-    match Server::start_secure(host, port, routes, events, Limits::default(), security) {
+    let Listen {
+        host,
+        port,
+        limits,
+        security,
+    } = listen;
+    match Server::start_secure(host, port, Arc::new(routes), events, limits, security) {
         Ok(server) => Ok(Served {
             server,
             exporter: exporter.clone(),
@@ -746,14 +762,18 @@ mod tests {
         let exporter = exporter_with_one_delivery();
         let settings = Settings::new("", None, None, false, 2).unwrap();
         let page: Arc<[u8]> = Arc::from(&b"<html>page</html>"[..]);
+        let listen = Listen {
+            host: "127.0.0.1",
+            port: 0,
+            limits: Limits::default(),
+            security: Security::default(),
+        };
         let served = serve(
             &exporter,
-            "127.0.0.1",
-            0,
+            listen,
             settings,
             Selection::default(),
             Some(page),
-            Security::default(),
         )
         .unwrap();
         let fetch = |path: &str| {

@@ -36,14 +36,17 @@
 //!   closed; the part of the head hyper did not read makes the close a TCP reset, which a
 //!   client on loopback sees after the 431 (hyper's buffer can not be smaller than 8 KiB: a
 //!   smaller limit is checked once the head is complete). A head hyper can not parse gets 400.
-//! - A connection has [`Limits::header_timeout`] to send a complete request head, counted from
-//!   its accept and again from the end of each response: a slow client (slowloris) or an idle
-//!   keep-alive connection is closed then, without a response. A partial head counts as a
-//!   `header_timeout` rejection; an idle connection closing does not.
+//! - A new connection has [`Limits::first_header_timeout`] to send its first complete request
+//!   head; after each response, a connection has [`Limits::header_timeout`] to send the next
+//!   one: a slow client (slowloris) or an idle connection is closed then, without a response. A
+//!   partial head counts as a `header_timeout` rejection; an idle connection closing does not.
 //! - A response must be taken by the client within [`Limits::write_timeout`] from its first byte
 //!   (an event stream: each message within it), else the connection is closed.
-//! - Past [`Limits::max_connections`] open connections, a new connection is accepted and closed
-//!   at once.
+//! - Connections are admitted by the connection policy (`admission.rs`): requests and event
+//!   streams have separate budgets ([`Limits::max_connections`], [`Limits::max_streams`]), a
+//!   client address at most [`Limits::max_per_client`] connections, and when a budget is full
+//!   the oldest connection that is not answering a request yields to the newcomer. A new
+//!   connection is closed at once only when every place is answering a request.
 //! - Responses carry `Content-Length` (event streams are chunked) and the reply's `Content-Type`;
 //!   a handler's answer also `Server-Timing: render;dur=<ms>`, how long the handler took (not
 //!   the sending).
@@ -91,10 +94,11 @@ use hyper::service::service_fn;
 use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::{Instant, Sleep};
 
+use super::admission::{Budgets, Refused, Slot, Table};
 use super::auth::Auth;
 use super::gzip;
 use super::tls::{self, Tls};
@@ -135,10 +139,22 @@ pub trait Handler: Send + Sync + 'static {
 pub struct Limits {
     /// Largest request head (request line and headers), bytes (16 KiB).
     pub max_header_bytes: usize,
-    /// Time a connection has to send a complete request head (10 s).
+    /// Time a connection has to send its next request head after a response (10 s; a new
+    /// connection has the shorter `first_header_timeout` for its first).
     pub header_timeout: Duration,
-    /// Most connections open at once (512; at least 1).
+    /// Time a new connection has to send its first complete request head (5 s): a client
+    /// that connects sends its request at once, so a connection silent or slow for long is not
+    /// one (slowloris).
+    pub first_header_timeout: Duration,
+    /// Most connections for requests open at once: new ones, idle keep-alive ones, and those
+    /// being answered (256; at least 1).
     pub max_connections: usize,
+    /// Most event streams (`GET /events`) open at once, besides `max_connections` (64; at least
+    /// 1).
+    pub max_streams: usize,
+    /// Most connections open at once from one client address (an IPv4 address, an IPv6 /64),
+    /// event streams included (64; at least 1).
+    pub max_per_client: usize,
     /// Most [`Handler::respond`] calls at once (4; at least 1).
     pub max_renders: usize,
     /// Time a client has to take a whole response, or one event (60 s).
@@ -150,12 +166,50 @@ pub struct Limits {
     pub heartbeat: Duration,
 }
 
+/// The largest budget `serve()` takes ([`Limits::with_budgets`]).
+pub const MAX_BUDGET: usize = 1_000_000;
+
+/// `serve()`'s connection budgets as given (None: the default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetOptions {
+    pub max_connections: Option<f64>,
+    pub max_streams: Option<f64>,
+    pub max_per_client: Option<f64>,
+}
+
+impl Limits {
+    /// These limits with `options`' budgets, each an integer from 1 to [`MAX_BUDGET`]; else
+    /// the message of the error naming the option and the value.
+    pub fn with_budgets(self, options: &BudgetOptions) -> Result<Limits, String> {
+        let budget = |name: &str, value: Option<f64>, default: usize| match value {
+            None => Ok(default),
+            Some(v) if v.fract() == 0.0 && (1.0..=MAX_BUDGET as f64).contains(&v) => Ok(v as usize),
+            Some(v) => Err(format!(
+                "options.{name} must be an integer from 1 to {MAX_BUDGET}, got {v}"
+            )),
+        };
+        Ok(Limits {
+            max_connections: budget(
+                "maxConnections",
+                options.max_connections,
+                self.max_connections,
+            )?,
+            max_streams: budget("maxStreams", options.max_streams, self.max_streams)?,
+            max_per_client: budget("maxPerClient", options.max_per_client, self.max_per_client)?,
+            ..self
+        })
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_header_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
-            max_connections: 512,
+            first_header_timeout: Duration::from_secs(5),
+            max_connections: 256,
+            max_streams: 64,
+            max_per_client: 64,
             max_renders: 4,
             write_timeout: Duration::from_secs(60),
             max_uri_bytes: 8 * 1024,
@@ -179,8 +233,12 @@ const MIN_BUFFER: usize = 8192;
 /// Counts of what the server refused or cut off.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rejected {
-    /// Connections closed at once because `max_connections` were open.
+    /// New connections closed at once: every place of `max_connections` was answering a
+    /// request.
     pub connections: u64,
+    /// New connections closed at once: their client address held `max_per_client`
+    /// connections, all answering a request.
+    pub per_client: u64,
     /// Requests with a method other than GET and HEAD (405).
     pub method: u64,
     /// Requests whose target was longer than `max_uri_bytes` (414).
@@ -189,7 +247,8 @@ pub struct Rejected {
     pub headers_too_large: u64,
     /// Request heads hyper could not parse (400).
     pub bad_request: u64,
-    /// Connections closed because a request head was not complete in `header_timeout`.
+    /// Connections closed because a request head was not complete in `first_header_timeout`
+    /// or `header_timeout`.
     pub header_timeout: u64,
     /// Connections closed because a client did not take a response in `write_timeout`.
     pub write_timeout: u64,
@@ -198,6 +257,17 @@ pub struct Rejected {
     pub tls: u64,
     /// Requests without the credentials [`Security::auth`] asks for (401).
     pub unauthorized: u64,
+}
+
+/// Connections closed to make room for a newcomer (the connection policy, `admission.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evicted {
+    /// Idle ones: keep-alive between requests, or new without a byte of request.
+    pub idle: u64,
+    /// Ones in the middle of sending a request head.
+    pub slow: u64,
+    /// Event streams.
+    pub streams: u64,
 }
 
 /// What a [`Server`] did so far.
@@ -215,6 +285,8 @@ pub struct ServerStats {
     pub panics: u64,
     /// What was refused, by reason.
     pub rejected: Rejected,
+    /// What was closed to make room, by reason.
+    pub evicted: Evicted,
 }
 
 #[derive(Default)]
@@ -222,8 +294,6 @@ struct Counters {
     requests: AtomicU64,
     connections: AtomicU64,
     panics: AtomicU64,
-    event_clients: AtomicUsize,
-    rejected_connections: AtomicU64,
     method: AtomicU64,
     uri_too_long: AtomicU64,
     headers_too_large: AtomicU64,
@@ -246,13 +316,13 @@ struct Shared {
     security: Security,
     renders: Arc<Semaphore>,
     counters: Arc<Counters>,
+    connections: Arc<Table>,
 }
 
 /// A running server (see the module documentation). Stops when dropped.
 pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    connections: Arc<Semaphore>,
     stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -282,6 +352,8 @@ impl Server {
     ) -> io::Result<Server> {
         let limits = Limits {
             max_connections: limits.max_connections.max(1),
+            max_streams: limits.max_streams.max(1),
+            max_per_client: limits.max_per_client.max(1),
             max_renders: limits.max_renders.max(1),
             heartbeat: limits.heartbeat.max(Duration::from_millis(100)),
             ..limits
@@ -291,9 +363,6 @@ impl Server {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         let addresses: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
-        let listener = std::net::TcpListener::bind(&addresses[..])?;
-        listener.set_nonblocking(true)?;
-        let local_addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -302,25 +371,33 @@ impl Server {
             .build()?;
         let listener = {
             let _entered = runtime.enter();
-            TcpListener::from_std(listener)?
+            listen(&addresses)?
         };
-        let connections = Arc::new(Semaphore::new(limits.max_connections));
+        let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             handler,
             events,
             renders: Arc::new(Semaphore::new(limits.max_renders)),
-            limits,
             security,
             counters: Arc::default(),
+            connections: Arc::new(Table::new(Budgets {
+                max_connections: limits.max_connections,
+                max_streams: limits.max_streams,
+                max_per_client: limits.max_per_client,
+            })),
+            limits,
         });
         let (stop, stopped) = watch::channel(false);
         let thread = {
             let shared = shared.clone();
-            let connections = connections.clone();
             std::thread::Builder::new()
                 .name("panoptic-http".into())
                 .spawn(move || {
-                    runtime.block_on(accept(listener, shared, connections, stopped));
+                    // A task like the connections', not block_on's own future: tokio runs that
+                    // one between batches of tasks, so under a flood it would accept connections
+                    // faster than their tasks first run (and a scraper's request would wait).
+                    let accepting = runtime.spawn(accept(listener, shared, stopped));
+                    let _ = runtime.block_on(accepting);
                     // Drops every connection task here, on this thread, closing its socket
                     // before stop() returns. Renders still running on the blocking pool are not
                     // waited for: they finish in the background and their replies are dropped.
@@ -330,7 +407,6 @@ impl Server {
         Ok(Server {
             local_addr,
             shared,
-            connections,
             stop,
             thread: Some(thread),
         })
@@ -345,15 +421,16 @@ impl Server {
     pub fn stats(&self) -> ServerStats {
         let c = &self.shared.counters;
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let policy = self.shared.connections.stats();
         ServerStats {
             requests: read(&c.requests),
             connections: read(&c.connections),
-            open_connections: self.shared.limits.max_connections
-                - self.connections.available_permits(),
-            event_clients: c.event_clients.load(Ordering::Relaxed),
+            open_connections: self.shared.connections.open(),
+            event_clients: self.shared.connections.streams(),
             panics: read(&c.panics),
             rejected: Rejected {
-                connections: read(&c.rejected_connections),
+                connections: policy.refused_full,
+                per_client: policy.refused_per_client,
                 method: read(&c.method),
                 uri_too_long: read(&c.uri_too_long),
                 headers_too_large: read(&c.headers_too_large),
@@ -362,6 +439,11 @@ impl Server {
                 write_timeout: read(&c.write_timeout),
                 tls: read(&c.tls),
                 unauthorized: read(&c.unauthorized),
+            },
+            evicted: Evicted {
+                idle: policy.evicted_idle,
+                slow: policy.evicted_slow,
+                streams: policy.evicted_streams,
             },
         }
     }
@@ -384,13 +466,40 @@ impl Drop for Server {
     }
 }
 
+/// The listen backlog asked for (the kernel caps it, at `net.core.somaxconn` on Linux). std's
+/// 128 overflows under a flood of reconnecting clients, and a handshake the kernel drops waits
+/// for the client's SYN retransmission (1 s and more): a scraper's request would be late before
+/// the server ever saw it.
+const BACKLOG: u32 = 4096;
+
+/// Listens on the first of `addresses` that binds (as std's `TcpListener::bind` does, with
+/// `SO_REUSEADDR` where std sets it, but a longer backlog).
+fn listen(addresses: &[SocketAddr]) -> io::Result<TcpListener> {
+    let mut failed = None;
+    for &address in addresses {
+        let socket = if address.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }?;
+        // As std: not on Windows, where it would let another socket take the port.
+        #[cfg(not(windows))]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(address) {
+            Ok(()) => return socket.listen(BACKLOG),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(failed.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
+
 /// Accepts connections until stopped.
-async fn accept(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    connections: Arc<Semaphore>,
-    mut stopped: watch::Receiver<bool>,
-) {
+async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let limits = &shared.limits;
     let mut builder = http1::Builder::new();
     builder
@@ -405,8 +514,8 @@ async fn accept(
             // Stopped, or the server is gone.
             Won::Second(_) => return,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(_) => {
                 // Out of file descriptors and the like: the listener stays readable, so pause
                 // instead of spinning.
@@ -417,37 +526,84 @@ async fn accept(
                 continue;
             }
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            count(&shared.counters.rejected_connections);
-            drop(stream);
-            continue;
+        let reading_head = Arc::new(AtomicBool::new(false));
+        let table = &shared.connections;
+        let slot = match table.admit(peer.ip(), reading_head.clone(), true) {
+            Ok(slot) => slot,
+            Err(Refused::NotYet) => {
+                // Only connections not read from yet could yield: let every task run once
+                // (tokio's queue is first in, first out), so that a request waiting in one of
+                // them is read, then ask again, without waiting this time.
+                tokio::task::yield_now().await;
+                match table.admit(peer.ip(), reading_head.clone(), false) {
+                    Ok(slot) => slot,
+                    Err(_) => continue,
+                }
+            }
+            // Counted by the policy; dropping the stream closes it.
+            Err(Refused::Full | Refused::PerClient) => continue,
         };
         count(&shared.counters.connections);
         // Event streams send small messages that must not wait for Nagle's delay.
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, permit, builder.clone(), shared.clone()));
+        let conn = Conn {
+            slot: Arc::new(slot),
+            reading_head,
+        };
+        tokio::spawn(connection(stream, conn, builder.clone(), shared.clone()));
     }
 }
 
+/// An admitted connection: its place in the policy's table, and whether request bytes arrived
+/// since its last response began.
+struct Conn {
+    slot: Arc<Slot>,
+    reading_head: Arc<AtomicBool>,
+}
+
+/// Why a connection was closed by the server rather than by hyper.
+enum Closed {
+    /// No complete first request head in `first_header_timeout`.
+    TooSlow,
+    /// It yielded to a newcomer (counted by the policy).
+    Evicted,
+}
+
+/// Completes when the connection must close: evicted, or fresh past `first_header_timeout`.
+async fn closing(slot: &Slot, first_header_timeout: Duration) -> Closed {
+    if let Won::Second(()) = first(slot.evicted(), tokio::time::sleep(first_header_timeout)).await {
+        if slot.fresh() {
+            return Closed::TooSlow;
+        }
+        slot.evicted().await;
+    }
+    Closed::Evicted
+}
+
 /// Serves one connection until it closes.
-async fn connection(
-    stream: TcpStream,
-    permit: OwnedSemaphorePermit,
-    builder: http1::Builder,
-    shared: Arc<Shared>,
-) {
-    let _permit = permit;
-    let timeout = shared.limits.header_timeout;
-    let stream = match tls::accept(shared.security.tls.as_ref(), stream, timeout).await {
-        Ok(stream) => stream,
-        Err(refused) => {
+async fn connection(stream: TcpStream, conn: Conn, builder: http1::Builder, shared: Arc<Shared>) {
+    let Conn { slot, reading_head } = conn;
+    // With TLS, the handshake comes first: to the connection policy it is the start of the first
+    // request (the connection is read from, must finish within `first_header_timeout`, and
+    // yields to a newcomer like any connection without a request). Without TLS, a no-op.
+    if shared.security.tls.is_some() {
+        slot.polled();
+    }
+    let handshake = tls::accept(
+        shared.security.tls.as_ref(),
+        stream,
+        shared.limits.first_header_timeout,
+    );
+    let stream = match first(handshake, slot.evicted()).await {
+        Won::First(Ok(stream)) => stream,
+        Won::First(Err(refused)) => {
             if refused == tls::Refused::Tls {
                 count(&shared.counters.tls);
             }
             return;
         }
+        Won::Second(()) => return,
     };
-    let reading_head = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(Guarded {
         stream,
         timeout: shared.limits.write_timeout,
@@ -455,9 +611,23 @@ async fn connection(
         sleep: None,
         counters: shared.counters.clone(),
         reading_head: reading_head.clone(),
+        slot: slot.clone(),
+        polled: false,
     });
-    let service = service_fn(|request| answer(request, shared.clone()));
-    if let Err(error) = builder.serve_connection(io, service).await {
+    let service = service_fn(|request| answer(request, shared.clone(), slot.clone()));
+    let served = builder.serve_connection(io, service);
+    let served = match first(served, closing(&slot, shared.limits.first_header_timeout)).await {
+        Won::First(served) => served,
+        Won::Second(Closed::TooSlow) => {
+            // As hyper's header timeout counts: a partial head is a rejection, silence is not.
+            if reading_head.load(Ordering::Relaxed) {
+                count(&shared.counters.header_timeout);
+            }
+            return;
+        }
+        Won::Second(Closed::Evicted) => return,
+    };
+    if let Err(error) = served {
         let counters = &shared.counters;
         if error.is_timeout() {
             // hyper reports an idle connection reaching the timeout the same way: not a
@@ -480,9 +650,11 @@ type ReplyBody = Either<Full<Bytes>, EventStream>;
 async fn answer(
     request: hyper::Request<Incoming>,
     shared: Arc<Shared>,
+    slot: Arc<Slot>,
 ) -> Result<Response<ReplyBody>, Infallible> {
     let counters = &shared.counters;
     count(&counters.requests);
+    slot.busy();
     // The body is never read (see the module documentation).
     let (head, _) = request.into_parts();
     let is_head = head.method == Method::HEAD;
@@ -516,7 +688,7 @@ async fn answer(
     }
     let path = head.uri.path();
     if path == "/events" {
-        return Ok(event_stream(&shared, is_head));
+        return Ok(event_stream(&shared, is_head, &slot));
     }
     let mut accept = String::new();
     for value in head.headers.get_all(ACCEPT) {
@@ -645,17 +817,15 @@ fn reply(reply: Reply, is_head: bool) -> Response<ReplyBody> {
     response
 }
 
-fn event_stream(shared: &Shared, is_head: bool) -> Response<ReplyBody> {
+fn event_stream(shared: &Shared, is_head: bool, slot: &Slot) -> Response<ReplyBody> {
     let Some(events) = &shared.events else {
         return text(404, "not found: /events (no event stream)", is_head);
     };
     let body = if is_head {
         Either::Left(Full::new(Bytes::new()))
     } else {
-        Either::Right(events.stream(
-            shared.limits.heartbeat,
-            ClientGuard::new(events.0.clone(), shared.counters.clone()),
-        ))
+        slot.streaming();
+        Either::Right(events.stream(shared.limits.heartbeat, ClientGuard::new(events.0.clone())))
     };
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -677,6 +847,10 @@ struct Guarded {
     sleep: Option<Pin<Box<Sleep>>>,
     counters: Arc<Counters>,
     reading_head: Arc<AtomicBool>,
+    /// Told when the connection is first read from, and when a response was sent (so the
+    /// policy knows it is idle).
+    slot: Arc<Slot>,
+    polled: bool,
 }
 
 impl Guarded {
@@ -742,6 +916,10 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.polled {
+            this.polled = true;
+            this.slot.polled();
+        }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.stream).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -780,7 +958,10 @@ impl AsyncWrite for Guarded {
         let flushed = Pin::new(&mut this.stream).poll_flush(cx);
         if let Poll::Ready(Ok(())) = flushed {
             // hyper flushes its socket only once all it had was written: nothing is waiting.
-            this.deadline = None;
+            if this.deadline.take().is_some() {
+                // A response was sent whole (an event stream's message: the policy ignores it).
+                this.slot.idle();
+            }
         }
         flushed
     }
@@ -974,24 +1155,22 @@ fn frame(message: &[u8]) -> Bytes {
     }
 }
 
-/// Counts an open event stream in its queue and its server while it lives.
+/// Counts an open event stream in its queue while it lives (the server counts its streams in
+/// its connection table).
 struct ClientGuard {
     queue: Arc<Queue>,
-    counters: Arc<Counters>,
 }
 
 impl ClientGuard {
-    fn new(queue: Arc<Queue>, counters: Arc<Counters>) -> ClientGuard {
+    fn new(queue: Arc<Queue>) -> ClientGuard {
         queue.clients.fetch_add(1, Ordering::Relaxed);
-        counters.event_clients.fetch_add(1, Ordering::Relaxed);
-        ClientGuard { queue, counters }
+        ClientGuard { queue }
     }
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         self.queue.clients.fetch_sub(1, Ordering::Relaxed);
-        self.counters.event_clients.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
