@@ -218,4 +218,14 @@ test('a cluster with blocked workers and a thread: the event-loop delay merges a
   assert.ok(d.data.threads[label].nodejs.heap_size_used_bytes.value.val > 0);
   const rss = [d.data.master, ...ids.map((id) => d.data.workers[id])].map((tree) => tree.process.resident_memory_bytes.value.val);
   assert.equal(d.data.cluster.process.resident_memory_bytes.value.val, rss.reduce((a, b) => a + b, 0), 'memory adds up over processes');
+  // A process's constants do not add up: the cluster has one process's value (the last written).
+  const processes = [d.data.master, ...ids.map((id) => d.data.workers[id])];
+  for (const id of ['start_time_seconds', 'max_fds']) {
+    const each = processes.map((tree) => tree.process[id].value.val);
+    assert.equal(d.data.cluster.process[id].type, 'set');
+    assert.ok(each.includes(d.data.cluster.process[id].value.val), `${id}: ${d.data.cluster.process[id].value.val} is one of ${each}`);
+  }
+  const version = Object.keys(d.data.cluster.nodejs).find((id) => id.startsWith('version_info{'));
+  assert.equal(d.data.cluster.nodejs[version].value.val, 1, 'version_info: 1 whatever the number of processes and threads');
+  assert.equal(d.data.threads[label].nodejs[version].value.val, 1);
 });

@@ -17,7 +17,10 @@
 //   previous read, the first read counting from the process's start, as prom-client's counters
 //   do). They are read at each interval's start ('newInterval'), so the increase of interval k
 //   is recorded in interval k + 1 (records cannot be made while an interval closes);
-// - GC durations and event-loop delays are HDR `histogram` series: they merge exactly.
+// - GC durations and event-loop delays are HDR `histogram` series: they merge exactly;
+// - constants of a process (start time, max fds, Node's version) are `set` series, written at each
+//   interval's start: a sum of them over processes means nothing, a `set` merges as the value of
+//   one process (the last written), and each process's own stays in perProcess and /metrics.
 //
 // The event-loop delay is sampled every `eventLoopResolution` ms by a native thread of its own
 // (src/loop_delay.rs), not by a timer on the JS thread: a timer wakes an idle loop at every
@@ -105,9 +108,9 @@ function openFds() {
 }
 
 /** Node's version as prom-client's nodejs_version_info labels it. */
-function versionId() {
+function versionTags() {
   const [major, minor, patch] = process.versions.node.split('.');
-  return taggedId('version_info', { version: process.version, major, minor, patch });
+  return { version: process.version, major, minor, patch };
 }
 
 /**
@@ -132,7 +135,6 @@ function startRuntime(p, options, countDropped) {
     }
     return ids;
   };
-  const version = versionId();
   const getHandles = typeof process._getActiveHandles === 'function' ? process._getActiveHandles : null;
   const getRequests = typeof process._getActiveRequests === 'function' ? process._getActiveRequests : null;
   p.gaugeSet(['nodejs'], () => {
@@ -156,22 +158,26 @@ function startRuntime(p, options, countDropped) {
     out.active_resources_total = resources.length;
     if (getHandles) out.active_handles_total = getHandles().length;
     if (getRequests) out.active_requests_total = getRequests().length;
-    out[version] = 1;
     return out;
   });
   stops.push(() => p.gaugeSet(['nodejs'], null));
 
   if (isMainThread) {
-    const max = maxFds();
-    const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
     p.gaugeSet(['process'], () => {
-      const out = { resident_memory_bytes: process.memoryUsage.rss(), start_time_seconds: startSeconds };
+      const out = { resident_memory_bytes: process.memoryUsage.rss() };
       const open = openFds();
       if (open !== undefined) out.open_fds = open;
-      if (max !== undefined) out.max_fds = max;
       return out;
     });
     stops.push(() => p.gaugeSet(['process'], null));
+  }
+
+  // ---- constants, as `set` series written at each interval's start --------------------------
+  const constants = [[p.bind('set', ['nodejs'], 'version_info', versionTags()), 1]];
+  if (isMainThread) {
+    constants.push([p.bind('set', ['process'], 'start_time_seconds'), Math.round(Date.now() / 1000 - process.uptime())]);
+    const max = maxFds();
+    if (max !== undefined) constants.push([p.bind('set', ['process'], 'max_fds'), max]);
   }
 
   // ---- counters: increases since the previous read, at each interval's start ---------------
@@ -183,7 +189,8 @@ function startRuntime(p, options, countDropped) {
   // From the process's start (the thread's, for event-loop utilisation), as prom-client counts.
   let cpu = { user: 0, system: 0 };
   let elu = { idle: 0, active: 0, utilization: 0 };
-  const readCounters = () => {
+  const readAtStart = () => {
+    for (const [set, value] of constants) set(value);
     if (isMainThread) {
       const now = process.cpuUsage();
       const user = (now.user - cpu.user) / 1e6;
@@ -198,9 +205,9 @@ function startRuntime(p, options, countDropped) {
     loopIdle((now.idle - elu.idle) / 1000);
     elu = now;
   };
-  readCounters();
-  p.on('newInterval', readCounters);
-  stops.push(() => p.removeListener('newInterval', readCounters));
+  readAtStart();
+  p.on('newInterval', readAtStart);
+  stops.push(() => p.removeListener('newInterval', readAtStart));
 
   // ---- histograms: GC durations by kind, event-loop delay -------------------------------------
   const gcByKind = {};
