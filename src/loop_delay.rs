@@ -100,6 +100,10 @@ fn sample(shared: &Arc<Shared>, probe: &Probe, state: Option<&str>, resolution: 
             return;
         }
         if pending.load(Ordering::Acquire) {
+            // A call the JS thread will never run: its environment is gone.
+            if probe.aborted() {
+                return;
+            }
             continue;
         }
         if state.map(loop_delay::read_state) == Some(LoopState::Waiting) {
@@ -118,9 +122,12 @@ fn sample(shared: &Arc<Shared>, probe: &Probe, state: Option<&str>, resolution: 
                 Ok(())
             },
         );
-        if status != Status::Ok {
+        match status {
+            Status::Ok => {}
             // The JS thread is gone (its environment closing): nothing left to sample.
-            return;
+            Status::Closing => return,
+            // Not queued (a full queue cannot happen with one call in flight): no sample.
+            _ => pending.store(false, Ordering::Release),
         }
     }
 }
