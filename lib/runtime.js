@@ -35,7 +35,7 @@
 // the cluster's p99 the p99 of every process's delays together. The samples are drained into the
 // histogram at each interval's start, with the counters (so a delay measured in interval k is
 // recorded in k + 1).
-
+//
 // In a worker thread only what belongs to the thread is collected (its isolate's heap, its GC, its
 // event loop, its resources): CPU, resident memory, fds and the start time are the process's,
 // and would be counted twice in the cluster.
@@ -45,10 +45,11 @@ const v8 = require('v8');
 const { isMainThread } = require('worker_threads');
 const { performance, PerformanceObserver, constants } = require('perf_hooks');
 const { describe, taggedId } = require('./args');
-const { unknownKeys } = require('./warnings');
+const { unknownKeys, warn } = require('./warnings');
 const { LoopDelaySampler } = require('./addon');
 
 const RUNTIME_OPTIONS = ['eventLoopResolution'];
+const SAMPLES_DROPPED = 'PANOPTIC_RUNTIME_SAMPLES_DROPPED';
 const DEFAULT_RESOLUTION_MS = 10;
 
 const GC_KINDS = {
@@ -223,10 +224,17 @@ function startRuntime(p, options, countDropped) {
 
   const lag = p.bind('histogram', ['nodejs'], `eventloop_lag${unit}`);
   const sampler = new LoopDelaySampler(options.eventLoopResolution, () => {});
+  let warned = false;
   const drainDelays = () => {
     const samples = sampler.drain();
     for (let i = samples[0]; i > 0; i--) lag(0);
-    if (samples[1] > 0) countDropped(samples[1]);
+    if (samples[1] > 0) {
+      countDropped(samples[1]);
+      if (!warned) {
+        warned = true;
+        warn(p, SAMPLES_DROPPED, `the event-loop delay sampler held more samples than it keeps between two intervals (${samples[1]} dropped, counted in meta.dropped): use a coarser runtime.eventLoopResolution or a shorter interval`);
+      }
+    }
     for (let i = 2; i < samples.length; i++) lag(samples[i] * toUnit);
   };
   p.on('newInterval', drainDelays);
@@ -248,4 +256,4 @@ function startRuntime(p, options, countDropped) {
   return stop;
 }
 
-module.exports = { parseRuntime, startRuntime, RUNTIME_OPTIONS };
+module.exports = { parseRuntime, startRuntime, RUNTIME_OPTIONS, SAMPLES_DROPPED };
