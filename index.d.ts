@@ -60,7 +60,7 @@ declare namespace Panopticon {
 
   /** A warning (docs/warnings-and-errors.md, "Warnings"): an Error with a stable code. */
   interface Warning extends Error {
-    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE' | 'PANOPTIC_OVERFLOW' | 'PANOPTIC_GAUGE_SET_FAILED';
+    code: 'PANOPTIC_MISMATCH' | 'PANOPTIC_UNMATCHED' | 'PANOPTIC_UNKNOWN_OPTION' | 'PANOPTIC_INVALID_OPTION' | 'PANOPTIC_INVALID_VALUE' | 'PANOPTIC_OVERFLOW' | 'PANOPTIC_GAUGE_SET_FAILED' | 'PANOPTIC_RUNTIME_SAMPLES_DROPPED';
   }
 
   interface InfluxOptions {

@@ -55,7 +55,7 @@ function Panopticon(options) {
     if (cluster.isWorker) collector.startShipping();
     else collector.startDelivering();
   }
-  this[RUNTIME] = runtime === null ? null : startRuntime(this, runtime);
+  this[RUNTIME] = runtime === null ? null : runtimeOf(this, runtime);
 }
 
 Object.setPrototypeOf(Panopticon.prototype, EventEmitter.prototype);
@@ -114,6 +114,14 @@ Panopticon.prototype.gaugeSet = function gaugeSetMethod(path, fn) {
   gaugeSet(this[COLLECTOR], path, fn);
 };
 
+/** Starts the runtime metrics of `p`; delay samples its sampler could not keep count in meta.dropped. */
+function runtimeOf(p, runtime) {
+  const c = p[COLLECTOR];
+  return startRuntime(p, runtime, (n) => {
+    c.dropped += n;
+  });
+}
+
 /**
  * Collects the runtime metrics (docs/runtime.md) into this instance: `options` as the `runtime`
  * option (`true` when omitted; `false` stops them). A second call replaces the first.
@@ -121,7 +129,7 @@ Panopticon.prototype.gaugeSet = function gaugeSetMethod(path, fn) {
 Panopticon.prototype.collectRuntime = function collectRuntime(options) {
   const runtime = parseRuntime(options === undefined ? true : options, 'options');
   if (this[RUNTIME] !== null) this[RUNTIME]();
-  this[RUNTIME] = runtime === null || this[COLLECTOR].stopped ? null : startRuntime(this, runtime);
+  this[RUNTIME] = runtime === null || this[COLLECTOR].stopped ? null : runtimeOf(this, runtime);
 };
 
 /** A view of this instance whose methods and bind() record under `path`. */

@@ -5,7 +5,8 @@
 // without console errors, draws every series with a line per process and the cluster's, draws a
 // counter's intervals without records as 0 and a sample's as gaps (checked against the frames the
 // server sent), names each chart's unit (after scaleFactor) and a histogram's percentile, follows
-// the deliveries, filters, shows a bad filter's error, and goes on after a worker is killed.
+// the deliveries, filters, shows a bad filter's error, and goes on after a worker is killed; with
+// runtime metrics, each process's CPU, memory, heap and event-loop delay in the process list.
 // Every wait is a condition with a deadline.
 
 const test = require('node:test');
@@ -235,4 +236,54 @@ test('at scaleFactor 1000 the charts are in seconds; a counter of the master alo
   const latency = await chart(page, 'timedSample http.latency');
   assert.equal(latency.unit, 's');
   assert.equal(latency.now, 'average 0.5 s');
+});
+
+test('with runtime metrics, the process list shows each process\'s CPU, memory, heap and event-loop delay and busy share', { timeout: 90000 }, async (t) => {
+  const interval = 500;
+  const env = { INTERVAL: interval, RESOLUTION: 5 };
+  const p = new Panopticon({ name: 'rt', interval, startTime: 0, runtime: { eventLoopResolution: 5 } });
+  // Worker 1 blocks its loop 60 ms four times a second (about 2 % of its samples: its p99 is a
+  // blocked one); worker 2 does not.
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'runtime-worker.js'), silent: false });
+  const workers = [cluster.fork({ ...env, BLOCK_MS: 60, EVERY_MS: 250 }), cluster.fork({ ...env, BLOCK_MS: 0 })];
+  let browser = null;
+  t.after(async () => {
+    if (browser) await browser.close();
+    p.stop();
+    await stopWorkers(workers);
+  });
+  const { url } = await p.serve({ port: 0 });
+  browser = await launch();
+  const page = await browser.context.newPage();
+  await page.goto(url);
+  const ids = workers.map((w) => String(w.id));
+  // Every process's row has its runtime cells, and worker 1's delay is drawn from an interval
+  // with its blocks.
+  await page.waitForFunction((keys) => keys.every((key) => {
+    const cell = document.querySelector(`tr[data-process="${key}"] td[data-runtime="loop delay p99"]`);
+    return cell && cell.textContent !== '–';
+  }), ['master', ...ids], WAIT);
+  // What the page shows is the latest frame's values, process by process.
+  const shown = await page.evaluate(() => ({
+    timeStamp: Number(document.body.dataset.timeStamp),
+    head: [...document.querySelectorAll('#process-head th')].map((th) => th.textContent),
+    rows: Object.fromEntries([...document.querySelectorAll('#process-rows tr')].map((tr) => [tr.dataset.process,
+      Object.fromEntries([...tr.querySelectorAll('td[data-runtime]')].map((td) => [td.dataset.runtime, td.textContent]))])),
+  }));
+  assert.deepEqual(shown.head, ['process', 'role', 'pid', 'state', 'CPU', 'memory', 'heap used', 'loop delay p99', 'loop busy']);
+  const frame = (await (await fetch(new URL('api/history', url))).json()).find((f) => f.timeStamp === shown.timeStamp);
+  assert.ok(frame, 'the page\'s latest frame is in the server\'s history');
+  const value = (key, view) => frame.series.find((s) => s.key === key).values[view];
+  const number = new Intl.NumberFormat('en', { maximumSignificantDigits: 4 });
+  for (const view of ['master', ...ids]) {
+    const row = shown.rows[view];
+    assert.equal(row['loop delay p99'], `${number.format(value('histogram nodejs.eventloop_lag_milliseconds', view).p99)} ms`, `${view}'s delay`);
+    assert.equal(row.CPU, `${number.format(value('inc process.cpu_seconds_total', view).val * 1000)} cores`, `${view}'s CPU`);
+    assert.match(row.memory, /^[\d.]+[KMG]B$/);
+    assert.match(row['heap used'], /^[\d.]+[KMG]B$/);
+    const active = value('inc nodejs.eventloop_active_seconds_total', view).val;
+    const idle = value('inc nodejs.eventloop_idle_seconds_total', view).val;
+    assert.equal(row['loop busy'], `${number.format(100 * active / (active + idle))} %`);
+  }
+  assert.ok(value('histogram nodejs.eventloop_lag_milliseconds', ids[0]).p99 >= 30, 'worker 1\'s p99 is one of its blocks');
 });

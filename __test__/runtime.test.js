@@ -12,6 +12,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const { Worker } = require('worker_threads');
+const { performance } = require('perf_hooks');
 const { next, fresh, deliveryWhere, stopWorkers, Panopticon } = require('./helpers');
 
 const val = (tree, id) => tree[id].value.val;
@@ -85,6 +86,8 @@ test('runtime option checks, ids in the instance\'s time unit, collectRuntime() 
   const p = await fresh({ interval: 300 });
   t.after(() => p.stop());
   p.collectRuntime({ eventLoopResolution: 20 });
+  // The delays sampled in an interval are recorded at the next one's start, with the counters.
+  await next(p, 'delivery');
   const d = await next(p, 'delivery');
   const lag = d.data.master.nodejs.eventloop_lag_milliseconds.value;
   assert.ok(lag.count >= 3 && lag.count <= 300 / 20 + 2, `every 20 ms: ${lag.count}`);
@@ -93,6 +96,26 @@ test('runtime option checks, ids in the instance\'s time unit, collectRuntime() 
   await next(p, 'delivery'); // the interval in which they stopped still has the counters read at its start
   const off = await next(p, 'delivery');
   assert.deepEqual(off.data.master, {}, 'nothing after collectRuntime(false)');
+});
+
+test('the event-loop delay: 0 while the loop waits, one sample of about a block\'s length for a block', { timeout: 30000 }, async (t) => {
+  const p = await fresh({ interval: 300, runtime: { eventLoopResolution: 5 } });
+  t.after(() => p.stop());
+  await next(p, 'delivery');
+  // One 100 ms block; the loop waits otherwise (nothing else runs in this process).
+  setTimeout(() => {
+    const end = performance.now() + 100;
+    while (performance.now() < end);
+  }, 50);
+  const lagOf = (d) => d.data.master.nodejs.eventloop_lag_milliseconds.value;
+  const d = await deliveryWhere(p, (x) => lagOf(x).max >= 50, 10000, 'the block\'s delay delivered');
+  const lag = lagOf(d);
+  // The sampler asks a busy loop once: the whole block (less what had passed when it asked,
+  // at most one resolution) is one sample, not one per 5 ms.
+  assert.ok(lag.max >= 90 && lag.max < 200, `the block: ${JSON.stringify(lag)}`);
+  assert.equal(lag.min, 0, 'samples taken while the loop waited are 0');
+  assert.ok(lag.p50 < 5, `most samples are the waiting loop's: ${JSON.stringify(lag)}`);
+  assert.equal(d.meta.dropped, 0);
 });
 
 // prom-client's default metrics that panoptic writes under the same name, type and labels, and
@@ -216,4 +239,14 @@ test('a cluster with blocked workers and a thread: the event-loop delay merges a
   assert.ok(d.data.threads[label].nodejs.heap_size_used_bytes.value.val > 0);
   const rss = [d.data.master, ...ids.map((id) => d.data.workers[id])].map((tree) => tree.process.resident_memory_bytes.value.val);
   assert.equal(d.data.cluster.process.resident_memory_bytes.value.val, rss.reduce((a, b) => a + b, 0), 'memory adds up over processes');
+  // A process's constants do not add up: the cluster has one process's value (the last written).
+  const processes = [d.data.master, ...ids.map((id) => d.data.workers[id])];
+  for (const id of ['start_time_seconds', 'max_fds']) {
+    const each = processes.map((tree) => tree.process[id].value.val);
+    assert.equal(d.data.cluster.process[id].type, 'set');
+    assert.ok(each.includes(d.data.cluster.process[id].value.val), `${id}: ${d.data.cluster.process[id].value.val} is one of ${each}`);
+  }
+  const version = Object.keys(d.data.cluster.nodejs).find((id) => id.startsWith('version_info{'));
+  assert.equal(d.data.cluster.nodejs[version].value.val, 1, 'version_info: 1 whatever the number of processes and threads');
+  assert.equal(d.data.threads[label].nodejs[version].value.val, 1);
 });

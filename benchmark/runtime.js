@@ -11,8 +11,14 @@
 // over `--intervals` intervals. Reported: CPU ms per interval of the whole JS thread with and
 // without, and their difference, the runtime metrics' own cost: their reads at each interval
 // (the gauge sets: memory, heap spaces, handles, /proc/self/fd; the CPU and event-loop counters)
-// and the event-loop delay sampler's timer between them. The instance without runtime metrics is
-// what an application pays for panoptic anyway; it is not part of what the difference measures.
+// and what the event-loop delay sampler costs the JS thread between them (its samples' drain,
+// and its calls into a busy loop). The instance without runtime metrics is what an application
+// pays for panoptic anyway; it is not part of what the difference measures.
+//
+// For comparison (the reason for the native sampler), two more modes run the instance without
+// runtime metrics plus another way of sampling the event-loop delay every 10 ms: a JS
+// setInterval (what panoptic did before: its every run wakes the loop and enters JS) and
+// perf_hooks.monitorEventLoopDelay({ resolution: 10 }) (a libuv timer: a wake, no JS).
 
 const { fork } = require('child_process');
 const { median, fmt, threadCpuMs } = require('./stats');
@@ -25,12 +31,15 @@ const opts = parseOptions(process.argv.slice(2), {
   interval: { value: 200, help: 'the instance\'s interval, ms', check: integerAtLeast(10) },
   intervals: { value: 25, help: 'measured intervals per run', check: integerAtLeast(1) },
   warmup: { value: 5, help: 'intervals before measuring', check: integerAtLeast(1) },
-  mode: { value: null, help: '(internal) run one mode in this process: on or off', check: oneOf(['on', 'off']) },
+  mode: { value: null, help: '(internal) run one mode in this process: on, off, timer or monitor', check: oneOf(['on', 'off', 'timer', 'monitor']) },
 }, 'node benchmark/runtime.js');
 
 if (opts.mode !== null) {
   const Panopticon = require('..');
   const p = new Panopticon({ interval: opts.interval, keepAlive: true, runtime: opts.mode === 'on' });
+  // Unref'd: it wakes the loop as often, and lets the process end after stop().
+  if (opts.mode === 'timer') setInterval(() => {}, 10).unref();
+  if (opts.mode === 'monitor') require('perf_hooks').monitorEventLoopDelay({ resolution: 10 }).enable();
   let deliveries = 0;
   let start = 0;
   p.on('delivery', () => {
@@ -59,20 +68,28 @@ function run(mode) {
 async function main() {
   const on = [];
   const off = [];
+  const timer = [];
+  const monitor = [];
   for (let r = 0; r < opts.rounds; r++) {
     off.push(await run('off'));
     on.push(await run('on'));
+    timer.push(await run('timer'));
+    monitor.push(await run('monitor'));
   }
-  const msOn = median(on.map((x) => x.msPerInterval));
-  const msOff = median(off.map((x) => x.msPerInterval));
+  const mid = (runs) => median(runs.map((x) => x.msPerInterval));
+  const msOn = mid(on);
+  const msOff = mid(off);
   const cost = msOn - msOff;
+  const runs = (xs) => xs.map((x) => fmt(x.msPerInterval, 3)).join(', ');
   console.log(`Runtime metrics: the JS thread's CPU per interval (${opts.interval} ms interval, ${opts.intervals} intervals per run, median of ${opts.rounds} runs each)\n`);
   console.log('| instance | ms CPU per interval | runs |');
   console.log('| --- | ---: | --- |');
   console.log(`| runtime: true | ${fmt(msOn, 3)} | ${on.map((x) => fmt(x.msPerInterval, 3)).join(', ')} |`);
   console.log(`| without runtime metrics | ${fmt(msOff, 3)} | ${off.map((x) => fmt(x.msPerInterval, 3)).join(', ')} |`);
   console.log(`| difference: the runtime metrics | ${fmt(cost, 3)} | |`);
+  console.log(`| for comparison: without runtime metrics, plus an empty JS setInterval of 10 ms | ${fmt(mid(timer), 3)} (+${fmt(mid(timer) - msOff, 3)}) | ${runs(timer)} |`);
+  console.log(`| for comparison: without runtime metrics, plus monitorEventLoopDelay({ resolution: 10 }) | ${fmt(mid(monitor), 3)} (+${fmt(mid(monitor) - msOff, 3)}) | ${runs(monitor)} |`);
   const targets = [judge("runtime: true: the JS thread's CPU per interval", cost, { max: 0.1, unit: 'ms' })];
   console.log(`\n${table(targets)}`);
-  if (opts.json) writeJson(opts.json, { part: 'runtime', interval: opts.interval, msOn, msOff, cost, on, off, targets });
+  if (opts.json) writeJson(opts.json, { part: 'runtime', interval: opts.interval, msOn, msOff, cost, on, off, timer, monitor, targets });
 }

@@ -14,9 +14,9 @@
 // interval that is closing.
 //
 // A read that throws, rejects or gives something other than an object of finite numbers is
-// counted in meta.errors (once per read) of the interval it failed in, and warned about once per
-// set (PANOPTIC_GAUGE_SET_FAILED, through the instance's warning channel): never thrown from a
-// timer. A failed read delivers every field the set has had as null (a gauge's failure value;
+// counted in meta.errors (once per read) of the interval it failed in and emitted as 'error' when
+// listened to (a gauge()'s failure is: one rule for both), and warned about once per set
+// (PANOPTIC_GAUGE_SET_FAILED, through the instance's warning channel): never thrown from a timer. A failed read delivers every field the set has had as null (a gauge's failure value;
 // null adds nothing to the cluster sum); a field that is not a finite number is null by itself.
 // A field the object no longer has is absent from that interval.
 //
@@ -52,12 +52,19 @@ class GaugeSet {
     return `gaugeSet at ${JSON.stringify(this.path)}`;
   }
 
-  /** Counts a failed read in the open interval's meta.errors and warns once per set. */
-  fail(what) {
+  /**
+   * A failed read: counted in the open interval's meta.errors and reported as 'error' when
+   * listened to, as a gauge()'s failure is (`err`: what the function threw or rejected with,
+   * else a TypeError saying what it gave), and warned once per set.
+   */
+  fail(what, err) {
     this.c.errors += 1;
+    const message = `the function of the ${this.where()} ${what}`;
+    if (err === undefined) this.c.report(new TypeError(message));
+    else this.c.report(err, message);
     if (this.warned) return;
     this.warned = true;
-    warn(this.c.owner, GAUGE_SET_FAILED, `the function of the ${this.where()} ${what}: counted in meta.errors, its fields are null for that interval (later failures of this set are counted without a warning)`);
+    warn(this.c.owner, GAUGE_SET_FAILED, `${message}: counted in meta.errors, its fields are null for that interval (later failures of this set are counted without a warning)`);
   }
 
   /** Interval closing: pushes each field's gauge value (JSON) onto the engine's lists. */
@@ -100,7 +107,7 @@ class GaugeSet {
     try {
       out = this.fn();
     } catch (err) {
-      this.fail(`threw ${describe(err instanceof Error ? err.message : err)}`);
+      this.fail(`threw ${describe(err instanceof Error ? err.message : err)}`, err);
       return FAILED;
     }
     if (out === null || (typeof out !== 'object' && typeof out !== 'function') || typeof out.then !== 'function') return out;
@@ -115,11 +122,11 @@ class GaugeSet {
     try {
       out.then(done, (err) => {
         done(FAILED);
-        if (!this.removed && !this.c.stopped) this.fail(`rejected with ${describe(err instanceof Error ? err.message : err)}`);
+        if (!this.removed && !this.c.stopped) this.fail(`rejected with ${describe(err instanceof Error ? err.message : err)}`, err);
       });
     } catch (err) {
       this.pending = false;
-      this.fail(`returned a thenable whose then() threw ${describe(err instanceof Error ? err.message : err)}`);
+      this.fail(`returned a thenable whose then() threw ${describe(err instanceof Error ? err.message : err)}`, err);
       return FAILED;
     }
     return STARTED;

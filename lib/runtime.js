@@ -17,13 +17,24 @@
 //   previous read, the first read counting from the process's start, as prom-client's counters
 //   do). They are read at each interval's start ('newInterval'), so the increase of interval k
 //   is recorded in interval k + 1 (records cannot be made while an interval closes);
-// - GC durations and event-loop delays are HDR `histogram` series: they merge exactly.
+// - GC durations and event-loop delays are HDR `histogram` series: they merge exactly;
+// - constants of a process (start time, max fds, Node's version) are `set` series, written at each
+//   interval's start: a sum of them over processes means nothing, a `set` merges as the value of
+//   one process (the last written), and each process's own stays in perProcess and /metrics.
 //
-// The event-loop delay is sampled by a timer of its own, every `eventLoopResolution` ms: each
-// run records how late it ran. perf_hooks.monitorEventLoopDelay() measures the same thing in
-// C++, but its histogram can only be read as percentiles (no counts per bucket, no values), and
-// percentiles of processes cannot be merged: recording each delay into panoptic's histogram is
-// what makes the cluster's p99 the p99 of every process's delays together.
+// The event-loop delay is sampled every `eventLoopResolution` ms by a native thread of its own
+// (src/loop_delay.rs), not by a timer on the JS thread: a timer wakes an idle loop at every
+// sample, and the wake is what costs (~0.12 ms per JS timer run, ~0.06 ms per libuv timer run as
+// perf_hooks.monitorEventLoopDelay() uses, on the project's VM: 1.2-2.7 ms per 200 ms at 10 ms).
+// On Linux the sampler reads what the thread does (/proc): a loop waiting for events would run
+// a due timer at once (delay 0, recorded without touching the thread); a busy one is sent an
+// empty call, and the delay is how long it took to run it, as a timer's lateness. Elsewhere
+// every sample sends the call. monitorEventLoopDelay() was not used for another reason too: its
+// histogram can only be read as percentiles (no counts per bucket, no values), and percentiles
+// of processes cannot be merged: recording each delay into panoptic's histogram is what makes
+// the cluster's p99 the p99 of every process's delays together. The samples are drained into the
+// histogram at each interval's start, with the counters (so a delay measured in interval k is
+// recorded in k + 1).
 //
 // In a worker thread only what belongs to the thread is collected (its isolate's heap, its GC, its
 // event loop, its resources): CPU, resident memory, fds and the start time are the process's,
@@ -34,9 +45,11 @@ const v8 = require('v8');
 const { isMainThread } = require('worker_threads');
 const { performance, PerformanceObserver, constants } = require('perf_hooks');
 const { describe, taggedId } = require('./args');
-const { unknownKeys } = require('./warnings');
+const { unknownKeys, warn } = require('./warnings');
+const { LoopDelaySampler } = require('./addon');
 
 const RUNTIME_OPTIONS = ['eventLoopResolution'];
+const SAMPLES_DROPPED = 'PANOPTIC_RUNTIME_SAMPLES_DROPPED';
 const DEFAULT_RESOLUTION_MS = 10;
 
 const GC_KINDS = {
@@ -96,16 +109,17 @@ function openFds() {
 }
 
 /** Node's version as prom-client's nodejs_version_info labels it. */
-function versionId() {
+function versionTags() {
   const [major, minor, patch] = process.versions.node.split('.');
-  return taggedId('version_info', { version: process.version, major, minor, patch });
+  return { version: process.version, major, minor, patch };
 }
 
 /**
- * Starts collecting the runtime metrics into instance `p` (options parsed by parseRuntime).
+ * Starts collecting the runtime metrics into instance `p` (options parsed by parseRuntime);
+ * `countDropped(n)` counts delay samples the sampler could not keep (meta.dropped).
  * Returns a function that stops it; it also stops with the instance.
  */
-function startRuntime(p, options) {
+function startRuntime(p, options, countDropped) {
   const unit = timeUnit(p.scaleFactor);
   const toUnit = 1 / p.scaleFactor; // ms -> the instance's time unit
   const stops = [];
@@ -122,7 +136,6 @@ function startRuntime(p, options) {
     }
     return ids;
   };
-  const version = versionId();
   const getHandles = typeof process._getActiveHandles === 'function' ? process._getActiveHandles : null;
   const getRequests = typeof process._getActiveRequests === 'function' ? process._getActiveRequests : null;
   p.gaugeSet(['nodejs'], () => {
@@ -146,22 +159,26 @@ function startRuntime(p, options) {
     out.active_resources_total = resources.length;
     if (getHandles) out.active_handles_total = getHandles().length;
     if (getRequests) out.active_requests_total = getRequests().length;
-    out[version] = 1;
     return out;
   });
   stops.push(() => p.gaugeSet(['nodejs'], null));
 
   if (isMainThread) {
-    const max = maxFds();
-    const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
     p.gaugeSet(['process'], () => {
-      const out = { resident_memory_bytes: process.memoryUsage.rss(), start_time_seconds: startSeconds };
+      const out = { resident_memory_bytes: process.memoryUsage.rss() };
       const open = openFds();
       if (open !== undefined) out.open_fds = open;
-      if (max !== undefined) out.max_fds = max;
       return out;
     });
     stops.push(() => p.gaugeSet(['process'], null));
+  }
+
+  // ---- constants, as `set` series written at each interval's start --------------------------
+  const constants = [[p.bind('set', ['nodejs'], 'version_info', versionTags()), 1]];
+  if (isMainThread) {
+    constants.push([p.bind('set', ['process'], 'start_time_seconds'), Math.round(Date.now() / 1000 - process.uptime())]);
+    const max = maxFds();
+    if (max !== undefined) constants.push([p.bind('set', ['process'], 'max_fds'), max]);
   }
 
   // ---- counters: increases since the previous read, at each interval's start ---------------
@@ -173,7 +190,8 @@ function startRuntime(p, options) {
   // From the process's start (the thread's, for event-loop utilisation), as prom-client counts.
   let cpu = { user: 0, system: 0 };
   let elu = { idle: 0, active: 0, utilization: 0 };
-  const readCounters = () => {
+  const readAtStart = () => {
+    for (const [set, value] of constants) set(value);
     if (isMainThread) {
       const now = process.cpuUsage();
       const user = (now.user - cpu.user) / 1e6;
@@ -188,9 +206,9 @@ function startRuntime(p, options) {
     loopIdle((now.idle - elu.idle) / 1000);
     elu = now;
   };
-  readCounters();
-  p.on('newInterval', readCounters);
-  stops.push(() => p.removeListener('newInterval', readCounters));
+  readAtStart();
+  p.on('newInterval', readAtStart);
+  stops.push(() => p.removeListener('newInterval', readAtStart));
 
   // ---- histograms: GC durations by kind, event-loop delay -------------------------------------
   const gcByKind = {};
@@ -205,16 +223,27 @@ function startRuntime(p, options) {
   stops.push(() => observer.disconnect());
 
   const lag = p.bind('histogram', ['nodejs'], `eventloop_lag${unit}`);
-  const resolution = options.eventLoopResolution;
-  let expected = performance.now() + resolution;
-  const sampler = setInterval(() => {
-    const now = performance.now();
-    // Node runs an interval's next turn `resolution` ms after this one started.
-    lag(Math.max(0, now - expected) * toUnit);
-    expected = now + resolution;
-  }, resolution);
-  sampler.unref();
-  stops.push(() => clearInterval(sampler));
+  const sampler = new LoopDelaySampler(options.eventLoopResolution, () => {});
+  let warned = false;
+  const drainDelays = () => {
+    const samples = sampler.drain();
+    for (let i = samples[0]; i > 0; i--) lag(0);
+    if (samples[1] > 0) {
+      countDropped(samples[1]);
+      if (!warned) {
+        warned = true;
+        warn(p, SAMPLES_DROPPED, `the event-loop delay sampler held more samples than it keeps between two intervals (${samples[1]} dropped, counted in meta.dropped): use a coarser runtime.eventLoopResolution or a shorter interval`);
+      }
+    }
+    for (let i = 2; i < samples.length; i++) lag(samples[i] * toUnit);
+  };
+  p.on('newInterval', drainDelays);
+  stops.push(() => {
+    p.removeListener('newInterval', drainDelays);
+    // What was sampled since the last interval's start goes into the open interval.
+    drainDelays();
+    sampler.stop();
+  });
 
   let stopped = false;
   const stop = () => {
@@ -227,4 +256,4 @@ function startRuntime(p, options) {
   return stop;
 }
 
-module.exports = { parseRuntime, startRuntime, RUNTIME_OPTIONS };
+module.exports = { parseRuntime, startRuntime, RUNTIME_OPTIONS, SAMPLES_DROPPED };

@@ -365,6 +365,34 @@
 
   // ---- header, processes ------------------------------------------------------------------------
 
+  // The runtime metrics (docs/runtime.md) shown beside each process in the list, from the latest
+  // frame: [column, series key (without the time unit of a histogram's id), what is shown].
+  const bytes = new Intl.NumberFormat('en', { notation: 'compact', maximumSignificantDigits: 3 });
+  const RUNTIME = [
+    ['CPU', 'inc process.cpu_seconds_total', (v, f) => `${fmt(v.val * 1000 / f.scaleFactor)} cores`],
+    ['memory', 'gauge process.resident_memory_bytes', (v) => `${bytes.format(v.val)}B`],
+    ['heap used', 'gauge nodejs.heap_size_used_bytes', (v) => `${bytes.format(v.val)}B`],
+    ['loop delay p99', 'histogram nodejs.eventloop_lag', (v, f) => `${fmt(v.p99)} ${timeUnit(f.scaleFactor)}`],
+    ['loop busy', 'inc nodejs.eventloop_active_seconds_total', (v, f, idle) => (idle ? `${fmt(100 * v.val / (v.val + idle.val))} %` : null)],
+  ];
+  const IDLE = 'inc nodejs.eventloop_idle_seconds_total';
+
+  /** The runtime cells of process `key` in `frame` (null where it has no value), or null without runtime metrics. */
+  function runtimeCells(frame, key) {
+    // The delay's id ends with the time unit (`_seconds`, `_milliseconds`, or nothing).
+    if (frame.lag === undefined) {
+      frame.lag = frame.series.find((s) => s.key === 'histogram nodejs.eventloop_lag' || s.key.startsWith('histogram nodejs.eventloop_lag_')) || null;
+    }
+    const lag = frame.lag;
+    if (!lag) return null;
+    const idle = frame.byKey.get(IDLE);
+    return RUNTIME.map(([, seriesKey, show]) => {
+      const s = seriesKey === 'histogram nodejs.eventloop_lag' ? lag : frame.byKey.get(seriesKey);
+      const v = s && s.values[key];
+      return v ? show(v, frame, idle && idle.values[key]) : null;
+    });
+  }
+
   function renderHeader(frame) {
     $('name').textContent = frame.name || '';
     const seconds = frame.interval / 1000;
@@ -388,12 +416,27 @@
         td.textContent = text;
         tr.append(td);
       }
+      const runtime = alive ? runtimeCells(frame, p.key) : null;
+      if (runtime) {
+        runtime.forEach((text, i) => {
+          const td = document.createElement('td');
+          td.textContent = text === null ? '–' : text;
+          td.dataset.runtime = RUNTIME[i][0];
+          tr.append(td);
+        });
+      }
       const swatch = document.createElement('i');
       swatch.style.background = colorOf(p.key);
       tr.firstChild.prepend(swatch);
       return tr;
     });
     $('process-rows').replaceChildren(...rows);
+    const head = [...['process', 'role', 'pid', 'state'], ...(runtimeCells(frame, 'cluster') ? RUNTIME.map(([column]) => column) : [])];
+    $('process-head').replaceChildren(...head.map((text) => {
+      const th = document.createElement('th');
+      th.textContent = text;
+      return th;
+    }));
 
     const total = (field) => state.frames.reduce((sum, f) => sum + ((f.meta && f.meta[field]) || 0), 0);
     const meta = frame.meta || {};

@@ -7,6 +7,7 @@ mod engine;
 mod error;
 mod export;
 mod filter;
+mod loop_delay;
 // The binding's one unsafe module: external ArrayBuffers over engine-owned memory (its SAFETY
 // comments say why each block is sound).
 #[allow(unsafe_code)]
@@ -19,6 +20,7 @@ pub use delivery::*;
 pub use engine::*;
 pub use export::*;
 pub use filter::*;
+pub use loop_delay::*;
 pub use metrix::*;
 pub use trace::*;
 
