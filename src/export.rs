@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
+use panoptic_core::export::push::{self, PushStats, Pusher, QueueSpec};
 use panoptic_core::export::routes::{self, Served, Settings};
 use panoptic_core::export::select::Selection;
 use panoptic_core::export::{Exporter, Origin};
@@ -30,7 +30,7 @@ pub struct ExportOptions {
 }
 
 /// The `influx` option (docs/influxdb.md): lib/export.js checks the types, the core the ranges
-/// ([`PushOptions::new`]). A mirror of the core's `PushSpec` (the core has no napi); the `From`
+/// ([`push::InfluxOptions::new`]). A mirror of the core's `InfluxSpec` (the core has no napi); the `From`
 /// below names every field, so one added to either side alone does not compile.
 #[napi(object)]
 #[derive(Clone)]
@@ -51,9 +51,9 @@ pub struct InfluxOptions {
     pub max_backoff: Option<f64>,
 }
 
-impl From<InfluxOptions> for PushSpec {
-    fn from(o: InfluxOptions) -> PushSpec {
-        PushSpec {
+impl From<InfluxOptions> for push::InfluxSpec {
+    fn from(o: InfluxOptions) -> push::InfluxSpec {
+        push::InfluxSpec {
             url: o.url,
             db: o.db,
             username: o.username,
@@ -64,11 +64,13 @@ impl From<InfluxOptions> for PushSpec {
             per_process: o.per_process,
             // The line protocol sorts tags by key: the object's order does not matter.
             tags: o.tags.unwrap_or_default().into_iter().collect(),
-            max_queue_bytes: o.max_queue_bytes,
-            batch_points: o.batch_points,
-            timeout: o.timeout,
-            min_backoff: o.min_backoff,
-            max_backoff: o.max_backoff,
+            queue: QueueSpec {
+                max_queue_bytes: o.max_queue_bytes,
+                batch_points: o.batch_points,
+                timeout: o.timeout,
+                min_backoff: o.min_backoff,
+                max_backoff: o.max_backoff,
+            },
         }
     }
 }
@@ -77,7 +79,7 @@ impl From<InfluxOptions> for PushSpec {
 /// nothing.
 #[napi]
 pub fn check_influx(options: InfluxOptions) -> Option<String> {
-    PushOptions::new(options.into())
+    push::InfluxOptions::new(options.into())
         .err()
         .map(|e| e.to_string())
 }
@@ -103,7 +105,8 @@ impl Exports {
         let pusher = match options.influx {
             None => None,
             Some(influx) => {
-                let mut push = PushOptions::new(influx.into()).map_err(|e| bad(e.to_string()))?;
+                let mut push =
+                    push::InfluxOptions::new(influx.into()).map_err(|e| bad(e.to_string()))?;
                 let keep = selection.clone();
                 push.lines.keep = Some(Arc::new(move |key, process| {
                     keep.keeps(&origin, key, process)
@@ -112,7 +115,7 @@ impl Exports {
                     // Each process's own series are kept in the store only when asked for.
                     exporter.keep_processes();
                 }
-                let pusher = Pusher::start(push).map_err(|e| bad(e.to_string()))?;
+                let pusher = Pusher::influx(push).map_err(|e| bad(e.to_string()))?;
                 exporter.subscribe(pusher.subscriber());
                 Some(Arc::new(pusher))
             }
