@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::export::{Delivery, Store};
 
 pub mod influx;
+pub mod remote_write;
 
 /// One request body and how many points it carries (the unit of the stats: lines for
 /// InfluxDB, series for remote write).
