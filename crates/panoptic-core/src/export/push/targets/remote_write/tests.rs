@@ -204,7 +204,8 @@ fn options_are_read_and_bad_ones_name_the_field() {
         Err(PushError::Range { field, message }) => (field, message),
         other => panic!("{other:?}"),
     };
-    let cases: [(fn(&mut RemoteWriteSpec), &str, &str); 9] = [
+    type Case = (fn(&mut RemoteWriteSpec), &'static str, &'static str);
+    let cases: [Case; 9] = [
         (|s| s.url = None, "remoteWrite.url", "remoteWrite.url must be an http:// URL, got \"\""),
         (
             |s| s.url = Some("http://u:p@h/w".into()),
