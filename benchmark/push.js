@@ -87,33 +87,32 @@ function instance() {
     exporter: threadCpuMs(threadNamed('panoptic-export')),
     pusher: push ? threadCpuMs(threadNamed('panoptic-remote')) : 0,
   });
-  // The series are recorded just after the first (empty) delivery, well within the next
-  // interval: from then every delivery pushes them all and the exposition's skipped-series
-  // gauge; the first pushed that gauge alone.
+  // The series are recorded at the first delivery; from the warm-up's end every delivery pushes
+  // them all and the exposition's skipped-series gauge.
   const perPush = opts.series + 1;
-  const expected = (k) => 1 + (k - 1) * perPush;
-  const stats = () => p.exportStats().remoteWrite;
-  /** Calls `then` once delivery `k`'s push is sent (at once without remoteWrite). */
-  const pushed = (k, then) => {
-    if (!push) return then();
-    const s = stats();
-    if (s.droppedPoints > 0 || s.pushedPoints > expected(k + 1)) throw new Error(`unexpected push counts: ${JSON.stringify(s)}`);
-    if (s.pushedPoints >= expected(k) && s.queuedBytes === 0) return then();
-    setTimeout(() => pushed(k, then), 10);
-  };
+  // Each reading is taken half an interval after a delivery, when its push is done and the next
+  // delivery is half an interval away, without polling (which would cost the JS thread); the
+  // end checks that exactly the measured pushes were sent in between.
+  const settled = (then) => setTimeout(() => {
+    const s = push ? p.exportStats().remoteWrite : { pushedPoints: 0, queuedBytes: 0, droppedPoints: 0 };
+    if (s.queuedBytes !== 0 || s.droppedPoints !== 0) throw new Error(`a push is not done half an interval after its delivery (a slower machine needs a longer --interval): ${JSON.stringify(s)}`);
+    then({ ...threads(), pushed: s.pushedPoints });
+  }, opts.interval / 2);
   let deliveries = 0;
   let start = null;
   p.on('delivery', () => {
     deliveries += 1;
     const k = deliveries;
     if (k === 1) record();
-    if (k === opts.warmup) pushed(k, () => { start = threads(); });
+    if (k === opts.warmup) settled((reading) => { start = reading; });
     if (k === opts.warmup + opts.intervals) {
-      pushed(k, () => {
-        const end = threads();
+      settled((end) => {
         p.stop();
+        if (push && end.pushed - start.pushed !== opts.intervals * perPush) {
+          throw new Error(`pushed ${end.pushed - start.pushed} series while measuring, not ${opts.intervals} x ${perPush} (a slower machine needs a longer --interval or --warmup)`);
+        }
         const per = (key) => (end[key] - start[key]) / opts.intervals;
-        process.send({ js: per('js'), exporter: per('exporter'), pusher: per('pusher'), seriesPerPush: push ? perPush : 0 });
+        process.send({ js: per('js'), exporter: per('exporter'), pusher: per('pusher'), seriesPerPush: push ? perPush : 0, pushedTotal: end.pushed });
       });
     }
   });
@@ -153,9 +152,8 @@ async function main() {
       await ask('counts');
       const result = await run('on', url);
       const counts = await ask('counts');
-      // Bytes per push: everything the run posted over its full pushes (the first, of the
-      // skipped-series gauge alone, is a few bytes).
-      result.bytesPerPush = counts.bytes / (opts.warmup + opts.intervals - 1);
+      // Bytes per push: the bytes per series of everything the run posted, times a push's series.
+      result.bytesPerPush = (counts.bytes / result.pushedTotal) * result.seriesPerPush;
       on.push(result);
     }
   } finally {
