@@ -124,6 +124,13 @@ exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 10
 }, (error: Error & { code?: string }) => console.log(error.code));
 q.serve();
 
+// Expiry: series idle for 5 intervals are freed; how many an instance holds.
+const expiring = new Panopticon({ interval: 1000, expireAfter: 5 });
+const held: Panopticon.SeriesStats = expiring.seriesStats();
+const registry: number = held.registry === null ? held.engine + held.lookup : held.registry;
+console.log(registry, new Panopticon({ persist: true, expireAfter: Infinity }).persist);
+expiring.stop();
+
 // @ts-expect-error a path is an array
 p.inc('http', 'requests');
 // @ts-expect-error timedSample takes an hrtime pair

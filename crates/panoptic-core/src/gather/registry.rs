@@ -10,6 +10,11 @@
 //! (`a / b` and `a / b / c`). Conflicts are found once, when a series is first seen; an interval
 //! then only looks at the series that have any ([`Registry::settle`]): as in panopticon 0.3.0
 //! without `persist`, series conflict only when both have data in the same tree.
+//!
+//! Expiry ([`Registry::expire`]): a series no source's dictionary holds and without data for the
+//! master's `expireAfter` intervals is freed (its key, its place, its conflicts), and its id is
+//! given to a new series once no delivery made before the expiry is left (a delivery renders its
+//! trees from ids whenever it is read: [`Keys`] keeps the old key until the id is taken again).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -66,20 +71,31 @@ impl Place {
     }
 }
 
-/// Every series' key by id, shared with the deliveries that render trees from ids. Only ever
-/// appended to: a key, once there, never changes.
+/// Every series' key by id, shared with the deliveries that render trees from ids. A key, once
+/// there, changes only when its id is taken by a new series after an expiry, and that waits
+/// until every delivery made before the expiry is gone: each holds the era it was made in.
 #[derive(Debug, Clone, Default)]
-pub struct Keys(Arc<RwLock<Vec<Arc<SeriesKey>>>>);
+pub struct Keys {
+    list: Arc<RwLock<Vec<Arc<SeriesKey>>>>,
+    era: Arc<()>,
+}
 
 impl Keys {
     /// Calls `f` with the keys (indexed by series id).
     pub fn with<T>(&self, f: impl FnOnce(&[Arc<SeriesKey>]) -> T) -> T {
-        // Append-only: a panic elsewhere cannot have left the list half-changed.
-        f(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+        // Each write is one push or one store: a panic elsewhere cannot have left it half-changed.
+        f(&self.list.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn push(&self, key: Arc<SeriesKey>) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).push(key);
+        self.list
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+    }
+
+    fn set(&self, id: u32, key: Arc<SeriesKey>) {
+        self.list.write().unwrap_or_else(|e| e.into_inner())[id as usize] = key;
     }
 }
 
@@ -94,6 +110,16 @@ pub struct Registry {
     conflicts: HashMap<u32, Vec<u32>>,
     /// Series id -> whether it has conflicts (a quick check per entry per interval).
     conflicted: Vec<bool>,
+    /// Series id -> how many dictionaries (sources' and this process's) hold it, and the last
+    /// interval it had data in (see [`Registry::expire`]).
+    holders: Vec<u32>,
+    last: Vec<f64>,
+    /// Freed ids, each batch with the era of the deliveries that may still name them; `free`:
+    /// ids no delivery names, to give to new series.
+    freeing: Vec<(Arc<()>, Vec<u32>)>,
+    free: Vec<u32>,
+    /// Whether an id is free (not a series).
+    freed: Vec<bool>,
 }
 
 impl Registry {
@@ -112,12 +138,84 @@ impl Registry {
 
     /// How many series have an id.
     pub fn len(&self) -> usize {
-        self.count as usize
+        self.ids.len()
     }
 
-    /// Whether no series has an id yet.
+    /// Whether no series has an id.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.ids.is_empty()
+    }
+
+    /// One more dictionary holds series `id` (it cannot expire while held).
+    pub fn hold(&mut self, id: u32) {
+        self.holders[id as usize] += 1;
+    }
+
+    /// A dictionary that held series `id` let it go.
+    pub fn release(&mut self, id: u32) {
+        let n = &mut self.holders[id as usize];
+        *n = n.saturating_sub(1);
+    }
+
+    /// Series `ids` have data in interval `k`.
+    pub fn touch(&mut self, ids: &[u32], k: f64) {
+        for &id in ids {
+            let last = &mut self.last[id as usize];
+            *last = last.max(k);
+        }
+    }
+
+    /// Frees the series no dictionary holds that had no data for `n` intervals up to interval
+    /// `k` (its key, place and conflicts); returns their ids. A freed id is given to a new series
+    /// once no delivery made before this call is left.
+    pub fn expire(&mut self, k: f64, n: u32) -> Vec<u32> {
+        let mut gone = Vec::new();
+        for id in 0..self.count {
+            let i = id as usize;
+            if !self.freed[i] && self.holders[i] == 0 && k - self.last[i] >= f64::from(n) {
+                gone.push(id);
+            }
+        }
+        if gone.is_empty() {
+            return gone;
+        }
+        let keys: Vec<Arc<SeriesKey>> = self
+            .keys
+            .with(|keys| gone.iter().map(|&id| keys[id as usize].clone()).collect());
+        for (&id, key) in gone.iter().zip(&keys) {
+            self.ids.remove(&**key);
+            self.freed[id as usize] = true;
+            let path: Vec<&str> = (key.path.iter().map(String::as_str))
+                .chain(std::iter::once(key.id.as_str()))
+                .collect();
+            unplace(&mut self.places, &path, id);
+            if let Some(others) = self.conflicts.remove(&id) {
+                for other in others {
+                    if let Some(list) = self.conflicts.get_mut(&other) {
+                        list.retain(|&x| x != id);
+                        if list.is_empty() {
+                            self.conflicts.remove(&other);
+                            self.conflicted[other as usize] = false;
+                        }
+                    }
+                }
+            }
+            self.conflicted[id as usize] = false;
+        }
+        let era = std::mem::take(&mut self.keys.era);
+        self.freeing.push((era, gone.clone()));
+        gone
+    }
+
+    /// An id for a new series: a freed one no delivery names any more, or the next one.
+    fn next_id(&mut self) -> Option<u32> {
+        let (ready, waiting) = std::mem::take(&mut self.freeing)
+            .into_iter()
+            .partition(|(era, _)| Arc::strong_count(era) == 1);
+        self.freeing = waiting;
+        let ready: Vec<(Arc<()>, Vec<u32>)> = ready;
+        self.free.extend(ready.into_iter().flat_map(|(_, ids)| ids));
+        self.free.pop()
     }
 
     /// The id of `key`, keeping the given `Arc` when it is new (no copy).
@@ -129,8 +227,15 @@ impl Registry {
     }
 
     fn add(&mut self, key: Arc<SeriesKey>) -> u32 {
-        let id = self.count;
-        self.count = id.checked_add(1).expect("more than 2^32 series");
+        let reused = self.next_id();
+        let id = match reused {
+            Some(id) => id,
+            None => {
+                let id = self.count;
+                self.count = id.checked_add(1).expect("more than 2^32 series");
+                id
+            }
+        };
         // Walk to the series' place: series placed on the way are leaves on its path, series at
         // or below its place overlap it.
         let mut found = Vec::new();
@@ -142,7 +247,16 @@ impl Registry {
         }
         node.all_series(&mut found);
         node.series.push(id);
-        self.conflicted.push(!found.is_empty());
+        let i = id as usize;
+        if reused.is_some() {
+            self.conflicted[i] = !found.is_empty();
+            (self.holders[i], self.last[i], self.freed[i]) = (0, f64::NEG_INFINITY, false);
+        } else {
+            self.conflicted.push(!found.is_empty());
+            self.holders.push(0);
+            self.last.push(f64::NEG_INFINITY);
+            self.freed.push(false);
+        }
         for &other in &found {
             self.conflicts.entry(other).or_default().push(id);
             self.conflicted[other as usize] = true;
@@ -151,7 +265,11 @@ impl Registry {
             self.conflicts.insert(id, found);
         }
         self.ids.insert(key.clone(), id);
-        self.keys.push(key);
+        if reused.is_some() {
+            self.keys.set(id, key);
+        } else {
+            self.keys.push(key);
+        }
         id
     }
 
@@ -189,6 +307,37 @@ impl Registry {
         out.sort_unstable();
         out
     }
+}
+
+/// Removes series `id` from the place at `path` under `node`; true when `node` is left empty.
+fn unplace(node: &mut Place, path: &[&str], id: u32) -> bool {
+    match path.split_first() {
+        None => {
+            node.series = match std::mem::take(&mut node.series) {
+                Here::One(x) if x == id => Here::None,
+                Here::Many(mut ids) => {
+                    ids.retain(|&x| x != id);
+                    match ids[..] {
+                        [] => Here::None,
+                        [one] => Here::One(one),
+                        _ => Here::Many(ids),
+                    }
+                }
+                other => other,
+            };
+        }
+        Some((first, rest)) => {
+            if let Some(below) = &mut node.below {
+                if below.get_mut(*first).is_some_and(|p| unplace(p, rest, id)) {
+                    below.remove(*first);
+                }
+                if below.is_empty() {
+                    node.below = None;
+                }
+            }
+        }
+    }
+    matches!(node.series, Here::None) && node.below.is_none()
 }
 
 #[cfg(test)]
@@ -251,5 +400,36 @@ mod tests {
         assert_eq!(excluded(&r, &[a, ab, abc]), [ab, abc]);
         // Without a, a/b keeps its place and blocks a/b/c.
         assert_eq!(excluded(&r, &[abc, ab]), [abc]);
+    }
+
+    #[test]
+    fn idle_series_no_dictionary_holds_expire_and_their_ids_wait_for_old_deliveries() {
+        let mut r = Registry::default();
+        let a = r.intern(&SeriesKey::new("inc", &["p"], "a"));
+        let held = r.intern(&SeriesKey::new("inc", &["p"], "held"));
+        let inside = r.intern(&SeriesKey::new("inc", &["p", "a"], "c"));
+        r.hold(held);
+        r.touch(&[a, held, inside], 1.0);
+        r.touch(&[inside], 3.0);
+        assert!(r.expire(2.0, 2).is_empty(), "one idle interval");
+        // A delivery made before the expiry still names a's id.
+        let old = r.keys().clone();
+        assert_eq!(r.expire(3.0, 2), [a], "held, or with data at 3: kept");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.id(&SeriesKey::new("inc", &["p"], "a")), None);
+        // a's place is free: c at p/a/c conflicts with nothing any more.
+        assert!(excluded(&r, &[inside, held]).is_empty());
+        let b = r.intern(&SeriesKey::new("inc", &["q"], "b"));
+        assert_ne!(b, a, "not while an old delivery may render a's id");
+        assert_eq!(old.with(|keys| keys[a as usize].id.clone()), "a");
+        drop(old);
+        let d = r.intern(&SeriesKey::new("inc", &["q"], "d"));
+        assert_eq!(d, a, "taken once no old delivery is left");
+        assert_eq!(r.keys().with(|keys| keys[d as usize].id.clone()), "d");
+        // A released series expires like any other.
+        r.release(held);
+        r.touch(&[b, d, inside], 11.0);
+        assert_eq!(r.expire(12.0, 2), [held]);
+        assert_eq!(r.intern(&SeriesKey::new("inc", &["p"], "a")), held);
     }
 }
