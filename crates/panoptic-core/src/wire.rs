@@ -35,8 +35,8 @@
 //! counter of `inc()` calls is about four bytes in all.
 //! (`method`, `path`, `id` and `json` are indexes into the string table.) `epoch` names the
 //! sender's dictionary and `serial` counts the messages sent in it: `serial` 0 starts it afresh,
-//! any other is only valid right after the message before it (the master checks, so a message
-//! lost in between makes the sender resync). A message first forgets the indexes of the series
+//! any other is only valid right after the message before it (the master checks: a message
+//! lost in between makes the sender resync, one sent twice is refused). A message first forgets the indexes of the series
 //! its sender expired (their keys go), then defines keys at indexes: the next free index past the
 //! dictionary's end, or one forgotten before (an expired series' index taken by a new series).
 //! The profile

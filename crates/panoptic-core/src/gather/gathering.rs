@@ -295,9 +295,15 @@ impl Gathering {
             self.release_all(&dict.ids);
             dict.ids.clear();
             dict.overflowed.clear();
-        } else if dict.epoch != dictionary.epoch || dict.serial != dictionary.serial {
+        } else if dict.epoch != dictionary.epoch || dictionary.serial > dict.serial {
+            // Another dictionary, or a message missing in between.
             self.dictionaries.insert(source.clone(), dict);
             return Err(Rejection::Resync);
+        } else if dictionary.serial < dict.serial {
+            // One applied already (a peer sending a message twice): it changes nothing.
+            self.dictionaries.insert(source.clone(), dict);
+            let e = DecodeError::Invalid("a message of a dictionary sent before");
+            return Err(Rejection::Decode(e));
         }
         dict.serial = dictionary.serial.wrapping_add(1).max(1);
         // Expired series first: their indexes may be taken by the definitions that follow.
@@ -1221,11 +1227,15 @@ mod tests {
             g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 5, 2), 3.0),
             Err(Rejection::Resync)
         );
-        // A message lost in between (serial 3 after 1): a resync.
+        // A message lost in between (serial 3 after 1): a resync. One sent again: malformed.
         assert_eq!(
             g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 9, 3), 3.0),
             Err(Rejection::Resync)
         );
+        assert!(matches!(
+            g.receive(Source::Worker(1), &steady, 3.0),
+            Err(Rejection::Decode(_))
+        ));
         // A series twice in one message: refused whole.
         assert_eq!(
             g.receive(Source::Worker(1), &delta(&s3, &[1, 1], &[], 9, 2), 3.0),
@@ -1244,7 +1254,7 @@ mod tests {
         );
         let d3 = everything(g.deliver(3.0, format()));
         assert_eq!(d3["meta"]["late"], 4);
-        assert_eq!(d3["meta"]["decodeErrors"], 2);
+        assert_eq!(d3["meta"]["decodeErrors"], 3);
     }
 
     #[test]
