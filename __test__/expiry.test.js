@@ -96,6 +96,24 @@ test('idle series leave the engine, the lookups and /metrics; a bind() handle br
   assert.equal(again.data.master.a['free{user="u1"}'].value.val, 4 / interval);
 });
 
+test('a registered gauge lives; a gaugeSet field the function stops giving expires, and comes back', { timeout: 30000 }, async (t) => {
+  const interval = 100;
+  const p = new Panopticon({ interval, expireAfter: 1 });
+  t.after(() => p.stop());
+  p.gauge(['g'], 'kept', () => 1);
+  let fields = { a: 1, b: 2 };
+  p.gaugeSet(['s'], () => fields);
+  await deliveryWhere(p, (d) => d.data.master.s && d.data.master.s.b);
+  assert.equal(p.seriesStats().engine, 3);
+  fields = { a: 1 };
+  await deliveriesUntil(p, () => p.seriesStats().engine === 2, 20 * interval + 5000, 'b expired');
+  fields = { a: 1, b: 5 };
+  const back = await deliveryWhere(p, (d) => d.data.master.s.b !== undefined);
+  assert.equal(back.data.master.s.b.value.val, 5);
+  assert.equal(back.data.master.g.kept.value.val, 1);
+  assert.deepEqual(p.seriesStats(), { engine: 3, lookup: 3, registry: 3 });
+});
+
 test('expired tag sets make room under maxTagSets; overflow stays exact', { timeout: 30000 }, async (t) => {
   const interval = 100;
   const p = new Panopticon({ interval, expireAfter: 1, maxTagSets: 2 });
