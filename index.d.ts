@@ -50,6 +50,12 @@ declare namespace Panopticon {
     maxTagSets?: number;
     /** On the master: the most series it holds from all sources; past it, a worker's new series merge into `panoptic.overflow.<method>`. Default 2000000. */
     maxClusterSeries?: number;
+    /**
+     * Intervals without data after which a series is freed in this process, on the master and in
+     * the exports (a `bind()` handle brings it back); a whole number from 1, or `Infinity` for
+     * never. Default 10, or `Infinity` with `persist`.
+     */
+    expireAfter?: number;
     /** Collect the runtime metrics (docs/runtime.md): CPU, memory, heap, GC, event loop, handles, fds. Default false. */
     runtime?: boolean | RuntimeOptions;
   }
@@ -239,6 +245,16 @@ declare namespace Panopticon {
     rejected: number;
     rejectedBy: ServerRejections;
     evicted: ServerEvictions;
+  }
+
+  /** How many series an instance holds now (docs/api.md, "Expiry"). */
+  interface SeriesStats {
+    /** Series its engine holds in this process (recorded, not expired). */
+    engine: number;
+    /** Series its key lookups hold in this process (expired ones a `bind()` handle keeps included). */
+    lookup: number;
+    /** On a delivering instance, series its registry holds from every source; null elsewhere. */
+    registry: number | null;
   }
 
   interface ExportStats {
@@ -548,6 +564,8 @@ interface Panopticon extends EventEmitter, Panopticon.Recording {
   serve(options?: Panopticon.ServeOptions): Promise<Panopticon.ServedAddress>;
   /** What the exports did so far. */
   exportStats(): Panopticon.ExportStats;
+  /** How many series the instance holds now (what expiry frees). */
+  seriesStats(): Panopticon.SeriesStats;
 
   /** Collects the runtime metrics into this instance (`true` when omitted; `false` stops them). */
   collectRuntime(options?: boolean | Panopticon.RuntimeOptions): void;

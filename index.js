@@ -107,6 +107,13 @@ Panopticon.prototype.exportStats = function exportStats() {
 };
 
 /**
+ * How many series the instance holds now: `{ engine, lookup, registry }` (docs/api.md, "Expiry").
+ */
+Panopticon.prototype.seriesStats = function seriesStats() {
+  return this[COLLECTOR].seriesStats();
+};
+
+/**
  * Reads `fn` once per interval (when it closes): an object (or a promise of one) of numbers, each
  * field delivered as the gauge `(path, field)` (docs/api.md, "gaugeSet"). `null` unregisters.
  */

@@ -42,7 +42,8 @@ function single(result) {
 test('Prometheus scrapes a cluster in OpenMetrics and in text; counters survive a worker kill', { timeout: 180000 }, async (t) => {
   const interval = 300;
   const start = Date.now();
-  const p = new Panopticon({ name: 'prom', interval, startTime: start });
+  // Recorded once, scraped for up to a minute: kept from expiring (expiry.test.js tests it).
+  const p = new Panopticon({ name: 'prom', interval, startTime: start, expireAfter: Infinity });
   cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'prometheus-worker.js'), silent: false });
   const workers = [0, 1].map((index) => cluster.fork({ WORKER_INDEX: index, INTERVAL: interval, START: start }));
   const cleanups = [];
@@ -162,8 +163,9 @@ test("histogram buckets are in the values' unit: histogram_quantile() of 50 ms t
   const interval = 300;
   // The examples' setting (times in seconds) and panopticon's default (milliseconds).
   const instances = [
-    { p: new Panopticon({ name: 'seconds', interval, scaleFactor: 1000 }), unit: 'seconds', bucket: [0.025, 0.05] },
-    { p: new Panopticon({ name: 'milliseconds', interval, scaleFactor: 1 }), unit: 'milliseconds', bucket: [25, 50] },
+    // Recorded once, scraped for up to a minute: kept from expiring.
+    { p: new Panopticon({ name: 'seconds', interval, scaleFactor: 1000, expireAfter: Infinity }), unit: 'seconds', bucket: [0.025, 0.05] },
+    { p: new Panopticon({ name: 'milliseconds', interval, scaleFactor: 1, expireAfter: Infinity }), unit: 'milliseconds', bucket: [25, 50] },
   ];
   const cleanups = [];
   t.after(async () => {

@@ -112,7 +112,7 @@ test('unknown option keys and replaced values are warned about once, naming the 
   const messages = seen.filter((w) => w.code && w.code.startsWith('PANOPTIC_')).map((w) => `${w.code} ${w.message}`);
   assert.equal(messages.length, 5, messages.join('\n'));
   const has = (re) => assert.ok(messages.some((m) => re.test(m)), `${re} in\n${messages.join('\n')}`);
-  has(/^PANOPTIC_UNKNOWN_OPTION options\.intreval is not an option and is ignored \(known: interval, scaleFactor, .*keepAlive, maxSeries, maxTagSets, maxClusterSeries, runtime\)$/);
+  has(/^PANOPTIC_UNKNOWN_OPTION options\.intreval is not an option and is ignored \(known: interval, scaleFactor, .*keepAlive, maxSeries, maxTagSets, maxClusterSeries, expireAfter, runtime\)$/);
   has(/^PANOPTIC_UNKNOWN_OPTION options\.histogram\.lowset is not an option .*lowest/);
   has(/^PANOPTIC_UNKNOWN_OPTION options\.influx\.nope is not an option .*retentionPolicy/);
   has(/^PANOPTIC_UNKNOWN_OPTION serve\(\) options\.hots is not an option .*host, port/);

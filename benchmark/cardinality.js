@@ -46,7 +46,12 @@
 // - RSS of the master and of the workers, the master's JS heap (in-process, to tell the JS share
 //   of its RSS), and CPU ms per window: each process's JS thread and its other (native) threads;
 //   the workers' time inside their p.inc loops (the storm's cost on their JS thread: new keys'
-//   lookups, and closing an interval when a call crosses a boundary).
+//   lookups, and closing an interval when a call crosses a boundary);
+// - expiry (--expire-after, the option of every instance): the series each worker's close freed,
+//   and the worker's JS thread in Collector#close (the whole close: handing the counters to the
+//   engine, which frees the expired series) and in Collector#expire (forgetting their states and
+//   cache entries: the JS share of expiry), timed by wrapping the two methods of the instance's
+//   collector (a benchmark's probe: the library has no hook for it).
 // Summary per run: the RSS slope (least squares, MiB per interval) and growth from the end of
 // interval --settle to the end of the storm (the target: flat within 10% after the first
 // expireAfter + 5 intervals; with no expiry, a worker holds every series it made until
@@ -74,9 +79,25 @@ const PATH = ['storm'];
 function runWorker() {
   const config = JSON.parse(process.env.BENCH_STORM);
   const Panopticon = require('..');
-  const p = new Panopticon({ name: NAME, interval: config.interval, maxSeries: config.maxSeries });
+  const p = new Panopticon({ name: NAME, interval: config.interval, maxSeries: config.maxSeries, expireAfter: config.expireAfter });
   // A PANOPTIC_OVERFLOW warning is expected once; the master reports meta.overflowed.
   p.on('warning', () => {});
+  // The probe of expiry's cost (see the top): each close's time and the JS share of expiry in it.
+  const collector = p[Object.getOwnPropertySymbols(p).find((sym) => p[sym] && typeof p[sym].expire === 'function')];
+  const { close, expire } = collector;
+  let expiry = { expireMs: 0, expired: 0 };
+  collector.expire = function timedExpire(ids) {
+    const t0 = hr();
+    expire.call(this, ids);
+    expiry = { expireMs: ms(hr() - t0), expired: ids.length };
+  };
+  collector.close = function timedClose(k, next) {
+    const end = this.endOf(k);
+    expiry = { expireMs: 0, expired: 0 };
+    const t0 = hr();
+    close.call(this, k, next);
+    process.send({ bench: 'closed', end, closeMs: ms(hr() - t0), ...expiry });
+  };
   const prefix = `w${cluster.worker.id}-id`;
   let n = 0;
   const started = (msg) => {
@@ -129,7 +150,7 @@ async function runMaster() {
   const config = JSON.parse(process.env.BENCH_STORM);
   const { interval, intervals, after } = config;
   const Panopticon = require('..');
-  const p = new Panopticon({ name: NAME, interval, maxSeries: config.maxSeries });
+  const p = new Panopticon({ name: NAME, interval, maxSeries: config.maxSeries, expireAfter: config.expireAfter });
   p.on('warning', () => {});
   const delay = interval / 2; // deliveryDelay's default
 
@@ -150,6 +171,7 @@ async function runMaster() {
   // What the workers recorded, by interval end; their time in p.inc, by the end of each slice.
   const recorded = new Map();
   const stormMs = new Map();
+  const closes = new Map(); // interval end -> the workers' closes of it: { closeMs, expireMs, expired }
   let snapshotBytes = 0;
   cluster.setupPrimary({ exec: __filename, args: [], execArgv: [], silent: false });
   const workers = [];
@@ -164,6 +186,9 @@ async function runMaster() {
         else if (msg.bench === 'recorded') {
           for (const [end, count] of msg.counts) recorded.set(end, (recorded.get(end) || 0) + count);
           stormMs.set(msg.end, (stormMs.get(msg.end) || 0) + msg.stormMs);
+        } else if (msg.bench === 'closed') {
+          const c = closes.get(msg.end) || { closeMs: 0, expireMs: 0, expired: 0 };
+          closes.set(msg.end, { closeMs: c.closeMs + msg.closeMs, expireMs: c.expireMs + msg.expireMs, expired: c.expired + msg.expired });
         } else if (msg.__panoptic === 1 && typeof msg.snapshot === 'string') snapshotBytes += msg.snapshot.length;
       });
       w.once('exit', (code) => reject(new Error(`worker ${w.id} exited (${code}) before it was ready`)));
@@ -246,7 +271,8 @@ async function runMaster() {
   clearInterval(ticker);
   clearInterval(marker);
   eld.disable();
-  const out = [...recorded.entries()].map(([end, count]) => ({ end, count, stormMs: stormMs.get(end) || 0 }));
+  const ends = new Set([...recorded.keys(), ...closes.keys()]);
+  const out = [...ends].map((end) => ({ end, count: recorded.get(end) || 0, stormMs: stormMs.get(end) || 0, ...(closes.get(end) || { closeMs: NaN, expireMs: NaN, expired: 0 }) }));
   await new Promise((resolve) => process.send({ bench: 'done', recorded: out }, resolve));
   await Promise.all(workers.map((w) => new Promise((resolve) => {
     const kill = setTimeout(() => w.process.kill('SIGKILL'), 10000);
@@ -304,6 +330,7 @@ async function runStorm(opts, maxSeries) {
     chunks: opts.chunks,
     read: opts.read,
     maxSeries,
+    expireAfter: opts.expireAfter,
   };
   const watch = watchOthers();
   const child = fork(__filename, [], { env: { ...process.env, BENCH_STORM: JSON.stringify(config), BENCH_STORM_MASTER: '1' }, execArgv: [], stdio: 'inherit' });
@@ -365,6 +392,9 @@ async function runStorm(opts, maxSeries) {
       storm: i <= opts.intervals,
       recorded: r ? r.count : 0,
       stormMs: r ? r.stormMs : 0,
+      closeMs: r ? r.closeMs : NaN,
+      expireMs: r ? r.expireMs : NaN,
+      expired: r ? r.expired : 0,
       skipped: s === null,
       ...(s === null ? {} : {
         delivered: s.delivered,
@@ -452,6 +482,13 @@ function summarize(rows, opts) {
     readMaxMs: max(delivered.map((r) => r.readMs)),
     stormMsMedian: quantile(storm.map((r) => r.stormMs), 0.5),
     stormMsMax: max(storm.map((r) => r.stormMs)),
+    expired: sum(rows.map((r) => r.expired)),
+    // The closes that freed series (their cost is expiry's), and the others.
+    closeMsExpiring: quantile(rows.filter((r) => r.expired > 0).map((r) => r.closeMs), 0.5),
+    closeMsExpiringMax: max(rows.filter((r) => r.expired > 0).map((r) => r.closeMs)),
+    closeMsOther: quantile(rows.filter((r) => r.expired === 0 && Number.isFinite(r.closeMs)).map((r) => r.closeMs), 0.5),
+    expireMsMedian: quantile(rows.filter((r) => r.expired > 0).map((r) => r.expireMs), 0.5),
+    expireMsMax: max(rows.filter((r) => r.expired > 0).map((r) => r.expireMs)),
   };
 }
 
@@ -461,17 +498,17 @@ function report(run, opts) {
   console.log();
   console.log(`#### maxSeries ${run.maxSeries.toLocaleString('en-US')}`);
   console.log();
-  console.log('| interval | recorded | delivered | overflowed (meta) | late | worker RSS MiB | master RSS MiB | master heap MiB | master block ms (ELD) | without the read ms | read data.cluster ms | snapshots MiB | window ms | worker p.inc ms | worker JS CPU ms | master JS / native CPU ms |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| interval | recorded | delivered | overflowed (meta) | late | worker RSS MiB | master RSS MiB | master heap MiB | master block ms (ELD) | without the read ms | read data.cluster ms | snapshots MiB | window ms | worker p.inc ms | worker JS CPU ms | master JS / native CPU ms | expired | worker close ms | of which JS expiry ms |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of run.rows) {
     const at = `${r.interval}${r.storm ? '' : ' (after)'}`;
     if (r.skipped) {
-      console.log(`| ${at} | ${r.recorded} | **skipped** | | | | | | | | | | | ${fmt(r.stormMs)} | | |`);
+      console.log(`| ${at} | ${r.recorded} | **skipped** | | | | | | | | | | | ${fmt(r.stormMs)} | | | ${r.expired} | ${fmt(r.closeMs)} | ${fmt(r.expireMs)} |`);
       continue;
     }
     const delivered = r.delivered === null ? '-' : r.delivered === r.recorded ? String(r.delivered) : `**${r.delivered}**`;
     console.log(`| ${at} | ${r.recorded} | ${delivered} | ${r.overflowed} | ${r.late} | ${r.workerRssMiB.map(mib).join(', ')} | ${mib(r.masterRssMiB)} | ${mib(r.masterHeapMiB)} | ` +
-      `${fmt(r.eldMaxMs)} | ${fmt(r.gapMaxMs)} | ${fmt(r.readMs)} | ${fmt(r.snapshotMiB)} | ${r.windowMs.toFixed(0)} | ${fmt(r.stormMs)} | ${fmt(r.workerJsCpuMs)} | ${fmt(r.masterJsCpuMs)} / ${fmt(r.masterNativeCpuMs)} |`);
+      `${fmt(r.eldMaxMs)} | ${fmt(r.gapMaxMs)} | ${fmt(r.readMs)} | ${fmt(r.snapshotMiB)} | ${r.windowMs.toFixed(0)} | ${fmt(r.stormMs)} | ${fmt(r.workerJsCpuMs)} | ${fmt(r.masterJsCpuMs)} / ${fmt(r.masterNativeCpuMs)} | ${r.expired} | ${fmt(r.closeMs)} | ${fmt(r.expireMs)} |`);
   }
   const pct = (g) => (Number.isFinite(g) ? `${g >= 1 ? '+' : ''}${((g - 1) * 100).toFixed(0)}%` : '-');
   console.log();
@@ -488,6 +525,8 @@ function report(run, opts) {
   console.log(`- master: longest block ${fmt(s.eldMaxMs)} ms (ELD, with the read of data.cluster; the longest read ${fmt(s.readMaxMs)} ms), ${fmt(s.gapMaxMs)} ms without it; ` +
     `deliveries skipped ${s.skipped} of ${opts.intervals}`);
   console.log(`- worker JS thread in p.inc per interval: median ${fmt(s.stormMsMedian)} ms, max ${fmt(s.stormMsMax)} ms`);
+  console.log(`- expiry (expireAfter ${opts.expireAfter}): ${s.expired} series freed in the workers; a worker's close that frees series: median ${fmt(s.closeMsExpiring)} ms ` +
+    `(max ${fmt(s.closeMsExpiringMax)}), of which JS expiry (Collector#expire) median ${fmt(s.expireMsMedian)} ms (max ${fmt(s.expireMsMax)}); a close that frees none: median ${fmt(s.closeMsOther)} ms`);
   console.log(`- ${othersLine(run.load)}`);
 }
 
@@ -513,13 +552,14 @@ async function main() {
     workers: { value: 1, help: 'cluster workers, each its own storm', check: integerAtLeast(1) },
     chunks: { value: 10, help: 'slices each interval\'s ids are recorded in, spread over the interval', check: integerAtLeast(1) },
     'max-series': { value: [1000000, 200000], help: 'the maxSeries option of every instance; one run each', check: integerAtLeast(1) },
+    'expire-after': { value: 10, help: 'the expireAfter option of every instance (intervals)', check: integerAtLeast(1) },
     read: { value: 'cluster', help: 'what the master\'s delivery handler reads: cluster (every series, to count the values delivered) or meta (only meta: the values delivered are not measured)', check: oneOf(['cluster', 'meta']) },
     json: { value: null, help: 'also write the results as JSON to this file' },
   }, 'node benchmark/cardinality.js');
   if (opts.settle >= opts.intervals) throw new Error(`--settle must be below --intervals (${opts.intervals}), got ${opts.settle}`);
   const cpu = (os.cpus()[0] || {}).model || 'unknown';
   console.log(`cardinality benchmark: node ${process.version}, ${os.cpus().length} cpus (${cpu}); ${opts.workers} worker(s) x ${opts.ids.toLocaleString('en-US')} new ids ` +
-    `per ${opts.interval} ms interval for ${opts.intervals} intervals, then ${opts.after} quiet; maxSeries ${opts.maxSeries.map((m) => m.toLocaleString('en-US')).join(', ')}, a fresh cluster each`);
+    `per ${opts.interval} ms interval for ${opts.intervals} intervals, then ${opts.after} quiet; maxSeries ${opts.maxSeries.map((m) => m.toLocaleString('en-US')).join(', ')}, a fresh cluster each; expireAfter ${opts.expireAfter}`);
   const runs = [];
   for (const maxSeries of opts.maxSeries) runs.push(await runStorm(opts, maxSeries));
   for (const run of runs) report(run, opts);

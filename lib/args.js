@@ -46,7 +46,7 @@ function startTimeOf(given) {
 }
 
 // The option names each options object takes (a key not listed is warned about and ignored).
-const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'remoteWrite', 'keepAlive', 'maxSeries', 'maxTagSets', 'maxClusterSeries', 'runtime'];
+const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'remoteWrite', 'keepAlive', 'maxSeries', 'maxTagSets', 'maxClusterSeries', 'expireAfter', 'runtime'];
 
 // The limits' defaults (docs/api.md, "Limits"). maxSeries: every test and benchmark fits (the
 // collection benchmark holds a million series in one instance), and a counter series costs
@@ -65,6 +65,28 @@ function limit(options, name) {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`options.${name} must be a whole number from 1, got ${describe(value)}`);
   return value;
 }
+
+// expireAfter's default without persist (docs/api.md, "Expiry"): ten intervals (100 s at the
+// default interval) keep a series that is recorded now and then (a job every minute, a rare
+// error) with its engine state, cache entries and place on the master, while a process whose
+// keys churn holds at most about ten intervals' worth of them.
+const EXPIRE_AFTER = 10;
+
+/**
+ * `options.expireAfter`: intervals without data after which a series is freed; a whole number
+ * from 1, or Infinity for never. Default: 10, or never with `persist` (a persisted series is
+ * reported in every interval by design).
+ */
+function expireAfter(options) {
+  const value = options.expireAfter;
+  if (value === undefined) return options.persist ? Infinity : EXPIRE_AFTER;
+  if (typeof value !== 'number') throw new TypeError(`options.expireAfter must be a number of intervals, got ${describe(value)}`);
+  if (value !== Infinity && !(Number.isInteger(value) && value >= 1 && value < 2 ** 32)) {
+    throw new RangeError(`options.expireAfter must be a whole number of intervals from 1 (below 2^32), or Infinity for never, got ${describe(value)}`);
+  }
+  return value;
+}
+
 const HISTOGRAM_OPTIONS = ['significantFigures', 'lowest', 'highest', 'percentiles', 'reservoir'];
 
 /**
@@ -156,6 +178,7 @@ function parseOptions(options) {
     maxSeries: limit(options, 'maxSeries'),
     maxTagSets: limit(options, 'maxTagSets'),
     maxClusterSeries: limit(options, 'maxClusterSeries'),
+    expireAfter: expireAfter(options),
   };
 }
 

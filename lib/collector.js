@@ -28,6 +28,7 @@ const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { describe } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
+const { forget } = require('./lookup');
 const { origin, addressOf, isLoopback } = require('./export');
 const { warn, INVALID_VALUE, OVERFLOW, INSECURE_AUTH } = require('./warnings');
 
@@ -50,6 +51,8 @@ class Collector {
     this.exportOptions = options.exports;
     this.keepAlive = options.keepAlive;
     this.engine = new NativeEngine(this.startTime, this.interval, this.scaleFactor, this.persist, options.histogram);
+    this.expireAfter = options.expireAfter;
+    if (this.expireAfter !== Infinity) this.engine.setExpireAfter(this.expireAfter);
     this.cell = this.engine.cell;
     this.cur = this.engine.open;
     this.endTime = this.endOf(this.cur);
@@ -64,6 +67,7 @@ class Collector {
     this.warnedOverflow = new Set(); // metrics whose overflow was warned about
     this.entered = []; // the series states that entered the current interval (see enter)
     this.bound = new Map(); // series state -> its bind() closure
+    this.byId = []; // engine series id -> its state, while defined (see expire)
     // Where inc keeps its numbers between records. Plain JS fields (false) cost a fraction of a
     // typed-array slot; the collector writes them into the engine's counter page when it closes
     // the interval, the only time the engine reads the page: exact, since a field only ever holds
@@ -257,7 +261,9 @@ class Collector {
   }
 
   defineSeries(series) {
-    series.ref = this.engine.define(series.method.kind, series.method.name, series.path, series.id).id;
+    const { id } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
+    series.ref = id;
+    this.byId[id] = series;
   }
 
   addGauge(series) {
@@ -301,9 +307,10 @@ class Collector {
   }
 
   defineCounter(series) {
-    const { slot } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
+    const { id, slot } = this.engine.define(series.method.kind, series.method.name, series.path, series.id);
     while (this.pages.length <= slot >> PAGE_SHIFT) this.pages.push(this.engine.page(this.pages.length));
     series.ref = slot;
+    this.byId[id] = series;
   }
 
   // ---- bind() -------------------------------------------------------------------------------
@@ -386,7 +393,8 @@ class Collector {
       if (!this.persist) series.logger = null;
     }
     this.touched = [];
-    this.engine.closeInterval(k, next, ids, json, at, { dropped: this.dropped, invalid: this.invalidCount, overflowed: this.overflowed, errors: this.errors });
+    const expired = this.engine.closeInterval(k, next, ids, json, at, { dropped: this.dropped, invalid: this.invalidCount, overflowed: this.overflowed, errors: this.errors });
+    if (expired.length > 0) this.expire(expired);
     // The engine drained the batch.
     this.fill = 0;
     this.run = -1;
@@ -394,6 +402,42 @@ class Collector {
     this.invalidCount = 0;
     this.overflowed = 0;
     this.errors = 0;
+  }
+
+  /**
+   * Series `ids` expired in the engine (options.expireAfter), which may give their ids to new
+   * series: their states are undefined again (`ref` -1: the next datum defines the series anew,
+   * with fresh state), and those no bind() handle holds leave the lookup tries, so that nothing
+   * here keeps them. A handle's state stays where it is: recording through it brings the series
+   * back under the same key, at no cost on the handle's path (its first datum in an interval
+   * takes the slow branch anyway: Collector#enter).
+   */
+  expire(ids) {
+    const gone = [];
+    let js = false;
+    for (let i = 0; i < ids.length; i++) {
+      const s = this.byId[ids[i]];
+      if (s === undefined) continue;
+      this.byId[ids[i]] = undefined;
+      s.ref = -1;
+      if (s.method.jsValue !== undefined) {
+        s.value = undefined;
+        s.logger = null;
+        js = true;
+      }
+      if (!this.bound.has(s)) gone.push(s);
+    }
+    if (js) this.jsSeries = this.jsSeries.filter((s) => s.ref >= 0);
+    forget(this, gone);
+  }
+
+  /** How many series the engine, the lookups and (delivering) the registry hold. */
+  seriesStats() {
+    return {
+      engine: this.engine.liveSeries,
+      lookup: this.seriesCount,
+      registry: this.delivering && !this.stopped ? this.engine.gatheredSeries() : null,
+    };
   }
 
   // ---- timers and delivery --------------------------------------------------------------------

@@ -135,17 +135,22 @@ class GaugeSet {
   /** A failed read: null for every field the set has had. */
   nulls(ids, json, at) {
     for (const s of this.fields.values()) {
-      if (this.c.gauges.has(s)) continue;
+      // An expired field is not brought back by a failed read.
+      if (this.c.gauges.has(s) || s.ref < 0) continue;
       ids.push(s.ref);
       json.push('null');
       at.push(0);
     }
   }
 
-  /** The gauge series state of `field`, defined in the engine on first use. */
+  /**
+   * The gauge series state of `field`, defined in the engine on first use, and looked up again
+   * after its series expired (a field the function stopped giving for expireAfter intervals:
+   * the lookups forgot that state).
+   */
   field(name) {
     let s = this.fields.get(name);
-    if (s === undefined) {
+    if (s === undefined || s.ref < 0) {
       s = lookup(this.c, GAUGE, this.path, name);
       if (s.ref < 0) this.c.defineSeries(s);
       this.fields.set(name, s);

@@ -19,6 +19,11 @@
 // `panoptic.overflow.<method>` for series; so every value lands in exactly one series and a sum
 // over a metric stays exact. A key that overflows is not cached (the trie would grow with it):
 // each call with it resolves again, and counts one value in meta.overflowed.
+//
+// Expiry (docs/api.md, "Expiry"): the collector hands `forget` the states of expired series that
+// no bind() handle holds; they leave the trie (every key they were cached under), the limits'
+// counts and the overflow set, so a trie holds only what lives. Path nodes stay (paths are few
+// next to ids and tag sets).
 
 const { checkKey, taggedId } = require('./args');
 
@@ -300,4 +305,81 @@ function descend(node, key) {
   return next;
 }
 
-module.exports = { lookup, lookupTagged, lookupForBind };
+// A state being forgotten (its `ref` while `forget` runs; -1 after it, as for a new state).
+const GONE = -2;
+
+/**
+ * Removes expired series states `states` from collector `c`'s tries. A state that is not the
+ * trie's (a gauge set keeps its own) is left alone.
+ */
+function forget(c, states) {
+  const swept = new Set();
+  for (const s of states) {
+    const node = walk(c.tries[s.method.index], s.path);
+    if (node === undefined || stateOf(node, s.id) !== s) continue;
+    s.ref = GONE;
+    c.seriesCount -= 1;
+    c.overflows.delete(s);
+    untagSet(node, s.id);
+    unlink(node, s);
+    if (node.tags !== null) swept.add(node);
+  }
+  for (const node of swept) {
+    if (prune(node.tags, new Set())) node.tags = null;
+  }
+  for (const s of states) if (s.ref === GONE) s.ref = -1;
+}
+
+/** Removes state `s` named `name` from path node `node`'s series: under its name, and its id as given. */
+function unlink(node, s) {
+  if (node.state === s) {
+    node.id = NONE;
+    node.state = undefined;
+  }
+  if (node.ids === null) return;
+  const name = s.id;
+  node.ids.delete(name);
+  // The id given as a number (resolve caches 1 beside '1').
+  const n = Number(name);
+  if (String(n) === name && node.ids.get(n) === s) node.ids.delete(n);
+  if (node.ids.size === 0) node.ids = null;
+}
+
+/**
+ * One tag set fewer for the id of series `name` at `node`, if it is a tagged series: `id{...}`
+ * for an id with tag sets (a name of that form without tags is the same series as the tagged
+ * one, as resolve names them).
+ */
+function untagSet(node, name) {
+  if (node.tagSets === null || name.charCodeAt(name.length - 1) !== 0x7d) return;
+  for (let p = name.indexOf('{'); p > 0; p = name.indexOf('{', p + 1)) {
+    const id = name.slice(0, p);
+    const n = node.tagSets.get(id);
+    if (n === undefined) continue;
+    if (n > 1) node.tagSets.set(id, n - 1);
+    else node.tagSets.delete(id);
+    return;
+  }
+}
+
+/** Drops the forgotten states from the tag trie under `t`; true when nothing is left in it. */
+function prune(t, seen) {
+  if (seen.has(t)) return t.state === undefined && t.next === undefined && t.children === null;
+  seen.add(t);
+  if (t.state !== undefined && t.state.ref === GONE) t.state = undefined;
+  if (t.children !== null) {
+    for (const [key, next] of t.children) if (prune(next, seen)) t.children.delete(key);
+    if (t.children.size === 0) t.children = null;
+    // `key`/`next` only remember the last child looked up: forget it if it is gone.
+    if (t.next !== undefined && (t.children === null || t.children.get(t.key) !== t.next)) {
+      t.key = NONE;
+      t.next = undefined;
+    }
+  } else if (t.next !== undefined && prune(t.next, seen)) {
+    t.key = NONE;
+    t.next = undefined;
+  }
+  return t.state === undefined && t.next === undefined && t.children === null;
+}
+
+module.exports = { lookup, lookupTagged, lookupForBind, forget };

@@ -287,9 +287,32 @@ impl NativeEngine {
         self.engine.drain();
     }
 
+    /// Frees series without data for `n` intervals when an interval closes (`expireAfter`;
+    /// undefined: never). lib/args.js checks the option.
+    #[napi]
+    pub fn set_expire_after(&mut self, n: Option<u32>) {
+        self.engine.set_expire_after(n);
+        self.intake.with(|g| g.set_expire_after(n));
+    }
+
+    /// How many series this process's engine holds (defined and not expired).
+    #[napi(getter)]
+    pub fn live_series(&self) -> u32 {
+        self.engine.live() as u32
+    }
+
+    /// A delivering instance: how many series its registry holds (its own, its workers' and
+    /// threads'), once what is queued for the intake is in.
+    #[napi]
+    pub fn gathered_series(&self) -> u32 {
+        self.intake.with(|g| g.series() as u32)
+    }
+
     /// Closes interval `k` (JS moves on to interval `next`), taking the JS series' values
     /// (parallel arrays: series id, JSON text, write time) and the interval's counts. The
-    /// snapshot is then shipped, kept, posted or rendered with the methods below.
+    /// snapshot is then shipped, kept, posted or rendered with the methods below. Returns the ids
+    /// of the series that expired (see `setExpireAfter`): JS forgets them before it records
+    /// again, since a new series may take their ids.
     #[napi(catch_unwind)]
     pub fn close_interval(
         &mut self,
@@ -299,15 +322,18 @@ impl NativeEngine {
         js_json: Vec<String>,
         js_at: Vec<f64>,
         counts: IntervalCounts,
-    ) {
+    ) -> Vec<u32> {
         let js = js_ids
             .into_iter()
             .zip(js_json)
             .zip(js_at)
             .map(|((id, json), at)| JsValue { id, json, at })
             .collect();
-        self.closed = Some(self.engine.close(k, js, counts.into()));
+        let closed = self.engine.close(k, js, counts.into());
+        let expired = closed.expired.clone();
+        self.closed = Some(closed);
         self.open = next;
+        expired
     }
 
     /// The closed interval's tree as JSON text (for 'sample' listeners).

@@ -146,6 +146,13 @@ exporting.serve({
   console.log(server.rejectedBy.tls + server.rejectedBy.unauthorized);
 }, () => undefined);
 
+// Expiry: series idle for 5 intervals are freed; how many an instance holds.
+const expiring = new Panopticon({ interval: 1000, expireAfter: 5 });
+const held: Panopticon.SeriesStats = expiring.seriesStats();
+const registry: number = held.registry === null ? held.engine + held.lookup : held.registry;
+console.log(registry, new Panopticon({ persist: true, expireAfter: Infinity }).persist);
+expiring.stop();
+
 // @ts-expect-error a path is an array
 p.inc('http', 'requests');
 // @ts-expect-error timedSample takes an hrtime pair

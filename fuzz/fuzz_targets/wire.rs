@@ -28,12 +28,13 @@ fn encode(m: &Message) -> String {
             })
             .collect(),
     };
-    let definitions: Vec<&SeriesKey> = m.definitions.iter().collect();
+    let definitions: Vec<(u32, &SeriesKey)> = m.definitions.iter().map(|(i, k)| (*i, k)).collect();
     wire::encode(
         &snapshot,
         Keys::Delta {
             indexes: &m.indexes,
             definitions: &definitions,
+            forgotten: &m.forgotten,
             dictionary: m.dictionary,
         },
     )

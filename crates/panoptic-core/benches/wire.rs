@@ -20,14 +20,15 @@ const EPOCH: u64 = 0x5eed;
 fn bench_snapshot(c: &mut Criterion, name: &str, snap: &Snapshot) {
     let n = snap.entries.len();
     let indexes: Vec<u32> = (0..n as u32).collect();
-    let no_definitions: [&SeriesKey; 0] = [];
+    let no_definitions: [(u32, &SeriesKey); 0] = [];
     // After the first message the master has every key: only indexes travel.
     let steady = Keys::Delta {
         indexes: &indexes,
         definitions: &no_definitions,
+        forgotten: &[],
         dictionary: Dictionary {
             epoch: EPOCH,
-            base: n as u32,
+            serial: 1,
         },
     };
     let first = Keys::All { epoch: EPOCH };

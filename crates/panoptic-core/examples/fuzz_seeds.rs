@@ -204,8 +204,12 @@ fn main() {
         &snapshot,
         Keys::Delta {
             indexes: &indexes,
-            definitions: &[&new_key],
-            dictionary: Dictionary { epoch: 7, base: 23 },
+            definitions: &[(23, &new_key)],
+            forgotten: &[4, 9],
+            dictionary: Dictionary {
+                epoch: 7,
+                serial: 23,
+            },
         },
     );
     write(root, "wire", "delta", &base64.decode(delta).unwrap());

@@ -5,16 +5,17 @@
 //! as a definition, and after that only its index. So a steady snapshot costs the master no
 //! allocation and no hashing of keys ([`crate::gather`] resolves indexes).
 //!
-//! Layout (version 4, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
+//! Layout (version 5, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
 //! of a u64, at most 10 bytes):
 //! ```text
 //! "PNPT" | version u8 | k f64 | pid u32 | counts: dropped f64 | invalid f64 | overflowed f64 |
-//! errors f64 | epoch u64 | base u32
+//! errors f64 | epoch u64 | serial u32
 //! profile: interval f64 | start f64 | scale factor f64 | persist u8 | histogram options
 //!          (reservoir u8 | significant figures u8 | lowest f64 | highest f64)
 //! strings: count u32, then count x str     (the definitions' strings and the JSON values)
-//! definitions: count u32, then per definition (source index base, base + 1, ...):
-//!   method u32 | path length u32 | path u32 x length | id u32
+//! forgotten: count u32, then count x index u32   (series the sender expired)
+//! definitions: count u32, then per definition:
+//!   index u32 | method u32 | path length u32 | path u32 x length | id u32
 //! entries: count u32, then per entry:
 //!   index step varint | tag u8 | payload
 //!   tag 0 counter: count f64, total f64
@@ -33,8 +34,12 @@
 //! signed number: a sender's entries mostly come in index order, so a step is one byte, and a
 //! counter of `inc()` calls is about four bytes in all.
 //! (`method`, `path`, `id` and `json` are indexes into the string table.) `epoch` names the
-//! sender's dictionary: `base` 0 starts it afresh, any other `base` extends it and is only valid
-//! right after the definitions the master already has for that epoch. The profile
+//! sender's dictionary and `serial` counts the messages sent in it: `serial` 0 starts it afresh,
+//! any other is only valid right after the message before it (the master checks: a message
+//! lost in between makes the sender resync, one sent twice is refused). A message first forgets the indexes of the series
+//! its sender expired (their keys go), then defines keys at indexes: the next free index past the
+//! dictionary's end, or one forgotten before (an expired series' index taken by a new series).
+//! The profile
 //! ([`crate::snapshot::Profile`]) travels in every message (43 bytes): the master checks each
 //! snapshot's grid and options, whatever state its dictionaries are in.
 //!
@@ -56,7 +61,7 @@ use crate::stats::summary::Summary;
 
 const MAGIC: &[u8; 4] = b"PNPT";
 /// The wire version this build writes and reads.
-pub const VERSION: u8 = 4;
+pub const VERSION: u8 = 5;
 /// Largest whole number sent as a varint counter (larger ones are exact only as f64).
 const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
@@ -107,45 +112,54 @@ impl<'a> StringTable<'a> {
 /// Which definitions a message carries: its sender's dictionary state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dictionary {
-    /// Names the sender's dictionary; a new epoch (with `base` 0) replaces the old one.
+    /// Names the sender's dictionary; a new epoch (with `serial` 0) replaces the old one.
     pub epoch: u64,
-    /// Index of the first definition in the message (how many the master already has).
-    pub base: u32,
+    /// How many messages the sender sent in this dictionary before this one (0: a fresh one).
+    pub serial: u32,
 }
 
 /// How a message names its series.
 #[derive(Debug, Clone, Copy)]
 pub enum Keys<'a> {
-    /// Self-contained: every entry's key is defined, in a fresh dictionary (base 0).
+    /// Self-contained: every entry's key is defined, in a fresh dictionary (serial 0).
     All { epoch: u64 },
-    /// `indexes[i]` is entry i's index in the sender's dictionary; `definitions` are the keys of
-    /// indexes `dictionary.base..` (those the master does not have yet).
+    /// `indexes[i]` is entry i's index in the sender's dictionary; `forgotten` are indexes whose
+    /// series expired, `definitions` the keys the master does not have yet, by index.
     Delta {
         indexes: &'a [u32],
-        definitions: &'a [&'a SeriesKey],
+        definitions: &'a [(u32, &'a SeriesKey)],
+        forgotten: &'a [u32],
         dictionary: Dictionary,
     },
 }
 
 /// Encodes a snapshot as base64 text.
 pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
-    let all: Vec<&SeriesKey>;
-    let (indexes, definitions, dictionary) = match keys {
+    let all: Vec<(u32, &SeriesKey)>;
+    let (indexes, definitions, forgotten, dictionary) = match keys {
         Keys::All { epoch } => {
-            all = snapshot.entries.iter().map(|e| &*e.key).collect();
-            (None, &all[..], Dictionary { epoch, base: 0 })
+            all = (snapshot.entries.iter().enumerate())
+                .map(|(i, e)| (i as u32, &*e.key))
+                .collect();
+            (None, &all[..], &[][..], Dictionary { epoch, serial: 0 })
         }
         Keys::Delta {
             indexes,
             definitions,
+            forgotten,
             dictionary,
-        } => (Some(indexes), definitions, dictionary),
+        } => (Some(indexes), definitions, forgotten, dictionary),
     };
     let mut table = StringTable::default();
     // Definitions and entries first (they intern their strings), the table goes before them.
     let mut body = Writer { out: Vec::new() };
+    body.len(forgotten.len());
+    for &index in forgotten {
+        body.u32(index);
+    }
     body.len(definitions.len());
-    for key in definitions {
+    for &(index, key) in definitions {
+        body.u32(index);
         body.u32(table.intern(&key.method));
         body.len(key.path.len());
         for p in key.path.iter() {
@@ -215,7 +229,7 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
         w.f64(v);
     }
     w.out.extend_from_slice(&dictionary.epoch.to_le_bytes());
-    w.u32(dictionary.base);
+    w.u32(dictionary.serial);
     let p = &snapshot.profile;
     for v in [p.interval, p.start, p.scale_factor] {
         w.f64(v);
@@ -272,8 +286,10 @@ pub struct Message {
     pub dictionary: Dictionary,
     /// The sender's grid and options.
     pub profile: Profile,
-    /// Keys of dictionary indexes `dictionary.base..`.
-    pub definitions: Vec<SeriesKey>,
+    /// Dictionary indexes whose series the sender expired (to forget before the definitions).
+    pub forgotten: Vec<u32>,
+    /// Keys by dictionary index.
+    pub definitions: Vec<(u32, SeriesKey)>,
     /// Each entry's dictionary index (an index twice is refused when merging:
     /// [`crate::snapshot::Merged::add`]).
     pub indexes: Vec<u32>,
@@ -310,7 +326,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         errors: r.f64()?,
     };
     let epoch = r.u64()?;
-    let base = r.u32()?;
+    let serial = r.u32()?;
     let profile = Profile {
         interval: r.f64()?,
         start: r.f64()?,
@@ -341,11 +357,17 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         strings.get(i as usize).copied().ok_or(DecodeError::String)
     };
 
-    // Smallest definition: method, path length, id.
-    let n = r.count_u32(12)?;
-    check(base as u64 + n as u64 <= u32::MAX as u64, "dictionary size")?;
+    // Indexes are checked against the dictionary when it applies them (crate::gather).
+    let n = r.count_u32(4)?;
+    let mut forgotten = Vec::with_capacity(n);
+    for _ in 0..n {
+        forgotten.push(r.u32()?);
+    }
+    // Smallest definition: index, method, path length, id.
+    let n = r.count_u32(16)?;
     let mut definitions = Vec::with_capacity(n);
     for _ in 0..n {
+        let index = r.u32()?;
         let method = string(r.u32()?)?;
         check(!method.is_empty(), "empty method")?;
         let path_len = r.count_u32(4)?;
@@ -353,11 +375,12 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         for _ in 0..path_len {
             path.push(string(r.u32()?)?.to_string());
         }
-        definitions.push(SeriesKey {
+        let key = SeriesKey {
             method: method.into(),
             path: path.into(),
             id: string(r.u32()?)?.to_string(),
-        });
+        };
+        definitions.push((index, key));
     }
 
     // Smallest entry: index step, tag (a gauge without a number).
@@ -453,8 +476,9 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         k,
         pid,
         counts,
-        dictionary: Dictionary { epoch, base },
+        dictionary: Dictionary { epoch, serial },
         profile,
+        forgotten,
         definitions,
         indexes,
         values,
@@ -569,19 +593,29 @@ mod tests {
         }
     }
 
-    const FRESH: Dictionary = Dictionary { epoch: 7, base: 0 };
+    const FRESH: Dictionary = Dictionary {
+        epoch: 7,
+        serial: 0,
+    };
 
     fn self_contained(s: &Snapshot) -> String {
         encode(s, Keys::All { epoch: 7 })
     }
 
-    fn delta(s: &Snapshot, indexes: &[u32], definitions: &[&SeriesKey], base: u32) -> String {
-        let dictionary = Dictionary { epoch: 7, base };
+    fn delta(
+        s: &Snapshot,
+        indexes: &[u32],
+        definitions: &[(u32, &SeriesKey)],
+        forgotten: &[u32],
+        serial: u32,
+    ) -> String {
+        let dictionary = Dictionary { epoch: 7, serial };
         encode(
             s,
             Keys::Delta {
                 indexes,
                 definitions,
+                forgotten,
                 dictionary,
             },
         )
@@ -593,8 +627,12 @@ mod tests {
         let m = decode(&self_contained(&s)).unwrap();
         assert_eq!((m.k, m.pid, m.counts), (s.k, s.pid, s.counts));
         assert_eq!(m.dictionary, FRESH);
-        let keys: Vec<&SeriesKey> = s.entries.iter().map(|e| &*e.key).collect();
-        assert_eq!(m.definitions.iter().collect::<Vec<_>>(), keys);
+        let keys: Vec<(u32, &SeriesKey)> = (s.entries.iter().enumerate())
+            .map(|(i, e)| (i as u32, &*e.key))
+            .collect();
+        let decoded: Vec<(u32, &SeriesKey)> = m.definitions.iter().map(|(i, k)| (*i, k)).collect();
+        assert_eq!(decoded, keys);
+        assert!(m.forgotten.is_empty());
         assert_eq!(m.indexes, (0..s.entries.len() as u32).collect::<Vec<_>>());
         let values: Vec<&Value> = s.entries.iter().map(|e| &e.value).collect();
         assert_eq!(m.values.iter().collect::<Vec<_>>(), values);
@@ -607,12 +645,20 @@ mod tests {
         let text = delta(
             &s,
             &[9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13],
-            &[&new_key],
+            &[(1, &new_key)],
+            &[1, 14],
             9,
         );
         let m = decode(&text).unwrap();
-        assert_eq!(m.dictionary, Dictionary { epoch: 7, base: 9 });
-        assert_eq!(m.definitions, vec![new_key]);
+        assert_eq!(
+            m.dictionary,
+            Dictionary {
+                epoch: 7,
+                serial: 9
+            }
+        );
+        assert_eq!(m.forgotten, [1, 14]);
+        assert_eq!(m.definitions, vec![(1, new_key)]);
         assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13]);
         // Keys are not repeated: the steady message is much smaller than a self-contained one.
         assert!(text.len() < self_contained(&s).len());
@@ -684,7 +730,7 @@ mod tests {
             };
             let n = s.entries.len() as u32;
             let indexes: Vec<u32> = (0..n).collect();
-            let text = delta(&s, &indexes, &[], n);
+            let text = delta(&s, &indexes, &[], &[], n);
             base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .unwrap()
@@ -711,7 +757,7 @@ mod tests {
                 ..Snapshot::default()
             };
             let indexes: Vec<u32> = entries.iter().map(|e| e.0).collect();
-            let m = decode(&delta(&s, &indexes, &[], 1)).unwrap();
+            let m = decode(&delta(&s, &indexes, &[], &[], 1)).unwrap();
             prop_assert_eq!(m.indexes, indexes);
             let values: Vec<Value> = s.entries.iter().map(|e| e.value.clone()).collect();
             prop_assert_eq!(m.values, values);

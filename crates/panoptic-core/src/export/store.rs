@@ -242,12 +242,21 @@ impl Store {
 
     /// Adds a delivered interval.
     pub fn add(&mut self, delivery: &Delivery) {
+        self.expire(delivery.expired());
+        let (ids, values) = delivery.merged();
         delivery.keys().with(|keys| {
             if keys.len() > self.keys.len() {
                 self.keys.extend_from_slice(&keys[self.keys.len()..]);
             }
+            // An id freed by an expiry may name a new series now: its key is the registry's.
+            let parts = delivery.parts().flat_map(|part| part.ids);
+            for &id in ids.iter().chain(parts) {
+                let (mine, theirs) = (&mut self.keys[id as usize], &keys[id as usize]);
+                if !Arc::ptr_eq(mine, theirs) {
+                    *mine = theirs.clone();
+                }
+            }
         });
-        let (ids, values) = delivery.merged();
         for (&id, value) in ids.iter().zip(values) {
             if !matches!(value, Value::Meter(_)) {
                 self.cluster.add(id, value);
@@ -330,6 +339,29 @@ impl Store {
         self.time_stamp = delivery.format().time_stamp;
         self.deliveries += 1;
         self.last = Some(delivery.clone());
+    }
+
+    /// Forgets expired series (the registry freed their ids): they leave every export, which
+    /// Prometheus sees as any series that stops (staleness). Their ids may come back as new
+    /// series, from zero.
+    fn expire(&mut self, ids: &[u32]) {
+        if ids.is_empty() {
+            return;
+        }
+        let columns = std::iter::once(&mut self.cluster).chain(
+            self.processes
+                .iter_mut()
+                .flat_map(|p| p.values_mut().map(|(_, c)| c)),
+        );
+        for column in columns {
+            for &id in ids {
+                if let Some(slot) = column.0.get_mut(id as usize) {
+                    *slot = None;
+                }
+            }
+        }
+        let gone: std::collections::HashSet<u32> = ids.iter().copied().collect();
+        self.meters.retain(|(_, id), _| !gone.contains(id));
     }
 
     /// Forgets a worker that exited: its own series (and its threads'). What it contributed to
@@ -623,5 +655,64 @@ mod tests {
         };
         assert_eq!(d.count(), 3);
         assert_eq!(d.stats(&[]).max, Some(3.0));
+    }
+
+    #[test]
+    fn expired_series_leave_the_store_and_come_back_from_zero() {
+        let mut g = Gathering::default();
+        g.set_expire_after(Some(2));
+        let mut store = Store::new(Origin::default());
+        store.keep_processes();
+        let ids = |store: &Store| -> Vec<(String, Option<String>)> {
+            exported(store)
+                .into_iter()
+                .map(|(id, who, _)| (id, who))
+                .collect()
+        };
+        let d = deliver(
+            &mut g,
+            0.0,
+            &[("inc", "a", counter(1.0))],
+            &[(1, &[("inc", "b", counter(5.0))])],
+        );
+        store.add(&d);
+        // The worker's next messages lack b (a self-contained message is its whole dictionary).
+        for k in [1.0, 2.0] {
+            let d = deliver(&mut g, k, &[("inc", "a", counter(1.0))], &[(1, &[])]);
+            store.add(&d);
+            let expected = if k == 1.0 { 2 } else { 1 };
+            assert_eq!(
+                g.series(),
+                expected,
+                "b expires two intervals after its last data"
+            );
+        }
+        assert_eq!(
+            ids(&store),
+            [
+                ("a".to_string(), None),
+                ("a".to_string(), Some("masterNone".to_string()))
+            ]
+        );
+        let d = deliver(
+            &mut g,
+            3.0,
+            &[("inc", "a", counter(1.0))],
+            &[(1, &[("inc", "b", counter(2.0))])],
+        );
+        store.add(&d);
+        let b: Vec<Cumulative> = (exported(&store).into_iter())
+            .filter(|(id, _, _)| id == "b")
+            .map(|(_, _, c)| c)
+            .collect();
+        let fresh = Cumulative::Counter {
+            total: 2.0,
+            calls: 1.0,
+        };
+        assert_eq!(
+            b,
+            [fresh.clone(), fresh],
+            "back from zero, in the cluster and its worker"
+        );
     }
 }

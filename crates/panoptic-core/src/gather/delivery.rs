@@ -26,6 +26,9 @@ pub(crate) struct Contents {
     pub meta: Meta,
     /// The first few series left out of a part's tree because another took their place.
     pub collisions: Vec<String>,
+    /// Series ids the registry freed when this delivery was made (see
+    /// [`super::registry::Registry::expire`]): the exports forget them.
+    pub expired: Vec<u32>,
 }
 
 /// One part of a delivery (see [`Delivery::parts`]).
@@ -176,6 +179,12 @@ impl Delivery {
     /// The merged series: ids and values.
     pub fn merged(&self) -> (&[u32], &[Value]) {
         (&self.0.merged.ids, &self.0.merged.values)
+    }
+
+    /// Series ids that expired when this delivery was made: what the exports hold of them goes
+    /// (an id may name a new series in a later delivery).
+    pub fn expired(&self) -> &[u32] {
+        &self.0.expired
     }
 
     /// The keys of the series ids.

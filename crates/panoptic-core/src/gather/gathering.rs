@@ -63,9 +63,15 @@ pub enum Source {
 #[derive(Debug)]
 struct SourceKeys {
     epoch: u64,
+    /// The serial the next message must have ([`crate::wire`]).
+    serial: u32,
+    /// By index; [`FORGOTTEN`] where the sender expired the series.
     ids: Vec<u32>,
     overflowed: Vec<bool>,
 }
+
+/// A source's index whose series the source expired (until a definition takes it again).
+const FORGOTTEN: u32 = u32::MAX;
 
 /// The key of `method`'s overflow series: `panoptic.overflow.<method>`, as a recording process
 /// names its own (lib/lookup.js).
@@ -118,6 +124,8 @@ pub struct Gathering {
     delivered: Option<f64>,
     /// The most series the registry takes (see [`Gathering::set_max_series`]).
     max_series: Option<usize>,
+    /// See [`Gathering::set_expire_after`].
+    expire_after: Option<u32>,
     late: u64,
     decode_errors: u64,
     mismatched: u64,
@@ -144,6 +152,31 @@ impl Gathering {
     /// without bound (the master's own series and its threads' are bounded by their maxSeries).
     pub fn set_max_series(&mut self, max: usize) {
         self.max_series = Some(max);
+    }
+
+    /// Frees the series no source holds in its dictionary (their senders expired them, or
+    /// exited) that had no data for `n` intervals when an interval is delivered (None: never):
+    /// the registry's entry goes ([`Registry::expire`]), and the delivery names them for the
+    /// exports ([`Delivery::expired`]).
+    pub fn set_expire_after(&mut self, n: Option<u32>) {
+        self.expire_after = n;
+    }
+
+    /// How many series the registry holds.
+    pub fn series(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// This process's engine expired series `indexes` (the next closed interval's indexes may
+    /// name new series).
+    pub fn forget_local(&mut self, indexes: &[u32]) {
+        for &index in indexes {
+            if let Some(place) = self.local_ids.get_mut(index as usize) {
+                if let Some((_, id)) = place.take() {
+                    self.registry.release(id);
+                }
+            }
+        }
     }
 
     /// The id of `key` for a source's dictionary, or of its method's overflow series (true) past
@@ -237,8 +270,9 @@ impl Gathering {
     }
 
     /// Gives ids to some of `message`'s new keys (`definitions`, a slice of its definitions,
-    /// in order), added to `registered`; nothing when its source's dictionary cannot take it
-    /// (the message will be refused: [`Rejection::Resync`]). Apart from the rest of a
+    /// in order), added to `registered` and held for the source's dictionary; nothing when the
+    /// dictionary cannot take the message (it will be refused: [`Rejection::Resync`], or as a
+    /// duplicate). Apart from the rest of a
     /// message's handling so that the intake can register a flood of new keys a slice at a
     /// time and let a delivery in between ([`crate::gather::intake`]); the ids then go to
     /// [`Gathering::receive_registered`].
@@ -246,16 +280,20 @@ impl Gathering {
         &mut self,
         source: &Source,
         message: &Message,
-        definitions: &[SeriesKey],
+        definitions: &[(u32, SeriesKey)],
         registered: &mut Vec<(u32, bool)>,
     ) {
         let dictionary = &message.dictionary;
-        let fresh = dictionary.base == 0;
-        let extends = (self.dictionaries.get(source)).is_some_and(|dict| {
-            dict.epoch == dictionary.epoch && dict.ids.len() == dictionary.base as usize
-        });
-        if fresh || extends {
-            registered.extend(definitions.iter().map(|key| self.intern_capped(key)));
+        let fresh = dictionary.serial == 0;
+        let follows = (self.dictionaries.get(source))
+            .is_some_and(|dict| dict.epoch == dictionary.epoch && dict.serial == dictionary.serial);
+        if fresh || follows {
+            for (_, key) in definitions {
+                let (id, overflowed) = self.intern_capped(key);
+                // Held from now: a delivery between two slices must not expire it.
+                self.registry.hold(id);
+                registered.push((id, overflowed));
+            }
         }
     }
 
@@ -290,34 +328,76 @@ impl Gathering {
             mut counts,
             dictionary,
             profile,
+            forgotten,
             definitions,
             mut indexes,
             mut values,
         } = message;
         let mut dict = (self.dictionaries.remove(source)).unwrap_or(SourceKeys {
             epoch: dictionary.epoch,
+            serial: 0,
             ids: Vec::new(),
             overflowed: Vec::new(),
         });
-        if dictionary.base == 0 {
+        if dictionary.serial == 0 {
             dict.epoch = dictionary.epoch;
+            self.release_all(&dict.ids);
             dict.ids.clear();
             dict.overflowed.clear();
-        } else if dict.epoch != dictionary.epoch || dict.ids.len() != dictionary.base as usize {
+        } else if dict.epoch != dictionary.epoch || dictionary.serial > dict.serial {
+            // Another dictionary, or a message missing in between.
             self.dictionaries.insert(source.clone(), dict);
             return Err(Rejection::Resync);
+        } else if dictionary.serial < dict.serial {
+            // One applied already (a peer sending a message twice): it changes nothing.
+            self.dictionaries.insert(source.clone(), dict);
+            let e = DecodeError::Invalid("a message of a dictionary sent before");
+            return Err(Rejection::Decode(e));
         }
-        // Registered under the same condition as checked above: one id per definition.
+        dict.serial = dictionary.serial.wrapping_add(1).max(1);
+        // Registered (and held) under the condition checked above: one id per definition.
         debug_assert_eq!(registered.len(), definitions.len());
-        for (id, overflowed) in registered {
-            dict.ids.push(id);
-            dict.overflowed.push(overflowed);
+        let registered_ids: Vec<u32> = registered.iter().map(|&(id, _)| id).collect();
+        // Expired series first: their indexes may be taken by the definitions that follow.
+        for &index in &forgotten {
+            match dict.ids.get_mut(index as usize) {
+                Some(id) if *id != FORGOTTEN => {
+                    self.registry.release(*id);
+                    *id = FORGOTTEN;
+                }
+                _ => {
+                    self.release_all(&registered_ids);
+                    self.keep_dictionary(source, dict);
+                    let e = DecodeError::Invalid("a forgotten index not in the dictionary");
+                    return Err(Rejection::Decode(e));
+                }
+            }
+        }
+        for (n, ((index, _), (id, overflowed))) in definitions.iter().zip(registered).enumerate() {
+            // An index the dictionary has (forgotten or not: the sender's word), or the next one.
+            let i = *index as usize;
+            if i > dict.ids.len() {
+                self.release_all(&registered_ids[n..]);
+                self.keep_dictionary(source, dict);
+                let e = DecodeError::Invalid("a definition past the dictionary's end");
+                return Err(Rejection::Decode(e));
+            }
+            if i == dict.ids.len() {
+                dict.ids.push(id);
+                dict.overflowed.push(overflowed);
+            } else {
+                let old = std::mem::replace(&mut dict.ids[i], id);
+                if old != FORGOTTEN {
+                    self.registry.release(old);
+                }
+                dict.overflowed[i] = overflowed;
+            }
         }
         // The indexes become ids in place; values of series put into overflow are counted.
         let (mut mapped, mut any_mapped) = (0.0, false);
         for (index, value) in indexes.iter_mut().zip(&values) {
             let i = *index as usize;
-            let Some(&id) = dict.ids.get(i) else {
+            let Some(&id) = dict.ids.get(i).filter(|&&id| id != FORGOTTEN) else {
                 self.keep_dictionary(source, dict);
                 let e = DecodeError::Invalid("an index not in the dictionary");
                 return Err(Rejection::Decode(e));
@@ -386,6 +466,15 @@ impl Gathering {
     fn keep_dictionary(&mut self, source: &Source, dict: SourceKeys) {
         if matches!(source, Source::Worker(_)) {
             self.dictionaries.insert(source.clone(), dict);
+        } else {
+            self.release_all(&dict.ids);
+        }
+    }
+
+    /// A dictionary of these ids goes.
+    fn release_all(&mut self, ids: &[u32]) {
+        for &id in ids.iter().filter(|&&id| id != FORGOTTEN) {
+            self.registry.release(id);
         }
     }
 
@@ -427,17 +516,28 @@ impl Gathering {
         if self.local_ids.len() <= index {
             self.local_ids.resize(index + 1, None);
         }
-        self.local_ids[index] = Some((key, id));
+        self.registry.hold(id);
+        if let Some((_, old)) = self.local_ids[index].replace((key, id)) {
+            self.registry.release(old);
+        }
         id
     }
 
     /// Forgets the dictionaries of a worker that exited (and of its threads).
     pub fn forget_worker(&mut self, worker: u32) {
         let prefix = format!("{worker}:");
-        self.dictionaries.retain(|source, _| match source {
-            Source::Worker(id) => *id != worker,
-            Source::Thread(label) => !label.starts_with(&prefix),
+        let mut gone = Vec::new();
+        self.dictionaries.retain(|source, dict| {
+            let keep = match source {
+                Source::Worker(id) => *id != worker,
+                Source::Thread(label) => !label.starts_with(&prefix),
+            };
+            if !keep {
+                gone.append(&mut dict.ids);
+            }
+            keep
         });
+        self.release_all(&gone);
     }
 
     /// Takes a snapshot posted by a thread of this process (no decoding: shared memory).
@@ -508,6 +608,7 @@ impl Gathering {
             .merged
             .add(&part.ids, &part.values)
             .map_err(|_| Rejection::Decode(DecodeError::Invalid("a series twice")))?;
+        self.registry.touch(&part.ids, part.k);
         match slot {
             Slot::Local => interval.local = Some(part),
             Slot::From(Source::Worker(id)) => {
@@ -575,7 +676,14 @@ impl Gathering {
                 },
             ),
         };
+        // After the interval's ids are read above: an expired id may be given to a new series,
+        // which this delivery's keys must not show (it holds the era after the expiry).
+        let expired = match self.expire_after {
+            Some(n) => self.registry.expire(k, n),
+            None => Vec::new(),
+        };
         Delivery::new(Contents {
+            expired,
             format,
             keys: self.registry.keys().clone(),
             local: interval.local,
@@ -641,22 +749,39 @@ mod tests {
         encode(s, Keys::All { epoch: 1 })
     }
 
-    fn delta(
+    /// A message in dictionary `epoch` (its `serial`th), defining `definitions` by index after
+    /// forgetting `forgotten`.
+    fn delta_forgetting(
         s: &Snapshot,
         indexes: &[u32],
-        definitions: &[&SeriesKey],
-        epoch: u64,
-        base: u32,
+        definitions: &[(u32, &SeriesKey)],
+        forgotten: &[u32],
+        (epoch, serial): (u64, u32),
     ) -> String {
-        let dictionary = Dictionary { epoch, base };
+        let dictionary = Dictionary { epoch, serial };
         encode(
             s,
             Keys::Delta {
                 indexes,
                 definitions,
+                forgotten,
                 dictionary,
             },
         )
+    }
+
+    /// As delta_forgetting, defining `definitions` at indexes 0, 1, ... and forgetting nothing.
+    fn delta(
+        s: &Snapshot,
+        indexes: &[u32],
+        definitions: &[&SeriesKey],
+        epoch: u64,
+        serial: u32,
+    ) -> String {
+        let definitions: Vec<(u32, &SeriesKey)> = (definitions.iter().enumerate())
+            .map(|(i, k)| (i as u32, *k))
+            .collect();
+        delta_forgetting(s, indexes, &definitions, &[], (epoch, serial))
     }
 
     fn parse(text: &str) -> serde_json::Value {
@@ -1138,7 +1263,7 @@ mod tests {
         let mut s2 = s.clone();
         s2.k = 2.0;
         s2.entries.reverse();
-        let steady = delta(&s2, &[1, 0], &[], 9, 2);
+        let steady = delta(&s2, &[1, 0], &[], 9, 1);
         assert_eq!(g.receive(Source::Worker(1), &steady, 2.0), Ok(()));
         let d = everything(g.deliver(2.0, format()));
         assert_eq!(d["workers"]["1"]["p"]["b"]["value"]["val"], 0.02);
@@ -1154,6 +1279,15 @@ mod tests {
             g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 5, 2), 3.0),
             Err(Rejection::Resync)
         );
+        // A message lost in between (serial 3 after 1): a resync. One sent again: malformed.
+        assert_eq!(
+            g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 9, 3), 3.0),
+            Err(Rejection::Resync)
+        );
+        assert!(matches!(
+            g.receive(Source::Worker(1), &steady, 3.0),
+            Err(Rejection::Decode(_))
+        ));
         // A series twice in one message: refused whole.
         assert_eq!(
             g.receive(Source::Worker(1), &delta(&s3, &[1, 1], &[], 9, 2), 3.0),
@@ -1161,17 +1295,62 @@ mod tests {
         );
         // An index beyond the dictionary from a known source: malformed.
         assert!(matches!(
-            g.receive(Source::Worker(1), &delta(&s3, &[0, 7], &[], 9, 2), 3.0),
+            g.receive(Source::Worker(1), &delta(&s3, &[0, 7], &[], 9, 3), 3.0),
             Err(Rejection::Decode(_))
         ));
         g.forget_worker(1);
         assert_eq!(
-            g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 9, 2), 3.0),
+            g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 9, 4), 3.0),
             Err(Rejection::Resync),
             "forgotten"
         );
         let d3 = everything(g.deliver(3.0, format()));
-        assert_eq!(d3["meta"]["late"], 3);
-        assert_eq!(d3["meta"]["decodeErrors"], 2);
+        assert_eq!(d3["meta"]["late"], 4);
+        assert_eq!(d3["meta"]["decodeErrors"], 3);
+    }
+
+    #[test]
+    fn forgotten_indexes_name_nothing_until_defined_again() {
+        let mut g = Gathering::default();
+        let s = snap(
+            1.0,
+            11,
+            vec![("inc", "a", counter(1.0)), ("inc", "b", counter(2.0))],
+        );
+        let keys: Vec<&SeriesKey> = s.entries.iter().map(|e| &*e.key).collect();
+        assert_eq!(
+            g.receive(Source::Worker(1), &delta(&s, &[0, 1], &keys, 9, 0), 1.0),
+            Ok(())
+        );
+        // b expired: index 1 names nothing, and a new series c takes it.
+        let only_a = snap(2.0, 11, vec![("inc", "a", counter(1.0))]);
+        let m = delta_forgetting(&only_a, &[0], &[], &[1], (9, 1));
+        assert_eq!(g.receive(Source::Worker(1), &m, 2.0), Ok(()));
+        let a_and_b = snap(
+            3.0,
+            11,
+            vec![("inc", "a", counter(1.0)), ("inc", "b", counter(2.0))],
+        );
+        assert!(matches!(
+            g.receive(Source::Worker(1), &delta(&a_and_b, &[0, 1], &[], 9, 2), 3.0),
+            Err(Rejection::Decode(_))
+        ));
+        let c = snap(4.0, 11, vec![("inc", "c", counter(3.0))]);
+        let c_key = key("inc", &["p"], "c");
+        let m = delta_forgetting(&c, &[1], &[(1, &c_key)], &[], (9, 3));
+        assert_eq!(g.receive(Source::Worker(1), &m, 4.0), Ok(()));
+        let d = everything(g.deliver(4.0, format()));
+        assert_eq!(d["workers"]["1"]["p"]["c"]["value"]["val"], 0.03);
+        // Hostile: forgetting an index twice or one never defined, defining past the end.
+        let empty = snap(5.0, 11, vec![]);
+        for m in [
+            delta_forgetting(&empty, &[], &[], &[7], (9, 4)),
+            delta_forgetting(&empty, &[], &[(5, &c_key)], &[], (9, 5)),
+        ] {
+            assert!(matches!(
+                g.receive(Source::Worker(1), &m, 5.0),
+                Err(Rejection::Decode(_))
+            ));
+        }
     }
 }

@@ -200,8 +200,14 @@ impl Intake {
     /// thread need not wait for (a delivery, through [`Intake::deliver`], waits for it).
     pub fn keep_local(&self, closed: Closed) {
         self.run(Lane::Local, move |shared| {
-            let Closed { snapshot, indexes } = closed;
-            shared.gathering.lock().keep_local(snapshot, &indexes);
+            let Closed {
+                snapshot,
+                indexes,
+                expired,
+            } = closed;
+            let mut gathering = shared.gathering.lock();
+            gathering.forget_local(&expired);
+            gathering.keep_local(snapshot, &indexes);
         });
     }
 
@@ -303,6 +309,7 @@ mod tests {
         Closed {
             snapshot: crate::testing::snapshot(k, 0, series),
             indexes: vec![0],
+            expired: Vec::new(),
         }
     }
 
@@ -415,12 +422,16 @@ mod tests {
             k: 1.0,
             ..Snapshot::default()
         };
-        let dictionary = crate::wire::Dictionary { epoch: 5, base: 3 };
+        let dictionary = crate::wire::Dictionary {
+            epoch: 5,
+            serial: 3,
+        };
         let delta = encode(
             &snapshot,
             Keys::Delta {
                 indexes: &[],
                 definitions: &[],
+                forgotten: &[],
                 dictionary,
             },
         );

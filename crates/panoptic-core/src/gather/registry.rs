@@ -10,6 +10,11 @@
 //! (`a / b` and `a / b / c`). Conflicts are found once, when a series is first seen; an interval
 //! then only looks at the series that have any ([`Registry::settle`]): as in panopticon 0.3.0
 //! without `persist`, series conflict only when both have data in the same tree.
+//!
+//! Expiry ([`Registry::expire`]): a series no source's dictionary holds and without data for the
+//! master's `expireAfter` intervals is freed (its key, its place, its conflicts), and its id is
+//! given to a new series once no delivery made before the expiry is left (a delivery renders its
+//! trees from ids whenever it is read: [`Keys`] keeps the old key until the id is taken again).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -59,17 +64,31 @@ impl Index {
     fn insert(&mut self, hash: u64, n: u32) {
         self.shards[Index::shard(hash)].insert_unique(hash, (hash, n), |&(h, _)| h);
     }
+
+    /// Removes entry `n` of `hash` (if there).
+    fn remove(&mut self, hash: u64, n: u32) {
+        let shard = &mut self.shards[Index::shard(hash)];
+        if let Ok(entry) = shard.find_entry(hash, |&(h, m)| h == hash && m == n) {
+            entry.remove();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(HashTable::len).sum()
+    }
 }
 
 /// A node of the tree of places, in [`Places`]' arena: the series whose place it is, and a list
-/// of the nodes below it (first child, then siblings). Small: there is one per series (its id's
-/// place), nearly always with one series and nothing below.
+/// of the nodes below it (first child, then siblings both ways, so a node leaves the list at
+/// once). Small: there is one per series (its id's place), nearly always with one series and
+/// nothing below.
 #[derive(Debug)]
 struct Node {
     element: Box<str>,
     parent: u32,
     first_child: u32,
     next_sibling: u32,
+    previous_sibling: u32,
     series: Here,
 }
 
@@ -106,14 +125,31 @@ impl Here {
             }
         };
     }
+
+    fn remove(&mut self, id: u32) {
+        *self = match std::mem::take(self) {
+            Here::One(x) if x == id => Here::None,
+            Here::Many(mut ids) => {
+                ids.retain(|&x| x != id);
+                match ids[..] {
+                    [] => Here::None,
+                    [one] => Here::One(one),
+                    _ => Here::Many(ids),
+                }
+            }
+            other => other,
+        };
+    }
 }
 
 /// The tree of places: nodes in one arena (node 0 is the root), found by parent and path element
 /// through an [`Index`], so that a place with a million children grows like any other index.
+/// Nodes left without series nor children are freed (expiry) and their slots reused.
 #[derive(Debug)]
 struct Places {
     nodes: Vec<Node>,
     children: Index,
+    free: Vec<u32>,
 }
 
 impl Default for Places {
@@ -124,37 +160,88 @@ impl Default for Places {
                 parent: NO_NODE,
                 first_child: NO_NODE,
                 next_sibling: NO_NODE,
+                previous_sibling: NO_NODE,
                 series: Here::None,
             }],
             children: Index::default(),
+            free: Vec::new(),
         }
     }
 }
 
 impl Places {
-    /// The child of node `parent` at `element`, made when missing.
-    fn child(&mut self, hasher: &RandomState, parent: u32, element: &str) -> u32 {
+    /// The child of node `parent` at `element`, if there is one.
+    fn find(&self, hasher: &RandomState, parent: u32, element: &str) -> Option<u32> {
         let hash = hasher.hash_one((parent, element));
         let nodes = &self.nodes;
-        let is = |n: u32| {
+        self.children.find(hash, |n| {
             let node = &nodes[n as usize];
             node.parent == parent && &*node.element == element
-        };
-        if let Some(n) = self.children.find(hash, is) {
+        })
+    }
+
+    /// The child of node `parent` at `element`, made when missing.
+    fn child(&mut self, hasher: &RandomState, parent: u32, element: &str) -> u32 {
+        if let Some(n) = self.find(hasher, parent, element) {
             return n;
         }
-        let n = u32::try_from(self.nodes.len()).expect("more than 2^32 places");
-        let up = &mut self.nodes[parent as usize];
-        let next_sibling = std::mem::replace(&mut up.first_child, n);
-        self.nodes.push(Node {
+        let next_sibling = self.nodes[parent as usize].first_child;
+        let node = Node {
             element: element.into(),
             parent,
             first_child: NO_NODE,
             next_sibling,
+            previous_sibling: NO_NODE,
             series: Here::None,
-        });
-        self.children.insert(hash, n);
+        };
+        let n = match self.free.pop() {
+            Some(n) => {
+                self.nodes[n as usize] = node;
+                n
+            }
+            None => {
+                self.nodes.push(node);
+                u32::try_from(self.nodes.len() - 1).expect("more than 2^32 places")
+            }
+        };
+        if next_sibling != NO_NODE {
+            self.nodes[next_sibling as usize].previous_sibling = n;
+        }
+        self.nodes[parent as usize].first_child = n;
+        self.children.insert(hasher.hash_one((parent, element)), n);
         n
+    }
+
+    /// Takes series `id` from its place (`path`), and frees the nodes this leaves empty.
+    fn remove(&mut self, hasher: &RandomState, path: &[&str], id: u32) {
+        let mut node = 0;
+        for element in path {
+            match self.find(hasher, node, element) {
+                Some(n) => node = n,
+                None => return,
+            }
+        }
+        self.nodes[node as usize].series.remove(id);
+        while node != 0 {
+            let n = &self.nodes[node as usize];
+            if !matches!(n.series, Here::None) || n.first_child != NO_NODE {
+                return;
+            }
+            let (parent, previous, next) = (n.parent, n.previous_sibling, n.next_sibling);
+            let hash = hasher.hash_one((parent, &*n.element));
+            self.children.remove(hash, node);
+            if previous == NO_NODE {
+                self.nodes[parent as usize].first_child = next;
+            } else {
+                self.nodes[previous as usize].next_sibling = next;
+            }
+            if next != NO_NODE {
+                self.nodes[next as usize].previous_sibling = previous;
+            }
+            self.nodes[node as usize].element = "".into();
+            self.free.push(node);
+            node = parent;
+        }
     }
 
     /// Every series at or below node `n`, added to `out`.
@@ -172,20 +259,31 @@ impl Places {
     }
 }
 
-/// Every series' key by id, shared with the deliveries that render trees from ids. Only ever
-/// appended to: a key, once there, never changes.
+/// Every series' key by id, shared with the deliveries that render trees from ids. A key, once
+/// there, changes only when its id is taken by a new series after an expiry, and that waits
+/// until every delivery made before the expiry is gone: each holds the era it was made in.
 #[derive(Debug, Clone, Default)]
-pub struct Keys(Arc<RwLock<Vec<Arc<SeriesKey>>>>);
+pub struct Keys {
+    list: Arc<RwLock<Vec<Arc<SeriesKey>>>>,
+    era: Arc<()>,
+}
 
 impl Keys {
     /// Calls `f` with the keys (indexed by series id).
     pub fn with<T>(&self, f: impl FnOnce(&[Arc<SeriesKey>]) -> T) -> T {
-        // Append-only: a panic elsewhere cannot have left the list half-changed.
-        f(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+        // Each write is one push or one store: a panic elsewhere cannot have left it half-changed.
+        f(&self.list.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn push(&self, key: Arc<SeriesKey>) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).push(key);
+        self.list
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+    }
+
+    fn set(&self, id: u32, key: Arc<SeriesKey>) {
+        self.list.write().unwrap_or_else(|e| e.into_inner())[id as usize] = key;
     }
 }
 
@@ -197,7 +295,8 @@ pub struct Registry {
     hasher: RandomState,
     /// Series id by key hash; the keys themselves are in `own_keys`.
     ids: Index,
-    /// Every series' key by id (the registry's own list: reading `keys` takes a lock).
+    /// Every id's key (the registry's own list: reading `keys` takes a lock); a freed id keeps
+    /// its last key until it is given again.
     own_keys: Vec<Arc<SeriesKey>>,
     keys: Keys,
     places: Places,
@@ -205,6 +304,16 @@ pub struct Registry {
     conflicts: HashMap<u32, Vec<u32>>,
     /// Series id -> whether it has conflicts (a quick check per entry per interval).
     conflicted: Vec<bool>,
+    /// Series id -> how many dictionaries (sources' and this process's) hold it, and the last
+    /// interval it had data in (see [`Registry::expire`]).
+    holders: Vec<u32>,
+    last: Vec<f64>,
+    /// Freed ids, each batch with the era of the deliveries that may still name them; `free`:
+    /// ids no delivery names, to give to new series.
+    freeing: Vec<(Arc<()>, Vec<u32>)>,
+    free: Vec<u32>,
+    /// Whether an id is free (not a series).
+    freed: Vec<bool>,
 }
 
 impl Registry {
@@ -224,12 +333,78 @@ impl Registry {
 
     /// How many series have an id.
     pub fn len(&self) -> usize {
-        self.own_keys.len()
+        self.ids.len()
     }
 
-    /// Whether no series has an id yet.
+    /// Whether no series has an id.
     pub fn is_empty(&self) -> bool {
-        self.own_keys.is_empty()
+        self.len() == 0
+    }
+
+    /// One more dictionary holds series `id` (it cannot expire while held).
+    pub fn hold(&mut self, id: u32) {
+        self.holders[id as usize] += 1;
+    }
+
+    /// A dictionary that held series `id` let it go.
+    pub fn release(&mut self, id: u32) {
+        let n = &mut self.holders[id as usize];
+        *n = n.saturating_sub(1);
+    }
+
+    /// Series `ids` have data in interval `k`.
+    pub fn touch(&mut self, ids: &[u32], k: f64) {
+        for &id in ids {
+            let last = &mut self.last[id as usize];
+            *last = last.max(k);
+        }
+    }
+
+    /// Frees the series no dictionary holds that had no data for `n` intervals up to interval
+    /// `k` (its key, place and conflicts); returns their ids. A freed id is given to a new series
+    /// once no delivery made before this call is left.
+    pub fn expire(&mut self, k: f64, n: u32) -> Vec<u32> {
+        let gone: Vec<u32> = (0..self.own_keys.len())
+            .filter(|&i| !self.freed[i] && self.holders[i] == 0 && k - self.last[i] >= f64::from(n))
+            .map(|i| i as u32)
+            .collect();
+        if gone.is_empty() {
+            return gone;
+        }
+        for &id in &gone {
+            let key = self.own_keys[id as usize].clone();
+            self.ids.remove(self.hasher.hash_one(&*key), id);
+            self.freed[id as usize] = true;
+            let path: Vec<&str> = (key.path.iter().map(String::as_str))
+                .chain(std::iter::once(key.id.as_str()))
+                .collect();
+            self.places.remove(&self.hasher, &path, id);
+            if let Some(others) = self.conflicts.remove(&id) {
+                for other in others {
+                    if let Some(list) = self.conflicts.get_mut(&other) {
+                        list.retain(|&x| x != id);
+                        if list.is_empty() {
+                            self.conflicts.remove(&other);
+                            self.conflicted[other as usize] = false;
+                        }
+                    }
+                }
+            }
+            self.conflicted[id as usize] = false;
+        }
+        let era = std::mem::take(&mut self.keys.era);
+        self.freeing.push((era, gone.clone()));
+        gone
+    }
+
+    /// An id for a new series: a freed one no delivery names any more, or the next one.
+    fn next_id(&mut self) -> Option<u32> {
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.freeing)
+            .into_iter()
+            .partition(|(era, _)| Arc::strong_count(era) == 1);
+        self.freeing = waiting;
+        self.free.extend(ready.into_iter().flat_map(|(_, ids)| ids));
+        self.free.pop()
     }
 
     /// The id of `key`, keeping the given `Arc` when it is new (no copy).
@@ -247,7 +422,11 @@ impl Registry {
     }
 
     fn add(&mut self, hash: u64, key: Arc<SeriesKey>) -> u32 {
-        let id = u32::try_from(self.own_keys.len()).expect("more than 2^32 series");
+        let reused = self.next_id();
+        let id = match reused {
+            Some(id) => id,
+            None => u32::try_from(self.own_keys.len()).expect("more than 2^32 series"),
+        };
         // Walk to the series' place: series placed on the way are leaves on its path, series at
         // or below its place overlap it.
         let mut found = Vec::new();
@@ -258,7 +437,20 @@ impl Registry {
         }
         self.places.all_series(node, &mut found);
         self.places.nodes[node as usize].series.push(id);
-        self.conflicted.push(!found.is_empty());
+        let i = id as usize;
+        if reused.is_some() {
+            self.conflicted[i] = !found.is_empty();
+            (self.holders[i], self.last[i], self.freed[i]) = (0, f64::NEG_INFINITY, false);
+            self.own_keys[i] = key.clone();
+            self.keys.set(id, key);
+        } else {
+            self.conflicted.push(!found.is_empty());
+            self.holders.push(0);
+            self.last.push(f64::NEG_INFINITY);
+            self.freed.push(false);
+            self.own_keys.push(key.clone());
+            self.keys.push(key);
+        }
         for &other in &found {
             self.conflicts.entry(other).or_default().push(id);
             self.conflicted[other as usize] = true;
@@ -267,8 +459,6 @@ impl Registry {
             self.conflicts.insert(id, found);
         }
         self.ids.insert(hash, id);
-        self.own_keys.push(key.clone());
-        self.keys.push(key);
         id
     }
 
@@ -368,5 +558,63 @@ mod tests {
         assert_eq!(excluded(&r, &[a, ab, abc]), [ab, abc]);
         // Without a, a/b keeps its place and blocks a/b/c.
         assert_eq!(excluded(&r, &[abc, ab]), [abc]);
+    }
+
+    #[test]
+    fn idle_series_no_dictionary_holds_expire_and_their_ids_wait_for_old_deliveries() {
+        let mut r = Registry::default();
+        let a = r.intern(&SeriesKey::new("inc", &["p"], "a"));
+        let held = r.intern(&SeriesKey::new("inc", &["p"], "held"));
+        let inside = r.intern(&SeriesKey::new("inc", &["p", "a"], "c"));
+        r.hold(held);
+        r.touch(&[a, held, inside], 1.0);
+        r.touch(&[inside], 3.0);
+        assert!(r.expire(2.0, 2).is_empty(), "one idle interval");
+        // A delivery made before the expiry still names a's id.
+        let old = r.keys().clone();
+        assert_eq!(r.expire(3.0, 2), [a], "held, or with data at 3: kept");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.id(&SeriesKey::new("inc", &["p"], "a")), None);
+        // a's place is free: c at p/a/c conflicts with nothing any more.
+        assert!(excluded(&r, &[inside, held]).is_empty());
+        let b = r.intern(&SeriesKey::new("inc", &["q"], "b"));
+        assert_ne!(b, a, "not while an old delivery may render a's id");
+        assert_eq!(old.with(|keys| keys[a as usize].id.clone()), "a");
+        drop(old);
+        let d = r.intern(&SeriesKey::new("inc", &["q"], "d"));
+        assert_eq!(d, a, "taken once no old delivery is left");
+        assert_eq!(r.keys().with(|keys| keys[d as usize].id.clone()), "d");
+        // A released series expires like any other.
+        r.release(held);
+        r.touch(&[b, d, inside], 11.0);
+        assert_eq!(r.expire(12.0, 2), [held]);
+        assert_eq!(r.intern(&SeriesKey::new("inc", &["p"], "a")), held);
+    }
+
+    #[test]
+    fn places_left_empty_are_freed_and_their_siblings_stay_linked() {
+        let mut r = Registry::default();
+        let ids: Vec<u32> = ["a", "b", "c"]
+            .iter()
+            .map(|id| r.intern(&SeriesKey::new("inc", &["x", "y"], id)))
+            .collect();
+        let nodes = r.places.nodes.len();
+        // b, the middle one of x/y's children, goes: its node is freed, a and c still listed.
+        r.touch(&[ids[0], ids[2]], 5.0);
+        assert_eq!(r.expire(5.0, 1), [ids[1]]);
+        assert_eq!(r.places.free.len(), 1);
+        let mut below = Vec::new();
+        r.places.all_series(0, &mut below);
+        below.sort_unstable();
+        assert_eq!(below, [ids[0], ids[2]]);
+        // A series whose place is x/y itself conflicts with both (found through the list).
+        let on_path = r.intern(&SeriesKey::new("inc", &["x"], "y"));
+        assert_eq!(excluded(&r, &[ids[0], ids[2], on_path]), [on_path]);
+        // All go: every node but the root is freed, and a new series reuses them.
+        assert_eq!(r.expire(20.0, 1).len(), 3);
+        assert_eq!(r.places.free.len(), nodes - 1);
+        r.intern(&SeriesKey::new("inc", &["z"], "w"));
+        assert_eq!(r.places.nodes.len(), nodes);
+        assert_eq!(r.len(), 1);
     }
 }

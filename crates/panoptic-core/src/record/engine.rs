@@ -129,6 +129,10 @@ struct Series {
     kind: Kind,
     key: Arc<SeriesKey>,
     state: State,
+    /// The last interval it had data in (or was defined in): see [`Engine::set_expire_after`].
+    last: f64,
+    /// Whether its key went to the master since it was defined (see [`Engine::ship`]).
+    sent: bool,
 }
 
 /// What a series holds besides its key, by kind (boxed where large: series are many, and a
@@ -139,10 +143,12 @@ enum State {
     Counter {
         slot: usize,
     },
-    /// Meters: their slots, and the meter.
+    /// Meters: their slots, the meter, and whether it counted events since the interval began
+    /// (a meter is reported in every interval: this is what keeps it from expiring).
     Meter {
         slot: usize,
         meter: Box<Meter>,
+        marked: bool,
     },
     Summary(Box<Summary>),
     Distribution(Box<Distribution>),
@@ -160,12 +166,21 @@ enum State {
 pub struct Closed {
     pub snapshot: Snapshot,
     pub indexes: Vec<u32>,
+    /// The series that expired at this close (see [`Engine::set_expire_after`]): their indexes
+    /// are free for new series from now on, so JS must forget them before it records again.
+    pub expired: Vec<u32>,
 }
 
 /// One instance's open interval. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
-    series: Vec<Series>,
+    /// By index; None: expired, the index free for a new series (`free`).
+    series: Vec<Option<Series>>,
+    /// Indexes of expired series, and counter slots of expired counters and meters, to reuse.
+    free: Vec<u32>,
+    free_slots: Vec<usize>,
+    /// See [`Engine::set_expire_after`].
+    expire_after: Option<u32>,
     /// The methods and paths of the series, each held once and shared by their keys.
     methods: Vec<Arc<str>>,
     paths: HashSet<Arc<[String]>>,
@@ -175,9 +190,12 @@ pub struct Engine {
     /// The grid and options, stamped on every snapshot.
     profile: Profile,
     rejected: u64,
-    /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
-    sent: usize,
+    /// Shipping to a master (see [`crate::wire`]): this dictionary's name, the messages it sent
+    /// in it, and the indexes expired since the last message (the master forgets them).
+    shipping: bool,
     epoch: u64,
+    serial: u32,
+    forgotten: Vec<u32>,
 }
 
 impl Engine {
@@ -187,6 +205,9 @@ impl Engine {
     pub fn new(profile: Profile) -> Engine {
         Engine {
             series: Vec::new(),
+            free: Vec::new(),
+            free_slots: Vec::new(),
+            expire_after: None,
             methods: Vec::new(),
             paths: HashSet::new(),
             next_slot: 0,
@@ -194,35 +215,67 @@ impl Engine {
             batch: Cells::new(BATCH_LENGTH + 1, f64::NAN),
             profile,
             rejected: 0,
-            sent: 0,
+            shipping: false,
             epoch: random_epoch(),
+            serial: 0,
+            forgotten: Vec::new(),
         }
+    }
+
+    /// Frees every series that had no data for `n` intervals (None: never; `n` >= 1, as
+    /// lib/args.js checks) when an interval closes ([`Closed::expired`]): its engine state, its
+    /// counter slots and its index, which a new series may take. A series with data again after
+    /// that (a JS handle kept) is defined anew. "Data" is what makes a series reported without
+    /// `persist`: a counter's calls, a summary's or a distribution's values, a rate's increase, a
+    /// meter's events, a JS value handed over (a registered gauge hands one at every close, so it
+    /// lives while registered).
+    pub fn set_expire_after(&mut self, n: Option<u32>) {
+        self.expire_after = n;
+    }
+
+    /// How many series are defined and not expired.
+    pub fn live(&self) -> usize {
+        self.series.len() - self.free.len()
     }
 
     /// Encodes an interval this engine closed for the master: the keys of series defined since
     /// the last call, then every entry by its series index.
     pub fn ship(&mut self, closed: &Closed) -> String {
-        let definitions: Vec<&SeriesKey> =
-            self.series[self.sent..].iter().map(|s| &*s.key).collect();
+        self.shipping = true;
+        // The master forgets expired indexes before it reads definitions: an index expired at
+        // one close and taken by a new series during the next interval is sent in that order.
+        let forgotten = std::mem::take(&mut self.forgotten);
+        let mut definitions = Vec::new();
+        for (index, series) in self.series.iter_mut().enumerate() {
+            if let Some(series) = series.as_mut().filter(|s| !s.sent) {
+                series.sent = true;
+                definitions.push((index as u32, &*series.key));
+            }
+        }
         let dictionary = Dictionary {
             epoch: self.epoch,
-            base: self.sent as u32,
+            serial: self.serial,
         };
         let text = wire::encode(
             &closed.snapshot,
             Keys::Delta {
                 indexes: &closed.indexes,
                 definitions: &definitions,
+                forgotten: if self.serial == 0 { &[] } else { &forgotten },
                 dictionary,
             },
         );
-        self.sent = self.series.len();
+        self.serial = self.serial.wrapping_add(1).max(1);
         text
     }
 
     /// The master lost this engine's dictionary: send every key again with the next snapshot.
     pub fn resync(&mut self) {
-        self.sent = 0;
+        self.serial = 0;
+        self.forgotten.clear();
+        for series in self.series.iter_mut().flatten() {
+            series.sent = false;
+        }
     }
 
     /// Counter page `i` (exists once a counter slot in it was defined).
@@ -237,7 +290,7 @@ impl Engine {
 
     /// Adds a series (its method and path shared with the series defined before).
     pub fn define(&mut self, kind: Kind, key: SeriesKey) -> Definition {
-        let id = self.series.len() as u32;
+        let id = self.free.pop().unwrap_or(self.series.len() as u32);
         let method = match self.methods.iter().find(|m| **m == key.method) {
             Some(m) => m.clone(),
             None => {
@@ -258,6 +311,9 @@ impl Engine {
             id: key.id,
         };
         let mut slot = || {
+            if let Some(slot) = self.free_slots.pop() {
+                return slot;
+            }
             if self.next_slot % PAGE_SLOTS + COUNTER_SLOTS > PAGE_SLOTS {
                 self.next_slot += PAGE_SLOTS - self.next_slot % PAGE_SLOTS;
             }
@@ -272,6 +328,7 @@ impl Engine {
             Kind::Meter => State::Meter {
                 slot: slot(),
                 meter: Box::new(Meter::new(now_ms())),
+                marked: false,
             },
             Kind::Summary => State::Summary(Box::default()),
             Kind::Histogram => State::Distribution(Box::new(self.distribution(id))),
@@ -282,11 +339,18 @@ impl Engine {
             State::Counter { slot } | State::Meter { slot, .. } => Some(slot as u32),
             _ => None,
         };
-        self.series.push(Series {
+        let series = Series {
             kind,
             key: Arc::new(key),
             state,
-        });
+            // Its first close makes it that interval (the engine is not told the open one).
+            last: f64::NAN,
+            sent: false,
+        };
+        match self.series.get_mut(id as usize) {
+            Some(place) => *place = Some(series),
+            None => self.series.push(Some(series)),
+        }
         Definition { id, slot }
     }
 
@@ -294,7 +358,10 @@ impl Engine {
     /// refused (a negative or non-finite value, or a series that is not a rate): the caller counts
     /// it as dropped.
     pub fn observe(&mut self, id: u32, value: f64, now_ms: f64) -> bool {
-        match self.series.get_mut(id as usize).map(|s| &mut s.state) {
+        match (self.series.get_mut(id as usize))
+            .and_then(Option::as_mut)
+            .map(|s| &mut s.state)
+        {
             Some(State::Rate(Some(t))) => {
                 !matches!(t.observe(value, now_ms), Observation::Rejected)
             }
@@ -306,12 +373,18 @@ impl Engine {
     /// it sees a 5-second tick of its grid, so an event reaches its meter's moving averages at most
     /// one tick late (the averages themselves are tested in [`crate::stats::meter`]).
     pub fn tick_meters(&mut self, now_ms: f64) {
-        for series in &mut self.series {
-            if let State::Meter { slot, meter } = &mut series.state {
+        for series in self.series.iter_mut().flatten() {
+            if let State::Meter {
+                slot,
+                meter,
+                marked,
+            } = &mut series.state
+            {
                 let (page, at) = (&self.pages[*slot / PAGE_SLOTS], *slot % PAGE_SLOTS);
-                let n = page.get(at + 1);
+                let (calls, n) = (page.get(at), page.get(at + 1));
                 page.set(at, 0.0);
                 page.set(at + 1, 0.0);
+                *marked |= calls != 0.0;
                 if n != 0.0 && !meter.mark(n, now_ms) {
                     self.rejected += 1;
                 }
@@ -373,7 +446,8 @@ impl Engine {
         let series = usize::try_from(id as i64)
             .ok()
             .filter(|&i| i as f64 == id)
-            .and_then(|i| self.series.get_mut(i));
+            .and_then(|i| self.series.get_mut(i))
+            .and_then(Option::as_mut);
         match series.map(|s| &mut s.state) {
             Some(State::Summary(summary)) => values
                 .iter()
@@ -393,72 +467,85 @@ impl Engine {
         self.tick_meters(now);
         let mut js_values: Vec<Option<JsValue>> = vec![None; self.series.len()];
         for v in js {
+            let kind = (self.series.get(v.id as usize))
+                .and_then(Option::as_ref)
+                .map(|s| s.kind);
             match js_values.get_mut(v.id as usize) {
-                Some(place)
-                    if matches!(
-                        self.series[v.id as usize].kind,
-                        Kind::Set | Kind::Custom | Kind::Gauge
-                    ) =>
-                {
+                Some(place) if matches!(kind, Some(Kind::Set | Kind::Custom | Kind::Gauge)) => {
                     *place = Some(v)
                 }
                 _ => self.rejected += 1,
             }
         }
-        let (mut entries, mut indexes) = (Vec::new(), Vec::new());
-        for (index, (series, js)) in self.series.iter_mut().zip(js_values).enumerate() {
-            let value = match (&mut series.state, series.kind) {
+        let persist = self.profile.persist;
+        let (mut entries, mut indexes, mut expired) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, (place, js)) in self.series.iter_mut().zip(js_values).enumerate() {
+            let Some(series) = place else { continue };
+            // Whether it had data (see set_expire_after), and what it reports.
+            let (active, value) = match (&mut series.state, series.kind) {
                 (&mut State::Counter { slot }, _) => {
                     let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
                     let (count, total) = (page.get(at), page.get(at + 1));
                     page.set(at, 0.0);
                     page.set(at + 1, 0.0);
-                    if count == 0.0 && !self.profile.persist {
-                        continue;
-                    }
-                    Value::Counter { count, total }
+                    (count != 0.0, Some(Value::Counter { count, total }))
                 }
                 (State::Summary(summary), _) => {
                     let summary = std::mem::take(&mut **summary);
-                    if summary.is_empty() && !self.profile.persist {
-                        continue;
-                    }
-                    Value::Summary(summary)
+                    (!summary.is_empty(), Some(Value::Summary(summary)))
                 }
                 (State::Distribution(d), _) => {
-                    if d.is_empty() && !self.profile.persist {
-                        continue;
-                    }
-                    Value::Histogram(Box::new(d.take()))
+                    let active = !d.is_empty();
+                    let value = (active || persist).then(|| Value::Histogram(Box::new(d.take())));
+                    (active, value)
                 }
                 // A meter is reported in every interval once defined.
-                (State::Meter { meter, .. }, _) => Value::Meter(meter.stats(now)),
-                (State::Rate(tracker), _) => match tracker.as_mut().and_then(|t| t.take()) {
-                    None if !self.profile.persist => continue,
-                    stats => Value::Rate(stats),
-                },
-                (State::Js, Kind::Set) => match js {
-                    Some(JsValue { json, at, .. }) => Value::Set { json, at },
-                    None => continue,
-                },
-                (State::Js, Kind::Custom) => match js {
-                    Some(JsValue { json, .. }) => Value::Custom { json },
-                    None => continue,
-                },
-                // JSON numbers are valid Rust float syntax; `null` (no number) is None.
-                (State::Js, Kind::Gauge) => match js {
-                    Some(JsValue { json, .. }) => {
-                        Value::Gauge(json.parse().ok().filter(|v: &f64| v.is_finite()))
+                (State::Meter { meter, marked, .. }, _) => {
+                    (std::mem::take(marked), Some(Value::Meter(meter.stats(now))))
+                }
+                (State::Rate(tracker), _) => {
+                    let stats = tracker.as_mut().and_then(|t| t.take());
+                    (stats.is_some(), Some(Value::Rate(stats)))
+                }
+                (State::Js, kind) => {
+                    let value = js.map(|JsValue { json, at, .. }| match kind {
+                        Kind::Set => Value::Set { json, at },
+                        Kind::Custom => Value::Custom { json },
+                        // JSON numbers are valid Rust float syntax; `null` (no number) is None.
+                        _ => Value::Gauge(json.parse().ok().filter(|v: &f64| v.is_finite())),
+                    });
+                    (value.is_some(), value)
+                }
+            };
+            if active || series.last.is_nan() {
+                series.last = k;
+            } else if self
+                .expire_after
+                .is_some_and(|n| k - series.last >= f64::from(n))
+            {
+                match series.state {
+                    State::Counter { slot } | State::Meter { slot, .. } => {
+                        self.free_slots.push(slot)
                     }
-                    None => continue,
-                },
-                (State::Js, _) => continue,
+                    _ => {}
+                }
+                *place = None;
+                self.free.push(index as u32);
+                expired.push(index as u32);
+                continue;
+            }
+            let Some(value) = value.filter(|_| active || persist || series.kind == Kind::Meter)
+            else {
+                continue;
             };
             entries.push(Entry {
                 key: series.key.clone(),
                 value,
             });
             indexes.push(index as u32);
+        }
+        if self.shipping {
+            self.forgotten.extend_from_slice(&expired);
         }
         Closed {
             snapshot: Snapshot {
@@ -472,6 +559,7 @@ impl Engine {
                 entries,
             },
             indexes,
+            expired,
         }
     }
 }
@@ -724,7 +812,7 @@ mod tests {
         inc(&e, b, 1.0);
         let closed = e.close(1.0, vec![], Counts::default());
         let first = wire::decode(&e.ship(&closed)).unwrap();
-        assert_eq!(first.dictionary.base, 0);
+        assert_eq!(first.dictionary.serial, 0);
         assert_eq!(first.definitions.len(), 2);
         assert_eq!(first.indexes, [b.id]);
         let c = e.define(Kind::Counter, key("inc", "c"));
@@ -732,14 +820,102 @@ mod tests {
         inc(&e, c, 1.0);
         let closed = e.close(2.0, vec![], Counts::default());
         let second = wire::decode(&e.ship(&closed)).unwrap();
-        assert_eq!(second.dictionary.base, 2);
-        assert_eq!(second.definitions, vec![key("inc", "c")]);
+        assert_eq!(second.dictionary.serial, 1);
+        assert_eq!(second.definitions, vec![(c.id, key("inc", "c"))]);
         assert_eq!(second.indexes, [a.id, c.id]);
         assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
         e.resync();
         let closed = e.close(3.0, vec![], Counts::default());
         let third = wire::decode(&e.ship(&closed)).unwrap();
-        assert_eq!((third.dictionary.base, third.definitions.len()), (0, 3));
+        assert_eq!((third.dictionary.serial, third.definitions.len()), (0, 3));
+    }
+
+    #[test]
+    fn idle_series_expire_and_their_indexes_and_slots_are_reused() {
+        let mut e = Engine::new(profile(false));
+        e.set_expire_after(Some(2));
+        let a = e.define(Kind::Counter, key("inc", "a"));
+        let b = e.define(Kind::Counter, key("inc", "b"));
+        let g = e.define(Kind::Gauge, key("gauge", "g"));
+        let m = e.define(Kind::Meter, key("meter", "m"));
+        let gauge = |id| JsValue {
+            id,
+            json: "1".into(),
+            at: 0.0,
+        };
+        inc(&e, a, 1.0);
+        inc(&e, b, 1.0);
+        inc(&e, m, 1.0);
+        let first = e.close(1.0, vec![gauge(g.id)], Counts::default());
+        assert!(first.expired.is_empty());
+        let _ = e.ship(&first);
+        // b and the meter go idle; a is recorded, the gauge registered (a value each close).
+        for k in [2.0, 3.0] {
+            inc(&e, a, 1.0);
+            let closed = e.close(k, vec![gauge(g.id)], Counts::default());
+            let ids: Vec<&str> = closed.snapshot.series().map(|(k, _)| &*k.id).collect();
+            if k == 2.0 {
+                assert!(closed.expired.is_empty(), "one idle interval");
+                assert_eq!(ids, ["a", "g", "m"], "a meter is reported while idle");
+            } else {
+                assert_eq!(closed.expired, [b.id, m.id], "two idle intervals");
+                assert_eq!(ids, ["a", "g"]);
+            }
+            let _ = e.ship(&closed);
+        }
+        assert_eq!(e.live(), 2);
+        // A new series takes a freed index and slot (zeroed); the master is told in order:
+        // the message after the expiry forgets both, then the next one defines the new key.
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        assert!([b.id, m.id].contains(&c.id));
+        assert!([b.slot, m.slot].contains(&c.slot));
+        inc(&e, c, 5.0);
+        let closed = e.close(4.0, vec![], Counts::default());
+        assert_eq!(
+            closed.snapshot.entries[closed.indexes.iter().position(|&i| i == c.id).unwrap()].value,
+            Value::Counter {
+                count: 1.0,
+                total: 5.0
+            }
+        );
+        let message = wire::decode(&e.ship(&closed)).unwrap();
+        assert!(message.forgotten.is_empty(), "sent with interval 3");
+        assert_eq!(message.definitions, vec![(c.id, key("inc", "c"))]);
+        // Without expireAfter nothing expires, whatever the idle time.
+        let mut keep = Engine::new(profile(false));
+        keep.define(Kind::Counter, key("inc", "x"));
+        for k in 0..50 {
+            assert!(keep
+                .close(k as f64, vec![], Counts::default())
+                .expired
+                .is_empty());
+        }
+        assert_eq!(keep.live(), 1);
+    }
+
+    #[test]
+    fn the_message_after_an_expiry_forgets_its_indexes() {
+        let mut e = Engine::new(profile(false));
+        e.set_expire_after(Some(1));
+        let a = e.define(Kind::Counter, key("inc", "a"));
+        inc(&e, a, 1.0);
+        let closed = e.close(1.0, vec![], Counts::default());
+        let _ = e.ship(&closed);
+        let closed = e.close(2.0, vec![], Counts::default());
+        assert_eq!(closed.expired, [a.id]);
+        let message = wire::decode(&e.ship(&closed)).unwrap();
+        assert_eq!(
+            (message.forgotten, message.dictionary.serial),
+            (vec![a.id], 1)
+        );
+        // A resync defines what lives, and forgets nothing (the master starts afresh).
+        let b = e.define(Kind::Counter, key("inc", "b"));
+        inc(&e, b, 1.0);
+        e.resync();
+        let closed = e.close(3.0, vec![], Counts::default());
+        let message = wire::decode(&e.ship(&closed)).unwrap();
+        assert_eq!(message.definitions, vec![(b.id, key("inc", "b"))]);
+        assert!(message.forgotten.is_empty());
     }
 
     #[test]
