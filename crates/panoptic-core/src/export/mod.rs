@@ -9,6 +9,7 @@
 pub mod frame;
 mod gzip;
 pub mod influx;
+pub mod otlp;
 pub mod pandora;
 pub mod panoptes;
 pub mod prometheus;
