@@ -40,6 +40,8 @@ declare namespace Panopticon {
     filter?: string;
     /** Push every delivery to InfluxDB 1.x (docs/influxdb.md); only a delivering instance pushes. */
     influx?: InfluxOptions;
+    /** Push to a Prometheus remote write receiver (docs/remote-write.md); only a delivering instance pushes. */
+    remoteWrite?: RemoteWriteOptions;
     /** Keep the process (or thread) alive with the instance's timer, as panopticon 0.3.0 did. Default false. */
     keepAlive?: boolean;
     /** The most series the instance holds in a process; past it, new series record into `panoptic.overflow.<method>`. Default 1000000. */
@@ -92,6 +94,34 @@ declare namespace Panopticon {
     maxBackoff?: number;
   }
 
+  interface RemoteWriteOptions {
+    /** The receiver's write endpoint, `http://host:9090/api/v1/write` (a query allowed; no credentials, fragment, https). */
+    url: string;
+    /** Headers on every request (authentication, `X-Scope-OrgID`); not those the pusher sets. */
+    headers?: Record<string, string>;
+    /** ms: push at most one interval per this time. Default: every delivery. */
+    every?: number;
+    /** A filter expression narrowing the instance's `filter` for this pusher. */
+    filter?: string;
+    /** Metric name prefix, as `serve()`'s. Default ''. */
+    prefix?: string;
+    /** Histogram bucket bounds (`le`), as `serve()`'s. */
+    buckets?: number[];
+    /** Also each process's own series, with a `worker` label. Default false. */
+    perProcess?: boolean;
+    /** Labels on every series that lacks them (`job`, `instance`, ...; not `__*`, worker, le, quantile). */
+    labels?: Record<string, string>;
+    /** Bound of the queue of batches waiting to be sent, bytes (>= 1024). Default 8 MiB. */
+    maxQueueBytes?: number;
+    /** Series per request at most. Default 5000. */
+    batchPoints?: number;
+    /** ms one request may take in all. Default 10000. */
+    timeout?: number;
+    /** ms: the first and the largest delay before sending a failed batch again. Defaults 100, 30000. */
+    minBackoff?: number;
+    maxBackoff?: number;
+  }
+
   /** `serve()` options (docs/exports.md, "serve"). */
   interface ServeOptions {
     /** Default '127.0.0.1' (loopback). */
@@ -123,7 +153,8 @@ declare namespace Panopticon {
     url: string;
   }
 
-  interface InfluxStats {
+  /** A pusher's counters; points are lines for InfluxDB, series (one sample each) for remote write. */
+  interface PusherStats {
     pushedBatches: number;
     pushedPoints: number;
     droppedBatches: number;
@@ -147,9 +178,14 @@ declare namespace Panopticon {
     /** Deliveries the exports received. */
     deliveries: number;
     /** null without the `influx` option, or on an instance that does not deliver. */
-    influx: InfluxStats | null;
+    influx: PusherStats | null;
+    /** null without the `remoteWrite` option, or on an instance that does not deliver. */
+    remoteWrite: PusherStats | null;
     servers: ServerStats[];
   }
+
+  /** The InfluxDB pusher's counters (the name before there were other pushers). */
+  type InfluxStats = PusherStats;
 
   interface HistogramOptions {
     /** HDR precision, 1 to 5. Default 3. */

@@ -49,6 +49,8 @@ const BAD_LINES = [
   'new Panopticon({ influx: { db: "x" } });', // influx needs a url
   'new Panopticon({ filter: 3 });', // a filter is an expression
   'const b: number = p.exportStats().influx.pushedBatches;', // influx may be null
+  'new Panopticon({ remoteWrite: { url: "http://h/w", labels: { job: 1 } } });', // label values are strings
+  'const r: number = p.exportStats().remoteWrite.retries;', // remoteWrite may be null
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {

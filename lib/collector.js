@@ -608,9 +608,10 @@ class Collector {
   }
 
   exportStats() {
-    const { deliveries, influx } = this.engine.exportStats();
+    const { deliveries, influx, remoteWrite } = this.engine.exportStats();
     const servers = this.servers.map((server) => ({ url: addressOf(server).url, ...server.stats() }));
-    return { deliveries, influx: influx ? { ...influx, lastError: influx.lastError ?? null } : null, servers };
+    const pusher = (stats) => (stats ? { ...stats, lastError: stats.lastError ?? null } : null);
+    return { deliveries, influx: pusher(influx), remoteWrite: pusher(remoteWrite), servers };
   }
 
   stop() {

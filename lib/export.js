@@ -10,7 +10,7 @@ const path = require('path');
 const { describe } = require('./args');
 const { unknownKeys } = require('./warnings');
 const { filter } = require('./filter');
-const { checkInflux } = require('./addon');
+const { checkInflux, checkRemoteWrite } = require('./addon');
 
 // The `influx` option's fields and their types (docs/influxdb.md). JS checks the types, the core
 // the ranges (checkInflux); a key not listed is warned about and ignored.
@@ -31,6 +31,24 @@ const INFLUX_TYPES = {
   maxBackoff: 'number',
 };
 const INFLUX_OPTIONS = Object.keys(INFLUX_TYPES);
+// The `remoteWrite` option's fields and their types (docs/remote-write.md), checked the same way
+// (checkRemoteWrite); its `filter` compiles here like the instance's.
+const REMOTE_WRITE_TYPES = {
+  url: 'string',
+  headers: 'object',
+  every: 'number',
+  filter: 'string',
+  prefix: 'string',
+  buckets: 'array',
+  perProcess: 'boolean',
+  labels: 'object',
+  maxQueueBytes: 'number',
+  batchPoints: 'number',
+  timeout: 'number',
+  minBackoff: 'number',
+  maxBackoff: 'number',
+};
+const REMOTE_WRITE_OPTIONS = Object.keys(REMOTE_WRITE_TYPES);
 // serve()'s options (a key not listed is warned about and ignored).
 const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles'];
 
@@ -83,11 +101,12 @@ function optionalArray(options, name, where) {
 
 /**
  * The instance options of the exports (docs/exports.md): `filter` (an expression; a SyntaxError
- * with its position when it does not compile) and `influx` (checked natively: TypeError or
- * RangeError naming `influx.<key>`). Checked on every instance, used by the delivering one.
+ * with its position when it does not compile), `influx` and `remoteWrite` (checked natively:
+ * TypeError or RangeError naming `influx.<key>`, `remoteWrite.<key>`). Checked on every
+ * instance, used by the delivering one.
  */
 function parseExportOptions(options) {
-  const out = { filter: undefined, influx: undefined };
+  const out = { filter: undefined, influx: undefined, remoteWrite: undefined };
   if (options.filter !== undefined) {
     if (typeof options.filter !== 'string') throw new TypeError(`options.filter must be a string, got ${describe(options.filter)}`);
     out.filter = filter(options.filter).expression;
@@ -102,6 +121,44 @@ function parseExportOptions(options) {
     const problem = checkInflux(out.influx);
     if (problem) throw new RangeError(problem);
   }
+  if (options.remoteWrite !== undefined) {
+    const given = options.remoteWrite;
+    if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+      throw new TypeError(`options.remoteWrite must be an object, got ${describe(given)}`);
+    }
+    unknownKeys(given, REMOTE_WRITE_OPTIONS, 'options.remoteWrite');
+    out.remoteWrite = remoteWriteOptions(given);
+    const problem = checkRemoteWrite(out.remoteWrite);
+    if (problem) throw new RangeError(problem);
+  }
+  return out;
+}
+
+/** An object of strings (`influx.tags`, `remoteWrite.headers`), or a TypeError naming it. */
+function strings(value, where) {
+  if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`${where} must be an object of strings, got ${describe(value)}`);
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new TypeError(`${where}.${k} must be a string, got ${describe(v)}`);
+  }
+}
+
+/** The known fields of `remoteWrite`, their types checked (null and undefined are not given). */
+function remoteWriteOptions(given) {
+  const out = {};
+  for (const [key, type] of Object.entries(REMOTE_WRITE_TYPES)) {
+    const value = given[key];
+    if (value === undefined || value === null) continue;
+    if (key === 'headers' || key === 'labels') {
+      strings(value, `remoteWrite.${key}`);
+    } else if (key === 'buckets') {
+      out.buckets = optionalArray(given, 'buckets', 'remoteWrite');
+      continue;
+    } else if (typeof value !== type) {
+      throw new TypeError(`remoteWrite.${key} must be a ${type}, got ${describe(value)}`);
+    }
+    // The expression as the instance's filter compiles it (a SyntaxError with its position).
+    out[key] = key === 'filter' ? filter(value).expression : value;
+  }
   return out;
 }
 
@@ -112,10 +169,7 @@ function influxOptions(influx) {
     const value = influx[key];
     if (value === undefined || value === null) continue;
     if (key === 'tags') {
-      if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`influx.tags must be an object of strings, got ${describe(value)}`);
-      for (const [k, v] of Object.entries(value)) {
-        if (typeof v !== 'string') throw new TypeError(`influx.tags.${k} must be a string, got ${describe(v)}`);
-      }
+      strings(value, 'influx.tags');
     } else if (typeof value !== type) {
       throw new TypeError(`influx.${key} must be a ${type}, got ${describe(value)}`);
     }

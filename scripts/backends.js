@@ -113,15 +113,17 @@ async function until(check, ms, what) {
  * until it is ready. It scrapes every `scrapeInterval` each job of `jobs`: `{ name, targets,
  * metricsPath = '/metrics', params }` (`targets`: `host:port` strings; `params`: the scrape
  * URL's query, e.g. `{ filter: ['x'] }`); `targets` alone makes one job named `panoptic`.
- * Returns `{ url, port, dir, query(promql), targets(), metadata(job), log(), stop() }`;
- * `stop()` kills the server and removes the directory.
+ * `remoteWriteReceiver: true` also takes remote writes (`POST /api/v1/write`); jobs may then be
+ * none. Returns `{ url, port, dir, query(promql), targets(), metadata(job), log(), stop(), halt(),
+ * restart() }`; `stop()` kills the server and removes the directory; `halt()` stops it and keeps
+ * its data and port, for `restart()`.
  */
-async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs = 60000 } = {}) {
+async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs = 60000, remoteWriteReceiver = false } = {}) {
   ensure('prometheus');
-  if (!jobs) jobs = [{ name: 'panoptic', targets }];
+  if (!jobs) jobs = targets ? [{ name: 'panoptic', targets }] : [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'panoptic-prometheus-'));
   // JSON is YAML: every value below is written as JSON.
-  const config = ['scrape_configs:'];
+  const config = [jobs.length ? 'scrape_configs:' : 'scrape_configs: []'];
   for (const job of jobs) {
     config.push(
       `  - job_name: ${JSON.stringify(job.name)}`,
@@ -135,32 +137,29 @@ async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs =
   }
   fs.writeFileSync(path.join(dir, 'prometheus.yml'), `${config.join('\n')}\n`);
   const port = await freePort();
-  const log = fs.openSync(path.join(dir, 'prometheus.log'), 'w');
-  const child = spawn(
-    which('prometheus'),
-    [
-      `--config.file=${path.join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', log, log] },
-  );
-  fs.closeSync(log);
-  let exited = null;
-  const done = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exited = { code, signal }))));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-      await done;
-      clearTimeout(timer);
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
   const logTail = () => fs.readFileSync(path.join(dir, 'prometheus.log'), 'utf8').slice(-2000);
-  try {
+  let child = null;
+  let exited = null;
+  let done = null;
+  /** Starts prometheus (again: the same port and data) and waits until it is ready. */
+  const launch = async () => {
+    const log = fs.openSync(path.join(dir, 'prometheus.log'), 'a');
+    child = spawn(
+      which('prometheus'),
+      [
+        `--config.file=${path.join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${path.join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+        // The remote write receiver: POST /api/v1/write.
+        ...(remoteWriteReceiver ? ['--web.enable-remote-write-receiver'] : []),
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    fs.closeSync(log);
+    exited = null;
+    done = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exited = { code, signal }))));
     await until(async () => {
       if (exited) throw new Error(`prometheus exited (${JSON.stringify(exited)}):\n${logTail()}`);
       try {
@@ -169,6 +168,22 @@ async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs =
         return false; // not listening yet
       }
     }, readyMs, `prometheus on ${url} to be ready`);
+  };
+  /** Stops prometheus (SIGTERM: it writes its head to disk), keeping its data. */
+  const halt = async () => {
+    if (child && !exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+      await done;
+      clearTimeout(timer);
+    }
+  };
+  const stop = async () => {
+    await halt();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await launch();
   } catch (e) {
     await stop();
     throw e;
@@ -192,6 +207,9 @@ async function startPrometheus({ jobs, targets, scrapeInterval = '1s', readyMs =
     metadata: async (job) => api(`/api/v1/targets/metadata?match_target=${encodeURIComponent(`{job="${job}"}`)}`),
     log: logTail,
     stop,
+    /** An outage: stops prometheus, keeping its data and port; `restart()` starts it again. */
+    halt,
+    restart: launch,
   };
 }
 

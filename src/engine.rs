@@ -460,6 +460,7 @@ impl NativeEngine {
             None => ExportStats {
                 deliveries: 0.0,
                 influx: None,
+                remote_write: None,
             },
         }
     }

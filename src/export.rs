@@ -1,7 +1,7 @@
 //! The exports of a delivering instance (docs/exports.md): the exporter fed by each delivery,
-//! the instance's `filter`, the InfluxDB pusher (`influx`), and `NativeServer`, one HTTP server
-//! started by `serve()`. The servers and the pusher run on native threads; JS only starts and
-//! stops them and reads their counters.
+//! the instance's `filter`, the pushers (`influx`, `remoteWrite`), and `NativeServer`, one HTTP
+//! server started by `serve()`. The servers and the pushers run on native threads; JS only starts
+//! and stops them and reads their counters.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
+use panoptic_core::export::push::{self, PushStats, Pusher, QueueSpec};
 use panoptic_core::export::routes::{self, Served, Settings};
 use panoptic_core::export::select::Selection;
 use panoptic_core::export::{Exporter, Origin};
@@ -27,10 +27,12 @@ pub struct ExportOptions {
     pub filter: Option<String>,
     /// `influx`: push every delivery to InfluxDB.
     pub influx: Option<InfluxOptions>,
+    /// `remoteWrite`: push to a Prometheus remote write receiver.
+    pub remote_write: Option<RemoteWriteOptions>,
 }
 
 /// The `influx` option (docs/influxdb.md): lib/export.js checks the types, the core the ranges
-/// ([`PushOptions::new`]). A mirror of the core's `PushSpec` (the core has no napi); the `From`
+/// ([`push::InfluxOptions::new`]). A mirror of the core's `InfluxSpec` (the core has no napi); the `From`
 /// below names every field, so one added to either side alone does not compile.
 #[napi(object)]
 #[derive(Clone)]
@@ -51,9 +53,9 @@ pub struct InfluxOptions {
     pub max_backoff: Option<f64>,
 }
 
-impl From<InfluxOptions> for PushSpec {
-    fn from(o: InfluxOptions) -> PushSpec {
-        PushSpec {
+impl From<InfluxOptions> for push::InfluxSpec {
+    fn from(o: InfluxOptions) -> push::InfluxSpec {
+        push::InfluxSpec {
             url: o.url,
             db: o.db,
             username: o.username,
@@ -64,11 +66,13 @@ impl From<InfluxOptions> for PushSpec {
             per_process: o.per_process,
             // The line protocol sorts tags by key: the object's order does not matter.
             tags: o.tags.unwrap_or_default().into_iter().collect(),
-            max_queue_bytes: o.max_queue_bytes,
-            batch_points: o.batch_points,
-            timeout: o.timeout,
-            min_backoff: o.min_backoff,
-            max_backoff: o.max_backoff,
+            queue: QueueSpec {
+                max_queue_bytes: o.max_queue_bytes,
+                batch_points: o.batch_points,
+                timeout: o.timeout,
+                min_backoff: o.min_backoff,
+                max_backoff: o.max_backoff,
+            },
         }
     }
 }
@@ -77,7 +81,61 @@ impl From<InfluxOptions> for PushSpec {
 /// nothing.
 #[napi]
 pub fn check_influx(options: InfluxOptions) -> Option<String> {
-    PushOptions::new(options.into())
+    push::InfluxOptions::new(options.into())
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// The `remoteWrite` option (docs/remote-write.md): lib/export.js checks the types, the core the
+/// ranges ([`push::RemoteWriteOptions::new`]). A mirror of the core's `RemoteWriteSpec`.
+#[napi(object)]
+#[derive(Clone)]
+pub struct RemoteWriteOptions {
+    pub url: Option<String>,
+    pub headers: Option<HashMap<String, String>>,
+    pub every: Option<f64>,
+    /// An expression narrowing the instance's `filter` for this pusher.
+    pub filter: Option<String>,
+    pub prefix: Option<String>,
+    pub buckets: Option<Vec<f64>>,
+    pub per_process: Option<bool>,
+    pub labels: Option<HashMap<String, String>>,
+    pub max_queue_bytes: Option<f64>,
+    pub batch_points: Option<f64>,
+    pub timeout: Option<f64>,
+    pub min_backoff: Option<f64>,
+    pub max_backoff: Option<f64>,
+}
+
+impl From<RemoteWriteOptions> for push::RemoteWriteSpec {
+    fn from(o: RemoteWriteOptions) -> push::RemoteWriteSpec {
+        // The filter is the binding's (it becomes the pusher's `keep`).
+        let _ = o.filter;
+        push::RemoteWriteSpec {
+            url: o.url,
+            // Header order does not matter to HTTP; labels are sorted by the target.
+            headers: o.headers.unwrap_or_default().into_iter().collect(),
+            every: o.every,
+            prefix: o.prefix,
+            buckets: o.buckets,
+            per_process: o.per_process,
+            labels: o.labels.unwrap_or_default().into_iter().collect(),
+            queue: QueueSpec {
+                max_queue_bytes: o.max_queue_bytes,
+                batch_points: o.batch_points,
+                timeout: o.timeout,
+                min_backoff: o.min_backoff,
+                max_backoff: o.max_backoff,
+            },
+        }
+    }
+}
+
+/// Checks the ranges of the `remoteWrite` option (its `filter` is compiled by JS): the message
+/// of the `RangeError` to throw, or nothing.
+#[napi]
+pub fn check_remote_write(options: RemoteWriteOptions) -> Option<String> {
+    push::RemoteWriteOptions::new(options.into())
         .err()
         .map(|e| e.to_string())
 }
@@ -86,7 +144,9 @@ pub fn check_influx(options: InfluxOptions) -> Option<String> {
 pub struct Exports {
     exporter: Exporter,
     selection: Selection,
-    pusher: Option<Arc<Pusher>>,
+    /// The InfluxDB pusher, then the remote write one (those given).
+    influx: Option<Arc<Pusher>>,
+    remote_write: Option<Arc<Pusher>>,
 }
 
 impl Exports {
@@ -100,11 +160,13 @@ impl Exports {
             .map_err(|e| bad(e.to_string()))?;
         let selection = Selection::new(filter);
         let exporter = Exporter::new(origin.clone());
-        let pusher = match options.influx {
+        let influx = match options.influx {
             None => None,
             Some(influx) => {
-                let mut push = PushOptions::new(influx.into()).map_err(|e| bad(e.to_string()))?;
+                let mut push =
+                    push::InfluxOptions::new(influx.into()).map_err(|e| bad(e.to_string()))?;
                 let keep = selection.clone();
+                let origin = origin.clone();
                 push.lines.keep = Some(Arc::new(move |key, process| {
                     keep.keeps(&origin, key, process)
                 }));
@@ -112,7 +174,31 @@ impl Exports {
                     // Each process's own series are kept in the store only when asked for.
                     exporter.keep_processes();
                 }
-                let pusher = Pusher::start(push).map_err(|e| bad(e.to_string()))?;
+                let pusher = Pusher::influx(push).map_err(|e| bad(e.to_string()))?;
+                exporter.subscribe(pusher.subscriber());
+                Some(Arc::new(pusher))
+            }
+        };
+        let remote_write = match options.remote_write {
+            None => None,
+            Some(given) => {
+                let own = (given.filter.as_deref())
+                    .map(Filter::parse)
+                    .transpose()
+                    .map_err(|e| bad(format!("remoteWrite.filter: {e}")))?;
+                let mut push =
+                    push::RemoteWriteOptions::new(given.into()).map_err(|e| bad(e.to_string()))?;
+                let keep = match own {
+                    Some(own) => selection.and(own),
+                    None => selection.clone(),
+                };
+                push.keep = Some(Arc::new(move |key, process| {
+                    keep.keeps(&origin, key, process)
+                }));
+                if push.per_process {
+                    exporter.keep_processes();
+                }
+                let pusher = Pusher::remote_write(push).map_err(|e| bad(e.to_string()))?;
                 exporter.subscribe(pusher.subscriber());
                 Some(Arc::new(pusher))
             }
@@ -120,8 +206,13 @@ impl Exports {
         Ok(Exports {
             exporter,
             selection,
-            pusher,
+            influx,
+            remote_write,
         })
+    }
+
+    fn pushers(&self) -> impl Iterator<Item = &Arc<Pusher>> {
+        self.influx.iter().chain(&self.remote_write)
     }
 
     /// The exporter deliveries go to.
@@ -169,24 +260,25 @@ impl Exports {
     pub fn stats(&self) -> ExportStats {
         ExportStats {
             deliveries: self.exporter.store().read().deliveries() as f64,
-            influx: self.pusher.as_ref().map(|p| influx_stats(p.stats())),
+            influx: self.influx.as_ref().map(|p| push_stats(p.stats())),
+            remote_write: self.remote_write.as_ref().map(|p| push_stats(p.stats())),
         }
     }
 
-    /// Stops pushing once the deliveries already handed over are queued: from then, the
-    /// pusher's thread has [`FLUSH_ON_STOP`] to send them. Returns at once. The pusher is kept
-    /// so its counters stay readable.
+    /// Stops pushing once the deliveries already handed over are queued: from then, each
+    /// pusher's thread has [`FLUSH_ON_STOP`] to send them. Returns at once. The pushers are
+    /// kept so their counters stay readable.
     pub fn close(&self) {
-        if let Some(pusher) = &self.pusher {
+        for pusher in self.pushers() {
             let pusher = pusher.clone();
             self.exporter.then(move || pusher.close(FLUSH_ON_STOP));
         }
     }
 
-    /// Whether the pusher still has work: always before [`Exports::close`], then until it has
+    /// Whether a pusher still has work: always before [`Exports::close`], then until each has
     /// sent (or dropped) everything.
     pub fn pushing(&self) -> bool {
-        self.pusher.as_ref().is_some_and(|p| !p.finished())
+        self.pushers().any(|p| !p.finished())
     }
 }
 
@@ -210,12 +302,15 @@ pub struct ExportStats {
     /// Deliveries added into the exports' store.
     pub deliveries: f64,
     /// The InfluxDB pusher's counters (None without the `influx` option).
-    pub influx: Option<InfluxStats>,
+    pub influx: Option<PusherStats>,
+    /// The remote write pusher's counters (None without the `remoteWrite` option); its points
+    /// are series (one sample each).
+    pub remote_write: Option<PusherStats>,
 }
 
-/// The InfluxDB pusher's counters (docs/influxdb.md).
+/// A pusher's counters (docs/influxdb.md, docs/remote-write.md).
 #[napi(object)]
-pub struct InfluxStats {
+pub struct PusherStats {
     pub pushed_batches: f64,
     pub pushed_points: f64,
     pub dropped_batches: f64,
@@ -226,8 +321,8 @@ pub struct InfluxStats {
     pub last_error: Option<String>,
 }
 
-fn influx_stats(s: PushStats) -> InfluxStats {
-    InfluxStats {
+fn push_stats(s: PushStats) -> PusherStats {
+    PusherStats {
         pushed_batches: s.pushed_batches as f64,
         pushed_points: s.pushed_points as f64,
         dropped_batches: s.dropped_batches as f64,

@@ -107,11 +107,22 @@ try {
   if (e instanceof SyntaxError) console.log((e as Panopticon.FilterSyntaxError).position);
 }
 
-// Exports: a server of every route, a push to InfluxDB, both limited by a filter.
+// Exports: a server of every route, pushes to InfluxDB and to a remote write receiver, all limited by a filter.
 const exporting = new Panopticon({
   interval: 1000,
   filter: "name NOT LIKE 'debug.%'",
   influx: { url: 'http://127.0.0.1:8086', db: 'app', precision: 's', tags: { env: 'dev' }, maxQueueBytes: 1 << 20, minBackoff: 50 },
+  remoteWrite: {
+    url: 'http://127.0.0.1:9090/api/v1/write',
+    headers: { 'X-Scope-OrgID': 'team' },
+    every: 15000,
+    filter: "name LIKE 'http.%'",
+    prefix: 'app_',
+    buckets: [1, 10, 100],
+    perProcess: true,
+    labels: { job: 'app' },
+    batchPoints: 1000,
+  },
 });
 exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60 }).then((served: Panopticon.ServedAddress) => {
   const family: 'IPv4' | 'IPv6' = served.family;
@@ -119,6 +130,8 @@ exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 10
   const stats: Panopticon.ExportStats = exporting.exportStats();
   const pushed: number = stats.influx ? stats.influx.pushedPoints + stats.influx.droppedPoints : 0;
   const lastError: string | null = stats.influx && stats.influx.lastError;
+  const series: number = stats.remoteWrite ? stats.remoteWrite.pushedPoints + stats.remoteWrite.queuedBytes : 0;
+  console.log(series);
   console.log(stats.deliveries, pushed, lastError, stats.servers.map((s) => s.url + s.requests + s.openConnections + s.eventClients + s.rejected));
   exporting.stop();
 }, (error: Error & { code?: string }) => console.log(error.code));

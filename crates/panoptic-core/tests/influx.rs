@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use panoptic_core::export::push::{PushOptions, PushStats, Pusher};
+use panoptic_core::export::push::{InfluxOptions, PushStats, Pusher, QueueOptions};
 use panoptic_core::export::{Exporter, Origin};
 use panoptic_core::gather::tree::Format;
 use panoptic_core::gather::Gathering;
@@ -196,14 +196,17 @@ impl Feed {
     }
 }
 
-fn options(url: &str, db: &str) -> PushOptions {
-    PushOptions {
+fn options(url: &str, db: &str) -> InfluxOptions {
+    InfluxOptions {
         url: url.into(),
         db: db.into(),
-        min_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
-        timeout: Duration::from_secs(5),
-        ..PushOptions::default()
+        queue: QueueOptions {
+            min_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            timeout: Duration::from_secs(5),
+            ..QueueOptions::default()
+        },
+        ..InfluxOptions::default()
     }
 }
 
@@ -234,7 +237,7 @@ fn pushes_reach_influxdb_and_survive_its_restart() {
 
     // Every kind, and names that need escaping.
     let mut feed = Feed::new();
-    let pusher = Pusher::start(options(&influx.url, "panoptic")).unwrap();
+    let pusher = Pusher::influx(options(&influx.url, "panoptic")).unwrap();
     feed.exporter.subscribe(pusher.subscriber());
     let requests = key(
         "inc",
@@ -340,9 +343,9 @@ fn pushes_reach_influxdb_and_survive_its_restart() {
     let mut feed = Feed::new();
     feed.k = 10.0;
     let mut o = options(&influx.url, "panoptic");
-    o.max_queue_bytes = 4096;
-    o.batch_points = 4;
-    let pusher = Pusher::start(o).unwrap();
+    o.queue.max_queue_bytes = 4096;
+    o.queue.batch_points = 4;
+    let pusher = Pusher::influx(o).unwrap();
     feed.exporter.subscribe(pusher.subscriber());
     influx.command("stop", "stopped");
     let series: Vec<_> = (0..8)
@@ -383,7 +386,7 @@ fn pushes_reach_influxdb_and_survive_its_restart() {
 
     // A database that does not exist: 404, counted and dropped, never sent again.
     let mut feed = Feed::new();
-    let pusher = Pusher::start(options(&influx.url, "nowhere")).unwrap();
+    let pusher = Pusher::influx(options(&influx.url, "nowhere")).unwrap();
     feed.exporter.subscribe(pusher.subscriber());
     feed.deliver(&[(key("inc", &[], "a"), counter(1.0))]);
     feed.deliver(&[(key("inc", &[], "a"), counter(1.0))]);

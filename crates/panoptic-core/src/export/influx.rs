@@ -1,4 +1,4 @@
-//! InfluxDB line protocol for one delivery: what [`super::push::Pusher`] sends to `/write`.
+//! InfluxDB line protocol for one delivery: what [`super::push::Pusher::influx`] sends to `/write`.
 //!
 //! One point per series reported in the delivery (the cluster view, and each process's own
 //! series when [`LineOptions::per_process`] is set and the store keeps them), in the spirit of

@@ -1,32 +1,33 @@
-//! Pushes every delivery to InfluxDB 1.x (`POST /write?db=..&precision=..`) from a thread of
-//! its own.
+//! Pushes every delivery to a back-end from a thread of its own: one module for every target
+//! (InfluxDB 1.x, Prometheus remote write, ...), which share the queue, the retry and drop
+//! policy, the thread and the HTTP sender; a [`Target`] (in `targets/`) only encodes a delivery
+//! into batches of request bodies and says where they go.
 //!
-//! [`Pusher::subscriber`] runs on the exporter's thread: it writes the delivery's line protocol
-//! ([`super::influx`]), cuts it into batches (at most [`PushOptions::batch_points`] points and
-//! at most a quarter of the queue's bound in bytes, 1 MiB at most) and queues them without
-//! waiting for anything. The queue holds at most [`PushOptions::max_queue_bytes`] bytes (the
-//! batch being sent included): when a new batch does not fit, the oldest batches waiting are
-//! dropped (after an outage the newest data is worth the most, and InfluxDB takes points in any
-//! order) and counted in [`PushStats::dropped_points`]. So the pusher never blocks the exporter
-//! and never grows without bound, whatever InfluxDB does.
+//! [`Pusher::subscriber`] runs on the exporter's thread: the target encodes the delivery into
+//! batches (at most [`QueueOptions::batch_points`] points and about a quarter of the queue's
+//! bound in bytes, 1 MiB at most) and they are queued without waiting for anything. The queue
+//! holds at most [`QueueOptions::max_queue_bytes`] bytes (the batch being sent included): when a
+//! new batch does not fit, the oldest batches waiting are dropped (after an outage the newest
+//! data is worth the most) and counted in [`PushStats::dropped_points`]. So the pusher never
+//! blocks the exporter and never grows without bound, whatever the server does.
 //!
 //! The pusher's thread sends one batch at a time, oldest first:
 //! - 2xx: pushed;
 //! - a connection or timeout error, 5xx or 429: the batch stays first and is sent again after
-//!   a backoff that doubles from [`PushOptions::min_backoff`] up to
-//!   [`PushOptions::max_backoff`], with jitter (a uniform draw in the upper half of the delay,
+//!   a backoff that doubles from [`QueueOptions::min_backoff`] up to
+//!   [`QueueOptions::max_backoff`], with jitter (a uniform draw in the upper half of the delay,
 //!   so many processes restarted together do not retry in step); a `Retry-After` header in
 //!   seconds lengthens it (up to the cap);
-//! - any other answer (4xx, such as 404 for a database that does not exist, 400 for points
-//!   InfluxDB refuses, 401 for bad credentials; or a redirect, which is not followed): the
-//!   batch is dropped and counted, never sent again; [`PushStats::last_error`] says why (the
-//!   status and the start of InfluxDB's message). A 400 "partial write" stored the other points
-//!   of the batch, but all of them are counted as dropped.
+//! - any other answer (4xx, such as InfluxDB's 404 for a database that does not exist, 400 for
+//!   points refused, 401 for bad credentials; or a redirect, which is not followed): the batch
+//!   is dropped and counted, never sent again; [`PushStats::last_error`] says why (the status
+//!   and the start of the server's message). A 400 "partial write" stored the other points of
+//!   the batch, but all of them are counted as dropped.
 //!
 //! [`Pusher::stop`] stops taking deliveries, sends what is queued until a deadline (a request
 //! under way when it passes is cut short), drops and counts what is left, and ends the thread.
 //! Plain `http://` only: this build has no TLS (an `https://` URL is refused when the options
-//! are checked; put a TLS-terminating proxy on loopback in front of a remote InfluxDB).
+//! are checked; put a TLS-terminating proxy on loopback in front of a remote server).
 //! Proxies from the environment (`HTTP_PROXY`, ...) are not used.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,11 +42,16 @@ use sender::Sender;
 mod options;
 mod queue;
 mod sender;
+pub mod targets;
+mod thread;
 
 pub use options::{
-    PushError, PushOptions, PushSpec, DEFAULT_BATCH_POINTS, DEFAULT_MAX_QUEUE_BYTES,
+    PushError, QueueOptions, QueueSpec, DEFAULT_BATCH_POINTS, DEFAULT_MAX_QUEUE_BYTES,
 };
 pub use queue::PushStats;
+pub use targets::influx::{InfluxOptions, InfluxSpec};
+pub use targets::remote_write::{RemoteWriteOptions, RemoteWriteSpec};
+pub use targets::{Batch, Limits, Request, Target};
 
 /// See the module documentation.
 pub struct Pusher {
@@ -54,26 +60,33 @@ pub struct Pusher {
 }
 
 impl Pusher {
-    /// Checks the options and starts the pusher's thread (nothing is sent before the first
-    /// delivery; an unreachable InfluxDB is not an error here, it is retried).
-    pub fn start(options: PushOptions) -> Result<Pusher, PushError> {
-        options.check()?;
+    /// Checks the queue options and starts the pusher's thread for `target` (nothing is sent
+    /// before the first delivery; an unreachable server is not an error here, it is retried).
+    pub fn start(target: impl Target, queue: &QueueOptions) -> Result<Pusher, PushError> {
+        queue.check(target.option())?;
+        let sender = Sender::new(target.request(), queue);
+        let name = format!("panoptic-{}", target.option());
+        let server = target.server();
         let shared = Arc::new(Shared {
             state: Mutex::default(),
             wake: Condvar::new(),
             closed: AtomicBool::new(false),
-            lines: options.lines.clone(),
-            max_queue_bytes: options.max_queue_bytes,
-            batch_points: options.batch_points,
-            batch_bytes: (options.max_queue_bytes / 4).min(MAX_BATCH_BYTES),
+            target: Arc::new(target),
+            max_queue_bytes: queue.max_queue_bytes,
+            limits: Limits {
+                points: queue.batch_points,
+                bytes: (queue.max_queue_bytes / 4).min(MAX_BATCH_BYTES),
+            },
         });
-        let sender = Sender::new(&options)?;
+        let (min_backoff, max_backoff) = (queue.min_backoff, queue.max_backoff);
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
-                .name("panoptic-influx".into())
-                .spawn(move || sender.run(&shared))
-                .map_err(|e| PushError::Thread(e.to_string()))?
+                .name(name)
+                .spawn(move || thread::run(&sender, &shared, min_backoff, max_backoff))
+                .map_err(|e| {
+                    PushError::Thread(format!("the {server} pusher's thread did not start: {e}"))
+                })?
         };
         Ok(Pusher {
             shared,
@@ -81,7 +94,7 @@ impl Pusher {
         })
     }
 
-    /// A subscriber for [`super::Exporter::subscribe`]: formats each delivery and queues it
+    /// A subscriber for [`super::Exporter::subscribe`]: encodes each delivery and queues it
     /// (never waits for the network).
     pub fn subscriber(&self) -> Subscriber {
         let shared = self.shared.clone();

@@ -6,16 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::export::influx::{self, LineOptions};
+use super::targets::{Batch, Limits, Target};
 use crate::export::{Delivery, Store};
 
 /// What a pusher did so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushStats {
-    /// Batches and points InfluxDB took (2xx).
+    /// Batches and points the server took (2xx). A point is the target's unit: a line for
+    /// InfluxDB, a series for remote write.
     pub pushed_batches: u64,
     pub pushed_points: u64,
-    /// Batches and points dropped: the queue was full, InfluxDB refused them (4xx), or
+    /// Batches and points dropped: the queue was full, the server refused them (4xx), or
     /// [`super::Pusher::stop`]'s deadline passed.
     pub dropped_batches: u64,
     pub dropped_points: u64,
@@ -26,18 +27,13 @@ pub struct PushStats {
     pub failures: u64,
     /// Bytes queued now (the batch being sent included), never above the bound.
     pub queued_bytes: u64,
-    /// The last failure, if any: `HTTP 404: {"error":"database not found: \"x\""}`, or the
-    /// connection error.
+    /// The last failure, if any: the status and the start of the answer (InfluxDB: `HTTP 404:
+    /// {"error":"database not found: \"x\""}`), or the connection error.
     pub last_error: Option<String>,
 }
 
 /// The largest batch in bytes (also at most a quarter of the queue's bound).
 pub(super) const MAX_BATCH_BYTES: usize = 1 << 20;
-
-pub(super) struct Batch {
-    pub(super) body: Arc<Vec<u8>>,
-    pub(super) points: u64,
-}
 
 #[derive(Default)]
 pub(super) struct State {
@@ -65,10 +61,9 @@ pub(super) struct Shared {
     pub(super) wake: Condvar,
     /// No more deliveries are taken.
     pub(super) closed: AtomicBool,
-    pub(super) lines: LineOptions,
+    pub(super) target: Arc<dyn Target>,
     pub(super) max_queue_bytes: usize,
-    pub(super) batch_points: usize,
-    pub(super) batch_bytes: usize,
+    pub(super) limits: Limits,
 }
 
 impl Shared {
@@ -76,37 +71,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Formats a delivery into batches and queues them (the subscriber).
+    /// Encodes a delivery into batches and queues them (the subscriber).
     pub(super) fn take(&self, store: &Store, delivery: &Delivery) {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
         let mut batches = Vec::new();
-        let mut points = 0;
-        let mut out = Vec::new();
-        influx::write(store, delivery, &self.lines, &mut out, |out| {
-            points += 1;
-            if points >= self.batch_points || out.len() >= self.batch_bytes {
-                let body = Arc::new(std::mem::take(out));
-                batches.push(Batch {
-                    body,
-                    points: points as u64,
-                });
-                points = 0;
-            }
-        });
-        if points > 0 {
-            batches.push(Batch {
-                body: Arc::new(out),
-                points: points as u64,
-            });
-        }
+        (self.target).encode(store, delivery, self.limits, &mut batches);
         if batches.is_empty() {
             return;
         }
         let mut state = self.lock();
         for batch in batches {
-            // One line longer than the whole queue (a huge `set` text) cannot be queued: the
+            // A batch larger than the whole queue (one huge `set` text) cannot be queued: the
             // queue stays within its bound, the batch being sent included.
             if batch.body.len() > self.max_queue_bytes {
                 state.stats.dropped_batches += 1;

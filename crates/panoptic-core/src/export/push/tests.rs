@@ -68,14 +68,17 @@ fn server(answers: Vec<(u16, &'static str, &'static str)>) -> (String, mpsc::Rec
     (url, receive)
 }
 
-fn options(url: &str) -> PushOptions {
-    PushOptions {
+fn options(url: &str) -> InfluxOptions {
+    InfluxOptions {
         url: url.into(),
         db: "metrics".into(),
-        min_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        timeout: Duration::from_secs(5),
-        ..PushOptions::default()
+        queue: QueueOptions {
+            min_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            timeout: Duration::from_secs(5),
+            ..QueueOptions::default()
+        },
+        ..InfluxOptions::default()
     }
 }
 
@@ -107,8 +110,8 @@ fn pushes_batches_with_the_query_and_credentials() {
     o.username = Some("me".into());
     o.password = Some("secret".into());
     o.retention_policy = Some("a week".into());
-    o.batch_points = 2;
-    let pusher = Pusher::start(o).unwrap();
+    o.queue.batch_points = 2;
+    let pusher = Pusher::influx(o).unwrap();
     let mut f = Fixture::new(false);
     one_delivery(&pusher, &mut f, &["a", "b", "c"]);
     let stats = until(&pusher, |s| s.pushed_batches == 2);
@@ -148,7 +151,7 @@ fn refusals_are_dropped_and_server_errors_retried() {
         (503, "", "busy"),
         (429, "Retry-After: 0\r\n", "slow down"),
     ]);
-    let pusher = Pusher::start(options(&url)).unwrap();
+    let pusher = Pusher::influx(options(&url)).unwrap();
     let mut f = Fixture::new(false);
     one_delivery(&pusher, &mut f, &["a"]);
     let stats = until(&pusher, |s| s.dropped_batches == 1);
@@ -180,8 +183,8 @@ fn the_queue_stays_bounded_while_the_server_is_down() {
         format!("http://{}", listener.local_addr().unwrap())
     };
     let mut o = options(&url);
-    o.max_queue_bytes = 2048;
-    let pusher = Pusher::start(o).unwrap();
+    o.queue.max_queue_bytes = 2048;
+    let pusher = Pusher::influx(o).unwrap();
     let mut f = Fixture::new(false);
     let ids: Vec<String> = (0..8).map(|i| format!("series{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -210,8 +213,8 @@ fn the_queue_stays_bounded_while_the_server_is_down() {
 fn a_batch_larger_than_the_queue_is_dropped() {
     let (url, requests) = server(vec![]);
     let mut o = options(&url);
-    o.max_queue_bytes = 1024;
-    let pusher = Pusher::start(o).unwrap();
+    o.queue.max_queue_bytes = 1024;
+    let pusher = Pusher::influx(o).unwrap();
     let mut f = Fixture::new(false);
     let text = Value::Set {
         json: format!("\"{}\"", "x".repeat(2000)),
@@ -233,8 +236,8 @@ fn a_batch_larger_than_the_queue_is_dropped() {
 fn stop_flushes_what_is_queued() {
     let (url, requests) = server(vec![]);
     let mut o = options(&url);
-    o.batch_points = 1;
-    let pusher = Pusher::start(o).unwrap();
+    o.queue.batch_points = 1;
+    let pusher = Pusher::influx(o).unwrap();
     let mut f = Fixture::new(false);
     one_delivery(&pusher, &mut f, &["a", "b", "c", "d"]);
     let stats = pusher.stop(Duration::from_secs(10));
@@ -243,11 +246,11 @@ fn stop_flushes_what_is_queued() {
 }
 
 /// The options a test gives: a URL and a database, changed by `f`.
-fn spec(f: impl FnOnce(&mut PushSpec)) -> PushSpec {
-    let mut spec = PushSpec {
+fn spec(f: impl FnOnce(&mut InfluxSpec)) -> InfluxSpec {
+    let mut spec = InfluxSpec {
         url: Some("http://h:1".into()),
         db: Some("d".into()),
-        ..PushSpec::default()
+        ..InfluxSpec::default()
     };
     f(&mut spec);
     spec
@@ -255,7 +258,7 @@ fn spec(f: impl FnOnce(&mut PushSpec)) -> PushSpec {
 
 #[test]
 fn options_are_read_and_checked() {
-    let options = PushOptions::new(PushSpec {
+    let options = InfluxOptions::new(InfluxSpec {
         url: Some("http://127.0.0.1:8086/".into()),
         db: Some("metrics".into()),
         username: Some("u".into()),
@@ -265,27 +268,32 @@ fn options_are_read_and_checked() {
         prefix: Some("app.".into()),
         per_process: Some(true),
         tags: vec![("env".into(), "prod".into())],
-        max_queue_bytes: Some(4096.0),
-        batch_points: Some(10.0),
-        timeout: Some(500.0),
-        min_backoff: Some(5.0),
-        max_backoff: Some(50.0),
+        queue: QueueSpec {
+            max_queue_bytes: Some(4096.0),
+            batch_points: Some(10.0),
+            timeout: Some(500.0),
+            min_backoff: Some(5.0),
+            max_backoff: Some(50.0),
+        },
     })
     .unwrap();
     assert_eq!(options.base_url().unwrap(), "http://127.0.0.1:8086");
     assert_eq!(options.lines.precision, Precision::Seconds);
     assert_eq!(options.lines.tags, [("env".into(), "prod".into())]);
     assert!(options.lines.per_process);
-    assert_eq!((options.max_queue_bytes, options.batch_points), (4096, 10));
-    assert_eq!(options.timeout, Duration::from_millis(500));
-    assert_eq!(options.max_backoff, Duration::from_millis(50));
+    assert_eq!(
+        (options.queue.max_queue_bytes, options.queue.batch_points),
+        (4096, 10)
+    );
+    assert_eq!(options.queue.timeout, Duration::from_millis(500));
+    assert_eq!(options.queue.max_backoff, Duration::from_millis(50));
     let base = spec(|s| s.url = Some("http://h:1/influx".into()));
-    assert!(PushOptions::new(base).is_ok());
+    assert!(InfluxOptions::new(base).is_ok());
 }
 
 #[test]
 fn bad_options_name_the_field_and_the_value() {
-    let error = |f: fn(&mut PushSpec)| PushOptions::new(spec(f)).unwrap_err();
+    let error = |f: fn(&mut InfluxSpec)| InfluxOptions::new(spec(f)).unwrap_err();
     let range = |field: &str, message: &str| PushError::Range {
         field: format!("influx.{field}"),
         message: message.into(),
@@ -355,14 +363,14 @@ fn bad_options_name_the_field_and_the_value() {
         )
     );
     assert_eq!(
-        error(|s| s.max_queue_bytes = Some(100.0)),
+        error(|s| s.queue.max_queue_bytes = Some(100.0)),
         range(
             "maxQueueBytes",
             "influx.maxQueueBytes must be a number of bytes from 1024, got 100"
         )
     );
     assert_eq!(
-        error(|s| s.batch_points = Some(1.5)),
+        error(|s| s.queue.batch_points = Some(1.5)),
         range(
             "batchPoints",
             "influx.batchPoints must be a whole number from 1 to 1e9, got 1.5"
@@ -370,14 +378,14 @@ fn bad_options_name_the_field_and_the_value() {
     );
     for bad in [-1.0, 0.0, f64::NAN, f64::INFINITY] {
         let PushError::Range { field, .. } =
-            PushOptions::new(spec(|s| s.timeout = Some(bad))).unwrap_err()
+            InfluxOptions::new(spec(|s| s.queue.timeout = Some(bad))).unwrap_err()
         else {
             panic!()
         };
         assert_eq!(field, "influx.timeout", "{bad}");
     }
     assert_eq!(
-        error(|s| s.timeout = Some(-1.0)),
+        error(|s| s.queue.timeout = Some(-1.0)),
         range(
             "timeout",
             "influx.timeout must be a positive number of ms, got -1"
@@ -385,8 +393,8 @@ fn bad_options_name_the_field_and_the_value() {
     );
     assert_eq!(
         error(|s| {
-            s.min_backoff = Some(100.0);
-            s.max_backoff = Some(10.0);
+            s.queue.min_backoff = Some(100.0);
+            s.queue.max_backoff = Some(10.0);
         }),
         range(
             "maxBackoff",
