@@ -110,6 +110,8 @@ impl Temporality {
 
 /// The default number of data points per request at most.
 pub const DEFAULT_BATCH_POINTS: usize = 5000;
+/// The default size a request stops growing at: 1 MiB.
+pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
 
 /// How deliveries become requests.
 #[derive(Clone)]
@@ -123,6 +125,9 @@ pub struct Encoding {
     pub per_process: bool,
     /// Data points per request at most (a delivery with more is sent as several requests).
     pub batch_points: usize,
+    /// A request stops growing once its metrics take this many bytes of protobuf (one metric's
+    /// points may go beyond).
+    pub batch_bytes: usize,
     /// Which series to send (None: all).
     pub keep: Option<Keep>,
 }
@@ -135,6 +140,7 @@ impl Default for Encoding {
             prefix: String::new(),
             per_process: false,
             batch_points: DEFAULT_BATCH_POINTS,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             keep: None,
         }
     }
@@ -148,6 +154,7 @@ impl std::fmt::Debug for Encoding {
             .field("prefix", &self.prefix)
             .field("per_process", &self.per_process)
             .field("batch_points", &self.batch_points)
+            .field("batch_bytes", &self.batch_bytes)
             .field("keep", &self.keep.as_ref().map(|_| "Fn"))
             .finish()
     }
@@ -181,10 +188,8 @@ pub fn encode(
     encoding: &Encoding,
     starts: &mut Starts,
 ) -> Vec<Request> {
-    let requests = split(
-        messages(store, delivery, encoding, starts),
-        encoding.batch_points,
-    );
+    let resources = messages(store, delivery, encoding, starts);
+    let requests = split(resources, encoding.batch_points, encoding.batch_bytes);
     (requests.into_iter())
         .map(|(request, points)| Request {
             body: match encoding.protocol {
@@ -720,13 +725,19 @@ fn take_points(data: &mut Data, n: usize) -> Data {
     }
 }
 
-/// Cuts resources into requests of at most `max` data points each (a metric with more is
-/// split: its parts keep its name, unit and kind), with their point counts.
-fn split(resources: Vec<ResourceMetrics>, max: usize) -> Vec<(ExportMetricsServiceRequest, u64)> {
+/// Cuts resources into requests of at most `max` data points each, each ending once its
+/// metrics take `bytes` bytes (a metric with more points is split: its parts keep its name,
+/// unit and kind), with their point counts.
+fn split(
+    resources: Vec<ResourceMetrics>,
+    max: usize,
+    bytes: usize,
+) -> Vec<(ExportMetricsServiceRequest, u64)> {
     let max = max.max(1);
     let mut out = Vec::new();
     let mut current: Vec<ResourceMetrics> = Vec::new();
     let mut points = 0;
+    let mut size = 0;
     let flush = |current: &mut Vec<ResourceMetrics>, points: &mut usize, out: &mut Vec<_>| {
         if *points > 0 {
             let request = ExportMetricsServiceRequest {
@@ -746,8 +757,9 @@ fn split(resources: Vec<ResourceMetrics>, max: usize) -> Vec<(ExportMetricsServi
                     continue;
                 };
                 while point_count(&data) > 0 {
-                    if points == max {
+                    if points == max || size >= bytes {
                         flush(&mut current, &mut points, &mut out);
+                        size = 0;
                     }
                     let part = take_points(&mut data, max - points);
                     points += point_count(&part);
@@ -774,10 +786,12 @@ fn split(resources: Vec<ResourceMetrics>, max: usize) -> Vec<(ExportMetricsServi
                         });
                     }
                     if let Some(scope) = target.scope_metrics.last_mut() {
-                        scope.metrics.push(Metric {
+                        let part = Metric {
                             data: Some(part),
                             ..metric.clone()
-                        });
+                        };
+                        size += part.encoded_len();
+                        scope.metrics.push(part);
                     }
                 }
             }

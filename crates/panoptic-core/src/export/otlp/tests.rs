@@ -421,6 +421,13 @@ fn requests_hold_at_most_batch_points_and_decode() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 15, "{names:?}");
+    // A byte bound cuts requests too: here, one metric each.
+    let enc = Encoding {
+        batch_bytes: 1,
+        ..enc
+    };
+    let requests = encode(&c.store, &d, &enc, &mut Starts::default());
+    assert_eq!(requests.len(), 15);
 }
 
 #[test]

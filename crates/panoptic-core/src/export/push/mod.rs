@@ -50,6 +50,7 @@ pub use options::{
 };
 pub use queue::PushStats;
 pub use targets::influx::{InfluxOptions, InfluxSpec};
+pub use targets::otlp::{OtlpOptions, OtlpSpec};
 pub use targets::remote_write::{RemoteWriteOptions, RemoteWriteSpec};
 pub use targets::{Batch, Limits, Request, Target};
 
