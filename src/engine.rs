@@ -461,6 +461,7 @@ impl NativeEngine {
                 deliveries: 0.0,
                 influx: None,
                 remote_write: None,
+                otlp: None,
             },
         }
     }
