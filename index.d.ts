@@ -111,7 +111,7 @@ declare namespace Panopticon {
     buckets?: number[];
     /** Also each process's own series, with a `worker` label. Default false. */
     perProcess?: boolean;
-    /** Labels on every series that lacks them (`job`, `instance`, ...; not `__*`, worker, le, quantile). */
+    /** Labels on every series (`job`, `instance`, ...; not `__*`, worker, le, quantile); a series' own one of that name becomes `exported_<name>`. */
     labels?: Record<string, string>;
     /** Bound of the queue of batches waiting to be sent, bytes (>= 1024). Default 8 MiB. */
     maxQueueBytes?: number;

@@ -99,7 +99,7 @@ Panopticon.prototype.serve = function serve(options) {
 };
 
 /**
- * What the exports did so far: `{ deliveries, influx, servers }` (README, "Exports"); zeros on an
+ * What the exports did so far: `{ deliveries, influx, remoteWrite, servers }` (docs/exports.md); zeros on an
  * instance that does not deliver.
  */
 Panopticon.prototype.exportStats = function exportStats() {

@@ -5,10 +5,12 @@
 // 2-worker cluster's pushes arrive and the query API reads back exactly the counts recorded;
 // histogram_quantile over the pushed buckets agrees with the delivery's percentiles within a
 // bucket; an outage (Prometheus stopped, then restarted on the same data) loses nothing a large
-// queue holds, and a small queue drops only its oldest batches, within its bound, counted.
+// queue holds, and a small queue drops only its oldest batches, within its bound, counted; a
+// program that ends right after stop() still pushes its last delivery.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { spawn } = require('child_process');
 const cluster = require('cluster');
 const path = require('path');
 const { stopWorkers, deliveryWhere, Panopticon } = require('./helpers');
@@ -157,6 +159,24 @@ test('pushes queued while the receiver is down arrive after it restarts; a small
   await until(() => stats(small).pushedPoints > pushedBefore, 30000, 'the small queue to push again');
   assert.ok(stats(small).queuedBytes <= 4096);
   assert.equal(await single(prometheus, 'small_many_series_0_total'), 1);
+});
+
+test('a program that ends right after stop() still pushes its last delivery', { timeout: 60000 }, async (t) => {
+  const prometheus = await receiver(t);
+  const program = `
+    const Panopticon = require(${JSON.stringify(path.join(__dirname, '..'))});
+    // keepAlive: the program waits for a delivery with nothing else to keep it alive.
+    const p = new Panopticon({ interval: 200, keepAlive: true, remoteWrite: { url: ${JSON.stringify(`${prometheus.url}/api/v1/write`)}, labels: { job: 'exit' } } });
+    p.inc(['jobs'], 'done', 7);
+    p.once('delivery', () => p.stop());
+  `;
+  const started = Date.now();
+  const child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const [code, signal] = await new Promise((resolve) => child.once('exit', (...a) => resolve(a)));
+  assert.deepEqual([code, signal], [0, null]);
+  // It waited for the push, not for the whole flush time.
+  assert.ok(Date.now() - started < 15000, `the program took ${Date.now() - started} ms`);
+  assert.equal(await single(prometheus, 'jobs_done_total{job="exit"}'), 7);
 });
 
 test('remoteWrite options: a wrong type is a TypeError, a value out of range a RangeError, naming the field', () => {

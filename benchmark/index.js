@@ -20,6 +20,8 @@
 //   the master's longest event-loop blocks and skipped deliveries;
 // - runtime (benchmark/runtime.js, a process per run): the JS thread's CPU per interval of an
 //   instance with `runtime: true` against the same without;
+// - push (benchmark/push.js, a process per run and one for the receiver): the CPU of one remote
+//   write push of 100k series on the JS thread, the exporter thread and the pusher's thread;
 // - criterion (not run by default: cargo compiles for a while): the core crate's criterion benches
 //   (`cargo bench -p panoptic-core`), record / merge / wire / exposition throughput.
 // `--only <part>` (repeatable) or `--skip <part>` chooses the parts; `node benchmark/index.js
@@ -36,7 +38,7 @@ const { writeJson } = require('./options');
 
 // ---- options ----------------------------------------------------------------------------------
 
-const PARTS = ['hot-path', 'collection', 'memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime', 'criterion'];
+const PARTS = ['hot-path', 'collection', 'memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime', 'push', 'criterion'];
 const DEFAULT_PARTS = PARTS.filter((p) => p !== 'criterion');
 
 function parseArgs(argv) {
@@ -47,7 +49,7 @@ function parseArgs(argv) {
     warmupTime: 100,
     parts: new Set(DEFAULT_PARTS),
     only: false,
-    partArgs: { collection: [], memory: [], cluster: [], trace: [], exposition: [], cardinality: [], runtime: [], criterion: [] },
+    partArgs: { collection: [], memory: [], cluster: [], trace: [], exposition: [], cardinality: [], runtime: [], push: [], criterion: [] },
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -55,7 +57,7 @@ function parseArgs(argv) {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
-    const args = /^--(collection|memory|cluster|trace|exposition|cardinality|runtime|criterion)-args$/.exec(a);
+    const args = /^--(collection|memory|cluster|trace|exposition|cardinality|runtime|push|criterion)-args$/.exec(a);
     if (a === '--json') opts.json = next();
     else if (a === '--rounds') opts.rounds = Number(next());
     else if (a === '--time') opts.time = Number(next());
@@ -82,7 +84,7 @@ function parseArgs(argv) {
         `                             (default: ${DEFAULT_PARTS.join(', ')}, in this order)`,
         '  --skip <part>              leave a part out',
         "  --<part>-args '<args>'     passed on to the part's script (collection, memory, cluster,",
-        '                             trace, exposition, cardinality, runtime: see `node',
+        '                             trace, exposition, cardinality, runtime, push: see `node',
         '                             benchmark/<part>.js --help`;',
         '                             criterion: to criterion, e.g. --criterion-args \'wire\'',
         '                             runs the wire benches)',
@@ -147,7 +149,7 @@ async function main() {
     report.hotPath = await watched('hot-path', () => runPart('hotpath.js', args));
     targets.push(...report.hotPath.targets);
   }
-  for (const part of ['collection', 'memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime']) {
+  for (const part of ['collection', 'memory', 'cluster', 'trace', 'exposition', 'cardinality', 'runtime', 'push']) {
     if (!opts.parts.has(part)) continue;
     console.log();
     report[part] = await watched(part, () => runPart(`${part}.js`, opts.partArgs[part]));

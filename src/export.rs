@@ -111,23 +111,37 @@ pub struct RemoteWriteOptions {
 
 impl From<RemoteWriteOptions> for push::RemoteWriteSpec {
     fn from(o: RemoteWriteOptions) -> push::RemoteWriteSpec {
-        // The filter is the binding's (it becomes the pusher's `keep`).
-        let _ = o.filter;
+        let RemoteWriteOptions {
+            url,
+            headers,
+            every,
+            // The binding's: it narrows the instance's filter into the pusher's `keep`.
+            filter: _,
+            prefix,
+            buckets,
+            per_process,
+            labels,
+            max_queue_bytes,
+            batch_points,
+            timeout,
+            min_backoff,
+            max_backoff,
+        } = o;
         push::RemoteWriteSpec {
-            url: o.url,
-            // Header order does not matter to HTTP; labels are sorted by the target.
-            headers: o.headers.unwrap_or_default().into_iter().collect(),
-            every: o.every,
-            prefix: o.prefix,
-            buckets: o.buckets,
-            per_process: o.per_process,
-            labels: o.labels.unwrap_or_default().into_iter().collect(),
+            url,
+            // Header order does not matter to HTTP; the target sorts labels.
+            headers: headers.unwrap_or_default().into_iter().collect(),
+            every,
+            prefix,
+            buckets,
+            per_process,
+            labels: labels.unwrap_or_default().into_iter().collect(),
             queue: QueueSpec {
-                max_queue_bytes: o.max_queue_bytes,
-                batch_points: o.batch_points,
-                timeout: o.timeout,
-                min_backoff: o.min_backoff,
-                max_backoff: o.max_backoff,
+                max_queue_bytes,
+                batch_points,
+                timeout,
+                min_backoff,
+                max_backoff,
             },
         }
     }

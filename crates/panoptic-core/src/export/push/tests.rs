@@ -7,11 +7,12 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 
 /// A request as the test server saw it: the request line, the headers (lower-case names)
-/// and the body.
+/// and the body (as text, and as it came).
 struct Request {
     line: String,
     headers: Vec<(String, String)>,
     body: String,
+    bytes: Vec<u8>,
 }
 
 /// A real HTTP server on loopback answering each request with the next of `answers`
@@ -45,13 +46,15 @@ fn server(answers: Vec<(u16, &'static str, &'static str)>) -> (String, mpsc::Rec
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             // Recorded before it is answered: a push the pusher counts is already here.
-            let body = String::from_utf8(body).unwrap();
+            let bytes = body;
+            let body = String::from_utf8_lossy(&bytes).into_owned();
             let line = line.trim().to_string();
             if send
                 .send(Request {
                     line,
                     headers,
                     body,
+                    bytes,
                 })
                 .is_err()
             {
@@ -401,4 +404,60 @@ fn bad_options_name_the_field_and_the_value() {
             "influx.maxBackoff must be at least influx.minBackoff, got 10 ms"
         )
     );
+}
+
+#[test]
+fn remote_write_posts_snappy_protobuf_with_its_headers_and_retries_429() {
+    use super::targets::remote_write::WriteRequest;
+    use prost::Message;
+    let (url, requests) = server(vec![(429, "Retry-After: 0\r\n", "too many")]);
+    let options = RemoteWriteOptions {
+        url: format!("{url}/api/v1/write?tenant=a"),
+        headers: vec![("X-Scope-OrgID".into(), "team".into())],
+        queue: QueueOptions {
+            min_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            ..QueueOptions::default()
+        },
+        ..RemoteWriteOptions::default()
+    };
+    let pusher = Pusher::remote_write(options).unwrap();
+    let mut f = Fixture::new(false);
+    one_delivery(&pusher, &mut f, &["a", "b"]);
+    // Two counters and the skipped-series gauge.
+    let stats = until(&pusher, |s| s.pushed_points == 3);
+    assert_eq!(
+        (stats.failures, stats.retries, stats.pushed_batches),
+        (1, 1, 1)
+    );
+    let sent: Vec<Request> = requests.try_iter().collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].bytes, sent[1].bytes);
+    let last = &sent[1];
+    assert_eq!(last.line, "POST /api/v1/write?tenant=a HTTP/1.1");
+    let header = |name: &str| {
+        (last.headers.iter())
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("content-type"), Some("application/x-protobuf"));
+    assert_eq!(header("content-encoding"), Some("snappy"));
+    assert_eq!(header("x-prometheus-remote-write-version"), Some("0.1.0"));
+    assert_eq!(header("x-scope-orgid"), Some("team"));
+    let bytes = snap::raw::Decoder::new()
+        .decompress_vec(&last.bytes)
+        .unwrap();
+    let request = WriteRequest::decode(&bytes[..]).unwrap();
+    let names: Vec<&str> = (request.timeseries.iter())
+        .map(|s| s.labels[0].value.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "http_a_total",
+            "http_b_total",
+            "panoptic_export_skipped_series"
+        ]
+    );
+    pusher.stop(Duration::ZERO);
 }

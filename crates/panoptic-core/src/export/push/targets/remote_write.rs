@@ -10,9 +10,10 @@
 //! sample. Reading the text back costs a parse per sample, but a second writer of names and
 //! labels could drift from the first; the parse is of text this process just wrote, in one
 //! known format. Every sample is timestamped at the end of the delivered interval; each series'
-//! labels are `__name__` and the sample's labels (then [`RemoteWriteOptions::labels`] the series
-//! lacks), sorted by name as the specification requires, and the series are sorted by their
-//! label sets (a series made twice by a constant label is sent once).
+//! labels are `__name__`, the sample's labels and [`RemoteWriteOptions::labels`], sorted by name
+//! as the specification requires, and the series are sorted by their label sets. A constant
+//! label wins over the series' own label of that name, which is kept as `exported_<name>` (as
+//! a Prometheus scrape does with its target labels): no two series become one.
 //!
 //! A batch holds at most [`super::Limits::points`] series (and stops growing past
 //! [`super::Limits::bytes`] of protobuf), so a points count is a series count.
@@ -98,7 +99,8 @@ pub struct RemoteWriteOptions {
     pub prometheus: PrometheusOptions,
     /// Also push each process's own series, with a `worker` label (when the store keeps them).
     pub per_process: bool,
-    /// Labels added to every series that does not have them (`instance`, `job`, ...).
+    /// Labels added to every series (`instance`, `job`, ...); a series' own label of the same
+    /// name is renamed `exported_<name>`.
     pub labels: Vec<(String, String)>,
     /// Which series to push (None: all).
     pub keep: Option<Keep>,
@@ -278,7 +280,6 @@ impl RemoteWrite {
             .filter_map(|line| self.parse(line, stamp))
             .collect();
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        series.dedup_by(|a, b| a.labels == b.labels);
         series
     }
 
@@ -303,12 +304,19 @@ impl RemoteWrite {
             parse_labels(rest, &mut labels)?;
         }
         for (name, value) in &self.labels {
-            if !labels.iter().any(|l| &l.name == name) {
-                labels.push(Label {
-                    name: name.clone(),
-                    value: value.clone(),
-                });
+            if let Some(at) = labels.iter().position(|l| &l.name == name) {
+                // Prometheus' rule for a scraped label that a target label replaces: prefixed
+                // with `exported_` until the name is free, so distinct series stay distinct.
+                let mut renamed = format!("exported_{name}");
+                while labels.iter().any(|l| l.name == renamed) {
+                    renamed.insert_str(0, "exported_");
+                }
+                labels[at].name = renamed;
             }
+            labels.push(Label {
+                name: name.clone(),
+                value: value.clone(),
+            });
         }
         labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Some(TimeSeries {

@@ -74,7 +74,7 @@ fn counters_and_histograms_as_metrics_names_them_sorted() {
     let at = "@1700000002000";
     let job = r#"job="web""#;
     // The names, labels and values of /metrics; `__name__` sorts after upper-case names (byte
-    // order); the series' own `method` wins over the constant one.
+    // order); the constant `method` wins over the series' own, kept as `exported_method`.
     assert_eq!(
         shown,
         [
@@ -86,7 +86,9 @@ fn counters_and_histograms_as_metrics_names_them_sorted() {
             ),
             format!(r#"__name__="app_http_latency_ms_count",{job},method="POST" 3{at}"#),
             format!(r#"__name__="app_http_latency_ms_sum",{job},method="POST" 333{at}"#),
-            format!(r#"__name__="app_http_requests_total",{job},method="GET" 5{at}"#),
+            format!(
+                r#"__name__="app_http_requests_total",exported_method="GET",{job},method="POST" 5{at}"#
+            ),
             format!(r#"__name__="app_panoptic_export_skipped_series",{job},method="POST" 0{at}"#),
         ]
     );
@@ -204,7 +206,8 @@ fn options_are_read_and_bad_ones_name_the_field() {
         Err(PushError::Range { field, message }) => (field, message),
         other => panic!("{other:?}"),
     };
-    let cases: [(fn(&mut RemoteWriteSpec), &str, &str); 9] = [
+    type Case = (fn(&mut RemoteWriteSpec), &'static str, &'static str);
+    let cases: [Case; 9] = [
         (|s| s.url = None, "remoteWrite.url", "remoteWrite.url must be an http:// URL, got \"\""),
         (
             |s| s.url = Some("http://u:p@h/w".into()),
@@ -250,4 +253,33 @@ fn options_are_read_and_bad_ones_name_the_field() {
     for (f, field, message) in cases {
         assert_eq!(error(f), (field.to_string(), message.to_string()));
     }
+}
+
+#[test]
+fn constant_labels_never_make_two_series_one() {
+    let mut f = Fixture::new(false);
+    let one = Value::Gauge(Some(1.0));
+    let d = f.deliver(
+        &[
+            (key("gauge", &[], "g"), one.clone()),
+            (key("gauge", &[], r#"g{env="prod"}"#), one.clone()),
+            (key("gauge", &[], r#"g{env="dev",exported_env="x"}"#), one),
+        ],
+        &[],
+    );
+    let t = target(|o| o.labels = vec![("env".into(), "prod".into())]);
+    let request = decode(&encode_all(&t, &f, &d, 1000)[0]);
+    let g: Vec<String> = (request.timeseries.iter())
+        .filter(|s| s.labels.iter().any(|l| l.value == "g"))
+        .map(show)
+        .collect();
+    let at = "1@1700000001000";
+    assert_eq!(
+        g,
+        [
+            format!(r#"__name__="g",env="prod" {at}"#),
+            format!(r#"__name__="g",env="prod",exported_env="prod" {at}"#),
+            format!(r#"__name__="g",env="prod",exported_env="x",exported_exported_env="dev" {at}"#),
+        ]
+    );
 }
