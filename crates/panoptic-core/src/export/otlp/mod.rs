@@ -188,7 +188,25 @@ pub fn encode(
     encoding: &Encoding,
     starts: &mut Starts,
 ) -> Vec<Request> {
-    let resources = messages(store, delivery, encoding, starts);
+    requests(messages(store, delivery, encoding, starts), encoding)
+}
+
+/// The requests of the intervals `deltas` gathered (see [`gathered`]).
+pub fn encode_gathered(
+    store: &Store,
+    deltas: &mut Deltas,
+    time_stamp: f64,
+    encoding: &Encoding,
+    starts: &mut Starts,
+) -> Vec<Request> {
+    requests(
+        gathered(store, deltas, time_stamp, encoding, starts),
+        encoding,
+    )
+}
+
+/// Resources cut into requests and written in the protocol.
+fn requests(resources: Vec<ResourceMetrics>, encoding: &Encoding) -> Vec<Request> {
     let requests = split(resources, encoding.batch_points, encoding.batch_bytes);
     (requests.into_iter())
         .map(|(request, points)| Request {
@@ -209,12 +227,53 @@ pub fn messages(
     starts: &mut Starts,
 ) -> Vec<ResourceMetrics> {
     let format = delivery.format();
-    let time = nanos(format.time_stamp);
-    let interval_start = nanos(format.time_stamp - format.interval);
+    let per_process = encoding.per_process && store.keeps_processes();
+    let parts = match encoding.temporality {
+        Temporality::Cumulative => Vec::new(),
+        Temporality::Delta => delivery_parts(delivery, per_process),
+    };
+    let since = format.time_stamp - format.interval;
+    resources(store, &parts, since, format.time_stamp, encoding, starts)
+}
+
+/// The resources of the intervals `deltas` gathered (delta temporality, pushed every few
+/// deliveries), which it forgets; the end of the last one is `time_stamp` (epoch ms).
+pub fn gathered(
+    store: &Store,
+    deltas: &mut Deltas,
+    time_stamp: f64,
+    encoding: &Encoding,
+    starts: &mut Starts,
+) -> Vec<ResourceMetrics> {
+    let since = deltas.since.take().unwrap_or(time_stamp);
+    let views = std::mem::take(&mut deltas.views);
+    let parts: Vec<Part> = (views.iter())
+        .map(|(process, series)| {
+            (
+                process.clone(),
+                series.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            )
+        })
+        .collect();
+    resources(store, &parts, since, time_stamp, encoding, starts)
+}
+
+/// The resources of `parts` (delta temporality; ignored in cumulative temporality, which sends
+/// the store), their points from `since` to `until` (epoch ms).
+fn resources(
+    store: &Store,
+    parts: &[Part],
+    since: f64,
+    until: f64,
+    encoding: &Encoding,
+    starts: &mut Starts,
+) -> Vec<ResourceMetrics> {
+    let time = nanos(until);
+    let interval_start = nanos(since);
     let per_process = encoding.per_process && store.keeps_processes();
     let views = match encoding.temporality {
         Temporality::Cumulative => cumulative_views(store, per_process),
-        Temporality::Delta => delta_views(store, delivery, per_process),
+        Temporality::Delta => delta_views(store, parts, per_process),
     };
     // Resources no longer there (workers gone) are forgotten: ids are not reused.
     let seen: Vec<Option<Tree>> = views
@@ -281,7 +340,7 @@ fn cumulative_views(store: &Store, per_process: bool) -> Vec<View<'_>> {
 
 /// The delivery's series, by resource, with their states since the start (for what a delta
 /// point cannot tell: the scale a histogram maps at).
-fn delta_views<'a>(store: &'a Store, delivery: &'a Delivery, per_process: bool) -> Vec<View<'a>> {
+fn delta_views<'a>(store: &'a Store, parts: &'a [Part], per_process: bool) -> Vec<View<'a>> {
     let mut totals: HashMap<Option<&Tree>, HashMap<&SeriesKey, &Cumulative>> = HashMap::new();
     for series in store.series() {
         if series.process.is_some() && !per_process {
@@ -290,6 +349,30 @@ fn delta_views<'a>(store: &'a Store, delivery: &'a Delivery, per_process: bool) 
         let view = totals.entry(series.process.map(|p| &p.from)).or_default();
         view.insert(series.key, series.value);
     }
+    let mut views = Vec::with_capacity(parts.len());
+    for (process, series) in parts {
+        let view = totals.get(&process.as_ref().map(|p| &p.from));
+        let mut items = Vec::with_capacity(series.len());
+        for (key, value) in series {
+            // A series the store does not keep (a non-numeric `set`, a logger) is not sent;
+            // neither is a gone worker's last part (the store left it out too).
+            if let Some(total) = view.and_then(|v| v.get(&**key)).copied() {
+                items.push((key.clone(), (Some(*value), total)));
+            }
+        }
+        // A gone worker's part: the store no longer holds its process.
+        if process.is_none() || !items.is_empty() {
+            views.push((process.clone(), items));
+        }
+    }
+    views
+}
+
+/// One resource's series and their values over the time a delta point covers.
+type Part<'a> = (Option<Process>, Vec<(Arc<SeriesKey>, &'a Value)>);
+
+/// The delivery's series by resource: the cluster view's, then each process's (when asked).
+fn delivery_parts(delivery: &Delivery, per_process: bool) -> Vec<Part<'_>> {
     let (ids, values) = delivery.merged();
     let mut parts: Vec<(Option<Process>, &[u32], &[Value])> = vec![(None, ids, values)];
     if per_process {
@@ -302,28 +385,73 @@ fn delta_views<'a>(store: &'a Store, delivery: &'a Delivery, per_process: bool) 
         }
     }
     // The keys' lock is held only to copy the keys out (the master's intake adds keys).
-    let keys: Vec<Vec<Arc<SeriesKey>>> = delivery.keys().with(|keys| {
-        (parts.iter())
-            .map(|(_, ids, _)| ids.iter().map(|&id| keys[id as usize].clone()).collect())
+    delivery.keys().with(|keys| {
+        (parts.into_iter())
+            .map(|(process, ids, values)| {
+                let named = ids.iter().map(|&id| keys[id as usize].clone());
+                (process, named.zip(values).collect())
+            })
             .collect()
-    });
-    let mut views = Vec::with_capacity(parts.len());
-    for ((process, _, values), keys) in parts.into_iter().zip(keys) {
-        let view = totals.get(&process.as_ref().map(|p| &p.from));
-        let mut items = Vec::with_capacity(keys.len());
-        for (key, value) in keys.into_iter().zip(values) {
-            // A series the store does not keep (a non-numeric `set`, a logger) is not sent;
-            // neither is a gone worker's last part (the store left it out too).
-            if let Some(total) = view.and_then(|v| v.get(&*key)).copied() {
-                items.push((key, (Some(value), total)));
+    })
+}
+
+/// Delta temporality with `every`: the intervals delivered since the last push, each series'
+/// values added up (sums and counts add, histograms merge; gauges and meters are read from the
+/// store when pushed), so the push's delta points cover all of them.
+#[derive(Debug, Default)]
+pub struct Deltas {
+    /// The start of the first interval gathered (epoch ms).
+    since: Option<f64>,
+    /// By resource (the cluster view first): each series' added-up value, in arrival order.
+    views: Vec<(Option<Process>, Vec<(Arc<SeriesKey>, Value)>)>,
+}
+
+impl Deltas {
+    /// Adds a delivery's intervals.
+    pub fn add(&mut self, delivery: &Delivery, per_process: bool) {
+        let format = delivery.format();
+        self.since
+            .get_or_insert(format.time_stamp - format.interval);
+        for (process, series) in delivery_parts(delivery, per_process) {
+            let from = process.as_ref().map(|p| &p.from);
+            let at =
+                match (self.views.iter()).position(|(p, _)| p.as_ref().map(|p| &p.from) == from) {
+                    Some(at) => at,
+                    None => {
+                        self.views.push((process.clone(), Vec::new()));
+                        self.views.len() - 1
+                    }
+                };
+            let (kept, values) = &mut self.views[at];
+            // The process's last pid (a thread keeps its process's).
+            *kept = process;
+            let index: HashMap<Arc<SeriesKey>, usize> = (values.iter().enumerate())
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+            for (key, value) in series {
+                match index.get(&key) {
+                    Some(&i) => add_value(&mut values[i].1, value),
+                    None => values.push((key, value.clone())),
+                }
             }
         }
-        // A gone worker's part: the store no longer holds its process.
-        if process.is_none() || !items.is_empty() {
-            views.push((process, items));
-        }
     }
-    views
+}
+
+/// One series' next interval added to its earlier ones (of the same kind; else it replaces).
+fn add_value(sum: &mut Value, next: &Value) {
+    match (sum, next) {
+        (Value::Counter { count, total }, Value::Counter { count: c, total: t }) => {
+            *count += c;
+            *total += t;
+        }
+        (Value::Summary(a), Value::Summary(b)) => *a = a.merge(b),
+        (Value::Histogram(a), Value::Histogram(b)) => {
+            // One series' intervals share the master's histogram options.
+            let _ = a.merge(b);
+        }
+        (sum, next) => *sum = next.clone(),
+    }
 }
 
 /// The resource of the cluster view (None) or of a process.

@@ -520,3 +520,78 @@ fn the_filter_and_the_prefix() {
         .collect();
     assert_eq!(names, ["app.a.kept"]);
 }
+
+#[test]
+fn every_with_delta_covers_each_interval_since_the_last_push() {
+    use crate::export::push::targets::otlp::{Otlp, OtlpOptions, OtlpSpec};
+    use crate::export::push::{Limits, Target};
+    let mut c = Cluster::new("web");
+    let options = OtlpOptions::new(OtlpSpec {
+        url: Some("http://127.0.0.1:1/v1/metrics".into()),
+        temporality: Some("delta".into()),
+        every: Some(2000.0),
+        per_process: Some(true),
+        ..OtlpSpec::default()
+    })
+    .unwrap();
+    let target = Otlp::new(&options).unwrap();
+    let limits = Limits {
+        points: 1000,
+        bytes: 1 << 20,
+    };
+    let n = || key("inc", &[], "jobs");
+    let h = || key("histogram", &[], "h");
+    // Intervals 1 to 4 (1 s each, every 2 s): pushes after the 1st (it alone) and the 3rd (the
+    // 2nd and 3rd added up, worker 1 gone and worker 2 come between them); the 4th waits.
+    let mut pushes: Vec<ExportMetricsServiceRequest> = Vec::new();
+    let mut push = |c: &mut Cluster, d: Delivery| {
+        let mut out = Vec::new();
+        target.encode(&c.store, &d, limits, &mut out);
+        for b in out {
+            pushes.push(ExportMetricsServiceRequest::decode(&b.body[..]).unwrap());
+        }
+    };
+    let d = c.deliver(
+        vec![(h(), histogram(&[1.0]))],
+        &[(1, vec![(n(), counter(4.0))])],
+    );
+    push(&mut c, d);
+    let d = c.deliver(
+        vec![(h(), histogram(&[1.5, 0.5]))],
+        &[(1, vec![(n(), counter(1.0))])],
+    );
+    push(&mut c, d);
+    c.forget(1);
+    let d = c.deliver(vec![], &[(2, vec![(n(), counter(2.0))])]);
+    push(&mut c, d);
+    let d = c.deliver(vec![], &[(2, vec![(n(), counter(3.0))])]);
+    push(&mut c, d);
+    assert_eq!(pushes.len(), 2);
+    let cluster = |r: &ExportMetricsServiceRequest| {
+        (r.resource_metrics.iter())
+            .find(|rm| attribute(rm, "panoptic.worker").is_none())
+            .cloned()
+            .unwrap()
+    };
+    let first = cluster(&pushes[0]);
+    assert_eq!(sum(metric(&first, "jobs")), (4.0, ms(T0), ms(T0 + 1000), 1));
+    let second = cluster(&pushes[1]);
+    // Intervals 2 and 3: 1 + 2, from the start of the 2nd to the end of the 3rd.
+    assert_eq!(
+        sum(metric(&second, "jobs")),
+        (3.0, ms(T0 + 1000), ms(T0 + 3000), 1)
+    );
+    let Some(Data::ExponentialHistogram(e)) = &metric(&second, "h").data else {
+        panic!()
+    };
+    assert_eq!(e.data_points[0].count, 2);
+    // Each worker's own: worker 1's last interval was before it went (the store forgot it, so
+    // its part is not sent); worker 2's first.
+    let worker = |w: &str| {
+        (pushes[1].resource_metrics.iter())
+            .find(|rm| attribute(rm, "panoptic.worker").as_deref() == Some(w))
+            .map(|rm| sum(metric(rm, "jobs")).0)
+    };
+    assert_eq!(worker("2"), Some(2.0));
+    assert_eq!(worker("1"), None);
+}

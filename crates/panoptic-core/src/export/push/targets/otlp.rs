@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{Batch, Limits, Request, Target};
-use crate::export::otlp::{self, Encoding, Protocol, Starts, Temporality};
+use crate::export::otlp::{self, Deltas, Encoding, Protocol, Starts, Temporality};
 use crate::export::push::options::{check_headers, check_url, quote, range_error};
 use crate::export::push::{PushError, Pusher, QueueOptions, QueueSpec};
 use crate::export::{Delivery, Store};
@@ -28,8 +28,8 @@ pub struct OtlpOptions {
     pub url: String,
     /// Headers added to every request (authentication, tenant).
     pub headers: Vec<(String, String)>,
-    /// Push at most one delivery per this time (None: every delivery). Cumulative temporality
-    /// only: a delivery not pushed loses nothing but resolution.
+    /// Push at most one delivery per this time (None: every delivery). Cumulative points lose
+    /// nothing but resolution; delta points cover every interval since the last push.
     pub every: Option<Duration>,
     /// Protocol, temporality, prefix, per-process resources, the filter (`batch_points` is
     /// the queue's).
@@ -113,8 +113,7 @@ impl OtlpOptions {
     }
 
     /// Validates: an `http://` URL with a host (a query is kept), header names and values HTTP
-    /// takes (not those the pusher sets), `every` only with cumulative temporality (a delta
-    /// point covers one interval: skipping deliveries would lose theirs), the queue.
+    /// takes (not those the pusher sets), the queue.
     pub fn check(&self) -> Result<(), PushError> {
         check_url(
             OPTION,
@@ -123,11 +122,6 @@ impl OtlpOptions {
             true,
         )?;
         check_headers(OPTION, &self.headers, &OWN_HEADERS)?;
-        if let (Some(every), Temporality::Delta) = (self.every, self.encoding.temporality) {
-            let expected = "left out with otlp.temporality 'delta' (each delta point covers one interval, every delivery is pushed)";
-            let given = format!("{} ms", every.as_secs_f64() * 1000.0);
-            return Err(range_error(OPTION, "every", expected, &given));
-        }
         self.queue.check(OPTION)
     }
 }
@@ -137,9 +131,18 @@ pub struct Otlp {
     request: Request,
     every: Option<f64>,
     encoding: Encoding,
-    /// The encoder's memory (resources' start times), and the end of the last interval pushed
-    /// (for `every`).
-    state: Mutex<(Starts, Option<f64>)>,
+    state: Mutex<State>,
+}
+
+/// What the target keeps between deliveries.
+#[derive(Default)]
+struct State {
+    /// The resources' start times (cumulative temporality).
+    starts: Starts,
+    /// The end of the last interval pushed (for `every`).
+    last: Option<f64>,
+    /// The intervals since the last push (delta temporality with `every`).
+    deltas: Deltas,
 }
 
 impl Otlp {
@@ -181,20 +184,30 @@ impl Target for Otlp {
         let format = delivery.format();
         let end = format.time_stamp;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (starts, last) = &mut *state;
+        let state = &mut *state;
+        let gather = self.every.is_some() && self.encoding.temporality == Temporality::Delta;
+        if gather {
+            let per_process = self.encoding.per_process && store.keeps_processes();
+            state.deltas.add(delivery, per_process);
+        }
         if let Some(every) = self.every {
             // Half an interval of slack: intervals end a few ms late or early.
-            if last.is_some_and(|last| end - last + format.interval / 2.0 < every) {
+            if (state.last).is_some_and(|last| end - last + format.interval / 2.0 < every) {
                 return;
             }
-            *last = Some(end);
+            state.last = Some(end);
         }
         let encoding = Encoding {
             batch_points: limits.points,
             batch_bytes: limits.bytes,
             ..self.encoding.clone()
         };
-        for request in otlp::encode(store, delivery, &encoding, starts) {
+        let requests = if gather {
+            otlp::encode_gathered(store, &mut state.deltas, end, &encoding, &mut state.starts)
+        } else {
+            otlp::encode(store, delivery, &encoding, &mut state.starts)
+        };
+        for request in requests {
             out.push(Batch::new(request.body, request.points));
         }
     }
@@ -273,11 +286,6 @@ mod tests {
         ))
         .starts_with("otlp.headers.Content-Type must be a header the pusher does not set"));
         assert!(message(spec(|s| s.every = Some(-1.0))).starts_with("otlp.every"));
-        assert!(message(spec(|s| {
-            s.every = Some(1000.0);
-            s.temporality = Some("delta".into());
-        }))
-        .starts_with("otlp.every must be left out with otlp.temporality 'delta'"));
         assert!(message(spec(|s| s.queue.batch_points = Some(0.5))).starts_with("otlp.batchPoints"));
     }
 
