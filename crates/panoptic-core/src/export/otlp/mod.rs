@@ -403,8 +403,11 @@ pub struct Deltas {
     /// The start of the first interval gathered (epoch ms).
     since: Option<f64>,
     /// By resource (the cluster view first): each series' added-up value, in arrival order.
-    views: Vec<(Option<Process>, Vec<(Arc<SeriesKey>, Value)>)>,
+    views: Vec<(Option<Process>, Vec<Gathered>)>,
 }
+
+/// A series and its values added up.
+type Gathered = (Arc<SeriesKey>, Value);
 
 impl Deltas {
     /// Adds a delivery's intervals.
