@@ -23,6 +23,8 @@
 //!   intervals, so neither goes wrong across a worker's exit or restart.
 //! - Times: a point's time is the end of the delivered interval; its start is the interval's
 //!   start (delta) or the start of the first interval the resource was seen in (cumulative).
+//!   Pushing every few deliveries in delta temporality, [`Deltas`] adds up the intervals
+//!   between two pushes: a point then spans all of them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -697,6 +699,7 @@ fn metrics<'a>(
                             start_time_unix_nano: times.start,
                             time_unix_nano: times.time,
                             count: count as u64,
+                            // A sum past the doubles (values near f64::MAX): no recorded value.
                             sum: finite(sum).unwrap_or_default(),
                             quantile_values: range
                                 .map(|(min, max)| {
@@ -712,7 +715,11 @@ fn metrics<'a>(
                                     ]
                                 })
                                 .unwrap_or_default(),
-                            flags: 0,
+                            flags: if sum.is_finite() {
+                                0
+                            } else {
+                                DataPointFlags::NoRecordedValueMask as u32
+                            },
                         }),
                         _ => None,
                     })
