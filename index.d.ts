@@ -133,6 +133,8 @@ declare namespace Panopticon {
     protocol?: 'http/protobuf' | 'http/json';
     /** Sums, histograms and summaries since the start, or over each interval. Default 'cumulative'. */
     temporality?: 'cumulative' | 'delta';
+    /** Compress each request (`Content-Encoding: gzip`). Default 'none'. */
+    compression?: 'none' | 'gzip';
     /** ms: push at most once per this time (delta points then cover every interval since the last push). Default: every delivery. */
     every?: number;
     /** A filter expression narrowing the instance's `filter` for this pusher. */

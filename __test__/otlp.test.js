@@ -65,14 +65,14 @@ function leaves(tree = {}) {
   };
 }
 
-async function clusterPushes(t, protocol, temporality) {
+async function clusterPushes(t, protocol, temporality, compression) {
   const otlp = await receiver(t);
   const deliveries = [];
   const p = new Panopticon({
     name: 'shop',
     interval: INTERVAL,
     filter: "name != 'debug.noise'",
-    otlp: { url: otlp.url, protocol, temporality, perProcess: true, minBackoff: 50, maxBackoff: 500 },
+    otlp: { url: otlp.url, protocol, temporality, compression, perProcess: true, minBackoff: 50, maxBackoff: 500 },
   });
   p.on('delivery', (d) => deliveries.push(d));
   cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'influx-worker.js'), silent: false });
@@ -123,9 +123,10 @@ async function clusterPushes(t, protocol, temporality) {
 }
 
 /** Checks every pushed point of the cluster view and of each worker against the deliveries. */
-function checkAgainstDeliveries({ otlp, p, deliveries, workers, killed, latencies }, protocol, temporality) {
+function checkAgainstDeliveries({ otlp, p, deliveries, workers, killed, latencies }, protocol, temporality, compression) {
   const all = points(otlp);
   assert.ok(otlp.requests.every((r) => r.contentType === (protocol === 'http/json' ? 'application/json' : 'application/x-protobuf')));
+  assert.ok(otlp.requests.every((r) => r.contentEncoding === (compression === 'gzip' ? 'gzip' : '')));
   const proto = temporality === 'cumulative' ? 'AGGREGATION_TEMPORALITY_CUMULATIVE' : 'AGGREGATION_TEMPORALITY_DELTA';
   // The deliveries by the end of their interval (every leaf of a delivery has it).
   const byTime = new Map();
@@ -255,10 +256,10 @@ function checkAgainstDeliveries({ otlp, p, deliveries, workers, killed, latencie
   assert.equal(stats.lastError, null);
 }
 
-for (const [protocol, temporality] of [['http/protobuf', 'cumulative'], ['http/json', 'delta'], ['http/protobuf', 'delta'], ['http/json', 'cumulative']]) {
-  test(`a cluster pushes OTLP ${protocol}, ${temporality}: every point as delivered, across a worker restart`, { timeout: 120000 }, async (t) => {
-    const run = await clusterPushes(t, protocol, temporality);
-    checkAgainstDeliveries(run, protocol, temporality);
+for (const [protocol, temporality, compression] of [['http/protobuf', 'cumulative'], ['http/json', 'delta'], ['http/protobuf', 'delta', 'gzip'], ['http/json', 'cumulative', 'gzip']]) {
+  test(`a cluster pushes OTLP ${protocol}, ${temporality}${compression ? `, ${compression}` : ''}: every point as delivered, across a worker restart`, { timeout: 120000 }, async (t) => {
+    const run = await clusterPushes(t, protocol, temporality, compression);
+    checkAgainstDeliveries(run, protocol, temporality, compression);
   });
 }
 
@@ -308,6 +309,7 @@ test('otlp options: a wrong type is a TypeError, a value out of range a RangeErr
     message: 'otlp.temporality must be \'cumulative\' or \'delta\', got "monthly"',
   });
   assert.throws(make({ url: 'https://h/v1/metrics' }), { name: 'RangeError', message: /^otlp\.url must be an http:\/\/ URL \(https is not supported/ });
+  assert.throws(make({ url: 'http://h/v1/metrics', compression: 'br' }), { name: 'RangeError', message: 'otlp.compression must be \'none\' or \'gzip\', got "br"' });
   assert.throws(make({ url: 'http://h/v1/metrics', every: 0 }), { name: 'RangeError', message: 'otlp.every must be a number of ms above 0, at most one day, got 0' });
   assert.throws(make({ url: 'http://h/v1/metrics', maxQueueBytes: 10 }), { name: 'RangeError', message: /^otlp\.maxQueueBytes/ });
   assert.throws(make({ url: 'http://h/v1/metrics', headers: { 'content-type': 'text/plain' } }), { name: 'RangeError', message: /^otlp\.headers\.content-type must be a header the pusher does not set itself/ });

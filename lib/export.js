@@ -55,6 +55,7 @@ const OTLP_TYPES = {
   headers: 'object',
   protocol: 'string',
   temporality: 'string',
+  compression: 'string',
   every: 'number',
   filter: 'string',
   prefix: 'string',

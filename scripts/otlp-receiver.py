@@ -5,14 +5,15 @@ protobuf's own JSON parser (strict: an unknown field or a wrong type is an error
 as one JSON line on stdout, the request written back by MessageToDict (lowerCamelCase, 64-bit
 integers as strings), the same whichever protocol it came in.
 
-Lines on stdout: first {"port": N}; then per request {"path", "contentType", "at" (epoch
-seconds), "status", "request"} or, when the body does not decode, {"path", "contentType", "status": 400, "error"}.
+Lines on stdout: first {"port": N}; then per request {"path", "contentType", "contentEncoding"
+(a gzip body is decompressed first), "at" (epoch seconds), "status", "request"} or, when the body does not decode, {"path", "contentType", "status": 400, "error"}.
 Commands on stdin, one JSON object per line, each answered by {"ok": true}:
   {"status": 503, "times": 2, "retryAfter": 1}  the next 2 requests get 503 (Retry-After: 1)
   {"partial": 3, "message": "why"}               the next 2xx answer is a partial success
 The end of stdin stops it.
 """
 
+import gzip
 import json
 import sys
 import threading
@@ -43,10 +44,15 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         content_type = self.headers.get("Content-Type", "")
+        encoding = self.headers.get("Content-Encoding", "")
         is_json = content_type.startswith("application/json")
         request = service.ExportMetricsServiceRequest()
-        line = {"path": self.path, "contentType": content_type, "at": time.time()}
+        line = {"path": self.path, "contentType": content_type, "contentEncoding": encoding, "at": time.time()}
         try:
+            if encoding == "gzip":
+                body = gzip.decompress(body)
+            elif encoding:
+                raise ValueError("unexpected Content-Encoding " + encoding)
             if is_json:
                 json_format.Parse(body.decode("utf-8"), request)
             elif content_type.startswith("application/x-protobuf"):

@@ -165,6 +165,7 @@ pub struct OtlpOptions {
     pub headers: Option<HashMap<String, String>>,
     pub protocol: Option<String>,
     pub temporality: Option<String>,
+    pub compression: Option<String>,
     pub every: Option<f64>,
     /// An expression narrowing the instance's `filter` for this pusher.
     pub filter: Option<String>,
@@ -187,6 +188,7 @@ impl From<OtlpOptions> for push::OtlpSpec {
             headers: o.headers.unwrap_or_default().into_iter().collect(),
             protocol: o.protocol,
             temporality: o.temporality,
+            compression: o.compression,
             every: o.every,
             prefix: o.prefix,
             per_process: o.per_process,

@@ -128,6 +128,7 @@ const exporting = new Panopticon({
     headers: { Authorization: 'Bearer x' },
     protocol: 'http/json',
     temporality: 'delta',
+    compression: 'gzip',
     filter: "name LIKE 'http.%'",
     prefix: 'app.',
     perProcess: true,

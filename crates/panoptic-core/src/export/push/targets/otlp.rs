@@ -1,6 +1,7 @@
 //! The OTLP/HTTP metrics target (`otlp`): each delivery (or one every [`OtlpOptions::every`])
 //! becomes `ExportMetricsServiceRequest`s ([`crate::export::otlp`] encodes them), `POST`ed to
-//! the given URL as `application/x-protobuf` or `application/json`.
+//! the given URL as `application/x-protobuf` or `application/json`, gzip-compressed when asked
+//! (`Content-Encoding: gzip`, the one compression OTLP/HTTP defines).
 //!
 //! As the OTLP/HTTP specification says: 429, 502, 503 and 504 answers are retried (honouring
 //! `Retry-After` in seconds, up to the backoff's cap), every other failure status drops the
@@ -11,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{Batch, Limits, Request, Target};
+use crate::export::gzip;
 use crate::export::otlp::{self, Deltas, Encoding, Protocol, Starts, Temporality};
 use crate::export::push::options::{check_headers, check_url, quote, range_error};
 use crate::export::push::{PushError, Pusher, QueueOptions, QueueSpec};
@@ -28,6 +30,8 @@ pub struct OtlpOptions {
     pub url: String,
     /// Headers added to every request (authentication, tenant).
     pub headers: Vec<(String, String)>,
+    /// Compress each request with gzip.
+    pub gzip: bool,
     /// Push at most one delivery per this time (None: every delivery). Cumulative points lose
     /// nothing but resolution; delta points cover every interval since the last push.
     pub every: Option<Duration>,
@@ -45,6 +49,7 @@ impl std::fmt::Debug for OtlpOptions {
             .field("url", &self.url)
             .field("headers", &headers)
             .field("every", &self.every)
+            .field("gzip", &self.gzip)
             .field("encoding", &self.encoding)
             .field("queue", &self.queue)
             .finish()
@@ -60,6 +65,8 @@ pub struct OtlpSpec {
     pub protocol: Option<String>,
     /// `'cumulative'` or `'delta'`.
     pub temporality: Option<String>,
+    /// `'none'` or `'gzip'`.
+    pub compression: Option<String>,
     pub every: Option<f64>,
     pub prefix: Option<String>,
     pub per_process: Option<bool>,
@@ -83,6 +90,14 @@ impl OtlpOptions {
                 range_error(OPTION, "temporality", expected, &quote(&given))
             })?,
         };
+        let gzip = match spec.compression.as_deref() {
+            None | Some("none") => false,
+            Some("gzip") => true,
+            Some(given) => {
+                let expected = "'none' or 'gzip'";
+                return Err(range_error(OPTION, "compression", expected, &quote(given)));
+            }
+        };
         let every = match spec.every {
             None => None,
             Some(x) if x.is_finite() && x > 0.0 && x <= 86_400_000.0 => {
@@ -97,6 +112,7 @@ impl OtlpOptions {
         let options = OtlpOptions {
             url: spec.url.unwrap_or_default(),
             headers: spec.headers,
+            gzip,
             every,
             encoding: Encoding {
                 protocol,
@@ -130,6 +146,7 @@ impl OtlpOptions {
 pub struct Otlp {
     request: Request,
     every: Option<f64>,
+    gzip: bool,
     encoding: Encoding,
     state: Mutex<State>,
 }
@@ -151,6 +168,9 @@ impl Otlp {
         let mut headers = options.headers.clone();
         let content_type = options.encoding.protocol.content_type();
         headers.push(("Content-Type".into(), content_type.into()));
+        if options.gzip {
+            headers.push(("Content-Encoding".into(), "gzip".into()));
+        }
         Ok(Otlp {
             request: Request {
                 url: options.url.clone(),
@@ -158,6 +178,7 @@ impl Otlp {
                 headers,
             },
             every: options.every.map(|e| e.as_secs_f64() * 1000.0),
+            gzip: options.gzip,
             encoding: Encoding {
                 batch_points: options.queue.batch_points,
                 ..options.encoding.clone()
@@ -208,7 +229,12 @@ impl Target for Otlp {
             otlp::encode(store, delivery, &encoding, &mut state.starts)
         };
         for request in requests {
-            out.push(Batch::new(request.body, request.points));
+            let body = if self.gzip {
+                gzip::compress(&request.body)
+            } else {
+                request.body
+            };
+            out.push(Batch::new(body, request.points));
         }
     }
 
@@ -286,6 +312,13 @@ mod tests {
         ))
         .starts_with("otlp.headers.Content-Type must be a header the pusher does not set"));
         assert!(message(spec(|s| s.every = Some(-1.0))).starts_with("otlp.every"));
+        assert_eq!(
+            message(spec(|s| s.compression = Some("zstd".into()))),
+            "otlp.compression must be 'none' or 'gzip', got \"zstd\""
+        );
+        let o = spec(|s| s.compression = Some("gzip".into())).unwrap();
+        let headers = Otlp::new(&o).unwrap().request().headers;
+        assert!(headers.contains(&("Content-Encoding".into(), "gzip".into())));
         assert!(message(spec(|s| s.queue.batch_points = Some(0.5))).starts_with("otlp.batchPoints"));
     }
 
