@@ -10,6 +10,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const cluster = require('cluster');
 const path = require('path');
+const { spawn } = require('child_process');
 const { stopWorkers, Panopticon } = require('./helpers');
 const { startOtlpReceiver, until } = require('../scripts/backends');
 
@@ -314,4 +315,36 @@ test('otlp options: a wrong type is a TypeError, a value out of range a RangeErr
   assert.throws(make({ url: 'http://h/v1/metrics', maxQueueBytes: 10 }), { name: 'RangeError', message: /^otlp\.maxQueueBytes/ });
   assert.throws(make({ url: 'http://h/v1/metrics', headers: { 'content-type': 'text/plain' } }), { name: 'RangeError', message: /^otlp\.headers\.content-type must be a header the pusher does not set itself/ });
   assert.throws(make({ url: 'http://h/v1/metrics', filter: 'name ==' }), { name: 'SyntaxError' });
+});
+
+test('a program that ends right after stop() still pushes its last delivery', { timeout: 60000 }, async (t) => {
+  const otlp = await receiver(t);
+  const program = `
+    const Panopticon = require(${JSON.stringify(path.join(__dirname, '..'))});
+    // keepAlive: the program waits for a delivery with nothing else to keep it alive.
+    const p = new Panopticon({ name: 'exit', interval: 200, keepAlive: true, otlp: { url: ${JSON.stringify(otlp.url)} } });
+    p.inc(['jobs'], 'done', 7);
+    p.once('delivery', () => p.stop());
+  `;
+  const started = Date.now();
+  const child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const [code, signal] = await new Promise((resolve) => child.once('exit', (...a) => resolve(a)));
+  assert.deepEqual([code, signal], [0, null]);
+  // It waited for the push, not for the whole flush time.
+  assert.ok(Date.now() - started < 15000, `the program took ${Date.now() - started} ms`);
+  const done = points(otlp).filter((x) => x.name === 'jobs.done');
+  assert.deepEqual(done.map((x) => [x.resource['service.name'], numberOf(x.point)]), [['exit', 7]]);
+});
+
+test('an unknown otlp key is warned about (PANOPTIC_UNKNOWN_OPTION) and ignored', async () => {
+  const warned = new Promise((resolve) => {
+    const onWarning = (w) => {
+      if (w.code !== 'PANOPTIC_UNKNOWN_OPTION') return;
+      process.off('warning', onWarning);
+      resolve(w.message);
+    };
+    process.on('warning', onWarning);
+  });
+  new Panopticon({ interval: 1000, otlp: { url: 'http://h/v1/metrics', colour: 'blue' } }).stop();
+  assert.match(await warned, /^options\.otlp\.colour is not an option and is ignored/);
 });
