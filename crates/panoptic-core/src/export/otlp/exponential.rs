@@ -11,7 +11,7 @@
 //!
 //! Indexes are computed exactly where a value is a power of two (the only bucket bounds a
 //! double can equal: for `s > 0` the other bounds are irrational). Elsewhere, for `s > 0`, the
-//! index comes from `log2`, whose error is far below [`AMBIGUOUS`]: a value that close to a
+//! index comes from `log2`, whose error is far below `AMBIGUOUS`: a value that close to a
 //! bound counts as on both sides, so the scale is refused rather than a bucket guessed.
 //!
 //! Scales only nest: a bucket of scale `s - 1` is two of scale `s`, so a histogram that maps
