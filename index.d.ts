@@ -42,6 +42,8 @@ declare namespace Panopticon {
     influx?: InfluxOptions;
     /** Push to a Prometheus remote write receiver (docs/remote-write.md); only a delivering instance pushes. */
     remoteWrite?: RemoteWriteOptions;
+    /** Push to an OTLP/HTTP metrics receiver (docs/otlp.md); only a delivering instance pushes. */
+    otlp?: OtlpOptions;
     /** Keep the process (or thread) alive with the instance's timer, as panopticon 0.3.0 did. Default false. */
     keepAlive?: boolean;
     /** The most series the instance holds in a process; past it, new series record into `panoptic.overflow.<method>`. Default 1000000. */
@@ -128,6 +130,36 @@ declare namespace Panopticon {
     maxBackoff?: number;
   }
 
+  interface OtlpOptions {
+    /** The receiver's metrics endpoint with its path, `http://host:4318/v1/metrics` (a query allowed; no credentials, fragment, https). */
+    url: string;
+    /** Headers on every request (authentication, tenant); not those the pusher sets. */
+    headers?: Record<string, string>;
+    /** Default 'http/protobuf'. */
+    protocol?: 'http/protobuf' | 'http/json';
+    /** Sums, histograms and summaries since the start, or over each interval. Default 'cumulative'. */
+    temporality?: 'cumulative' | 'delta';
+    /** Compress each request (`Content-Encoding: gzip`). Default 'none'. */
+    compression?: 'none' | 'gzip';
+    /** ms: push at most once per this time (delta points then cover every interval since the last push). Default: every delivery. */
+    every?: number;
+    /** A filter expression narrowing the instance's `filter` for this pusher. */
+    filter?: string;
+    /** Written before every metric name. Default ''. */
+    prefix?: string;
+    /** Also each process's own series, each process a resource with `panoptic.worker`. Default false. */
+    perProcess?: boolean;
+    /** Bound of the queue of requests waiting to be sent, bytes (>= 1024). Default 8 MiB. */
+    maxQueueBytes?: number;
+    /** Data points per request at most. Default 5000. */
+    batchPoints?: number;
+    /** ms one request may take in all. Default 10000. */
+    timeout?: number;
+    /** ms: the first and the largest delay before sending a failed batch again. Defaults 100, 30000. */
+    minBackoff?: number;
+    maxBackoff?: number;
+  }
+
   /** `serve()` options (docs/exports.md, "serve"). */
   interface ServeOptions {
     /** Default '127.0.0.1' (loopback). */
@@ -189,12 +221,14 @@ declare namespace Panopticon {
     url: string;
   }
 
-  /** A pusher's counters; points are lines for InfluxDB, series (one sample each) for remote write. */
+  /** A pusher's counters; points are lines for InfluxDB, series (one sample each) for remote write, data points for OTLP. */
   interface PusherStats {
     pushedBatches: number;
     pushedPoints: number;
     droppedBatches: number;
     droppedPoints: number;
+    /** Points a receiver took but said it rejected (an OTLP partial success); not in pushedPoints. */
+    rejectedPoints: number;
     retries: number;
     failures: number;
     queuedBytes: number;
@@ -264,6 +298,8 @@ declare namespace Panopticon {
     influx: PusherStats | null;
     /** null without the `remoteWrite` option, or on an instance that does not deliver. */
     remoteWrite: PusherStats | null;
+    /** null without the `otlp` option, or on an instance that does not deliver. */
+    otlp: PusherStats | null;
     servers: ServerStats[];
   }
 

@@ -54,6 +54,9 @@ const BAD_LINES = [
   'const b: number = p.exportStats().influx.pushedBatches;', // influx may be null
   'new Panopticon({ remoteWrite: { url: "http://h/w", labels: { job: 1 } } });', // label values are strings
   'const r: number = p.exportStats().remoteWrite.retries;', // remoteWrite may be null
+  'new Panopticon({ otlp: { url: "http://h/v1/metrics", protocol: "grpc" } });', // OTLP/HTTP only
+  'new Panopticon({ otlp: { url: "http://h/v1/metrics", temporality: "Delta" } });', // the spelling is exact
+  'const o: number = p.exportStats().otlp.rejectedPoints;', // otlp may be null
 ];
 
 test('tsc rejects code that misuses index.d.ts (the check bites)', { timeout: 150000 }, (t) => {

@@ -2,7 +2,8 @@
 
 // Push benchmark: what one remote write push of 100k series costs, on the JS thread and on the
 // native threads that do it. `node benchmark/push.js` runs it alone; `npm run bench` runs it as
-// its part "push"; `--help` lists options.
+// its part "push"; `--target otlp` measures an OTLP/HTTP push instead (`otlp`, protobuf,
+// cumulative: the encoding from the store, prost, no compression); `--help` lists options.
 //
 // Method: a sink (a process of its own: a Node HTTP server that reads each request and answers
 // 204, counting bytes) stands in for the receiver, so the receiver's work is nobody's here. Runs
@@ -34,6 +35,7 @@ const opts = parseOptions(process.argv.slice(2), {
   warmup: { value: 3, help: 'intervals before measuring (the first records the series)', check: integerAtLeast(2) },
   mode: { value: null, help: '(internal) run in this process: on, off or sink', check: oneOf(['on', 'off', 'sink']) },
   url: { value: null, help: '(internal) the sink\'s URL' },
+  target: { value: 'remoteWrite', help: 'the pusher measured: remoteWrite or otlp', check: oneOf(['remoteWrite', 'otlp']) },
 }, 'node benchmark/push.js');
 
 if (opts.mode === 'sink') sink();
@@ -74,7 +76,7 @@ function instance() {
     maxTagSets: opts.series,
     maxSeries: Math.max(opts.series, 1000000),
     // A queue that holds several pushes: nothing is dropped while measuring (checked).
-    ...(push ? { remoteWrite: { url: opts.url, maxQueueBytes: 256 << 20, timeout: 60000 } } : {}),
+    ...(push ? { [opts.target]: { url: opts.url, maxQueueBytes: 256 << 20, timeout: 60000 } } : {}),
   });
   const record = () => {
     for (let i = 0; i < opts.series; i++) {
@@ -85,16 +87,17 @@ function instance() {
   const threads = () => ({
     js: threadCpuMs(process.pid),
     exporter: threadCpuMs(threadNamed('panoptic-export')),
-    pusher: push ? threadCpuMs(threadNamed('panoptic-remote')) : 0,
+    // Thread names are cut at 15 bytes: panoptic-remoteWrite is panoptic-remote.
+    pusher: push ? threadCpuMs(threadNamed(`panoptic-${opts.target}`.slice(0, 15))) : 0,
   });
   // The series are recorded at the first delivery; from the warm-up's end every delivery pushes
-  // them all and the exposition's skipped-series gauge.
-  const perPush = opts.series + 1;
+  // them all (remote write: and the exposition's skipped-series gauge; OTLP: a data point each).
+  const perPush = opts.target === 'otlp' ? opts.series : opts.series + 1;
   // Each reading is taken half an interval after a delivery, when its push is done and the next
   // delivery is half an interval away, without polling (which would cost the JS thread); the
   // end checks that exactly the measured pushes were sent in between.
   const settled = (then) => setTimeout(() => {
-    const s = push ? p.exportStats().remoteWrite : { pushedPoints: 0, queuedBytes: 0, droppedPoints: 0 };
+    const s = push ? p.exportStats()[opts.target] : { pushedPoints: 0, queuedBytes: 0, droppedPoints: 0 };
     if (s.queuedBytes !== 0 || s.droppedPoints !== 0) throw new Error(`a push is not done half an interval after its delivery (a slower machine needs a longer --interval): ${JSON.stringify(s)}`);
     then({ ...threads(), pushed: s.pushedPoints });
   }, opts.interval / 2);
@@ -124,7 +127,7 @@ function child(args) {
 
 function run(mode, url) {
   return new Promise((resolve, reject) => {
-    const args = ['--mode', mode, '--url', url, '--series', String(opts.series), '--interval', String(opts.interval), '--intervals', String(opts.intervals), '--warmup', String(opts.warmup)];
+    const args = ['--mode', mode, '--url', url, '--target', opts.target, '--series', String(opts.series), '--interval', String(opts.interval), '--intervals', String(opts.intervals), '--warmup', String(opts.warmup)];
     const c = child(args);
     let result = null;
     c.on('message', (m) => { result = m; });
@@ -162,15 +165,18 @@ async function main() {
   const m = (runs, k) => median(runs.map((x) => x[k]));
   const cost = { js: m(on, 'js') - m(off, 'js'), exporter: m(on, 'exporter') - m(off, 'exporter'), pusher: m(on, 'pusher') };
   const series = m(on, 'seriesPerPush');
-  console.log(`Remote write: the CPU of one push of ${series.toLocaleString('en-US')} series per thread (${opts.interval} ms interval, ${opts.intervals} intervals per run, median of ${opts.rounds} runs each)\n`);
-  console.log('| thread | with remoteWrite, ms per interval | without | the push |');
+  const otlp = opts.target === 'otlp';
+  const what = otlp ? 'OTLP' : 'Remote write';
+  const thread = `panoptic-${opts.target}`.slice(0, 15);
+  console.log(`${what}: the CPU of one push of ${series.toLocaleString('en-US')} series per thread (${opts.interval} ms interval, ${opts.intervals} intervals per run, median of ${opts.rounds} runs each)\n`);
+  console.log(`| thread | with ${opts.target}, ms per interval | without | the push |`);
   console.log('| --- | ---: | ---: | ---: |');
   console.log(`| JS | ${fmt(m(on, 'js'), 3)} | ${fmt(m(off, 'js'), 3)} | ${fmt(cost.js, 3)} |`);
   console.log(`| panoptic-export (encode) | ${fmt(m(on, 'exporter'), 3)} | ${fmt(m(off, 'exporter'), 3)} | ${fmt(cost.exporter, 3)} |`);
-  console.log(`| panoptic-remote (send) | ${fmt(cost.pusher, 3)} | - | ${fmt(cost.pusher, 3)} |`);
+  console.log(`| ${thread} (send) | ${fmt(cost.pusher, 3)} | - | ${fmt(cost.pusher, 3)} |`);
   const bytes = m(on, 'bytesPerPush');
-  console.log(`\n${fmt(bytes / 1024, 0)} KiB of snappy protobuf per push (${fmt(bytes / series, 1)} B per series)`);
-  const targets = [judge(`remote write of ${series.toLocaleString('en-US')} series: the JS thread's CPU per push`, cost.js, { max: JS_MARGIN_MS, unit: 'ms' })];
+  console.log(`\n${fmt(bytes / 1024, 0)} KiB of ${otlp ? '' : 'snappy '}protobuf per push (${fmt(bytes / series, 1)} B per series)`);
+  const targets = [judge(`${otlp ? 'OTLP' : 'remote write'} of ${series.toLocaleString('en-US')} series: the JS thread's CPU per push`, cost.js, { max: JS_MARGIN_MS, unit: 'ms' })];
   console.log(`\n${table(targets)}`);
-  if (opts.json) writeJson(opts.json, { part: 'push', series, interval: opts.interval, cost, bytesPerPush: bytes, on, off, targets });
+  if (opts.json) writeJson(opts.json, { part: 'push', target: opts.target, series, interval: opts.interval, cost, bytesPerPush: bytes, on, off, targets });
 }

@@ -46,7 +46,7 @@ function startTimeOf(given) {
 }
 
 // The option names each options object takes (a key not listed is warned about and ignored).
-const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'remoteWrite', 'keepAlive', 'maxSeries', 'maxTagSets', 'maxClusterSeries', 'expireAfter', 'runtime'];
+const OPTIONS = ['interval', 'scaleFactor', 'persist', 'transformer', 'name', 'startTime', 'histogram', 'deliveryDelay', 'filter', 'influx', 'remoteWrite', 'otlp', 'keepAlive', 'maxSeries', 'maxTagSets', 'maxClusterSeries', 'expireAfter', 'runtime'];
 
 // The limits' defaults (docs/api.md, "Limits"). maxSeries: every test and benchmark fits (the
 // collection benchmark holds a million series in one instance), and a counter series costs

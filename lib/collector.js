@@ -656,10 +656,10 @@ class Collector {
   }
 
   exportStats() {
-    const { deliveries, influx, remoteWrite } = this.engine.exportStats();
+    const { deliveries, influx, remoteWrite, otlp } = this.engine.exportStats();
     const servers = this.servers.map((server) => ({ url: addressOf(server).url, ...server.stats() }));
     const pusher = (stats) => (stats ? { ...stats, lastError: stats.lastError ?? null } : null);
-    return { deliveries, influx: pusher(influx), remoteWrite: pusher(remoteWrite), servers };
+    return { deliveries, influx: pusher(influx), remoteWrite: pusher(remoteWrite), otlp: pusher(otlp), servers };
   }
 
   stop() {

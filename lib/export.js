@@ -10,7 +10,7 @@ const path = require('path');
 const { describe } = require('./args');
 const { unknownKeys } = require('./warnings');
 const { filter } = require('./filter');
-const { checkInflux, checkRemoteWrite } = require('./addon');
+const { checkInflux, checkRemoteWrite, checkOtlp } = require('./addon');
 
 // The `influx` option's fields and their types (docs/influxdb.md). JS checks the types, the core
 // the ranges (checkInflux); a key not listed is warned about and ignored.
@@ -51,6 +51,24 @@ const REMOTE_WRITE_TYPES = {
   maxBackoff: 'number',
 };
 const REMOTE_WRITE_OPTIONS = Object.keys(REMOTE_WRITE_TYPES);
+// The `otlp` option's fields and their types (docs/otlp.md), checked the same way (checkOtlp).
+const OTLP_TYPES = {
+  url: 'string',
+  headers: 'object',
+  protocol: 'string',
+  temporality: 'string',
+  compression: 'string',
+  every: 'number',
+  filter: 'string',
+  prefix: 'string',
+  perProcess: 'boolean',
+  maxQueueBytes: 'number',
+  batchPoints: 'number',
+  timeout: 'number',
+  minBackoff: 'number',
+  maxBackoff: 'number',
+};
+const OTLP_OPTIONS = Object.keys(OTLP_TYPES);
 // serve()'s options (a key not listed is warned about and ignored).
 const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles', 'tls', 'auth', ...BUDGETS];
 
@@ -103,12 +121,12 @@ function optionalArray(options, name, where) {
 
 /**
  * The instance options of the exports (docs/exports.md): `filter` (an expression; a SyntaxError
- * with its position when it does not compile), `influx` and `remoteWrite` (checked natively:
- * TypeError or RangeError naming `influx.<key>`, `remoteWrite.<key>`). Checked on every
- * instance, used by the delivering one.
+ * with its position when it does not compile), `influx`, `remoteWrite` and `otlp` (checked
+ * natively: TypeError or RangeError naming `influx.<key>`, `remoteWrite.<key>`, `otlp.<key>`).
+ * Checked on every instance, used by the delivering one.
  */
 function parseExportOptions(options) {
-  const out = { filter: undefined, influx: undefined, remoteWrite: undefined };
+  const out = { filter: undefined, influx: undefined, remoteWrite: undefined, otlp: undefined };
   if (options.filter !== undefined) {
     if (typeof options.filter !== 'string') throw new TypeError(`options.filter must be a string, got ${describe(options.filter)}`);
     out.filter = filter(options.filter).expression;
@@ -133,10 +151,37 @@ function parseExportOptions(options) {
     const problem = checkRemoteWrite(out.remoteWrite);
     if (problem) throw new RangeError(problem);
   }
+  if (options.otlp !== undefined) {
+    const given = options.otlp;
+    if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+      throw new TypeError(`options.otlp must be an object, got ${describe(given)}`);
+    }
+    unknownKeys(given, OTLP_OPTIONS, 'options.otlp');
+    out.otlp = otlpOptions(given);
+    const problem = checkOtlp(out.otlp);
+    if (problem) throw new RangeError(problem);
+  }
   return out;
 }
 
-/** An object of strings (`influx.tags`, `remoteWrite.headers`), or a TypeError naming it. */
+/** The known fields of `otlp`, their types checked (null and undefined are not given). */
+function otlpOptions(given) {
+  const out = {};
+  for (const [key, type] of Object.entries(OTLP_TYPES)) {
+    const value = given[key];
+    if (value === undefined || value === null) continue;
+    if (key === 'headers') {
+      strings(value, 'otlp.headers');
+    } else if (typeof value !== type) {
+      throw new TypeError(`otlp.${key} must be a ${type}, got ${describe(value)}`);
+    }
+    // The expression as the instance's filter compiles it (a SyntaxError with its position).
+    out[key] = key === 'filter' ? filter(value).expression : value;
+  }
+  return out;
+}
+
+/** An object of strings (`influx.tags`, `remoteWrite.headers`, `otlp.headers`), or a TypeError naming it. */
 function strings(value, where) {
   if (typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`${where} must be an object of strings, got ${describe(value)}`);
   for (const [k, v] of Object.entries(value)) {

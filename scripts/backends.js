@@ -3,7 +3,7 @@
 // Real back-ends for the tests: installs them (Debian packages, as root) when missing and starts
 // them on loopback with a throw-away data directory.
 //
-//   node scripts/backends.js [prometheus|openmetrics|influxdb|chromium|curl ...]
+//   node scripts/backends.js [prometheus|openmetrics|influxdb|chromium|curl|otlp ...]
 //       installs the named back-ends (all when none is named); `npm test` runs it first
 //   node scripts/backends.js serve influxdb
 //       for tests in other languages (crates/panoptic-core/tests/influx.rs): starts an InfluxDB,
@@ -11,7 +11,7 @@
 //       stdin, one per line, each answered by one line: `stop` (-> `stopped`), `start`
 //       (-> `started`); at the end of stdin (or SIGTERM) it stops influxd and removes its data
 //
-// From tests: `const { startPrometheus, InfluxServer } = require('../scripts/backends')`;
+// From tests: `const { startPrometheus, InfluxServer, startOtlpReceiver } = require('../scripts/backends')`;
 // scripts/chromium.js drives the browser.
 
 const { execFileSync, spawn } = require('child_process');
@@ -62,6 +62,33 @@ function pythonHas(module) {
 }
 
 const INFLUXD = '/usr/bin/influxd';
+const OTLP_VENV = path.join(os.homedir(), '.cache', 'panoptic', 'otlp-venv');
+const venvPython = (venv) => path.join(venv, 'bin', 'python3');
+
+/** Whether the virtual environment `venv` exists and its python can import `module`. */
+function venvHas(venv, module) {
+  try {
+    execFileSync(venvPython(venv), ['-c', `import ${module}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The OTLP receiver's virtual environment, with opentelemetry-proto from PyPI. */
+function installOtlp() {
+  const python = which('python3') || '/usr/bin/python3';
+  console.error(`[backends] ${python} -m venv ${OTLP_VENV}; pip install opentelemetry-proto`);
+  fs.mkdirSync(path.dirname(OTLP_VENV), { recursive: true });
+  try {
+    execFileSync(python, ['-m', 'venv', OTLP_VENV], { stdio: 'inherit' });
+  } catch {
+    // Debian's python3 makes virtual environments only with python3-venv.
+    aptInstall(['python3-venv']);
+    execFileSync('/usr/bin/python3', ['-m', 'venv', '--clear', OTLP_VENV], { stdio: 'inherit' });
+  }
+  execFileSync(venvPython(OTLP_VENV), ['-m', 'pip', 'install', '--quiet', 'opentelemetry-proto'], { stdio: 'inherit' });
+}
 const CHROMIUM = '/usr/bin/chromium';
 
 /** Back-ends by name: how to tell they are installed, and the packages that provide them. */
@@ -76,6 +103,9 @@ const BACKENDS = {
   chromium: { present: () => fs.existsSync(CHROMIUM), packages: ['chromium'] },
   // curl, a real HTTPS client with basic and bearer credentials (__test__/tls.test.js).
   curl: { present: () => which('curl'), packages: ['curl'] },
+  // The OTLP receiver (scripts/otlp-receiver.py): PyPI's opentelemetry-proto, the official
+  // definitions' generated Python, in a virtual environment of its own (Debian has no package).
+  otlp: { present: () => venvHas(OTLP_VENV, 'opentelemetry.proto.collector.metrics.v1.metrics_service_pb2'), install: installOtlp },
 };
 
 /** Installs the back-end `name` unless it is already there (fast when it is). */
@@ -83,8 +113,9 @@ function ensure(name) {
   const backend = BACKENDS[name];
   if (!backend) throw new TypeError(`unknown back-end ${JSON.stringify(name)}: one of ${Object.keys(BACKENDS).join(', ')}`);
   if (backend.present()) return;
-  aptInstall(backend.packages);
-  if (!backend.present()) throw new Error(`${name} still missing after installing ${backend.packages.join(', ')}`);
+  if (backend.install) backend.install();
+  else aptInstall(backend.packages);
+  if (!backend.present()) throw new Error(`${name} still missing after installing it`);
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
@@ -386,7 +417,53 @@ async function serveInflux() {
   process.stdin.on('end', () => pending.then(finish, finish));
 }
 
-module.exports = { ensure, startPrometheus, InfluxServer, until, CHROMIUM };
+/**
+ * Starts the OTLP/HTTP receiver (scripts/otlp-receiver.py) on 127.0.0.1 and waits for its port.
+ * Returns `{ url, requests, answer(command), stop() }`: `url` is its metrics endpoint
+ * (`http://127.0.0.1:<port>/v1/metrics`); `requests` fills with each request as decoded by the
+ * official definitions (`{ path, contentType, status, request }`, or `error` when it did not
+ * decode); `answer({ status, times, retryAfter })` or `answer({ partial, message })` sets how
+ * the next requests are answered (resolves once the receiver has it).
+ */
+async function startOtlpReceiver() {
+  ensure('otlp');
+  const child = spawn(venvPython(OTLP_VENV), [path.join(__dirname, 'otlp-receiver.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const requests = [];
+  const waiting = [];
+  let port = null;
+  let buffered = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    buffered += chunk;
+    let end;
+    while ((end = buffered.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buffered.slice(0, end));
+      buffered = buffered.slice(end + 1);
+      if (line.port !== undefined) port = line.port;
+      else if (line.ok) waiting.shift()?.();
+      else requests.push(line);
+    }
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await until(() => port !== null || child.exitCode !== null, 60000, 'the OTLP receiver to listen');
+  if (port === null) throw new Error(`the OTLP receiver exited (${child.exitCode})`);
+  return {
+    url: `http://127.0.0.1:${port}/v1/metrics`,
+    requests,
+    answer(command) {
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        child.stdin.write(`${JSON.stringify(command)}\n`);
+      });
+    },
+    async stop() {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+module.exports = { ensure, startPrometheus, InfluxServer, startOtlpReceiver, until, CHROMIUM };
 
 if (require.main === module) {
   const [first, ...rest] = process.argv.slice(2);

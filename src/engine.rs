@@ -487,6 +487,7 @@ impl NativeEngine {
                 deliveries: 0.0,
                 influx: None,
                 remote_write: None,
+                otlp: None,
             },
         }
     }

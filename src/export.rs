@@ -1,5 +1,5 @@
 //! The exports of a delivering instance (docs/exports.md): the exporter fed by each delivery,
-//! the instance's `filter`, the pushers (`influx`, `remoteWrite`), and `NativeServer`, one HTTP
+//! the instance's `filter`, the pushers (`influx`, `remoteWrite`, `otlp`), and `NativeServer`, one HTTP
 //! server started by `serve()`. The servers and the pushers run on native threads; JS only starts
 //! and stops them and reads their counters.
 
@@ -32,6 +32,8 @@ pub struct ExportOptions {
     pub influx: Option<InfluxOptions>,
     /// `remoteWrite`: push to a Prometheus remote write receiver.
     pub remote_write: Option<RemoteWriteOptions>,
+    /// `otlp`: push to an OTLP/HTTP receiver.
+    pub otlp: Option<OtlpOptions>,
 }
 
 /// The `influx` option (docs/influxdb.md): lib/export.js checks the types, the core the ranges
@@ -157,13 +159,70 @@ pub fn check_remote_write(options: RemoteWriteOptions) -> Option<String> {
         .map(|e| e.to_string())
 }
 
+/// The `otlp` option (docs/otlp.md): lib/export.js checks the types, the core the ranges
+/// ([`push::OtlpOptions::new`]). A mirror of the core's `OtlpSpec`.
+#[napi(object)]
+#[derive(Clone)]
+pub struct OtlpOptions {
+    pub url: Option<String>,
+    pub headers: Option<HashMap<String, String>>,
+    pub protocol: Option<String>,
+    pub temporality: Option<String>,
+    pub compression: Option<String>,
+    pub every: Option<f64>,
+    /// An expression narrowing the instance's `filter` for this pusher.
+    pub filter: Option<String>,
+    pub prefix: Option<String>,
+    pub per_process: Option<bool>,
+    pub max_queue_bytes: Option<f64>,
+    pub batch_points: Option<f64>,
+    pub timeout: Option<f64>,
+    pub min_backoff: Option<f64>,
+    pub max_backoff: Option<f64>,
+}
+
+impl From<OtlpOptions> for push::OtlpSpec {
+    fn from(o: OtlpOptions) -> push::OtlpSpec {
+        // The filter is the binding's (it becomes the pusher's `keep`).
+        let _ = o.filter;
+        push::OtlpSpec {
+            url: o.url,
+            // Header order does not matter to HTTP.
+            headers: o.headers.unwrap_or_default().into_iter().collect(),
+            protocol: o.protocol,
+            temporality: o.temporality,
+            compression: o.compression,
+            every: o.every,
+            prefix: o.prefix,
+            per_process: o.per_process,
+            queue: QueueSpec {
+                max_queue_bytes: o.max_queue_bytes,
+                batch_points: o.batch_points,
+                timeout: o.timeout,
+                min_backoff: o.min_backoff,
+                max_backoff: o.max_backoff,
+            },
+        }
+    }
+}
+
+/// Checks the ranges of the `otlp` option (its `filter` is compiled by JS): the message of the
+/// `RangeError` to throw, or nothing.
+#[napi]
+pub fn check_otlp(options: OtlpOptions) -> Option<String> {
+    push::OtlpOptions::new(options.into())
+        .err()
+        .map(|e| e.to_string())
+}
+
 /// A delivering instance's exports.
 pub struct Exports {
     exporter: Exporter,
     selection: Selection,
-    /// The InfluxDB pusher, then the remote write one (those given).
+    /// The InfluxDB pusher, the remote write one, the OTLP one (those given).
     influx: Option<Arc<Pusher>>,
     remote_write: Option<Arc<Pusher>>,
+    otlp: Option<Arc<Pusher>>,
 }
 
 impl Exports {
@@ -209,6 +268,7 @@ impl Exports {
                     Some(own) => selection.and(own),
                     None => selection.clone(),
                 };
+                let origin = origin.clone();
                 push.keep = Some(Arc::new(move |key, process| {
                     keep.keeps(&origin, key, process)
                 }));
@@ -220,16 +280,43 @@ impl Exports {
                 Some(Arc::new(pusher))
             }
         };
+        let otlp = match options.otlp {
+            None => None,
+            Some(given) => {
+                let own = (given.filter.as_deref())
+                    .map(Filter::parse)
+                    .transpose()
+                    .map_err(|e| bad(format!("otlp.filter: {e}")))?;
+                let mut push =
+                    push::OtlpOptions::new(given.into()).map_err(|e| bad(e.to_string()))?;
+                let keep = match own {
+                    Some(own) => selection.and(own),
+                    None => selection.clone(),
+                };
+                push.encoding.keep = Some(Arc::new(move |key, process| {
+                    keep.keeps(&origin, key, process)
+                }));
+                if push.encoding.per_process {
+                    exporter.keep_processes();
+                }
+                let pusher = Pusher::otlp(push).map_err(|e| bad(e.to_string()))?;
+                exporter.subscribe(pusher.subscriber());
+                Some(Arc::new(pusher))
+            }
+        };
         Ok(Exports {
             exporter,
             selection,
             influx,
             remote_write,
+            otlp,
         })
     }
 
     fn pushers(&self) -> impl Iterator<Item = &Arc<Pusher>> {
-        self.influx.iter().chain(&self.remote_write)
+        (self.influx.iter())
+            .chain(&self.remote_write)
+            .chain(&self.otlp)
     }
 
     /// The exporter deliveries go to.
@@ -293,6 +380,7 @@ impl Exports {
             deliveries: self.exporter.store().read().deliveries() as f64,
             influx: self.influx.as_ref().map(|p| push_stats(p.stats())),
             remote_write: self.remote_write.as_ref().map(|p| push_stats(p.stats())),
+            otlp: self.otlp.as_ref().map(|p| push_stats(p.stats())),
         }
     }
 
@@ -384,15 +472,19 @@ pub struct ExportStats {
     /// The remote write pusher's counters (None without the `remoteWrite` option); its points
     /// are series (one sample each).
     pub remote_write: Option<PusherStats>,
+    /// The OTLP pusher's counters (None without the `otlp` option); its points are data points.
+    pub otlp: Option<PusherStats>,
 }
 
-/// A pusher's counters (docs/influxdb.md, docs/remote-write.md).
+/// A pusher's counters (docs/influxdb.md, docs/remote-write.md, docs/otlp.md).
 #[napi(object)]
 pub struct PusherStats {
     pub pushed_batches: f64,
     pub pushed_points: f64,
     pub dropped_batches: f64,
     pub dropped_points: f64,
+    /// Points a server took but said it rejected (an OTLP partial success).
+    pub rejected_points: f64,
     pub retries: f64,
     pub failures: f64,
     pub queued_bytes: f64,
@@ -405,6 +497,7 @@ fn push_stats(s: PushStats) -> PusherStats {
         pushed_points: s.pushed_points as f64,
         dropped_batches: s.dropped_batches as f64,
         dropped_points: s.dropped_points as f64,
+        rejected_points: s.rejected_points as f64,
         retries: s.retries as f64,
         failures: s.failures as f64,
         queued_bytes: s.queued_bytes as f64,

@@ -107,7 +107,7 @@ try {
   if (e instanceof SyntaxError) console.log((e as Panopticon.FilterSyntaxError).position);
 }
 
-// Exports: a server of every route, pushes to InfluxDB and to a remote write receiver, all limited by a filter.
+// Exports: a server of every route, pushes to InfluxDB, to a remote write receiver and to an OTLP receiver, all limited by a filter.
 const exporting = new Panopticon({
   interval: 1000,
   filter: "name NOT LIKE 'debug.%'",
@@ -123,6 +123,21 @@ const exporting = new Panopticon({
     labels: { job: 'app' },
     batchPoints: 1000,
   },
+  otlp: {
+    url: 'http://127.0.0.1:4318/v1/metrics',
+    headers: { Authorization: 'Bearer x' },
+    protocol: 'http/json',
+    temporality: 'delta',
+    compression: 'gzip',
+    filter: "name LIKE 'http.%'",
+    prefix: 'app.',
+    perProcess: true,
+    maxQueueBytes: 1 << 20,
+    batchPoints: 1000,
+    timeout: 5000,
+    minBackoff: 50,
+    maxBackoff: 5000,
+  },
 });
 exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60, maxConnections: 128, maxStreams: 16, maxPerClient: 8 }).then((served: Panopticon.ServedAddress) => {
   const family: 'IPv4' | 'IPv6' = served.family;
@@ -131,7 +146,8 @@ exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 10
   const pushed: number = stats.influx ? stats.influx.pushedPoints + stats.influx.droppedPoints : 0;
   const lastError: string | null = stats.influx && stats.influx.lastError;
   const series: number = stats.remoteWrite ? stats.remoteWrite.pushedPoints + stats.remoteWrite.queuedBytes : 0;
-  console.log(series);
+  const rejected: number = stats.otlp ? stats.otlp.rejectedPoints + stats.otlp.pushedPoints : 0;
+  console.log(series, rejected);
   console.log(stats.deliveries, pushed, lastError, stats.servers.map((s) => s.url + s.requests + s.openConnections + s.eventClients + s.rejected + s.rejectedBy.perClient + s.evicted.slow));
   exporting.stop();
 }, (error: Error & { code?: string }) => console.log(error.code));

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod frame;
 mod gzip;
 pub mod influx;
+pub mod otlp;
 pub mod pandora;
 pub mod panoptes;
 pub mod prometheus;

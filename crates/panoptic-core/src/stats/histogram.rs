@@ -602,20 +602,41 @@ impl Distribution {
             // Auto-resize only fails past u64::MAX / 2, far above our 2^53 units.
             let _ = h.record_n(layout.value(index), n);
         });
-        // Back to the user's unit. When 1 / lowest is a whole number (0.001 -> 1000), dividing
-        // by it rounds correctly (500223 units -> 500.223), where multiplying by an inexact
-        // 0.001 can print as 500.22300000000007.
-        let per_unit = 1.0 / self.options.lowest;
-        let to_user = |unit: u64| {
-            if per_unit.fract() == 0.0 {
-                unit as f64 / per_unit
-            } else {
-                unit as f64 * self.options.lowest
-            }
-        };
+        // Back to the user's unit.
         qs.iter()
-            .map(|&q| Some(to_user(h.value_at_quantile(q))))
+            .map(|&q| Some(self.to_user(h.value_at_quantile(q))))
             .collect()
+    }
+
+    /// A whole number of resolution units in the user's unit. When 1 / lowest is a whole
+    /// number (0.001 -> 1000), dividing by it rounds correctly (500223 units -> 500.223), where
+    /// multiplying by an inexact 0.001 can print as 500.22300000000007.
+    fn to_user(&self, unit: u64) -> f64 {
+        let per_unit = 1.0 / self.options.lowest;
+        if per_unit.fract() == 0.0 {
+            unit as f64 / per_unit
+        } else {
+            unit as f64 * self.options.lowest
+        }
+    }
+
+    /// The HDR buckets that hold values, ascending: the smallest and the largest value each
+    /// can hold (its lowest and highest whole unit, in the user's unit) and its count. None for
+    /// the other reservoirs. What an exact re-bucketing (OTLP's exponential histograms) needs:
+    /// every value recorded in a bucket is one of its units, so a bucket lies wholly inside a
+    /// coarser bucket when both ends do.
+    pub fn hdr_buckets(&self) -> Option<Vec<(f64, f64, u64)>> {
+        let State::Hdr(counts) = &self.state else {
+            return None;
+        };
+        let layout = Layout::new(self.options.significant_figures);
+        let mut out = Vec::new();
+        counts.for_each(|index, n| {
+            let low = layout.value(index);
+            let high = layout.value(index + 1).saturating_sub(1).max(low);
+            out.push((self.to_user(low), self.to_user(high), n));
+        });
+        Some(out)
     }
 
     /// The sum of the values recorded (exact up to rounding, for every reservoir).

@@ -12,9 +12,11 @@
 //! blocks the exporter and never grows without bound, whatever the server does.
 //!
 //! The pusher's thread sends one batch at a time, oldest first:
-//! - 2xx: pushed;
-//! - a connection or timeout error, 5xx or 429: the batch stays first and is sent again after
-//!   a backoff that doubles from [`QueueOptions::min_backoff`] up to
+//! - 2xx: pushed; a target may read in the answer points the server did not take (an OTLP
+//!   partial success: [`Target::rejected`]), counted in [`PushStats::rejected_points`];
+//! - a connection or timeout error, or a status the target retries ([`Target::retry`]: by
+//!   default 5xx and 429; OTLP's 429, 502, 503 and 504): the batch stays first and is sent
+//!   again after a backoff that doubles from [`QueueOptions::min_backoff`] up to
 //!   [`QueueOptions::max_backoff`], with jitter (a uniform draw in the upper half of the delay,
 //!   so many processes restarted together do not retry in step); a `Retry-After` header in
 //!   seconds lengthens it (up to the cap);
@@ -50,6 +52,7 @@ pub use options::{
 };
 pub use queue::PushStats;
 pub use targets::influx::{InfluxOptions, InfluxSpec};
+pub use targets::otlp::{OtlpOptions, OtlpSpec};
 pub use targets::remote_write::{RemoteWriteOptions, RemoteWriteSpec};
 pub use targets::{Batch, Limits, Request, Target};
 

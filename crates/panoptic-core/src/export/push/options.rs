@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use ureq::http::Uri;
+use ureq::http::{HeaderName, HeaderValue, Uri};
 
 /// The default bound of the queue: 8 MiB.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 8 << 20;
@@ -217,4 +217,29 @@ pub(crate) fn check_url<'a>(
         }));
     }
     Ok(trimmed)
+}
+
+/// Checks the headers given for every request of `option`: names and values HTTP takes, and
+/// none of `own` (lower case), the headers the pusher sets itself.
+pub(crate) fn check_headers(
+    option: &str,
+    headers: &[(String, String)],
+    own: &[&str],
+) -> Result<(), PushError> {
+    for (name, value) in headers {
+        let field = format!("headers.{name}");
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            let expected = "an HTTP header name";
+            return Err(range_error(option, &field, expected, &quote(name)));
+        }
+        if own.contains(&name.to_ascii_lowercase().as_str()) {
+            let expected = "a header the pusher does not set itself";
+            return Err(range_error(option, &field, expected, &quote(name)));
+        }
+        if HeaderValue::from_str(value).is_err() {
+            let expected = "an HTTP header value (no control characters)";
+            return Err(range_error(option, &field, expected, &quote(value)));
+        }
+    }
+    Ok(())
 }

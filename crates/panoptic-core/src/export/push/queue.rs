@@ -20,6 +20,9 @@ pub struct PushStats {
     /// [`super::Pusher::stop`]'s deadline passed.
     pub dropped_batches: u64,
     pub dropped_points: u64,
+    /// Points a server took the batch of but said it rejected (an OTLP partial success);
+    /// not among the pushed points.
+    pub rejected_points: u64,
     /// Requests made after a failed one, while backing off (normally the same batch again; the
     /// next one if the queue dropped it meanwhile).
     pub retries: u64,

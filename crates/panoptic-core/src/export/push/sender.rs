@@ -3,14 +3,15 @@
 use std::time::{Duration, Instant};
 
 use super::options::QueueOptions;
-use super::targets::Request;
+use super::targets::{Request, Target};
 
 /// How much of an error answer's body [`super::PushStats::last_error`] keeps.
 pub(super) const ERROR_BODY_BYTES: u64 = 512;
 
 /// How one attempt went.
 pub(super) enum Outcome {
-    Sent,
+    /// Taken; what the answer says was rejected, if anything (see [`Target::rejected`]).
+    Sent(Option<(u64, String)>),
     /// Not to be sent again.
     Refused(String),
     /// To be sent again, not before the given delay when the server asked for one.
@@ -42,7 +43,12 @@ impl Sender {
     }
 
     /// One request (its time cut to the stop deadline, if any).
-    pub(super) fn send(&self, body: &[u8], deadline: Option<Instant>) -> Outcome {
+    pub(super) fn send(
+        &self,
+        target: &dyn Target,
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Outcome {
         let mut request = self.agent.post(&self.request.url);
         for (key, value) in &self.request.query {
             request = request.query(key, value);
@@ -68,13 +74,12 @@ impl Sender {
         };
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
-            // Read the (usually empty) body so the connection can be used again.
-            let _ = response
-                .body_mut()
-                .with_config()
-                .limit(1 << 16)
-                .read_to_vec();
-            return Outcome::Sent;
+            // Read the (usually empty) body so the connection can be used again, and for what
+            // the target finds in it.
+            let answer = (response.body_mut().with_config().limit(1 << 16))
+                .read_to_vec()
+                .unwrap_or_default();
+            return Outcome::Sent(target.rejected(&answer));
         }
         let retry_after = (response.headers().get("retry-after"))
             .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
@@ -83,7 +88,7 @@ impl Sender {
             .read_to_string()
             .unwrap_or_default();
         let error = format!("HTTP {status}: {}", text.trim());
-        if status == 429 || status >= 500 {
+        if target.retry(status) {
             Outcome::Retry(error, retry_after)
         } else {
             Outcome::Refused(error)

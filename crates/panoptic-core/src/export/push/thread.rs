@@ -33,15 +33,23 @@ pub(super) fn run(sender: &Sender, shared: &Shared, min_backoff: Duration, max_b
                 state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let outcome = sender.send(&body, deadline);
+        let outcome = sender.send(&*shared.target, &body, deadline);
         let mut state = shared.lock();
         state.sending = false;
         let wait = match outcome {
-            Outcome::Sent => {
+            Outcome::Sent(rejected) => {
                 if let Some(batch) = state.queue.pop_front() {
                     state.queued_bytes -= batch.body.len();
                     state.stats.pushed_batches += 1;
-                    state.stats.pushed_points += batch.points;
+                    let (rejected, message) = rejected.unwrap_or_default();
+                    let rejected = rejected.min(batch.points);
+                    state.stats.pushed_points += batch.points - rejected;
+                    state.stats.rejected_points += rejected;
+                    if !message.is_empty() {
+                        let message =
+                            format!("partial success, {rejected} points rejected: {message}");
+                        state.stats.last_error = Some(message);
+                    }
                 }
                 backoff = None;
                 continue;

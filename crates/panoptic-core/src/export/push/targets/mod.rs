@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::export::{Delivery, Store};
 
 pub mod influx;
+pub mod otlp;
 pub mod remote_write;
 
 /// One request body and how many points it carries (the unit of the stats: lines for
@@ -61,4 +62,14 @@ pub trait Target: Send + Sync + 'static {
     /// Appends the delivery's batches to `out` (nothing when there is nothing to send). Runs
     /// on the exporter's thread: it must not block.
     fn encode(&self, store: &Store, delivery: &Delivery, limits: Limits, out: &mut Vec<Batch>);
+    /// Whether a batch answered with this status (not 2xx) is sent again: by default 429 and
+    /// every 5xx; any other is dropped and counted.
+    fn retry(&self, status: u16) -> bool {
+        status == 429 || status >= 500
+    }
+    /// What a 2xx answer's body says the server did not take: the points it rejected and its
+    /// message (None, the default: everything was taken).
+    fn rejected(&self, _answer: &[u8]) -> Option<(u64, String)> {
+        None
+    }
 }

@@ -26,12 +26,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use prost::Message;
-use ureq::http::{HeaderName, HeaderValue};
 
 use super::{Batch, Limits, Request, Target};
 use crate::export::influx::Keep;
 use crate::export::prometheus::{self, PrometheusOptions, TextFormat};
-use crate::export::push::options::{check_url, quote, range_error};
+use crate::export::push::options::{check_headers, check_url, quote, range_error};
 use crate::export::push::{PushError, Pusher, QueueOptions, QueueSpec};
 use crate::export::{Delivery, Series, Store};
 
@@ -189,25 +188,7 @@ impl RemoteWriteOptions {
             "give the credentials in remoteWrite.headers",
             true,
         )?;
-        for (name, value) in &self.headers {
-            let field = format!("headers.{name}");
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(range_error(
-                    OPTION,
-                    &field,
-                    "an HTTP header name",
-                    &quote(name),
-                ));
-            }
-            if OWN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                let expected = "a header the pusher does not set itself";
-                return Err(range_error(OPTION, &field, expected, &quote(name)));
-            }
-            if HeaderValue::from_str(value).is_err() {
-                let expected = "an HTTP header value (no control characters)";
-                return Err(range_error(OPTION, &field, expected, &quote(value)));
-            }
-        }
+        check_headers(OPTION, &self.headers, &OWN_HEADERS)?;
         prometheus::validate_options(&self.prometheus).map_err(|e| {
             let field = e.field().replace("options.", "remoteWrite.");
             let message = e.to_string().replace("options.", "remoteWrite.");
