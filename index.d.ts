@@ -112,6 +112,8 @@ declare namespace Panopticon {
     quantiles?: number[];
     /** Intervals the live page's history keeps, 1 to 100000. Default 120. */
     history?: number;
+    /** panoptic's own metrics (`panoptic_*`) on `/metrics` and `/api/self`. Default true. */
+    selfMetrics?: boolean;
   }
 
   /** Where a `serve()` server listens. */
@@ -149,6 +151,17 @@ declare namespace Panopticon {
     /** null without the `influx` option, or on an instance that does not deliver. */
     influx: InfluxStats | null;
     servers: ServerStats[];
+    /** panoptic's own metrics by family name (docs/self-monitoring.md); counters without `_total`. */
+    self: Record<string, SelfMetric>;
+  }
+
+  /** One family of panoptic's own metrics. */
+  interface SelfMetric {
+    type: 'counter' | 'gauge';
+    /** 'bytes' where the name ends with `_bytes`, else null. */
+    unit: 'bytes' | null;
+    help: string;
+    samples: Array<{ labels: Record<string, string>; value: number }>;
   }
 
   interface HistogramOptions {

@@ -608,9 +608,12 @@ class Collector {
   }
 
   exportStats() {
-    const { deliveries, influx } = this.engine.exportStats();
+    const { deliveries, influx, own } = this.engine.exportStats();
     const servers = this.servers.map((server) => ({ url: addressOf(server).url, ...server.stats() }));
-    return { deliveries, influx: influx ? { ...influx, lastError: influx.lastError ?? null } : null, servers };
+    // panoptic's own metrics by family name, as /api/self writes them.
+    const self = {};
+    for (const { name, kind, unit, help, samples } of own) self[name] = { type: kind, unit: unit ?? null, help, samples };
+    return { deliveries, influx: influx ? { ...influx, lastError: influx.lastError ?? null } : null, servers, self };
   }
 
   stop() {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
+use panoptic_core::export::own::OwnKind::Gauge;
 use panoptic_core::export::Origin;
 use panoptic_core::gather::intake::{Intake, DELIVERY_PATIENCE};
 use panoptic_core::gather::tree::{render, Format};
@@ -435,7 +436,22 @@ impl NativeEngine {
                 interval: self.interval,
                 scale_factor: self.scale_factor,
             };
-            self.exports = Some(Exports::new(origin, options)?);
+            let exports = Exports::new(origin, options)?;
+            let backlog = self.intake.backlog();
+            exports.exporter().add_source(Box::new(move |own| {
+                let b = backlog();
+                let help = "workers' messages the intake thread took and has not merged yet";
+                own.add(
+                    "intake_backlog_messages",
+                    Gauge,
+                    help,
+                    &[],
+                    b.messages as f64,
+                );
+                let help = "bytes of the workers' snapshots the intake thread has not merged yet";
+                own.add("intake_backlog_bytes", Gauge, help, &[], b.bytes as f64);
+            }));
+            self.exports = Some(exports);
         }
         Ok(())
     }
@@ -460,6 +476,7 @@ impl NativeEngine {
             None => ExportStats {
                 deliveries: 0.0,
                 influx: None,
+                own: Vec::new(),
             },
         }
     }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher};
+use panoptic_core::export::own::Own;
+use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher, PUSH_GAUGES};
 use panoptic_core::export::routes::{self, Served, Settings};
 use panoptic_core::export::select::Selection;
 use panoptic_core::export::{Exporter, Origin};
@@ -112,9 +113,15 @@ impl Exports {
                     // Each process's own series are kept in the store only when asked for.
                     exporter.keep_processes();
                 }
-                let pusher = Pusher::start(push).map_err(|e| bad(e.to_string()))?;
+                let pusher = Arc::new(Pusher::start(push).map_err(|e| bad(e.to_string()))?);
                 exporter.subscribe(pusher.subscriber());
-                Some(Arc::new(pusher))
+                let stats = pusher.clone();
+                exporter.add_source(Box::new(move |own| {
+                    let what = "panoptic's push to a back-end";
+                    let labels = [("target", "influx")];
+                    own.stats("push", what, &stats.stats(), PUSH_GAUGES, &labels);
+                }));
+                Some(pusher)
             }
         };
         Ok(Exports {
@@ -139,6 +146,7 @@ impl Exports {
             spec.quantiles,
             spec.per_process,
             history,
+            spec.self_metrics,
         )
         .map_err(|e| range(e.to_string()))?;
         let port = u16::try_from(spec.port).map_err(|_| {
@@ -167,9 +175,12 @@ impl Exports {
 
     /// What the exports did so far.
     pub fn stats(&self) -> ExportStats {
+        let store = self.exporter.store();
+        let read = store.read();
         ExportStats {
-            deliveries: self.exporter.store().read().deliveries() as f64,
+            deliveries: read.deliveries() as f64,
             influx: self.pusher.as_ref().map(|p| influx_stats(p.stats())),
+            own: own_stats(&store.own(&read)),
         }
     }
 
@@ -200,6 +211,8 @@ pub struct ServeSpec {
     pub buckets: Option<Vec<f64>>,
     pub quantiles: Option<Vec<f64>>,
     pub history: u32,
+    /// Whether `/metrics` and `/api/self` show panoptic's own metrics.
+    pub self_metrics: bool,
     /// The live page's HTML (None: not built).
     pub page: Option<Buffer>,
 }
@@ -211,6 +224,43 @@ pub struct ExportStats {
     pub deliveries: f64,
     /// The InfluxDB pusher's counters (None without the `influx` option).
     pub influx: Option<InfluxStats>,
+    /// panoptic's own metrics (docs/self-monitoring.md), families in name order.
+    pub own: Vec<OwnFamilyStats>,
+}
+
+/// One family of panoptic's own metrics (JS keys them by name, `kind` as `type`).
+#[napi(object)]
+pub struct OwnFamilyStats {
+    pub name: String,
+    /// `counter` or `gauge`.
+    pub kind: String,
+    pub unit: Option<String>,
+    pub help: String,
+    pub samples: Vec<OwnSampleStats>,
+}
+
+/// One sample of an own family.
+#[napi(object)]
+pub struct OwnSampleStats {
+    pub labels: HashMap<String, String>,
+    pub value: f64,
+}
+
+fn own_stats(own: &Own) -> Vec<OwnFamilyStats> {
+    (own.families().into_iter())
+        .map(|f| OwnFamilyStats {
+            name: f.name.clone(),
+            kind: f.kind.as_str().to_string(),
+            unit: f.unit.map(str::to_string),
+            help: f.help.clone(),
+            samples: (f.samples.iter())
+                .map(|s| OwnSampleStats {
+                    labels: s.labels.iter().cloned().collect(),
+                    value: s.value,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The InfluxDB pusher's counters (docs/influxdb.md).

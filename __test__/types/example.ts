@@ -113,13 +113,16 @@ const exporting = new Panopticon({
   filter: "name NOT LIKE 'debug.%'",
   influx: { url: 'http://127.0.0.1:8086', db: 'app', precision: 's', tags: { env: 'dev' }, maxQueueBytes: 1 << 20, minBackoff: 50 },
 });
-exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60 }).then((served: Panopticon.ServedAddress) => {
+exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60, selfMetrics: true }).then((served: Panopticon.ServedAddress) => {
   const family: 'IPv4' | 'IPv6' = served.family;
   console.log(served.url, served.address, served.port + 1, family);
   const stats: Panopticon.ExportStats = exporting.exportStats();
   const pushed: number = stats.influx ? stats.influx.pushedPoints + stats.influx.droppedPoints : 0;
   const lastError: string | null = stats.influx && stats.influx.lastError;
   console.log(stats.deliveries, pushed, lastError, stats.servers.map((s) => s.url + s.requests + s.openConnections + s.eventClients + s.rejected));
+  const series: Panopticon.SelfMetric | undefined = stats.self.panoptic_engine_series;
+  const unit: 'bytes' | null = stats.self.panoptic_engine_bytes.unit;
+  console.log(series && series.type, unit, series && series.samples.map((s) => s.labels.worker + s.value));
   exporting.stop();
 }, (error: Error & { code?: string }) => console.log(error.code));
 q.serve();

@@ -160,7 +160,7 @@ impl Default for Limits {
 const MIN_BUFFER: usize = 8192;
 
 /// Counts of what the server refused or cut off.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Rejected {
     /// Connections closed at once because `max_connections` were open.
     pub connections: u64,
@@ -178,8 +178,13 @@ pub struct Rejected {
     pub write_timeout: u64,
 }
 
-/// What a [`Server`] did so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The fields of [`ServerStats`] that say how things are now (gauges among panoptic's own
+/// metrics, [`super::own`]); every other numeric field counts since the start (a counter).
+pub const SERVER_GAUGES: &[&str] = &["open_connections", "event_clients"];
+
+/// What a [`Server`] did so far. panoptic's own metrics export every numeric field, nested ones
+/// too (see [`SERVER_GAUGES`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ServerStats {
     /// Requests answered by the server (event streams and rejections included).
     pub requests: u64,

@@ -244,6 +244,7 @@ impl Gathering {
             k,
             pid,
             mut counts,
+            footprint,
             dictionary,
             profile,
             definitions,
@@ -330,6 +331,7 @@ impl Gathering {
             k,
             pid,
             counts,
+            footprint,
             ids: indexes,
             values,
         })
@@ -365,6 +367,7 @@ impl Gathering {
             k: snapshot.k,
             pid: snapshot.pid,
             counts: snapshot.counts,
+            footprint: snapshot.footprint,
             ids,
             values,
         }

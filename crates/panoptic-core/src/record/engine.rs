@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::record::clock::now_ms;
-use crate::snapshot::{Counts, Entry, Profile, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Counts, Entry, Footprint, Profile, SeriesKey, Snapshot, Value};
 use crate::stats::histogram::Distribution;
 use crate::stats::meter::Meter;
 use crate::stats::rate::{Observation, RateTracker};
@@ -469,9 +469,56 @@ impl Engine {
                     errors: counts.errors + std::mem::take(&mut self.rejected) as f64,
                     ..counts
                 },
+                footprint: self.footprint(),
                 entries,
             },
             indexes,
+        }
+    }
+
+    /// The series this engine holds and an estimate of the bytes it holds for them
+    /// (docs/self-monitoring.md): the engine and its vectors' capacity, each series' entry, key
+    /// (its id text; methods and paths once, as they are shared) and boxed state (a
+    /// distribution's bucket counts or samples included), the counter pages and the batch
+    /// buffer. Not counted: the allocator's own overhead, and what JS holds (lookup caches, the
+    /// JS objects of bound handles and counters), which lives in the JS heap.
+    pub fn footprint(&self) -> Footprint {
+        use std::mem::size_of;
+        // An Arc's allocation: two reference counts, then the value.
+        const ARC: usize = 2 * size_of::<usize>();
+        let state = |state: &State| match state {
+            State::Counter { .. } | State::Js | State::Rate(None) => 0,
+            State::Meter { .. } => size_of::<Meter>(),
+            State::Summary(_) => size_of::<Summary>(),
+            State::Distribution(d) => size_of::<Distribution>() + d.heap_bytes(),
+            State::Rate(Some(_)) => size_of::<RateTracker>(),
+        };
+        let series: usize = (self.series.iter())
+            .map(|s| ARC + size_of::<SeriesKey>() + s.key.id.capacity() + state(&s.state))
+            .sum();
+        let methods: usize = self.methods.iter().map(|m| ARC + m.len()).sum();
+        let paths: usize = (self.paths.iter())
+            .map(|p| {
+                ARC + p
+                    .iter()
+                    .map(|e| size_of::<String>() + e.capacity())
+                    .sum::<usize>()
+            })
+            .sum();
+        let cells = |n: usize| ARC + size_of::<Cells>() + n * size_of::<AtomicU64>();
+        let bytes = size_of::<Engine>()
+            + self.series.capacity() * size_of::<Series>()
+            + series
+            + self.methods.capacity() * size_of::<Arc<str>>()
+            + methods
+            + self.paths.capacity() * size_of::<Arc<[String]>>()
+            + paths
+            + self.pages.capacity() * size_of::<Arc<Cells>>()
+            + self.pages.len() * cells(PAGE_SLOTS)
+            + cells(BATCH_LENGTH + 1);
+        Footprint {
+            series: self.series.len() as f64,
+            bytes: bytes as f64,
         }
     }
 }
@@ -509,6 +556,40 @@ mod tests {
         let at = slot % PAGE_SLOTS;
         page.set(at, page.get(at) + 1.0);
         page.set(at + 1, page.get(at + 1) + n);
+    }
+
+    #[test]
+    fn the_footprint_counts_series_and_grows_with_what_they_hold() {
+        let mut e = Engine::new(profile(false));
+        let empty = e.footprint();
+        assert_eq!(empty.series, 0.0);
+        // The batch buffer alone is 64 KiB.
+        let batch = ((BATCH_LENGTH + 1) * 8) as f64;
+        assert!(
+            empty.bytes > batch && empty.bytes < batch + 1024.0,
+            "{empty:?}"
+        );
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        let one = e.footprint();
+        assert_eq!(one.series, 1.0);
+        assert!(
+            one.bytes >= empty.bytes + (PAGE_SLOTS * 8) as f64,
+            "a counter page"
+        );
+        // A histogram's buckets count once they hold values (the same in the closed snapshot).
+        let h = e.define(Kind::Histogram, key("histogram", "h"));
+        let before = e.footprint();
+        let Some(State::Distribution(d)) = e.series.get_mut(h.id as usize).map(|s| &mut s.state)
+        else {
+            panic!("a distribution")
+        };
+        d.record_all(&[1.0, 10.0, 1000.0, 1e6], 0.0);
+        let after = e.footprint();
+        assert_eq!(after.series, 2.0);
+        assert!(after.bytes > before.bytes, "{before:?} {after:?}");
+        inc(&e, c, 1.0);
+        let closed = e.close(0.0, Vec::new(), Counts::default());
+        assert_eq!(closed.snapshot.footprint.series, 2.0);
     }
 
     #[test]

@@ -45,7 +45,7 @@ mod sender;
 pub use options::{
     PushError, PushOptions, PushSpec, DEFAULT_BATCH_POINTS, DEFAULT_MAX_QUEUE_BYTES,
 };
-pub use queue::PushStats;
+pub use queue::{PushStats, PUSH_GAUGES};
 
 /// See the module documentation.
 pub struct Pusher {

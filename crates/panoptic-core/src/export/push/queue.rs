@@ -9,8 +9,13 @@ use std::time::Instant;
 use crate::export::influx::{self, LineOptions};
 use crate::export::{Delivery, Store};
 
-/// What a pusher did so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The fields of [`PushStats`] that say how things are now (gauges among panoptic's own
+/// metrics, [`crate::export::own`]); every other numeric field counts since the start.
+pub const PUSH_GAUGES: &[&str] = &["queued_bytes"];
+
+/// What a pusher did so far. panoptic's own metrics export every numeric field (see
+/// [`PUSH_GAUGES`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PushStats {
     /// Batches and points InfluxDB took (2xx).
     pub pushed_batches: u64,
