@@ -754,6 +754,38 @@ mod tests {
     }
 
     #[test]
+    fn own_metrics_show_when_asked_for_with_every_source() {
+        let exporter = exporter_with_one_delivery();
+        let source = exporter.add_source(Box::new(|own| {
+            own.add(
+                "probe",
+                crate::export::own::OwnKind::Gauge,
+                "a source",
+                &[],
+                7.0,
+            );
+        }));
+        let mut on = routes(&exporter, Selection::default());
+        on.settings.self_metrics = true;
+        let own = json(&get(&on, "/api/self", ""));
+        assert_eq!(own["panoptic_deliveries"]["samples"][0]["value"], 1.0);
+        assert_eq!(own["panoptic_deliveries"]["type"], "counter");
+        assert_eq!(own["panoptic_probe"]["samples"][0]["value"], 7.0);
+        let engines = &own["panoptic_engine_series"]["samples"];
+        assert_eq!(engines[0]["labels"]["worker"], "master");
+        let text = String::from_utf8(get(&on, "/metrics", "").body).unwrap();
+        assert!(text.contains("\npanoptic_deliveries_total 1\n"), "{text}");
+        assert!(text.contains("\npanoptic_probe 7\n"), "{text}");
+        exporter.remove_source(source);
+        let own = json(&get(&on, "/api/self", ""));
+        assert!(own.get("panoptic_probe").is_none(), "removed");
+        let off = routes(&exporter, Selection::default());
+        assert_eq!(get(&off, "/api/self", "").status, 404);
+        let text = String::from_utf8(get(&off, "/metrics", "").body).unwrap();
+        assert!(!text.contains("panoptic_deliveries"), "{text}");
+    }
+
+    #[test]
     fn decoding() {
         assert_eq!(decode("a%20b+c", true).unwrap(), "a b c");
         assert_eq!(decode("a+b", false).unwrap(), "a+b");
