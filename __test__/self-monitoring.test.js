@@ -3,8 +3,8 @@
 // panoptic's own metrics (docs/self-monitoring.md) from a real two-worker cluster's serve(): the
 // series each engine holds reach the master per process and equal what was recorded, the registry
 // counts the distinct series, the backlog and the HTTP server's counters are there and sane,
-// promtool accepts the exposition, exportStats().self and /api/self agree, and selfMetrics: false
-// leaves them out.
+// promtool accepts the exposition, exportStats().self and /api/self agree, skipped intervals are
+// counted, and selfMetrics: false leaves them out.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -127,13 +127,18 @@ test('a cluster reports its own series, memory, backlog and connections; promtoo
   assert.ok(names.every((n) => n.startsWith('panoptic_') && !n.endsWith('_total')), names.join());
 });
 
-test('serve({ selfMetrics: false }) leaves them out; a prefix goes before them; a wrong type is a TypeError', async (t) => {
+test('serve({ selfMetrics: false }) leaves them out; a prefix goes before them; a blocked event loop counts skipped intervals; a wrong type is a TypeError', async (t) => {
   const p = new Panopticon({ interval: 100 });
   t.after(() => p.stop());
   p.inc(['http'], 'requests');
   const quiet = await p.serve({ port: 0, selfMetrics: false });
   const prefixed = await p.serve({ port: 0, prefix: 'app_' });
-  await new Promise((resolve) => p.once('delivery', resolve));
+  // Until the served store holds a delivery (the exports add it on their own thread).
+  const deadline = Date.now() + 10000;
+  while (JSON.parse(await text(`${quiet.url}healthz`)).deliveries < 1) {
+    assert.ok(Date.now() < deadline, 'no delivery reached the store');
+    await new Promise((resolve) => p.once('delivery', resolve));
+  }
   const none = await text(`${quiet.url}metrics`);
   assert.doesNotMatch(none, /panoptic_(engine|http|deliveries|intake)/);
   assert.match(none, /^panoptic_export_skipped_series 0$/m, 'the skipped gauge stays');
@@ -142,7 +147,16 @@ test('serve({ selfMetrics: false }) leaves them out; a prefix goes before them; 
   assert.match(withPrefix, /^app_panoptic_engine_series\{worker="master"\} 1$/m);
   // Both servers are sources: each has its own connection counters, by address.
   assert.equal(samples(withPrefix, 'app_panoptic_http_requests_total').length, 2);
-  // Without any server, exportStats() still has them (and the servers' are gone after stop()).
-  assert.ok(p.exportStats().self.panoptic_deliveries.samples[0].value >= 1);
+  // An event loop blocked for 6 intervals closes none of them: they get no delivery, and are
+  // counted (at least 4 of the 6: a margin for where in an interval the block starts and ends).
+  const skipped = () => p.exportStats().self.panoptic_skipped_intervals.samples[0].value;
+  const before = skipped();
+  const until = Date.now() + 600;
+  while (Date.now() < until);
+  p.inc(['http'], 'requests');
+  // The exports add each delivery on their own thread, after the event: wait for the count (the
+  // next interval's delivery brings it), a few deliveries at most.
+  for (let i = 0; i < 10 && skipped() - before < 4; i++) await new Promise((resolve) => p.once('delivery', resolve));
+  assert.ok(skipped() - before >= 4, `${before} -> ${skipped()}`);
   await assert.rejects(p.serve({ port: 0, selfMetrics: 'yes' }), { name: 'TypeError', message: "options.selfMetrics must be a boolean, got 'yes'" });
 });
