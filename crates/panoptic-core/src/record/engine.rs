@@ -30,6 +30,7 @@
 //! ([`crate::record::clock`]) before it writes: the engine only ever holds one open interval.
 
 use std::collections::HashSet;
+use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -175,6 +176,9 @@ pub struct Engine {
     /// The grid and options, stamped on every snapshot.
     profile: Profile,
     rejected: u64,
+    /// Bytes of the series' keys and boxed states, and of the shared methods and paths, as
+    /// [`Engine::define`] allocated them (see [`Engine::footprint`]).
+    defined_bytes: usize,
     /// Series whose keys the master has been sent (see [`crate::wire`]), and this dictionary's name.
     sent: usize,
     epoch: u64,
@@ -194,6 +198,7 @@ impl Engine {
             batch: Cells::new(BATCH_LENGTH + 1, f64::NAN),
             profile,
             rejected: 0,
+            defined_bytes: 0,
             sent: 0,
             epoch: random_epoch(),
         }
@@ -241,6 +246,7 @@ impl Engine {
         let method = match self.methods.iter().find(|m| **m == key.method) {
             Some(m) => m.clone(),
             None => {
+                self.defined_bytes += ARC + key.method.len();
                 self.methods.push(key.method.clone());
                 key.method
             }
@@ -248,6 +254,9 @@ impl Engine {
         let path = match self.paths.get(&*key.path) {
             Some(p) => p.clone(),
             None => {
+                let elements = key.path.iter();
+                let elements = elements.map(|e| size_of::<String>() + e.capacity());
+                self.defined_bytes += ARC + elements.sum::<usize>();
                 self.paths.insert(key.path.clone());
                 key.path
             }
@@ -282,6 +291,16 @@ impl Engine {
             State::Counter { slot } | State::Meter { slot, .. } => Some(slot as u32),
             _ => None,
         };
+        // A distribution's buckets or samples are counted when the interval closes (they grow
+        // with its values and leave with its snapshot).
+        let boxed = match &state {
+            State::Counter { .. } | State::Js | State::Rate(None) => 0,
+            State::Meter { .. } => size_of::<Meter>(),
+            State::Summary(_) => size_of::<Summary>(),
+            State::Distribution(_) => size_of::<Distribution>(),
+            State::Rate(Some(_)) => size_of::<RateTracker>(),
+        };
+        self.defined_bytes += ARC + size_of::<SeriesKey>() + key.id.capacity() + boxed;
         self.series.push(Series {
             kind,
             key: Arc::new(key),
@@ -406,6 +425,8 @@ impl Engine {
             }
         }
         let (mut entries, mut indexes) = (Vec::new(), Vec::new());
+        // What the distributions held at the end of the interval (then taken into the snapshot).
+        let mut held = 0;
         for (index, (series, js)) in self.series.iter_mut().zip(js_values).enumerate() {
             let value = match (&mut series.state, series.kind) {
                 (&mut State::Counter { slot }, _) => {
@@ -426,6 +447,7 @@ impl Engine {
                     Value::Summary(summary)
                 }
                 (State::Distribution(d), _) => {
+                    held += d.heap_bytes();
                     if d.is_empty() && !self.profile.persist {
                         continue;
                     }
@@ -469,7 +491,7 @@ impl Engine {
                     errors: counts.errors + std::mem::take(&mut self.rejected) as f64,
                     ..counts
                 },
-                footprint: self.footprint(),
+                footprint: self.footprint(held),
                 entries,
             },
             indexes,
@@ -477,42 +499,20 @@ impl Engine {
     }
 
     /// The series this engine holds and an estimate of the bytes it holds for them
-    /// (docs/self-monitoring.md): the engine and its vectors' capacity, each series' entry, key
-    /// (its id text; methods and paths once, as they are shared) and boxed state (a
-    /// distribution's bucket counts or samples included), the counter pages and the batch
-    /// buffer. Not counted: the allocator's own overhead, and what JS holds (lookup caches, the
-    /// JS objects of bound handles and counters), which lives in the JS heap.
-    pub fn footprint(&self) -> Footprint {
-        use std::mem::size_of;
-        // An Arc's allocation: two reference counts, then the value.
-        const ARC: usize = 2 * size_of::<usize>();
-        let state = |state: &State| match state {
-            State::Counter { .. } | State::Js | State::Rate(None) => 0,
-            State::Meter { .. } => size_of::<Meter>(),
-            State::Summary(_) => size_of::<Summary>(),
-            State::Distribution(d) => size_of::<Distribution>() + d.heap_bytes(),
-            State::Rate(Some(_)) => size_of::<RateTracker>(),
-        };
-        let series: usize = (self.series.iter())
-            .map(|s| ARC + size_of::<SeriesKey>() + s.key.id.capacity() + state(&s.state))
-            .sum();
-        let methods: usize = self.methods.iter().map(|m| ARC + m.len()).sum();
-        let paths: usize = (self.paths.iter())
-            .map(|p| {
-                ARC + p
-                    .iter()
-                    .map(|e| size_of::<String>() + e.capacity())
-                    .sum::<usize>()
-            })
-            .sum();
+    /// (docs/self-monitoring.md), `held` being what its distributions' buckets or samples take:
+    /// the engine and its vectors' capacity, each series' entry, key (its id text; methods and
+    /// paths once, as they are shared) and boxed state, the counter pages and the batch buffer.
+    /// Not counted: the allocator's own overhead, and what JS holds (lookup caches, the JS
+    /// objects of bound handles and counters), which lives in the JS heap. Computed without a
+    /// pass over the series: [`Engine::define`] counts what it allocates.
+    fn footprint(&self, held: usize) -> Footprint {
         let cells = |n: usize| ARC + size_of::<Cells>() + n * size_of::<AtomicU64>();
         let bytes = size_of::<Engine>()
             + self.series.capacity() * size_of::<Series>()
-            + series
             + self.methods.capacity() * size_of::<Arc<str>>()
-            + methods
             + self.paths.capacity() * size_of::<Arc<[String]>>()
-            + paths
+            + self.defined_bytes
+            + held
             + self.pages.capacity() * size_of::<Arc<Cells>>()
             + self.pages.len() * cells(PAGE_SLOTS)
             + cells(BATCH_LENGTH + 1);
@@ -522,6 +522,9 @@ impl Engine {
         }
     }
 }
+
+/// An `Arc`'s allocation besides its value: two reference counts.
+const ARC: usize = 2 * size_of::<usize>();
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
 /// from the OS per process and varied per call).
@@ -560,8 +563,13 @@ mod tests {
 
     #[test]
     fn the_footprint_counts_series_and_grows_with_what_they_hold() {
-        let mut e = Engine::new(profile(false));
-        let empty = e.footprint();
+        let mut e = Engine::new(profile(true));
+        let footprint = |e: &mut Engine| {
+            e.close(0.0, Vec::new(), Counts::default())
+                .snapshot
+                .footprint
+        };
+        let empty = footprint(&mut e);
         assert_eq!(empty.series, 0.0);
         // The batch buffer alone is 64 KiB.
         let batch = ((BATCH_LENGTH + 1) * 8) as f64;
@@ -570,26 +578,35 @@ mod tests {
             "{empty:?}"
         );
         let c = e.define(Kind::Counter, key("inc", "c"));
-        let one = e.footprint();
+        let one = footprint(&mut e);
         assert_eq!(one.series, 1.0);
         assert!(
             one.bytes >= empty.bytes + (PAGE_SLOTS * 8) as f64,
             "a counter page"
         );
-        // A histogram's buckets count once they hold values (the same in the closed snapshot).
+        inc(&e, c, 1.0);
+        // A histogram's buckets count at the end of an interval that filled them.
         let h = e.define(Kind::Histogram, key("histogram", "h"));
-        let before = e.footprint();
+        let defined = footprint(&mut e);
         let Some(State::Distribution(d)) = e.series.get_mut(h.id as usize).map(|s| &mut s.state)
         else {
             panic!("a distribution")
         };
         d.record_all(&[1.0, 10.0, 1000.0, 1e6], 0.0);
-        let after = e.footprint();
-        assert_eq!(after.series, 2.0);
-        assert!(after.bytes > before.bytes, "{before:?} {after:?}");
-        inc(&e, c, 1.0);
-        let closed = e.close(0.0, Vec::new(), Counts::default());
-        assert_eq!(closed.snapshot.footprint.series, 2.0);
+        let held = d.heap_bytes() as f64;
+        assert!(held > 0.0);
+        let filled = footprint(&mut e);
+        assert_eq!(filled.series, 2.0);
+        assert_eq!(filled.bytes, defined.bytes + held, "{defined:?} {filled:?}");
+        // Taken into that interval's snapshot: the next one starts without them.
+        assert_eq!(footprint(&mut e).bytes, defined.bytes);
+        // Methods and paths are counted once: another counter on the same path adds its entry,
+        // key and id text (and the growth of the series vector), nothing more.
+        let capacity = e.series.capacity();
+        e.define(Kind::Counter, key("inc", "d"));
+        let grown = (e.series.capacity() - capacity) * size_of::<Series>();
+        let added = footprint(&mut e).bytes - defined.bytes;
+        assert_eq!(added, (ARC + size_of::<SeriesKey>() + 1 + grown) as f64);
     }
 
     #[test]
