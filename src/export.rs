@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use panoptic_core::export::own::Own;
+use panoptic_core::export::own::{Own, OwnKind};
 use panoptic_core::export::push::{PushOptions, PushSpec, PushStats, Pusher, PUSH_GAUGES};
 use panoptic_core::export::routes::{self, Served, Settings};
 use panoptic_core::export::select::Selection;
@@ -232,11 +232,17 @@ pub struct ExportStats {
 #[napi(object)]
 pub struct OwnFamilyStats {
     pub name: String,
-    /// `counter` or `gauge`.
-    pub kind: String,
+    pub kind: OwnFamilyKind,
     pub unit: Option<String>,
     pub help: String,
     pub samples: Vec<OwnSampleStats>,
+}
+
+/// Whether an own family is a counter or a gauge (as the exposition's `# TYPE` says it).
+#[napi(string_enum = "lowercase")]
+pub enum OwnFamilyKind {
+    Counter,
+    Gauge,
 }
 
 /// One sample of an own family.
@@ -250,7 +256,10 @@ fn own_stats(own: &Own) -> Vec<OwnFamilyStats> {
     (own.families().into_iter())
         .map(|f| OwnFamilyStats {
             name: f.name.clone(),
-            kind: f.kind.as_str().to_string(),
+            kind: match f.kind {
+                OwnKind::Counter => OwnFamilyKind::Counter,
+                OwnKind::Gauge => OwnFamilyKind::Gauge,
+            },
             unit: f.unit.map(str::to_string),
             help: f.help.clone(),
             samples: (f.samples.iter())
