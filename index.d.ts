@@ -194,6 +194,8 @@ declare namespace Panopticon {
     maxStreams?: number;
     /** Connections (streams included) open at once from one client address (an IPv4 address, an IPv6 /64), 1 to 1000000. Default 64. */
     maxPerClient?: number;
+    /** panoptic's own metrics (`panoptic_*`) on `/metrics` and `/api/self`. Default true. */
+    selfMetrics?: boolean;
   }
 
   /** `serve()`'s `tls` option: PEM text, as a string or as `fs.readFileSync` gives it. */
@@ -301,6 +303,17 @@ declare namespace Panopticon {
     /** null without the `otlp` option, or on an instance that does not deliver. */
     otlp: PusherStats | null;
     servers: ServerStats[];
+    /** panoptic's own metrics by family name (docs/self-monitoring.md); counters without `_total`. */
+    self: Record<string, SelfMetric>;
+  }
+
+  /** One family of panoptic's own metrics. */
+  interface SelfMetric {
+    type: 'counter' | 'gauge';
+    /** 'bytes' where the name ends with `_bytes`, else null. */
+    unit: 'bytes' | null;
+    help: string;
+    samples: Array<{ labels: Record<string, string>; value: number }>;
   }
 
   /** The InfluxDB pusher's counters (the name before there were other pushers). */

@@ -656,10 +656,13 @@ class Collector {
   }
 
   exportStats() {
-    const { deliveries, influx, remoteWrite, otlp } = this.engine.exportStats();
+    const { deliveries, influx, remoteWrite, otlp, own } = this.engine.exportStats();
     const servers = this.servers.map((server) => ({ url: addressOf(server).url, ...server.stats() }));
     const pusher = (stats) => (stats ? { ...stats, lastError: stats.lastError ?? null } : null);
-    return { deliveries, influx: pusher(influx), remoteWrite: pusher(remoteWrite), otlp: pusher(otlp), servers };
+    // panoptic's own metrics by family name, as /api/self writes them.
+    const self = {};
+    for (const { name, kind, unit, help, samples } of own) self[name] = { type: kind, unit: unit ?? null, help, samples };
+    return { deliveries, influx: pusher(influx), remoteWrite: pusher(remoteWrite), otlp: pusher(otlp), servers, self };
   }
 
   stop() {

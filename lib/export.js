@@ -70,7 +70,7 @@ const OTLP_TYPES = {
 };
 const OTLP_OPTIONS = Object.keys(OTLP_TYPES);
 // serve()'s options (a key not listed is warned about and ignored).
-const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles', 'tls', 'auth', ...BUDGETS];
+const SERVE_OPTIONS = ['host', 'port', 'prefix', 'perProcess', 'history', 'buckets', 'quantiles', 'selfMetrics', 'tls', 'auth', ...BUDGETS];
 
 // The live page, built by scripts/build-page.js (run by `npm start`, `npm test` and `npm pack`).
 const PAGE = path.join(__dirname, '..', 'page', 'dist', 'index.html');
@@ -236,7 +236,10 @@ function parseServe(options) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
   unknownKeys(options, SERVE_OPTIONS, 'serve() options');
-  const out = { host: '127.0.0.1', port: 9464, prefix: '', perProcess: false, history: 120 };
+  // selfMetrics on by default: a few dozen lines per scrape, and what one needs when panoptic
+  // itself is the question (memory, backlog, refused connections) is there before one thinks to
+  // ask for it (docs/self-monitoring.md).
+  const out = { host: '127.0.0.1', port: 9464, prefix: '', perProcess: false, history: 120, selfMetrics: true };
   if (options.host !== undefined) {
     if (typeof options.host !== 'string' || options.host === '') throw new TypeError(`options.host must be a non-empty string, got ${describe(options.host)}`);
     out.host = options.host;
@@ -249,6 +252,10 @@ function parseServe(options) {
   if (options.perProcess !== undefined) {
     if (typeof options.perProcess !== 'boolean') throw new TypeError(`options.perProcess must be a boolean, got ${describe(options.perProcess)}`);
     out.perProcess = options.perProcess;
+  }
+  if (options.selfMetrics !== undefined) {
+    if (typeof options.selfMetrics !== 'boolean') throw new TypeError(`options.selfMetrics must be a boolean, got ${describe(options.selfMetrics)}`);
+    out.selfMetrics = options.selfMetrics;
   }
   if (options.history !== undefined) out.history = integerIn(options, 'history', 1, 100000);
   out.buckets = optionalArray(options, 'buckets', 'options');

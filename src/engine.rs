@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
+use panoptic_core::export::own::OwnKind::Gauge;
 use panoptic_core::export::Origin;
 use panoptic_core::gather::intake::{Intake, DELIVERY_PATIENCE};
 use panoptic_core::gather::tree::{render, Format};
@@ -461,7 +462,22 @@ impl NativeEngine {
                 interval: self.interval,
                 scale_factor: self.scale_factor,
             };
-            self.exports = Some(Exports::new(origin, options)?);
+            let exports = Exports::new(origin, options)?;
+            let backlog = self.intake.backlog();
+            exports.exporter().add_source(Box::new(move |own| {
+                let b = backlog();
+                let help = "workers' messages the intake thread took and has not merged yet";
+                own.add(
+                    "intake_backlog_messages",
+                    Gauge,
+                    help,
+                    &[],
+                    b.messages as f64,
+                );
+                let help = "bytes of the workers' snapshots the intake thread has not merged yet";
+                own.add("intake_backlog_bytes", Gauge, help, &[], b.bytes as f64);
+            }));
+            self.exports = Some(exports);
         }
         Ok(())
     }
@@ -488,6 +504,7 @@ impl NativeEngine {
                 influx: None,
                 remote_write: None,
                 otlp: None,
+                own: Vec::new(),
             },
         }
     }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use panoptic_core::export::auth::Auth;
-use panoptic_core::export::push::{self, PushStats, Pusher, QueueSpec};
+use panoptic_core::export::own::{Own, OwnKind};
+use panoptic_core::export::push::{self, PushStats, Pusher, QueueSpec, PUSH_GAUGES};
 use panoptic_core::export::routes::{self, Listen, Served, Settings};
 use panoptic_core::export::select::Selection;
 use panoptic_core::export::server::{BudgetOptions, Limits, Security, ServerStats};
@@ -304,6 +305,21 @@ impl Exports {
                 Some(Arc::new(pusher))
             }
         };
+        // Each pusher's counters among panoptic's own metrics, by target.
+        for (target, pusher) in [
+            ("influx", &influx),
+            ("remoteWrite", &remote_write),
+            ("otlp", &otlp),
+        ] {
+            if let Some(pusher) = pusher {
+                let stats = pusher.clone();
+                exporter.add_source(Box::new(move |own| {
+                    let what = "panoptic's push to a back-end";
+                    let labels = [("target", target)];
+                    own.stats("push", what, &stats.stats(), PUSH_GAUGES, &labels);
+                }));
+            }
+        }
         Ok(Exports {
             exporter,
             selection,
@@ -334,6 +350,7 @@ impl Exports {
             spec.quantiles,
             spec.per_process,
             history,
+            spec.self_metrics,
         )
         .map_err(|e| range(e.to_string()))?;
         let port = u16::try_from(spec.port).map_err(|_| {
@@ -376,11 +393,14 @@ impl Exports {
 
     /// What the exports did so far.
     pub fn stats(&self) -> ExportStats {
+        let store = self.exporter.store();
+        let read = store.read();
         ExportStats {
-            deliveries: self.exporter.store().read().deliveries() as f64,
+            deliveries: read.deliveries() as f64,
             influx: self.influx.as_ref().map(|p| push_stats(p.stats())),
             remote_write: self.remote_write.as_ref().map(|p| push_stats(p.stats())),
             otlp: self.otlp.as_ref().map(|p| push_stats(p.stats())),
+            own: own_stats(&store.own(&read)),
         }
     }
 
@@ -411,6 +431,8 @@ pub struct ServeSpec {
     pub buckets: Option<Vec<f64>>,
     pub quantiles: Option<Vec<f64>>,
     pub history: u32,
+    /// Whether `/metrics` and `/api/self` show panoptic's own metrics.
+    pub self_metrics: bool,
     /// The live page's HTML (None: not built).
     pub page: Option<Buffer>,
     /// Serve HTTPS with this certificate and key.
@@ -474,6 +496,52 @@ pub struct ExportStats {
     pub remote_write: Option<PusherStats>,
     /// The OTLP pusher's counters (None without the `otlp` option); its points are data points.
     pub otlp: Option<PusherStats>,
+    /// panoptic's own metrics (docs/self-monitoring.md), families in name order.
+    pub own: Vec<OwnFamilyStats>,
+}
+
+/// One family of panoptic's own metrics (JS keys them by name, `kind` as `type`).
+#[napi(object)]
+pub struct OwnFamilyStats {
+    pub name: String,
+    pub kind: OwnFamilyKind,
+    pub unit: Option<String>,
+    pub help: String,
+    pub samples: Vec<OwnSampleStats>,
+}
+
+/// Whether an own family is a counter or a gauge (as the exposition's `# TYPE` says it).
+#[napi(string_enum = "lowercase")]
+pub enum OwnFamilyKind {
+    Counter,
+    Gauge,
+}
+
+/// One sample of an own family.
+#[napi(object)]
+pub struct OwnSampleStats {
+    pub labels: HashMap<String, String>,
+    pub value: f64,
+}
+
+fn own_stats(own: &Own) -> Vec<OwnFamilyStats> {
+    (own.families().into_iter())
+        .map(|f| OwnFamilyStats {
+            name: f.name.clone(),
+            kind: match f.kind {
+                OwnKind::Counter => OwnFamilyKind::Counter,
+                OwnKind::Gauge => OwnFamilyKind::Gauge,
+            },
+            unit: f.unit.map(str::to_string),
+            help: f.help.clone(),
+            samples: (f.samples.iter())
+                .map(|s| OwnSampleStats {
+                    labels: s.labels.iter().cloned().collect(),
+                    value: s.value,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A pusher's counters (docs/influxdb.md, docs/remote-write.md, docs/otlp.md).

@@ -139,7 +139,7 @@ const exporting = new Panopticon({
     maxBackoff: 5000,
   },
 });
-exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60, maxConnections: 128, maxStreams: 16, maxPerClient: 8 }).then((served: Panopticon.ServedAddress) => {
+exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 100], quantiles: [0.5, 0.99], history: 60, maxConnections: 128, maxStreams: 16, maxPerClient: 8, selfMetrics: true }).then((served: Panopticon.ServedAddress) => {
   const family: 'IPv4' | 'IPv6' = served.family;
   console.log(served.url, served.address, served.port + 1, family);
   const stats: Panopticon.ExportStats = exporting.exportStats();
@@ -149,6 +149,9 @@ exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 10
   const rejected: number = stats.otlp ? stats.otlp.rejectedPoints + stats.otlp.pushedPoints : 0;
   console.log(series, rejected);
   console.log(stats.deliveries, pushed, lastError, stats.servers.map((s) => s.url + s.requests + s.openConnections + s.eventClients + s.rejected + s.rejectedBy.perClient + s.evicted.slow));
+  const own: Panopticon.SelfMetric | undefined = stats.self.panoptic_engine_series;
+  const unit: 'bytes' | null = stats.self.panoptic_engine_bytes.unit;
+  console.log(own && own.type, unit, own && own.samples.map((s) => s.labels.worker + s.value));
   exporting.stop();
 }, (error: Error & { code?: string }) => console.log(error.code));
 q.serve();

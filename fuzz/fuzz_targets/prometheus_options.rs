@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use panoptic_core::export::own::{Own, OwnKind};
 use panoptic_core::export::prometheus::{self, PrometheusOptions, TextFormat};
 use panoptic_core::export::routes::{Settings, MAX_HISTORY};
-use panoptic_core::export::{Cumulative, Series};
+use panoptic_core::export::{Cumulative, Origin, Series, Store};
 use panoptic_core::snapshot::SeriesKey;
 use panoptic_core::stats::histogram::{Distribution, HistogramOptions};
 use panoptic_core::stats::summary::Summary;
@@ -25,6 +26,9 @@ struct Input {
     quantiles: Option<Vec<f64>>,
     per_process: bool,
     history: usize,
+    self_metrics: bool,
+    /// A label value of an own metric (escaped like any label value).
+    label: String,
     scale_factor: f64,
     values: Vec<f64>,
 }
@@ -44,6 +48,7 @@ fuzz_target!(|input: Input| {
         input.quantiles.clone(),
         input.per_process,
         input.history,
+        input.self_metrics,
     );
     let options = PrometheusOptions {
         prefix: input.prefix,
@@ -79,6 +84,12 @@ fuzz_target!(|input: Input| {
             last: summary,
         },
     ];
+    let own = input.self_metrics.then(|| {
+        let mut own = Own::of_store(&Store::new(Origin::default()));
+        let labels = [("server", input.label.as_str())];
+        own.add("fuzz_bytes", OwnKind::Gauge, &input.label, &labels, 1.0);
+        own
+    });
     for format in [TextFormat::Prometheus, TextFormat::OpenMetrics] {
         let series = keys.iter().zip(&values).map(|(key, value)| Series {
             key,
@@ -86,7 +97,7 @@ fuzz_target!(|input: Input| {
             value,
         });
         let mut out = Vec::new();
-        prometheus::write(series, &options, format, &mut out);
+        prometheus::write(series, &options, format, own.as_ref(), &mut out);
         let text = std::str::from_utf8(&out).expect("the exposition is UTF-8");
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap_or_default();

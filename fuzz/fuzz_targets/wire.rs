@@ -21,6 +21,7 @@ fn encode(m: &Message) -> String {
         profile: m.profile,
         pid: m.pid,
         counts: m.counts,
+        footprint: m.footprint,
         entries: (m.values.iter())
             .map(|value| Entry {
                 key: key.clone(),

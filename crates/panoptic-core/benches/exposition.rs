@@ -54,7 +54,7 @@ fn exposition(c: &mut Criterion) {
                         process: None,
                         value,
                     });
-                    write(iter, &options, format, &mut out);
+                    write(iter, &options, format, None, &mut out);
                     black_box(out.len())
                 })
             });

@@ -191,6 +191,10 @@ fn main() {
             overflowed: 3.0,
             errors: 0.0,
         },
+        footprint: panoptic_core::snapshot::Footprint {
+            series: 40.0,
+            bytes: 90_000.0,
+        },
         entries,
     };
     let base64 = base64::engine::general_purpose::STANDARD;

@@ -187,6 +187,17 @@ impl Counts {
     }
 }
 
+/// What a process's engine held when it closed an interval (panoptic's own metrics,
+/// docs/self-monitoring.md): unlike [`Counts`], a state, not a sum over the interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Footprint {
+    /// Series the engine holds (every series defined and not forgotten).
+    pub series: f64,
+    /// Bytes the engine holds for them ([`crate::record::engine::Engine::footprint`] says what
+    /// is counted).
+    pub bytes: f64,
+}
+
 /// One interval of one process or thread.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
@@ -198,6 +209,8 @@ pub struct Snapshot {
     pub pid: u32,
     /// What went wrong, or somewhere else, in the interval.
     pub counts: Counts,
+    /// What its engine held at the close.
+    pub footprint: Footprint,
     /// Reported series, in the order their series were defined.
     pub entries: Vec<Entry>,
 }

@@ -5,11 +5,11 @@
 //! as a definition, and after that only its index. So a steady snapshot costs the master no
 //! allocation and no hashing of keys ([`crate::gather`] resolves indexes).
 //!
-//! Layout (version 5, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
+//! Layout (version 6, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
 //! of a u64, at most 10 bytes):
 //! ```text
 //! "PNPT" | version u8 | k f64 | pid u32 | counts: dropped f64 | invalid f64 | overflowed f64 |
-//! errors f64 | epoch u64 | serial u32
+//! errors f64 | footprint: series f64 | bytes f64 | epoch u64 | serial u32
 //! profile: interval f64 | start f64 | scale factor f64 | persist u8 | histogram options
 //!          (reservoir u8 | significant figures u8 | lowest f64 | highest f64)
 //! strings: count u32, then count x str     (the definitions' strings and the JSON values)
@@ -53,7 +53,7 @@ use crate::bytes::{put_f64, put_u32, put_varint, DecodeError, Reader};
 
 use std::collections::HashMap;
 
-use crate::snapshot::{Counts, Entry, Profile, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Counts, Entry, Footprint, Profile, SeriesKey, Snapshot, Value};
 use crate::stats::histogram::{Distribution, HistogramOptions};
 use crate::stats::meter::MeterStats;
 use crate::stats::rate::RateStats;
@@ -61,7 +61,7 @@ use crate::stats::summary::Summary;
 
 const MAGIC: &[u8; 4] = b"PNPT";
 /// The wire version this build writes and reads.
-pub const VERSION: u8 = 5;
+pub const VERSION: u8 = 6;
 /// Largest whole number sent as a varint counter (larger ones are exact only as f64).
 const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
@@ -228,6 +228,8 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
     for v in snapshot.counts.fields() {
         w.f64(v);
     }
+    w.f64(snapshot.footprint.series);
+    w.f64(snapshot.footprint.bytes);
     w.out.extend_from_slice(&dictionary.epoch.to_le_bytes());
     w.u32(dictionary.serial);
     let p = &snapshot.profile;
@@ -282,6 +284,8 @@ pub struct Message {
     pub pid: u32,
     /// What the sender counted in the interval.
     pub counts: Counts,
+    /// What the sender's engine held.
+    pub footprint: Footprint,
     /// The sender's dictionary state.
     pub dictionary: Dictionary,
     /// The sender's grid and options.
@@ -325,6 +329,10 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         overflowed: r.f64()?,
         errors: r.f64()?,
     };
+    let footprint = Footprint {
+        series: r.f64()?,
+        bytes: r.f64()?,
+    };
     let epoch = r.u64()?;
     let serial = r.u32()?;
     let profile = Profile {
@@ -345,6 +353,10 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         "profile",
     )?;
     check(counts.fields().into_iter().all(count_ok), "counts")?;
+    check(
+        count_ok(footprint.series) && count_ok(footprint.bytes),
+        "footprint",
+    )?;
 
     let n = r.count_u32(4)?;
     let mut strings = Vec::with_capacity(n);
@@ -476,6 +488,7 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
         k,
         pid,
         counts,
+        footprint,
         dictionary: Dictionary { epoch, serial },
         profile,
         forgotten,
@@ -583,6 +596,10 @@ mod tests {
                 overflowed: 5.0,
                 errors: 1.0,
             },
+            footprint: Footprint {
+                series: 12.0,
+                bytes: 34_567.0,
+            },
             entries: entries
                 .into_iter()
                 .map(|(k, value)| Entry {
@@ -626,6 +643,7 @@ mod tests {
         let s = sample();
         let m = decode(&self_contained(&s)).unwrap();
         assert_eq!((m.k, m.pid, m.counts), (s.k, s.pid, s.counts));
+        assert_eq!(m.footprint, s.footprint);
         assert_eq!(m.dictionary, FRESH);
         let keys: Vec<(u32, &SeriesKey)> = (s.entries.iter().enumerate())
             .map(|(i, e)| (i as u32, &*e.key))

@@ -11,8 +11,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use panoptic_core::export::own::Own;
 use panoptic_core::export::prometheus::{write, PrometheusOptions, TextFormat};
-use panoptic_core::export::{Cumulative, Process, Series};
+use panoptic_core::export::push::{PushStats, PUSH_GAUGES};
+use panoptic_core::export::server::{ServerStats, SERVER_GAUGES};
+use panoptic_core::export::{Cumulative, Origin, Process, Series, Store};
 use panoptic_core::gather::Tree;
 use panoptic_core::snapshot::SeriesKey;
 use panoptic_core::stats::histogram::{Distribution, HistogramOptions, Reservoir};
@@ -205,8 +208,21 @@ fn render(items: &[Item], options: &PrometheusOptions, format: TextFormat) -> St
         value,
     });
     let mut out = Vec::new();
-    write(series, options, format, &mut out);
+    write(series, options, format, Some(&own()), &mut out);
     String::from_utf8(out).unwrap()
+}
+
+/// panoptic's own metrics as a master with a server and a pusher writes them (an empty store
+/// writes every counter; no delivery: no engine gauges).
+fn own() -> Own {
+    let mut own = Own::of_store(&Store::new(Origin::default()));
+    let server = ServerStats::default();
+    let labels = [("server", "127.0.0.1:9464")];
+    own.stats("http", "the server", &server, SERVER_GAUGES, &labels);
+    let push = PushStats::default();
+    let labels = [("target", "influx")];
+    own.stats("push", "the pusher", &push, PUSH_GAUGES, &labels);
+    own
 }
 
 /// Runs `promtool check metrics` on `text`: (exit code, its stderr and stdout).
@@ -304,7 +320,13 @@ fn openmetrics_parser_accepts_every_type() {
             let unit = format!("# UNIT {}{family} seconds\n", options.prefix);
             assert_eq!(text.contains(&unit), seconds, "{unit} in\n{text}");
         }
-        assert_eq!(text.matches("# UNIT").count(), if seconds { 2 } else { 0 });
+        // And panoptic's own `panoptic_push_queued_bytes`.
+        let own = format!(
+            "# UNIT {}panoptic_push_queued_bytes bytes\n",
+            options.prefix
+        );
+        assert!(text.contains(&own), "{own} in\n{text}");
+        assert_eq!(text.matches("# UNIT").count(), if seconds { 3 } else { 1 });
     }
     assert_eq!(
         openmetrics_parser(&render(

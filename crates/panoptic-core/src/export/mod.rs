@@ -12,6 +12,7 @@ pub mod frame;
 mod gzip;
 pub mod influx;
 pub mod otlp;
+pub mod own;
 pub mod pandora;
 pub mod panoptes;
 pub mod prometheus;
@@ -27,7 +28,8 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use crate::gather::Delivery;
-pub use store::{Cumulative, Origin, Process, Series, Store};
+use own::{Own, OwnSource};
+pub use store::{Cumulative, Origin, Process, Series, Store, Totals};
 
 /// Called on the exporter's thread after each delivery was added to the store.
 pub type Subscriber = Box<dyn FnMut(&Store, &Delivery) + Send>;
@@ -61,9 +63,11 @@ fn thread() -> Option<&'static Mutex<Sender<Task>>> {
 #[derive(Default)]
 struct Shared {
     store: RwLock<Store>,
-    /// Each with the number [`Exporter::subscribe`] gave it.
+    /// Each with the number [`Exporter::subscribe`] gave it (numbers shared with the sources).
     subscribers: Mutex<Vec<(u64, Subscriber)>>,
     next_subscriber: std::sync::atomic::AtomicU64,
+    /// Sources of panoptic's own metrics, each with the number [`Exporter::add_source`] gave it.
+    sources: Mutex<Vec<(u64, OwnSource)>>,
 }
 
 /// See the module documentation.
@@ -79,6 +83,15 @@ impl StoreHandle {
     pub fn read(&self) -> RwLockReadGuard<'_, Store> {
         self.0.store.read().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// panoptic's own metrics: the store's (`store`, read by the caller) and every source's.
+    pub fn own(&self, store: &Store) -> Own {
+        let mut own = Own::of_store(store);
+        for (_, source) in lock(&self.0.sources).iter() {
+            source(&mut own);
+        }
+        own
+    }
 }
 
 impl Exporter {
@@ -88,6 +101,7 @@ impl Exporter {
             store: RwLock::new(Store::new(origin)),
             subscribers: Mutex::default(),
             next_subscriber: Default::default(),
+            sources: Mutex::default(),
         }))
     }
 
@@ -132,6 +146,19 @@ impl Exporter {
     /// Removes the subscriber `id` (it is not called again once this returns).
     pub fn unsubscribe(&self, id: u64) {
         lock(&self.0.subscribers).retain(|(n, _)| *n != id);
+    }
+
+    /// Adds a source of panoptic's own metrics (see [`own`]); returns its number for
+    /// [`Exporter::remove_source`].
+    pub fn add_source(&self, source: OwnSource) -> u64 {
+        let id = (self.0.next_subscriber).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.0.sources).push((id, source));
+        id
+    }
+
+    /// Removes the source `id`.
+    pub fn remove_source(&self, id: u64) {
+        lock(&self.0.sources).retain(|(n, _)| *n != id);
     }
 
     /// A handle for readers.

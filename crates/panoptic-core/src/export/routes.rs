@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use super::frame;
 use super::prometheus::{self, PrometheusOptions};
 use super::select::Selection;
-use super::server::{Events, Handler, Limits, Reply, Request, Security, Server, ServerStats};
+use super::server::{
+    Events, Handler, Limits, Reply, Request, Security, Server, ServerStats, SERVER_GAUGES,
+};
 use super::{pandora, panoptes, Exporter, Process, Series, Store, StoreHandle};
 use crate::filter::Filter;
 use crate::gather::Tree;
@@ -46,18 +48,22 @@ pub struct Settings {
     prometheus: PrometheusOptions,
     per_process: bool,
     history: usize,
+    /// Whether `/metrics` and `/api/self` show panoptic's own metrics ([`super::own`]).
+    self_metrics: bool,
 }
 
 impl Settings {
     /// Checks `serve()`'s options: the Prometheus ones ([`prometheus::validate_options`]; None:
     /// the defaults, buckets in the unit of the instance's scale factor), whether to show each process's own series too, and how many intervals the
-    /// live page's history holds (1 to [`MAX_HISTORY`]).
+    /// live page's history holds (1 to [`MAX_HISTORY`]), and whether to show panoptic's own
+    /// metrics.
     pub fn new(
         prefix: &str,
         buckets: Option<Vec<f64>>,
         quantiles: Option<Vec<f64>>,
         per_process: bool,
         history: usize,
+        self_metrics: bool,
     ) -> Result<Settings, OptionsError> {
         let defaults = PrometheusOptions::default();
         let prometheus = PrometheusOptions {
@@ -75,6 +81,7 @@ impl Settings {
             prometheus,
             per_process,
             history,
+            self_metrics,
         })
     }
 }
@@ -132,9 +139,11 @@ struct Routes {
 /// A running server of an exporter's routes. Stopping it (or dropping it) closes the server and
 /// stops writing its frames.
 pub struct Served {
-    server: Server,
+    /// Shared with the source of its own metrics (removed before the server stops).
+    server: Arc<Server>,
     exporter: Exporter,
     subscription: u64,
+    source: u64,
 }
 
 impl Served {
@@ -155,6 +164,9 @@ impl Served {
 impl Drop for Served {
     fn drop(&mut self) {
         self.exporter.unsubscribe(self.subscription);
+        // Once removed, no scrape reads the server's stats: the last Arc is ours, and the
+        // server stops here, on this thread.
+        self.exporter.remove_source(self.source);
     }
 }
 
@@ -223,11 +235,24 @@ pub fn serve(
         security,
     } = listen;
     match Server::start_secure(host, port, Arc::new(routes), events, limits, security) {
-        Ok(server) => Ok(Served {
-            server,
-            exporter: exporter.clone(),
-            subscription,
-        }),
+        Ok(server) => {
+            let server = Arc::new(server);
+            let address = server.local_addr().to_string();
+            let weak = Arc::downgrade(&server);
+            let source = exporter.add_source(Box::new(move |own| {
+                if let Some(server) = weak.upgrade() {
+                    let what = "panoptic's HTTP server (serve())";
+                    let labels = [("server", address.as_str())];
+                    own.stats("http", what, &server.stats(), SERVER_GAUGES, &labels);
+                }
+            }));
+            Ok(Served {
+                server,
+                exporter: exporter.clone(),
+                subscription,
+                source,
+            })
+        }
         Err(e) => {
             exporter.unsubscribe(subscription);
             Err(e)
@@ -268,6 +293,10 @@ impl Handler for Routes {
             },
             "/api/history" => reply(200, JSON, self.live.history()),
             "/api/select" => reply(200, JSON, select(&self.store.read(), &selection)),
+            "/api/self" if self.settings.self_metrics => {
+                let own = self.store.own(&self.store.read());
+                reply(200, JSON, json::to_string(&own.to_json()).into_bytes())
+            }
             "/healthz" => health(&self.store.read()),
             _ => match path.strip_prefix("/metrics") {
                 Some(rest) => self.metrics(rest, &request.query, &selection, &request.accept),
@@ -299,7 +328,9 @@ impl Routes {
                     scale_factor: origin.scale_factor,
                     ..self.settings.prometheus.clone()
                 };
-                prometheus::write(store.series().filter(shown), &options, format, &mut out);
+                let own = (self.settings.self_metrics).then(|| self.store.own(&store));
+                let series = store.series().filter(shown);
+                prometheus::write(series, &options, format, own.as_ref(), &mut out);
                 reply(200, prometheus::content_type(format), out)
             }
             ".json" => reply(200, JSON, last_delivery(&store, selection)),
@@ -585,7 +616,7 @@ mod tests {
     fn routes(exporter: &Exporter, selection: Selection) -> Routes {
         Routes {
             store: exporter.store(),
-            settings: Settings::new("", None, None, false, 10).unwrap(),
+            settings: Settings::new("", None, None, false, 10, false).unwrap(),
             selection,
             page: None,
             live: Arc::new(Live {
@@ -743,6 +774,38 @@ mod tests {
     }
 
     #[test]
+    fn own_metrics_show_when_asked_for_with_every_source() {
+        let exporter = exporter_with_one_delivery();
+        let source = exporter.add_source(Box::new(|own| {
+            own.add(
+                "probe",
+                crate::export::own::OwnKind::Gauge,
+                "a source",
+                &[],
+                7.0,
+            );
+        }));
+        let mut on = routes(&exporter, Selection::default());
+        on.settings.self_metrics = true;
+        let own = json(&get(&on, "/api/self", ""));
+        assert_eq!(own["panoptic_deliveries"]["samples"][0]["value"], 1.0);
+        assert_eq!(own["panoptic_deliveries"]["type"], "counter");
+        assert_eq!(own["panoptic_probe"]["samples"][0]["value"], 7.0);
+        let engines = &own["panoptic_engine_series"]["samples"];
+        assert_eq!(engines[0]["labels"]["worker"], "master");
+        let text = String::from_utf8(get(&on, "/metrics", "").body).unwrap();
+        assert!(text.contains("\npanoptic_deliveries_total 1\n"), "{text}");
+        assert!(text.contains("\npanoptic_probe 7\n"), "{text}");
+        exporter.remove_source(source);
+        let own = json(&get(&on, "/api/self", ""));
+        assert!(own.get("panoptic_probe").is_none(), "removed");
+        let off = routes(&exporter, Selection::default());
+        assert_eq!(get(&off, "/api/self", "").status, 404);
+        let text = String::from_utf8(get(&off, "/metrics", "").body).unwrap();
+        assert!(!text.contains("panoptic_deliveries"), "{text}");
+    }
+
+    #[test]
     fn decoding() {
         assert_eq!(decode("a%20b+c", true).unwrap(), "a b c");
         assert_eq!(decode("a+b", false).unwrap(), "a+b");
@@ -760,7 +823,7 @@ mod tests {
     fn a_served_history_starts_with_the_last_delivery_and_follows_the_next() {
         use std::io::{Read, Write as _};
         let exporter = exporter_with_one_delivery();
-        let settings = Settings::new("", None, None, false, 2).unwrap();
+        let settings = Settings::new("", None, None, false, 2, true).unwrap();
         let page: Arc<[u8]> = Arc::from(&b"<html>page</html>"[..]);
         let listen = Listen {
             host: "127.0.0.1",

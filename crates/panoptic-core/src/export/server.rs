@@ -231,7 +231,7 @@ pub struct Security {
 const MIN_BUFFER: usize = 8192;
 
 /// Counts of what the server refused or cut off.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Rejected {
     /// New connections closed at once: every place of `max_connections` was answering a
     /// request.
@@ -260,7 +260,7 @@ pub struct Rejected {
 }
 
 /// Connections closed to make room for a newcomer (the connection policy, `admission.rs`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Evicted {
     /// Idle ones: keep-alive between requests, or new without a byte of request.
     pub idle: u64,
@@ -270,8 +270,13 @@ pub struct Evicted {
     pub streams: u64,
 }
 
-/// What a [`Server`] did so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The fields of [`ServerStats`] that say how things are now (gauges among panoptic's own
+/// metrics, [`super::own`]); every other numeric field counts since the start (a counter).
+pub const SERVER_GAUGES: &[&str] = &["open_connections", "event_clients"];
+
+/// What a [`Server`] did so far. panoptic's own metrics export every numeric field, nested ones
+/// too (see [`SERVER_GAUGES`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ServerStats {
     /// Requests answered by the server (event streams and rejections included).
     pub requests: u64,

@@ -218,7 +218,22 @@ pub struct Store {
     /// The last delivery and the end of its interval (epoch ms).
     last: Option<Delivery>,
     time_stamp: f64,
-    deliveries: u64,
+    totals: Totals,
+}
+
+/// What the deliveries counted, added up since the start (panoptic's own metrics).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub deliveries: u64,
+    /// Intervals between two deliveries that got none (the master's JS thread did not close
+    /// them: it was blocked past their end).
+    pub skipped_intervals: u64,
+    /// `meta`'s counts.
+    pub late: u64,
+    pub decode_errors: u64,
+    pub mismatched: u64,
+    pub unmatched: u64,
+    pub counts: crate::snapshot::Counts,
 }
 
 impl Store {
@@ -336,8 +351,20 @@ impl Store {
             self.meters
                 .retain(|(from, _), _| worker_of(from) != Some(w));
         }
-        self.time_stamp = delivery.format().time_stamp;
-        self.deliveries += 1;
+        let format = delivery.format();
+        let meta = delivery.meta();
+        let t = &mut self.totals;
+        if t.deliveries > 0 {
+            let gap = ((format.time_stamp - self.time_stamp) / format.interval).round() - 1.0;
+            t.skipped_intervals += gap.max(0.0) as u64;
+        }
+        t.deliveries += 1;
+        t.late += meta.late;
+        t.decode_errors += meta.decode_errors;
+        t.mismatched += meta.mismatched;
+        t.unmatched += meta.unmatched;
+        t.counts += meta.counts;
+        self.time_stamp = format.time_stamp;
         self.last = Some(delivery.clone());
     }
 
@@ -397,7 +424,12 @@ impl Store {
 
     /// How many deliveries were added.
     pub fn deliveries(&self) -> u64 {
-        self.deliveries
+        self.totals.deliveries
+    }
+
+    /// What the deliveries counted, added up.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
     }
 
     /// Every exported series: the cluster view's (in series id order), then each process's
@@ -525,6 +557,35 @@ mod tests {
         );
         assert_eq!(store.deliveries(), 2);
         assert_eq!(store.time_stamp(), 200.0);
+    }
+
+    #[test]
+    fn totals_add_up_each_delivery_and_count_the_intervals_skipped() {
+        let mut g = Gathering::default();
+        let mut store = Store::new(Origin::default());
+        let c = [("inc", "a", counter(1.0))];
+        store.add(&deliver(&mut g, 0.0, &c, &[]));
+        g.note_decode_error();
+        store.add(&deliver(&mut g, 1.0, &c, &[(1, &c)]));
+        // Intervals 2 and 3 got no delivery.
+        store.add(&deliver(&mut g, 4.0, &c, &[]));
+        let t = store.totals();
+        assert_eq!((t.deliveries, t.skipped_intervals), (3, 2));
+        assert_eq!((t.decode_errors, t.late), (1, 0));
+        assert_eq!(store.deliveries(), 3);
+        let own = crate::export::own::Own::of_store(&store);
+        let family = |name: &str| {
+            (own.families().into_iter())
+                .find(|f| f.name == name)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(family("panoptic_skipped_intervals").samples[0].value, 2.0);
+        assert_eq!(family("panoptic_registry_series").samples[0].value, 1.0);
+        // The last delivery had only the master's part.
+        let engines = family("panoptic_engine_series").samples;
+        assert_eq!(engines.len(), 1);
+        assert_eq!(engines[0].labels, [("worker".into(), "master".into())]);
     }
 
     #[test]

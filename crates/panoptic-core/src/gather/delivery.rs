@@ -37,6 +37,8 @@ pub struct DeliveredPart<'a> {
     /// Whose part it is (never [`Tree::Cluster`]).
     pub from: Tree,
     pub pid: u32,
+    /// What its engine held at the close of the interval.
+    pub footprint: crate::snapshot::Footprint,
     /// Series ids, and their values.
     pub ids: &'a [u32],
     pub values: &'a [Value],
@@ -171,6 +173,7 @@ impl Delivery {
             .map(|(from, p)| DeliveredPart {
                 from,
                 pid: p.pid,
+                footprint: p.footprint,
                 ids: &p.ids,
                 values: &p.values,
             })

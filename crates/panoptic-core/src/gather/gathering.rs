@@ -326,6 +326,7 @@ impl Gathering {
             k,
             pid,
             mut counts,
+            footprint,
             dictionary,
             profile,
             forgotten,
@@ -455,6 +456,7 @@ impl Gathering {
             k,
             pid,
             counts,
+            footprint,
             ids: indexes,
             values,
         })
@@ -499,6 +501,7 @@ impl Gathering {
             k: snapshot.k,
             pid: snapshot.pid,
             counts: snapshot.counts,
+            footprint: snapshot.footprint,
             ids,
             values,
         }

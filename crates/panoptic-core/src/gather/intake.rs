@@ -106,6 +106,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Pending {
     local: usize,
     messages: usize,
+    /// The text of the workers' messages among them.
+    bytes: usize,
+}
+
+/// Workers' messages an intake took and has not merged yet (panoptic's own metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Messages queued (snapshots, and the notes kept in order with them).
+    pub messages: usize,
+    /// The bytes of the snapshots' text among them.
+    pub bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -118,12 +129,13 @@ struct Shared {
 }
 
 impl Shared {
-    fn done(&self, lane: Lane) {
+    fn done(&self, lane: Lane, bytes: usize) {
         let mut pending = lock(&self.pending);
         match lane {
             Lane::Local => pending.local -= 1,
             Lane::Message => pending.messages -= 1,
         }
+        pending.bytes -= bytes;
         drop(pending);
         self.drained.notify_all();
     }
@@ -147,19 +159,21 @@ impl Intake {
         }
     }
 
-    fn run(&self, lane: Lane, job: impl FnOnce(&Shared) + Send + 'static) {
+    /// Queues `job`; `bytes`: the size of the message it merges (0 for the rest).
+    fn run(&self, lane: Lane, bytes: usize, job: impl FnOnce(&Shared) + Send + 'static) {
         let mut pending = lock(&self.shared.pending);
         match lane {
             Lane::Local => pending.local += 1,
             Lane::Message => pending.messages += 1,
         }
+        pending.bytes += bytes;
         drop(pending);
         let shared = self.shared.clone();
         submit(
             Box::new(move || {
                 // A bug in decoding must not stop the thread (nor lose the count).
                 let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
-                shared.done(lane);
+                shared.done(lane, bytes);
             }),
             lane,
         );
@@ -169,7 +183,7 @@ impl Intake {
     /// `current`; it is decoded and merged later, in arrival order. Decoding (most of the work)
     /// holds no lock: a delivery never waits for it.
     pub fn receive(&self, source: Source, text: String, current: f64) {
-        self.run(Lane::Message, move |shared| {
+        self.run(Lane::Message, text.len(), move |shared| {
             let worker = match source {
                 Source::Worker(id) => Some(id),
                 Source::Thread(_) => None,
@@ -199,7 +213,7 @@ impl Intake {
     /// still queued: naming and merging a million series takes tens of milliseconds the JS
     /// thread need not wait for (a delivery, through [`Intake::deliver`], waits for it).
     pub fn keep_local(&self, closed: Closed) {
-        self.run(Lane::Local, move |shared| {
+        self.run(Lane::Local, 0, move |shared| {
             let Closed {
                 snapshot,
                 indexes,
@@ -214,7 +228,7 @@ impl Intake {
     /// Counts a message for an instance this process does not have ([`Gathering::note_unmatched`]),
     /// in order with the messages.
     pub fn note_unmatched(&self, key: String, message: String) {
-        self.run(Lane::Message, move |shared| {
+        self.run(Lane::Message, 0, move |shared| {
             shared.gathering.lock().note_unmatched(key, message)
         });
     }
@@ -222,16 +236,28 @@ impl Intake {
     /// Counts a message marked as panoptic's that could not be routed, in order with the
     /// messages (the JS thread does not wait for the queue).
     pub fn note_decode_error(&self) {
-        self.run(Lane::Message, |shared| {
+        self.run(Lane::Message, 0, |shared| {
             shared.gathering.lock().note_decode_error()
         });
     }
 
     /// Forgets a worker that exited (after the messages taken before).
     pub fn forget_worker(&self, worker: u32) {
-        self.run(Lane::Message, move |shared| {
+        self.run(Lane::Message, 0, move |shared| {
             shared.gathering.lock().forget_worker(worker)
         });
+    }
+
+    /// A reader of this intake's backlog, for another thread (an HTTP server's scrape).
+    pub fn backlog(&self) -> impl Fn() -> Backlog + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || {
+            let pending = lock(&shared.pending);
+            Backlog {
+                messages: pending.messages,
+                bytes: pending.bytes,
+            }
+        }
     }
 
     /// The workers that must send their series keys again (each once per message that lacked
@@ -390,9 +416,15 @@ mod tests {
                 let _ = lock(&receiver).recv();
             }
         };
-        intake.run(Lane::Message, blocked(first.1));
-        intake.run(Lane::Message, blocked(second.1));
-        intake.receive(Source::Worker(1), message(4.0, 2.0), 4.0);
+        intake.run(Lane::Message, 0, blocked(first.1));
+        intake.run(Lane::Message, 0, blocked(second.1));
+        let text = message(4.0, 2.0);
+        let bytes = text.len();
+        intake.receive(Source::Worker(1), text, 4.0);
+        // The backlog, read from another thread as a scrape would: the message waits.
+        let backlog = intake.backlog();
+        let waiting = std::thread::spawn(backlog).join().unwrap();
+        assert_eq!((waiting.messages, waiting.bytes), (3, bytes));
         // The master's own interval, taken last, goes before the backlog.
         intake.keep_local(local(4.0, 5.0));
         first.0.send(()).unwrap();
@@ -412,6 +444,7 @@ mod tests {
         second.0.send(()).unwrap();
         let d = intake.with(|g| g.deliver(5.0, format()));
         assert_eq!(d.meta().late, 1);
+        assert_eq!(intake.backlog()(), Backlog::default(), "merged: no backlog");
     }
 
     #[test]

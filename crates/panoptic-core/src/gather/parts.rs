@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::snapshot::{Counts, Value};
+use crate::snapshot::{Counts, Footprint, Value};
 
 /// One process's or thread's interval, its series named by id (a [`crate::snapshot::Snapshot`] without keys).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -12,6 +12,8 @@ pub struct Part {
     pub k: f64,
     pub pid: u32,
     pub counts: Counts,
+    /// What its engine held at the close of the interval.
+    pub footprint: Footprint,
     pub ids: Vec<u32>,
     pub values: Vec<Value>,
 }

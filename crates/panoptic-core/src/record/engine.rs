@@ -30,11 +30,12 @@
 //! ([`crate::record::clock`]) before it writes: the engine only ever holds one open interval.
 
 use std::collections::HashSet;
+use std::mem::size_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::record::clock::now_ms;
-use crate::snapshot::{Counts, Entry, Profile, SeriesKey, Snapshot, Value};
+use crate::snapshot::{Counts, Entry, Footprint, Profile, SeriesKey, Snapshot, Value};
 use crate::stats::histogram::Distribution;
 use crate::stats::meter::Meter;
 use crate::stats::rate::{Observation, RateTracker};
@@ -190,6 +191,9 @@ pub struct Engine {
     /// The grid and options, stamped on every snapshot.
     profile: Profile,
     rejected: u64,
+    /// Bytes of the live series' keys and boxed states, as [`Engine::define`] allocated them
+    /// and expiry freed them (see [`Engine::footprint`]).
+    defined_bytes: usize,
     /// Shipping to a master (see [`crate::wire`]): this dictionary's name, the messages it sent
     /// in it, and the indexes expired since the last message (the master forgets them).
     shipping: bool,
@@ -215,6 +219,7 @@ impl Engine {
             batch: Cells::new(BATCH_LENGTH + 1, f64::NAN),
             profile,
             rejected: 0,
+            defined_bytes: 0,
             shipping: false,
             epoch: random_epoch(),
             serial: 0,
@@ -294,6 +299,7 @@ impl Engine {
         let method = match self.methods.iter().find(|m| **m == key.method) {
             Some(m) => m.clone(),
             None => {
+                self.defined_bytes += ARC + key.method.len();
                 self.methods.push(key.method.clone());
                 key.method
             }
@@ -301,6 +307,9 @@ impl Engine {
         let path = match self.paths.get(&*key.path) {
             Some(p) => p.clone(),
             None => {
+                let elements = key.path.iter();
+                let elements = elements.map(|e| size_of::<String>() + e.capacity());
+                self.defined_bytes += ARC + elements.sum::<usize>();
                 self.paths.insert(key.path.clone());
                 key.path
             }
@@ -339,6 +348,7 @@ impl Engine {
             State::Counter { slot } | State::Meter { slot, .. } => Some(slot as u32),
             _ => None,
         };
+        self.defined_bytes += defined_size(&key, &state);
         let series = Series {
             kind,
             key: Arc::new(key),
@@ -479,6 +489,8 @@ impl Engine {
         }
         let persist = self.profile.persist;
         let (mut entries, mut indexes, mut expired) = (Vec::new(), Vec::new(), Vec::new());
+        // What the distributions held at the end of the interval (then taken into the snapshot).
+        let mut held = 0;
         for (index, (place, js)) in self.series.iter_mut().zip(js_values).enumerate() {
             let Some(series) = place else { continue };
             // Whether it had data (see set_expire_after), and what it reports.
@@ -495,6 +507,7 @@ impl Engine {
                     (!summary.is_empty(), Some(Value::Summary(summary)))
                 }
                 (State::Distribution(d), _) => {
+                    held += d.heap_bytes();
                     let active = !d.is_empty();
                     let value = (active || persist).then(|| Value::Histogram(Box::new(d.take())));
                     (active, value)
@@ -529,6 +542,7 @@ impl Engine {
                     }
                     _ => {}
                 }
+                self.defined_bytes -= defined_size(&series.key, &series.state);
                 *place = None;
                 self.free.push(index as u32);
                 expired.push(index as u32);
@@ -556,12 +570,54 @@ impl Engine {
                     errors: counts.errors + std::mem::take(&mut self.rejected) as f64,
                     ..counts
                 },
+                footprint: self.footprint(held),
                 entries,
             },
             indexes,
             expired,
         }
     }
+
+    /// The series this engine holds and an estimate of the bytes it holds for them
+    /// (docs/self-monitoring.md), `held` being what its distributions' buckets or samples take:
+    /// the engine and its vectors' capacity, each series' entry, key (its id text; methods and
+    /// paths once, as they are shared) and boxed state, the counter pages and the batch buffer.
+    /// Not counted: the allocator's own overhead, and what JS holds (lookup caches, the JS
+    /// objects of bound handles and counters), which lives in the JS heap. Computed without a
+    /// pass over the series: [`Engine::define`] counts what it allocates.
+    fn footprint(&self, held: usize) -> Footprint {
+        let cells = |n: usize| ARC + size_of::<Cells>() + n * size_of::<AtomicU64>();
+        let bytes = size_of::<Engine>()
+            + self.series.capacity() * size_of::<Option<Series>>()
+            + self.methods.capacity() * size_of::<Arc<str>>()
+            + self.paths.capacity() * size_of::<Arc<[String]>>()
+            + self.defined_bytes
+            + held
+            + self.pages.capacity() * size_of::<Arc<Cells>>()
+            + self.pages.len() * cells(PAGE_SLOTS)
+            + cells(BATCH_LENGTH + 1);
+        Footprint {
+            series: (self.series.len() - self.free.len()) as f64,
+            bytes: bytes as f64,
+        }
+    }
+}
+
+/// An `Arc`'s allocation besides its value: two reference counts.
+const ARC: usize = 2 * size_of::<usize>();
+
+/// The bytes [`Engine::define`] allocates for a series of `key` in `state`: its key and boxed
+/// state (a distribution's buckets or samples are counted when the interval closes: they grow
+/// with its values and leave with its snapshot).
+fn defined_size(key: &SeriesKey, state: &State) -> usize {
+    let boxed = match state {
+        State::Counter { .. } | State::Js | State::Rate(None) => 0,
+        State::Meter { .. } => size_of::<Meter>(),
+        State::Summary(_) => size_of::<Summary>(),
+        State::Distribution(_) => size_of::<Distribution>(),
+        State::Rate(Some(_)) => size_of::<RateTracker>(),
+    };
+    ARC + size_of::<SeriesKey>() + key.id.capacity() + boxed
 }
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
@@ -597,6 +653,58 @@ mod tests {
         let at = slot % PAGE_SLOTS;
         page.set(at, page.get(at) + 1.0);
         page.set(at + 1, page.get(at + 1) + n);
+    }
+
+    #[test]
+    fn the_footprint_counts_series_and_grows_with_what_they_hold() {
+        let mut e = Engine::new(profile(true));
+        let footprint = |e: &mut Engine| {
+            e.close(0.0, Vec::new(), Counts::default())
+                .snapshot
+                .footprint
+        };
+        let empty = footprint(&mut e);
+        assert_eq!(empty.series, 0.0);
+        // The batch buffer alone is 64 KiB.
+        let batch = ((BATCH_LENGTH + 1) * 8) as f64;
+        assert!(
+            empty.bytes > batch && empty.bytes < batch + 1024.0,
+            "{empty:?}"
+        );
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        let one = footprint(&mut e);
+        assert_eq!(one.series, 1.0);
+        assert!(
+            one.bytes >= empty.bytes + (PAGE_SLOTS * 8) as f64,
+            "a counter page"
+        );
+        inc(&e, c, 1.0);
+        // A histogram's buckets count at the end of an interval that filled them.
+        let h = e.define(Kind::Histogram, key("histogram", "h"));
+        let defined = footprint(&mut e);
+        let Some(State::Distribution(d)) = e
+            .series
+            .get_mut(h.id as usize)
+            .and_then(Option::as_mut)
+            .map(|s| &mut s.state)
+        else {
+            panic!("a distribution")
+        };
+        d.record_all(&[1.0, 10.0, 1000.0, 1e6], 0.0);
+        let held = d.heap_bytes() as f64;
+        assert!(held > 0.0);
+        let filled = footprint(&mut e);
+        assert_eq!(filled.series, 2.0);
+        assert_eq!(filled.bytes, defined.bytes + held, "{defined:?} {filled:?}");
+        // Taken into that interval's snapshot: the next one starts without them.
+        assert_eq!(footprint(&mut e).bytes, defined.bytes);
+        // Methods and paths are counted once: another counter on the same path adds its entry,
+        // key and id text (and the growth of the series vector), nothing more.
+        let capacity = e.series.capacity();
+        e.define(Kind::Counter, key("inc", "d"));
+        let grown = (e.series.capacity() - capacity) * size_of::<Series>();
+        let added = footprint(&mut e).bytes - defined.bytes;
+        assert_eq!(added, (ARC + size_of::<SeriesKey>() + 1 + grown) as f64);
     }
 
     #[test]

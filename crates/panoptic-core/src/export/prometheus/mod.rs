@@ -17,9 +17,13 @@
 //!   whose names (families and samples) an earlier group took is left out. Series left out
 //!   (also: empty names, repeated label sets) are counted in the
 //!   `<prefix>panoptic_export_skipped_series` gauge, always written last.
+//! - panoptic's own metrics, when given ([`super::own`]), come after the series' groups, their
+//!   names (with the prefix) taken before any series': a series that would take one is left
+//!   out and counted as skipped.
 //! - Order: groups by name; within a family, the store's order (the cluster view, then each
 //!   process: master, workers by id, threads by label). The same store gives the same bytes.
 
+use super::own::{Own, OwnKind};
 use super::Series;
 use names::{clean_prefix, collect, settle, Labels};
 use options::{bounds, quantiles};
@@ -34,26 +38,27 @@ mod writer;
 pub use format::{content_type, negotiate, TextFormat};
 pub use options::{default_buckets, validate_options, PrometheusOptions, DEFAULT_BUCKETS};
 
-/// Appends the exposition of `series` (already filtered by the caller) to `out`. Options are
-/// expected to be valid ([`validate_options`]); invalid ones still give valid output (an
-/// invalid prefix is sanitized like a path, unordered buckets are sorted and deduplicated, bad
-/// quantiles ignored).
+/// Appends the exposition of `series` (already filtered by the caller) and of panoptic's `own`
+/// metrics (None: not shown) to `out`. Options are expected to be valid ([`validate_options`]);
+/// invalid ones still give valid output (an invalid prefix is sanitized like a path, unordered
+/// buckets are sorted and deduplicated, bad quantiles ignored).
 pub fn write<'a>(
     series: impl Iterator<Item = Series<'a>>,
     options: &PrometheusOptions,
     format: TextFormat,
+    own: Option<&Own>,
     out: &mut Vec<u8>,
 ) {
     let mut arena = String::new();
     let mut skipped = 0u64;
     let groups = collect(series, &options.prefix, &mut arena, &mut skipped);
-    let skipped_name = format!(
-        "{}panoptic_export_skipped_series",
-        clean_prefix(&options.prefix)
-    );
+    let prefix = clean_prefix(&options.prefix);
+    let skipped_name = format!("{prefix}panoptic_export_skipped_series");
+    let mut reserved = own.map_or_else(Vec::new, |own| own.claims(&prefix));
+    reserved.push(skipped_name.clone());
     let groups = settle(
         groups,
-        &skipped_name,
+        &reserved,
         !options.quantiles.is_empty(),
         &arena,
         &mut skipped,
@@ -77,10 +82,46 @@ pub fn write<'a>(
     for g in &groups {
         w.group(g, &arena);
     }
+    if let Some(own) = own {
+        write_own(&mut w, own, &prefix);
+    }
     w.family(&skipped_name, "", "gauge", None, &SKIPPED_HELP);
     w.sample(&skipped_name, "", Labels::NONE, None, skipped as f64);
     if format == TextFormat::OpenMetrics {
         w.out.extend_from_slice(b"# EOF\n");
+    }
+}
+
+/// Writes panoptic's own families, `prefix` before their names.
+fn write_own(w: &mut Writer, own: &Own, prefix: &str) {
+    let om = w.format == TextFormat::OpenMetrics;
+    for f in own.families() {
+        let name = format!("{prefix}{}", f.name);
+        let (family_suffix, sample_suffix) = match f.kind {
+            // Prometheus' text format names a counter family by its sample; OpenMetrics by the
+            // base.
+            OwnKind::Counter if om => ("", "_total"),
+            OwnKind::Counter => ("_total", "_total"),
+            OwnKind::Gauge => ("", ""),
+        };
+        w.family(&name, family_suffix, f.kind.as_str(), f.unit, &[&f.help]);
+        for s in &f.samples {
+            let mut tags = String::new();
+            for (i, (k, v)) in s.labels.iter().enumerate() {
+                if i > 0 {
+                    tags.push(',');
+                }
+                tags.push_str(k);
+                tags.push_str("=\"");
+                names::escape(v, true, &mut tags);
+                tags.push('"');
+            }
+            let labels = Labels {
+                tags: &tags,
+                process: None,
+            };
+            w.sample(&name, sample_suffix, labels, None, s.value);
+        }
     }
 }
 

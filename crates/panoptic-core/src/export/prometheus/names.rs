@@ -169,7 +169,7 @@ pub(super) fn collect<'a>(
 /// label sets.
 pub(super) fn settle<'a>(
     groups: Vec<Group<'a>>,
-    skipped_name: &str,
+    reserved: &[String],
     quantiles: bool,
     arena: &str,
     skipped: &mut u64,
@@ -187,7 +187,7 @@ pub(super) fn settle<'a>(
     // Name order; for one name, the smallest (method, path, bare id) first.
     groups.sort_by_cached_key(rank);
     let mut claimed: HashSet<String> = HashSet::new();
-    claimed.insert(skipped_name.to_string());
+    claimed.extend(reserved.iter().cloned());
     let mut kept = Vec::with_capacity(groups.len());
     for mut g in groups {
         let names = claims(&g.name, g.kind, quantiles);

@@ -35,7 +35,7 @@ fn render_with(items: &[Item], options: &PrometheusOptions, format: TextFormat) 
         value,
     });
     let mut out = Vec::new();
-    write(series, options, format, &mut out);
+    write(series, options, format, None, &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -871,6 +871,7 @@ fn a_store_writes_its_cluster_and_process_series() {
         store.series(),
         &PrometheusOptions::default(),
         TEXT,
+        None,
         &mut out,
     );
     let text = String::from_utf8(out).unwrap();
@@ -880,4 +881,83 @@ fn a_store_writes_its_cluster_and_process_series() {
          http_requests_total{code=\"200\"} 7\n\
          http_requests_total{code=\"200\",worker=\"master\"} 7"
     );
+}
+
+#[test]
+fn own_metrics_come_after_the_series_and_keep_their_names() {
+    use crate::export::own::{Own, OwnKind};
+    let mut own = Own::default();
+    own.add(
+        "engine_series",
+        OwnKind::Gauge,
+        "series",
+        &[("worker", "1")],
+        3.0,
+    );
+    own.add(
+        "deliveries",
+        OwnKind::Counter,
+        "deliveries \\ made",
+        &[],
+        7.0,
+    );
+    own.add(
+        "queue_bytes",
+        OwnKind::Gauge,
+        "bytes",
+        &[("target", "a\"b")],
+        5.0,
+    );
+    // A series whose names would be an own family's: left out, counted.
+    let items = [
+        item("inc", &["panoptic"], "deliveries", counter(1.0)),
+        item("inc", &["http"], "requests", counter(2.0)),
+    ];
+    let series = items.iter().map(|(key, process, value)| Series {
+        key,
+        process: process.as_ref(),
+        value,
+    });
+    let mut out = Vec::new();
+    write(
+        series,
+        &PrometheusOptions::default(),
+        TEXT,
+        Some(&own),
+        &mut out,
+    );
+    let text = String::from_utf8(out).unwrap();
+    let expected = "# HELP http_requests_total panoptic inc(['http'], 'requests'): the sum of increments since the start
+# TYPE http_requests_total counter
+http_requests_total 2
+# HELP panoptic_deliveries_total deliveries \\\\ made
+# TYPE panoptic_deliveries_total counter
+panoptic_deliveries_total 7
+# HELP panoptic_engine_series series
+# TYPE panoptic_engine_series gauge
+panoptic_engine_series{worker=\"1\"} 3
+# HELP panoptic_queue_bytes bytes
+# TYPE panoptic_queue_bytes gauge
+panoptic_queue_bytes{target=\"a\\\"b\"} 5
+";
+    assert!(text.starts_with(expected), "{text}");
+    assert!(
+        text.ends_with("panoptic_export_skipped_series 1\n"),
+        "{text}"
+    );
+    let mut out = Vec::new();
+    let options = PrometheusOptions {
+        prefix: "app_".into(),
+        ..PrometheusOptions::default()
+    };
+    write(std::iter::empty(), &options, OM, Some(&own), &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("# TYPE app_panoptic_deliveries counter\n# HELP app_panoptic_deliveries deliveries \\\\ made\napp_panoptic_deliveries_total 7\n"), "{text}");
+    assert!(
+        text.contains(
+            "# TYPE app_panoptic_queue_bytes gauge\n# UNIT app_panoptic_queue_bytes bytes\n"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"));
 }

@@ -50,7 +50,7 @@ mod thread;
 pub use options::{
     PushError, QueueOptions, QueueSpec, DEFAULT_BATCH_POINTS, DEFAULT_MAX_QUEUE_BYTES,
 };
-pub use queue::PushStats;
+pub use queue::{PushStats, PUSH_GAUGES};
 pub use targets::influx::{InfluxOptions, InfluxSpec};
 pub use targets::otlp::{OtlpOptions, OtlpSpec};
 pub use targets::remote_write::{RemoteWriteOptions, RemoteWriteSpec};

@@ -9,8 +9,13 @@ use std::time::Instant;
 use super::targets::{Batch, Limits, Target};
 use crate::export::{Delivery, Store};
 
-/// What a pusher did so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The fields of [`PushStats`] that say how things are now (gauges among panoptic's own
+/// metrics, [`crate::export::own`]); every other numeric field counts since the start.
+pub const PUSH_GAUGES: &[&str] = &["queued_bytes"];
+
+/// What a pusher did so far. panoptic's own metrics export every numeric field (see
+/// [`PUSH_GAUGES`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PushStats {
     /// Batches and points the server took (2xx). A point is the target's unit: a line for
     /// InfluxDB, a series for remote write.

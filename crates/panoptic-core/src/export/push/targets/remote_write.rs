@@ -272,6 +272,8 @@ impl RemoteWrite {
             store.series().filter(shown),
             &options,
             TextFormat::Prometheus,
+            // panoptic's own metrics stay with the process that serves them (serve()).
+            None,
             &mut text,
         );
         let text = String::from_utf8_lossy(&text);
