@@ -13,6 +13,7 @@ mod filter;
 mod memory;
 mod metrix;
 mod trace;
+mod transport;
 
 pub use clock::*;
 pub use delivery::*;
@@ -21,6 +22,7 @@ pub use export::*;
 pub use filter::*;
 pub use metrix::*;
 pub use trace::*;
+pub use transport::*;
 
 use napi_derive::napi;
 use panoptic_core::record::engine::{BATCH_LENGTH, PAGE_SLOTS, RUN_HEADER};

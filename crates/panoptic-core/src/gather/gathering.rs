@@ -45,6 +45,8 @@ pub const OVERFLOW: &str = "PANOPTIC_OVERFLOW";
 /// The code of a message for an instance name this process does not have (see
 /// [`Gathering::note_unmatched`]).
 pub const UNMATCHED: &str = "PANOPTIC_UNMATCHED";
+/// The code of a connection to the native transport refused (see [`Gathering::note_refused`]).
+pub const REFUSED: &str = "PANOPTIC_REFUSED";
 /// How many distinct warnings a gathering remembers having given (each is given once); past
 /// that, a source that keeps changing is only counted (memory stays bounded).
 const WARNED_LIMIT: usize = 1024;
@@ -122,6 +124,7 @@ pub struct Gathering {
     decode_errors: u64,
     mismatched: u64,
     unmatched: u64,
+    refused: u64,
     /// Warnings not yet delivered, and those ever given (see [`WARNED_LIMIT`]).
     warnings: Vec<Warning>,
     warned: HashSet<String>,
@@ -202,6 +205,19 @@ impl Gathering {
             format!("{UNMATCHED} {key}"),
             Warning {
                 code: UNMATCHED,
+                message,
+            },
+        );
+    }
+
+    /// Counts a connection to the native transport refused (not a worker of this master), and
+    /// queues `message` as a warning the first time.
+    pub fn note_refused(&mut self, message: String) {
+        self.refused += 1;
+        self.warn(
+            REFUSED.to_string(),
+            Warning {
+                code: REFUSED,
                 message,
             },
         );
@@ -414,7 +430,8 @@ impl Gathering {
         result
     }
 
-    /// Counts snapshots lost before they reached this instance (a full thread inbox) as late.
+    /// Counts snapshots lost before they reached this instance (a full thread inbox, a native
+    /// transport connection with too many waiting) as late.
     pub fn note_late(&mut self, n: u64) {
         self.late += n;
     }
@@ -518,6 +535,7 @@ impl Gathering {
             decode_errors: std::mem::take(&mut self.decode_errors),
             mismatched: std::mem::take(&mut self.mismatched),
             unmatched: std::mem::take(&mut self.unmatched),
+            refused: std::mem::take(&mut self.refused),
             warnings: std::mem::take(&mut self.warnings),
             counts: parts().fold(
                 Counts {
@@ -744,7 +762,7 @@ mod tests {
         assert_eq!(d["custom"][0]["leaves"], serde_json::json!([{ "v": 1 }]));
         assert_eq!(
             d["meta"],
-            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 3.0, "invalid": 0.0, "overflowed": 0.0, "errors": 0.0 })
+            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "refused": 0, "dropped": 3.0, "invalid": 0.0, "overflowed": 0.0, "errors": 0.0 })
         );
     }
 

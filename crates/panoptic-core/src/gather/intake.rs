@@ -14,13 +14,14 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::gather::{Gathering, Rejection, Source};
 use crate::record::engine::Closed;
 use crate::snapshot::Profile;
-use crate::wire::decode;
+use crate::wire::{decode, decode_bytes};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -108,6 +109,9 @@ struct Shared {
     drained: Condvar,
     /// Workers whose messages extended a dictionary this master lacks (they must resync).
     resyncs: Mutex<Vec<u32>>,
+    /// The interval the master's JS thread is in (f64 bits; [`Intake::set_current`]), for
+    /// messages that reach the intake without passing through it (the native transport).
+    current: AtomicU64,
 }
 
 impl Shared {
@@ -122,8 +126,14 @@ impl Shared {
     }
 }
 
-/// See the module documentation.
-#[derive(Debug, Default)]
+/// A worker's message as it arrives: base64 text over Node's IPC, bytes over the native transport.
+enum Payload {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// See the module documentation. Clones share the same gathering.
+#[derive(Debug, Default, Clone)]
 pub struct Intake {
     shared: Arc<Shared>,
 }
@@ -158,20 +168,51 @@ impl Intake {
         );
     }
 
+    /// The master's JS thread is in interval `k` now (what [`Intake::receive_bytes`] compares
+    /// with: a snapshot more than one interval ahead is refused).
+    pub fn set_current(&self, k: f64) {
+        self.shared.current.store(k.to_bits(), Ordering::Relaxed);
+    }
+
     /// Takes a worker's message (see [`Gathering::receive`]) while the master is in interval
     /// `current`; it is decoded and merged later, in arrival order. Decoding (most of the work)
     /// holds no lock: a delivery never waits for it.
     pub fn receive(&self, source: Source, text: String, current: f64) {
+        self.take(source, Payload::Text(text), Some(current), None);
+    }
+
+    /// Takes a worker's message in binary from the native transport, in the interval the JS
+    /// thread is in when it is merged ([`Intake::set_current`]). `in_flight` (the connection's
+    /// count of messages taken and not merged) goes down by one once it is merged.
+    pub fn receive_bytes(&self, source: Source, bytes: Vec<u8>, in_flight: Arc<AtomicUsize>) {
+        self.take(source, Payload::Bytes(bytes), None, Some(in_flight));
+    }
+
+    fn take(
+        &self,
+        source: Source,
+        payload: Payload,
+        current: Option<f64>,
+        in_flight: Option<Arc<AtomicUsize>>,
+    ) {
         self.run(Lane::Message, move |shared| {
             let worker = match source {
                 Source::Worker(id) => Some(id),
                 Source::Thread(_) => None,
             };
             let result = catch_unwind(AssertUnwindSafe(|| {
-                let message = decode(&text);
-                drop(text);
+                let message = match &payload {
+                    Payload::Text(text) => decode(text),
+                    Payload::Bytes(bytes) => decode_bytes(bytes),
+                };
+                drop(payload);
+                let current = current
+                    .unwrap_or_else(|| f64::from_bits(shared.current.load(Ordering::Relaxed)));
                 lock(&shared.gathering).receive_decoded(source, message, current)
             }));
+            if let Some(in_flight) = in_flight {
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
             match (result, worker) {
                 (Ok(Err(Rejection::Resync)), Some(id)) => lock(&shared.resyncs).push(id),
                 (Err(_), _) => lock(&shared.gathering).note_decode_error(),
@@ -204,6 +245,30 @@ impl Intake {
         self.run(Lane::Message, |shared| {
             lock(&shared.gathering).note_decode_error()
         });
+    }
+
+    /// Counts a worker's message the native transport could not take (its connection had too
+    /// many waiting: [`Gathering::note_late`]), in order with the messages.
+    pub fn note_late(&self) {
+        self.run(Lane::Message, |shared| lock(&shared.gathering).note_late(1));
+    }
+
+    /// Counts a connection to the native transport refused ([`Gathering::note_refused`]).
+    pub fn note_refused(&self, message: String) {
+        self.run(Lane::Message, move |shared| {
+            lock(&shared.gathering).note_refused(message)
+        });
+    }
+
+    /// Whether `other` shares this intake's gathering.
+    pub fn same(&self, other: &Intake) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Holds the intake thread with `job` (tests).
+    #[cfg(test)]
+    pub(crate) fn hold(&self, job: impl FnOnce() + Send + 'static) {
+        self.run(Lane::Message, move |_| job());
     }
 
     /// Forgets a worker that exited (after the messages taken before).

@@ -162,6 +162,45 @@ pub struct Closed {
     pub indexes: Vec<u32>,
 }
 
+/// A closed interval and the series keys the master lacks ([`Engine::shipment`]).
+#[derive(Debug)]
+pub struct Shipment {
+    closed: Closed,
+    definitions: Vec<Arc<SeriesKey>>,
+    dictionary: Dictionary,
+}
+
+impl Shipment {
+    fn keys(&self) -> (Vec<&SeriesKey>, Dictionary) {
+        (
+            self.definitions.iter().map(|k| &**k).collect(),
+            self.dictionary,
+        )
+    }
+
+    /// The wire form ([`wire::encode_bytes`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let (definitions, dictionary) = self.keys();
+        let keys = Keys::Delta {
+            indexes: &self.closed.indexes,
+            definitions: &definitions,
+            dictionary,
+        };
+        wire::encode_bytes(&self.closed.snapshot, keys)
+    }
+
+    /// The wire form as base64 text ([`wire::encode`]).
+    pub fn encode_text(&self) -> String {
+        let (definitions, dictionary) = self.keys();
+        let keys = Keys::Delta {
+            indexes: &self.closed.indexes,
+            definitions: &definitions,
+            dictionary,
+        };
+        wire::encode(&self.closed.snapshot, keys)
+    }
+}
+
 /// One instance's open interval. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
@@ -199,25 +238,24 @@ impl Engine {
         }
     }
 
-    /// Encodes an interval this engine closed for the master: the keys of series defined since
-    /// the last call, then every entry by its series index.
-    pub fn ship(&mut self, closed: &Closed) -> String {
-        let definitions: Vec<&SeriesKey> =
-            self.series[self.sent..].iter().map(|s| &*s.key).collect();
+    /// An interval this engine closed, on its way to the master: the keys of series defined since
+    /// the last call, then every entry by its series index. It is encoded where it is sent from
+    /// (the native transport's thread: [`crate::transport`]), off the JS thread.
+    pub fn shipment(&mut self, closed: Closed) -> Shipment {
+        let definitions = self.series[self.sent..]
+            .iter()
+            .map(|s| s.key.clone())
+            .collect();
         let dictionary = Dictionary {
             epoch: self.epoch,
             base: self.sent as u32,
         };
-        let text = wire::encode(
-            &closed.snapshot,
-            Keys::Delta {
-                indexes: &closed.indexes,
-                definitions: &definitions,
-                dictionary,
-            },
-        );
         self.sent = self.series.len();
-        text
+        Shipment {
+            closed,
+            definitions,
+            dictionary,
+        }
     }
 
     /// The master lost this engine's dictionary: send every key again with the next snapshot.
@@ -723,7 +761,7 @@ mod tests {
         let b = e.define(Kind::Counter, key("inc", "b"));
         inc(&e, b, 1.0);
         let closed = e.close(1.0, vec![], Counts::default());
-        let first = wire::decode(&e.ship(&closed)).unwrap();
+        let first = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!(first.dictionary.base, 0);
         assert_eq!(first.definitions.len(), 2);
         assert_eq!(first.indexes, [b.id]);
@@ -731,14 +769,14 @@ mod tests {
         inc(&e, a, 1.0);
         inc(&e, c, 1.0);
         let closed = e.close(2.0, vec![], Counts::default());
-        let second = wire::decode(&e.ship(&closed)).unwrap();
+        let second = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!(second.dictionary.base, 2);
         assert_eq!(second.definitions, vec![key("inc", "c")]);
         assert_eq!(second.indexes, [a.id, c.id]);
         assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
         e.resync();
         let closed = e.close(3.0, vec![], Counts::default());
-        let third = wire::decode(&e.ship(&closed)).unwrap();
+        let third = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!((third.dictionary.base, third.definitions.len()), (0, 3));
     }
 
