@@ -19,6 +19,9 @@ pub struct TransportState {
     pub sent: f64,
     /// Snapshots handed over and never written (the connection failed, or too many waited).
     pub lost: f64,
+    /// Bytes written (frames and snapshots), and those of the last snapshot (a steady interval's).
+    pub bytes: f64,
+    pub last_bytes: f64,
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -88,9 +91,11 @@ mod native {
                 reason: None,
                 sent: 0.0,
                 lost: 0.0,
+                bytes: 0.0,
+                last_bytes: 0.0,
             };
         };
-        let (sent, lost) = uplink.counts();
+        let counts = uplink.counts();
         let (phase, reason) = match uplink.phase() {
             Phase::Connecting => ("connecting", None),
             Phase::Up => ("up", None),
@@ -99,8 +104,10 @@ mod native {
         TransportState {
             phase: phase.into(),
             reason,
-            sent: sent as f64,
-            lost: lost as f64,
+            sent: counts.sent as f64,
+            lost: counts.lost as f64,
+            bytes: counts.bytes as f64,
+            last_bytes: counts.last as f64,
         }
     }
 
@@ -176,6 +183,8 @@ pub fn transport_state() -> TransportState {
         reason: None,
         sent: 0.0,
         lost: 0.0,
+        bytes: 0.0,
+        last_bytes: 0.0,
     }
 }
 

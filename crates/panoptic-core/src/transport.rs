@@ -370,12 +370,27 @@ struct UpState {
     /// Snapshots handed over and never written (the connection failed, or the queue was full).
     lost: u64,
     sent: u64,
+    /// Bytes of the snapshots written (frames included), and of the last one.
+    bytes: u64,
+    last: u64,
 }
 
 struct UpShared {
     path: PathBuf,
     state: Mutex<UpState>,
     wake: Condvar,
+}
+
+/// What went through a worker's connection ([`Uplink::counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Snapshots written.
+    pub sent: u64,
+    /// Snapshots handed over and never written (the connection failed, or too many waited).
+    pub lost: u64,
+    /// Bytes written (frames included), and those of the last snapshot (a steady interval's).
+    pub bytes: u64,
+    pub last: u64,
 }
 
 /// A worker's end. See the module documentation.
@@ -394,6 +409,8 @@ impl Uplink {
                 queue: VecDeque::new(),
                 lost: 0,
                 sent: 0,
+                bytes: 0,
+                last: 0,
             }),
             wake: Condvar::new(),
         });
@@ -417,10 +434,15 @@ impl Uplink {
         lock(&self.shared.state).phase.clone()
     }
 
-    /// (snapshots written, snapshots lost).
-    pub fn counts(&self) -> (u64, u64) {
+    /// What went through the connection so far.
+    pub fn counts(&self) -> Counts {
         let state = lock(&self.shared.state);
-        (state.sent, state.lost)
+        Counts {
+            sent: state.sent,
+            lost: state.lost,
+            bytes: state.bytes,
+            last: state.last,
+        }
     }
 
     /// Whether snapshots go through the socket now: when not, ship over IPC.
@@ -506,7 +528,11 @@ fn run(shared: &UpShared) {
         let result = write_all(&stream, &frame, &mut 0);
         let mut state = lock(&shared.state);
         match result {
-            Ok(()) => state.sent += 1,
+            Ok(()) => {
+                state.sent += 1;
+                state.bytes += frame.len() as u64;
+                state.last = frame.len() as u64;
+            }
             Err(e) => {
                 state.lost += 1 + state.queue.len() as u64;
                 state.queue.clear();
@@ -627,7 +653,8 @@ mod tests {
             Some(3),
             Payload::Thread(snapshot(4.0, 5.0)),
         );
-        wait_for("sent", || uplink.counts() == (2, 0));
+        wait_for("sent", || uplink.counts().sent == 2);
+        assert_eq!(uplink.counts().lost, 0, "none lost");
         // Once the connection is closed, everything it carried is taken by the intake.
         uplink.close();
         wait_for("closed", || f.listener.connections() == 0);
