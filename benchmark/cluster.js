@@ -444,7 +444,9 @@ async function measureBaseline(meter, opts) {
   }
   const cpu = sum(windows.map((w) => w.cpuMs));
   const wall = sum(windows.map((w) => w.wallMs));
-  return { windows, cpuPerMs: cpu / wall, maxBlockMs: max(windows.map((w) => w.maxBlockMs)) };
+  // The JS main thread's share: the event-loop monitor's 1 ms timer, mostly.
+  const mainPerMs = sum(windows.map((w) => w.threads.main)) / wall;
+  return { windows, cpuPerMs: cpu / wall, mainPerMs, maxBlockMs: max(windows.map((w) => w.maxBlockMs)) };
 }
 
 async function runPanoptic(mix, meter, baseline, opts, profiler, readCluster) {
@@ -893,8 +895,12 @@ function reportScenario(mix, runs, baseline, opts, promVersion) {
     console.log();
     console.log(`target (whole master >= 30x less CPU than prom-client's clusterMetrics(), gross, medians): ` +
       `${verdict.grossCpuRatioMedian >= 30 ? 'met' : 'MISSED'}: ${fmt(verdict.grossCpuRatioMedian)}x (${fmt(ours.cpuMs.median)} ms against ${fmt(peer.cpuMs.median)} ms per interval)`);
-    console.log(`target (master JS main thread <= 1 ms CPU per interval, median): ${ours.threads.main <= 1 ? 'met' : 'MISSED'}: ${fmt(ours.threads.main)} ms` +
-      (runs.control ? ` (control, no instance: ${fmt(runs.control.summary.threads.main)} ms)` : ''));
+    // Gross, the main thread holds the instrumentation's own 1 ms timer (the idle baseline's
+    // main thread): panoptic's part is what is above it.
+    verdict.mainThreadNetMs = ours.threads.main - baseline.mainPerMs * opts.interval;
+    console.log(`target (master JS main thread <= 1 ms CPU per interval, median): ${verdict.mainThreadNetMs <= 1 ? 'met' : 'MISSED'}: ` +
+      `${fmt(verdict.mainThreadNetMs)} ms above the idle baseline's main thread (${fmt(ours.threads.main)} ms gross, baseline ${fmt(baseline.mainPerMs * opts.interval)} ms` +
+      (runs.control ? `; control, no instance: ${fmt(runs.control.summary.threads.main)} ms gross)` : ')'));
     verdict.cpuRatioMedian = peer.netCpuMs.median / ours.netCpuMs.median;
     verdict.cpuRatioMax = peer.netCpuMs.max / ours.netCpuMs.max;
     verdict.blockRatioMax = peer.maxBlockMs.max / ours.maxBlockMs.max;
