@@ -310,8 +310,6 @@ impl NativeEngine {
             .collect();
         self.closed = Some(self.engine.close(k, js, counts.into()));
         self.open = next;
-        // Snapshots from the native transport reach the intake without passing through JS.
-        self.intake.set_current(next);
     }
 
     /// The closed interval's tree as JSON text (for 'sample' listeners).

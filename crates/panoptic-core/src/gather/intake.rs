@@ -14,11 +14,12 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::gather::{Gathering, Rejection, Source};
+use crate::record::clock::{index_at, now_ms};
 use crate::record::engine::Closed;
 use crate::snapshot::Profile;
 use crate::wire::{decode, decode_bytes};
@@ -109,9 +110,10 @@ struct Shared {
     drained: Condvar,
     /// Workers whose messages extended a dictionary this master lacks (they must resync).
     resyncs: Mutex<Vec<u32>>,
-    /// The interval the master's JS thread is in (f64 bits; [`Intake::set_current`]), for
-    /// messages that reach the intake without passing through it (the native transport).
-    current: AtomicU64,
+    /// The master's interval grid (start, interval), for messages that reach the intake without
+    /// passing through its JS thread (the native transport): they are checked against the
+    /// interval the clock is in, whatever the JS thread is doing.
+    grid: (f64, f64),
 }
 
 impl Shared {
@@ -143,6 +145,7 @@ impl Intake {
     pub fn new(profile: Profile) -> Intake {
         let shared = Shared {
             gathering: Mutex::new(Gathering::new(profile)),
+            grid: (profile.start, profile.interval),
             ..Shared::default()
         };
         Intake {
@@ -168,12 +171,6 @@ impl Intake {
         );
     }
 
-    /// The master's JS thread is in interval `k` now (what [`Intake::receive_bytes`] compares
-    /// with: a snapshot more than one interval ahead is refused).
-    pub fn set_current(&self, k: f64) {
-        self.shared.current.store(k.to_bits(), Ordering::Relaxed);
-    }
-
     /// Takes a worker's message (see [`Gathering::receive`]) while the master is in interval
     /// `current`; it is decoded and merged later, in arrival order. Decoding (most of the work)
     /// holds no lock: a delivery never waits for it.
@@ -181,9 +178,10 @@ impl Intake {
         self.take(source, Payload::Text(text), Some(current), None);
     }
 
-    /// Takes a worker's message in binary from the native transport, in the interval the JS
-    /// thread is in when it is merged ([`Intake::set_current`]). `in_flight` (the connection's
-    /// count of messages taken and not merged) goes down by one once it is merged.
+    /// Takes a worker's message in binary from the native transport, in the interval the clock
+    /// is in when it is merged (a JS thread held up for intervals does not make its workers'
+    /// snapshots look ahead). `in_flight` (the connection's count of messages taken and not
+    /// merged) goes down by one once it is merged.
     pub fn receive_bytes(&self, source: Source, bytes: Vec<u8>, in_flight: Arc<AtomicUsize>) {
         self.take(source, Payload::Bytes(bytes), None, Some(in_flight));
     }
@@ -206,8 +204,8 @@ impl Intake {
                     Payload::Bytes(bytes) => decode_bytes(bytes),
                 };
                 drop(payload);
-                let current = current
-                    .unwrap_or_else(|| f64::from_bits(shared.current.load(Ordering::Relaxed)));
+                let (start, interval) = shared.grid;
+                let current = current.unwrap_or_else(|| index_at(now_ms(), start, interval));
                 lock(&shared.gathering).receive_decoded(source, message, current)
             }));
             if let Some(in_flight) = in_flight {
