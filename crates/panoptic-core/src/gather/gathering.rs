@@ -125,6 +125,11 @@ pub struct Gathering {
     mismatched: u64,
     unmatched: u64,
     refused: u64,
+    /// Workers that exited ([`Gathering::forget_worker`]; Node never reuses a worker id): a
+    /// message of theirs merged after that (the native transport reads on its own threads, so
+    /// a dead worker's last frame can come after its exit) is late, and no dictionary is kept
+    /// for them again.
+    gone: HashSet<u32>,
     /// Warnings not yet delivered, and those ever given (see [`WARNED_LIMIT`]).
     warnings: Vec<Warning>,
     warned: HashSet<String>,
@@ -245,6 +250,15 @@ impl Gathering {
         message: Result<Message, DecodeError>,
         current: f64,
     ) -> Result<(), Rejection> {
+        let worker = match &source {
+            Source::Worker(id) => Some(*id),
+            Source::Thread(label) => label.split(':').next().and_then(|w| w.parse().ok()),
+        };
+        if worker.is_some_and(|w| self.gone.contains(&w)) {
+            let result = Err(Rejection::Late);
+            self.count(&result);
+            return result;
+        }
         let result = message
             .map_err(Rejection::Decode)
             .and_then(|message| self.resolve(&source, message))
@@ -402,8 +416,10 @@ impl Gathering {
         id
     }
 
-    /// Forgets the dictionaries of a worker that exited (and of its threads).
+    /// Forgets the dictionaries of a worker that exited (and of its threads); its messages
+    /// merged after this are late.
     pub fn forget_worker(&mut self, worker: u32) {
+        self.gone.insert(worker);
         let prefix = format!("{worker}:");
         self.dictionaries.retain(|source, _| match source {
             Source::Worker(id) => *id != worker,
@@ -612,6 +628,24 @@ mod tests {
     /// A self-contained message (every key defined).
     fn enc(s: &Snapshot) -> String {
         encode(s, Keys::All { epoch: 1 })
+    }
+
+    #[test]
+    fn a_message_of_a_worker_that_exited_is_late_and_keeps_no_dictionary() {
+        let mut g = Gathering::default();
+        let s = snap(4.0, 7, vec![("inc", "n", crate::testing::counter(1.0))]);
+        g.forget_worker(3);
+        let late = g.receive(Source::Worker(3), &enc(&s), 4.0);
+        assert!(matches!(late, Err(Rejection::Late)));
+        let thread = g.receive(Source::Thread("3:1".into()), &enc(&s), 4.0);
+        assert!(matches!(thread, Err(Rejection::Late)));
+        assert!(g.dictionaries.is_empty());
+        // Other workers, and the master's threads, are not affected.
+        g.receive(Source::Worker(4), &enc(&s), 4.0).unwrap();
+        g.receive(Source::Thread("master:3".into()), &enc(&s), 4.0)
+            .unwrap();
+        let d = g.deliver(4.0, crate::testing::format(100.0, 1.0, 500.0, &[]));
+        assert_eq!((d.meta().late, d.meta().workers.len()), (2, 1));
     }
 
     fn delta(
@@ -1140,8 +1174,8 @@ mod tests {
         g.forget_worker(1);
         assert_eq!(
             g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 9, 2), 3.0),
-            Err(Rejection::Resync),
-            "forgotten"
+            Err(Rejection::Late),
+            "a worker that exited"
         );
         let d3 = everything(g.deliver(3.0, format()));
         assert_eq!(d3["meta"]["late"], 3);
