@@ -390,6 +390,8 @@ declare namespace Panopticon {
     mismatched: number;
     /** Messages for an instance this master does not have, left out (since the last delivery). */
     unmatched: number;
+    /** Connections to the cluster transport's socket refused: not a worker of this master (since the last delivery). */
+    refused: number;
     /** Data points dropped by validators in the interval, in every reporting process. */
     dropped: number;
     /** Values replaced by their default in the interval (`inc`'s `n` not a number: counted as 1). */

@@ -3,7 +3,8 @@
 // A real cluster (cluster.fork()) under adverse conditions: exact cluster-wide merges, workers
 // killed, restarted or stopped, foreign and malformed IPC messages, late batches, many instances
 // matched by name or construction order. Worker fixture: fixtures/robust-worker.js; the values
-// they record: fixtures/robust-data.js.
+// they record: fixtures/robust-data.js. Run twice by `npm test`: over the native transport (this
+// file) and over Node's IPC, the fallback (cluster-ipc.test.js).
 //
 // Timing: short intervals, every wait a bounded loop over deliveries or messages, and rounds
 // that are retried (a bounded number of times) when the machine was too slow for the scenario
@@ -18,6 +19,7 @@ const Panopticon = require('..');
 const data = require('./fixtures/robust-data');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'robust-worker.js');
+const native = process.platform === 'linux' && process.env.PANOPTIC_TRANSPORT !== 'ipc';
 const TEST_TIMEOUT = 60000;
 const WAIT = 30000; // bound of any single wait
 
@@ -365,14 +367,30 @@ test('foreign messages are ignored, malformed marked ones are counted, data stay
   ], "the app's listener gets its messages");
   assert.equal(ds.all.at(-1).data.bogus, undefined);
 
-  // Phase 2: marked garbage, then the next real snapshot sent twice.
+  // Phase 2 (over IPC: it garbles the worker's IPC snapshots; hostile bytes on the native
+  // transport are cluster.test.js's): marked garbage, then the next real snapshot sent twice.
+  if (!native) await garbled(t, g, ds, checkBoth, decodeErrors);
+
+  // And data keeps coming, right, with nothing more counted.
+  let later = 0;
+  await ds.until(() => later >= 2, 'two more deliveries with both workers', (d) => {
+    checkBoth(d);
+    assert.equal(d.meta.decodeErrors, 0);
+    if (both(d)) later += 1;
+  });
+  assert.deepEqual(errors, []);
+  assert.equal(appMessages.length, 9, 'marked messages are ours');
+});
+
+/** Worker `g` sends 13 marked but malformed messages, then its next real snapshot twice: all counted. */
+async function garbled(t, g, ds, checkBoth, decodeErrors) {
   const garbageAck = fromWorker(g, (m) => m.garbageSent, 'garbage ack');
   const duplicated = fromWorker(g, (m) => m.duplicated, 'duplicate sent');
   g.send({ cmd: 'garbage' });
   const garbageSent = (await garbageAck).garbageSent;
   assert.equal(garbageSent, 13);
   const dup = (await duplicated).duplicated;
-  mark = ds.all.length;
+  const mark = ds.all.length;
   // The delivery of the duplicated interval. If the original was in it and the copy arrived
   // before it (both unless the machine stalled a process for half an interval), the copy was a
   // second snapshot of one interval: a decode error. If the original was late, so was the copy.
@@ -387,17 +405,7 @@ test('foreign messages are ignored, malformed marked ones are counted, data stay
     assert.ok([garbageSent, garbageSent + 1].includes(decodeErrors()), `decodeErrors ${decodeErrors()}`);
     if (!originalInTime) assert.equal(decodeErrors(), garbageSent, 'a late copy is late, not a decode error');
   }
-
-  // And data keeps coming, right, with nothing more counted.
-  let later = 0;
-  await ds.until(() => later >= 2, 'two more deliveries with both workers', (d) => {
-    checkBoth(d);
-    assert.equal(d.meta.decodeErrors, 0);
-    if (both(d)) later += 1;
-  });
-  assert.deepEqual(errors, []);
-  assert.equal(appMessages.length, 9, 'marked messages are ours');
-});
+}
 
 // ---- 4. late batches ----------------------------------------------------------------------------
 

@@ -2,12 +2,30 @@
 
 // A real cluster (cluster.fork()): workers' intervals reach the master's delivery of the same
 // interval under data.workers[id]; other IPC messages are ignored and left to their listeners.
+// Run twice by `npm test`: over the native transport (this file), and over Node's IPC, the
+// fallback (cluster-ipc.test.js sets PANOPTIC_TRANSPORT=ipc and runs it again).
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const cluster = require('cluster');
 const path = require('path');
-const { deliveryWhere, stopWorkers, Panopticon } = require('./helpers');
+const { spawn } = require('child_process');
+const { runtimeDir } = require('../lib/trace/protocol');
+const { deliveriesUntil, deliveryWhere, stopWorkers, Panopticon } = require('./helpers');
+
+const native = process.platform === 'linux' && process.env.PANOPTIC_TRANSPORT !== 'ipc';
+const nativeOnly = native ? false : 'the native transport is off (Node IPC fallback)';
+
+/** Counts, per worker, the snapshots that reach the master over Node's IPC. */
+function countIpcSnapshots(workers) {
+  const counts = new Map(workers.map((w) => [w, 0]));
+  for (const w of workers) {
+    w.on('message', (msg) => {
+      if (msg && msg.__panoptic === 1 && typeof msg.snapshot === 'string') counts.set(w, counts.get(w) + 1);
+    });
+  }
+  return () => [...counts.values()].reduce((a, b) => a + b, 0);
+}
 
 test('workers report into the master delivery of the same interval', { timeout: 60000 }, async (t) => {
   const interval = 200;
@@ -16,7 +34,8 @@ test('workers report into the master delivery of the same interval', { timeout: 
   cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'cluster-worker.js'), silent: false });
   const workers = [1, 2].map((hits) => cluster.fork({ INTERVAL: interval, START: start, HITS: hits }));
   const appMessages = [];
-  for (const w of workers) w.on('message', (msg) => { if (msg.hello) appMessages.push(msg.hello); });
+  for (const w of workers) w.on('message', (msg) => { if (msg.hello && !msg.__panoptic) appMessages.push(msg.hello); });
+  const overIpc = countIpcSnapshots(workers);
   t.after(async () => {
     p.stop();
     await stopWorkers(workers);
@@ -44,6 +63,62 @@ test('workers report into the master delivery of the same interval', { timeout: 
   assert.equal(load.value.val, 3);
   assert.equal(d.data.bogus, undefined, 'a 0.3.0-shaped message from the app is not ours');
   assert.deepEqual(appMessages, ['from the app', 'from the app'], "the app's own messages still reach it");
+
+  // Three more deliveries with both workers: over the native transport, none of their snapshots
+  // went through Node's IPC; over the fallback, all of them did.
+  const before = overIpc();
+  let more = 0;
+  await deliveriesUntil(p, (x) => complete(x) && ++more === 3, 30000, 'three more deliveries with both workers');
+  if (native) assert.equal(overIpc(), before, 'snapshots over IPC once the native transport is up');
+  else assert.ok(overIpc() >= before + 6, `${overIpc() - before} snapshots over IPC`);
+});
+
+test('a process that is not a worker is refused and counted; hostile bytes from a worker are counted', { timeout: 60000, skip: nativeOnly }, async (t) => {
+  const interval = 200;
+  const start = String(Date.now() - 3);
+  const p = new Panopticon({ interval, startTime: Number(start), name: 'hostile' });
+  const warnings = [];
+  p.on('warning', (w) => warnings.push(w));
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'cluster-worker.js'), silent: false });
+  // This worker also connects to the socket itself and writes garbage (fixtures/cluster-worker.js).
+  const worker = cluster.fork({ INTERVAL: interval, START: start, HITS: 4, NAME: 'hostile', HOSTILE: 1 });
+  t.after(async () => {
+    p.stop();
+    await stopWorkers([worker]);
+  });
+  // Every delivery counted, including those emitted while no wait is pending.
+  const counted = { refused: 0, decodeErrors: 0 };
+  p.on('delivery', (d) => {
+    counted.refused += d.meta.refused;
+    counted.decodeErrors += d.meta.decodeErrors;
+  });
+  const hasWorker = (d) => Boolean(d.data.workers && d.data.workers[worker.id] && d.data.workers[worker.id].w);
+  const socket = path.join(runtimeDir(), `${process.pid}.intake.sock`);
+  await deliveryWhere(p, hasWorker, 30000, 'the worker');
+
+  // Another process of the same user, not a worker: closed before a byte is read.
+  const stranger = spawn(process.execPath, ['-e', `
+    const s = require('net').connect(${JSON.stringify(socket)});
+    s.on('connect', () => s.write(Buffer.alloc(64, 1)));
+    let got = 0;
+    s.on('data', (b) => { got += b.length; });
+    s.on('close', () => { process.stdout.write(String(got)); });
+    s.on('error', () => {});
+  `]);
+  let out = '';
+  stranger.stdout.on('data', (b) => { out += b; });
+  const code = await new Promise((resolve) => stranger.once('exit', resolve));
+  assert.equal(code, 0);
+  assert.equal(out, '0', 'the stranger was closed without an acknowledgement');
+
+  // Both counted, and the worker's data keeps coming, right.
+  const d = await deliveryWhere(p, (x) => counted.refused >= 1 && counted.decodeErrors >= 2 && hasWorker(x), 30000, 'the refusal and the garbage counted');
+  assert.equal(counted.refused, 1);
+  assert.equal(counted.decodeErrors, 2, 'a snapshot that does not decode, and a frame beyond the cap');
+  assert.equal(d.data.workers[worker.id].w.hits.value.val, 4 / interval);
+  const refusal = warnings.find((w) => w.code === 'PANOPTIC_REFUSED');
+  assert.ok(refusal, warnings.map((w) => w.code).join());
+  assert.match(refusal.message, /process \d+ is not a live cluster worker of this master \(counted in meta\.refused\)/);
 });
 
 test("a master instance built after the workers' gets their series keys again (resync)", { timeout: 60000 }, async (t) => {

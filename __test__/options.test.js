@@ -96,6 +96,6 @@ test('delivery envelope: id, name, interval / scaleFactor, meta.pid', async () =
   assert.equal(d.name, 'env');
   assert.equal(d.interval, 25);
   assert.deepEqual(Object.keys(d).sort(), ['data', 'id', 'interval', 'meta', 'name']);
-  assert.deepEqual(d.meta, { pid: process.pid, workers: {}, late: 0, decodeErrors: 0, mismatched: 0, unmatched: 0, dropped: 0, invalid: 0, overflowed: 0, errors: 0 });
+  assert.deepEqual(d.meta, { pid: process.pid, workers: {}, late: 0, decodeErrors: 0, mismatched: 0, unmatched: 0, refused: 0, dropped: 0, invalid: 0, overflowed: 0, errors: 0 });
   assert.deepEqual(d.data, { master: {}, cluster: {} });
 });

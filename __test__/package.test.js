@@ -355,7 +355,7 @@ describe('the published packages, as a user gets them', { timeout: 300000 }, () 
     assert.equal(resolved, path.join(projectDir, 'node_modules', 'panoptic', 'index.js'), 'panoptic must load from the temp project');
     assert.equal(delivery.id, 0);
     assert.equal(delivery.interval, 100);
-    assert.deepEqual(delivery.meta, { pid, workers: {}, late: 0, decodeErrors: 0, mismatched: 0, unmatched: 0, dropped: 0, invalid: 0, overflowed: 0, errors: 0 });
+    assert.deepEqual(delivery.meta, { pid, workers: {}, late: 0, decodeErrors: 0, mismatched: 0, unmatched: 0, refused: 0, dropped: 0, invalid: 0, overflowed: 0, errors: 0 });
     assert.deepEqual(Object.keys(delivery.data).sort(), ['cluster', 'master']);
     const leaf = delivery.data.master.hits;
     assert.ok(leaf, `no hits leaf in ${JSON.stringify(delivery.data)}`);

@@ -79,9 +79,9 @@ async function scrapes(port) {
   return { ok: ok.length, summary };
 }
 
-/** An instance serving one counter, `attack_probe_total`, on a free port. */
+/** An instance serving one counter, `attack_probe_total`, on a free port (recorded once: it must not expire). */
 async function victim(t) {
-  const p = await fresh({ interval: 200 });
+  const p = await fresh({ interval: 200, expireAfter: Infinity });
   t.after(() => p.stop());
   const { port } = await p.serve({ port: 0 });
   p.inc(['attack'], 'probe', 1);

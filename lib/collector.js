@@ -18,7 +18,8 @@
 // what happens to it (startDelivering / startShipping / startFeeding):
 // - master or standalone: kept; the engine gathers the workers' and threads' snapshots of the same
 //   interval, and at delivery time merges them and writes the delivery's trees;
-// - cluster worker: shipped to the master (cluster.js), with its threads' snapshots;
+// - cluster worker: shipped to the master (cluster.js: through the native transport, or Node's
+//   IPC as the fallback), with its threads' snapshots;
 // - worker thread whose process has a main-thread instance of the same name: posted to it through
 //   process memory (no serialization).
 
@@ -464,15 +465,18 @@ class Collector {
    * arrive around the same boundary; they are forwarded a quarter interval later.
    */
   startShipping() {
-    const { ship, detach } = shipper(this.owner, () => this.engine.resync());
+    const { key, send, check, detach } = shipper(this.owner, () => this.engine.resync());
     this.detach = detach;
     this.onClosed = (k) => {
-      ship(this.engine.ship());
+      // Through the native transport when it is up (null comes back), else over IPC.
+      const text = this.engine.shipTo(key());
+      if (text === null) check();
+      else send(text);
       this.forwardAt = this.endOf(k) + this.interval / 4;
     };
     this.forward = () => {
-      const posted = this.engine.forward();
-      for (let i = 0; i < posted.length; i += 2) ship(posted[i + 1], Number(posted[i]));
+      const posted = this.engine.forwardTo(key());
+      for (let i = 0; i < posted.length; i += 2) send(posted[i + 1], Number(posted[i]));
     };
     this.arm();
   }
@@ -623,6 +627,11 @@ class Collector {
    */
   unmatched(workerId, key, message) {
     this.engine.noteUnmatched(`${workerId} ${key}`, message);
+  }
+
+  /** The native transport's frames for instance `key` come here (none when null). */
+  route(key) {
+    if (!this.stopped) this.engine.route(key ?? undefined);
   }
 
   /** Forgets a worker that exited. */

@@ -441,7 +441,7 @@
     const total = (field) => state.frames.reduce((sum, f) => sum + ((f.meta && f.meta[field]) || 0), 0);
     const meta = frame.meta || {};
     const items = [['workers alive', fmt(meta.workers), null]];
-    const counts = [['late', 'late'], ['decode errors', 'decodeErrors'], ['mismatched', 'mismatched'], ['unmatched', 'unmatched'], ['dropped', 'dropped'], ['invalid', 'invalid'], ['overflowed', 'overflowed'], ['errors', 'errors']];
+    const counts = [['late', 'late'], ['decode errors', 'decodeErrors'], ['mismatched', 'mismatched'], ['unmatched', 'unmatched'], ['refused', 'refused'], ['dropped', 'dropped'], ['invalid', 'invalid'], ['overflowed', 'overflowed'], ['errors', 'errors']];
     for (const [label, field] of counts) {
       items.push([label, fmt(meta[field]), `${fmt(total(field))} in the last ${state.frames.length} intervals`]);
     }

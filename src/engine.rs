@@ -19,6 +19,8 @@ use panoptic_core::stats::histogram::{
     significant_figures, validate_percentiles, HistogramOptions, OptionsError, Reservoir,
 };
 use panoptic_core::stats::meter;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use panoptic_core::transport::Payload;
 use panoptic_core::wire::{encode, Keys};
 
 use crate::delivery::NativeDelivery;
@@ -346,12 +348,58 @@ impl NativeEngine {
         Ok(String::from_utf8(out).expect("the tree writer writes UTF-8"))
     }
 
-    /// A cluster worker: the closed interval as base64 text for the master (series keys the
-    /// master has not been sent yet, then values by series index).
+    /// A cluster worker: sends the closed interval for the master's instance `key` (series keys
+    /// the master has not been sent yet, then values by series index) through the native
+    /// transport, encoded and written on its thread; or, when the transport is not up, returns it
+    /// as base64 text for Node's IPC.
     #[napi(catch_unwind)]
-    pub fn ship(&mut self) -> Result<String, Coded> {
+    pub fn ship_to(&mut self, key: String) -> Result<Option<String>, Coded> {
         let closed = self.take_closed()?;
-        Ok(self.engine.ship(&closed))
+        let shipment = self.engine.shipment(closed);
+        if crate::transport::up() {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            crate::transport::send(key, None, Payload::Shipment(shipment));
+            return Ok(None);
+        }
+        let _ = key;
+        Ok(Some(shipment.encode_text()))
+    }
+
+    /// A cluster worker hosting threads: the snapshots its threads posted, for the master's
+    /// instance `key`: through the native transport when it is up, else returned as `[threadId,
+    /// base64, threadId, base64, ...]` for Node's IPC (self-contained: threads come and go, and
+    /// are few next to the series of a process).
+    #[napi(catch_unwind)]
+    pub fn forward_to(&mut self, key: String) -> Vec<String> {
+        let Some(host) = &self.host else {
+            return Vec::new();
+        };
+        let (snapshots, _) = host.inbox().take();
+        let mut rest = Vec::new();
+        let _ = &key;
+        for (label, snapshot) in snapshots {
+            if let Ok(thread) = label.parse::<u32>() {
+                if crate::transport::up() {
+                    #[cfg(any(target_os = "linux", target_os = "android"))]
+                    crate::transport::send(key.clone(), Some(thread), Payload::Thread(snapshot));
+                    continue;
+                }
+            }
+            let text = encode(&snapshot, Keys::All { epoch: 0 });
+            rest.push(label);
+            rest.push(text);
+        }
+        rest
+    }
+
+    /// A master: frames of the native transport for instance `key` come to this instance (none
+    /// when `key` is absent: it stopped).
+    #[napi]
+    pub fn route(&self, key: Option<String>) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        crate::transport::route(key, &self.intake);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = key;
     }
 
     /// A cluster worker whose master asked for it: the next shipped interval defines every key.
@@ -391,21 +439,6 @@ impl NativeEngine {
     pub fn post(&mut self) -> Result<bool, Coded> {
         let snapshot = self.take_closed()?.snapshot;
         Ok(self.post_snapshot(snapshot))
-    }
-
-    /// A cluster worker hosting threads: the snapshots its threads posted, as `[threadId, base64,
-    /// threadId, base64, ...]` for the master.
-    #[napi(catch_unwind)]
-    pub fn forward(&mut self) -> Vec<String> {
-        let Some(host) = &self.host else {
-            return Vec::new();
-        };
-        let (snapshots, _) = host.inbox().take();
-        // Self-contained: threads come and go, and are few next to the series of a process.
-        snapshots
-            .into_iter()
-            .flat_map(|(label, snapshot)| [label, encode(&snapshot, Keys::All { epoch: 0 })])
-            .collect()
     }
 
     /// Takes a message from cluster worker `worker` (from its thread `thread` if given) while
@@ -569,6 +602,8 @@ impl NativeEngine {
         }
         self.host = None;
         self.feed = None;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        crate::transport::route(None, &self.intake);
         if let Some(exports) = &self.exports {
             exports.close();
         }

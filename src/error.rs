@@ -21,6 +21,7 @@ pub const TRACE_PATTERN: &str = "PANOPTIC_TRACE_PATTERN";
 pub const TRACE_PROTOCOL: &str = "PANOPTIC_TRACE_PROTOCOL";
 pub const TRACE_FOLDER: &str = "PANOPTIC_TRACE_FOLDER";
 pub const TRACE_SOCKET: &str = "PANOPTIC_TRACE_SOCKET";
+pub const TRANSPORT: &str = "PANOPTIC_TRANSPORT";
 
 /// A JS error with a stable code.
 pub type Coded = Error<String>;

@@ -14,6 +14,7 @@ mod loop_delay;
 mod memory;
 mod metrix;
 mod trace;
+mod transport;
 
 pub use clock::*;
 pub use delivery::*;
@@ -23,6 +24,7 @@ pub use filter::*;
 pub use loop_delay::*;
 pub use metrix::*;
 pub use trace::*;
+pub use transport::*;
 
 use napi_derive::napi;
 use panoptic_core::record::engine::{BATCH_LENGTH, PAGE_SLOTS, RUN_HEADER};

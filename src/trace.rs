@@ -121,7 +121,7 @@ mod server {
     use napi::bindgen_prelude::FnArgs;
     use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
     use napi::Status;
-    use panoptic_core::trace::dir;
+    use panoptic_core::socket as dir;
     use panoptic_core::trace::server::{Event, Limits, ListenError, Server, Sink};
     use std::sync::{Arc, OnceLock};
 
@@ -146,7 +146,7 @@ mod server {
     /// Fails with PANOPTIC_TRACE_FOLDER.
     #[napi(catch_unwind)]
     pub fn trace_prepare_dir(dir: String) -> Result<(), Coded> {
-        dir::prepare(dir.as_ref()).map_err(|e| coded(TRACE_FOLDER, e.to_string()))
+        dir::prepare(dir.as_ref(), "trace folder").map_err(|e| coded(TRACE_FOLDER, e.to_string()))
     }
 
     /// Makes this process attachable at `<dir>/<pid>.sock`; frames and closes reach `on_event`

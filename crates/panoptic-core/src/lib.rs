@@ -13,9 +13,13 @@ pub mod json;
 pub mod metrix;
 pub mod record;
 pub mod snapshot;
+#[cfg(unix)]
+pub mod socket;
 pub mod stats;
 pub mod tags;
 #[cfg(test)]
 mod testing;
 pub mod trace;
+#[cfg(unix)]
+pub mod transport;
 pub mod wire;

@@ -66,6 +66,8 @@ pub const VERSION: u8 = 6;
 const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
 pub const MAX_TEXT: usize = 64 << 20;
+/// Largest encoded snapshot accepted in binary (what [`MAX_TEXT`] holds).
+pub const MAX_BYTES: usize = MAX_TEXT / 4 * 3;
 
 struct Writer {
     out: Vec<u8>,
@@ -133,8 +135,13 @@ pub enum Keys<'a> {
     },
 }
 
-/// Encodes a snapshot as base64 text.
+/// Encodes a snapshot as base64 text (for Node's IPC).
 pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(encode_bytes(snapshot, keys))
+}
+
+/// Encodes a snapshot (for the native transport: [`crate::transport`]).
+pub fn encode_bytes(snapshot: &Snapshot, keys: Keys<'_>) -> Vec<u8> {
     let all: Vec<(u32, &SeriesKey)>;
     let (indexes, definitions, forgotten, dictionary) = match keys {
         Keys::All { epoch } => {
@@ -244,7 +251,7 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
         w.out.extend_from_slice(s.as_bytes());
     }
     w.out.extend_from_slice(&body.out);
-    base64::engine::general_purpose::STANDARD.encode(&w.out)
+    w.out
 }
 
 /// A whole number sent as a varint (an exact f64).
@@ -309,7 +316,12 @@ pub fn decode(text: &str) -> Result<Message, DecodeError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|_| DecodeError::Text)?;
-    let mut r = Reader::new(&bytes);
+    decode_bytes(&bytes)
+}
+
+/// Decodes bytes made by [`encode_bytes`].
+pub fn decode_bytes(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let mut r = Reader::new(bytes);
     if r.take(4).map_err(|_| DecodeError::Magic)? != MAGIC {
         return Err(DecodeError::Magic);
     }

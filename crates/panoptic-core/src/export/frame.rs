@@ -7,8 +7,8 @@
 //!   "processes": [{ "key": "master", "role": "master", "worker": null, "pid": 4242 },
 //!                 { "key": "1", "role": "worker", "worker": 1, "pid": 4250 },
 //!                 { "key": "1:2", "role": "thread", "worker": 1, "pid": 4250 }],
-//!   "meta": { "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 0,
-//!             "invalid": 0, "overflowed": 0, "errors": 0, "workers": 1 },
+//!   "meta": { "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "refused": 0,
+//!             "dropped": 0, "invalid": 0, "overflowed": 0, "errors": 0, "workers": 1 },
 //!   "series": [{ "key": "inc http.requests{method=\"GET\"}", "type": "inc",
 //!                "name": "http.requests", "tags": { "method": "GET" },
 //!                "values": { "cluster": { "val": 3, "timeStamp": ... },
@@ -122,6 +122,7 @@ pub fn write(
         "decodeErrors": meta.decode_errors,
         "mismatched": meta.mismatched,
         "unmatched": meta.unmatched,
+        "refused": meta.refused,
         "dropped": meta.counts.dropped,
         "invalid": meta.counts.invalid,
         "overflowed": meta.counts.overflowed,
@@ -312,7 +313,7 @@ mod tests {
         );
         assert_eq!(
             f["meta"],
-            serde_json::json!({ "late": 2, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 0.0, "invalid": 0.0, "overflowed": 0.0, "errors": 0.0, "workers": 2 })
+            serde_json::json!({ "late": 2, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "refused": 0, "dropped": 0.0, "invalid": 0.0, "overflowed": 0.0, "errors": 0.0, "workers": 2 })
         );
         let series = f["series"].as_array().unwrap();
         assert_eq!(series.len(), 2);

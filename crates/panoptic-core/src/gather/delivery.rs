@@ -109,6 +109,7 @@ impl Delivery {
             "decodeErrors": m.decode_errors,
             "mismatched": m.mismatched,
             "unmatched": m.unmatched,
+            "refused": m.refused,
             "dropped": m.counts.dropped,
             "invalid": m.counts.invalid,
             "overflowed": m.counts.overflowed,

@@ -45,6 +45,8 @@ pub const OVERFLOW: &str = "PANOPTIC_OVERFLOW";
 /// The code of a message for an instance name this process does not have (see
 /// [`Gathering::note_unmatched`]).
 pub const UNMATCHED: &str = "PANOPTIC_UNMATCHED";
+/// The code of a connection to the native transport refused (see [`Gathering::note_refused`]).
+pub const REFUSED: &str = "PANOPTIC_REFUSED";
 /// How many distinct warnings a gathering remembers having given (each is given once); past
 /// that, a source that keeps changing is only counted (memory stays bounded).
 const WARNED_LIMIT: usize = 1024;
@@ -130,6 +132,12 @@ pub struct Gathering {
     decode_errors: u64,
     mismatched: u64,
     unmatched: u64,
+    refused: u64,
+    /// Workers that exited ([`Gathering::forget_worker`]; Node never reuses a worker id): a
+    /// message of theirs merged after that (the native transport reads on its own threads, so
+    /// a dead worker's last frame can come after its exit) is late, and no dictionary is kept
+    /// for them again.
+    gone: HashSet<u32>,
     /// Warnings not yet delivered, and those ever given (see [`WARNED_LIMIT`]).
     warnings: Vec<Warning>,
     warned: HashSet<String>,
@@ -240,6 +248,19 @@ impl Gathering {
         );
     }
 
+    /// Counts a connection to the native transport refused (not a worker of this master), and
+    /// queues `message` as a warning the first time.
+    pub fn note_refused(&mut self, message: String) {
+        self.refused += 1;
+        self.warn(
+            REFUSED.to_string(),
+            Warning {
+                code: REFUSED,
+                message,
+            },
+        );
+    }
+
     /// Keeps this process's own snapshot of its interval; `indexes` are its engine's index of
     /// each entry's series ([`crate::record::engine::Closed`]), or empty (every key is then looked up).
     pub fn keep_local(&mut self, snapshot: Snapshot, indexes: &[u32]) {
@@ -287,7 +308,7 @@ impl Gathering {
         let fresh = dictionary.serial == 0;
         let follows = (self.dictionaries.get(source))
             .is_some_and(|dict| dict.epoch == dictionary.epoch && dict.serial == dictionary.serial);
-        if fresh || follows {
+        if (fresh || follows) && !self.gone(source) {
             for (_, key) in definitions {
                 let (id, overflowed) = self.intern_capped(key);
                 // Held from now: a delivery between two slices must not expire it.
@@ -295,6 +316,17 @@ impl Gathering {
                 registered.push((id, overflowed));
             }
         }
+    }
+
+    /// Whether `source` is a worker that exited, or one of its threads (what it sends now is
+    /// late: the transport reads on threads of its own, so a worker's last snapshots can come
+    /// after its exit was handled).
+    fn gone(&self, source: &Source) -> bool {
+        let worker = match source {
+            Source::Worker(id) => Some(*id),
+            Source::Thread(label) => label.split(':').next().and_then(|w| w.parse().ok()),
+        };
+        worker.is_some_and(|w| self.gone.contains(&w))
     }
 
     /// [`Gathering::receive_decoded`] once [`Gathering::register`] has given ids to every one
@@ -306,6 +338,11 @@ impl Gathering {
         registered: Vec<(u32, bool)>,
         current: f64,
     ) -> Result<(), Rejection> {
+        if self.gone(&source) {
+            let result = Err(Rejection::Late);
+            self.count(&result);
+            return result;
+        }
         let result = message
             .map_err(Rejection::Decode)
             .and_then(|message| self.resolve(&source, message, registered))
@@ -526,8 +563,10 @@ impl Gathering {
         id
     }
 
-    /// Forgets the dictionaries of a worker that exited (and of its threads).
+    /// Forgets the dictionaries of a worker that exited (and of its threads); its messages
+    /// merged after this are late.
     pub fn forget_worker(&mut self, worker: u32) {
+        self.gone.insert(worker);
         let prefix = format!("{worker}:");
         let mut gone = Vec::new();
         self.dictionaries.retain(|source, dict| {
@@ -562,7 +601,8 @@ impl Gathering {
         result
     }
 
-    /// Counts snapshots lost before they reached this instance (a full thread inbox) as late.
+    /// Counts snapshots lost before they reached this instance (a full thread inbox, a native
+    /// transport connection with too many waiting) as late.
     pub fn note_late(&mut self, n: u64) {
         self.late += n;
     }
@@ -667,6 +707,7 @@ impl Gathering {
             decode_errors: std::mem::take(&mut self.decode_errors),
             mismatched: std::mem::take(&mut self.mismatched),
             unmatched: std::mem::take(&mut self.unmatched),
+            refused: std::mem::take(&mut self.refused),
             warnings: std::mem::take(&mut self.warnings),
             counts: parts().fold(
                 Counts {
@@ -750,6 +791,24 @@ mod tests {
     /// A self-contained message (every key defined).
     fn enc(s: &Snapshot) -> String {
         encode(s, Keys::All { epoch: 1 })
+    }
+
+    #[test]
+    fn a_message_of_a_worker_that_exited_is_late_and_keeps_no_dictionary() {
+        let mut g = Gathering::default();
+        let s = snap(4.0, 7, vec![("inc", "n", crate::testing::counter(1.0))]);
+        g.forget_worker(3);
+        let late = g.receive(Source::Worker(3), &enc(&s), 4.0);
+        assert!(matches!(late, Err(Rejection::Late)));
+        let thread = g.receive(Source::Thread("3:1".into()), &enc(&s), 4.0);
+        assert!(matches!(thread, Err(Rejection::Late)));
+        assert!(g.dictionaries.is_empty());
+        // Other workers, and the master's threads, are not affected.
+        g.receive(Source::Worker(4), &enc(&s), 4.0).unwrap();
+        g.receive(Source::Thread("master:3".into()), &enc(&s), 4.0)
+            .unwrap();
+        let d = g.deliver(4.0, crate::testing::format(100.0, 1.0, 500.0, &[]));
+        assert_eq!((d.meta().late, d.meta().workers.len()), (2, 1));
     }
 
     /// A message in dictionary `epoch` (its `serial`th), defining `definitions` by index after
@@ -917,7 +976,7 @@ mod tests {
         assert_eq!(d["custom"][0]["leaves"], serde_json::json!([{ "v": 1 }]));
         assert_eq!(
             d["meta"],
-            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "dropped": 3.0, "invalid": 0.0, "overflowed": 0.0, "errors": 0.0 })
+            serde_json::json!({ "workers": { "1": 11, "2": 12 }, "late": 0, "decodeErrors": 0, "mismatched": 0, "unmatched": 0, "refused": 0, "dropped": 3.0, "invalid": 0.0, "overflowed": 0.0, "errors": 0.0 })
         );
     }
 
@@ -1304,8 +1363,8 @@ mod tests {
         g.forget_worker(1);
         assert_eq!(
             g.receive(Source::Worker(1), &delta(&s3, &[0, 1], &[], 9, 4), 3.0),
-            Err(Rejection::Resync),
-            "forgotten"
+            Err(Rejection::Late),
+            "a worker that exited"
         );
         let d3 = everything(g.deliver(3.0, format()));
         assert_eq!(d3["meta"]["late"], 4);

@@ -16,13 +16,15 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::gather::{Gathering, Rejection, Source};
+use crate::record::clock::{index_at, now_ms};
 use crate::record::engine::Closed;
 use crate::snapshot::Profile;
-use crate::wire::decode;
+use crate::wire::{decode, decode_bytes};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -126,6 +128,10 @@ struct Shared {
     drained: Condvar,
     /// Workers whose messages extended a dictionary this master lacks (they must resync).
     resyncs: Mutex<Vec<u32>>,
+    /// The master's interval grid (start, interval), for messages that reach the intake without
+    /// passing through its JS thread (the native transport): they are checked against the
+    /// interval the clock is in, whatever the JS thread is doing.
+    grid: (f64, f64),
 }
 
 impl Shared {
@@ -141,8 +147,14 @@ impl Shared {
     }
 }
 
-/// See the module documentation.
-#[derive(Debug, Default)]
+/// A worker's message as it arrives: base64 text over Node's IPC, bytes over the native transport.
+enum Payload {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// See the module documentation. Clones share the same gathering.
+#[derive(Debug, Default, Clone)]
 pub struct Intake {
     shared: Arc<Shared>,
 }
@@ -152,6 +164,7 @@ impl Intake {
     pub fn new(profile: Profile) -> Intake {
         let shared = Shared {
             gathering: parking_lot::Mutex::new(Gathering::new(profile)),
+            grid: (profile.start, profile.interval),
             ..Shared::default()
         };
         Intake {
@@ -183,14 +196,41 @@ impl Intake {
     /// `current`; it is decoded and merged later, in arrival order. Decoding (most of the work)
     /// holds no lock: a delivery never waits for it.
     pub fn receive(&self, source: Source, text: String, current: f64) {
-        self.run(Lane::Message, text.len(), move |shared| {
+        self.take(source, Payload::Text(text), Some(current), None);
+    }
+
+    /// Takes a worker's message in binary from the native transport, in the interval the clock
+    /// is in when it is merged (a JS thread held up for intervals does not make its workers'
+    /// snapshots look ahead). `in_flight` (the connection's count of messages taken and not
+    /// merged) goes down by one once it is merged.
+    pub fn receive_bytes(&self, source: Source, bytes: Vec<u8>, in_flight: Arc<AtomicUsize>) {
+        self.take(source, Payload::Bytes(bytes), None, Some(in_flight));
+    }
+
+    fn take(
+        &self,
+        source: Source,
+        payload: Payload,
+        current: Option<f64>,
+        in_flight: Option<Arc<AtomicUsize>>,
+    ) {
+        let bytes = match &payload {
+            Payload::Text(text) => text.len(),
+            Payload::Bytes(bytes) => bytes.len(),
+        };
+        self.run(Lane::Message, bytes, move |shared| {
             let worker = match source {
                 Source::Worker(id) => Some(id),
                 Source::Thread(_) => None,
             };
             let result = catch_unwind(AssertUnwindSafe(|| {
-                let message = decode(&text);
-                drop(text);
+                let message = match &payload {
+                    Payload::Text(text) => decode(text),
+                    Payload::Bytes(bytes) => decode_bytes(bytes),
+                };
+                drop(payload);
+                let (start, interval) = shared.grid;
+                let current = current.unwrap_or_else(|| index_at(now_ms(), start, interval));
                 let mut gathering = shared.gathering.lock();
                 let mut registered = Vec::new();
                 if let Ok(message) = &message {
@@ -201,6 +241,9 @@ impl Intake {
                 }
                 gathering.receive_registered(source, message, registered, current)
             }));
+            if let Some(in_flight) = in_flight {
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
             match (result, worker) {
                 (Ok(Err(Rejection::Resync)), Some(id)) => lock(&shared.resyncs).push(id),
                 (Err(_), _) => shared.gathering.lock().note_decode_error(),
@@ -239,6 +282,32 @@ impl Intake {
         self.run(Lane::Message, 0, |shared| {
             shared.gathering.lock().note_decode_error()
         });
+    }
+
+    /// Counts a worker's message the native transport could not take (its connection had too
+    /// many waiting: [`Gathering::note_late`]), in order with the messages.
+    pub fn note_late(&self) {
+        self.run(Lane::Message, 0, |shared| {
+            shared.gathering.lock().note_late(1)
+        });
+    }
+
+    /// Counts a connection to the native transport refused ([`Gathering::note_refused`]).
+    pub fn note_refused(&self, message: String) {
+        self.run(Lane::Message, 0, move |shared| {
+            shared.gathering.lock().note_refused(message)
+        });
+    }
+
+    /// Whether `other` shares this intake's gathering.
+    pub fn same(&self, other: &Intake) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Holds the intake thread with `job` (tests).
+    #[cfg(test)]
+    pub(crate) fn hold(&self, job: impl FnOnce() + Send + 'static) {
+        self.run(Lane::Message, 0, move |_| job());
     }
 
     /// Forgets a worker that exited (after the messages taken before).

@@ -12,5 +12,5 @@ pub mod registry;
 pub mod tree;
 
 pub use delivery::{DeliveredPart, Delivery, Tree};
-pub use gathering::{Gathering, Rejection, Source, MISMATCH, UNMATCHED};
+pub use gathering::{Gathering, Rejection, Source, MISMATCH, REFUSED, UNMATCHED};
 pub use parts::{Meta, Warning};

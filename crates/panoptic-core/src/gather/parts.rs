@@ -36,6 +36,9 @@ pub struct Meta {
     pub mismatched: u64,
     /// Messages for an instance this process does not have ([`super::Gathering::note_unmatched`]).
     pub unmatched: u64,
+    /// Connections to the native transport refused: not a worker of this master
+    /// ([`super::Gathering::note_refused`]).
+    pub refused: u64,
     /// Warnings first seen since the last delivery.
     pub warnings: Vec<Warning>,
     /// The sum of every part's counts.

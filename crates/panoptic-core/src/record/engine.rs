@@ -172,6 +172,40 @@ pub struct Closed {
     pub expired: Vec<u32>,
 }
 
+/// A closed interval, the indexes the master must forget and the series keys it lacks
+/// ([`Engine::shipment`]).
+#[derive(Debug)]
+pub struct Shipment {
+    closed: Closed,
+    forgotten: Vec<u32>,
+    definitions: Vec<(u32, Arc<SeriesKey>)>,
+    dictionary: Dictionary,
+}
+
+impl Shipment {
+    /// Calls `f` with the shipment's keys as the wire encodes them.
+    fn with_keys<T>(&self, f: impl FnOnce(Keys<'_>) -> T) -> T {
+        let definitions: Vec<(u32, &SeriesKey)> =
+            (self.definitions.iter()).map(|(i, k)| (*i, &**k)).collect();
+        f(Keys::Delta {
+            indexes: &self.closed.indexes,
+            definitions: &definitions,
+            forgotten: &self.forgotten,
+            dictionary: self.dictionary,
+        })
+    }
+
+    /// The wire form ([`wire::encode_bytes`]).
+    pub fn encode(&self) -> Vec<u8> {
+        self.with_keys(|keys| wire::encode_bytes(&self.closed.snapshot, keys))
+    }
+
+    /// The wire form as base64 text ([`wire::encode`]).
+    pub fn encode_text(&self) -> String {
+        self.with_keys(|keys| wire::encode(&self.closed.snapshot, keys))
+    }
+}
+
 /// One instance's open interval. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
@@ -243,35 +277,37 @@ impl Engine {
         self.series.len() - self.free.len()
     }
 
-    /// Encodes an interval this engine closed for the master: the keys of series defined since
-    /// the last call, then every entry by its series index.
-    pub fn ship(&mut self, closed: &Closed) -> String {
+    /// An interval this engine closed, on its way to the master: the indexes expired since the
+    /// last call, the keys of series defined since, then every entry by its series index. It is
+    /// encoded where it is sent from (the native transport's thread: [`crate::transport`]), off
+    /// the JS thread.
+    pub fn shipment(&mut self, closed: Closed) -> Shipment {
         self.shipping = true;
         // The master forgets expired indexes before it reads definitions: an index expired at
         // one close and taken by a new series during the next interval is sent in that order.
-        let forgotten = std::mem::take(&mut self.forgotten);
+        let mut forgotten = std::mem::take(&mut self.forgotten);
+        if self.serial == 0 {
+            // A fresh dictionary: the master starts from nothing.
+            forgotten.clear();
+        }
         let mut definitions = Vec::new();
         for (index, series) in self.series.iter_mut().enumerate() {
             if let Some(series) = series.as_mut().filter(|s| !s.sent) {
                 series.sent = true;
-                definitions.push((index as u32, &*series.key));
+                definitions.push((index as u32, series.key.clone()));
             }
         }
         let dictionary = Dictionary {
             epoch: self.epoch,
             serial: self.serial,
         };
-        let text = wire::encode(
-            &closed.snapshot,
-            Keys::Delta {
-                indexes: &closed.indexes,
-                definitions: &definitions,
-                forgotten: if self.serial == 0 { &[] } else { &forgotten },
-                dictionary,
-            },
-        );
         self.serial = self.serial.wrapping_add(1).max(1);
-        text
+        Shipment {
+            closed,
+            forgotten,
+            definitions,
+            dictionary,
+        }
     }
 
     /// The master lost this engine's dictionary: send every key again with the next snapshot.
@@ -919,7 +955,7 @@ mod tests {
         let b = e.define(Kind::Counter, key("inc", "b"));
         inc(&e, b, 1.0);
         let closed = e.close(1.0, vec![], Counts::default());
-        let first = wire::decode(&e.ship(&closed)).unwrap();
+        let first = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!(first.dictionary.serial, 0);
         assert_eq!(first.definitions.len(), 2);
         assert_eq!(first.indexes, [b.id]);
@@ -927,14 +963,14 @@ mod tests {
         inc(&e, a, 1.0);
         inc(&e, c, 1.0);
         let closed = e.close(2.0, vec![], Counts::default());
-        let second = wire::decode(&e.ship(&closed)).unwrap();
+        let second = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!(second.dictionary.serial, 1);
         assert_eq!(second.definitions, vec![(c.id, key("inc", "c"))]);
         assert_eq!(second.indexes, [a.id, c.id]);
         assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
         e.resync();
         let closed = e.close(3.0, vec![], Counts::default());
-        let third = wire::decode(&e.ship(&closed)).unwrap();
+        let third = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!((third.dictionary.serial, third.definitions.len()), (0, 3));
     }
 
@@ -956,7 +992,7 @@ mod tests {
         inc(&e, m, 1.0);
         let first = e.close(1.0, vec![gauge(g.id)], Counts::default());
         assert!(first.expired.is_empty());
-        let _ = e.ship(&first);
+        let _ = e.shipment(first).encode_text();
         // b and the meter go idle; a is recorded, the gauge registered (a value each close).
         for k in [2.0, 3.0] {
             inc(&e, a, 1.0);
@@ -969,7 +1005,7 @@ mod tests {
                 assert_eq!(closed.expired, [b.id, m.id], "two idle intervals");
                 assert_eq!(ids, ["a", "g"]);
             }
-            let _ = e.ship(&closed);
+            let _ = e.shipment(closed).encode_text();
         }
         assert_eq!(e.live(), 2);
         // A new series takes a freed index and slot (zeroed); the master is told in order:
@@ -986,7 +1022,7 @@ mod tests {
                 total: 5.0
             }
         );
-        let message = wire::decode(&e.ship(&closed)).unwrap();
+        let message = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert!(message.forgotten.is_empty(), "sent with interval 3");
         assert_eq!(message.definitions, vec![(c.id, key("inc", "c"))]);
         // Without expireAfter nothing expires, whatever the idle time.
@@ -1008,10 +1044,10 @@ mod tests {
         let a = e.define(Kind::Counter, key("inc", "a"));
         inc(&e, a, 1.0);
         let closed = e.close(1.0, vec![], Counts::default());
-        let _ = e.ship(&closed);
+        let _ = e.shipment(closed).encode_text();
         let closed = e.close(2.0, vec![], Counts::default());
         assert_eq!(closed.expired, [a.id]);
-        let message = wire::decode(&e.ship(&closed)).unwrap();
+        let message = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!(
             (message.forgotten, message.dictionary.serial),
             (vec![a.id], 1)
@@ -1021,7 +1057,7 @@ mod tests {
         inc(&e, b, 1.0);
         e.resync();
         let closed = e.close(3.0, vec![], Counts::default());
-        let message = wire::decode(&e.ship(&closed)).unwrap();
+        let message = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!(message.definitions, vec![(b.id, key("inc", "b"))]);
         assert!(message.forgotten.is_empty());
     }

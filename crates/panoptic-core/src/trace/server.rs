@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -22,9 +21,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use std::{fs, thread};
 
-use super::dir::{self, DirError, SOCKET_MODE};
 use super::frame::{encode, kind, Decoder, Frame, FrameError};
 use super::queue::OutQueue;
+use crate::socket::{self as dir, peer_allowed, write_all, DirError};
 
 /// What the server reports to its owner (the JS side, through the binding).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,62 +97,6 @@ impl std::fmt::Display for ListenError {
 }
 
 impl std::error::Error for ListenError {}
-
-/// Whether a peer running as `peer` may attach to a process running as `me`.
-pub fn peer_allowed(peer: u32, me: u32) -> bool {
-    peer == me || peer == 0
-}
-
-/// The peer's user id where the platform tells it (`SO_PEERCRED`); elsewhere the folder and
-/// socket modes are the only gate.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn peer_uid(stream: &UnixStream) -> io::Result<Option<u32>> {
-    Ok(Some(
-        rustix::net::sockopt::socket_peercred(stream)?.uid.as_raw(),
-    ))
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn peer_uid(_stream: &UnixStream) -> io::Result<Option<u32>> {
-    Ok(None)
-}
-
-/// Writes all of `buf`, adding to `written` the bytes the kernel took (on failure, the frames
-/// wholly before that point were still delivered). On Linux with `MSG_NOSIGNAL`, so a peer that
-/// went away is an error and never a SIGPIPE, whatever the host process does with that signal
-/// (Node ignores it; an embedder might not).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn write_all(stream: &UnixStream, mut buf: &[u8], written: &mut usize) -> io::Result<()> {
-    use rustix::net::{send, SendFlags};
-    while !buf.is_empty() {
-        match send(stream, buf, SendFlags::NOSIGNAL) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                buf = &buf[n..];
-                *written += n;
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn write_all(mut stream: &UnixStream, mut buf: &[u8], written: &mut usize) -> io::Result<()> {
-    while !buf.is_empty() {
-        match io::Write::write(&mut stream, buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                buf = &buf[n..];
-                *written += n;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
 
 /// An error frame, `{ code, message }`.
 fn error_frame(code: &str, message: &str) -> Vec<u8> {
@@ -325,21 +268,9 @@ impl Server {
     /// Prepares `dir` ([`dir::prepare`]), binds `<dir>/<pid>.sock` (mode 0600, replacing a stale
     /// socket of a dead process that had the same pid) and starts accepting.
     pub fn listen(dir: &Path, pid: u32, limits: Limits, sink: Sink) -> Result<Server, ListenError> {
-        dir::prepare(dir).map_err(ListenError::Folder)?;
-        let path = dir::socket_path(dir, pid);
-        let socket = |what: &str, e: io::Error| {
-            ListenError::Socket(format!("{what} {}: {e}", path.display()))
-        };
-        // The folder is ours and private, and a live process never shares our pid: whatever has
-        // this name is a leftover (a process killed by a signal does not remove its socket).
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(socket("cannot replace", e)),
-        }
-        let listener = UnixListener::bind(&path).map_err(|e| socket("cannot listen on", e))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(SOCKET_MODE))
-            .map_err(|e| socket("cannot set the mode of", e))?;
+        dir::prepare(dir, "trace folder").map_err(ListenError::Folder)?;
+        let path = dir::socket_path(dir, pid, ".sock");
+        let listener = dir::bind(&path).map_err(ListenError::Socket)?;
         let shared = Arc::new(Shared {
             path,
             uid: dir::euid(),
@@ -436,8 +367,8 @@ fn accept_loop(shared: &Arc<Shared>, listener: &UnixListener) {
 }
 
 fn admit(shared: &Arc<Shared>, stream: UnixStream) {
-    match peer_uid(&stream) {
-        Ok(Some(uid)) if !peer_allowed(uid, shared.uid) => return,
+    match dir::peer(&stream) {
+        Ok(Some(peer)) if !peer_allowed(peer.uid, shared.uid) => return,
         Ok(_) => {}
         Err(_) => return,
     }
@@ -553,9 +484,10 @@ fn protocol_message(e: &FrameError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::dir::tests::scratch;
+    use crate::socket::tests::scratch;
     use crate::trace::frame::MAX_PAYLOAD;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::mpsc;
     use std::time::Instant;
 
@@ -847,13 +779,5 @@ mod tests {
         let again = Server::listen(&dir, 4242, Limits::default(), sink).unwrap();
         assert!(UnixStream::connect(again.path()).is_ok());
         again.shutdown();
-    }
-
-    #[test]
-    fn peers_of_other_users_are_refused_but_root_is_not() {
-        assert!(peer_allowed(1000, 1000));
-        assert!(peer_allowed(0, 1000));
-        assert!(!peer_allowed(1001, 1000));
-        assert!(!peer_allowed(1000, 0));
     }
 }
