@@ -10,8 +10,9 @@ use std::time::Duration;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use panoptic_core::export::auth::Auth;
+use panoptic_core::export::influx::Keep;
 use panoptic_core::export::own::{Own, OwnKind};
-use panoptic_core::export::push::{self, PushStats, Pusher, QueueSpec, PUSH_GAUGES};
+use panoptic_core::export::push::{self, PushError, PushStats, Pusher, QueueSpec, PUSH_GAUGES};
 use panoptic_core::export::routes::{self, Listen, Served, Settings};
 use panoptic_core::export::select::Selection;
 use panoptic_core::export::server::{BudgetOptions, Limits, Security, ServerStats};
@@ -237,72 +238,59 @@ impl Exports {
             .map_err(|e| bad(e.to_string()))?;
         let selection = Selection::new(filter);
         let exporter = Exporter::new(origin.clone());
+        // What a pusher sends: the instance's selection, narrowed by the pusher's own `filter`.
+        let keep = |filter: Option<&str>, option: &str| -> Result<Keep, Coded> {
+            let own = (filter.map(Filter::parse).transpose())
+                .map_err(|e| bad(format!("{option}.filter: {e}")))?;
+            let keep = match own {
+                Some(own) => selection.and(own),
+                None => selection.clone(),
+            };
+            let origin = origin.clone();
+            Ok(Arc::new(move |key, process| {
+                keep.keeps(&origin, key, process)
+            }))
+        };
+        // Started, and handed every delivery; the store keeps each process's own series only
+        // when a pusher sends them per process.
+        let start = |pusher: Result<Pusher, PushError>, per_process: bool| {
+            if per_process {
+                exporter.keep_processes();
+            }
+            let pusher = pusher.map_err(|e| bad(e.to_string()))?;
+            exporter.subscribe(pusher.subscriber());
+            Ok::<_, Coded>(Arc::new(pusher))
+        };
         let influx = match options.influx {
             None => None,
-            Some(influx) => {
+            Some(given) => {
                 let mut push =
-                    push::InfluxOptions::new(influx.into()).map_err(|e| bad(e.to_string()))?;
-                let keep = selection.clone();
-                let origin = origin.clone();
-                push.lines.keep = Some(Arc::new(move |key, process| {
-                    keep.keeps(&origin, key, process)
-                }));
-                if push.lines.per_process {
-                    // Each process's own series are kept in the store only when asked for.
-                    exporter.keep_processes();
-                }
-                let pusher = Pusher::influx(push).map_err(|e| bad(e.to_string()))?;
-                exporter.subscribe(pusher.subscriber());
-                Some(Arc::new(pusher))
+                    push::InfluxOptions::new(given.into()).map_err(|e| bad(e.to_string()))?;
+                push.lines.keep = Some(keep(None, "influx")?);
+                let per_process = push.lines.per_process;
+                Some(start(Pusher::influx(push), per_process)?)
             }
         };
         let remote_write = match options.remote_write {
             None => None,
             Some(given) => {
-                let own = (given.filter.as_deref())
-                    .map(Filter::parse)
-                    .transpose()
-                    .map_err(|e| bad(format!("remoteWrite.filter: {e}")))?;
+                let filter = given.filter.clone();
                 let mut push =
                     push::RemoteWriteOptions::new(given.into()).map_err(|e| bad(e.to_string()))?;
-                let keep = match own {
-                    Some(own) => selection.and(own),
-                    None => selection.clone(),
-                };
-                let origin = origin.clone();
-                push.keep = Some(Arc::new(move |key, process| {
-                    keep.keeps(&origin, key, process)
-                }));
-                if push.per_process {
-                    exporter.keep_processes();
-                }
-                let pusher = Pusher::remote_write(push).map_err(|e| bad(e.to_string()))?;
-                exporter.subscribe(pusher.subscriber());
-                Some(Arc::new(pusher))
+                push.keep = Some(keep(filter.as_deref(), "remoteWrite")?);
+                let per_process = push.per_process;
+                Some(start(Pusher::remote_write(push), per_process)?)
             }
         };
         let otlp = match options.otlp {
             None => None,
             Some(given) => {
-                let own = (given.filter.as_deref())
-                    .map(Filter::parse)
-                    .transpose()
-                    .map_err(|e| bad(format!("otlp.filter: {e}")))?;
+                let filter = given.filter.clone();
                 let mut push =
                     push::OtlpOptions::new(given.into()).map_err(|e| bad(e.to_string()))?;
-                let keep = match own {
-                    Some(own) => selection.and(own),
-                    None => selection.clone(),
-                };
-                push.encoding.keep = Some(Arc::new(move |key, process| {
-                    keep.keeps(&origin, key, process)
-                }));
-                if push.encoding.per_process {
-                    exporter.keep_processes();
-                }
-                let pusher = Pusher::otlp(push).map_err(|e| bad(e.to_string()))?;
-                exporter.subscribe(pusher.subscriber());
-                Some(Arc::new(pusher))
+                push.encoding.keep = Some(keep(filter.as_deref(), "otlp")?);
+                let per_process = push.encoding.per_process;
+                Some(start(Pusher::otlp(push), per_process)?)
             }
         };
         // Each pusher's counters among panoptic's own metrics, by target.

@@ -193,7 +193,7 @@ impl Counts {
 pub struct Footprint {
     /// Series the engine holds (every series defined and not forgotten).
     pub series: f64,
-    /// Bytes the engine holds for them ([`crate::record::engine::Engine::footprint`] says what
+    /// Bytes the engine holds for them (`Engine::footprint` in `crate::record::engine` says what
     /// is counted).
     pub bytes: f64,
 }

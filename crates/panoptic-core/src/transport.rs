@@ -7,7 +7,7 @@
 //! user whose pid is one of the master's live workers ([`Listener::allow`]); anything else is
 //! closed before a byte is read and counted in `meta.refused`. Each admitted connection gets an
 //! acknowledgement byte and a reader thread, which hands every frame to the matching instance's
-//! intake thread ([`crate::gather::Intake::receive_bytes`]), where it is decoded and merged in
+//! intake thread ([`crate::gather::intake::Intake::receive_bytes`]), where it is decoded and merged in
 //! arrival order as an IPC message would be.
 //!
 //! A worker ([`Uplink`]) connects on its own thread, waits for the acknowledgement, and then

@@ -9,7 +9,7 @@
 //! everything that arrived before it, as if merged in the handler; but never longer than
 //! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
 //! is counted late, and the event loop goes on; nor on a message's flood of new series keys, which
-//! is registered a slice at a time ([`REGISTER_SLICE`]), handing the lock to a waiting delivery
+//! is registered a slice at a time (`REGISTER_SLICE`), handing the lock to a waiting delivery
 //! between slices. The master's own closed intervals take the same
 //! thread ([`Intake::keep_local`]: at a million series, naming and merging one is tens of
 //! milliseconds), ahead of any message, so a backlog never keeps them out of their delivery.

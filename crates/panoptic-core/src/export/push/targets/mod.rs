@@ -4,7 +4,7 @@
 //! flush on stop) is the push module's, the same for every target.
 //!
 //! Adding a target: a file here with its options (read from the JS option, checked with
-//! [`super::QueueOptions`] for the shared fields and [`super::options::range_error`] for its
+//! [`super::QueueOptions`] for the shared fields and `super::options::range_error` for its
 //! own), a type implementing [`Target`], and a `Pusher::<name>(options)` constructor calling
 //! [`super::Pusher::start`].
 
