@@ -258,11 +258,11 @@ test('with runtime metrics, the process list shows each process\'s CPU, memory, 
   await page.goto(url);
   const ids = workers.map((w) => String(w.id));
   // Every process's row has its runtime cells, and worker 1's delay is drawn from an interval
-  // with its blocks.
+  // with its blocks (its first intervals may be partial: wait for one that is not).
   await page.waitForFunction((keys) => keys.every((key) => {
     const cell = document.querySelector(`tr[data-process="${key}"] td[data-runtime="loop delay p99"]`);
     return cell && cell.textContent !== '–';
-  }), ['master', ...ids], WAIT);
+  }) && parseFloat(document.querySelector(`tr[data-process="${keys[1]}"] td[data-runtime="loop delay p99"]`).textContent) >= 30, ['master', ...ids], WAIT);
   // What the page shows is the latest frame's values, process by process.
   const shown = await page.evaluate(() => ({
     timeStamp: Number(document.body.dataset.timeStamp),
