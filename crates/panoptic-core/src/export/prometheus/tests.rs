@@ -444,6 +444,23 @@ fn histograms_named_in_named_buckets_take_their_own_layout() {
             .count(),
         14
     );
+    // A name starting with a digit is `_9s` without a prefix, `web9s` with prefix `web`.
+    let digit = PrometheusOptions {
+        prefix: "web".into(),
+        named_buckets: vec![("_9s".into(), vec![2.0])],
+        ..PrometheusOptions::default()
+    };
+    let items = [item(
+        "histogram",
+        &[],
+        "9s",
+        histogram(Reservoir::Hdr, &[1.0]),
+    )];
+    let text = render_with(&items, &digit, TEXT);
+    assert!(
+        text.contains("web9s_bucket{le=\"2.0\"} 1\nweb9s_bucket{le=\"+Inf\"} 1\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -239,14 +239,14 @@ impl Writer<'_> {
     }
 
     pub(super) fn histogram(&mut self, g: &Group, arena: &str, source: &str) {
-        // The group's own layout when it has one (taken for the writing, put back after).
-        let own = match self.named_les.is_empty() {
-            true => None,
-            false => {
-                let base = base_name(&g.key.path, g.bare);
-                self.named_les.iter().position(|(name, _)| *name == base)
-            }
-        };
+        // The group's own layout when it has one (taken for the writing, put back after). Its
+        // name without the prefix ends the group's name (but for the `_` a leading digit gets):
+        // only a layout whose name passes that test costs the group's base name.
+        let mut base: Option<String> = None;
+        let own = self.named_les.iter().position(|(name, _)| {
+            g.name.ends_with(name.strip_prefix('_').unwrap_or(name))
+                && *base.get_or_insert_with(|| base_name(&g.key.path, g.bare)) == *name
+        });
         let les = match own {
             Some(i) => std::mem::take(&mut self.named_les[i].1),
             None => std::mem::take(&mut self.les),
