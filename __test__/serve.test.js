@@ -181,6 +181,8 @@ test('buckets by metric name: the runtime\'s GC histogram has prom-client\'s lay
   assert.deepEqual(await les({ buckets, prefix: 'web_' }, 'web_nodejs_gc_duration_seconds'), ['0.002:0', '0.004:1', '+Inf:1']);
   assert.deepEqual(await les({ buckets, prefix: 'web_' }, 'web_http_latency'), ['0.001:0', '+Inf:1']);
   assert.deepEqual(await les({ buckets: { default: [0.5] } }, 'http_latency'), ['0.5:1', '+Inf:1']);
+  // A key whose value is undefined is not given (as every option).
+  assert.deepEqual(await les({ buckets: { default: undefined, nodejs_gc_duration_seconds: undefined } }, 'nodejs_gc_duration_seconds'), promClient);
   // Types in JS, ranges and names in the core; each error names the key.
   await assert.rejects(p.serve({ buckets: 'x' }), { name: 'TypeError', message: "options.buckets must be an array of numbers or an object of arrays of numbers, got 'x'" });
   await assert.rejects(p.serve({ buckets: null }), { name: 'TypeError', message: /^options\.buckets must be an array of numbers or an object/ });

@@ -146,6 +146,8 @@ function bucketLayouts(value, where, scaleFactor, out) {
       throw new TypeError(`${where} must be an array of numbers or an object of arrays of numbers, got ${describe(value)}`);
     }
     for (const [key, bounds] of Object.entries(value)) {
+      // As for every option: undefined is not given.
+      if (bounds === undefined) continue;
       if (key === 'default') out.buckets = numbers(bounds, `${where}.default`);
       else named[key] = numbers(bounds, `${where}.${key}`);
     }
