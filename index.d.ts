@@ -113,8 +113,8 @@ declare namespace Panopticon {
     filter?: string;
     /** Metric name prefix, as `serve()`'s. Default ''. */
     prefix?: string;
-    /** Histogram bucket bounds (`le`), as `serve()`'s. */
-    buckets?: number[];
+    /** Histogram bucket bounds (`le`), as `serve()`'s: every histogram's, or layouts by metric name. */
+    buckets?: Buckets;
     /** Also each process's own series, with a `worker` label. Default false. */
     perProcess?: boolean;
     /** Labels on every series (`job`, `instance`, ...; not `__*`, worker, le, quantile); a series' own one of that name becomes `exported_<name>`. */
@@ -147,6 +147,8 @@ declare namespace Panopticon {
     filter?: string;
     /** Written before every metric name. Default ''. */
     prefix?: string;
+    /** Explicit histograms' bounds (where a histogram is not sent as an exponential one), as `serve()`'s `buckets`. */
+    buckets?: Buckets;
     /** Also each process's own series, each process a resource with `panoptic.worker`. Default false. */
     perProcess?: boolean;
     /** Bound of the queue of requests waiting to be sent, bytes (>= 1024). Default 8 MiB. */
@@ -158,6 +160,18 @@ declare namespace Panopticon {
     /** ms: the first and the largest delay before sending a failed batch again. Defaults 100, 30000. */
     minBackoff?: number;
     maxBackoff?: number;
+  }
+
+  /**
+   * Histogram bucket bounds (docs/prometheus.md#buckets): an array is every histogram's; an object
+   * gives `default` (every histogram without a layout of its own) and layouts by the name a series
+   * has on /metrics without the prefix (`nodejs_gc_duration_seconds`, `http_latency`).
+   */
+  type Buckets = number[] | BucketLayouts;
+
+  interface BucketLayouts {
+    default?: number[];
+    [name: string]: number[] | undefined;
   }
 
   /** `serve()` options (docs/exports.md, "serve"). */
@@ -172,10 +186,12 @@ declare namespace Panopticon {
     perProcess?: boolean;
     /**
      * Prometheus histogram bucket bounds (`le`), increasing, in the histograms' values' unit (taken
-     * as given). Default: 1 ms to 10 s in the unit of times at the instance's scaleFactor
-     * (`[1, 2.5, ..., 10000]` at 1, `[0.001, 0.0025, ..., 10]` seconds at 1000).
+     * as given): an array for every histogram, or layouts by metric name (docs/prometheus.md#buckets).
+     * Default: 1 ms to 10 s in the unit of times at the instance's scaleFactor
+     * (`[1, 2.5, ..., 10000]` at 1, `[0.001, 0.0025, ..., 10]` seconds at 1000); the runtime's
+     * `nodejs_gc_duration_seconds`: prom-client's `[0.001, 0.01, 0.1, 1, 2, 5]` seconds.
      */
-    buckets?: number[];
+    buckets?: Buckets;
     /** Quantile gauges (0 to 1) per histogram. Default none. */
     quantiles?: number[];
     /** Intervals the live page's history keeps, 1 to 100000. Default 120. */

@@ -28,7 +28,7 @@ let instanceCount = 0;
 function Panopticon(options) {
   if (!(this instanceof Panopticon)) return new Panopticon(options);
   const opts = parseOptions(options);
-  opts.exports = parseExportOptions(options || {});
+  opts.exports = parseExportOptions(options || {}, opts.scaleFactor);
   const runtime = parseRuntime(options ? options.runtime : undefined, 'options.runtime');
   EventEmitter.call(this);
   // Custom persistent loggers each listen to 'reset' (the 0.3.0 logger contract).
@@ -92,7 +92,7 @@ Panopticon.prototype.bind = function bind(method, path, id, tags) {
  */
 Panopticon.prototype.serve = function serve(options) {
   try {
-    return Promise.resolve(this[COLLECTOR].serve(parseServe(options)));
+    return Promise.resolve(this[COLLECTOR].serve(parseServe(options, this.scaleFactor)));
   } catch (error) {
     return Promise.reject(error);
   }

@@ -314,6 +314,11 @@ test('otlp options: a wrong type is a TypeError, a value out of range a RangeErr
   assert.throws(make({ url: 'http://h/v1/metrics', every: 0 }), { name: 'RangeError', message: 'otlp.every must be a number of ms above 0, at most one day, got 0' });
   assert.throws(make({ url: 'http://h/v1/metrics', maxQueueBytes: 10 }), { name: 'RangeError', message: /^otlp\.maxQueueBytes/ });
   assert.throws(make({ url: 'http://h/v1/metrics', headers: { 'content-type': 'text/plain' } }), { name: 'RangeError', message: /^otlp\.headers\.content-type must be a header the pusher does not set itself/ });
+  // Explicit buckets' layouts, as serve() takes them (docs/prometheus.md#buckets).
+  make({ url: 'http://h/v1/metrics', buckets: { default: [1, 2], nodejs_gc_duration_seconds: [0.001, 5] } })();
+  assert.throws(make({ url: 'http://h/v1/metrics', buckets: 5 }), { name: 'TypeError', message: 'otlp.buckets must be an array of numbers or an object of arrays of numbers, got 5' });
+  assert.throws(make({ url: 'http://h/v1/metrics', buckets: [2, 1] }), { name: 'RangeError', message: 'otlp.buckets[1] must be greater than otlp.buckets[0] (2): bounds ascend, got 1' });
+  assert.throws(make({ url: 'http://h/v1/metrics', buckets: { 'a:b': [1] } }), { name: 'RangeError', message: /^otlp\.buckets keys must be `default` or a metric name/ });
   assert.throws(make({ url: 'http://h/v1/metrics', filter: 'name ==' }), { name: 'SyntaxError' });
 });
 

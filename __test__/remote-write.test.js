@@ -192,6 +192,10 @@ test('remoteWrite options: a wrong type is a TypeError, a value out of range a R
   assert.throws(make({ url: 'http://h/w', every: -5 }), { name: 'RangeError', message: 'remoteWrite.every must be a number of ms above 0, at most one day, got -5' });
   assert.throws(make({ url: 'http://h/w', buckets: [2, 1] }), { name: 'RangeError', message: /^remoteWrite\.buckets\[1\] must be greater than remoteWrite\.buckets\[0\]/ });
   assert.throws(make({ url: 'http://h/w', labels: { __x: 'y' } }), { name: 'RangeError', message: /^remoteWrite\.labels\.__x must be a label name/ });
+  // Layouts by name (docs/prometheus.md#buckets), each error naming its key.
+  make({ url: 'http://h/w', buckets: { default: [1, 2], nodejs_gc_duration_seconds: [0.001, 5] } })();
+  assert.throws(make({ url: 'http://h/w', buckets: { gc: 'x' } }), { name: 'TypeError', message: "remoteWrite.buckets.gc must be an array of numbers, got 'x'" });
+  assert.throws(make({ url: 'http://h/w', buckets: { gc: [3, 1] } }), { name: 'RangeError', message: /^remoteWrite\.buckets\.gc\[1\] must be greater than remoteWrite\.buckets\.gc\[0\]/ });
   assert.throws(make({ url: 'http://h/w', filter: 'name ==' }), { name: 'SyntaxError' });
 });
 

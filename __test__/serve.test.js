@@ -151,6 +151,52 @@ test('bad options reject with errors naming the option', async (t) => {
   await assert.rejects(p.serve({ host: 'no-such-host.invalid' }), (e) => e instanceof Error && /no-such-host\.invalid/.test(e.message));
 });
 
+test('buckets by metric name: the runtime\'s GC histogram has prom-client\'s layout unless given one; errors name the key', { timeout: 30000 }, async (t) => {
+  const p = new Panopticon({ interval: 200, scaleFactor: 1000 });
+  t.after(() => p.stop());
+  const gc = p.bind('histogram', ['nodejs'], 'gc_duration_seconds', { kind: 'minor' });
+  const other = p.bind('histogram', ['http'], 'latency');
+  // One value each (3 ms), delivered (an interval may close before the first record).
+  gc(0.003);
+  other(0.003);
+  for (let tries = 0; ; tries++) {
+    const d = await next(p, 'delivery', 1, 5000);
+    if (d.data.master.nodejs !== undefined) break;
+    assert.ok(tries < 5, 'the histograms are delivered');
+  }
+  const les = async (options, name) => {
+    const { url } = await p.serve({ port: 0, selfMetrics: false, ...options });
+    const text = (await get(`${url}metrics`, { accept: 'text/plain' })).text;
+    return [...text.matchAll(new RegExp(`^${name}_bucket\\{(?:kind="minor",)?le="([^"]+)"\\} (\\d+)$`, 'gm'))].map((m) => `${m[1]}:${m[2]}`);
+  };
+  const promClient = ['0.001:0', '0.01:1', '0.1:1', '1.0:1', '2.0:1', '5.0:1', '+Inf:1'];
+  // By default: prom-client's for the GC histogram, panoptic's defaults for the others.
+  assert.deepEqual(await les({}, 'nodejs_gc_duration_seconds'), promClient);
+  assert.equal((await les({}, 'http_latency')).length, 14, 'the 13 default bounds (0.001 to 10 s) and +Inf');
+  // An array (or `default`) is every other histogram's; the GC histogram keeps its own.
+  assert.deepEqual(await les({ buckets: [0.002, 1] }, 'http_latency'), ['0.002:0', '1.0:1', '+Inf:1']);
+  assert.deepEqual(await les({ buckets: [0.002, 1] }, 'nodejs_gc_duration_seconds'), promClient);
+  // A key naming a histogram (its name on /metrics without the prefix) wins.
+  const buckets = { default: [0.5], nodejs_gc_duration_seconds: [0.002, 0.004], http_latency: [0.001] };
+  assert.deepEqual(await les({ buckets, prefix: 'web_' }, 'web_nodejs_gc_duration_seconds'), ['0.002:0', '0.004:1', '+Inf:1']);
+  assert.deepEqual(await les({ buckets, prefix: 'web_' }, 'web_http_latency'), ['0.001:0', '+Inf:1']);
+  assert.deepEqual(await les({ buckets: { default: [0.5] } }, 'http_latency'), ['0.5:1', '+Inf:1']);
+  // A key whose value is undefined is not given (as every option).
+  assert.deepEqual(await les({ buckets: { default: undefined, nodejs_gc_duration_seconds: undefined } }, 'nodejs_gc_duration_seconds'), promClient);
+  // Types in JS, ranges and names in the core; each error names the key.
+  await assert.rejects(p.serve({ buckets: 'x' }), { name: 'TypeError', message: "options.buckets must be an array of numbers or an object of arrays of numbers, got 'x'" });
+  await assert.rejects(p.serve({ buckets: null }), { name: 'TypeError', message: /^options\.buckets must be an array of numbers or an object/ });
+  await assert.rejects(p.serve({ buckets: { default: 1 } }), { name: 'TypeError', message: 'options.buckets.default must be an array of numbers, got 1' });
+  await assert.rejects(p.serve({ buckets: { a: [1, '2'] } }), { name: 'TypeError', message: "options.buckets.a[1] must be a number, got '2'" });
+  await assert.rejects(p.serve({ buckets: { a: [2, 1] } }), { name: 'RangeError', message: 'options.buckets.a[1] must be greater than options.buckets.a[0] (2): bounds ascend, got 1' });
+  await assert.rejects(p.serve({ buckets: { default: [] } }), { name: 'RangeError', message: 'options.buckets must hold at least one bound, got []' });
+  await assert.rejects(p.serve({ buckets: { 'http.latency': [1] } }), {
+    name: 'RangeError',
+    message: 'options.buckets keys must be `default` or a metric name as /metrics writes it without the prefix ([a-zA-Z_][a-zA-Z0-9_]*), got "http.latency"',
+  });
+  await assert.rejects(p.serve({ buckets: { nodejs_gc_duration_seconds: [-1] } }), { name: 'RangeError', message: /^options\.buckets\.nodejs_gc_duration_seconds\[0\] must be a finite number of at least 0/ });
+});
+
 test('a port in use rejects with EADDRINUSE; stop() closes the server and frees the port', async (t) => {
   const a = new Panopticon({ interval: 1000 });
   const b = new Panopticon({ interval: 1000 });

@@ -45,6 +45,8 @@ const BAD_LINES = [
   'Panopticon.filter("id = \'x\'").test({ path: [], id: "x", type: "inc", process: { role: "boss" } });', // a known role
   'const n: number = Panopticon.filter("id = \'x\'").select(p).id;', // select takes a delivery
   'p.serve({ port: "9464" });', // a port is a number
+  'p.serve({ buckets: { default: ["1"] } });', // bounds are numbers
+  'p.serve({ buckets: 5 });', // buckets are an array or an object of arrays
   'p.serve().then((a) => a.url.toFixed());', // url is a string
   'p.serve({ tls: { cert: "x" } });', // tls needs a key too
   'p.serve({ auth: { basic: { user: "u" } } });', // basic needs a password

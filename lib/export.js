@@ -11,6 +11,7 @@ const { describe } = require('./args');
 const { unknownKeys } = require('./warnings');
 const { filter } = require('./filter');
 const { checkInflux, checkRemoteWrite, checkOtlp } = require('./addon');
+const { gcBuckets } = require('./runtime');
 
 // The `influx` option's fields and their types (docs/influxdb.md). JS checks the types, the core
 // the ranges (checkInflux); a key not listed is warned about and ignored.
@@ -61,6 +62,7 @@ const OTLP_TYPES = {
   every: 'number',
   filter: 'string',
   prefix: 'string',
+  buckets: 'array',
   perProcess: 'boolean',
   maxQueueBytes: 'number',
   batchPoints: 'number',
@@ -112,11 +114,47 @@ function integerIn(options, name, min, max) {
 function optionalArray(options, name, where) {
   const value = options[name];
   if (value === undefined) return undefined;
-  if (!Array.isArray(value)) throw new TypeError(`${where}.${name} must be an array of numbers, got ${describe(value)}`);
+  return numbers(value, `${where}.${name}`);
+}
+
+/** A copy of `value`, an array of numbers, or a TypeError naming `where`. */
+function numbers(value, where) {
+  if (!Array.isArray(value)) throw new TypeError(`${where} must be an array of numbers, got ${describe(value)}`);
   value.forEach((v, i) => {
-    if (typeof v !== 'number') throw new TypeError(`${where}.${name}[${i}] must be a number, got ${describe(v)}`);
+    if (typeof v !== 'number') throw new TypeError(`${where}[${i}] must be a number, got ${describe(v)}`);
   });
   return [...value];
+}
+
+/**
+ * `buckets` (serve(), remoteWrite, otlp; docs/prometheus.md#buckets) into `out.buckets` (every
+ * histogram's bounds) and `out.namedBuckets` (layouts by the name a series has on /metrics
+ * without the prefix). Given as an array: every histogram's; as an object: `default` is every
+ * histogram's, any other key one metric's. An object rather than a function of the name: the
+ * exporters write on native threads (a JS function would have to run on the JS thread for every
+ * scrape and push), and an object's layouts are all checked when the export starts. The
+ * runtime's GC histogram has prom-client's layout unless a key names it. Types are checked
+ * here, ranges and names by the core (RangeErrors naming the key).
+ */
+function bucketLayouts(value, where, scaleFactor, out) {
+  // No prototype: a key is only ever a name (`__proto__` included).
+  const named = Object.create(null);
+  if (Array.isArray(value)) {
+    out.buckets = numbers(value, where);
+  } else if (value !== undefined) {
+    if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) {
+      throw new TypeError(`${where} must be an array of numbers or an object of arrays of numbers, got ${describe(value)}`);
+    }
+    for (const [key, bounds] of Object.entries(value)) {
+      // As for every option: undefined is not given.
+      if (bounds === undefined) continue;
+      if (key === 'default') out.buckets = numbers(bounds, `${where}.default`);
+      else named[key] = numbers(bounds, `${where}.${key}`);
+    }
+  }
+  const gc = gcBuckets(scaleFactor);
+  if (!Object.hasOwn(named, gc.name)) named[gc.name] = gc.bounds;
+  out.namedBuckets = named;
 }
 
 /**
@@ -125,7 +163,7 @@ function optionalArray(options, name, where) {
  * natively: TypeError or RangeError naming `influx.<key>`, `remoteWrite.<key>`, `otlp.<key>`).
  * Checked on every instance, used by the delivering one.
  */
-function parseExportOptions(options) {
+function parseExportOptions(options, scaleFactor) {
   const out = { filter: undefined, influx: undefined, remoteWrite: undefined, otlp: undefined };
   if (options.filter !== undefined) {
     if (typeof options.filter !== 'string') throw new TypeError(`options.filter must be a string, got ${describe(options.filter)}`);
@@ -147,7 +185,7 @@ function parseExportOptions(options) {
       throw new TypeError(`options.remoteWrite must be an object, got ${describe(given)}`);
     }
     unknownKeys(given, REMOTE_WRITE_OPTIONS, 'options.remoteWrite');
-    out.remoteWrite = remoteWriteOptions(given);
+    out.remoteWrite = remoteWriteOptions(given, scaleFactor);
     const problem = checkRemoteWrite(out.remoteWrite);
     if (problem) throw new RangeError(problem);
   }
@@ -157,7 +195,7 @@ function parseExportOptions(options) {
       throw new TypeError(`options.otlp must be an object, got ${describe(given)}`);
     }
     unknownKeys(given, OTLP_OPTIONS, 'options.otlp');
-    out.otlp = otlpOptions(given);
+    out.otlp = otlpOptions(given, scaleFactor);
     const problem = checkOtlp(out.otlp);
     if (problem) throw new RangeError(problem);
   }
@@ -165,10 +203,14 @@ function parseExportOptions(options) {
 }
 
 /** The known fields of `otlp`, their types checked (null and undefined are not given). */
-function otlpOptions(given) {
+function otlpOptions(given, scaleFactor) {
   const out = {};
   for (const [key, type] of Object.entries(OTLP_TYPES)) {
     const value = given[key];
+    if (key === 'buckets') {
+      bucketLayouts(value === null ? undefined : value, 'otlp.buckets', scaleFactor, out);
+      continue;
+    }
     if (value === undefined || value === null) continue;
     if (key === 'headers') {
       strings(value, 'otlp.headers');
@@ -190,16 +232,17 @@ function strings(value, where) {
 }
 
 /** The known fields of `remoteWrite`, their types checked (null and undefined are not given). */
-function remoteWriteOptions(given) {
+function remoteWriteOptions(given, scaleFactor) {
   const out = {};
   for (const [key, type] of Object.entries(REMOTE_WRITE_TYPES)) {
     const value = given[key];
+    if (key === 'buckets') {
+      bucketLayouts(value === null ? undefined : value, 'remoteWrite.buckets', scaleFactor, out);
+      continue;
+    }
     if (value === undefined || value === null) continue;
     if (key === 'headers' || key === 'labels') {
       strings(value, `remoteWrite.${key}`);
-    } else if (key === 'buckets') {
-      out.buckets = optionalArray(given, 'buckets', 'remoteWrite');
-      continue;
     } else if (typeof value !== type) {
       throw new TypeError(`remoteWrite.${key} must be a ${type}, got ${describe(value)}`);
     }
@@ -228,9 +271,10 @@ function influxOptions(influx) {
 /**
  * `serve(options)` (docs/exports.md, "serve"): every field optional; errors name the field. Ranges the
  * native side knows better (bucket order, quantile range, name prefix) are checked there and come
- * back as RangeErrors naming the field.
+ * back as RangeErrors naming the field. `scaleFactor` (the instance's) sets the unit of the GC
+ * histogram's default layout.
  */
-function parseServe(options) {
+function parseServe(options, scaleFactor) {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
@@ -258,7 +302,7 @@ function parseServe(options) {
     out.selfMetrics = options.selfMetrics;
   }
   if (options.history !== undefined) out.history = integerIn(options, 'history', 1, 100000);
-  out.buckets = optionalArray(options, 'buckets', 'options');
+  bucketLayouts(options.buckets, 'options.buckets', scaleFactor, out);
   out.quantiles = optionalArray(options, 'quantiles', 'options');
   if (options.tls !== undefined) out.tls = tlsOptions(options.tls);
   if (options.auth !== undefined) out.auth = authOptions(options.auth);

@@ -88,6 +88,19 @@ function timeUnit(scaleFactor) {
   return '';
 }
 
+// prom-client's buckets of nodejs_gc_duration_seconds (0.001 to 5 s), in ms: dashboards and
+// alerts made for prom-client query these `le` values. The exports give the GC histogram this
+// layout unless the user names one for it (lib/export.js; docs/prometheus.md#buckets).
+const GC_BUCKETS_MS = [1, 10, 100, 1000, 2000, 5000];
+
+/**
+ * The GC histogram's name on /metrics (without a prefix) at `scaleFactor`, and prom-client's
+ * bounds in the instance's time unit (ms / scaleFactor: 0.001 ... 5 at 1000).
+ */
+function gcBuckets(scaleFactor) {
+  return { name: `nodejs_gc_duration${timeUnit(scaleFactor)}`, bounds: GC_BUCKETS_MS.map((ms) => ms / scaleFactor) };
+}
+
 /** The soft limit of open files (/proc/self/limits), or undefined where there is none. */
 function maxFds() {
   try {
@@ -256,4 +269,4 @@ function startRuntime(p, options, countDropped) {
   return stop;
 }
 
-module.exports = { parseRuntime, startRuntime, RUNTIME_OPTIONS, SAMPLES_DROPPED };
+module.exports = { parseRuntime, startRuntime, gcBuckets, RUNTIME_OPTIONS, SAMPLES_DROPPED };

@@ -105,6 +105,8 @@ pub struct RemoteWriteOptions {
     pub filter: Option<String>,
     pub prefix: Option<String>,
     pub buckets: Option<Vec<f64>>,
+    /// Layouts by metric name (lib/export.js splits `buckets` given as an object).
+    pub named_buckets: Option<HashMap<String, Vec<f64>>>,
     pub per_process: Option<bool>,
     pub labels: Option<HashMap<String, String>>,
     pub max_queue_bytes: Option<f64>,
@@ -124,6 +126,7 @@ impl From<RemoteWriteOptions> for push::RemoteWriteSpec {
             filter: _,
             prefix,
             buckets,
+            named_buckets,
             per_process,
             labels,
             max_queue_bytes,
@@ -139,6 +142,7 @@ impl From<RemoteWriteOptions> for push::RemoteWriteSpec {
             every,
             prefix,
             buckets,
+            named_buckets: named(named_buckets),
             per_process,
             labels: labels.unwrap_or_default().into_iter().collect(),
             queue: QueueSpec {
@@ -175,6 +179,9 @@ pub struct OtlpOptions {
     /// An expression narrowing the instance's `filter` for this pusher.
     pub filter: Option<String>,
     pub prefix: Option<String>,
+    pub buckets: Option<Vec<f64>>,
+    /// Layouts by metric name (lib/export.js splits `buckets` given as an object).
+    pub named_buckets: Option<HashMap<String, Vec<f64>>>,
     pub per_process: Option<bool>,
     pub max_queue_bytes: Option<f64>,
     pub batch_points: Option<f64>,
@@ -196,6 +203,8 @@ impl From<OtlpOptions> for push::OtlpSpec {
             compression: o.compression,
             every: o.every,
             prefix: o.prefix,
+            buckets: o.buckets,
+            named_buckets: named(o.named_buckets),
             per_process: o.per_process,
             queue: QueueSpec {
                 max_queue_bytes: o.max_queue_bytes,
@@ -215,6 +224,14 @@ pub fn check_otlp(options: OtlpOptions) -> Option<String> {
     push::OtlpOptions::new(options.into())
         .err()
         .map(|e| e.to_string())
+}
+
+/// Bucket layouts by name, in name order (an object's key order means nothing to them, and
+/// the same options then give the same checks).
+fn named(given: Option<HashMap<String, Vec<f64>>>) -> Vec<(String, Vec<f64>)> {
+    let mut named: Vec<(String, Vec<f64>)> = given.unwrap_or_default().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
 }
 
 /// A delivering instance's exports.
@@ -335,6 +352,7 @@ impl Exports {
         let settings = Settings::new(
             &spec.prefix,
             spec.buckets,
+            named(spec.named_buckets),
             spec.quantiles,
             spec.per_process,
             history,
@@ -417,6 +435,8 @@ pub struct ServeSpec {
     pub prefix: String,
     pub per_process: bool,
     pub buckets: Option<Vec<f64>>,
+    /// Layouts by metric name (lib/export.js splits `buckets` given as an object).
+    pub named_buckets: Option<HashMap<String, Vec<f64>>>,
     pub quantiles: Option<Vec<f64>>,
     pub history: u32,
     /// Whether `/metrics` and `/api/self` show panoptic's own metrics.

@@ -131,6 +131,7 @@ const exporting = new Panopticon({
     compression: 'gzip',
     filter: "name LIKE 'http.%'",
     prefix: 'app.',
+    buckets: { default: [1, 10, 100], nodejs_gc_duration_seconds: [0.001, 0.01, 0.1, 1, 2, 5] },
     perProcess: true,
     maxQueueBytes: 1 << 20,
     batchPoints: 1000,
@@ -155,6 +156,9 @@ exporting.serve({ port: 0, prefix: 'app_', perProcess: true, buckets: [1, 10, 10
   exporting.stop();
 }, (error: Error & { code?: string }) => console.log(error.code));
 q.serve();
+// Bucket layouts by metric name, the others' by default.
+const layouts: Panopticon.Buckets = { default: [0.005, 0.05, 0.5], http_latency_seconds: [0.1, 1] };
+q.serve({ buckets: layouts });
 // HTTPS with credentials: PEM as strings or Buffers; a bearer token for scrapers, a password for people.
 exporting.serve({
   port: 0,

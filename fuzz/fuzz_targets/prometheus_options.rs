@@ -23,6 +23,8 @@ use panoptic_core::stats::summary::Summary;
 struct Input {
     prefix: String,
     buckets: Option<Vec<f64>>,
+    /// Layouts by name (the histogram below is `http_latency_GET`).
+    named_buckets: Vec<(String, Vec<f64>)>,
     quantiles: Option<Vec<f64>>,
     per_process: bool,
     history: usize,
@@ -45,6 +47,7 @@ fuzz_target!(|input: Input| {
     let settings = Settings::new(
         &input.prefix,
         input.buckets.clone(),
+        input.named_buckets.clone(),
         input.quantiles.clone(),
         input.per_process,
         input.history,
@@ -53,6 +56,7 @@ fuzz_target!(|input: Input| {
     let options = PrometheusOptions {
         prefix: input.prefix,
         buckets: input.buckets,
+        named_buckets: input.named_buckets,
         quantiles: input.quantiles.unwrap_or_default(),
         scale_factor: input.scale_factor,
     };

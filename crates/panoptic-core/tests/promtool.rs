@@ -294,6 +294,11 @@ fn option_sets() -> [PrometheusOptions; 3] {
         PrometheusOptions {
             prefix: "app_".into(),
             buckets: Some(vec![0.5, 10.0, 250.0, 1e6]),
+            // A layout of its own for one histogram (prom-client's GC buckets).
+            named_buckets: vec![(
+                "http_latency_seconds".into(),
+                vec![0.001, 0.01, 0.1, 1.0, 2.0, 5.0],
+            )],
             quantiles: vec![0.5, 0.99, 1.0],
             scale_factor: 1000.0,
         },

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use super::frame;
-use super::prometheus::{self, PrometheusOptions};
+use super::prometheus::{self, NamedBuckets, PrometheusOptions};
 use super::select::Selection;
 use super::server::{
     Events, Handler, Limits, Reply, Request, Security, Server, ServerStats, SERVER_GAUGES,
@@ -54,12 +54,13 @@ pub struct Settings {
 
 impl Settings {
     /// Checks `serve()`'s options: the Prometheus ones ([`prometheus::validate_options`]; None:
-    /// the defaults, buckets in the unit of the instance's scale factor), whether to show each process's own series too, and how many intervals the
+    /// the defaults, buckets in the unit of the instance's scale factor; layouts by name), whether to show each process's own series too, and how many intervals the
     /// live page's history holds (1 to [`MAX_HISTORY`]), and whether to show panoptic's own
     /// metrics.
     pub fn new(
         prefix: &str,
         buckets: Option<Vec<f64>>,
+        named_buckets: NamedBuckets,
         quantiles: Option<Vec<f64>>,
         per_process: bool,
         history: usize,
@@ -69,6 +70,7 @@ impl Settings {
         let prometheus = PrometheusOptions {
             prefix: prefix.to_string(),
             buckets,
+            named_buckets,
             quantiles: quantiles.unwrap_or(defaults.quantiles),
             ..defaults
         };
@@ -616,7 +618,7 @@ mod tests {
     fn routes(exporter: &Exporter, selection: Selection) -> Routes {
         Routes {
             store: exporter.store(),
-            settings: Settings::new("", None, None, false, 10, false).unwrap(),
+            settings: Settings::new("", None, Vec::new(), None, false, 10, false).unwrap(),
             selection,
             page: None,
             live: Arc::new(Live {
@@ -823,7 +825,7 @@ mod tests {
     fn a_served_history_starts_with_the_last_delivery_and_follows_the_next() {
         use std::io::{Read, Write as _};
         let exporter = exporter_with_one_delivery();
-        let settings = Settings::new("", None, None, false, 2, true).unwrap();
+        let settings = Settings::new("", None, Vec::new(), None, false, 2, true).unwrap();
         let page: Arc<[u8]> = Arc::from(&b"<html>page</html>"[..]);
         let listen = Listen {
             host: "127.0.0.1",

@@ -15,7 +15,8 @@
 //!   "no recorded value"); `sample` / `timedSample` -> Summary (count and sum, and in delta
 //!   temporality the interval's min and max as quantiles 0 and 1); `histogram` ->
 //!   ExponentialHistogram where every series of the metric maps exactly ([`exponential`]), else
-//!   Histogram with the `/metrics` default buckets; `meter` -> Gauges `<name>.m1_rate`,
+//!   Histogram with explicit buckets: the metric's layout as `/metrics` chooses it
+//!   ([`Encoding::buckets`], [`Encoding::named_buckets`], keyed by the `/metrics` name); `meter` -> Gauges `<name>.m1_rate`,
 //!   `.m5_rate`, `.m15_rate`, `.mean_rate` (events per second).
 //! - Temporality: cumulative points come from the store (every series it holds, since the
 //!   first delivery the encoder saw for the resource); delta points from the delivery (the
@@ -43,7 +44,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use super::influx::Keep;
-use super::prometheus::default_buckets;
+use super::prometheus::{base_name, layout, NamedBuckets};
 use super::{Cumulative, Process, Store};
 use crate::gather::{Delivery, Tree};
 use crate::snapshot::{SeriesKey, Value};
@@ -122,6 +123,12 @@ pub struct Encoding {
     pub temporality: Temporality,
     /// Put before every metric name, as given.
     pub prefix: String,
+    /// Explicit buckets' bounds, in the values' unit (None: `/metrics`' defaults at the
+    /// instance's scale factor).
+    pub buckets: Option<Vec<f64>>,
+    /// Layouts of their own, by the name the series has on `/metrics` without a prefix
+    /// (see [`super::prometheus::PrometheusOptions::named_buckets`]).
+    pub named_buckets: NamedBuckets,
     /// Also send each process's own series (when the store keeps them), each process as a
     /// resource of its own.
     pub per_process: bool,
@@ -140,6 +147,8 @@ impl Default for Encoding {
             protocol: Protocol::default(),
             temporality: Temporality::default(),
             prefix: String::new(),
+            buckets: None,
+            named_buckets: Vec::new(),
             per_process: false,
             batch_points: DEFAULT_BATCH_POINTS,
             batch_bytes: DEFAULT_BATCH_BYTES,
@@ -154,6 +163,8 @@ impl std::fmt::Debug for Encoding {
             .field("protocol", &self.protocol)
             .field("temporality", &self.temporality)
             .field("prefix", &self.prefix)
+            .field("buckets", &self.buckets)
+            .field("named_buckets", &self.named_buckets)
             .field("per_process", &self.per_process)
             .field("batch_points", &self.batch_points)
             .field("batch_bytes", &self.batch_bytes)
@@ -630,9 +641,10 @@ fn metrics<'a>(
     times: Times,
     scale_factor: f64,
 ) -> Vec<Metric> {
-    // (name, kind) -> (unit, points with their attributes)
+    // (name, kind) -> (unit, the `/metrics` name of its first series (histograms: their
+    // buckets' layout is chosen by it), points with their attributes)
     let mut order: Vec<(String, Kind)> = Vec::new();
-    type Group<'a> = (&'static str, Vec<(Vec<KeyValue>, Point<'a>)>);
+    type Group<'a> = (&'static str, String, Vec<(Vec<KeyValue>, Point<'a>)>);
     let mut groups: HashMap<(String, Kind), Group<'a>> = HashMap::new();
     let mut found = Vec::with_capacity(4);
     // Series share keys (Arc) with the delivery: the items own them, the points borrow values.
@@ -660,16 +672,20 @@ fn metrics<'a>(
                 .collect();
             let id = (format!("{base}{suffix}"), kind);
             let group = groups.entry(id.clone()).or_insert_with(|| {
+                let base = match kind {
+                    Kind::Histogram => base_name(&key.path, bare),
+                    _ => String::new(),
+                };
                 order.push(id);
-                (unit, Vec::new())
+                (unit, base, Vec::new())
             });
-            group.1.push((attributes, point));
+            group.2.push((attributes, point));
         }
     }
     let temporality = encoding.temporality.proto();
     let mut out = Vec::with_capacity(order.len());
     for id in order {
-        let Some((unit, points)) = groups.remove(&id) else {
+        let Some((unit, base, points)) = groups.remove(&id) else {
             continue;
         };
         let (name, kind) = id;
@@ -725,7 +741,11 @@ fn metrics<'a>(
                     })
                     .collect(),
             }),
-            Kind::Histogram => histograms(points, times, temporality, scale_factor),
+            Kind::Histogram => {
+                let (default, named) = (encoding.buckets.as_deref(), &encoding.named_buckets);
+                let bounds = layout(default, named, &base, scale_factor);
+                histograms(points, times, temporality, &bounds)
+            }
         };
         out.push(Metric {
             name,
@@ -739,12 +759,12 @@ fn metrics<'a>(
 
 /// A histogram metric's points: exponential when every series maps exactly (each at the
 /// scale its state since the start maps at, so a series keeps its scale while it maps), else
-/// explicit buckets.
+/// explicit buckets at `bounds`.
 fn histograms(
     points: Vec<(Vec<KeyValue>, Point)>,
     times: Times,
     temporality: i32,
-    scale_factor: f64,
+    bounds: &[f64],
 ) -> Data {
     let hists: Vec<(Vec<KeyValue>, &Distribution, &Distribution)> = (points.into_iter())
         .filter_map(|(a, p)| match p {
@@ -789,12 +809,11 @@ fn histograms(
             aggregation_temporality: temporality,
         });
     }
-    let bounds = default_buckets(scale_factor);
     let data_points = (hists.into_iter())
         .map(|(attributes, d, _)| {
             let (count, sum, min, max) = stats(d);
             // Cumulative counts at each bound, then per bucket (the last above every bound).
-            let at_most = d.count_at_most(&bounds);
+            let at_most = d.count_at_most(bounds);
             let mut below = 0;
             let mut bucket_counts: Vec<u64> = (at_most.iter())
                 .map(|&c| {
@@ -811,7 +830,7 @@ fn histograms(
                 count,
                 sum,
                 bucket_counts,
-                explicit_bounds: bounds.clone(),
+                explicit_bounds: bounds.to_vec(),
                 min,
                 max,
                 ..Default::default()

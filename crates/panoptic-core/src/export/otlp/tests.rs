@@ -595,3 +595,43 @@ fn every_with_delta_covers_each_interval_since_the_last_push() {
     assert_eq!(worker("2"), Some(2.0));
     assert_eq!(worker("1"), None);
 }
+
+#[test]
+fn explicit_buckets_follow_the_layout_of_the_metrics_name() {
+    let mut c = Cluster::new("web");
+    // 4 ms and 30 ms do not map exactly (see above): explicit buckets.
+    let gc = key("histogram", &["nodejs"], "gc_duration_milliseconds");
+    let other = key("histogram", &["t"], "x");
+    let d = c.deliver(
+        vec![
+            (gc.clone(), histogram(&[4.0, 30.0])),
+            (other.clone(), histogram(&[4.0, 30.0])),
+        ],
+        &[],
+    );
+    let encoding = Encoding {
+        prefix: "app.".into(),
+        buckets: Some(vec![10.0]),
+        named_buckets: vec![(
+            "nodejs_gc_duration_milliseconds".into(),
+            vec![1.0, 10.0, 100.0, 1000.0, 2000.0, 5000.0],
+        )],
+        ..encoding(Temporality::Cumulative, false)
+    };
+    let out = messages(&c.store, &d, &encoding, &mut Starts::default());
+    let bounds = |name: &str| {
+        let Some(Data::Histogram(h)) = &metric(&out[0], name).data else {
+            panic!("{name} is not an explicit histogram")
+        };
+        let p = &h.data_points[0];
+        (p.explicit_bounds.clone(), p.bucket_counts.clone())
+    };
+    assert_eq!(
+        bounds("app.nodejs.gc_duration_milliseconds"),
+        (
+            vec![1.0, 10.0, 100.0, 1000.0, 2000.0, 5000.0],
+            vec![0, 1, 1, 0, 0, 0, 0]
+        )
+    );
+    assert_eq!(bounds("app.t.x"), (vec![10.0], vec![1, 1]));
+}

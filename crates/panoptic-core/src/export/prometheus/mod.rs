@@ -36,7 +36,11 @@ mod options;
 mod writer;
 
 pub use format::{content_type, negotiate, TextFormat};
-pub use options::{default_buckets, validate_options, PrometheusOptions, DEFAULT_BUCKETS};
+pub use names::base_name;
+pub use options::{
+    default_buckets, layout, validate_buckets, validate_options, NamedBuckets, PrometheusOptions,
+    DEFAULT_BUCKETS,
+};
 
 /// Appends the exposition of `series` (already filtered by the caller) and of panoptic's `own`
 /// metrics (None: not shown) to `out`. Options are expected to be valid ([`validate_options`]);
@@ -75,7 +79,15 @@ pub fn write<'a>(
     let mut w = Writer {
         out,
         format,
-        les: bounds(options),
+        les: bounds(&layout(
+            options.buckets.as_deref(),
+            &[],
+            "",
+            options.scale_factor,
+        )),
+        named_les: (options.named_buckets.iter())
+            .map(|(name, given)| (name.clone(), bounds(given)))
+            .collect(),
         quantiles: quantiles(options),
         times: TimeUnit::of(options.scale_factor),
     };

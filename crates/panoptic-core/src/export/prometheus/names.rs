@@ -266,6 +266,15 @@ pub(super) fn metric_name(prefix: &str, path: &[String], bare: &str, out: &mut S
     }
 }
 
+/// The name a series of `path` and bare id `bare` has on `/metrics` without a prefix: what
+/// per-name bucket layouts are keyed by ([`super::PrometheusOptions::named_buckets`]), the same
+/// for every exporter.
+pub fn base_name(path: &[String], bare: &str) -> String {
+    let mut name = String::new();
+    metric_name("", path, bare, &mut name);
+    name
+}
+
 /// The prefix with characters a name cannot hold made `_`, and `_` in front of a leading digit
 /// (a valid prefix is kept as it is): names made of it alone, such as the skipped-series
 /// counter's, are valid too.

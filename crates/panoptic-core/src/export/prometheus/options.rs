@@ -1,6 +1,8 @@
 //! serve()'s Prometheus options: their defaults (buckets in the values' unit), their checks, and
 //! the `le` and `quantile` labels they give.
 
+use std::borrow::Cow;
+
 use super::numbers::label_number;
 use crate::stats::histogram::{js, OptionsError};
 
@@ -37,6 +39,12 @@ pub struct PrometheusOptions {
     /// Histograms' `le` bounds, ascending, in the values' unit, taken as given; None (the
     /// default): [`default_buckets`] of `scale_factor`.
     pub buckets: Option<Vec<f64>>,
+    /// Layouts of their own for some histograms, by the metric name the series has on
+    /// `/metrics` without `prefix` ([`base_name`]), each in place of `buckets` for that name
+    /// (see [`layout`]). Keyed without the prefix so that one layout fits every exporter and
+    /// prefix (`/metrics`, remote write, OTLP's explicit buckets), as a dashboard built on
+    /// prom-client's names means them.
+    pub named_buckets: NamedBuckets,
     /// Quantiles (0 < q <= 1) written for each histogram as `<name>_quantile{quantile="q"}`, a
     /// summary family of quantiles only (Prometheus' linter refuses a `quantile` label on other
     /// types); none by default.
@@ -53,16 +61,20 @@ impl Default for PrometheusOptions {
         PrometheusOptions {
             prefix: String::new(),
             buckets: None,
+            named_buckets: Vec::new(),
             quantiles: Vec::new(),
             scale_factor: 1.0,
         }
     }
 }
 
+/// Bucket layouts by metric name: (name, ascending bounds in the values' unit).
+pub type NamedBuckets = Vec<(String, Vec<f64>)>;
+
 /// Checks options: `prefix` empty or a metric name start (`[a-zA-Z_:][a-zA-Z0-9_:]*`);
-/// `buckets` (when given) not empty, finite, at least 0 (histogram values never are below 0) and
-/// strictly ascending; `quantiles` each above 0 and at most 1, none twice. The error names the option
-/// (`options.prefix`, `options.buckets`, `options.quantiles`) and the value given.
+/// `buckets` and `named_buckets` as [`validate_buckets`] says; `quantiles` each above 0 and at
+/// most 1, none twice. The error names the option (`options.prefix`, `options.buckets`,
+/// `options.quantiles`) and the value given.
 pub fn validate_options(options: &PrometheusOptions) -> Result<(), OptionsError> {
     let prefix = &options.prefix;
     let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
@@ -74,35 +86,11 @@ pub fn validate_options(options: &PrometheusOptions) -> Result<(), OptionsError>
             ),
         ));
     }
-    let buckets: &[f64] = options.buckets.as_deref().unwrap_or_default();
-    if options.buckets.is_some() && buckets.is_empty() {
-        return Err(OptionsError::with_message(
-            "options.buckets",
-            "options.buckets must hold at least one bound, got []".into(),
-        ));
-    }
-    for (i, &b) in buckets.iter().enumerate() {
-        let bad = |rest: String| {
-            Err(OptionsError::with_message(
-                "options.buckets",
-                format!("options.buckets[{i}] {rest}"),
-            ))
-        };
-        if !(b.is_finite() && b >= 0.0) {
-            return bad(format!(
-                "must be a finite number of at least 0 (histogram values are never negative), got {}",
-                js(b)
-            ));
-        }
-        if i > 0 && b <= buckets[i - 1] {
-            return bad(format!(
-                "must be greater than options.buckets[{}] ({}): bounds ascend, got {}",
-                i - 1,
-                js(buckets[i - 1]),
-                js(b)
-            ));
-        }
-    }
+    validate_buckets(
+        "options.buckets",
+        options.buckets.as_deref(),
+        &options.named_buckets,
+    )?;
     for (i, &q) in options.quantiles.iter().enumerate() {
         let bad = |rest: String| {
             Err(OptionsError::with_message(
@@ -120,16 +108,94 @@ pub fn validate_options(options: &PrometheusOptions) -> Result<(), OptionsError>
     Ok(())
 }
 
-/// The `le` label values of the bounds (sorted, deduplicated, finite), then `+Inf`.
-pub(super) fn bounds(options: &PrometheusOptions) -> Vec<(f64, String)> {
-    let defaults;
-    let given = match &options.buckets {
-        Some(given) => given,
-        None => {
-            defaults = default_buckets(options.scale_factor);
-            &defaults
+/// Checks bucket layouts; `field` names the option (`options.buckets`, `remoteWrite.buckets`,
+/// `otlp.buckets`): `default` (when given) and each named layout not empty, finite, at least 0
+/// (histogram values never are below 0) and strictly ascending; each name one a series can
+/// have on `/metrics` without a prefix (`[a-zA-Z_][a-zA-Z0-9_]*`: a path and id never give a
+/// `:`), none twice. Errors name the layout: `options.buckets.nodejs_gc_duration_seconds[2]`.
+pub fn validate_buckets(
+    field: &'static str,
+    default: Option<&[f64]>,
+    named: &[(String, Vec<f64>)],
+) -> Result<(), OptionsError> {
+    if let Some(bounds) = default {
+        validate_bounds(field, field, bounds)?;
+    }
+    for (i, (name, bounds)) in named.iter().enumerate() {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(OptionsError::with_message(
+                field,
+                format!("{field} keys must be `default` or a metric name as /metrics writes it without the prefix ([a-zA-Z_][a-zA-Z0-9_]*), got {name:?}"),
+            ));
         }
-    };
+        if named[..i].iter().any(|(n, _)| n == name) {
+            return Err(OptionsError::with_message(
+                field,
+                format!("{field}.{name} is given twice"),
+            ));
+        }
+        validate_bounds(field, &format!("{field}.{name}"), bounds)?;
+    }
+    Ok(())
+}
+
+/// One layout's bounds, `what` naming it in messages.
+fn validate_bounds(field: &'static str, what: &str, bounds: &[f64]) -> Result<(), OptionsError> {
+    if bounds.is_empty() {
+        return Err(OptionsError::with_message(
+            field,
+            format!("{what} must hold at least one bound, got []"),
+        ));
+    }
+    for (i, &b) in bounds.iter().enumerate() {
+        let bad = |rest: String| {
+            Err(OptionsError::with_message(
+                field,
+                format!("{what}[{i}] {rest}"),
+            ))
+        };
+        if !(b.is_finite() && b >= 0.0) {
+            return bad(format!(
+                "must be a finite number of at least 0 (histogram values are never negative), got {}",
+                js(b)
+            ));
+        }
+        if i > 0 && b <= bounds[i - 1] {
+            return bad(format!(
+                "must be greater than {what}[{}] ({}): bounds ascend, got {}",
+                i - 1,
+                js(bounds[i - 1]),
+                js(b)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The bounds of the histograms named `name` (the series' [`base_name`]): its own layout in
+/// `named`, else `default`, else [`default_buckets`] of `scale_factor`.
+pub fn layout<'a>(
+    default: Option<&'a [f64]>,
+    named: &'a [(String, Vec<f64>)],
+    name: &str,
+    scale_factor: f64,
+) -> Cow<'a, [f64]> {
+    match named.iter().find(|(n, _)| n == name) {
+        Some((_, bounds)) => Cow::Borrowed(bounds),
+        None => match default {
+            Some(bounds) => Cow::Borrowed(bounds),
+            None => Cow::Owned(default_buckets(scale_factor)),
+        },
+    }
+}
+
+/// The `le` label values of `given` (sorted, deduplicated, finite), then `+Inf`.
+pub(super) fn bounds(given: &[f64]) -> Vec<(f64, String)> {
     let mut b: Vec<f64> = given
         .iter()
         .filter(|b| b.is_finite())

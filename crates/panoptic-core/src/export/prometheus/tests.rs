@@ -353,6 +353,179 @@ fn histogram_buckets_and_units_follow_the_scale_factor() {
 }
 
 #[test]
+fn histograms_named_in_named_buckets_take_their_own_layout() {
+    // prom-client's GC buckets for the runtime's histogram, a default for every other one.
+    let options = PrometheusOptions {
+        prefix: "web_".into(),
+        scale_factor: 1000.0,
+        buckets: Some(vec![0.5, 7.0]),
+        named_buckets: vec![
+            (
+                "nodejs_gc_duration_seconds".into(),
+                vec![0.001, 0.01, 0.1, 1.0, 2.0, 5.0],
+            ),
+            // A name no series has changes nothing.
+            ("nobody".into(), vec![3.0]),
+        ],
+        ..PrometheusOptions::default()
+    };
+    let gc = |kind: &str, values: &[f64]| {
+        item(
+            "histogram",
+            &["nodejs"],
+            &format!("gc_duration_seconds{{kind=\"{kind}\"}}"),
+            histogram(Reservoir::Hdr, values),
+        )
+    };
+    let items = [
+        gc("minor", &[0.0004, 0.003, 1.5]),
+        gc("major", &[0.05]),
+        item(
+            "histogram",
+            &["t"],
+            "x",
+            histogram(Reservoir::Hdr, &[0.05, 3.0]),
+        ),
+    ];
+    for format in [TEXT, OM] {
+        let text = render_with(&items, &options, format);
+        let les = |prefix: &str| -> Vec<String> {
+            (text.lines())
+                .filter(|l| l.starts_with(prefix))
+                .map(|l| l.to_string())
+                .collect()
+        };
+        let minor = [
+            ("0.001", 1),
+            ("0.01", 2),
+            ("0.1", 2),
+            ("1.0", 2),
+            ("2.0", 3),
+            ("5.0", 3),
+            ("+Inf", 3),
+        ]
+        .map(|(le, n)| {
+            format!("web_nodejs_gc_duration_seconds_bucket{{kind=\"minor\",le=\"{le}\"}} {n}")
+        });
+        assert_eq!(
+            les("web_nodejs_gc_duration_seconds_bucket{kind=\"minor\""),
+            minor,
+            "{text}"
+        );
+        assert_eq!(
+            les("web_nodejs_gc_duration_seconds_bucket{kind=\"major\"").len(),
+            7
+        );
+        assert_eq!(
+            les("web_t_x_bucket"),
+            [
+                "web_t_x_bucket{le=\"0.5\"} 1",
+                "web_t_x_bucket{le=\"7.0\"} 2",
+                "web_t_x_bucket{le=\"+Inf\"} 2",
+            ],
+            "{text}"
+        );
+    }
+    // Without a default, the other histograms keep the defaults of the scale factor.
+    let options = PrometheusOptions {
+        buckets: None,
+        ..options
+    };
+    let text = render_with(&items, &options, TEXT);
+    assert_eq!(
+        (text.lines())
+            .filter(|l| l.starts_with("web_t_x_bucket"))
+            .count(),
+        14
+    );
+    assert_eq!(
+        (text.lines())
+            .filter(|l| l.starts_with("web_nodejs_gc_duration_seconds_bucket"))
+            .count(),
+        14
+    );
+    // A name starting with a digit is `_9s` without a prefix, `web9s` with prefix `web`.
+    let digit = PrometheusOptions {
+        prefix: "web".into(),
+        named_buckets: vec![("_9s".into(), vec![2.0])],
+        ..PrometheusOptions::default()
+    };
+    let items = [item(
+        "histogram",
+        &[],
+        "9s",
+        histogram(Reservoir::Hdr, &[1.0]),
+    )];
+    let text = render_with(&items, &digit, TEXT);
+    assert!(
+        text.contains("web9s_bucket{le=\"2.0\"} 1\nweb9s_bucket{le=\"+Inf\"} 1\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn named_buckets_are_checked_and_errors_name_the_key() {
+    let check = |named: Vec<(&str, Vec<f64>)>| {
+        let o = PrometheusOptions {
+            named_buckets: named.into_iter().map(|(n, b)| (n.to_string(), b)).collect(),
+            ..PrometheusOptions::default()
+        };
+        validate_options(&o).map_err(|e| (e.field(), e.to_string()))
+    };
+    assert_eq!(
+        check(vec![("a_b", vec![1.0]), ("_c9", vec![0.0, 2.0])]),
+        Ok(())
+    );
+    assert_eq!(
+        check(vec![("nodejs_gc_duration_seconds", vec![0.001, 0.01, 0.01])]),
+        Err((
+            "options.buckets",
+            "options.buckets.nodejs_gc_duration_seconds[2] must be greater than options.buckets.nodejs_gc_duration_seconds[1] (0.01): bounds ascend, got 0.01".into()
+        ))
+    );
+    assert_eq!(
+        check(vec![("x", vec![])]).unwrap_err().1,
+        "options.buckets.x must hold at least one bound, got []"
+    );
+    assert_eq!(
+        check(vec![("x", vec![f64::NAN])]).unwrap_err().1,
+        "options.buckets.x[0] must be a finite number of at least 0 (histogram values are never negative), got NaN"
+    );
+    // Names a series can have on /metrics without a prefix: no `:`, no leading digit.
+    for bad in ["", "a:b", "1a", "http.latency", "é"] {
+        assert_eq!(
+            check(vec![(bad, vec![1.0])]).unwrap_err().1,
+            format!("options.buckets keys must be `default` or a metric name as /metrics writes it without the prefix ([a-zA-Z_][a-zA-Z0-9_]*), got {bad:?}")
+        );
+    }
+    assert_eq!(
+        check(vec![("x", vec![1.0]), ("x", vec![2.0])])
+            .unwrap_err()
+            .1,
+        "options.buckets.x is given twice"
+    );
+    // The layout of a name: its own, else the default, else the scale factor's defaults.
+    let named = vec![("a".to_string(), vec![1.0])];
+    assert_eq!(&*layout(Some(&[2.0]), &named, "a", 1.0), &[1.0]);
+    assert_eq!(&*layout(Some(&[2.0]), &named, "b", 1.0), &[2.0]);
+    assert_eq!(
+        &*layout(None, &named, "b", 1000.0),
+        &default_buckets(1000.0)[..]
+    );
+    // The names /metrics gives series, without the prefix.
+    let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        base_name(&path(&["nodejs"]), "gc_duration_seconds"),
+        "nodejs_gc_duration_seconds"
+    );
+    assert_eq!(
+        base_name(&path(&["http.in"]), "latency-ms"),
+        "http_in_latency_ms"
+    );
+    assert_eq!(base_name(&path(&[]), "9s"), "_9s");
+}
+
+#[test]
 fn histograms_have_cumulative_buckets_and_asked_quantiles() {
     let values: Vec<f64> = (1..=100).map(f64::from).collect();
     let items = [

@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use super::super::Cumulative;
 use super::format::TextFormat;
-use super::names::{escape, push_labels, Group, Kind, Labels};
+use super::names::{base_name, escape, push_labels, Group, Kind, Labels};
 use super::numbers::push_value;
 use crate::snapshot::SeriesKey;
 use crate::stats::histogram::js;
@@ -13,8 +13,10 @@ use crate::stats::histogram::js;
 pub(super) struct Writer<'o> {
     pub(super) out: &'o mut Vec<u8>,
     pub(super) format: TextFormat,
-    /// Bucket bounds and their `le` values (`+Inf` last).
+    /// Bucket bounds and their `le` values (`+Inf` last): of histograms without a layout of
+    /// their own, then of those with one, by name (`PrometheusOptions::named_buckets`).
     pub(super) les: Vec<(f64, String)>,
+    pub(super) named_les: Vec<(String, Vec<(f64, String)>)>,
     pub(super) quantiles: Vec<(f64, String)>,
     pub(super) times: TimeUnit,
 }
@@ -237,7 +239,27 @@ impl Writer<'_> {
     }
 
     pub(super) fn histogram(&mut self, g: &Group, arena: &str, source: &str) {
-        let bounds: Vec<f64> = self.les[..self.les.len() - 1].iter().map(|l| l.0).collect();
+        // The group's own layout when it has one (taken for the writing, put back after). Its
+        // name without the prefix ends the group's name (but for the `_` a leading digit gets):
+        // only a layout whose name passes that test costs the group's base name.
+        let mut base: Option<String> = None;
+        let own = self.named_les.iter().position(|(name, _)| {
+            g.name.ends_with(name.strip_prefix('_').unwrap_or(name))
+                && *base.get_or_insert_with(|| base_name(&g.key.path, g.bare)) == *name
+        });
+        let les = match own {
+            Some(i) => std::mem::take(&mut self.named_les[i].1),
+            None => std::mem::take(&mut self.les),
+        };
+        self.histogram_with(g, arena, source, &les);
+        match own {
+            Some(i) => self.named_les[i].1 = les,
+            None => self.les = les,
+        }
+    }
+
+    fn histogram_with(&mut self, g: &Group, arena: &str, source: &str, les: &[(f64, String)]) {
+        let bounds: Vec<f64> = les[..les.len() - 1].iter().map(|l| l.0).collect();
         let reservoir = match g.members.first().map(|m| m.value) {
             Some(Cumulative::Histogram(d)) => d.options().reservoir(),
             _ => Default::default(),
@@ -260,7 +282,7 @@ impl Writer<'_> {
             };
             let labels = m.labels(arena);
             let counts = d.count_at_most(&bounds);
-            for (i, (_, le)) in self.les.iter().enumerate() {
+            for (i, (_, le)) in les.iter().enumerate() {
                 let c = counts.get(i).copied().unwrap_or(d.count());
                 sample(
                     self.out,

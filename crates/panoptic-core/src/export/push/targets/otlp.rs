@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::{Batch, Limits, Request, Target};
 use crate::export::gzip;
 use crate::export::otlp::{self, Deltas, Encoding, Protocol, Starts, Temporality};
+use crate::export::prometheus;
 use crate::export::push::options::{check_headers, check_url, quote, range_error};
 use crate::export::push::{PushError, Pusher, QueueOptions, QueueSpec};
 use crate::export::{Delivery, Store};
@@ -69,6 +70,9 @@ pub struct OtlpSpec {
     pub compression: Option<String>,
     pub every: Option<f64>,
     pub prefix: Option<String>,
+    /// Explicit buckets' bounds (as `serve()`'s `buckets` array) and layouts by metric name.
+    pub buckets: Option<Vec<f64>>,
+    pub named_buckets: Vec<(String, Vec<f64>)>,
     pub per_process: Option<bool>,
     pub queue: QueueSpec,
 }
@@ -118,6 +122,8 @@ impl OtlpOptions {
                 protocol,
                 temporality,
                 prefix: spec.prefix.unwrap_or_default(),
+                buckets: spec.buckets,
+                named_buckets: spec.named_buckets,
                 per_process: spec.per_process.unwrap_or(false),
                 batch_points: queue.batch_points,
                 ..Encoding::default()
@@ -129,7 +135,7 @@ impl OtlpOptions {
     }
 
     /// Validates: an `http://` URL with a host (a query is kept), header names and values HTTP
-    /// takes (not those the pusher sets), the queue.
+    /// takes (not those the pusher sets), the bucket layouts (as `serve()`'s), the queue.
     pub fn check(&self) -> Result<(), PushError> {
         check_url(
             OPTION,
@@ -138,6 +144,14 @@ impl OtlpOptions {
             true,
         )?;
         check_headers(OPTION, &self.headers, &OWN_HEADERS)?;
+        let encoding = &self.encoding;
+        let buckets = encoding.buckets.as_deref();
+        prometheus::validate_buckets("otlp.buckets", buckets, &encoding.named_buckets).map_err(
+            |e| PushError::Range {
+                field: e.field().to_string(),
+                message: e.to_string(),
+            },
+        )?;
         self.queue.check(OPTION)
     }
 }
@@ -320,6 +334,22 @@ mod tests {
         let headers = Otlp::new(&o).unwrap().request().headers;
         assert!(headers.contains(&("Content-Encoding".into(), "gzip".into())));
         assert!(message(spec(|s| s.queue.batch_points = Some(0.5))).starts_with("otlp.batchPoints"));
+        // Bucket layouts as serve() takes them, errors naming the key.
+        let o = spec(|s| {
+            s.buckets = Some(vec![1.0, 10.0]);
+            s.named_buckets = vec![("nodejs_gc_duration_seconds".into(), vec![0.001, 5.0])];
+        })
+        .unwrap();
+        assert_eq!(o.encoding.buckets, Some(vec![1.0, 10.0]));
+        assert_eq!(o.encoding.named_buckets.len(), 1);
+        assert_eq!(
+            message(spec(|s| s.buckets = Some(vec![-1.0]))),
+            "otlp.buckets[0] must be a finite number of at least 0 (histogram values are never negative), got -1"
+        );
+        assert_eq!(
+            message(spec(|s| s.named_buckets = vec![("a.b".into(), vec![1.0])])),
+            "otlp.buckets keys must be `default` or a metric name as /metrics writes it without the prefix ([a-zA-Z_][a-zA-Z0-9_]*), got \"a.b\""
+        );
     }
 
     #[test]

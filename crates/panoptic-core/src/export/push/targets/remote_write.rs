@@ -133,6 +133,8 @@ pub struct RemoteWriteSpec {
     pub every: Option<f64>,
     pub prefix: Option<String>,
     pub buckets: Option<Vec<f64>>,
+    /// Layouts by metric name (`buckets` given as an object).
+    pub named_buckets: Vec<(String, Vec<f64>)>,
     pub per_process: Option<bool>,
     pub labels: Vec<(String, String)>,
     pub queue: QueueSpec,
@@ -167,6 +169,7 @@ impl RemoteWriteOptions {
             prometheus: PrometheusOptions {
                 prefix: spec.prefix.unwrap_or_default(),
                 buckets: spec.buckets,
+                named_buckets: spec.named_buckets,
                 ..PrometheusOptions::default()
             },
             per_process: spec.per_process.unwrap_or(false),

@@ -207,7 +207,7 @@ fn options_are_read_and_bad_ones_name_the_field() {
         other => panic!("{other:?}"),
     };
     type Case = (fn(&mut RemoteWriteSpec), &'static str, &'static str);
-    let cases: [Case; 9] = [
+    let cases: [Case; 10] = [
         (|s| s.url = None, "remoteWrite.url", "remoteWrite.url must be an http:// URL, got \"\""),
         (
             |s| s.url = Some("http://u:p@h/w".into()),
@@ -238,6 +238,11 @@ fn options_are_read_and_bad_ones_name_the_field() {
             |s| s.prefix = Some("1x".into()),
             "remoteWrite.prefix",
             "remoteWrite.prefix must be empty or start a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got \"1x\"",
+        ),
+        (
+            |s| s.named_buckets = vec![("gc".into(), vec![2.0, 1.0])],
+            "remoteWrite.buckets",
+            "remoteWrite.buckets.gc[1] must be greater than remoteWrite.buckets.gc[0] (2): bounds ascend, got 1",
         ),
         (
             |s| s.labels = vec![("le".into(), "1".into())],
