@@ -40,8 +40,10 @@ function thread(body) {
 
 test('a thread on the same grid merges whatever its startTime; one on another grid is counted and warned about once', { timeout: 60000 }, async (t) => {
   const interval = 200;
-  // The host counts its intervals from a boundary of its own, the threads from the epoch.
-  const p = new Panopticon({ name: 'grid', interval, startTime: Date.now() - (Date.now() % interval) });
+  // The host counts its intervals from a boundary of its own, the threads from the epoch. One
+  // reading of the clock: two could straddle a millisecond and put the host 1 ms off the grid.
+  const now = Date.now();
+  const p = new Panopticon({ name: 'grid', interval, startTime: now - (now % interval) });
   const warnings = [];
   p.on('warning', (w) => warnings.push(w));
   t.after(() => p.stop());
@@ -67,7 +69,8 @@ test('a thread on the same grid merges whatever its startTime; one on another gr
 
 test('cluster workers: another interval is mismatched, another name unmatched, a startTime a whole number of intervals away matches', { timeout: 60000 }, async (t) => {
   const interval = 200;
-  const start = Date.now() - (Date.now() % interval) - 50 * interval;
+  const now = Date.now();
+  const start = now - (now % interval) - 50 * interval;
   const p = new Panopticon({ name: 'web', interval, startTime: start });
   cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'cluster-worker.js'), silent: true });
   const fork = (env) => cluster.fork({ INTERVAL: interval, HITS: 1, NAME: 'web', START: 0, ...env });
