@@ -273,12 +273,13 @@ class Collector {
   }
 
   /**
-   * Whether `method`'s series are compact (lib/lookup.js): counters, and distributions unless
-   * `persist` (which reports every defined series: a distribution is defined on its first valid
-   * value, and a compact one is defined when its key is first resolved).
+   * Whether `method`'s series are compact (lib/lookup.js): counters and distributions, unless
+   * `persist`, which reports every defined series in every interval: a compact series is defined
+   * when its key is first resolved (a handle bound and not used yet, a first value dropped),
+   * another on its first datum, so only the latter reports exactly what was recorded.
    */
   isCompact(method) {
-    return method.recordAt !== undefined && (method.kind === SeriesKind.Counter || !this.persist);
+    return method.recordAt !== undefined && !this.persist;
   }
 
   /** Defines compact series `name` of `method` at path node `node`: its engine id. */

@@ -21,7 +21,7 @@
 // each call with it resolves again, and counts one value in meta.overflowed.
 //
 // Compact series: the methods whose numbers live in native memory or in the collector's arrays
-// (inc; sample, timedSample and histogram without persist: Collector#isCompact) keep no object
+// (inc, sample, timedSample and histogram, without persist: Collector#isCompact) keep no object
 // per series. Their trie holds the series' engine id, a small integer (a Smi, no allocation),
 // defined in the engine when the key is first resolved; the logger methods hand it to the
 // method's `recordAt`. A bind() handle of such a series gets a state object of its own
@@ -29,7 +29,7 @@
 // registered loggers) keep a state object per series in the trie, as the recorders need.
 //
 // Expiry (docs/api.md, "Expiry"): the collector hands `forget` the states of expired series and
-// `forgetCompact` the engine ids of expired compact ones; they leave the trie (every key they
+// the engine ids of expired compact ones; they leave the trie (every key they
 // were cached under), the limits' counts and the overflow set, and a path node left without
 // series or children leaves its parent, so a trie holds only what lives. A bind() handle of an
 // expired compact series keeps its key: its next record places it again (`revive`).

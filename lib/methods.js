@@ -25,7 +25,11 @@
 // - set and registered loggers: plain JS state, handed over as JSON when the interval closes
 //   (they compare the clock with the collector's interval, and are listed when touched);
 // - gauge: registers a function the collector calls when each interval closes.
-// A series is defined in the engine on its first datum, so a dropped point creates nothing.
+// A series is defined in the engine on its first datum, so a dropped point creates nothing;
+// except a compact series (inc, sample, timedSample, histogram without persist: lib/lookup.js),
+// which is defined when its key is first resolved and has no state object: its recorder
+// `recordAt(c, method, eid, value)` takes the engine id (see recordIncAt). Without persist a
+// series defined and never written is not reported, and expires.
 
 const { clockCells, PAGE_SHIFT, PAGE_MASK, SeriesKind } = require('./native');
 const { describe } = require('./args');
