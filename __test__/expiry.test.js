@@ -148,6 +148,31 @@ test('a storm of new paths, ids, tag sets and dropped handles leaves nothing in 
   assert.equal(p.seriesStats().lookup, 1);
 });
 
+test('a handle brings its own series back even when the instance is at maxSeries', { timeout: 30000 }, async (t) => {
+  const interval = 100;
+  const p = new Panopticon({ interval, expireAfter: 1, maxSeries: 2 });
+  t.after(() => p.stop());
+  p.on('warning', () => {});
+  const handle = p.bind('inc', ['h'], 'kept');
+  p.once('newInterval', () => handle(1));
+  await deliveryWhere(p, (d) => d.data.master.h !== undefined);
+  await deliveriesUntil(p, () => p.seriesStats().engine === 0, 30 * interval + 10000, 'expired');
+  // Two other series fill the instance; the handle's series comes back beside them, not into
+  // the overflow series (whose values the handle would not count in meta.overflowed).
+  let round = 0;
+  p.on('newInterval', () => {
+    round += 1;
+    p.inc(['o'], 'a');
+    p.inc(['o'], 'b');
+    if (round === 2) handle(7);
+  });
+  const back = await deliveryWhere(p, (d) => d.data.master.h !== undefined);
+  assert.equal(back.data.master.h.kept.value.val, 7 / interval);
+  assert.equal(back.meta.overflowed, 0);
+  assert.equal(back.data.master.panoptic, undefined, 'nothing in an overflow series');
+  assert.deepEqual(p.seriesStats().lookup, 3);
+});
+
 test('a registered gauge lives; a gaugeSet field the function stops giving expires, and comes back', { timeout: 30000 }, async (t) => {
   const interval = 100;
   const p = new Panopticon({ interval, expireAfter: 1 });

@@ -80,7 +80,7 @@ function resolve(c, method, path, id, tags, count) {
   const name = tags === undefined ? id : taggedId(id, tags);
   const keys = checkKey(path, name);
   const text = String(name);
-  const found = place(c, method, keys, text, String(id), tags !== undefined, count);
+  const found = place(c, method, keys, text, String(id), tags !== undefined, count, false);
   if (found.overflow) return found.s;
   const { node, s } = found;
   // Cache the key as given too, so that the next walk hits.
@@ -100,15 +100,15 @@ function resolve(c, method, path, id, tags, count) {
 
 /**
  * Where series `name` (id `bareId`, tagged or not) of `method` at path `keys` (strings) is, made
- * if it is new and within the limits: `{ node, s }`; past a limit, `{ overflow: true, s }` with
- * the overflow series, and nothing made for the key. (Resolve, and a bind() handle coming back.)
+ * if it is new and within the limits (or `always`): `{ node, s }`; past a limit, `{ overflow:
+ * true, s }` with the overflow series, and nothing made for the key.
  */
-function place(c, method, keys, name, bareId, tagged, count) {
+function place(c, method, keys, name, bareId, tagged, count, always) {
   // Where the series would be, without making anything yet: an overflowing key makes nothing.
   let node = c.tries[method.index];
   for (let i = 0; i < keys.length && node !== undefined; i++) node = child(node, keys[i]);
   let s = node === undefined ? undefined : stateOf(node, name);
-  if (s === undefined) {
+  if (s === undefined && !always) {
     if (tagged && node !== undefined && tagSets(node, bareId) >= c.maxTagSets) {
       const overflowName = taggedId(bareId, { overflow: 'true' });
       let o = stateOf(node, overflowName);
@@ -121,6 +121,8 @@ function place(c, method, keys, name, bareId, tagged, count) {
     if (c.seriesCount >= c.maxSeries) {
       return { overflow: true, s: c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries') };
     }
+  }
+  if (s === undefined) {
     node = pathNode(c, method, keys);
     s = make(c, method, node, name);
     if (tagged) countTagSet(node, bareId);
@@ -138,14 +140,14 @@ function make(c, method, node, name) {
 
 /**
  * The engine id a bind() handle's state `s` of a compact series records into after its series
- * expired: its key placed again (a series recorded under it since is the same series), or an
- * overflow series past a limit (the handle's values are then counted in meta.overflowed).
+ * expired: its key placed again (a series recorded under it since is the same series), past the
+ * limits if need be. The handle was bound within them, and brings back its own series, as
+ * documented: an overflow series instead would take values the handle does not count in
+ * meta.overflowed (its closure was made for its own series). Handles are few: the program makes
+ * each, while the limits guard against keys made of request data.
  */
 function revive(c, s) {
-  const tagged = s.bare !== s.id;
-  const found = place(c, s.method, s.path, s.id, s.bare, tagged, false);
-  if (found.overflow) c.countOverflow();
-  return found.s;
+  return place(c, s.method, s.path, s.id, s.bare, s.bare !== s.id, false, true).s;
 }
 
 /** The path node at `keys` (strings) in `method`'s trie, made where missing. */
