@@ -153,11 +153,11 @@ function revive(c, s) {
 /** The path node at `keys` (strings) in `method`'s trie, made where missing. */
 function pathNode(c, method, keys) {
   let node = c.tries[method.index];
-  if (node === undefined) node = c.tries[method.index] = new PathNode([], null, NONE);
+  if (node === undefined) node = c.tries[method.index] = new PathNode([], null);
   for (let i = 0; i < keys.length; i++) {
     let next = child(node, keys[i]);
     if (next === undefined) {
-      next = new PathNode(node.keys.concat(keys[i]), node, keys[i]);
+      next = new PathNode(node.keys.concat(keys[i]), node);
       addChild(node, keys[i], next);
     }
     node = next;
@@ -196,10 +196,9 @@ const NONE = '';
 
 /** A node of a method's trie: a path and its series. */
 class PathNode {
-  constructor(keys, parent, element) {
+  constructor(keys, parent) {
     this.keys = keys; // the path, as strings (shared by the states of its series)
-    this.parent = parent; // the node above (null: the root), which holds this one under `element`
-    this.element = element;
+    this.parent = parent; // the node above (null: the root), which holds this one under keys' last
     this.key = NONE; // a path element under this node and its node (see above)
     this.next = undefined;
     this.children = null; // path element (as given, and as a string) -> PathNode
@@ -407,7 +406,7 @@ function prunePath(node) {
   while (node.parent !== null && node.state === undefined && node.ids === null && node.tags === null &&
     node.next === undefined && node.children === null && node.tagSets === null) {
     const parent = node.parent;
-    const element = node.element;
+    const element = node.keys[node.keys.length - 1];
     if (parent.next === node) {
       parent.key = NONE;
       parent.next = undefined;
