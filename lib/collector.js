@@ -70,15 +70,18 @@ class Collector {
     this.bound = new Map(); // series state -> its bind() closure (series with a state in the trie)
     this.byId = []; // engine series id -> its state, while defined (see expire)
     // Compact series (lib/lookup.js), by engine id while defined: the path node and name they
-    // are found under, where the engine keeps them (a counter's first slot, else the id), and a
-    // counter's count and total since the interval began (see close). Dense arrays of small
-    // integers and numbers: no object per series.
+    // are found under (the name, or the state of the series' bind() handle, whose `id` it is),
+    // where the engine keeps them (a counter's first slot, else the id), and a counter's count and
+    // total since the interval began (see close). Dense arrays of small integers and numbers: no
+    // object per series.
     this.nodes = [];
     this.names = [];
     this.refs = [];
     this.counts = [];
     this.totals = [];
-    this.handles = new Map(); // engine id of a compact series -> its bind() handles' states
+    // Engine id -> more handle states of that series (rare: old handles that came back, see
+    // attach).
+    this.handles = new Map();
     // Where inc keeps its numbers between records. Plain JS fields (false) cost a fraction of a
     // typed-array slot; the collector writes them into the engine's counter page when it closes
     // the interval, the only time the engine reads the page: exact, since a field only ever holds
@@ -303,9 +306,15 @@ class Collector {
     return id;
   }
 
+  /** The name of compact series `eid`. */
+  nameOf(eid) {
+    const name = this.names[eid];
+    return typeof name === 'string' ? name : name.id;
+  }
+
   /** A state standing for compact series `eid` of `method` in a warning (the slow path only). */
   stateAt(method, eid) {
-    return { method, path: this.nodes[eid].keys, id: this.names[eid] };
+    return { method, path: this.nodes[eid].keys, id: this.nameOf(eid) };
   }
 
   /**
@@ -322,13 +331,20 @@ class Collector {
     this.attach(s, revive(this, s));
   }
 
-  /** Handle state `s` records into compact series `eid` from now on. */
+  /**
+   * Handle state `s` records into compact series `eid` from now on: listed in `names` in place of
+   * the name (a handle costs no more than its state), or, when the series has a handle already
+   * (an old handle whose series expired came back to a key bound again since), in `handles`.
+   */
   attach(s, eid) {
-    s.eid = eid;
     s.ref = this.refs[eid];
-    const list = this.handles.get(eid);
-    if (list === undefined) this.handles.set(eid, [s]);
-    else list.push(s);
+    if (typeof this.names[eid] === 'string') {
+      this.names[eid] = s;
+      return;
+    }
+    const more = this.handles.get(eid);
+    if (more === undefined) this.handles.set(eid, [s]);
+    else more.push(s);
   }
 
   defineSeries(series) {
@@ -415,9 +431,8 @@ class Collector {
    * so a handle the program dropped leaves nothing behind, and one it keeps stays valid.
    */
   bindCompact(method, eid, id, tags) {
-    const list = this.handles.get(eid);
-    if (list !== undefined) return list[0].bound;
     const name = this.names[eid];
+    if (typeof name !== 'string') return name.bound;
     const s = method.state(method, this.nodes[eid].keys, name);
     // What the name was made from, to count its tag set again when it comes back (revive).
     const bare = String(id);
@@ -543,15 +558,14 @@ class Collector {
     const compact = [];
     let js = false;
     for (let i = 0; i < ids.length; i++) {
-      const handles = this.handles.get(ids[i]);
-      if (handles !== undefined) {
-        this.handles.delete(ids[i]);
-        for (const h of handles) {
-          h.ref = -1;
-          h.eid = -1;
-        }
-      }
       if (this.nodes[ids[i]] !== undefined) {
+        const handle = this.names[ids[i]];
+        if (typeof handle !== 'string') handle.ref = -1;
+        const more = this.handles.get(ids[i]);
+        if (more !== undefined) {
+          this.handles.delete(ids[i]);
+          for (const h of more) h.ref = -1;
+        }
         compact.push(ids[i]);
         continue;
       }

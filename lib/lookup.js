@@ -360,7 +360,7 @@ function forget(c, states, ids) {
   const goneIds = new Set();
   for (const eid of ids) {
     const node = c.nodes[eid];
-    const name = c.names[eid];
+    const name = c.nameOf(eid);
     if (stateOf(node, name) !== eid) continue;
     goneIds.add(eid);
     drop(c, node, name, eid, swept, emptied);

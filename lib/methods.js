@@ -49,15 +49,14 @@ function hrtimeToMs(dt, scaleFactor) {
 // entered (NaN: none; see Collector#enter).
 
 // A compact series (lib/lookup.js) has no state in the trie: these are its bind() handles' (and,
-// without compact series, every series'), where `eid` is the engine id of the series the handle
-// records into (-1: none, its series expired) and `bare` the id its name was made from (see
-// Collector#bindCompact).
+// without compact series, every series'), where `bare` is the id a handle's name was made from
+// and `bound` the handle (see Collector#bindCompact).
 function counterState(method, path, id) {
-  return { method, path, id, ref: -1, cur: NaN, count: 0, total: 0, eid: -1, bare: id, bound: null };
+  return { method, path, id, ref: -1, cur: NaN, count: 0, total: 0, bare: id, bound: null };
 }
 
 function seriesState(method, path, id) {
-  return { method, path, id, ref: -1, cur: NaN, eid: -1, bare: id, bound: null };
+  return { method, path, id, ref: -1, cur: NaN, bare: id, bound: null };
 }
 
 function jsState(method, path, id) {
