@@ -80,9 +80,9 @@ function resolve(c, method, path, id, tags, count) {
   const name = tags === undefined ? id : taggedId(id, tags);
   const keys = checkKey(path, name);
   const text = String(name);
-  const found = place(c, method, keys, text, String(id), tags !== undefined, count, false);
-  if (found.overflow) return found.s;
-  const { node, s } = found;
+  const s = place(c, method, keys, text, String(id), tags !== undefined, count, false);
+  const node = placed;
+  if (node === null) return s;
   // Cache the key as given too, so that the next walk hits.
   let given = c.tries[method.index];
   for (let i = 0; i < keys.length; i++) {
@@ -98,12 +98,17 @@ function resolve(c, method, path, id, tags, count) {
   return s;
 }
 
+// The path node `place` put its series under (null: it gave an overflow series). A variable
+// rather than a returned pair: a storm of new keys makes no garbage object per key here.
+let placed = null;
+
 /**
- * Where series `name` (id `bareId`, tagged or not) of `method` at path `keys` (strings) is, made
- * if it is new and within the limits (or `always`): `{ node, s }`; past a limit, `{ overflow:
- * true, s }` with the overflow series, and nothing made for the key.
+ * Series `name` (id `bareId`, tagged or not) of `method` at path `keys` (strings), made if it is
+ * new and within the limits (or `always`), its node in `placed`; past a limit, the overflow
+ * series, nothing made for the key, and `placed` null.
  */
 function place(c, method, keys, name, bareId, tagged, count, always) {
+  placed = null;
   // Where the series would be, without making anything yet: an overflowing key makes nothing.
   let node = c.tries[method.index];
   for (let i = 0; i < keys.length && node !== undefined; i++) node = child(node, keys[i]);
@@ -113,13 +118,13 @@ function place(c, method, keys, name, bareId, tagged, count, always) {
       const overflowName = taggedId(bareId, { overflow: 'true' });
       let o = stateOf(node, overflowName);
       if (o === undefined) {
-        if (c.seriesCount >= c.maxSeries) return { overflow: true, s: c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries') };
+        if (c.seriesCount >= c.maxSeries) return overflowed(c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries'));
         o = make(c, method, node, overflowName);
       }
-      return { overflow: true, s: c.overflow(o, count, method, keys, bareId, 'maxTagSets') };
+      return overflowed(c.overflow(o, count, method, keys, bareId, 'maxTagSets'));
     }
     if (c.seriesCount >= c.maxSeries) {
-      return { overflow: true, s: c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries') };
+      return overflowed(c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries'));
     }
   }
   if (s === undefined) {
@@ -127,7 +132,17 @@ function place(c, method, keys, name, bareId, tagged, count, always) {
     s = make(c, method, node, name);
     if (tagged) countTagSet(node, bareId);
   }
-  return { node, s };
+  placed = node;
+  return s;
+}
+
+/**
+ * `place`'s answer past a limit: overflow series `s`, `placed` null (set after Collector#overflow,
+ * whose 'warning' listener may record, and so place, before it returns).
+ */
+function overflowed(s) {
+  placed = null;
+  return s;
 }
 
 /** A new series `name` of `method` at path node `node`: its engine id if compact, else its state. */
@@ -147,7 +162,7 @@ function make(c, method, node, name) {
  * each, while the limits guard against keys made of request data.
  */
 function revive(c, s) {
-  return place(c, s.method, s.path, s.id, s.bare, s.bare !== s.id, false, true).s;
+  return place(c, s.method, s.path, s.id, s.bare, s.bare !== s.id, false, true);
 }
 
 /** The path node at `keys` (strings) in `method`'s trie, made where missing. */
