@@ -82,7 +82,7 @@ Panopticon.prototype.bind = function bind(method, path, id, tags) {
     throw new TypeError(`method must be the name of a registered logger method (${[...byName.keys()].join(', ')}), got ${describe(method)}`);
   }
   const c = this[COLLECTOR];
-  return c.bind(m, lookupForBind(c, m, path, id, tags));
+  return c.bind(m, lookupForBind(c, m, path, id, tags), id, tags);
 };
 
 /**
@@ -153,7 +153,10 @@ function find(c, method, path, id, tags) {
 function install(method) {
   Panopticon.prototype[method.name] = function record(path, id, value, tags) {
     const c = this[COLLECTOR];
-    method.record(c, find(c, method, path, id, tags), value);
+    const s = find(c, method, path, id, tags);
+    // A compact series is its engine id (lib/lookup.js).
+    if (typeof s === 'number') method.recordAt(c, method, s, value);
+    else method.record(c, s, value);
   };
   installOnScopes(method.name);
 }
@@ -172,15 +175,21 @@ const METER = byName.get('meter');
 Object.assign(Panopticon.prototype, {
   sample(path, id, value, tags) {
     const c = this[COLLECTOR];
-    SAMPLE.record(c, find(c, SAMPLE, path, id, tags), value);
+    const s = find(c, SAMPLE, path, id, tags);
+    if (typeof s === 'number') SAMPLE.recordAt(c, SAMPLE, s, value);
+    else SAMPLE.record(c, s, value);
   },
   timedSample(path, id, dt, tags) {
     const c = this[COLLECTOR];
-    TIMED_SAMPLE.record(c, find(c, TIMED_SAMPLE, path, id, tags), dt);
+    const s = find(c, TIMED_SAMPLE, path, id, tags);
+    if (typeof s === 'number') TIMED_SAMPLE.recordAt(c, TIMED_SAMPLE, s, dt);
+    else TIMED_SAMPLE.record(c, s, dt);
   },
   inc(path, id, n, tags) {
     const c = this[COLLECTOR];
-    INC.record(c, find(c, INC, path, id, tags), n);
+    const s = find(c, INC, path, id, tags);
+    if (typeof s === 'number') INC.recordAt(c, INC, s, n);
+    else INC.record(c, s, n);
   },
   set(path, id, value, tags) {
     const c = this[COLLECTOR];
@@ -192,7 +201,9 @@ Object.assign(Panopticon.prototype, {
   },
   histogram(path, id, value, tags) {
     const c = this[COLLECTOR];
-    HISTOGRAM.record(c, find(c, HISTOGRAM, path, id, tags), value);
+    const s = find(c, HISTOGRAM, path, id, tags);
+    if (typeof s === 'number') HISTOGRAM.recordAt(c, HISTOGRAM, s, value);
+    else HISTOGRAM.record(c, s, value);
   },
   rate(path, id, cumulative, tags) {
     const c = this[COLLECTOR];

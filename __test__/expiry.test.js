@@ -68,7 +68,8 @@ test('idle series leave the engine, the lookups and /metrics; a bind() handle br
   recording = false;
   // Two intervals without data, then the close that frees them (and the delivery after it).
   await deliveriesUntil(p, () => p.seriesStats().engine === 1, 20 * interval + 5000, 'expired in the engine');
-  assert.deepEqual(p.seriesStats(), { engine: 1, lookup: 3, registry: 1 }, 'the handles keep their states');
+  // The handles' states left the lookups with their series (a dropped handle leaves nothing).
+  assert.deepEqual(p.seriesStats(), { engine: 1, lookup: 1, registry: 1 }, 'the handles keep nothing in the lookups');
   // The exports drop them with the delivery that expires them in the registry.
   await exported();
   const metrics = await get(`${served.url}metrics`);
@@ -94,6 +95,82 @@ test('idle series leave the engine, the lookups and /metrics; a bind() handle br
   p.once('newInterval', () => p.inc(['a'], 'free', 4, { user: 'u1' }));
   const again = await deliveryWhere(p, (d) => d.data.master.a['free{user="u1"}'] !== undefined);
   assert.equal(again.data.master.a['free{user="u1"}'].value.val, 4 / interval);
+});
+
+/** The collector behind `p` (as timing.test.js reaches it): to see what its lookups hold. */
+function collectorOf(p) {
+  return p[Object.getOwnPropertySymbols(p).find((s) => s.description === 'panoptic.collector')];
+}
+
+/** How many path nodes, series and tag tries the lookup tries of collector `c` hold. */
+function trieSize(c) {
+  let size = 0;
+  const visit = (node) => {
+    size += 1 + (node.ids === null ? (node.state === undefined ? 0 : 1) : node.ids.size) + (node.tags === null ? 0 : 1);
+    if (node.children !== null) for (const next of new Set(node.children.values())) visit(next);
+    else if (node.next !== undefined) visit(node.next);
+  };
+  for (const root of c.tries) if (root !== undefined) visit(root);
+  return size;
+}
+
+test('a storm of new paths, ids, tag sets and dropped handles leaves nothing in the lookups once expired; a kept handle still records', { timeout: 30000 }, async (t) => {
+  const interval = 100;
+  const p = new Panopticon({ interval, expireAfter: 1 });
+  t.after(() => p.stop());
+  const c = collectorOf(p);
+  const kept = p.bind('inc', ['kept', 0], 'k');
+  let round = 0;
+  p.on('newInterval', () => {
+    round += 1;
+    if (round > 3) return;
+    for (let i = 0; i < 50; i++) {
+      p.inc(['storm', `r${round}-${i}`], 'n', 1);
+      p.inc(['storm', i], round, 2);
+      p.histogram(['storm', `r${round}-${i}`], 'h', 1, { k: String(i) });
+      p.bind('sample', ['dropped', round, i], 'x')(1);
+    }
+    kept(1);
+  });
+  await deliveriesUntil(p, () => round > 3 && p.seriesStats().engine === 0, 30 * interval + 10000, 'everything expired');
+  assert.deepEqual(p.seriesStats(), { engine: 0, lookup: 0, registry: 0 });
+  assert.equal(trieSize(c), c.tries.filter((root) => root !== undefined).length, 'no path node, series or tag trie is left');
+  for (const root of c.tries) {
+    if (root === undefined) continue;
+    assert.deepEqual([root.children, root.next, root.ids, root.state, root.tags], [null, undefined, null, undefined, null]);
+  }
+  assert.equal(c.handles.size, 0, 'no handle state is listed');
+  assert.ok(c.nodes.every((n) => n === undefined) && c.names.every((n) => n === undefined), 'the compact arrays hold nothing');
+  // The kept handle brings its series back (a new path node), with fresh state.
+  p.once('newInterval', () => kept(5));
+  const back = await deliveryWhere(p, (d) => d.data.master.kept !== undefined);
+  assert.deepEqual(back.data.master.kept[0].k.value.val, 5 / interval);
+  assert.equal(p.seriesStats().lookup, 1);
+});
+
+test('a handle brings its own series back even when the instance is at maxSeries', { timeout: 30000 }, async (t) => {
+  const interval = 100;
+  const p = new Panopticon({ interval, expireAfter: 1, maxSeries: 2 });
+  t.after(() => p.stop());
+  p.on('warning', () => {});
+  const handle = p.bind('inc', ['h'], 'kept');
+  p.once('newInterval', () => handle(1));
+  await deliveryWhere(p, (d) => d.data.master.h !== undefined);
+  await deliveriesUntil(p, () => p.seriesStats().engine === 0, 30 * interval + 10000, 'expired');
+  // Two other series fill the instance; the handle's series comes back beside them, not into
+  // the overflow series (whose values the handle would not count in meta.overflowed).
+  let round = 0;
+  p.on('newInterval', () => {
+    round += 1;
+    p.inc(['o'], 'a');
+    p.inc(['o'], 'b');
+    if (round === 2) handle(7);
+  });
+  const back = await deliveryWhere(p, (d) => d.data.master.h !== undefined);
+  assert.equal(back.data.master.h.kept.value.val, 7 / interval);
+  assert.equal(back.meta.overflowed, 0);
+  assert.equal(back.data.master.panoptic, undefined, 'nothing in an overflow series');
+  assert.deepEqual(p.seriesStats().lookup, 3);
 });
 
 test('a registered gauge lives; a gaugeSet field the function stops giving expires, and comes back', { timeout: 30000 }, async (t) => {
@@ -173,7 +250,7 @@ test('across a cluster: an idle series leaves the worker, the master, /metrics a
   worker.send('pause');
   // The worker expires them, tells the master, which frees them and the exports with them.
   await deliveriesUntil(p, () => p.seriesStats().registry === 1, 30 * interval + 10000, 'freed on the master');
-  assert.deepEqual(await stats(), { engine: 1, lookup: 2, registry: null }, 'the handle keeps its state');
+  assert.deepEqual(await stats(), { engine: 1, lookup: 1, registry: null }, 'the handle keeps nothing in the lookups');
   await exported();
   const metrics = await get(`${served.url}metrics`);
   assert.match(metrics, /^w_steady_total \d+$/m);

@@ -20,10 +20,19 @@
 // over a metric stays exact. A key that overflows is not cached (the trie would grow with it):
 // each call with it resolves again, and counts one value in meta.overflowed.
 //
-// Expiry (docs/api.md, "Expiry"): the collector hands `forget` the states of expired series that
-// no bind() handle holds; they leave the trie (every key they were cached under), the limits'
-// counts and the overflow set, so a trie holds only what lives. Path nodes stay (paths are few
-// next to ids and tag sets).
+// Compact series: the methods whose numbers live in native memory or in the collector's arrays
+// (inc, sample, timedSample and histogram, without persist: Collector#isCompact) keep no object
+// per series. Their trie holds the series' engine id, a small integer (a Smi, no allocation),
+// defined in the engine when the key is first resolved; the logger methods hand it to the
+// method's `recordAt`. A bind() handle of such a series gets a state object of its own
+// (Collector#bindCompact), which the trie never holds. Other methods (set, gauge, meter, rate,
+// registered loggers) keep a state object per series in the trie, as the recorders need.
+//
+// Expiry (docs/api.md, "Expiry"): the collector hands `forget` the states of expired series and
+// the engine ids of expired compact ones; they leave the trie (every key they
+// were cached under), the limits' counts and the overflow set, and a path node left without
+// series or children leaves its parent, so a trie holds only what lives. A bind() handle of an
+// expired compact series keeps its key: its next record places it again (`revive`).
 
 const { checkKey, taggedId } = require('./args');
 
@@ -61,41 +70,19 @@ function lookupForBind(c, method, path, id, tags) {
 }
 
 /**
- * The state of a series, made by `method.state` on first use: checks the key (throws as
- * checkKey and taggedId do) and caches it as given; past a limit, an overflow series (counted
- * in meta.overflowed when `count`). What the lookups call on a miss.
+ * The state of a series (a compact series' engine id, or the state object `method.state` makes)
+ * on first use: checks the key (throws as checkKey and taggedId do) and caches it as given; past
+ * a limit, an overflow series (counted in meta.overflowed when `count`). What the lookups call on
+ * a miss.
  */
 function resolve(c, method, path, id, tags, count) {
   // As before tags existed: the series name first (tags checked), then the path and id.
   const name = tags === undefined ? id : taggedId(id, tags);
   const keys = checkKey(path, name);
   const text = String(name);
-  // Where the series would be, without making anything yet: an overflowing key makes nothing.
-  let node = c.tries[method.index];
-  for (let i = 0; i < keys.length && node !== undefined; i++) node = child(node, keys[i]);
-  let s = node === undefined ? undefined : stateOf(node, text);
-  if (s === undefined) {
-    const bareId = String(id);
-    if (tags !== undefined && node !== undefined && tagSets(node, bareId) >= c.maxTagSets) {
-      const overflowName = taggedId(bareId, { overflow: 'true' });
-      let o = stateOf(node, overflowName);
-      if (o === undefined) {
-        if (c.seriesCount >= c.maxSeries) return c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries');
-        o = method.state(method, node.keys, overflowName);
-        addState(node, overflowName, o);
-        c.seriesCount += 1;
-      }
-      return c.overflow(o, count, method, keys, bareId, 'maxTagSets');
-    }
-    if (c.seriesCount >= c.maxSeries) {
-      return c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries');
-    }
-    node = pathNode(c, method, keys);
-    s = method.state(method, node.keys, text);
-    addState(node, text, s);
-    c.seriesCount += 1;
-    if (tags !== undefined) countTagSet(node, bareId);
-  }
+  const s = place(c, method, keys, text, String(id), tags !== undefined, count, false);
+  const node = placed;
+  if (node === null) return s;
   // Cache the key as given too, so that the next walk hits.
   let given = c.tries[method.index];
   for (let i = 0; i < keys.length; i++) {
@@ -111,14 +98,81 @@ function resolve(c, method, path, id, tags, count) {
   return s;
 }
 
+// The path node `place` put its series under (null: it gave an overflow series). A variable
+// rather than a returned pair: a storm of new keys makes no garbage object per key here.
+let placed = null;
+
+/**
+ * Series `name` (id `bareId`, tagged or not) of `method` at path `keys` (strings), made if it is
+ * new and within the limits (or `always`), its node in `placed`; past a limit, the overflow
+ * series, nothing made for the key, and `placed` null.
+ */
+function place(c, method, keys, name, bareId, tagged, count, always) {
+  placed = null;
+  // Where the series would be, without making anything yet: an overflowing key makes nothing.
+  let node = c.tries[method.index];
+  for (let i = 0; i < keys.length && node !== undefined; i++) node = child(node, keys[i]);
+  let s = node === undefined ? undefined : stateOf(node, name);
+  if (s === undefined && !always) {
+    if (tagged && node !== undefined && tagSets(node, bareId) >= c.maxTagSets) {
+      const overflowName = taggedId(bareId, { overflow: 'true' });
+      let o = stateOf(node, overflowName);
+      if (o === undefined) {
+        if (c.seriesCount >= c.maxSeries) return overflowed(c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries'));
+        o = make(c, method, node, overflowName);
+      }
+      return overflowed(c.overflow(o, count, method, keys, bareId, 'maxTagSets'));
+    }
+    if (c.seriesCount >= c.maxSeries) {
+      return overflowed(c.overflow(methodOverflow(c, method), count, method, keys, bareId, 'maxSeries'));
+    }
+  }
+  if (s === undefined) {
+    node = pathNode(c, method, keys);
+    s = make(c, method, node, name);
+    if (tagged) countTagSet(node, bareId);
+  }
+  placed = node;
+  return s;
+}
+
+/**
+ * `place`'s answer past a limit: overflow series `s`, `placed` null (set after Collector#overflow,
+ * whose 'warning' listener may record, and so place, before it returns).
+ */
+function overflowed(s) {
+  placed = null;
+  return s;
+}
+
+/** A new series `name` of `method` at path node `node`: its engine id if compact, else its state. */
+function make(c, method, node, name) {
+  const s = c.isCompact(method) ? c.defineCompact(method, node, name) : method.state(method, node.keys, name);
+  addState(node, name, s);
+  c.seriesCount += 1;
+  return s;
+}
+
+/**
+ * The engine id a bind() handle's state `s` of a compact series records into after its series
+ * expired: its key placed again (a series recorded under it since is the same series), past the
+ * limits if need be. The handle was bound within them, and brings back its own series, as
+ * documented: an overflow series instead would take values the handle does not count in
+ * meta.overflowed (its closure was made for its own series). Handles are few: the program makes
+ * each, while the limits guard against keys made of request data.
+ */
+function revive(c, s) {
+  return place(c, s.method, s.path, s.id, s.bare, s.bare !== s.id, false, true);
+}
+
 /** The path node at `keys` (strings) in `method`'s trie, made where missing. */
 function pathNode(c, method, keys) {
   let node = c.tries[method.index];
-  if (node === undefined) node = c.tries[method.index] = new PathNode([]);
+  if (node === undefined) node = c.tries[method.index] = new PathNode([], null);
   for (let i = 0; i < keys.length; i++) {
     let next = child(node, keys[i]);
     if (next === undefined) {
-      next = new PathNode(node.keys.concat(keys[i]));
+      next = new PathNode(node.keys.concat(keys[i]), node);
       addChild(node, keys[i], next);
     }
     node = next;
@@ -133,11 +187,7 @@ const OVERFLOW_PATH = ['panoptic', 'overflow'];
 function methodOverflow(c, method) {
   const node = pathNode(c, method, OVERFLOW_PATH);
   let s = stateOf(node, method.name);
-  if (s === undefined) {
-    s = method.state(method, node.keys, method.name);
-    addState(node, method.name, s);
-    c.seriesCount += 1;
-  }
+  if (s === undefined) s = make(c, method, node, method.name);
   return s;
 }
 
@@ -161,8 +211,9 @@ const NONE = '';
 
 /** A node of a method's trie: a path and its series. */
 class PathNode {
-  constructor(keys) {
+  constructor(keys, parent) {
     this.keys = keys; // the path, as strings (shared by the states of its series)
+    this.parent = parent; // the node above (null: the root), which holds this one under keys' last
     this.key = NONE; // a path element under this node and its node (see above)
     this.next = undefined;
     this.children = null; // path element (as given, and as a string) -> PathNode
@@ -309,40 +360,83 @@ function descend(node, key) {
 const GONE = -2;
 
 /**
- * Removes expired series states `states` from collector `c`'s tries. A state that is not the
- * trie's (a gauge set keeps its own) is left alone.
+ * Removes expired series states `states` and expired compact series `ids` (engine ids) from
+ * collector `c`'s tries. A state that is not the trie's (a gauge set keeps its own) is left alone.
  */
-function forget(c, states) {
+function forget(c, states, ids) {
   const swept = new Set();
+  const emptied = new Set();
   for (const s of states) {
     const node = walk(c.tries[s.method.index], s.path);
     if (node === undefined || stateOf(node, s.id) !== s) continue;
     s.ref = GONE;
-    c.seriesCount -= 1;
-    c.overflows.delete(s);
-    untagSet(node, s.id);
-    unlink(node, s);
-    if (node.tags !== null) swept.add(node);
+    drop(c, node, s.id, s, swept, emptied);
   }
+  const goneIds = new Set();
+  for (const eid of ids) {
+    const node = c.nodes[eid];
+    const name = c.nameOf(eid);
+    if (stateOf(node, name) !== eid) continue;
+    goneIds.add(eid);
+    drop(c, node, name, eid, swept, emptied);
+  }
+  const gone = (v) => (typeof v === 'number' ? goneIds.has(v) : v.ref === GONE);
   for (const node of swept) {
-    if (prune(node.tags, new Set())) node.tags = null;
+    if (prune(node.tags, new Set(), gone)) node.tags = null;
+    emptied.add(node);
   }
   for (const s of states) if (s.ref === GONE) s.ref = -1;
+  for (const node of emptied) prunePath(node);
 }
 
-/** Removes state `s` named `name` from path node `node`'s series: under its name, and its id as given. */
-function unlink(node, s) {
+/** Series `name` (state or engine id `s`) leaves path node `node`, the limits and the overflow set. */
+function drop(c, node, name, s, swept, emptied) {
+  c.seriesCount -= 1;
+  c.overflows.delete(s);
+  untagSet(node, name);
+  unlink(node, name, s);
+  if (node.tags !== null) swept.add(node);
+  else emptied.add(node);
+}
+
+/** Removes series `s` named `name` from path node `node`'s series: under its name, and its id as given. */
+function unlink(node, name, s) {
   if (node.state === s) {
     node.id = NONE;
     node.state = undefined;
   }
   if (node.ids === null) return;
-  const name = s.id;
   node.ids.delete(name);
   // The id given as a number (resolve caches 1 beside '1').
   const n = Number(name);
   if (String(n) === name && node.ids.get(n) === s) node.ids.delete(n);
   if (node.ids.size === 0) node.ids = null;
+}
+
+/**
+ * Path node `node` leaves its parent when it holds nothing any more (no series, tag sets or
+ * children), and so on up to the root: a storm of new paths leaves no nodes behind.
+ */
+function prunePath(node) {
+  while (node.parent !== null && node.state === undefined && node.ids === null && node.tags === null &&
+    node.next === undefined && node.children === null && node.tagSets === null) {
+    const parent = node.parent;
+    const element = node.keys[node.keys.length - 1];
+    if (parent.next === node) {
+      parent.key = NONE;
+      parent.next = undefined;
+    }
+    if (parent.children !== null) {
+      parent.children.delete(element);
+      // The element given as a number (resolve caches 1 beside '1').
+      const n = Number(element);
+      if (String(n) === element && parent.children.get(n) === node) parent.children.delete(n);
+      if (parent.children.size === 0) parent.children = null;
+    }
+    // Detached: a later walk that still reaches it (none should) finds nothing.
+    node.parent = null;
+    node = parent;
+  }
 }
 
 /**
@@ -358,28 +452,29 @@ function untagSet(node, name) {
     if (n === undefined) continue;
     if (n > 1) node.tagSets.set(id, n - 1);
     else node.tagSets.delete(id);
+    if (node.tagSets.size === 0) node.tagSets = null;
     return;
   }
 }
 
-/** Drops the forgotten states from the tag trie under `t`; true when nothing is left in it. */
-function prune(t, seen) {
+/** Drops the forgotten series (`gone`) from the tag trie under `t`; true when nothing is left in it. */
+function prune(t, seen, gone) {
   if (seen.has(t)) return t.state === undefined && t.next === undefined && t.children === null;
   seen.add(t);
-  if (t.state !== undefined && t.state.ref === GONE) t.state = undefined;
+  if (t.state !== undefined && gone(t.state)) t.state = undefined;
   if (t.children !== null) {
-    for (const [key, next] of t.children) if (prune(next, seen)) t.children.delete(key);
+    for (const [key, next] of t.children) if (prune(next, seen, gone)) t.children.delete(key);
     if (t.children.size === 0) t.children = null;
     // `key`/`next` only remember the last child looked up: forget it if it is gone.
     if (t.next !== undefined && (t.children === null || t.children.get(t.key) !== t.next)) {
       t.key = NONE;
       t.next = undefined;
     }
-  } else if (t.next !== undefined && prune(t.next, seen)) {
+  } else if (t.next !== undefined && prune(t.next, seen, gone)) {
     t.key = NONE;
     t.next = undefined;
   }
   return t.state === undefined && t.next === undefined && t.children === null;
 }
 
-module.exports = { lookup, lookupTagged, lookupForBind, forget };
+module.exports = { lookup, lookupTagged, lookupForBind, revive, forget };

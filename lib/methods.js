@@ -25,7 +25,11 @@
 // - set and registered loggers: plain JS state, handed over as JSON when the interval closes
 //   (they compare the clock with the collector's interval, and are listed when touched);
 // - gauge: registers a function the collector calls when each interval closes.
-// A series is defined in the engine on its first datum, so a dropped point creates nothing.
+// A series is defined in the engine on its first datum, so a dropped point creates nothing;
+// except a compact series (inc, sample, timedSample, histogram without persist: lib/lookup.js),
+// which is defined when its key is first resolved and has no state object: its recorder
+// `recordAt(c, method, eid, value)` takes the engine id (see recordIncAt). Without persist a
+// series defined and never written is not reported, and expires.
 
 const { clockCells, PAGE_SHIFT, PAGE_MASK, SeriesKind } = require('./native');
 const { describe } = require('./args');
@@ -44,12 +48,15 @@ function hrtimeToMs(dt, scaleFactor) {
 // slot across the pages, else its series id), -1 until its first datum; `cur` the interval it
 // entered (NaN: none; see Collector#enter).
 
+// A compact series (lib/lookup.js) has no state in the trie: these are its bind() handles' (and,
+// without compact series, every series'), where `bare` is the id a handle's name was made from
+// and `bound` the handle (see Collector#bindCompact).
 function counterState(method, path, id) {
-  return { method, path, id, ref: -1, cur: NaN, count: 0, total: 0 };
+  return { method, path, id, ref: -1, cur: NaN, count: 0, total: 0, bare: id, bound: null };
 }
 
 function seriesState(method, path, id) {
-  return { method, path, id, ref: -1, cur: NaN };
+  return { method, path, id, ref: -1, cur: NaN, bare: id, bound: null };
 }
 
 function jsState(method, path, id) {
@@ -82,10 +89,52 @@ function recordInc(c, s, n) {
   }
 }
 
+// Compact series (lib/lookup.js): `eid` is the series' engine id, defined when its key was
+// resolved. Their numbers need no interval of their own: a counter's count and total wait in the
+// collector's arrays (written into the counter page when the interval closes; into the page
+// itself in a worker thread feeding its process, see Collector#shared), a value in the batch;
+// the engine reports what holds data. So one comparison with the collector's interval suffices.
+
+function recordIncAt(c, m, eid, n) {
+  if (clockCells[c.cell] !== c.cur && !c.sync()) return;
+  const x = Number.isFinite(n) ? n : n === undefined || n === null ? 1 : c.invalid(c.stateAt(m, eid), n, INC_N, 1);
+  if (c.shared) {
+    const ref = c.refs[eid];
+    const page = c.pages[ref >> PAGE_SHIFT];
+    const o = ref & PAGE_MASK;
+    page[o] += 1;
+    page[o + 1] += x;
+  } else {
+    c.counts[eid] += 1;
+    c.totals[eid] += x;
+  }
+}
+
+function recordSampleAt(c, m, eid, x) {
+  if (!Number.isFinite(x)) return c.invalid(c.stateAt(m, eid), x, FINITE);
+  if (clockCells[c.cell] !== c.cur && !c.sync()) return;
+  c.append(eid, x);
+}
+
+function recordTimedSampleAt(c, m, eid, dt) {
+  if (!Array.isArray(dt)) return c.invalid(c.stateAt(m, eid), dt, HRTIME);
+  const x = hrtimeToMs(dt, c.scaleFactor);
+  if (!Number.isFinite(x)) return c.invalid(c.stateAt(m, eid), dt, HRTIME);
+  if (clockCells[c.cell] !== c.cur && !c.sync()) return;
+  c.append(eid, x);
+}
+
+function recordHistogramAt(c, m, eid, v) {
+  const x = typeof v === 'number' ? v : Array.isArray(v) ? hrtimeToMs(v, c.scaleFactor) : NaN;
+  if (!Number.isFinite(x)) return c.invalid(c.stateAt(m, eid), v, FINITE_OR_HRTIME);
+  if (clockCells[c.cell] !== c.cur && !c.sync()) return;
+  c.append(eid, x);
+}
+
 function recordSample(c, s, x) {
   if (!Number.isFinite(x)) return c.invalid(s, x, FINITE);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
-  c.append(s, x);
+  c.append(s.ref, x);
 }
 
 function recordTimedSample(c, s, dt) {
@@ -94,7 +143,7 @@ function recordTimedSample(c, s, dt) {
   // Also drops what 0.3.0 would have turned into NaN statistics (['a', 'b'], [1]).
   if (!Number.isFinite(x)) return c.invalid(s, dt, HRTIME);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
-  c.append(s, x);
+  c.append(s.ref, x);
 }
 
 function recordHistogram(c, s, v) {
@@ -102,7 +151,7 @@ function recordHistogram(c, s, v) {
   const x = typeof v === 'number' ? v : Array.isArray(v) ? hrtimeToMs(v, c.scaleFactor) : NaN;
   if (!Number.isFinite(x)) return c.invalid(s, v, FINITE_OR_HRTIME);
   if (clockCells[c.cell] !== s.cur && !c.enter(s)) return;
-  c.append(s, x);
+  c.append(s.ref, x);
 }
 
 function recordMeter(c, s, n) {
@@ -176,22 +225,25 @@ define('sample', {
   kind: SeriesKind.Summary,
   state: seriesState,
   record: recordSample,
+  recordAt: recordSampleAt,
   bind: (c, s) => (x) => recordSample(c, s, x),
-  define: (c, s) => c.defineSeries(s),
+  define: (c, s) => c.defineHandle(s),
 });
 define('timedSample', {
   kind: SeriesKind.Summary,
   state: seriesState,
   record: recordTimedSample,
+  recordAt: recordTimedSampleAt,
   bind: (c, s) => (dt) => recordTimedSample(c, s, dt),
-  define: (c, s) => c.defineSeries(s),
+  define: (c, s) => c.defineHandle(s),
 });
 define('inc', {
   kind: SeriesKind.Counter,
   state: counterState,
   record: recordInc,
+  recordAt: recordIncAt,
   bind: (c, s) => (n) => recordInc(c, s, n),
-  define: (c, s) => c.defineCounter(s),
+  define: (c, s) => c.defineHandle(s),
 });
 define('set', {
   kind: SeriesKind.Set,
@@ -210,8 +262,9 @@ define('histogram', {
   kind: SeriesKind.Histogram,
   state: seriesState,
   record: recordHistogram,
+  recordAt: recordHistogramAt,
   bind: (c, s) => (v) => recordHistogram(c, s, v),
-  define: (c, s) => c.defineSeries(s),
+  define: (c, s) => c.defineHandle(s),
 });
 define('rate', {
   kind: SeriesKind.Rate,

@@ -136,6 +136,57 @@ struct Series {
     sent: bool,
 }
 
+/// Series records per chunk of [`Records`] (8 KiB).
+const CHUNK: usize = 256;
+
+/// The series records by index, in chunks of [`CHUNK`]: series are many, and a `Vec` that doubles
+/// would copy every record at each growth and hold room for up to twice as many as it has (a
+/// third of its memory unused on average); a chunk is added when the last is full, nothing
+/// moves, and at most one chunk is unused.
+#[derive(Debug, Default)]
+struct Records {
+    chunks: Vec<Box<[Option<Series>]>>,
+    len: usize,
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// How many records the chunks have room for.
+    fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
+    fn get(&self, i: usize) -> Option<&Option<Series>> {
+        (i < self.len).then(|| &self.chunks[i / CHUNK][i % CHUNK])
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Option<Series>> {
+        if i < self.len {
+            Some(&mut self.chunks[i / CHUNK][i % CHUNK])
+        } else {
+            None
+        }
+    }
+
+    /// Adds a record at index `len()`.
+    fn push(&mut self, series: Series) {
+        if self.len == self.capacity() {
+            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        }
+        self.chunks[self.len / CHUNK][self.len % CHUNK] = Some(series);
+        self.len += 1;
+    }
+
+    /// The records by index.
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Option<Series>> {
+        let len = self.len;
+        self.chunks.iter_mut().flat_map(|c| c.iter_mut()).take(len)
+    }
+}
+
 /// What a series holds besides its key, by kind (boxed where large: series are many, and a
 /// counter's entry stays small).
 #[derive(Debug)]
@@ -210,7 +261,7 @@ impl Shipment {
 #[derive(Debug)]
 pub struct Engine {
     /// By index; None: expired, the index free for a new series (`free`).
-    series: Vec<Option<Series>>,
+    series: Records,
     /// Indexes of expired series, and counter slots of expired counters and meters, to reuse.
     free: Vec<u32>,
     free_slots: Vec<usize>,
@@ -242,7 +293,7 @@ impl Engine {
     /// the gap a rate spans; `profile.histogram` configures every distribution.
     pub fn new(profile: Profile) -> Engine {
         Engine {
-            series: Vec::new(),
+            series: Records::default(),
             free: Vec::new(),
             free_slots: Vec::new(),
             expire_after: None,
@@ -395,7 +446,7 @@ impl Engine {
         };
         match self.series.get_mut(id as usize) {
             Some(place) => *place = Some(series),
-            None => self.series.push(Some(series)),
+            None => self.series.push(series),
         }
         Definition { id, slot }
     }
@@ -511,24 +562,38 @@ impl Engine {
         self.drain();
         let now = now_ms();
         self.tick_meters(now);
-        let mut js_values: Vec<Option<JsValue>> = vec![None; self.series.len()];
+        // The JS values by series id, in id order (the last of one id wins): merged into the pass
+        // over the series below. JS values are few next to the series, so this costs nothing per
+        // series (a table by id would take tens of bytes per series at every close).
+        let mut js_values = Vec::with_capacity(js.len());
         for v in js {
             let kind = (self.series.get(v.id as usize))
                 .and_then(Option::as_ref)
                 .map(|s| s.kind);
-            match js_values.get_mut(v.id as usize) {
-                Some(place) if matches!(kind, Some(Kind::Set | Kind::Custom | Kind::Gauge)) => {
-                    *place = Some(v)
-                }
-                _ => self.rejected += 1,
+            if matches!(kind, Some(Kind::Set | Kind::Custom | Kind::Gauge)) {
+                js_values.push(v);
+            } else {
+                self.rejected += 1;
             }
         }
+        // Stable: values of one id keep their order, and `dedup_by` keeps the later one.
+        js_values.sort_by_key(|v| v.id);
+        js_values.dedup_by(|later, kept| {
+            let same = later.id == kept.id;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        let mut js_values = js_values.into_iter().peekable();
         let persist = self.profile.persist;
         let (mut entries, mut indexes, mut expired) = (Vec::new(), Vec::new(), Vec::new());
         // What the distributions held at the end of the interval (then taken into the snapshot).
         let mut held = 0;
-        for (index, (place, js)) in self.series.iter_mut().zip(js_values).enumerate() {
+        for (index, place) in self.series.iter_mut().enumerate() {
             let Some(series) = place else { continue };
+            // Every value left refers to a live series (checked above), so none is skipped here.
+            let js = js_values.next_if(|v| v.id as usize == index);
             // Whether it had data (see set_expire_after), and what it reports.
             let (active, value) = match (&mut series.state, series.kind) {
                 (&mut State::Counter { slot }, _) => {
@@ -625,6 +690,7 @@ impl Engine {
         let cells = |n: usize| ARC + size_of::<Cells>() + n * size_of::<AtomicU64>();
         let bytes = size_of::<Engine>()
             + self.series.capacity() * size_of::<Option<Series>>()
+            + self.series.chunks.capacity() * size_of::<Box<[Option<Series>]>>()
             + self.methods.capacity() * size_of::<Arc<str>>()
             + self.paths.capacity() * size_of::<Arc<[String]>>()
             + self.defined_bytes
@@ -946,6 +1012,34 @@ mod tests {
             next.entries.is_empty(),
             "untouched series disappear without persist"
         );
+    }
+
+    #[test]
+    fn js_values_come_in_any_order_and_the_last_of_an_id_wins() {
+        let mut e = Engine::new(profile(false));
+        let a = e.define(Kind::Set, key("set", "a"));
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        let b = e.define(Kind::Gauge, key("gauge", "b"));
+        let v = |id, json: &str| JsValue {
+            id,
+            json: json.into(),
+            at: 0.0,
+        };
+        let js = vec![
+            v(b.id, "2"),
+            v(a.id, "\"1\""),
+            v(c.id, "1"),
+            v(a.id, "\"3\""),
+            v(99, "1"),
+        ];
+        let snap = e.close(1.0, js, Counts::default()).snapshot;
+        assert_eq!(snap.counts.errors, 2.0, "a counter's and no series'");
+        let got: Vec<(&str, &Value)> = snap.series().map(|(k, v)| (&*k.id, v)).collect();
+        let set = Value::Set {
+            json: "\"3\"".into(),
+            at: 0.0,
+        };
+        assert_eq!(got, [("a", &set), ("b", &Value::Gauge(Some(2.0)))]);
     }
 
     #[test]
