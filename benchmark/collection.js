@@ -82,7 +82,9 @@ async function child(n) {
     return delivered;
   };
 
-  const p = new Panopticon({ name: 'collection', interval: opts.interval });
+  // keepAlive: the part awaits deliveries with no timer of its own pending (an instance does not
+  // keep its process alive by default).
+  const p = new Panopticon({ name: 'collection', interval: opts.interval, keepAlive: true });
   const delay = opts.interval / 2;
   let t0 = hr();
   const handles = new Array(n);
