@@ -120,14 +120,21 @@ impl Listener {
     /// Prepares `dir` ([`socket::prepare`]), binds `<dir>/<pid>.intake.sock` (0600) and starts
     /// accepting. The error says what failed and where.
     pub fn listen(dir: &Path, pid: u32) -> Result<Listener, String> {
+        let drop_after = std::env::var(DROP_AFTER_ENV).ok();
+        let drop_after = drop_after.and_then(|n| n.parse().ok()).filter(|&n| n > 0);
+        Listener::listen_dropping(dir, pid, drop_after)
+    }
+
+    /// [`Listener::listen`], closing each connection after `drop_after` frames (see
+    /// [`DROP_AFTER_ENV`]).
+    fn listen_dropping(dir: &Path, pid: u32, drop_after: Option<u64>) -> Result<Listener, String> {
         socket::prepare(dir, "socket folder").map_err(|e| e.to_string())?;
         let path = socket::socket_path(dir, pid, SUFFIX);
         let listener = socket::bind(&path)?;
-        let drop_after = std::env::var(DROP_AFTER_ENV).ok();
         let shared = Arc::new(Shared {
             path,
             uid: socket::euid(),
-            drop_after: drop_after.and_then(|n| n.parse().ok()).filter(|&n| n > 0),
+            drop_after,
             ..Shared::default()
         });
         let accepting = Arc::clone(&shared);
@@ -843,6 +850,55 @@ mod tests {
             serde_json::from_str(&d.tree(&Tree::Cluster).unwrap()).unwrap();
         assert_eq!(cluster["n"]["value"]["val"], 7.0);
         assert_eq!(d.parts().count(), 2, "the worker and its thread 3");
+    }
+
+    #[test]
+    fn a_connection_the_master_closes_is_made_again_and_nothing_is_lost() {
+        let base = scratch("transport-again");
+        // The master closes every connection after one frame.
+        let listener = Listener::listen_dropping(&base.join("panoptic"), 12345, Some(1)).unwrap();
+        let intake = Intake::default();
+        listener.route("name:web".into(), &intake);
+        listener.allow(std::process::id(), 7);
+        let uplink = Uplink::connect(listener.path().to_owned());
+        for (n, thread) in [(1, 3), (2, 4), (3, 5)] {
+            wait_for("up", || uplink.is_up());
+            let payload = Payload::Thread(snapshot(4.0, 1.0));
+            uplink.send("name:web".into(), Some(thread), payload);
+            // Written, then closed by the master: made again (at once: it is watched).
+            wait_for("sent", || uplink.counts().sent == n);
+            wait_for("made again", || uplink.counts().reconnects == n);
+        }
+        let counts = uplink.counts();
+        assert_eq!((counts.lost, counts.failures), (0, 0));
+        let d = intake.with(|g| g.deliver(4.0, format()));
+        assert_eq!(d.parts().count(), 3, "each snapshot once");
+        uplink.close();
+        listener.shutdown();
+        let _ = std::fs::remove_dir_all(base);
+        // Nobody listening: attempts fail (counted), and what is handed over comes back.
+        let empty = scratch("transport-gone");
+        let uplink = Uplink::connect(empty.join("nobody.sock"));
+        wait_for("a failed attempt", || uplink.counts().failures >= 1);
+        assert!(!uplink.is_up());
+        uplink.send("name:web".into(), None, Payload::Thread(snapshot(5.0, 1.0)));
+        uplink.send(
+            "name:web".into(),
+            Some(2),
+            Payload::Thread(snapshot(5.0, 1.0)),
+        );
+        let mine = uplink.take_bounced("name:web", false);
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].0, None);
+        assert!(uplink.take_bounced("name:web", false).is_empty());
+        assert_eq!(
+            uplink.take_bounced("name:web", true).len(),
+            1,
+            "its thread's"
+        );
+        assert_eq!(uplink.counts().lost, 0);
+        uplink.close();
+        let _ = std::fs::remove_dir_all(empty);
     }
 
     #[test]
