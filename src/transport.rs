@@ -81,10 +81,10 @@ mod native {
         // send over IPC meanwhile): the same path again changes nothing.
         let same = (uplink.as_ref()).is_some_and(|u| u.path().as_os_str() == path.as_str());
         if !same {
-            if let Some(old) = uplink.take() {
-                old.close();
-            }
-            *uplink = Some(Uplink::connect(path.into()));
+            *uplink = Some(match uplink.take() {
+                Some(old) => Uplink::replace(&old, path.into()),
+                None => Uplink::connect(path.into()),
+            });
         }
     }
 

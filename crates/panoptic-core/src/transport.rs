@@ -505,6 +505,24 @@ impl Uplink {
         Uplink { shared }
     }
 
+    /// Connects to the socket at `path` in place of `old`, which is closed: the snapshots it
+    /// could not write and its counts carry over (nothing it held is dropped unseen).
+    pub fn replace(old: &Uplink, path: PathBuf) -> Uplink {
+        old.close();
+        let new = Uplink::connect(path);
+        let mut from = lock(&old.shared.state);
+        let mut to = lock(&new.shared.state);
+        to.bounced = std::mem::take(&mut from.bounced);
+        to.lost += from.lost;
+        to.sent += from.sent;
+        to.bytes += from.bytes;
+        to.last = from.last;
+        to.reconnects += from.reconnects;
+        to.failures += from.failures;
+        drop(to);
+        new
+    }
+
     /// The master's socket.
     pub fn path(&self) -> &Path {
         &self.shared.path
@@ -878,7 +896,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(base);
         // Nobody listening: attempts fail (counted), and what is handed over comes back.
         let empty = scratch("transport-gone");
-        let uplink = Uplink::connect(empty.join("nobody.sock"));
+        let old = Uplink::connect(empty.join("nobody.sock"));
+        wait_for("a failed attempt", || old.counts().failures >= 1);
+        old.send("name:web".into(), None, Payload::Thread(snapshot(5.0, 0.0)));
+        // Another path: what the old one held carries over.
+        let uplink = Uplink::replace(&old, empty.join("nobody-either.sock"));
         wait_for("a failed attempt", || uplink.counts().failures >= 1);
         assert!(!uplink.is_up());
         uplink.send("name:web".into(), None, Payload::Thread(snapshot(5.0, 1.0)));
@@ -888,7 +910,7 @@ mod tests {
             Payload::Thread(snapshot(5.0, 1.0)),
         );
         let mine = uplink.take_bounced("name:web", false);
-        assert_eq!(mine.len(), 1);
+        assert_eq!(mine.len(), 2, "the old one's, and its own");
         assert_eq!(mine[0].0, None);
         assert!(uplink.take_bounced("name:web", false).is_empty());
         assert_eq!(
