@@ -151,3 +151,36 @@ test("a master instance built after the workers' gets their series keys again (r
   assert.equal(d.data.workers[worker.id].w.hits.value.val, 3 / interval);
   assert.equal(d.meta.decodeErrors, 0);
 });
+
+test('with persist, untouched series cost nothing on the wire and are delivered as before', { timeout: 60000 }, async (t) => {
+  const interval = 200;
+  const series = 3000;
+  const start = String(Date.now() - 11);
+  const p = new Panopticon({ interval, startTime: Number(start), name: 'persist', persist: true });
+  cluster.setupPrimary({ exec: path.join(__dirname, 'fixtures', 'cluster-persist-worker.js'), silent: false });
+  const worker = cluster.fork({ INTERVAL: interval, START: start, SERIES: series });
+  t.after(async () => {
+    p.stop();
+    await stopWorkers([worker]);
+  });
+  // The size of the worker's last snapshot: what its native transport wrote, or the IPC text.
+  let lastBytes = NaN;
+  worker.on('message', (msg) => {
+    if (msg && native && typeof msg.lastBytes === 'number') lastBytes = msg.lastBytes;
+    if (msg && msg.__panoptic === 1 && typeof msg.snapshot === 'string') lastBytes = msg.snapshot.length;
+  });
+  // Deliveries in which the worker touched only s.hot: every counter is still there, at 0.
+  const steady = (d) => {
+    const s = d.data.workers && d.data.workers[worker.id] && d.data.workers[worker.id].s;
+    return Boolean(s && s.c0 && s.c0.value.val === 0 && s.hot);
+  };
+  let seen = 0;
+  const d = await deliveryWhere(p, (x) => steady(x) && ++seen === 3, 30000, 'three steady deliveries');
+  const s = d.data.workers[worker.id].s;
+  assert.equal(Object.keys(s).length, series + 1);
+  for (let i = 0; i < series; i++) assert.deepEqual(s[`c${i}`].value, { val: 0, timeStamp: s.hot.value.timeStamp }, `c${i}`);
+  assert.equal(s.hot.value.val, 2 / interval);
+  assert.equal(d.data.cluster.s.c7.value.val, 0, 'in the cluster view too');
+  // A steady snapshot: its header and s.hot, not a few bytes per untouched counter.
+  assert.ok(lastBytes > 0 && lastBytes < 400, `${lastBytes} bytes for ${series} persisted series`);
+});

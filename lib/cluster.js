@@ -16,7 +16,9 @@
 // is up, and everything where the native transport is not available: on platforms other than
 // Linux (Windows named pipes and macOS's peer credentials can come later), when the socket
 // cannot be created (warned about: PANOPTIC_TRANSPORT) or the connection fails (warned about in
-// the worker), or when PANOPTIC_TRANSPORT=ipc is in the environment.
+// the worker: its native thread connects again, waiting longer after each failed attempt, and
+// snapshots the connection could not write go over IPC, in order), or when PANOPTIC_TRANSPORT=ipc
+// is in the environment.
 //
 // A snapshot names its series by index; the keys travel once. When the master lacks them (its
 // instance started after the worker's, or a snapshot was lost), it answers `{ __panoptic: 1,
@@ -202,7 +204,7 @@ function checkTransport(owner) {
   if (phase !== 'down' && lost === 0) return;
   warnedLoss = true;
   const why = phase === 'down' ? `the native transport to the cluster master is down (${reason})` : 'the native transport to the cluster master fell behind';
-  warn(owner, TRANSPORT, `${why}: ${lost} snapshots were lost (their intervals miss this worker's data; the master resyncs its keys); the next ones go over Node's IPC`);
+  warn(owner, TRANSPORT, `${why}: ${lost} snapshots were lost (their intervals miss this worker's data; the master resyncs its keys); snapshots go over Node's IPC until it connects again (it retries, waiting longer after each failed attempt, up to 5 s)`);
 }
 
 /**

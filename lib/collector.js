@@ -625,15 +625,17 @@ class Collector {
     const { key, send, check, detach } = shipper(this.owner, () => this.engine.resync());
     this.detach = detach;
     this.onClosed = (k) => {
-      // Through the native transport when it is up (null comes back), else over IPC.
-      const text = this.engine.shipTo(key());
-      if (text === null) check();
-      else send(text);
+      // Through the native transport when it is up (nothing comes back), else over IPC, after
+      // any earlier ones the transport could not write (it went down; it connects again).
+      const texts = this.engine.shipTo(key());
+      if (texts.length === 0) check();
+      for (const text of texts) send(text);
       this.forwardAt = this.endOf(k) + this.interval / 4;
     };
     this.forward = () => {
       const posted = this.engine.forwardTo(key());
-      for (let i = 0; i < posted.length; i += 2) send(posted[i + 1], Number(posted[i]));
+      // (The worker's own snapshots the native transport could not write come first, thread ''.)
+      for (let i = 0; i < posted.length; i += 2) send(posted[i + 1], posted[i] === '' ? undefined : Number(posted[i]));
     };
     this.arm();
   }

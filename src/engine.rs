@@ -350,36 +350,57 @@ impl NativeEngine {
 
     /// A cluster worker: sends the closed interval for the master's instance `key` (series keys
     /// the master has not been sent yet, then values by series index) through the native
-    /// transport, encoded and written on its thread; or, when the transport is not up, returns it
-    /// as base64 text for Node's IPC.
+    /// transport, encoded and written on its thread; or returns what goes over Node's IPC, as
+    /// base64 texts in order: the earlier ones the transport could not write (it went down), and
+    /// this one when the transport is not up or some came back (a snapshot never overtakes an
+    /// earlier one of the same instance).
     #[napi(catch_unwind)]
-    pub fn ship_to(&mut self, key: String) -> Result<Option<String>, Coded> {
+    pub fn ship_to(&mut self, key: String) -> Result<Vec<String>, Coded> {
         let closed = self.take_closed()?;
         let shipment = self.engine.shipment(closed);
-        if crate::transport::up() {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            crate::transport::send(key, None, Payload::Shipment(shipment));
-            return Ok(None);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let bounced = crate::transport::take_bounced(&key, false);
+            let mut texts: Vec<String> = bounced.iter().map(|(_, p)| p.encode_text()).collect();
+            if texts.is_empty() && crate::transport::up() {
+                crate::transport::send(key, None, Payload::Shipment(shipment));
+            } else {
+                texts.push(shipment.encode_text());
+            }
+            Ok(texts)
         }
-        let _ = key;
-        Ok(Some(shipment.encode_text()))
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = key;
+            Ok(vec![shipment.encode_text()])
+        }
     }
 
-    /// A cluster worker hosting threads: the snapshots its threads posted, for the master's
-    /// instance `key`: through the native transport when it is up, else returned as `[threadId,
-    /// base64, threadId, base64, ...]` for Node's IPC (self-contained: threads come and go, and
-    /// are few next to the series of a process).
+    /// A cluster worker, a quarter interval after each boundary: what goes over Node's IPC for
+    /// the master's instance `key`, as `[threadId, base64, threadId, base64, ...]` (threadId ''
+    /// for the worker's main thread). First the snapshots the native transport could not write
+    /// since the last call (it went down: sent now, in order, they still reach their interval's
+    /// delivery), then, when the transport is not up, those its threads posted (self-contained:
+    /// threads come and go, and are few next to the series of a process); when it is up, these
+    /// go through it.
     #[napi(catch_unwind)]
     pub fn forward_to(&mut self, key: String) -> Vec<String> {
+        let mut rest = Vec::new();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        for threads in [false, true] {
+            for (thread, payload) in crate::transport::take_bounced(&key, threads) {
+                rest.push(thread.map(|t| t.to_string()).unwrap_or_default());
+                rest.push(payload.encode_text());
+            }
+        }
         let Some(host) = &self.host else {
-            return Vec::new();
+            return rest;
         };
         let (snapshots, _) = host.inbox().take();
-        let mut rest = Vec::new();
-        let _ = &key;
+        let up = rest.is_empty() && crate::transport::up();
         for (label, snapshot) in snapshots {
             if let Ok(thread) = label.parse::<u32>() {
-                if crate::transport::up() {
+                if up {
                     #[cfg(any(target_os = "linux", target_os = "android"))]
                     crate::transport::send(key.clone(), Some(thread), Payload::Thread(snapshot));
                     continue;

@@ -11,17 +11,21 @@ use crate::error::{coded, Coded, TRANSPORT};
 /// Where a worker's connection to its master stands (`transportState()`).
 #[napi(object)]
 pub struct TransportState {
-    /// `'none'` (never asked to connect), `'connecting'`, `'up'` or `'down'`.
+    /// `'none'` (never asked to connect), `'connecting'`, `'up'` or `'down'` (until it connects
+    /// again).
     pub phase: String,
     /// Why it is down.
     pub reason: Option<String>,
     /// Snapshots written to the socket.
     pub sent: f64,
-    /// Snapshots handed over and never written (the connection failed, or too many waited).
+    /// Snapshots handed over and never sent (too many waited).
     pub lost: f64,
     /// Bytes written (frames and snapshots), and those of the last snapshot (a steady interval's).
     pub bytes: f64,
     pub last_bytes: f64,
+    /// Connections made again after one failed, and attempts to connect that failed.
+    pub reconnects: f64,
+    pub failures: f64,
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -73,14 +77,14 @@ mod native {
 
     pub fn connect(path: String) {
         let mut uplink = lock(&UPLINK);
-        let same = uplink.as_ref().is_some_and(|u| {
-            u.path().as_os_str() == path.as_str() && !matches!(u.phase(), Phase::Down(_))
-        });
+        // A connection that went down connects again by itself (and holds the snapshots to
+        // send over IPC meanwhile): the same path again changes nothing.
+        let same = (uplink.as_ref()).is_some_and(|u| u.path().as_os_str() == path.as_str());
         if !same {
-            if let Some(old) = uplink.take() {
-                old.close();
-            }
-            *uplink = Some(Uplink::connect(path.into()));
+            *uplink = Some(match uplink.take() {
+                Some(old) => Uplink::replace(&old, path.into()),
+                None => Uplink::connect(path.into()),
+            });
         }
     }
 
@@ -93,6 +97,8 @@ mod native {
                 lost: 0.0,
                 bytes: 0.0,
                 last_bytes: 0.0,
+                reconnects: 0.0,
+                failures: 0.0,
             };
         };
         let counts = uplink.counts();
@@ -108,6 +114,17 @@ mod native {
             lost: counts.lost as f64,
             bytes: counts.bytes as f64,
             last_bytes: counts.last as f64,
+            reconnects: counts.reconnects as f64,
+            failures: counts.failures as f64,
+        }
+    }
+
+    /// The snapshots for instance `key` (of its threads, or of its main thread) that the
+    /// connection could not write: they go over IPC ([`Uplink::take_bounced`]).
+    pub fn take_bounced(key: &str, threads: bool) -> Vec<(Option<u32>, Payload)> {
+        match lock(&UPLINK).clone() {
+            Some(uplink) => uplink.take_bounced(key, threads),
+            None => Vec::new(),
         }
     }
 
@@ -125,7 +142,7 @@ mod native {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) use native::{route, send, up};
+pub(crate) use native::{route, send, take_bounced, up};
 
 /// Where there is no native transport: every snapshot goes over Node's IPC.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -185,6 +202,8 @@ pub fn transport_state() -> TransportState {
         lost: 0.0,
         bytes: 0.0,
         last_bytes: 0.0,
+        reconnects: 0.0,
+        failures: 0.0,
     }
 }
 

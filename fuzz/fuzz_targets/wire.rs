@@ -29,7 +29,8 @@ fn encode(m: &Message) -> String {
             })
             .collect(),
     };
-    let definitions: Vec<(u32, &SeriesKey)> = m.definitions.iter().map(|(i, k)| (*i, k)).collect();
+    let definitions: Vec<(u32, &SeriesKey, wire::Untouched)> =
+        m.definitions.iter().map(|(i, k, u)| (*i, k, *u)).collect();
     wire::encode(
         &snapshot,
         Keys::Delta {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use panoptic_core::gather::tree::{render, Format};
 use panoptic_core::snapshot::{SeriesKey, Snapshot, Value};
-use panoptic_core::wire::{decode, encode, Dictionary, Keys};
+use panoptic_core::wire::{decode, encode, Dictionary, Keys, Untouched};
 
 use common::{config, counter, histogram, snapshot};
 
@@ -20,7 +20,7 @@ const EPOCH: u64 = 0x5eed;
 fn bench_snapshot(c: &mut Criterion, name: &str, snap: &Snapshot) {
     let n = snap.entries.len();
     let indexes: Vec<u32> = (0..n as u32).collect();
-    let no_definitions: [(u32, &SeriesKey); 0] = [];
+    let no_definitions: [(u32, &SeriesKey, Untouched); 0] = [];
     // After the first message the master has every key: only indexes travel.
     let steady = Keys::Delta {
         indexes: &indexes,

@@ -208,7 +208,7 @@ fn main() {
         &snapshot,
         Keys::Delta {
             indexes: &indexes,
-            definitions: &[(23, &new_key)],
+            definitions: &[(23, &new_key, wire::Untouched::Counter)],
             forgotten: &[4, 9],
             dictionary: Dictionary {
                 epoch: 7,

@@ -247,6 +247,15 @@ pub struct Merged {
 pub struct SeriesTwice;
 
 impl Merged {
+    /// An empty view with room for `series`.
+    pub fn with_capacity(series: usize) -> Merged {
+        Merged {
+            ids: Vec::with_capacity(series),
+            values: Vec::with_capacity(series),
+            ..Merged::default()
+        }
+    }
+
     /// Merges a part: `ids[i]` is the series id of `values[i]`. Each kind has its exact rule:
     /// counters and summaries add up, the most recent `set` wins, custom leaves are gathered. A
     /// series whose kind differs between parts keeps the first kind seen (the other is skipped).

@@ -14,7 +14,15 @@
 //! encodes and writes its snapshots on that thread: its JS thread only hands over the closed
 //! interval. Until the acknowledgement, or once the connection failed, [`Uplink::is_up`] says no
 //! and the caller ships over Node's IPC (the fallback, which is also what platforms without
-//! `SO_PEERCRED` pids use: everything but Linux and Android, for now).
+//! `SO_PEERCRED` pids use: everything but Linux and Android, for now). A connection that fails is
+//! made again on the same thread, after [`RETRY_FIRST`], then twice as long after each failed
+//! attempt up to [`RETRY_MAX`] (a few attempts in an interval at most, never a tight loop; each
+//! counted). A thread waits for the master to close its end (it writes nothing after the
+//! acknowledgement), so a connection the master closed is made again at once, between two
+//! snapshots. Each snapshot goes one way: a snapshot not written whole on the socket (the
+//! connection failed before or while writing it) is handed back ([`Uplink::take_bounced`]) and
+//! the caller sends it over IPC, in order, before the next one; the master never merges a frame
+//! it did not read whole.
 //!
 //! Frames: `length u32` (of the rest, at most [`MAX_FRAME`]) | `key length u16` | `key` (the
 //! instance key, as lib/cluster.js's keyOf) | `thread u32` ([`NO_THREAD`]: the worker's main
@@ -60,6 +68,14 @@ pub const MAX_QUEUED: usize = 16;
 pub const PATIENCE: Duration = Duration::from_secs(5);
 /// The acknowledgement byte.
 const ACK: u8 = 1;
+/// How long a worker waits before making a failed connection again; each failed attempt
+/// doubles it, up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_millis(50);
+/// The longest wait between two attempts to connect.
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Testing only: the master closes each worker's connection after this many frames (a real
+/// close of the accepted socket, to test reconnection; see docs/clusters.md).
+pub const DROP_AFTER_ENV: &str = "PANOPTIC_TEST_DROP_LINK_AFTER";
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -77,6 +93,8 @@ struct Shared {
     routes: Mutex<Vec<(String, Intake)>>,
     connections: AtomicUsize,
     closed: AtomicBool,
+    /// See [`DROP_AFTER_ENV`].
+    drop_after: Option<u64>,
 }
 
 impl Shared {
@@ -102,12 +120,21 @@ impl Listener {
     /// Prepares `dir` ([`socket::prepare`]), binds `<dir>/<pid>.intake.sock` (0600) and starts
     /// accepting. The error says what failed and where.
     pub fn listen(dir: &Path, pid: u32) -> Result<Listener, String> {
+        let drop_after = std::env::var(DROP_AFTER_ENV).ok();
+        let drop_after = drop_after.and_then(|n| n.parse().ok()).filter(|&n| n > 0);
+        Listener::listen_dropping(dir, pid, drop_after)
+    }
+
+    /// [`Listener::listen`], closing each connection after `drop_after` frames (see
+    /// [`DROP_AFTER_ENV`]).
+    fn listen_dropping(dir: &Path, pid: u32, drop_after: Option<u64>) -> Result<Listener, String> {
         socket::prepare(dir, "socket folder").map_err(|e| e.to_string())?;
         let path = socket::socket_path(dir, pid, SUFFIX);
         let listener = socket::bind(&path)?;
         let shared = Arc::new(Shared {
             path,
             uid: socket::euid(),
+            drop_after,
             ..Shared::default()
         });
         let accepting = Arc::clone(&shared);
@@ -276,7 +303,11 @@ fn read_header(stream: &mut impl Read) -> io::Result<Option<Header>> {
 /// Serves worker `(id, pid)`'s connection until it ends or breaks the rules.
 fn read_frames(shared: &Shared, (worker, pid): (u32, u32), mut stream: UnixStream) {
     let in_flight = Arc::new(AtomicUsize::new(0));
-    loop {
+    for frames in 0u64.. {
+        if shared.drop_after.is_some_and(|n| frames >= n) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
         let header = match read_header(&mut stream) {
             Ok(Some(header)) => header,
             Ok(None) => return,
@@ -350,6 +381,14 @@ impl Payload {
             Payload::Thread(s) => wire::encode_bytes(s, Keys::All { epoch: 0 }),
         }
     }
+
+    /// The snapshot as base64 text, for Node's IPC.
+    pub fn encode_text(&self) -> String {
+        match self {
+            Payload::Shipment(s) => s.encode_text(),
+            Payload::Thread(s) => wire::encode(s, Keys::All { epoch: 0 }),
+        }
+    }
 }
 
 struct Job {
@@ -365,19 +404,47 @@ pub enum Phase {
     Connecting,
     /// Snapshots go through the socket.
     Up,
-    /// The connection failed (why): snapshots go through Node's IPC.
+    /// The connection failed (why): snapshots go through Node's IPC until it is made again.
     Down(String),
 }
 
 struct UpState {
     phase: Phase,
+    /// Closed for good ([`Uplink::close`]).
+    closed: bool,
     queue: VecDeque<Job>,
-    /// Snapshots handed over and never written (the connection failed, or the queue was full).
+    /// Snapshots not written whole, for the caller to send over IPC ([`Uplink::take_bounced`]).
+    bounced: VecDeque<Job>,
+    /// Snapshots handed over and never sent (more than [`MAX_QUEUED`] waited).
     lost: u64,
     sent: u64,
     /// Bytes of the snapshots written (frames included), and of the last one.
     bytes: u64,
     last: u64,
+    /// Connections made again after one failed, and attempts that failed.
+    reconnects: u64,
+    failures: u64,
+    /// The connections made so far, and the last one the master closed (its number).
+    links: u64,
+    closed_link: u64,
+}
+
+impl UpState {
+    /// The connection failed (why): what waits to be written goes back to the caller.
+    fn down(&mut self, why: String) {
+        self.phase = Phase::Down(why);
+        while let Some(job) = self.queue.pop_front() {
+            self.bounce(job);
+        }
+    }
+
+    fn bounce(&mut self, job: Job) {
+        if self.bounced.len() >= MAX_QUEUED {
+            self.lost += 1;
+        } else {
+            self.bounced.push_back(job);
+        }
+    }
 }
 
 struct UpShared {
@@ -391,11 +458,14 @@ struct UpShared {
 pub struct Counts {
     /// Snapshots written.
     pub sent: u64,
-    /// Snapshots handed over and never written (the connection failed, or too many waited).
+    /// Snapshots handed over and never sent (too many waited).
     pub lost: u64,
     /// Bytes written (frames included), and those of the last snapshot (a steady interval's).
     pub bytes: u64,
     pub last: u64,
+    /// Connections made again after one failed, and attempts to connect that failed.
+    pub reconnects: u64,
+    pub failures: u64,
 }
 
 /// A worker's end. See the module documentation.
@@ -411,11 +481,17 @@ impl Uplink {
             path,
             state: Mutex::new(UpState {
                 phase: Phase::Connecting,
+                closed: false,
                 queue: VecDeque::new(),
+                bounced: VecDeque::new(),
                 lost: 0,
                 sent: 0,
                 bytes: 0,
                 last: 0,
+                reconnects: 0,
+                failures: 0,
+                links: 0,
+                closed_link: 0,
             }),
             wake: Condvar::new(),
         });
@@ -427,6 +503,24 @@ impl Uplink {
             lock(&shared.state).phase = Phase::Down(format!("cannot start its thread: {e}"));
         }
         Uplink { shared }
+    }
+
+    /// Connects to the socket at `path` in place of `old`, which is closed: the snapshots it
+    /// could not write and its counts carry over (nothing it held is dropped unseen).
+    pub fn replace(old: &Uplink, path: PathBuf) -> Uplink {
+        old.close();
+        let new = Uplink::connect(path);
+        let mut from = lock(&old.shared.state);
+        let mut to = lock(&new.shared.state);
+        to.bounced = std::mem::take(&mut from.bounced);
+        to.lost += from.lost;
+        to.sent += from.sent;
+        to.bytes += from.bytes;
+        to.last = from.last;
+        to.reconnects += from.reconnects;
+        to.failures += from.failures;
+        drop(to);
+        new
     }
 
     /// The master's socket.
@@ -447,6 +541,8 @@ impl Uplink {
             lost: state.lost,
             bytes: state.bytes,
             last: state.last,
+            reconnects: state.reconnects,
+            failures: state.failures,
         }
     }
 
@@ -457,26 +553,47 @@ impl Uplink {
 
     /// Queues a snapshot for instance `key` (of thread `thread` if any); it is encoded and
     /// written on the connection's thread. Ask [`Uplink::is_up`] first (when it is not, ship over
-    /// IPC): a snapshot sent to a connection that went down since, or when [`MAX_QUEUED`] wait
-    /// already, is dropped and counted lost.
+    /// IPC): a snapshot sent to a connection that went down since is handed back
+    /// ([`Uplink::take_bounced`]); one sent when [`MAX_QUEUED`] wait already is dropped and
+    /// counted lost.
     pub fn send(&self, key: String, thread: Option<u32>, payload: Payload) {
         let mut state = lock(&self.shared.state);
-        if state.phase != Phase::Up || state.queue.len() >= MAX_QUEUED {
-            state.lost += 1;
-            return;
-        }
-        state.queue.push_back(Job {
+        let job = Job {
             key,
             thread,
             payload,
-        });
+        };
+        if state.phase != Phase::Up {
+            state.bounce(job);
+            return;
+        }
+        if state.queue.len() >= MAX_QUEUED {
+            state.lost += 1;
+            return;
+        }
+        state.queue.push_back(job);
         drop(state);
         self.shared.wake.notify_one();
     }
 
-    /// Closes the connection once what is queued is written (or the connection fails).
+    /// The snapshots for instance `key` that were not written whole (of its threads, or of its
+    /// main thread), in the order they were handed over: send them over IPC, before any later one.
+    pub fn take_bounced(&self, key: &str, threads: bool) -> Vec<(Option<u32>, Payload)> {
+        let mut state = lock(&self.shared.state);
+        let (mine, rest) = std::mem::take(&mut state.bounced)
+            .into_iter()
+            .partition(|job| job.key == key && job.thread.is_some() == threads);
+        state.bounced = rest;
+        let mine: VecDeque<Job> = mine;
+        mine.into_iter()
+            .map(|job| (job.thread, job.payload))
+            .collect()
+    }
+
+    /// Closes the connection for good once what is queued is written (or the connection fails).
     pub fn close(&self) {
         let mut state = lock(&self.shared.state);
+        state.closed = true;
         if state.phase == Phase::Up || state.phase == Phase::Connecting {
             state.phase = Phase::Down("closed".into());
         }
@@ -499,38 +616,119 @@ fn open(path: &Path) -> Result<UnixStream, String> {
     }
 }
 
-fn run(shared: &UpShared) {
-    let stream = match open(&shared.path) {
-        Ok(stream) => stream,
-        Err(why) => {
-            lock(&shared.state).phase = Phase::Down(why);
+/// The connection's thread: connects, writes what is queued, and connects again after a
+/// failure (see the module documentation) until [`Uplink::close`].
+fn run(shared: &Arc<UpShared>) {
+    let mut wait = RETRY_FIRST;
+    let mut was_up = false;
+    loop {
+        match open(&shared.path) {
+            Ok(stream) => {
+                {
+                    let mut state = lock(&shared.state);
+                    if state.closed {
+                        return;
+                    }
+                    state.phase = Phase::Up;
+                    state.reconnects += u64::from(was_up);
+                }
+                was_up = true;
+                wait = RETRY_FIRST;
+                let why = serve(shared, &stream);
+                let mut state = lock(&shared.state);
+                state.down(why);
+            }
+            Err(why) => {
+                let mut state = lock(&shared.state);
+                state.failures += 1;
+                state.down(why);
+            }
+        }
+        let state = lock(&shared.state);
+        if state.closed {
             return;
         }
-    };
-    {
-        let mut state = lock(&shared.state);
-        if state.phase != Phase::Connecting {
+        let (mut state, _) =
+            (shared.wake.wait_timeout(state, wait)).unwrap_or_else(|e| e.into_inner());
+        if state.closed {
             return;
         }
-        state.phase = Phase::Up;
+        state.phase = Phase::Connecting;
+        drop(state);
+        wait = (wait * 2).min(RETRY_MAX);
     }
+}
+
+/// Writes the queued snapshots on `stream` until it fails (why) or the uplink is closed (a
+/// failure too, for [`run`]: it then stops). The master closing its end is seen at once (a
+/// thread waits for it), so the connection is made again between two snapshots, not when the
+/// next one finds it closed (it would go over IPC then, a quarter interval later).
+fn serve(shared: &Arc<UpShared>, stream: &UnixStream) -> String {
+    let link = {
+        let mut state = lock(&shared.state);
+        state.links += 1;
+        state.links
+    };
+    watch_master(shared, stream, link);
+    let why = write_queued(shared, stream, link);
+    // Ends the watching thread's read.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    why
+}
+
+/// Starts a thread that waits for the master to close connection number `link` (the master
+/// writes nothing after its acknowledgement: a read returns only then) and wakes the writer.
+fn watch_master(shared: &Arc<UpShared>, stream: &UnixStream, link: u64) {
+    let Ok(mut watched) = stream.try_clone() else {
+        // Not watched: a closed connection is then found when the next snapshot is written.
+        return;
+    };
+    let shared = Arc::clone(shared);
+    let _ = thread::Builder::new()
+        .name("panoptic-link-w".into())
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            loop {
+                match watched.read(&mut byte) {
+                    // The read timeout (PATIENCE) passed: still open.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    _ => break,
+                }
+            }
+            let mut state = lock(&shared.state);
+            state.closed_link = state.closed_link.max(link);
+            drop(state);
+            shared.wake.notify_all();
+        });
+}
+
+fn write_queued(shared: &UpShared, stream: &UnixStream, link: u64) -> String {
     let mut frame = Vec::new();
     loop {
         let job = {
             let mut state = lock(&shared.state);
             loop {
+                if state.closed_link >= link {
+                    return "the master closed the connection".into();
+                }
                 if let Some(job) = state.queue.pop_front() {
                     break job;
                 }
-                if state.phase != Phase::Up {
-                    return;
+                if state.closed {
+                    return "closed".into();
                 }
                 state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             }
         };
         frame.clear();
         write_frame(&mut frame, &job);
-        let result = write_all(&stream, &frame, &mut 0);
+        let result = write_all(stream, &frame, &mut 0);
         let mut state = lock(&shared.state);
         match result {
             Ok(()) => {
@@ -539,10 +737,10 @@ fn run(shared: &UpShared) {
                 state.last = frame.len() as u64;
             }
             Err(e) => {
-                state.lost += 1 + state.queue.len() as u64;
-                state.queue.clear();
-                state.phase = Phase::Down(format!("cannot write: {e}"));
-                return;
+                // Not written whole: the master does not merge it (a truncated frame ends its
+                // connection), so it goes back to the caller.
+                state.queue.push_front(job);
+                return format!("cannot write: {e}");
             }
         }
     }
@@ -670,6 +868,59 @@ mod tests {
             serde_json::from_str(&d.tree(&Tree::Cluster).unwrap()).unwrap();
         assert_eq!(cluster["n"]["value"]["val"], 7.0);
         assert_eq!(d.parts().count(), 2, "the worker and its thread 3");
+    }
+
+    #[test]
+    fn a_connection_the_master_closes_is_made_again_and_nothing_is_lost() {
+        let base = scratch("transport-again");
+        // The master closes every connection after one frame.
+        let listener = Listener::listen_dropping(&base.join("panoptic"), 12345, Some(1)).unwrap();
+        let intake = Intake::default();
+        listener.route("name:web".into(), &intake);
+        listener.allow(std::process::id(), 7);
+        let uplink = Uplink::connect(listener.path().to_owned());
+        for (n, thread) in [(1, 3), (2, 4), (3, 5)] {
+            wait_for("up", || uplink.is_up());
+            let payload = Payload::Thread(snapshot(4.0, 1.0));
+            uplink.send("name:web".into(), Some(thread), payload);
+            // Written, then closed by the master: made again (at once: it is watched).
+            wait_for("sent", || uplink.counts().sent == n);
+            wait_for("made again", || uplink.counts().reconnects == n);
+        }
+        let counts = uplink.counts();
+        assert_eq!((counts.lost, counts.failures), (0, 0));
+        let d = intake.with(|g| g.deliver(4.0, format()));
+        assert_eq!(d.parts().count(), 3, "each snapshot once");
+        uplink.close();
+        listener.shutdown();
+        let _ = std::fs::remove_dir_all(base);
+        // Nobody listening: attempts fail (counted), and what is handed over comes back.
+        let empty = scratch("transport-gone");
+        let old = Uplink::connect(empty.join("nobody.sock"));
+        wait_for("a failed attempt", || old.counts().failures >= 1);
+        old.send("name:web".into(), None, Payload::Thread(snapshot(5.0, 0.0)));
+        // Another path: what the old one held carries over.
+        let uplink = Uplink::replace(&old, empty.join("nobody-either.sock"));
+        wait_for("a failed attempt", || uplink.counts().failures >= 1);
+        assert!(!uplink.is_up());
+        uplink.send("name:web".into(), None, Payload::Thread(snapshot(5.0, 1.0)));
+        uplink.send(
+            "name:web".into(),
+            Some(2),
+            Payload::Thread(snapshot(5.0, 1.0)),
+        );
+        let mine = uplink.take_bounced("name:web", false);
+        assert_eq!(mine.len(), 2, "the old one's, and its own");
+        assert_eq!(mine[0].0, None);
+        assert!(uplink.take_bounced("name:web", false).is_empty());
+        assert_eq!(
+            uplink.take_bounced("name:web", true).len(),
+            1,
+            "its thread's"
+        );
+        assert_eq!(uplink.counts().lost, 0);
+        uplink.close();
+        let _ = std::fs::remove_dir_all(empty);
     }
 
     #[test]

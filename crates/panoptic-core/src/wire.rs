@@ -5,7 +5,7 @@
 //! as a definition, and after that only its index. So a steady snapshot costs the master no
 //! allocation and no hashing of keys ([`crate::gather`] resolves indexes).
 //!
-//! Layout (version 6, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
+//! Layout (version 7, little-endian; `str` = u32 byte length + UTF-8 bytes; `varint` = LEB128
 //! of a u64, at most 10 bytes):
 //! ```text
 //! "PNPT" | version u8 | k f64 | pid u32 | counts: dropped f64 | invalid f64 | overflowed f64 |
@@ -15,7 +15,7 @@
 //! strings: count u32, then count x str     (the definitions' strings and the JSON values)
 //! forgotten: count u32, then count x index u32   (series the sender expired)
 //! definitions: count u32, then per definition:
-//!   index u32 | method u32 | path length u32 | path u32 x length | id u32
+//!   index u32 | method u32 | path length u32 | path u32 x length | id u32 | untouched u8
 //! entries: count u32, then per entry:
 //!   index step varint | tag u8 | payload
 //!   tag 0 counter: count f64, total f64
@@ -43,6 +43,15 @@
 //! ([`crate::snapshot::Profile`]) travels in every message (43 bytes): the master checks each
 //! snapshot's grid and options, whatever state its dictionaries are in.
 //!
+//! With `persist`, a sender reports every series each interval, untouched ones in their empty
+//! state (a counter 0, a summary or a distribution without values, a rate without one). Those
+//! cost nothing on the wire: a delta leaves them out, and the master puts the empty state back
+//! for every series of the sender's dictionary the message lacks, as each definition's
+//! `untouched` byte says ([`Untouched`]: 0 always sent, 1 counter, 2 summary, 3 distribution, 4
+//! rate). Stateless on purpose: a lost message changes nothing for the next one. A `set`, a
+//! gauge, a registered logger's leaf and a meter are always sent (their values are the sender's
+//! to give each interval).
+//!
 //! Decoding never panics and never trusts a length: every count is checked against the bytes
 //! left, every index against the table, every number against what the kind allows, so a garbage,
 //! truncated, foreign-version or hostile message is a [`DecodeError`], never a corrupted merge.
@@ -60,8 +69,9 @@ use crate::stats::rate::RateStats;
 use crate::stats::summary::Summary;
 
 const MAGIC: &[u8; 4] = b"PNPT";
-/// The wire version this build writes and reads.
-pub const VERSION: u8 = 6;
+/// The wire version this build writes and reads (7: the definitions' `untouched` byte, and
+/// persisted empty states left out).
+pub const VERSION: u8 = 7;
 /// Largest whole number sent as a varint counter (larger ones are exact only as f64).
 const MAX_WHOLE: f64 = 9_007_199_254_740_992.0; // 2^53
 /// Largest encoded snapshot accepted, in base64 characters (about 48 MB of binary).
@@ -120,16 +130,83 @@ pub struct Dictionary {
     pub serial: u32,
 }
 
+/// What the master puts in the place of a series that a sender with `persist` left out of a
+/// message (see the module documentation): the empty state of its kind, or nothing for a kind
+/// that is always sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Untouched {
+    /// Always sent (a set, gauge, registered logger or meter).
+    #[default]
+    Sent,
+    Counter,
+    Summary,
+    /// A distribution of the profile's histogram options.
+    Histogram,
+    Rate,
+}
+
+impl Untouched {
+    fn byte(self) -> u8 {
+        match self {
+            Untouched::Sent => 0,
+            Untouched::Counter => 1,
+            Untouched::Summary => 2,
+            Untouched::Histogram => 3,
+            Untouched::Rate => 4,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Result<Untouched, DecodeError> {
+        Ok(match byte {
+            0 => Untouched::Sent,
+            1 => Untouched::Counter,
+            2 => Untouched::Summary,
+            3 => Untouched::Histogram,
+            4 => Untouched::Rate,
+            _ => return Err(DecodeError::Invalid("untouched")),
+        })
+    }
+
+    /// Whether a sender with `persist` leaves `value` out of a delta: it is an empty state the
+    /// master puts back exactly as decoding it would give ([`Untouched::value`]). The sender's
+    /// definition of its series says which: a series' values are all of its kind.
+    pub fn left_out(value: &Value) -> bool {
+        match value {
+            Value::Counter { count, total } => *count == 0.0 && *total == 0.0,
+            // Decoding makes any summary of no values the default one.
+            Value::Summary(s) => s.count == 0.0,
+            Value::Histogram(d) => **d == Distribution::new(d.options(), 0),
+            Value::Rate(None) => true,
+            _ => false,
+        }
+    }
+
+    /// The value the master puts in a series' place (None: [`Untouched::Sent`]).
+    pub fn value(self, histogram: &HistogramOptions) -> Option<Value> {
+        Some(match self {
+            Untouched::Sent => return None,
+            Untouched::Counter => Value::Counter {
+                count: 0.0,
+                total: 0.0,
+            },
+            Untouched::Summary => Value::Summary(Summary::default()),
+            Untouched::Histogram => Value::Histogram(Box::new(Distribution::new(histogram, 0))),
+            Untouched::Rate => Value::Rate(None),
+        })
+    }
+}
+
 /// How a message names its series.
 #[derive(Debug, Clone, Copy)]
 pub enum Keys<'a> {
     /// Self-contained: every entry's key is defined, in a fresh dictionary (serial 0).
     All { epoch: u64 },
     /// `indexes[i]` is entry i's index in the sender's dictionary; `forgotten` are indexes whose
-    /// series expired, `definitions` the keys the master does not have yet, by index.
+    /// series expired, `definitions` the keys the master does not have yet, by index, and what
+    /// stands for each when it is left out (with `persist`: [`Untouched`]).
     Delta {
         indexes: &'a [u32],
-        definitions: &'a [(u32, &'a SeriesKey)],
+        definitions: &'a [(u32, &'a SeriesKey, Untouched)],
         forgotten: &'a [u32],
         dictionary: Dictionary,
     },
@@ -142,11 +219,12 @@ pub fn encode(snapshot: &Snapshot, keys: Keys<'_>) -> String {
 
 /// Encodes a snapshot (for the native transport: [`crate::transport`]).
 pub fn encode_bytes(snapshot: &Snapshot, keys: Keys<'_>) -> Vec<u8> {
-    let all: Vec<(u32, &SeriesKey)>;
+    let all: Vec<(u32, &SeriesKey, Untouched)>;
     let (indexes, definitions, forgotten, dictionary) = match keys {
         Keys::All { epoch } => {
+            // Self-contained: every entry is sent (nothing is left out).
             all = (snapshot.entries.iter().enumerate())
-                .map(|(i, e)| (i as u32, &*e.key))
+                .map(|(i, e)| (i as u32, &*e.key, Untouched::Sent))
                 .collect();
             (None, &all[..], &[][..], Dictionary { epoch, serial: 0 })
         }
@@ -165,7 +243,7 @@ pub fn encode_bytes(snapshot: &Snapshot, keys: Keys<'_>) -> Vec<u8> {
         body.u32(index);
     }
     body.len(definitions.len());
-    for &(index, key) in definitions {
+    for &(index, key, untouched) in definitions {
         body.u32(index);
         body.u32(table.intern(&key.method));
         body.len(key.path.len());
@@ -173,10 +251,18 @@ pub fn encode_bytes(snapshot: &Snapshot, keys: Keys<'_>) -> Vec<u8> {
             body.u32(table.intern(p));
         }
         body.u32(table.intern(&key.id));
+        body.u8(untouched.byte());
     }
-    body.len(snapshot.entries.len());
+    // A delta of a persisting sender leaves its untouched series out (the master puts them back).
+    let left_out =
+        |value: &Value| indexes.is_some() && snapshot.profile.persist && Untouched::left_out(value);
+    let sent = snapshot.entries.iter().filter(|e| !left_out(&e.value));
+    body.len(sent.count());
     let mut expected = 0i64;
     for (i, Entry { value, .. }) in snapshot.entries.iter().enumerate() {
+        if left_out(value) {
+            continue;
+        }
         let index = indexes.map_or(i as u32, |x| x[i]);
         let step = index as i64 - expected;
         body.varint(((step << 1) ^ (step >> 63)) as u64);
@@ -299,8 +385,8 @@ pub struct Message {
     pub profile: Profile,
     /// Dictionary indexes whose series the sender expired (to forget before the definitions).
     pub forgotten: Vec<u32>,
-    /// Keys by dictionary index.
-    pub definitions: Vec<(u32, SeriesKey)>,
+    /// Keys by dictionary index, and what stands for each when a message leaves it out.
+    pub definitions: Vec<(u32, SeriesKey, Untouched)>,
     /// Each entry's dictionary index (an index twice is refused when merging:
     /// [`crate::snapshot::Merged::add`]).
     pub indexes: Vec<u32>,
@@ -310,17 +396,28 @@ pub struct Message {
 
 /// Decodes base64 text made by [`encode`].
 pub fn decode(text: &str) -> Result<Message, DecodeError> {
+    decode_bytes(&unbase64(text)?)
+}
+
+/// The bytes of base64 text made by [`encode`] (to decode with [`decode_bytes`]).
+pub fn unbase64(text: &str) -> Result<Vec<u8>, DecodeError> {
     if text.len() > MAX_TEXT {
         return Err(DecodeError::Text);
     }
-    let bytes = base64::engine::general_purpose::STANDARD
+    base64::engine::general_purpose::STANDARD
         .decode(text)
-        .map_err(|_| DecodeError::Text)?;
-    decode_bytes(&bytes)
+        .map_err(|_| DecodeError::Text)
 }
 
 /// Decodes bytes made by [`encode_bytes`].
 pub fn decode_bytes(bytes: &[u8]) -> Result<Message, DecodeError> {
+    decode_bytes_into(bytes, Vec::new())
+}
+
+/// [`decode_bytes`], the values into `values` (emptied first): a buffer the caller reuses from
+/// one message to the next (the master's intake: fresh memory each interval costs page faults).
+pub fn decode_bytes_into(bytes: &[u8], mut values: Vec<Value>) -> Result<Message, DecodeError> {
+    values.clear();
     let mut r = Reader::new(bytes);
     if r.take(4).map_err(|_| DecodeError::Magic)? != MAGIC {
         return Err(DecodeError::Magic);
@@ -387,8 +484,8 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<Message, DecodeError> {
     for _ in 0..n {
         forgotten.push(r.u32()?);
     }
-    // Smallest definition: index, method, path length, id.
-    let n = r.count_u32(16)?;
+    // Smallest definition: index, method, path length, id, untouched.
+    let n = r.count_u32(17)?;
     let mut definitions = Vec::with_capacity(n);
     for _ in 0..n {
         let index = r.u32()?;
@@ -404,13 +501,13 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<Message, DecodeError> {
             path: path.into(),
             id: string(r.u32()?)?.to_string(),
         };
-        definitions.push((index, key));
+        definitions.push((index, key, Untouched::from_byte(r.u8()?)?));
     }
 
     // Smallest entry: index step, tag (a gauge without a number).
     let n = r.count_u32(2)?;
     let mut indexes = Vec::with_capacity(n);
-    let mut values = Vec::with_capacity(n);
+    values.reserve(n);
     let mut expected = 0i64;
     for _ in 0..n {
         let step = r.varint()?;
@@ -639,11 +736,14 @@ mod tests {
         serial: u32,
     ) -> String {
         let dictionary = Dictionary { epoch: 7, serial };
+        let definitions: Vec<_> = (definitions.iter())
+            .map(|&(i, k)| (i, k, Untouched::Sent))
+            .collect();
         encode(
             s,
             Keys::Delta {
                 indexes,
-                definitions,
+                definitions: &definitions,
                 forgotten,
                 dictionary,
             },
@@ -660,7 +760,8 @@ mod tests {
         let keys: Vec<(u32, &SeriesKey)> = (s.entries.iter().enumerate())
             .map(|(i, e)| (i as u32, &*e.key))
             .collect();
-        let decoded: Vec<(u32, &SeriesKey)> = m.definitions.iter().map(|(i, k)| (*i, k)).collect();
+        let decoded: Vec<(u32, &SeriesKey)> =
+            (m.definitions.iter()).map(|(i, k, _)| (*i, k)).collect();
         assert_eq!(decoded, keys);
         assert!(m.forgotten.is_empty());
         assert_eq!(m.indexes, (0..s.entries.len() as u32).collect::<Vec<_>>());
@@ -672,13 +773,8 @@ mod tests {
     fn a_delta_carries_only_new_definitions_and_indexes() {
         let s = sample();
         let new_key = SeriesKey::new("inc", &["x"], "y");
-        let text = delta(
-            &s,
-            &[9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13],
-            &[(1, &new_key)],
-            &[1, 14],
-            9,
-        );
+        let indexes = [9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13];
+        let text = delta(&s, &indexes, &[(1, &new_key)], &[1, 14], 9);
         let m = decode(&text).unwrap();
         assert_eq!(
             m.dictionary,
@@ -688,8 +784,15 @@ mod tests {
             }
         );
         assert_eq!(m.forgotten, [1, 14]);
-        assert_eq!(m.definitions, vec![(1, new_key)]);
-        assert_eq!(m.indexes, [9, 3, 4, 5, 6, 7, 8, 2, 10, 11, 12, 13]);
+        assert_eq!(m.definitions, vec![(1, new_key, Untouched::Sent)]);
+        // A persisting sender's untouched series (the summary and the rate without values) are
+        // left out.
+        let sent: Vec<u32> = (indexes.iter().zip(&s.entries))
+            .filter(|(_, e)| !Untouched::left_out(&e.value))
+            .map(|(&i, _)| i)
+            .collect();
+        assert_eq!(sent.len(), indexes.len() - 2);
+        assert_eq!(m.indexes, sent);
         // Keys are not repeated: the steady message is much smaller than a self-contained one.
         assert!(text.len() < self_contained(&s).len());
     }

@@ -142,7 +142,7 @@ pub fn write(
     let labels: Vec<String> = own.iter().map(Process::label).collect();
     let all = all.chain(parts.iter().zip(own.iter().zip(&labels)).flat_map(
         |(part, (process, label))| {
-            (part.ids.iter().zip(part.values))
+            (part.ids.iter().zip(part.values()))
                 .map(move |(&id, v)| (label.as_str(), Some(process), id, v))
         },
     ));

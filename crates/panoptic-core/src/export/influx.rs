@@ -175,10 +175,10 @@ pub fn write(
     if per_process {
         for part in delivery.parts() {
             let process = Process {
-                from: part.from,
+                from: part.from.clone(),
                 pid: part.pid,
             };
-            processes.push((Some(process), part.ids, part.values));
+            processes.push((Some(process), part.ids, part.values()));
         }
     }
     // The keys' lock is held only to copy the keys out (the master's intake adds keys).

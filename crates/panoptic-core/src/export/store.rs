@@ -288,7 +288,13 @@ impl Store {
         for part in delivery.parts() {
             let gone = worker_of(&part.from).filter(|w| self.gone.contains(w));
             seen.extend(gone);
-            for (&id, value) in part.ids.iter().zip(part.values) {
+            // Only a part with meters is read here: a worker's is decoded when read.
+            let meters = if part.has_meters() {
+                part.values()
+            } else {
+                &[]
+            };
+            for (&id, value) in part.ids.iter().zip(meters) {
                 let Value::Meter(m) = value else { continue };
                 let previous = self.meters.insert((part.from.clone(), id), m.count);
                 // A count below the previous one: the meter was made again (a restarted
@@ -320,7 +326,7 @@ impl Store {
                     (process, Column::default())
                 });
                 process.pid = part.pid;
-                for (&id, value) in part.ids.iter().zip(part.values) {
+                for (&id, value) in part.ids.iter().zip(part.values()) {
                     match (column.slot(id), value) {
                         // A process's own meter is already cumulative.
                         (slot, Value::Meter(m)) => {

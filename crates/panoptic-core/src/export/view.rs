@@ -69,7 +69,8 @@ impl<'a> LastValues<'a> {
             let mut views = vec![(None, index(ids, values))];
             if parts {
                 for part in delivery.parts() {
-                    views.push((Some(part.from), index(part.ids, part.values)));
+                    let values = part.values();
+                    views.push((Some(part.from), index(part.ids, values)));
                 }
             }
             LastValues { views }

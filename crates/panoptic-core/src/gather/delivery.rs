@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::parts::{Meta, Part};
+use super::parts::{Meta, Part, Values};
 use super::registry::Keys;
 use super::tree::{render_kept, Format};
 use crate::snapshot::{Merged, SeriesKey, Value};
@@ -39,9 +39,22 @@ pub struct DeliveredPart<'a> {
     pub pid: u32,
     /// What its engine held at the close of the interval.
     pub footprint: crate::snapshot::Footprint,
-    /// Series ids, and their values.
+    /// Series ids.
     pub ids: &'a [u32],
-    pub values: &'a [Value],
+    values: &'a Values,
+}
+
+impl<'a> DeliveredPart<'a> {
+    /// The values of [`DeliveredPart::ids`] (a worker's are decoded when first read: see
+    /// [`Values`]; read them only when needed).
+    pub fn values(&self) -> &'a [Value] {
+        self.values.get()
+    }
+
+    /// Whether any is a meter's (without decoding them: see [`Values`]).
+    pub fn has_meters(&self) -> bool {
+        self.values.has_meters()
+    }
 }
 
 /// Which tree of a delivery (and, but for `Cluster`, which process or thread a part is from).
@@ -145,14 +158,18 @@ impl Delivery {
         keep: Option<&dyn Fn(&SeriesKey) -> bool>,
     ) -> Option<String> {
         let (ids, values, custom) = match which {
-            Tree::Master => self.0.local.as_ref().map(|p| (&p.ids, &p.values, true))?,
-            Tree::Worker(id) => self.0.workers.get(id).map(|p| (&p.ids, &p.values, true))?,
+            Tree::Master => self
+                .0
+                .local
+                .as_ref()
+                .map(|p| (&p.ids, p.values.get(), true))?,
+            Tree::Worker(id) => (self.0.workers.get(id)).map(|p| (&p.ids, p.values.get(), true))?,
             Tree::Thread(label) => self
                 .0
                 .threads
                 .get(label)
-                .map(|p| (&p.ids, &p.values, true))?,
-            Tree::Cluster => (&self.0.merged.ids, &self.0.merged.values, false),
+                .map(|p| (&p.ids, p.values.get(), true))?,
+            Tree::Cluster => (&self.0.merged.ids, &self.0.merged.values[..], false),
         };
         let mut out = Vec::with_capacity(64 * ids.len() + 2);
         self.0.keys.with(|keys| {
@@ -204,9 +221,11 @@ impl Delivery {
     /// About how many bytes the delivery holds (for the JS garbage collector's accounting).
     pub fn size(&self) -> usize {
         let parts = self.0.local.iter().chain(self.0.workers.values());
-        let series = parts.chain(self.0.threads.values()).map(|p| p.ids.len());
-        let series = series.sum::<usize>() + self.0.merged.ids.len();
-        series * (std::mem::size_of::<u32>() + std::mem::size_of::<Value>())
+        let parts = parts.chain(self.0.threads.values());
+        let parts: usize = parts
+            .map(|p| p.ids.len() * size_of::<u32>() + p.values.size())
+            .sum();
+        parts + self.0.merged.ids.len() * (size_of::<u32>() + size_of::<Value>())
     }
 }
 

@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::delivery::{Contents, Delivery};
-use super::parts::{Meta, Part, Warning};
+use super::parts::{Meta, Part, Values, Warning};
 use super::registry::Registry;
 use super::tree::Format;
 use crate::bytes::DecodeError;
 use crate::snapshot::{Counts, Merged, Profile, SeriesKey, Snapshot, Value};
-use crate::wire::{decode, Message};
+use crate::stats::histogram::HistogramOptions;
+use crate::wire::{decode, Message, Untouched};
 
 /// Why a worker's message was not kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +71,8 @@ struct SourceKeys {
     /// By index; [`FORGOTTEN`] where the sender expired the series.
     ids: Vec<u32>,
     overflowed: Vec<bool>,
+    /// By index: what stands for the series when a message of a persisting sender leaves it out.
+    untouched: Vec<Untouched>,
 }
 
 /// A source's index whose series the source expired (until a definition takes it again).
@@ -79,6 +82,66 @@ const FORGOTTEN: u32 = u32::MAX;
 /// names its own (lib/lookup.js).
 fn overflow_key(method: &str) -> SeriesKey {
     SeriesKey::new(method, &["panoptic", "overflow"], method)
+}
+
+/// Puts back into a message of a persisting sender (entries `indexes`, `values`) the series of
+/// its dictionary `dict` that it left out in their empty state ([`Untouched`]): in index order
+/// among the sent ones when those are in index order (as an engine sends them: the trees come out
+/// as if every series had been sent), else after them. Returns what each entry is: `Sent` (the
+/// message's next value) or what was put in; empty when nothing was.
+fn put_back(
+    dict: &SourceKeys,
+    indexes: &mut Vec<u32>,
+    values: &mut Vec<Value>,
+    histogram: &HistogramOptions,
+) -> Vec<Untouched> {
+    let n = dict.ids.len();
+    let mut sent = vec![false; n];
+    for &index in indexes.iter() {
+        if let Some(s) = sent.get_mut(index as usize) {
+            *s = true;
+        }
+    }
+    let missing =
+        |i: usize| !sent[i] && dict.ids[i] != FORGOTTEN && dict.untouched[i] != Untouched::Sent;
+    let put = (0..n).filter(|&i| missing(i)).count();
+    if put == 0 {
+        return Vec::new();
+    }
+    let in_order = indexes.windows(2).all(|w| w[0] < w[1]);
+    let (from, total) = (indexes.len(), indexes.len() + put);
+    let mut plan = vec![Untouched::Sent; total];
+    if !in_order {
+        for i in (0..n).filter(|&i| missing(i)) {
+            plan[indexes.len()] = dict.untouched[i];
+            indexes.push(i as u32);
+            values.extend(dict.untouched[i].value(histogram));
+        }
+        return plan;
+    }
+    // Merged from the end, in place: the sent entries move towards the end as the put ones
+    // take their places in between.
+    indexes.resize(total, 0);
+    values.resize_with(total, || Value::Gauge(None));
+    let mut put = (0..n).rev().filter(|&i| missing(i)).peekable();
+    let mut next = from;
+    for w in (0..total).rev() {
+        let Some(&i) = put.peek() else { break };
+        if next > 0 && indexes[next - 1] as usize > i {
+            next -= 1;
+            indexes[w] = indexes[next];
+            values.swap(w, next);
+        } else {
+            put.next();
+            let untouched = dict.untouched[i];
+            indexes[w] = i as u32;
+            values[w] = untouched
+                .value(histogram)
+                .expect("a kind left out has a value");
+            plan[w] = untouched;
+        }
+    }
+    plan
 }
 
 /// How many recorded values an aggregate holds (1 for those that hold one value).
@@ -100,6 +163,16 @@ struct Interval {
     merged: Merged,
     /// The first few series left out of a part's tree because another took their place.
     collisions: Vec<String>,
+}
+
+impl Interval {
+    /// An interval whose cluster view has room for `series`.
+    fn with_capacity(series: usize) -> Interval {
+        Interval {
+            merged: Merged::with_capacity(series),
+            ..Interval::default()
+        }
+    }
 }
 
 /// How many collided series a delivery names (each one is counted in its part's errors).
@@ -141,6 +214,12 @@ pub struct Gathering {
     /// Warnings not yet delivered, and those ever given (see [`WARNED_LIMIT`]).
     warnings: Vec<Warning>,
     warned: HashSet<String>,
+    /// The values of the last message kept as its bytes ([`Gathering::receive_kept`]): the
+    /// intake decodes the next one into them ([`Gathering::take_spare`]).
+    spare: Vec<Value>,
+    /// How many series the last delivered cluster view had: the next one starts with room for
+    /// them (growing a buffer of a million values step by step is copies and fresh pages).
+    merged_hint: usize,
 }
 
 impl Gathering {
@@ -301,7 +380,7 @@ impl Gathering {
         &mut self,
         source: &Source,
         message: &Message,
-        definitions: &[(u32, SeriesKey)],
+        definitions: &[(u32, SeriesKey, Untouched)],
         registered: &mut Vec<(u32, bool)>,
     ) {
         let dictionary = &message.dictionary;
@@ -309,7 +388,7 @@ impl Gathering {
         let follows = (self.dictionaries.get(source))
             .is_some_and(|dict| dict.epoch == dictionary.epoch && dict.serial == dictionary.serial);
         if (fresh || follows) && !self.gone(source) {
-            for (_, key) in definitions {
+            for (_, key, _) in definitions {
                 let (id, overflowed) = self.intern_capped(key);
                 // Held from now: a delivery between two slices must not expire it.
                 self.registry.hold(id);
@@ -338,6 +417,21 @@ impl Gathering {
         registered: Vec<(u32, bool)>,
         current: f64,
     ) -> Result<(), Rejection> {
+        self.receive_kept(source, message, registered, current, None)
+    }
+
+    /// [`Gathering::receive_registered`] of a message decoded from `bytes`: once merged, its
+    /// part keeps the bytes rather than the decoded values, when they decode to the part's
+    /// values as they are (see [`Values`]); the decoded values' buffer is then kept for the
+    /// next message ([`Gathering::take_spare`]).
+    pub fn receive_kept(
+        &mut self,
+        source: Source,
+        message: Result<Message, DecodeError>,
+        registered: Vec<(u32, bool)>,
+        current: f64,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<(), Rejection> {
         if self.gone(&source) {
             let result = Err(Rejection::Late);
             self.count(&result);
@@ -346,19 +440,29 @@ impl Gathering {
         let result = message
             .map_err(Rejection::Decode)
             .and_then(|message| self.resolve(&source, message, registered))
-            .and_then(|part| self.accept(Slot::From(source), part, current));
+            .and_then(|(part, plan)| {
+                let keep = bytes.zip(plan);
+                self.accept_kept(Slot::From(source), part, current, keep)
+            });
         self.count(&result);
         result
     }
 
+    /// A buffer to decode the next message's values into (empty; see [`Gathering::receive_kept`]).
+    pub fn take_spare(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.spare)
+    }
+
     /// Applies a message's definitions to its source's dictionary (whatever becomes of its data:
-    /// the sender counts them as known) and names its entries by series id.
+    /// the sender counts them as known) and names its entries by series id. With the part, how
+    /// its values come from the message's ([`put_back`]'s plan), or None when they do not (some
+    /// merged into an overflow series or left out).
     fn resolve(
         &mut self,
         source: &Source,
         message: Message,
         registered: Vec<(u32, bool)>,
-    ) -> Result<Part, Rejection> {
+    ) -> Result<(Part, Option<Vec<Untouched>>), Rejection> {
         let Message {
             k,
             pid,
@@ -376,12 +480,14 @@ impl Gathering {
             serial: 0,
             ids: Vec::new(),
             overflowed: Vec::new(),
+            untouched: Vec::new(),
         });
         if dictionary.serial == 0 {
             dict.epoch = dictionary.epoch;
             self.release_all(&dict.ids);
             dict.ids.clear();
             dict.overflowed.clear();
+            dict.untouched.clear();
         } else if dict.epoch != dictionary.epoch || dictionary.serial > dict.serial {
             // Another dictionary, or a message missing in between.
             self.dictionaries.insert(source.clone(), dict);
@@ -411,7 +517,9 @@ impl Gathering {
                 }
             }
         }
-        for (n, ((index, _), (id, overflowed))) in definitions.iter().zip(registered).enumerate() {
+        for (n, ((index, _, untouched), (id, overflowed))) in
+            definitions.iter().zip(registered).enumerate()
+        {
             // An index the dictionary has (forgotten or not: the sender's word), or the next one.
             let i = *index as usize;
             if i > dict.ids.len() {
@@ -423,14 +531,22 @@ impl Gathering {
             if i == dict.ids.len() {
                 dict.ids.push(id);
                 dict.overflowed.push(overflowed);
+                dict.untouched.push(*untouched);
             } else {
                 let old = std::mem::replace(&mut dict.ids[i], id);
                 if old != FORGOTTEN {
                     self.registry.release(old);
                 }
                 dict.overflowed[i] = overflowed;
+                dict.untouched[i] = *untouched;
             }
         }
+        // A persisting sender's untouched series, left out: put back.
+        let plan = if profile.persist {
+            put_back(&dict, &mut indexes, &mut values, &profile.histogram)
+        } else {
+            Vec::new()
+        };
         // The indexes become ids in place; values of series put into overflow are counted.
         let (mut mapped, mut any_mapped) = (0.0, false);
         for (index, value) in indexes.iter_mut().zip(&values) {
@@ -477,7 +593,8 @@ impl Gathering {
         // merge, and the memory it would take is not the master's to give: left out, counted.
         let foreign =
             |v: &Value| matches!(v, Value::Histogram(d) if d.options() != &self.profile.histogram);
-        if values.iter().any(foreign) {
+        let any_foreign = values.iter().any(foreign);
+        if any_foreign {
             let mut kept = (Vec::new(), Vec::new());
             for (id, value) in indexes.into_iter().zip(values) {
                 if foreign(&value) {
@@ -489,14 +606,15 @@ impl Gathering {
             }
             (indexes, values) = kept;
         }
-        Ok(Part {
+        let part = Part {
             k,
             pid,
             counts,
             footprint,
             ids: indexes,
-            values,
-        })
+            values: Values::decoded(values),
+        };
+        Ok((part, (!any_mapped && !any_foreign).then_some(plan)))
     }
 
     /// Keeps a source's dictionary for its next message. A worker thread's messages are
@@ -540,7 +658,7 @@ impl Gathering {
             counts: snapshot.counts,
             footprint: snapshot.footprint,
             ids,
-            values,
+            values: Values::decoded(values),
         }
     }
 
@@ -618,7 +736,20 @@ impl Gathering {
 
     /// Merges a part into its interval's cluster view and keeps it for its own tree. Series that
     /// cannot have their place in the part's tree are left out of both, and counted as errors.
-    fn accept(&mut self, slot: Slot, mut part: Part, current: f64) -> Result<(), Rejection> {
+    fn accept(&mut self, slot: Slot, part: Part, current: f64) -> Result<(), Rejection> {
+        self.accept_kept(slot, part, current, None)
+    }
+
+    /// [`Gathering::accept`]; `keep`: the bytes of the message the part's values were decoded
+    /// from and how ([`put_back`]'s plan), to keep instead of them once merged
+    /// ([`Gathering::receive_kept`]).
+    fn accept_kept(
+        &mut self,
+        slot: Slot,
+        mut part: Part,
+        current: f64,
+        mut keep: Option<(Vec<u8>, Vec<Untouched>)>,
+    ) -> Result<(), Rejection> {
         if self.delivered.is_some_and(|d| part.k <= d) {
             return Err(Rejection::Late);
         }
@@ -627,7 +758,9 @@ impl Gathering {
                 "an interval in the future",
             )));
         }
-        let interval = self.pending.entry(part.k as i64).or_default();
+        let hint = self.merged_hint;
+        let interval =
+            (self.pending.entry(part.k as i64)).or_insert_with(|| Interval::with_capacity(hint));
         // A second snapshot of one source for one interval: a misbehaving peer; the first stays.
         let taken = match &slot {
             Slot::Local => interval.local.is_some(),
@@ -640,8 +773,10 @@ impl Gathering {
             )));
         }
         for i in self.registry.settle(&part.ids).into_iter().rev() {
+            // Not the values as sent any more.
+            keep = None;
             let id = part.ids.remove(i);
-            part.values.remove(i);
+            part.values.get_mut().remove(i);
             part.counts.errors += 1.0;
             self.registry.keys().with(|keys| {
                 name_collision(&mut interval.collisions, &keys[id as usize]);
@@ -649,9 +784,13 @@ impl Gathering {
         }
         interval
             .merged
-            .add(&part.ids, &part.values)
+            .add(&part.ids, part.values.get())
             .map_err(|_| Rejection::Decode(DecodeError::Invalid("a series twice")))?;
         self.registry.touch(&part.ids, part.k);
+        if let Some((bytes, plan)) = keep {
+            let kept = Values::encoded(bytes, plan, part.values.get());
+            self.spare = std::mem::replace(&mut part.values, kept).take();
+        }
         match slot {
             Slot::Local => interval.local = Some(part),
             Slot::From(Source::Worker(id)) => {
@@ -685,6 +824,7 @@ impl Gathering {
         });
         interval.merged.remove(&left_out);
         interval.merged.seal();
+        self.merged_hint = interval.merged.ids.len();
         self.late += done
             .values()
             .map(|p| (p.workers.len() + p.threads.len()) as u64)
@@ -821,11 +961,14 @@ mod tests {
         (epoch, serial): (u64, u32),
     ) -> String {
         let dictionary = Dictionary { epoch, serial };
+        let definitions: Vec<_> = (definitions.iter())
+            .map(|&(i, k)| (i, k, Untouched::Sent))
+            .collect();
         encode(
             s,
             Keys::Delta {
                 indexes,
-                definitions,
+                definitions: &definitions,
                 forgotten,
                 dictionary,
             },
@@ -1369,6 +1512,51 @@ mod tests {
         let d3 = everything(g.deliver(3.0, format()));
         assert_eq!(d3["meta"]["late"], 4);
         assert_eq!(d3["meta"]["decodeErrors"], 3);
+    }
+
+    #[test]
+    fn left_out_series_are_put_back_in_index_order_or_after_the_sent_ones() {
+        let dict = SourceKeys {
+            epoch: 1,
+            serial: 1,
+            ids: vec![10, 11, 12, FORGOTTEN, 14, 15],
+            overflowed: vec![false; 6],
+            untouched: vec![
+                Untouched::Counter,
+                Untouched::Sent,
+                Untouched::Counter,
+                Untouched::Counter,
+                Untouched::Rate,
+                Untouched::Counter,
+            ],
+        };
+        let histogram = HistogramOptions::default();
+        let zero = Value::Counter {
+            count: 0.0,
+            total: 0.0,
+        };
+        // Sent in index order (1 is always sent, 3 is forgotten): the rest in between.
+        let (mut indexes, mut values) = (vec![1, 4], vec![counter(1.0), Value::Rate(None)]);
+        let plan = put_back(&dict, &mut indexes, &mut values, &histogram);
+        assert_eq!(indexes, [0, 1, 2, 4, 5]);
+        let expected = [
+            zero.clone(),
+            counter(1.0),
+            zero.clone(),
+            Value::Rate(None),
+            zero.clone(),
+        ];
+        assert_eq!(values, expected);
+        use Untouched::{Counter, Sent};
+        assert_eq!(plan, [Counter, Sent, Counter, Sent, Counter]);
+        // Out of order: after them.
+        let (mut indexes, mut values) = (vec![4, 1], vec![Value::Rate(None), counter(1.0)]);
+        let plan = put_back(&dict, &mut indexes, &mut values, &histogram);
+        assert_eq!(indexes, [4, 1, 0, 2, 5]);
+        assert_eq!(plan, [Sent, Sent, Counter, Counter, Counter]);
+        // Nothing left out: nothing to do.
+        let (mut indexes, mut values) = (vec![0, 1, 2, 4, 5], expected.to_vec());
+        assert!(put_back(&dict, &mut indexes, &mut values, &histogram).is_empty());
     }
 
     #[test]

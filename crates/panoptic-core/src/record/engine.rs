@@ -40,7 +40,7 @@ use crate::stats::histogram::Distribution;
 use crate::stats::meter::Meter;
 use crate::stats::rate::{Observation, RateTracker};
 use crate::stats::summary::Summary;
-use crate::wire::{self, Dictionary, Keys};
+use crate::wire::{self, Dictionary, Keys, Untouched};
 
 /// Number of `f64` slots in one counter page. A counter never straddles two pages.
 pub const PAGE_SLOTS: usize = 4096;
@@ -229,15 +229,16 @@ pub struct Closed {
 pub struct Shipment {
     closed: Closed,
     forgotten: Vec<u32>,
-    definitions: Vec<(u32, Arc<SeriesKey>)>,
+    definitions: Vec<(u32, Arc<SeriesKey>, Untouched)>,
     dictionary: Dictionary,
 }
 
 impl Shipment {
     /// Calls `f` with the shipment's keys as the wire encodes them.
     fn with_keys<T>(&self, f: impl FnOnce(Keys<'_>) -> T) -> T {
-        let definitions: Vec<(u32, &SeriesKey)> =
-            (self.definitions.iter()).map(|(i, k)| (*i, &**k)).collect();
+        let definitions: Vec<(u32, &SeriesKey, Untouched)> = (self.definitions.iter())
+            .map(|(i, k, u)| (*i, &**k, *u))
+            .collect();
         f(Keys::Delta {
             indexes: &self.closed.indexes,
             definitions: &definitions,
@@ -345,7 +346,15 @@ impl Engine {
         for (index, series) in self.series.iter_mut().enumerate() {
             if let Some(series) = series.as_mut().filter(|s| !s.sent) {
                 series.sent = true;
-                definitions.push((index as u32, series.key.clone()));
+                let untouched = match series.kind {
+                    Kind::Counter => Untouched::Counter,
+                    Kind::Summary => Untouched::Summary,
+                    Kind::Histogram => Untouched::Histogram,
+                    Kind::Rate => Untouched::Rate,
+                    // Values the sender gives each interval (JS's, a meter's rates).
+                    Kind::Set | Kind::Custom | Kind::Gauge | Kind::Meter => Untouched::Sent,
+                };
+                definitions.push((index as u32, series.key.clone(), untouched));
             }
         }
         let dictionary = Dictionary {
@@ -1059,7 +1068,10 @@ mod tests {
         let closed = e.close(2.0, vec![], Counts::default());
         let second = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert_eq!(second.dictionary.serial, 1);
-        assert_eq!(second.definitions, vec![(c.id, key("inc", "c"))]);
+        assert_eq!(
+            second.definitions,
+            vec![(c.id, key("inc", "c"), Untouched::Counter)]
+        );
         assert_eq!(second.indexes, [a.id, c.id]);
         assert_eq!(second.dictionary.epoch, first.dictionary.epoch);
         e.resync();
@@ -1118,7 +1130,10 @@ mod tests {
         );
         let message = wire::decode(&e.shipment(closed).encode_text()).unwrap();
         assert!(message.forgotten.is_empty(), "sent with interval 3");
-        assert_eq!(message.definitions, vec![(c.id, key("inc", "c"))]);
+        assert_eq!(
+            message.definitions,
+            vec![(c.id, key("inc", "c"), Untouched::Counter)]
+        );
         // Without expireAfter nothing expires, whatever the idle time.
         let mut keep = Engine::new(profile(false));
         keep.define(Kind::Counter, key("inc", "x"));
@@ -1152,7 +1167,10 @@ mod tests {
         e.resync();
         let closed = e.close(3.0, vec![], Counts::default());
         let message = wire::decode(&e.shipment(closed).encode_text()).unwrap();
-        assert_eq!(message.definitions, vec![(b.id, key("inc", "b"))]);
+        assert_eq!(
+            message.definitions,
+            vec![(b.id, key("inc", "b"), Untouched::Counter)]
+        );
         assert!(message.forgotten.is_empty());
     }
 
@@ -1179,6 +1197,70 @@ mod tests {
             }
         );
         assert_eq!(snap.entries[1].value, Value::Summary(Summary::default()));
+    }
+
+    #[test]
+    fn persisted_untouched_series_are_left_out_and_put_back_by_the_master() {
+        use crate::gather::{Gathering, Source, Tree};
+        let mut e = Engine::new(profile(true));
+        let counters: Vec<_> = (0..5)
+            .map(|i| e.define(Kind::Counter, key("inc", &format!("c{i}"))))
+            .collect();
+        let s = e.define(Kind::Summary, key("sample", "s"));
+        let h = e.define(Kind::Histogram, key("histogram", "h"));
+        let r = e.define(Kind::Rate, key("rate", "r"));
+        let m = e.define(Kind::Meter, key("meter", "m"));
+        let mut g = Gathering::new(profile(true));
+        let source = Source::Worker(1);
+        // Each interval as the engine closed it (every series), and what went on the wire.
+        let ship = |e: &mut Engine, g: &mut Gathering, k: f64| {
+            let closed = e.close(k, vec![], Counts::default());
+            let all: Vec<Value> = (closed.snapshot.entries.iter())
+                .map(|e| e.value.clone())
+                .collect();
+            let bytes = e.shipment(closed).encode();
+            let message = wire::decode_bytes(&bytes);
+            let mut registered = Vec::new();
+            if let Ok(m) = &message {
+                g.register(&source, m, &m.definitions, &mut registered);
+            }
+            let sent = message.as_ref().map(|m| m.values.len()).unwrap();
+            let kept = Some(bytes.clone());
+            assert_eq!(
+                g.receive_kept(source.clone(), message, registered, k, kept),
+                Ok(())
+            );
+            let d = g.deliver(k, crate::testing::format(1000.0, 1.0, 0.0, &[]));
+            let part = d.parts().find(|p| p.from == Tree::Worker(1)).unwrap();
+            assert_eq!(
+                part.values(),
+                all,
+                "the master delivers every series, as closed"
+            );
+            (sent, bytes.len(), d)
+        };
+        for c in &counters {
+            inc(&e, *c, 1.0);
+        }
+        append(&e, &[s.id as f64, 5.0, h.id as f64, 7.0]);
+        assert!(e.observe(r.id, 1.0, 0.0));
+        let (sent, first, _) = ship(&mut e, &mut g, 0.0);
+        assert_eq!(
+            sent, 8,
+            "all defined, all sent but the rate (no value yet: left out)"
+        );
+        // Steady: only the touched series and the meter are sent.
+        inc(&e, counters[2], 3.0);
+        let (sent, steady, d) = ship(&mut e, &mut g, 1.0);
+        assert_eq!(sent, 2, "c2 and the meter");
+        assert!(steady < first / 2, "{steady} bytes, first {first}");
+        let tree: serde_json::Value =
+            serde_json::from_str(&d.tree(&Tree::Worker(1)).unwrap()).unwrap();
+        assert_eq!(tree["p"]["c0"]["value"]["val"], 0.0);
+        assert_eq!(tree["p"]["s"]["value"]["average"], serde_json::Value::Null);
+        // Nothing touched: the meter alone.
+        let (sent, ..) = ship(&mut e, &mut g, 2.0);
+        assert_eq!(sent, 1, "{m:?}'s");
     }
 
     #[test]

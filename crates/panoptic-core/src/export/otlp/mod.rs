@@ -391,10 +391,10 @@ fn delivery_parts(delivery: &Delivery, per_process: bool) -> Vec<Part<'_>> {
     if per_process {
         for part in delivery.parts() {
             let process = Process {
-                from: part.from,
+                from: part.from.clone(),
                 pid: part.pid,
             };
-            parts.push((Some(process), part.ids, part.values));
+            parts.push((Some(process), part.ids, part.values()));
         }
     }
     // The keys' lock is held only to copy the keys out (the master's intake adds keys).
