@@ -53,8 +53,8 @@ test('runtime: true reports sane values every interval', { timeout: 30000 }, asy
   const limit = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
   assert.equal(val(proc, 'max_fds'), Number(limit.split(/\s+/)[3]));
   assert.ok(Math.abs(val(proc, 'start_time_seconds') - (Date.now() / 1000 - process.uptime())) <= 2);
-  // Counters: per second at scaleFactor 1000. CPU of the two intervals the reads between the
-  // deliveries cover is within what the process used around them.
+  // Counters: per second at scaleFactor 1000. The CPU of two intervals (each read just before
+  // its end) is within what the process used around them.
   const cpuSeconds = (ds[1].data.master.process.cpu_seconds_total.value.val + val(proc, 'cpu_seconds_total')) * interval / 1000;
   const used = (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / 1e6;
   assert.ok(cpuSeconds > 0 && cpuSeconds <= used + 0.05, `cpu ${cpuSeconds} s, used ${used} s`);
@@ -68,6 +68,40 @@ test('runtime: true reports sane values every interval', { timeout: 30000 }, asy
   const gc = node['gc_duration_seconds{kind="minor"}'].value;
   assert.ok(gc.count >= 1 && gc.max < 1, `minor GCs in seconds: ${JSON.stringify(gc)}`);
   assert.equal(d.meta.errors, 0);
+});
+
+test('the process read natively: resident memory, CPU time and descriptors against Node\'s own', { timeout: 30000, skip: !fs.existsSync('/proc/self/stat') && 'reads /proc (Linux)' }, async (t) => {
+  const interval = 200;
+  const p = await fresh({ interval, scaleFactor: 1000, runtime: true });
+  t.after(() => p.stop());
+  // About a quarter of every interval busy: CPU time in each.
+  const busy = setInterval(() => {
+    const end = performance.now() + 5;
+    while (performance.now() < end);
+  }, 20);
+  t.after(() => clearInterval(busy));
+  const before = process.cpuUsage();
+  const ds = await next(p, 'delivery', 5, 20000);
+  const after = process.cpuUsage();
+  const rss = process.memoryUsage.rss();
+  let cpu = 0;
+  // The first delivery's interval began before `before`.
+  for (const d of ds.slice(1)) {
+    const proc = d.data.master.process;
+    const user = val(proc, 'cpu_user_seconds_total');
+    const system = val(proc, 'cpu_system_seconds_total');
+    // Increases: neither part of the CPU time ever goes back, and they add up to the total.
+    assert.ok(user >= 0 && system >= 0, `user ${user}, system ${system}`);
+    assert.ok(Math.abs(user + system - val(proc, 'cpu_seconds_total')) < 1e-9);
+    cpu += val(proc, 'cpu_seconds_total') * interval / 1000;
+    assert.ok(val(proc, 'open_fds') >= 3, 'stdin, stdout, stderr at least');
+    assert.ok(Math.abs(val(proc, 'resident_memory_bytes') - rss) < 0.25 * rss, `rss ${val(proc, 'resident_memory_bytes')} vs ${rss}`);
+    assert.equal(d.meta.errors, 0);
+  }
+  // Four intervals' CPU, read by the sampler thread, within what process.cpuUsage() saw over
+  // about four and a half (and most of it: each interval was a quarter busy).
+  const used = (after.user + after.system - before.user - before.system) / 1e6;
+  assert.ok(cpu <= used + 0.02 && cpu >= 0.5 * used, `native ${cpu} s, process.cpuUsage() ${used} s`);
 });
 
 test('runtime option checks, ids in the instance\'s time unit, collectRuntime() and stop', { timeout: 30000 }, async (t) => {
@@ -86,14 +120,14 @@ test('runtime option checks, ids in the instance\'s time unit, collectRuntime() 
   const p = await fresh({ interval: 300 });
   t.after(() => p.stop());
   p.collectRuntime({ eventLoopResolution: 20 });
-  // The delays sampled in an interval are recorded at the next one's start, with the counters.
+  // The first delivery's interval began before collectRuntime().
   await next(p, 'delivery');
   const d = await next(p, 'delivery');
   const lag = d.data.master.nodejs.eventloop_lag_milliseconds.value;
   assert.ok(lag.count >= 3 && lag.count <= 300 / 20 + 2, `every 20 ms: ${lag.count}`);
   assert.ok(d.data.master.nodejs['gc_duration_milliseconds{kind="minor"}'] === undefined || d.data.master.nodejs['gc_duration_milliseconds{kind="minor"}'].value.max < 1000);
   p.collectRuntime(false);
-  await next(p, 'delivery'); // the interval in which they stopped still has the counters read at its start
+  await next(p, 'delivery'); // the interval in which they stopped has what the sampler held then
   const off = await next(p, 'delivery');
   assert.deepEqual(off.data.master, {}, 'nothing after collectRuntime(false)');
 });
