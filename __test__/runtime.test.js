@@ -45,7 +45,8 @@ test('runtime: true reports sane values every interval', { timeout: 30000 }, asy
   assert.ok(Math.abs(val(node, 'heap_size_total_bytes') - mem.heapTotal) < 0.5 * mem.heapTotal, 'heap total');
   assert.ok(val(node, 'heap_size_used_bytes') <= val(node, 'heap_size_total_bytes'));
   assert.ok(val(node, 'heap_space_size_used_bytes{space="new"}') > 0);
-  assert.ok(val(node, 'external_memory_bytes') > 0 && val(node, 'array_buffers_bytes') >= 0);
+  assert.ok(val(node, 'external_memory_bytes') > 0);
+  assert.equal(node.array_buffers_bytes, undefined, 'only with runtime.arrayBuffers');
   assert.equal(val(node, `version_info{major="${process.versions.node.split('.')[0]}",minor="${process.versions.node.split('.')[1]}",patch="${process.versions.node.split('.')[2]}",version="${process.version}"}`), 1);
   assert.ok(val(node, 'active_resources_total') >= 1, 'at least the churn timer');
   assert.ok(val(node, 'active_resources{type="Timeout"}') >= 1);
@@ -116,13 +117,16 @@ test('runtime option checks, ids in the instance\'s time unit, collectRuntime() 
   assert.throws(() => new Panopticon({ runtime: 'yes' }), { name: 'TypeError', message: "options.runtime must be a boolean or an object, got 'yes'" });
   assert.throws(() => new Panopticon({ runtime: { eventLoopResolution: 0 } }), { name: 'RangeError', message: 'options.runtime.eventLoopResolution must be an integer from 1 to 1000 (ms), got 0' });
   assert.throws(() => new Panopticon({ runtime: { eventLoopResolution: '5' } }), { name: 'TypeError' });
+  assert.throws(() => new Panopticon({ runtime: { arrayBuffers: 1 } }), { name: 'TypeError', message: 'options.runtime.arrayBuffers must be a boolean, got 1' });
 
   const p = await fresh({ interval: 300 });
   t.after(() => p.stop());
-  p.collectRuntime({ eventLoopResolution: 20 });
+  p.collectRuntime({ eventLoopResolution: 20, arrayBuffers: true });
   // The first delivery's interval began before collectRuntime().
   await next(p, 'delivery');
   const d = await next(p, 'delivery');
+  const buffers = d.data.master.nodejs.array_buffers_bytes.value.val;
+  assert.ok(buffers >= 0 && buffers <= d.data.master.nodejs.external_memory_bytes.value.val, `array buffers ${buffers}: part of the external memory`);
   const lag = d.data.master.nodejs.eventloop_lag_milliseconds.value;
   assert.ok(lag.count >= 3 && lag.count <= 300 / 20 + 2, `every 20 ms: ${lag.count}`);
   assert.ok(d.data.master.nodejs['gc_duration_milliseconds{kind="minor"}'] === undefined || d.data.master.nodejs['gc_duration_milliseconds{kind="minor"}'].value.max < 1000);
