@@ -105,6 +105,32 @@ test('the process read natively: resident memory, CPU time and descriptors again
   assert.ok(cpu <= used + 0.02 && cpu >= 0.5 * used, `native ${cpu} s, process.cpuUsage() ${used} s`);
 });
 
+test('a resource type that expires is reported again when it is back, and its id is nobody else\'s meanwhile', { timeout: 30000 }, async (t) => {
+  const net = require('net');
+  const interval = 150;
+  const p = await fresh({ interval, expireAfter: 1, runtime: true });
+  t.after(() => p.stop());
+  const TYPE = 'active_resources{type="TCPServerWrap"}';
+  const listen = () => new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => resolve(server));
+  });
+  let server = await listen();
+  await deliveryWhere(p, (d) => d.data.master.nodejs[TYPE] !== undefined, 5000, 'the server\'s type reported');
+  server.close();
+  // Gone: its series expires after an interval without a number, and its id is free.
+  await deliveryWhere(p, (d) => d.data.master.nodejs[TYPE] === undefined, 5000, 'the type gone');
+  await next(p, 'delivery', 2, 5000);
+  // New series of the application's take the freed ids: the sampler must not write into them.
+  for (let i = 0; i < 5; i++) p.gauge(['app'], `level${i}`, () => i);
+  await next(p, 'delivery', 2, 5000);
+  server = await listen();
+  t.after(() => server.close());
+  const d = await deliveryWhere(p, (x) => x.data.master.nodejs[TYPE] !== undefined, 5000, 'the type reported again');
+  assert.equal(val(d.data.master.nodejs, TYPE), 1);
+  for (let i = 0; i < 5; i++) assert.equal(d.data.master.app[`level${i}`].value.val, i);
+  assert.equal(d.meta.errors, 0);
+});
+
 test('runtime option checks, ids in the instance\'s time unit, collectRuntime() and stop', { timeout: 30000 }, async (t) => {
   const warnings = [];
   const onWarning = (w) => warnings.push(w);

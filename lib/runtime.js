@@ -148,9 +148,11 @@ function startRuntime(p, c, options) {
       if (r.s.method.define !== undefined) r.s.method.define(c, r.s);
       else c.defineSeries(r.s);
     }
-    // A counter is addressed by its slot, anything else by its series id: what `ref` holds.
-    if (r.cell >= 0) sampler.route(r.cell, r.s.ref, r.kind);
-    else sampler.native(r.what, r.s.ref, c.scaleFactor);
+    // By series id: what `ref` holds, but a counter's (its slot); the collector's index of
+    // states by id has it (a search, once per route).
+    const id = r.method === 'inc' ? c.byId.indexOf(r.s) : r.s.ref;
+    if (r.cell >= 0) sampler.route(r.cell, id, r.kind);
+    else sampler.native(r.what, id, c.scaleFactor);
   };
   // 256 cells: Node's heap spaces (about 10, 3 numbers each) and resource types (a few dozen
   // kinds) leave most free; a number beyond them would not be reported.

@@ -42,7 +42,7 @@ const READ_AHEAD_MS: f64 = 5.0;
 pub enum RuntimeValue {
     /// A level (gauge series); NaN: none in this interval.
     Gauge,
-    /// An increase in this interval (counter series: its slot); NaN: none.
+    /// An increase in this interval (counter series); NaN: none.
     Count,
     /// A number of a `set` series (written once: handed over at every close).
     Set,
@@ -51,11 +51,11 @@ pub enum RuntimeValue {
 /// What the sampler reads natively, for the series JS names (`RuntimeSampler.native`).
 #[napi]
 pub enum RuntimeNative {
-    /// User CPU seconds (counter slot).
+    /// User CPU seconds (counter).
     CpuUser,
-    /// System CPU seconds (counter slot).
+    /// System CPU seconds (counter).
     CpuSystem,
-    /// User and system CPU seconds (counter slot).
+    /// User and system CPU seconds (counter).
     Cpu,
     /// Resident memory, bytes (gauge).
     ResidentMemory,
@@ -164,7 +164,7 @@ impl RuntimeSampler {
         view(env, cells.as_slice(), Owner::Shared(cells.clone()))
     }
 
-    /// Cell `cell` holds a `kind` number of series `target` (a counter's slot, else its id).
+    /// Cell `cell` holds a `kind` number of the series of id `target`.
     #[napi]
     pub fn route(&self, cell: u32, target: u32, kind: RuntimeValue) {
         let cell = cell as usize;
@@ -175,8 +175,8 @@ impl RuntimeSampler {
         }
     }
 
-    /// What the sampler reads natively goes to series `target` (a counter's slot, else its id);
-    /// for `Lag`, delays in ms are divided by `scale`.
+    /// What the sampler reads natively goes to the series of id `target`; for `Lag`, delays in
+    /// ms are divided by `scale`.
     #[napi]
     pub fn native(&self, what: RuntimeNative, target: u32, scale: Option<f64>) {
         let mut routes = lock(&self.shared.routes);
@@ -295,10 +295,12 @@ impl Source for RuntimeSource {
     fn forget(&mut self, ids: &[u32]) {
         let mut guard = lock(&self.0.routes);
         let routes = &mut *guard;
-        // Counters never expire while fed (each close counts a call); the rest are ids.
-        routes.cells.retain(|(_, target, kind)| {
-            matches!(kind, RuntimeValue::Count) || !ids.contains(target)
-        });
+        routes.cells.retain(|(_, target, _)| !ids.contains(target));
+        for target in routes.cpu.iter_mut() {
+            if target.is_some_and(|t| ids.contains(&t)) {
+                *target = None;
+            }
+        }
         for target in [&mut routes.resident, &mut routes.open_fds] {
             if target.is_some_and(|t| ids.contains(&t)) {
                 *target = None;

@@ -128,17 +128,16 @@ pub struct JsValue {
     pub at: f64,
 }
 
-/// A value a native [`Source`] hands to the interval that closes, addressed by what JS holds for
-/// its series (a counter's slot, else the series id).
+/// A value a native [`Source`] hands to the interval that closes, for the series of id `.0`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Native {
-    /// An increment of counter slot `.0` (one call, as one `inc(n)`).
+    /// An increment of a counter (one call, as one `inc(n)`).
     Count(u32, f64),
-    /// The value of gauge series `.0`.
+    /// The value of a gauge.
     Gauge(u32, f64),
-    /// The value of `set` series `.0` (a number, written now).
+    /// The value of a `set` (a number, written now).
     Set(u32, f64),
-    /// Values of histogram series `.0`: `zeros` values 0, then `values`.
+    /// Values of a histogram: `zeros` values 0, then `values`.
     Values {
         id: u32,
         zeros: u64,
@@ -315,22 +314,18 @@ impl Engine {
     fn apply(&mut self, natives: Vec<Native>, js: &mut [Option<JsValue>], now: f64) {
         for native in natives {
             let id = match &native {
-                Native::Count(..) => None,
-                Native::Gauge(id, _) | Native::Set(id, _) | Native::Values { id, .. } => Some(*id),
+                Native::Count(id, _)
+                | Native::Gauge(id, _)
+                | Native::Set(id, _)
+                | Native::Values { id, .. } => *id,
             };
-            let series = id.and_then(|id| self.series.get_mut(id as usize)?.as_mut());
+            let series = self.series.get_mut(id as usize).and_then(Option::as_mut);
             let ok = match (native, series.map(|s| (&mut s.state, s.kind))) {
-                (Native::Count(slot, n), _) => {
-                    let slot = slot as usize;
-                    let counter = |s: &Option<Series>| matches!(s, Some(Series { state: State::Counter { slot: at }, .. }) if *at == slot);
-                    // Rare (a few per close) and over the series: a slot of no counter is refused.
-                    let ok = n.is_finite() && self.series.iter().any(counter);
-                    if ok {
-                        let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
-                        page.set(at, page.get(at) + 1.0);
-                        page.set(at + 1, page.get(at + 1) + n);
-                    }
-                    ok
+                (Native::Count(_, n), Some((&mut State::Counter { slot }, _))) if n.is_finite() => {
+                    let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                    page.set(at, page.get(at) + 1.0);
+                    page.set(at + 1, page.get(at + 1) + n);
+                    true
                 }
                 (Native::Values { zeros, values, .. }, Some((State::Distribution(d), _))) => {
                     let mut all = vec![0.0; usize::try_from(zeros).unwrap_or(0)];
@@ -1302,11 +1297,10 @@ mod tests {
         let mine = e.define(Kind::Gauge, key("gauge", "mine"));
         let v = e.define(Kind::Set, key("set", "v"));
         let h = e.define(Kind::Histogram, key("histogram", "h"));
-        let slot = c.slot.unwrap();
         inc(&e, c, 2.0);
         e.set_source(Some(Box::new(Fixed {
             values: vec![
-                Native::Count(slot, 0.5),
+                Native::Count(c.id, 0.5),
                 Native::Gauge(g.id, 1.5),
                 Native::Gauge(mine.id, 7.0),
                 Native::Set(v.id, 42.0),
@@ -1315,14 +1309,14 @@ mod tests {
                     zeros: 3,
                     values: vec![10.0],
                 },
-                // Wrong kinds, a slot of no counter, an unknown id: refused, counted as errors.
+                // Wrong kinds, an unknown id: refused, counted as errors.
                 Native::Gauge(v.id, 1.0),
                 Native::Values {
                     id: g.id,
                     zeros: 1,
                     values: vec![],
                 },
-                Native::Count(slot + 1, 1.0),
+                Native::Count(g.id, 1.0),
                 Native::Set(99, 1.0),
             ],
             dropped: 2.0,
@@ -1368,7 +1362,7 @@ mod tests {
         let forgotten = Arc::default();
         e.set_source(Some(Box::new(Fixed {
             values: vec![
-                Native::Count(c.slot.unwrap(), 1.0),
+                Native::Count(c.id, 1.0),
                 Native::Gauge(g.id, 1.0),
                 Native::Values {
                     id: h.id,
