@@ -148,8 +148,8 @@ function startRuntime(p, c, options) {
       if (r.s.method.define !== undefined) r.s.method.define(c, r.s);
       else c.defineSeries(r.s);
     }
-    // By series id: what `ref` holds, but a counter's (its slot); the collector's index of
-    // states by id has it (a search, once per route).
+    // By series id: what `ref` holds, except for a counter, whose `ref` is its slot in the
+    // counter pages; the collector's index of states by id has its id (a search, once per route).
     const id = r.method === 'inc' ? c.byId.indexOf(r.s) : r.s.ref;
     if (r.cell >= 0) sampler.route(r.cell, id, r.kind);
     else sampler.native(r.what, id, c.scaleFactor);
