@@ -303,15 +303,22 @@ impl Engine {
             let (mut natives, mut counts) = (Vec::new(), Counts::default());
             old.collect(&mut natives, &mut counts);
             natives.retain(|n| matches!(n, Native::Count(..) | Native::Values { .. }));
-            self.apply(natives, &mut [], now_ms());
+            self.apply(natives, &mut [], &mut Vec::new(), now_ms());
             self.carried_dropped += counts.dropped;
         }
     }
 
-    /// Records a source's values into the open interval; gauges and sets into `js` (where JS gave
-    /// none: a value JS gives for the same series takes precedence). A value naming no series of
-    /// its kind is counted as an error of the interval.
-    fn apply(&mut self, natives: Vec<Native>, js: &mut [Option<JsValue>], now: f64) {
+    /// Records a source's values into the open interval; sets into `js` and gauges into `gauges`
+    /// (by series index, grown as needed), where JS gave none: a value JS gives for the same
+    /// series takes precedence. A value naming no series of its kind is counted as an error of
+    /// the interval.
+    fn apply(
+        &mut self,
+        natives: Vec<Native>,
+        js: &mut [Option<JsValue>],
+        gauges: &mut Vec<Option<f64>>,
+        now: f64,
+    ) {
         for native in natives {
             let id = match &native {
                 Native::Count(id, _)
@@ -333,18 +340,27 @@ impl Engine {
                     d.record_all(&all, now);
                     true
                 }
-                (Native::Gauge(id, v), Some((State::Js, Kind::Gauge)))
-                | (Native::Set(id, v), Some((State::Js, Kind::Set))) => {
+                // A number as it is (no JSON text to write and parse back: most of a source's
+                // values are gauges).
+                (Native::Gauge(id, v), Some((State::Js, Kind::Gauge))) => {
+                    let at = id as usize;
+                    if js.get(at).is_none_or(Option::is_none) {
+                        if gauges.len() <= at {
+                            gauges.resize(self.series.len(), None);
+                        }
+                        gauges[at] = Some(v);
+                    }
+                    true
+                }
+                (Native::Set(id, v), Some((State::Js, Kind::Set))) => {
                     if let Some(place @ None) = js.get_mut(id as usize) {
                         let mut json = Vec::new();
                         crate::json::number(v, &mut json);
-                        // A set's value is written now (the latest write wins a merge).
-                        let set =
-                            self.series[id as usize].as_ref().map(|s| s.kind) == Some(Kind::Set);
+                        // Written now: the latest write wins a merge.
                         *place = Some(JsValue {
                             id,
                             json: String::from_utf8(json).expect("numbers are ASCII"),
-                            at: if set { now } else { 0.0 },
+                            at: now,
                         });
                     }
                     true
@@ -624,7 +640,8 @@ impl Engine {
                 _ => self.rejected += 1,
             }
         }
-        self.apply(natives, &mut js_values, now);
+        let mut gauges = Vec::new();
+        self.apply(natives, &mut js_values, &mut gauges, now);
         let persist = self.profile.persist;
         let (mut entries, mut indexes, mut expired) = (Vec::new(), Vec::new(), Vec::new());
         // What the distributions held at the end of the interval (then taken into the snapshot).
@@ -664,6 +681,11 @@ impl Engine {
                         Kind::Custom => Value::Custom { json },
                         // JSON numbers are valid Rust float syntax; `null` (no number) is None.
                         _ => Value::Gauge(json.parse().ok().filter(|v: &f64| v.is_finite())),
+                    });
+                    // A source's gauge (see apply).
+                    let value = value.or_else(|| {
+                        let v = gauges.get(index).copied().flatten()?;
+                        Some(Value::Gauge(Some(v).filter(|v| v.is_finite())))
                     });
                     (value.is_some(), value)
                 }
