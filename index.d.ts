@@ -66,6 +66,8 @@ declare namespace Panopticon {
   interface RuntimeOptions {
     /** ms between two event-loop delay samples, an integer from 1 to 1000. Default 10. */
     eventLoopResolution?: number;
+    /** Also collect `nodejs.array_buffers_bytes` (a `process.memoryUsage()` per interval). Default false. */
+    arrayBuffers?: boolean;
   }
 
   /** A warning (docs/warnings-and-errors.md, "Warnings"): an Error with a stable code. */

@@ -121,12 +121,9 @@ Panopticon.prototype.gaugeSet = function gaugeSetMethod(path, fn) {
   gaugeSet(this[COLLECTOR], path, fn);
 };
 
-/** Starts the runtime metrics of `p`; delay samples its sampler could not keep count in meta.dropped. */
+/** Starts the runtime metrics of `p` (lib/runtime.js). */
 function runtimeOf(p, runtime) {
-  const c = p[COLLECTOR];
-  return startRuntime(p, runtime, (n) => {
-    c.dropped += n;
-  });
+  return startRuntime(p, p[COLLECTOR], runtime);
 }
 
 /**

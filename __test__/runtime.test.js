@@ -45,7 +45,8 @@ test('runtime: true reports sane values every interval', { timeout: 30000 }, asy
   assert.ok(Math.abs(val(node, 'heap_size_total_bytes') - mem.heapTotal) < 0.5 * mem.heapTotal, 'heap total');
   assert.ok(val(node, 'heap_size_used_bytes') <= val(node, 'heap_size_total_bytes'));
   assert.ok(val(node, 'heap_space_size_used_bytes{space="new"}') > 0);
-  assert.ok(val(node, 'external_memory_bytes') > 0 && val(node, 'array_buffers_bytes') >= 0);
+  assert.ok(val(node, 'external_memory_bytes') > 0);
+  assert.equal(node.array_buffers_bytes, undefined, 'only with runtime.arrayBuffers');
   assert.equal(val(node, `version_info{major="${process.versions.node.split('.')[0]}",minor="${process.versions.node.split('.')[1]}",patch="${process.versions.node.split('.')[2]}",version="${process.version}"}`), 1);
   assert.ok(val(node, 'active_resources_total') >= 1, 'at least the churn timer');
   assert.ok(val(node, 'active_resources{type="Timeout"}') >= 1);
@@ -53,8 +54,8 @@ test('runtime: true reports sane values every interval', { timeout: 30000 }, asy
   const limit = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
   assert.equal(val(proc, 'max_fds'), Number(limit.split(/\s+/)[3]));
   assert.ok(Math.abs(val(proc, 'start_time_seconds') - (Date.now() / 1000 - process.uptime())) <= 2);
-  // Counters: per second at scaleFactor 1000. CPU of the two intervals the reads between the
-  // deliveries cover is within what the process used around them.
+  // Counters: per second at scaleFactor 1000. The CPU of two intervals (each read just before
+  // its end) is within what the process used around them.
   const cpuSeconds = (ds[1].data.master.process.cpu_seconds_total.value.val + val(proc, 'cpu_seconds_total')) * interval / 1000;
   const used = (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / 1e6;
   assert.ok(cpuSeconds > 0 && cpuSeconds <= used + 0.05, `cpu ${cpuSeconds} s, used ${used} s`);
@@ -70,6 +71,66 @@ test('runtime: true reports sane values every interval', { timeout: 30000 }, asy
   assert.equal(d.meta.errors, 0);
 });
 
+test('the process read natively: resident memory, CPU time and descriptors against Node\'s own', { timeout: 30000, skip: !fs.existsSync('/proc/self/stat') && 'reads /proc (Linux)' }, async (t) => {
+  const interval = 200;
+  const p = await fresh({ interval, scaleFactor: 1000, runtime: true });
+  t.after(() => p.stop());
+  // About a quarter of every interval busy: CPU time in each.
+  const busy = setInterval(() => {
+    const end = performance.now() + 5;
+    while (performance.now() < end);
+  }, 20);
+  t.after(() => clearInterval(busy));
+  const before = process.cpuUsage();
+  const ds = await next(p, 'delivery', 5, 20000);
+  const after = process.cpuUsage();
+  const rss = process.memoryUsage.rss();
+  let cpu = 0;
+  // The first delivery's interval began before `before`.
+  for (const d of ds.slice(1)) {
+    const proc = d.data.master.process;
+    const user = val(proc, 'cpu_user_seconds_total');
+    const system = val(proc, 'cpu_system_seconds_total');
+    // Increases: neither part of the CPU time ever goes back, and they add up to the total.
+    assert.ok(user >= 0 && system >= 0, `user ${user}, system ${system}`);
+    assert.ok(Math.abs(user + system - val(proc, 'cpu_seconds_total')) < 1e-9);
+    cpu += val(proc, 'cpu_seconds_total') * interval / 1000;
+    assert.ok(val(proc, 'open_fds') >= 3, 'stdin, stdout, stderr at least');
+    assert.ok(Math.abs(val(proc, 'resident_memory_bytes') - rss) < 0.25 * rss, `rss ${val(proc, 'resident_memory_bytes')} vs ${rss}`);
+    assert.equal(d.meta.errors, 0);
+  }
+  // Four intervals' CPU, read by the sampler thread, within what process.cpuUsage() saw over
+  // about four and a half (and most of it: each interval was a quarter busy).
+  const used = (after.user + after.system - before.user - before.system) / 1e6;
+  assert.ok(cpu <= used + 0.02 && cpu >= 0.5 * used, `native ${cpu} s, process.cpuUsage() ${used} s`);
+});
+
+test('a resource type that expires is reported again when it is back, and its id is nobody else\'s meanwhile', { timeout: 30000 }, async (t) => {
+  const net = require('net');
+  const interval = 150;
+  const p = await fresh({ interval, expireAfter: 1, runtime: true });
+  t.after(() => p.stop());
+  const TYPE = 'active_resources{type="TCPServerWrap"}';
+  const listen = () => new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => resolve(server));
+  });
+  let server = await listen();
+  await deliveryWhere(p, (d) => d.data.master.nodejs[TYPE] !== undefined, 5000, 'the server\'s type reported');
+  server.close();
+  // Gone: its series expires after an interval without a number, and its id is free.
+  await deliveryWhere(p, (d) => d.data.master.nodejs[TYPE] === undefined, 5000, 'the type gone');
+  await next(p, 'delivery', 2, 5000);
+  // New series of the application's take the freed ids: the sampler must not write into them.
+  for (let i = 0; i < 5; i++) p.gauge(['app'], `level${i}`, () => i);
+  await next(p, 'delivery', 2, 5000);
+  server = await listen();
+  t.after(() => server.close());
+  const d = await deliveryWhere(p, (x) => x.data.master.nodejs[TYPE] !== undefined, 5000, 'the type reported again');
+  assert.equal(val(d.data.master.nodejs, TYPE), 1);
+  for (let i = 0; i < 5; i++) assert.equal(d.data.master.app[`level${i}`].value.val, i);
+  assert.equal(d.meta.errors, 0);
+});
+
 test('runtime option checks, ids in the instance\'s time unit, collectRuntime() and stop', { timeout: 30000 }, async (t) => {
   const warnings = [];
   const onWarning = (w) => warnings.push(w);
@@ -82,18 +143,21 @@ test('runtime option checks, ids in the instance\'s time unit, collectRuntime() 
   assert.throws(() => new Panopticon({ runtime: 'yes' }), { name: 'TypeError', message: "options.runtime must be a boolean or an object, got 'yes'" });
   assert.throws(() => new Panopticon({ runtime: { eventLoopResolution: 0 } }), { name: 'RangeError', message: 'options.runtime.eventLoopResolution must be an integer from 1 to 1000 (ms), got 0' });
   assert.throws(() => new Panopticon({ runtime: { eventLoopResolution: '5' } }), { name: 'TypeError' });
+  assert.throws(() => new Panopticon({ runtime: { arrayBuffers: 1 } }), { name: 'TypeError', message: 'options.runtime.arrayBuffers must be a boolean, got 1' });
 
   const p = await fresh({ interval: 300 });
   t.after(() => p.stop());
-  p.collectRuntime({ eventLoopResolution: 20 });
-  // The delays sampled in an interval are recorded at the next one's start, with the counters.
+  p.collectRuntime({ eventLoopResolution: 20, arrayBuffers: true });
+  // The first delivery's interval began before collectRuntime().
   await next(p, 'delivery');
   const d = await next(p, 'delivery');
+  const buffers = d.data.master.nodejs.array_buffers_bytes.value.val;
+  assert.ok(buffers >= 0 && buffers <= d.data.master.nodejs.external_memory_bytes.value.val, `array buffers ${buffers}: part of the external memory`);
   const lag = d.data.master.nodejs.eventloop_lag_milliseconds.value;
   assert.ok(lag.count >= 3 && lag.count <= 300 / 20 + 2, `every 20 ms: ${lag.count}`);
   assert.ok(d.data.master.nodejs['gc_duration_milliseconds{kind="minor"}'] === undefined || d.data.master.nodejs['gc_duration_milliseconds{kind="minor"}'].value.max < 1000);
   p.collectRuntime(false);
-  await next(p, 'delivery'); // the interval in which they stopped still has the counters read at its start
+  await next(p, 'delivery'); // the interval in which they stopped has what the sampler held then
   const off = await next(p, 'delivery');
   assert.deepEqual(off.data.master, {}, 'nothing after collectRuntime(false)');
 });

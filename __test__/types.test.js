@@ -36,6 +36,7 @@ const BAD_LINES = [
   'p.gaugeSet([], () => ({ a: "1" }));', // a gauge set's fields are numbers
   'p.gaugeSet([], () => 5);', // a gauge set's function gives an object
   'new Panopticon({ runtime: { eventLoopResolution: "5" } });', // a resolution is a number
+  'new Panopticon({ runtime: { arrayBuffers: 1 } });', // a boolean
   'new Panopticon({ histogram: { reservoir: "exp" } });', // a known reservoir
   'Panopticon.trace(42);', // a probe name is a string
   'Panopticon.trace("x", 5);', // obj is an object

@@ -18,7 +18,10 @@
 // For comparison (the reason for the native sampler), two more modes run the instance without
 // runtime metrics plus another way of sampling the event-loop delay every 10 ms: a JS
 // setInterval (what panoptic did before: its every run wakes the loop and enters JS) and
-// perf_hooks.monitorEventLoopDelay({ resolution: 10 }) (a libuv timer: a wake, no JS).
+// perf_hooks.monitorEventLoopDelay({ resolution: 10 }) (a libuv timer: a wake, no JS). A fifth
+// mode is the instance without runtime metrics but with one gauge of its own: an instance with
+// no series at all closes, keeps and delivers empty intervals, and part of what the difference
+// measures is what any first series costs (an application has some anyway).
 
 const { fork } = require('child_process');
 const { median, fmt, threadCpuMs } = require('./stats');
@@ -31,13 +34,14 @@ const opts = parseOptions(process.argv.slice(2), {
   interval: { value: 200, help: 'the instance\'s interval, ms', check: integerAtLeast(10) },
   intervals: { value: 25, help: 'measured intervals per run', check: integerAtLeast(1) },
   warmup: { value: 5, help: 'intervals before measuring', check: integerAtLeast(1) },
-  mode: { value: null, help: '(internal) run one mode in this process: on, off, timer or monitor', check: oneOf(['on', 'off', 'timer', 'monitor']) },
+  mode: { value: null, help: '(internal) run one mode in this process: on, off, one, timer or monitor', check: oneOf(['on', 'off', 'one', 'timer', 'monitor']) },
 }, 'node benchmark/runtime.js');
 
 if (opts.mode !== null) {
   const Panopticon = require('..');
   const p = new Panopticon({ interval: opts.interval, keepAlive: true, runtime: opts.mode === 'on' });
   // Unref'd: it wakes the loop as often, and lets the process end after stop().
+  if (opts.mode === 'one') p.gauge(['app'], 'level', () => 1);
   if (opts.mode === 'timer') setInterval(() => {}, 10).unref();
   if (opts.mode === 'monitor') require('perf_hooks').monitorEventLoopDelay({ resolution: 10 }).enable();
   let deliveries = 0;
@@ -70,9 +74,11 @@ async function main() {
   const off = [];
   const timer = [];
   const monitor = [];
+  const one = [];
   for (let r = 0; r < opts.rounds; r++) {
     off.push(await run('off'));
     on.push(await run('on'));
+    one.push(await run('one'));
     timer.push(await run('timer'));
     monitor.push(await run('monitor'));
   }
@@ -87,9 +93,10 @@ async function main() {
   console.log(`| runtime: true | ${fmt(msOn, 3)} | ${on.map((x) => fmt(x.msPerInterval, 3)).join(', ')} |`);
   console.log(`| without runtime metrics | ${fmt(msOff, 3)} | ${off.map((x) => fmt(x.msPerInterval, 3)).join(', ')} |`);
   console.log(`| difference: the runtime metrics | ${fmt(cost, 3)} | |`);
+  console.log(`| for comparison: without runtime metrics, with one gauge of its own | ${fmt(mid(one), 3)} (runtime: true costs ${fmt(msOn - mid(one), 3)} more) | ${runs(one)} |`);
   console.log(`| for comparison: without runtime metrics, plus an empty JS setInterval of 10 ms | ${fmt(mid(timer), 3)} (+${fmt(mid(timer) - msOff, 3)}) | ${runs(timer)} |`);
   console.log(`| for comparison: without runtime metrics, plus monitorEventLoopDelay({ resolution: 10 }) | ${fmt(mid(monitor), 3)} (+${fmt(mid(monitor) - msOff, 3)}) | ${runs(monitor)} |`);
   const targets = [judge("runtime: true: the JS thread's CPU per interval", cost, { max: 0.1, unit: 'ms' })];
   console.log(`\n${table(targets)}`);
-  if (opts.json) writeJson(opts.json, { part: 'runtime', interval: opts.interval, msOn, msOff, cost, on, off, timer, monitor, targets });
+  if (opts.json) writeJson(opts.json, { part: 'runtime', interval: opts.interval, msOn, msOff, cost, on, off, one, timer, monitor, targets });
 }

@@ -26,6 +26,7 @@ use panoptic_core::wire::{encode, Keys};
 use crate::delivery::NativeDelivery;
 use crate::error::{clock_error, coded, Coded, BAD_OPTIONS, NOT_DELIVERING, NO_INTERVAL, NO_PAGE};
 use crate::export::{ExportOptions, ExportStats, Exports, NativeServer, ServeSpec};
+use crate::loop_delay::RuntimeSampler;
 use crate::memory::{view, Owner};
 
 /// What a series aggregates (the core's `Kind`), as JS names it: `SeriesKind.Counter`, ...
@@ -288,6 +289,13 @@ impl NativeEngine {
     #[napi(catch_unwind)]
     pub fn drain(&mut self) {
         self.engine.drain();
+    }
+
+    /// Has `sampler` hand the runtime metrics' numbers to every interval that closes (none:
+    /// stops; what the previous one held goes into the open interval).
+    #[napi]
+    pub fn runtime(&mut self, sampler: Option<&RuntimeSampler>) {
+        self.engine.set_source(sampler.map(RuntimeSampler::source));
     }
 
     /// Frees series without data for `n` intervals when an interval closes (`expireAfter`;

@@ -23,7 +23,7 @@ p.bind('gauge', ['process'], 'rss')(null);
 p.gaugeSet(['process'], () => ({ rss: process.memoryUsage().rss, heap: 1 }));
 api.gaugeSet(['pool'], async () => ({ size: 3 }));
 p.gaugeSet(['process'], null);
-const rt = new Panopticon({ runtime: { eventLoopResolution: 20 } });
+const rt = new Panopticon({ runtime: { eventLoopResolution: 20, arrayBuffers: true } });
 rt.collectRuntime();
 rt.collectRuntime(false);
 const values: Panopticon.GaugeSetValues = { a: 1 };

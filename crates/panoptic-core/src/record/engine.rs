@@ -63,7 +63,8 @@ pub const RUN_HEADER: f64 = f64::NEG_INFINITY;
 pub struct Cells(Box<[AtomicU64]>);
 
 impl Cells {
-    fn new(len: usize, value: f64) -> Arc<Cells> {
+    /// `len` cells holding `value`.
+    pub fn new(len: usize, value: f64) -> Arc<Cells> {
         Arc::new(Cells(
             (0..len).map(|_| AtomicU64::new(value.to_bits())).collect(),
         ))
@@ -74,11 +75,13 @@ impl Cells {
         &self.0
     }
 
-    fn get(&self, i: usize) -> f64 {
+    /// Cell `i`'s value.
+    pub fn get(&self, i: usize) -> f64 {
         f64::from_bits(self.0[i].load(Ordering::Relaxed))
     }
 
-    fn set(&self, i: usize, v: f64) {
+    /// Writes cell `i`.
+    pub fn set(&self, i: usize, v: f64) {
         self.0[i].store(v.to_bits(), Ordering::Relaxed);
     }
 }
@@ -123,6 +126,32 @@ pub struct JsValue {
     pub json: String,
     /// Set only: when the value was written (epoch ms); the most recent write wins in a merge.
     pub at: f64,
+}
+
+/// A value a native [`Source`] hands to the interval that closes, for the series of id `.0`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Native {
+    /// An increment of a counter (one call, as one `inc(n)`).
+    Count(u32, f64),
+    /// The value of a gauge.
+    Gauge(u32, f64),
+    /// The value of a `set` (a number, written now).
+    Set(u32, f64),
+    /// Values of a histogram: `zeros` values 0, then `values`.
+    Values {
+        id: u32,
+        zeros: u64,
+        values: Vec<f64>,
+    },
+}
+
+/// Values read natively rather than by JS (the runtime metrics' sampler: src/loop_delay.rs),
+/// handed to the engine when an interval closes, without a call from JS of their own.
+pub trait Source: Send + std::fmt::Debug {
+    /// What it has for the closing interval, and what it could not keep (`counts.dropped`).
+    fn collect(&mut self, out: &mut Vec<Native>, counts: &mut Counts);
+    /// Series `ids` expired: the source stops writing them (their ids may be given to others).
+    fn forget(&mut self, ids: &[u32]);
 }
 
 #[derive(Debug)]
@@ -286,6 +315,9 @@ pub struct Engine {
     epoch: u64,
     serial: u32,
     forgotten: Vec<u32>,
+    /// See [`Engine::set_source`]; what a replaced source dropped, for the next close's counts.
+    source: Option<Box<dyn Source>>,
+    carried_dropped: f64,
 }
 
 impl Engine {
@@ -310,6 +342,79 @@ impl Engine {
             epoch: random_epoch(),
             serial: 0,
             forgotten: Vec::new(),
+            source: None,
+            carried_dropped: 0.0,
+        }
+    }
+
+    /// Has `source` hand its values to every interval that closes (None: no source). What the
+    /// source it replaces still holds goes into the open interval (its counts and histogram
+    /// values; a level belongs to a close, and is left out).
+    pub fn set_source(&mut self, source: Option<Box<dyn Source>>) {
+        if let Some(mut old) = std::mem::replace(&mut self.source, source) {
+            let (mut natives, mut counts) = (Vec::new(), Counts::default());
+            old.collect(&mut natives, &mut counts);
+            natives.retain(|n| matches!(n, Native::Count(..) | Native::Values { .. }));
+            self.apply(natives, &mut Vec::new(), &mut Vec::new(), now_ms());
+            self.carried_dropped += counts.dropped;
+        }
+    }
+
+    /// Records a source's values into the open interval; sets into `js` (the interval's JS
+    /// values, in id order, one per id: kept so) and gauges into `gauges` (id and value, in the
+    /// order given), where JS gave none: a value JS gives for the same series takes precedence. A value naming no series of its kind is counted as an error of
+    /// the interval.
+    fn apply(
+        &mut self,
+        natives: Vec<Native>,
+        js: &mut Vec<JsValue>,
+        gauges: &mut Vec<(u32, f64)>,
+        now: f64,
+    ) {
+        for native in natives {
+            let id = match &native {
+                Native::Count(id, _)
+                | Native::Gauge(id, _)
+                | Native::Set(id, _)
+                | Native::Values { id, .. } => *id,
+            };
+            let series = self.series.get_mut(id as usize).and_then(Option::as_mut);
+            let ok = match (native, series.map(|s| (&mut s.state, s.kind))) {
+                (Native::Count(_, n), Some((&mut State::Counter { slot }, _))) if n.is_finite() => {
+                    let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                    page.set(at, page.get(at) + 1.0);
+                    page.set(at + 1, page.get(at + 1) + n);
+                    true
+                }
+                (Native::Values { zeros, values, .. }, Some((State::Distribution(d), _))) => {
+                    let mut all = vec![0.0; usize::try_from(zeros).unwrap_or(0)];
+                    all.extend_from_slice(&values);
+                    d.record_all(&all, now);
+                    true
+                }
+                // A number as it is (no JSON text to write and parse back: most of a source's
+                // values are gauges).
+                (Native::Gauge(id, v), Some((State::Js, Kind::Gauge))) => {
+                    if js.binary_search_by_key(&id, |j| j.id).is_err() {
+                        gauges.push((id, v));
+                    }
+                    true
+                }
+                (Native::Set(id, v), Some((State::Js, Kind::Set))) => {
+                    if let Err(at) = js.binary_search_by_key(&id, |j| j.id) {
+                        let mut json = Vec::new();
+                        crate::json::number(v, &mut json);
+                        // Written now: the latest write wins a merge.
+                        let json = String::from_utf8(json).expect("numbers are ASCII");
+                        js.insert(at, JsValue { id, json, at: now });
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if !ok {
+                self.rejected += 1;
+            }
         }
     }
 
@@ -568,6 +673,11 @@ impl Engine {
     /// summaries touched in the interval (all with `persist`), and every JS value given (JS
     /// decides which). `counts` are the interval's counts on the JS side.
     pub fn close(&mut self, k: f64, js: Vec<JsValue>, counts: Counts) -> Closed {
+        let (mut natives, mut counts) = (Vec::new(), counts);
+        counts.dropped += std::mem::take(&mut self.carried_dropped);
+        if let Some(source) = &mut self.source {
+            source.collect(&mut natives, &mut counts);
+        }
         self.drain();
         let now = now_ms();
         self.tick_meters(now);
@@ -594,6 +704,19 @@ impl Engine {
             }
             same
         });
+        // A source's values (see apply): its gauges by id, in id order as the JS values.
+        let mut gauges = Vec::new();
+        self.apply(natives, &mut js_values, &mut gauges, now);
+        // As the JS values: one per id, the later one (a gauge left behind would stop the pass).
+        gauges.sort_by_key(|&(id, _)| id);
+        gauges.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        let mut gauges = gauges.into_iter().peekable();
         let mut js_values = js_values.into_iter().peekable();
         let persist = self.profile.persist;
         let (mut entries, mut indexes, mut expired) = (Vec::new(), Vec::new(), Vec::new());
@@ -637,6 +760,12 @@ impl Engine {
                         // JSON numbers are valid Rust float syntax; `null` (no number) is None.
                         _ => Value::Gauge(json.parse().ok().filter(|v: &f64| v.is_finite())),
                     });
+                    // A source's gauge (see apply).
+                    let gauge = gauges.next_if(|&(id, _)| id as usize == index);
+                    let value = value.or_else(|| {
+                        let (_, v) = gauge?;
+                        Some(Value::Gauge(Some(v).filter(|v| v.is_finite())))
+                    });
                     (value.is_some(), value)
                 }
             };
@@ -670,6 +799,9 @@ impl Engine {
         }
         if self.shipping {
             self.forgotten.extend_from_slice(&expired);
+        }
+        if let (Some(source), false) = (&mut self.source, expired.is_empty()) {
+            source.forget(&expired);
         }
         Closed {
             snapshot: Snapshot {
@@ -1340,5 +1472,127 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert_eq!(snap.counts.errors, 0.0);
+    }
+
+    /// A source handing over fixed values, remembering what it was told to forget.
+    #[derive(Debug, Default)]
+    struct Fixed {
+        values: Vec<Native>,
+        dropped: f64,
+        forgotten: Arc<std::sync::Mutex<Vec<u32>>>,
+    }
+
+    impl Source for Fixed {
+        fn collect(&mut self, out: &mut Vec<Native>, counts: &mut Counts) {
+            out.extend(self.values.iter().cloned());
+            counts.dropped += self.dropped;
+        }
+        fn forget(&mut self, ids: &[u32]) {
+            self.forgotten.lock().unwrap().extend_from_slice(ids);
+        }
+    }
+
+    #[test]
+    fn a_source_hands_its_values_to_each_close_and_js_values_take_precedence() {
+        let mut e = Engine::new(profile(false));
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        let g = e.define(Kind::Gauge, key("gauge", "g"));
+        let mine = e.define(Kind::Gauge, key("gauge", "mine"));
+        let v = e.define(Kind::Set, key("set", "v"));
+        let h = e.define(Kind::Histogram, key("histogram", "h"));
+        inc(&e, c, 2.0);
+        e.set_source(Some(Box::new(Fixed {
+            values: vec![
+                Native::Count(c.id, 0.5),
+                Native::Gauge(g.id, 1.5),
+                Native::Gauge(mine.id, 7.0),
+                Native::Set(v.id, 42.0),
+                Native::Values {
+                    id: h.id,
+                    zeros: 3,
+                    values: vec![10.0],
+                },
+                // Wrong kinds, an unknown id: refused, counted as errors.
+                Native::Gauge(v.id, 1.0),
+                Native::Values {
+                    id: g.id,
+                    zeros: 1,
+                    values: vec![],
+                },
+                Native::Count(g.id, 1.0),
+                Native::Set(99, 1.0),
+            ],
+            dropped: 2.0,
+            forgotten: Arc::default(),
+        })));
+        let js = vec![JsValue {
+            id: mine.id,
+            json: "3".into(),
+            at: 0.0,
+        }];
+        let snap = e.close(1.0, js, Counts::default()).snapshot;
+        let value = |id: &str| {
+            let entry = snap.entries.iter().find(|e| e.key.id == id);
+            entry.map(|e| e.value.clone()).unwrap()
+        };
+        assert_eq!(
+            value("c"),
+            Value::Counter {
+                count: 2.0,
+                total: 2.5
+            }
+        );
+        assert_eq!(value("g"), Value::Gauge(Some(1.5)));
+        assert_eq!(value("mine"), Value::Gauge(Some(3.0)), "JS's value wins");
+        match value("v") {
+            Value::Set { json, at } => assert!(json == "42" && at > 0.0),
+            v => panic!("{v:?}"),
+        }
+        match value("h") {
+            Value::Histogram(d) => assert_eq!((d.count(), d.sum()), (4, 10.0)),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!((snap.counts.errors, snap.counts.dropped), (4.0, 2.0));
+    }
+
+    #[test]
+    fn a_replaced_source_leaves_its_counts_and_values_and_expiry_is_told() {
+        let mut e = Engine::new(profile(false));
+        e.set_expire_after(Some(1));
+        let c = e.define(Kind::Counter, key("inc", "c"));
+        let g = e.define(Kind::Gauge, key("gauge", "g"));
+        let h = e.define(Kind::Histogram, key("histogram", "h"));
+        let forgotten = Arc::default();
+        e.set_source(Some(Box::new(Fixed {
+            values: vec![
+                Native::Count(c.id, 1.0),
+                Native::Gauge(g.id, 1.0),
+                Native::Values {
+                    id: h.id,
+                    zeros: 1,
+                    values: vec![],
+                },
+            ],
+            dropped: 1.0,
+            forgotten: Arc::clone(&forgotten),
+        })));
+        e.set_source(None);
+        let snap = e.close(1.0, vec![], Counts::default()).snapshot;
+        let ids: Vec<&str> = snap.entries.iter().map(|e| e.key.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["c", "h"],
+            "counts and values stay; a level belongs to a close"
+        );
+        assert_eq!(snap.counts.dropped, 1.0);
+        // A source that names only the gauge: the counter and histogram expire, and it is told.
+        e.set_source(Some(Box::new(Fixed {
+            values: vec![Native::Gauge(g.id, 1.0)],
+            dropped: 0.0,
+            forgotten: Arc::clone(&forgotten),
+        })));
+        let expired = e.close(2.0, vec![], Counts::default()).expired;
+        assert_eq!(expired, [c.id, h.id]);
+        assert_eq!(*forgotten.lock().unwrap(), [c.id, h.id]);
     }
 }

@@ -1,6 +1,6 @@
 //! The event-loop delay probe's pure parts: how a sampler thread tells, without waking it,
-//! whether a JS thread's event loop is waiting for events, and the samples it keeps until the JS
-//! thread takes them.
+//! whether a JS thread's event loop is waiting for events, and the samples it keeps until its
+//! instance's interval closes.
 //!
 //! Why: sampling the delay with a timer on the JS thread (a JS `setInterval`, or libuv's timer as
 //! `perf_hooks.monitorEventLoopDelay` does) wakes an idle loop at every sample, and a wake is what
@@ -14,11 +14,11 @@
 
 use std::fs;
 
-/// Values kept between two drains, beyond which samples are counted as dropped: at the finest
+/// Values kept between two closes of the interval, beyond which samples are counted as dropped: at the finest
 /// resolution (1 ms) and a loop busy all the time, about 4 minutes of samples (2 MB).
 pub const MAX_VALUES: usize = 1 << 18;
 
-/// The samples taken since the JS thread last drained them: idle samples (delay 0) as a count,
+/// The samples taken since the interval last closed: idle samples (delay 0) as a count,
 /// the others as values in ms.
 #[derive(Debug, Default)]
 pub struct Samples {
@@ -42,17 +42,25 @@ impl Samples {
         }
     }
 
-    /// Takes every sample: `[zeros, dropped, values...]`, and starts afresh.
-    pub fn drain(&mut self) -> Vec<f64> {
-        let mut out = Vec::with_capacity(2 + self.values.len());
-        // Counts stay exact as f64 far beyond what a sampler can take (2^53).
-        out.push(self.zeros as f64);
-        out.push(self.dropped as f64);
-        out.append(&mut self.values);
-        self.zeros = 0;
-        self.dropped = 0;
-        out
+    /// Takes every sample, and starts afresh.
+    pub fn take(&mut self) -> Drained {
+        Drained {
+            zeros: std::mem::take(&mut self.zeros),
+            dropped: std::mem::take(&mut self.dropped),
+            values: std::mem::take(&mut self.values),
+        }
     }
+}
+
+/// The samples taken since the last [`Samples::take`].
+#[derive(Debug, Default, PartialEq)]
+pub struct Drained {
+    /// Samples taken while the loop waited (delay 0).
+    pub zeros: u64,
+    /// Samples beyond [`MAX_VALUES`], not kept.
+    pub dropped: u64,
+    /// The other delays, ms.
+    pub values: Vec<f64>,
 }
 
 /// The syscall numbers with which libuv waits for events on Linux.
@@ -123,13 +131,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_drain_counts_then_values() {
+    fn samples_are_taken_as_counts_then_values() {
         let mut s = Samples::default();
         s.idle();
         s.idle();
         s.push(12.5);
-        assert_eq!(s.drain(), vec![2.0, 0.0, 12.5]);
-        assert_eq!(s.drain(), vec![0.0, 0.0]);
+        let taken = s.take();
+        assert_eq!(
+            (taken.zeros, taken.dropped, taken.values),
+            (2, 0, vec![12.5])
+        );
+        assert_eq!(s.take(), Drained::default());
     }
 
     #[test]
@@ -138,9 +150,9 @@ mod tests {
         for _ in 0..MAX_VALUES + 3 {
             s.push(1.0);
         }
-        let out = s.drain();
-        assert_eq!(out[1], 3.0);
-        assert_eq!(out.len(), 2 + MAX_VALUES);
+        let out = s.take();
+        assert_eq!(out.dropped, 3);
+        assert_eq!(out.values.len(), MAX_VALUES);
     }
 
     #[cfg(target_arch = "x86_64")]
