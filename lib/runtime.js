@@ -156,14 +156,25 @@ function startRuntime(p, c, options) {
   // gone for that long), the engine forgets the route, and the next close routes it anew.
   const routes = [];
   const connect = (r) => {
-    r.s = lookup(c, byName.get(r.method), r.path, r.id);
-    if (r.s.ref < 0) {
-      if (r.s.method.define !== undefined) r.s.method.define(c, r.s);
-      else c.defineSeries(r.s);
+    const method = byName.get(r.method);
+    const found = lookup(c, method, r.path, r.id);
+    let id;
+    if (typeof found === 'number') {
+      // A compact series (lib/lookup.js): defined, and `found` is its id. It is held as a bind()
+      // handle is, whose state's `ref` goes to -1 when the series expires.
+      id = found;
+      c.bindCompact(method, id, r.id, undefined);
+      r.s = c.names[id];
+    } else {
+      r.s = found;
+      if (r.s.ref < 0) {
+        if (r.s.method.define !== undefined) r.s.method.define(c, r.s);
+        else c.defineSeries(r.s);
+      }
+      // By series id: what `ref` holds, except for a counter, whose `ref` is its slot in the
+      // counter pages; the collector's index of states by id has its id (a search, once per route).
+      id = r.method === 'inc' ? c.byId.indexOf(r.s) : r.s.ref;
     }
-    // By series id: what `ref` holds, except for a counter, whose `ref` is its slot in the
-    // counter pages; the collector's index of states by id has its id (a search, once per route).
-    const id = r.method === 'inc' ? c.byId.indexOf(r.s) : r.s.ref;
     if (r.cell >= 0) sampler.route(r.cell, id, r.kind);
     else sampler.native(r.what, id, c.scaleFactor);
   };
