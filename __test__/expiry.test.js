@@ -69,7 +69,8 @@ test('idle series leave the engine, the lookups and /metrics; a bind() handle br
   // Two intervals without data, then the close that frees them (and the delivery after it).
   await deliveriesUntil(p, () => p.seriesStats().engine === 1, 20 * interval + 5000, 'expired in the engine');
   assert.deepEqual(p.seriesStats(), { engine: 1, lookup: 3, registry: 1 }, 'the handles keep their states');
-  // The exports drop them with the delivery that expires them in the registry.
+  // The registry frees them after a delivery (off the JS thread), the exports with the next one.
+  await next(p, 'delivery', 1, 10000);
   await exported();
   const metrics = await get(`${served.url}metrics`);
   assert.match(metrics, /^a_steady_total \d+$/m);
@@ -174,6 +175,8 @@ test('across a cluster: an idle series leaves the worker, the master, /metrics a
   // The worker expires them, tells the master, which frees them and the exports with them.
   await deliveriesUntil(p, () => p.seriesStats().registry === 1, 30 * interval + 10000, 'freed on the master');
   assert.deepEqual(await stats(), { engine: 1, lookup: 2, registry: null }, 'the handle keeps its state');
+  // Freed after a delivery: the exports forget them with the next one.
+  await next(p, 'delivery', 1, 10000);
   await exported();
   const metrics = await get(`${served.url}metrics`);
   assert.match(metrics, /^w_steady_total \d+$/m);

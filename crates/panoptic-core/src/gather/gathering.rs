@@ -102,6 +102,10 @@ struct Interval {
     collisions: Vec<String>,
 }
 
+/// The work of one slice of expiry ([`Gathering::sweep`]), in series looked at: about a
+/// millisecond (1,024 series freed, or 65,536 looked at, or anything between).
+const SWEEP_BUDGET: usize = 1 << 16;
+
 /// How many collided series a delivery names (each one is counted in its part's errors).
 const NAMED_COLLISIONS: usize = 10;
 
@@ -163,11 +167,25 @@ impl Gathering {
     }
 
     /// Frees the series no source holds in its dictionary (their senders expired them, or
-    /// exited) that had no data for `n` intervals when an interval is delivered (None: never):
-    /// the registry's entry goes ([`Registry::expire`]), and the delivery names them for the
-    /// exports ([`Delivery::expired`]).
+    /// exited) that had no data for `n` intervals (None: never): each delivery starts a pass
+    /// over the registry, done a slice at a time by [`Gathering::sweep`] (the registry's entry
+    /// goes: [`Registry::sweep`]), and the next delivery names them for the exports
+    /// ([`Delivery::expired`]).
     pub fn set_expire_after(&mut self, n: Option<u32>) {
         self.expire_after = n;
+    }
+
+    /// Goes on freeing the idle series (see [`Gathering::set_expire_after`]) for a slice of about
+    /// a millisecond; false once there is nothing left to do until the next delivery. Apart from
+    /// the delivery (which only starts a pass) so that the intake thread does it between
+    /// messages, never holding a delivery back.
+    pub fn sweep(&mut self) -> bool {
+        self.registry.sweep(SWEEP_BUDGET)
+    }
+
+    /// Whether a pass of expiry is under way ([`Gathering::sweep`] has work).
+    pub fn sweeping(&self) -> bool {
+        self.registry.sweeping()
     }
 
     /// How many series the registry holds.
@@ -720,12 +738,13 @@ impl Gathering {
                 },
             ),
         };
-        // After the interval's ids are read above: an expired id may be given to a new series,
-        // which this delivery's keys must not show (it holds the era after the expiry).
-        let expired = match self.expire_after {
-            Some(n) => self.registry.expire(k, n),
-            None => Vec::new(),
-        };
+        // Idle series are freed after the delivery, a slice at a time ([`Gathering::sweep`]);
+        // those of the passes that ended since the last delivery go with this one (the exports
+        // forget them before they read its series, some of which may have their ids).
+        if let Some(n) = self.expire_after {
+            self.registry.start_expiry(k, n);
+        }
+        let expired = self.registry.take_expired();
         Delivery::new(Contents {
             expired,
             format,

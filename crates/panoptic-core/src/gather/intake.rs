@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,9 @@ enum Lane {
     Local,
     /// Everything else, in arrival order.
     Message,
+    /// Work left by a delivery (a slice of expiry: [`Gathering::sweep`]), queued behind the
+    /// messages, which a delivery does not wait for.
+    Chore,
 }
 
 /// The process-wide queue of every intake's jobs, run by one thread: local jobs first, then
@@ -88,7 +91,7 @@ fn submit(job: Job, lane: Lane) {
             let mut lanes = lock(&queue.lanes);
             match lane {
                 Lane::Local => lanes.0.push_back(job),
-                Lane::Message => lanes.1.push_back(job),
+                Lane::Message | Lane::Chore => lanes.1.push_back(job),
             }
             drop(lanes);
             queue.ready.notify_one();
@@ -108,6 +111,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Pending {
     local: usize,
     messages: usize,
+    chores: usize,
     /// The text of the workers' messages among them.
     bytes: usize,
 }
@@ -132,6 +136,8 @@ struct Shared {
     /// passing through its JS thread (the native transport): they are checked against the
     /// interval the clock is in, whatever the JS thread is doing.
     grid: (f64, f64),
+    /// Whether a job of expiry ([`sweep`]) is queued; changed under the gathering's lock.
+    sweeping: AtomicBool,
 }
 
 impl Shared {
@@ -140,11 +146,56 @@ impl Shared {
         match lane {
             Lane::Local => pending.local -= 1,
             Lane::Message => pending.messages -= 1,
+            Lane::Chore => pending.chores -= 1,
         }
         pending.bytes -= bytes;
         drop(pending);
         self.drained.notify_all();
     }
+}
+
+/// Queues `job` for the intake of `shared`; `bytes`: the size of the message it merges (0 for
+/// the rest).
+fn run_on(
+    shared: &Arc<Shared>,
+    lane: Lane,
+    bytes: usize,
+    job: impl FnOnce(&Shared) + Send + 'static,
+) {
+    let mut pending = lock(&shared.pending);
+    match lane {
+        Lane::Local => pending.local += 1,
+        Lane::Message => pending.messages += 1,
+        Lane::Chore => pending.chores += 1,
+    }
+    pending.bytes += bytes;
+    drop(pending);
+    let shared = shared.clone();
+    submit(
+        Box::new(move || {
+            // A bug in decoding must not stop the thread (nor lose the count).
+            let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
+            shared.done(lane, bytes);
+        }),
+        lane,
+    );
+}
+
+/// Frees idle series a slice at a time ([`Gathering::sweep`]), each slice a job of its own
+/// queued behind the messages that came meanwhile: a pass over a million series with a hundred
+/// thousand to free never holds a delivery (nor a message) longer than a slice.
+fn sweep(shared: &Arc<Shared>) {
+    let again = shared.clone();
+    run_on(shared, Lane::Chore, 0, move |shared| {
+        let mut gathering = shared.gathering.lock();
+        if gathering.sweep() {
+            drop(gathering);
+            sweep(&again);
+        } else {
+            // Under the lock a delivery starts a pass with: it queues the next one.
+            shared.sweeping.store(false, Ordering::Relaxed);
+        }
+    });
 }
 
 /// A worker's message as it arrives: base64 text over Node's IPC, bytes over the native transport.
@@ -174,22 +225,7 @@ impl Intake {
 
     /// Queues `job`; `bytes`: the size of the message it merges (0 for the rest).
     fn run(&self, lane: Lane, bytes: usize, job: impl FnOnce(&Shared) + Send + 'static) {
-        let mut pending = lock(&self.shared.pending);
-        match lane {
-            Lane::Local => pending.local += 1,
-            Lane::Message => pending.messages += 1,
-        }
-        pending.bytes += bytes;
-        drop(pending);
-        let shared = self.shared.clone();
-        submit(
-            Box::new(move || {
-                // A bug in decoding must not stop the thread (nor lose the count).
-                let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
-                shared.done(lane, bytes);
-            }),
-            lane,
-        );
+        run_on(&self.shared, lane, bytes, job);
     }
 
     /// Takes a worker's message (see [`Gathering::receive`]) while the master is in interval
@@ -335,19 +371,28 @@ impl Intake {
         std::mem::take(&mut *lock(&self.shared.resyncs))
     }
 
-    /// Calls `f` with the gathering once every job taken so far has run (tests).
+    /// Calls `f` with the gathering once every job taken so far has run (and the expiry they
+    /// left: tests).
     pub fn with<T>(&self, f: impl FnOnce(&mut Gathering) -> T) -> T {
-        self.wait(|p| p.local == 0 && p.messages == 0, None);
+        self.wait(|p| p.local == 0 && p.messages == 0 && p.chores == 0, None);
         f(&mut self.shared.gathering.lock())
     }
 
     /// Calls `f` with the gathering to deliver: once this process's own intervals are merged,
     /// and the messages taken so far too, or `patience` has passed. A delivery never waits on a
     /// backlog: a message merged after it finds its interval delivered and is counted late.
+    /// The idle series it leaves to free are freed afterwards on the intake thread ([`sweep`]).
     pub fn deliver<T>(&self, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
         self.wait(|p| p.local == 0, None);
         self.wait(|p| p.messages == 0, Some(Instant::now() + patience));
-        f(&mut self.shared.gathering.lock())
+        let mut gathering = self.shared.gathering.lock();
+        let delivered = f(&mut gathering);
+        let start = gathering.sweeping() && !self.shared.sweeping.swap(true, Ordering::Relaxed);
+        drop(gathering);
+        if start {
+            sweep(&self.shared);
+        }
+        delivered
     }
 
     /// Waits until `done` holds of the pending jobs, or `until` passes.
@@ -514,6 +559,52 @@ mod tests {
         let d = intake.with(|g| g.deliver(5.0, format()));
         assert_eq!(d.meta().late, 1);
         assert_eq!(intake.backlog()(), Backlog::default(), "merged: no backlog");
+    }
+
+    #[test]
+    fn idle_series_are_freed_after_their_delivery_and_named_by_the_next() {
+        let intake = Intake::default();
+        intake.with(|g| g.set_expire_after(Some(1)));
+        let n = 3 * REGISTER_SLICE;
+        let flood = |k: f64, ids: std::ops::Range<usize>| {
+            let snapshot = Snapshot {
+                k,
+                pid: 7,
+                entries: (ids.map(|i| Entry {
+                    key: Arc::new(SeriesKey::new("inc", &["flood"], &format!("id{i}"))),
+                    value: Value::Counter {
+                        count: 1.0,
+                        total: 1.0,
+                    },
+                }))
+                .collect(),
+                ..Snapshot::default()
+            };
+            // Self-contained: the worker's dictionary is this message's keys only.
+            encode(&snapshot, Keys::All { epoch: 3 })
+        };
+        let format = || Format {
+            interval: 1.0,
+            scale_factor: 1.0,
+            time_stamp: 0.0,
+            percentiles: Arc::from([]),
+        };
+        intake.receive(Source::Worker(1), flood(4.0, 0..n), 4.0);
+        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(4.0, format()));
+        assert!(d.expired().is_empty());
+        // The worker moved on to one new series: the flood is idle from interval 5 on.
+        intake.receive(Source::Worker(1), flood(5.0, n..n + 1), 5.0);
+        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(5.0, format()));
+        assert!(d.expired().is_empty(), "freed after this delivery");
+        assert_eq!(intake.with(|g| g.series()), 1, "by the intake thread");
+        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(6.0, format()));
+        let mut expired = d.expired().to_vec();
+        expired.sort_unstable();
+        assert_eq!(
+            expired,
+            (0..n as u32).collect::<Vec<_>>(),
+            "the next names them"
+        );
     }
 
     #[test]
