@@ -10,9 +10,11 @@
 //! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
 //! is counted late, and the event loop goes on; nor on a message's flood of new series keys, which
 //! is registered a slice at a time (`REGISTER_SLICE`), handing the lock to a waiting delivery
-//! between slices. The master's own closed intervals take the same
-//! thread ([`Intake::keep_local`]: at a million series, naming and merging one is tens of
-//! milliseconds), ahead of any message, so a backlog never keeps them out of their delivery.
+//! between slices. The idle series a delivery leaves to free are freed on that thread too, a
+//! slice at a time between messages ([`Gathering::sweep`]). The master's own closed intervals
+//! take a thread of their own ([`Intake::keep_local`]: at a million series, naming and merging
+//! one is tens of milliseconds), so neither a backlog nor a message being registered keeps them
+//! out of their delivery.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -41,8 +43,9 @@ const REGISTER_SLICE: usize = 1024;
 /// Which lane of the queue a job takes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lane {
-    /// A master's own closed interval: its delivery waits for it, so it goes before any message
-    /// (a backlog of workers' messages cannot keep a master's own data out of its delivery).
+    /// A master's own closed interval: its delivery waits for it, so it has a thread of its own
+    /// (a backlog of workers' messages, or one message with a flood of new keys that takes the
+    /// intake thread for hundreds of milliseconds, cannot keep it out of its delivery).
     Local,
     /// Everything else, in arrival order.
     Message,
@@ -51,49 +54,46 @@ enum Lane {
     Chore,
 }
 
-/// The process-wide queue of every intake's jobs, run by one thread: local jobs first, then
-/// messages, each lane in order.
+/// A process-wide queue of jobs, in order, run by a thread of its own.
 #[derive(Default)]
 struct Queue {
-    lanes: Mutex<(VecDeque<Job>, VecDeque<Job>)>,
+    jobs: Mutex<VecDeque<Job>>,
     ready: Condvar,
 }
 
-/// The queue, with its thread started (None if it could not start: jobs then run on the
-/// caller's thread).
-fn queue() -> Option<&'static Queue> {
-    static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
-    static STARTED: OnceLock<bool> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| Some(Queue::default())).as_ref()?;
-    let started = *STARTED.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("panoptic-intake".into())
+/// The queue of `lane` (local jobs have theirs, messages and chores share the other), with its
+/// thread started (None if it could not start: jobs then run on the caller's thread).
+fn queue(lane: Lane) -> Option<&'static Queue> {
+    static QUEUES: [OnceLock<Option<&'static Queue>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let (n, name) = match lane {
+        Lane::Local => (0, "panoptic-local"),
+        Lane::Message | Lane::Chore => (1, "panoptic-intake"),
+    };
+    *QUEUES[n].get_or_init(|| {
+        // One per process, for the process's life (as its thread).
+        let queue: &'static Queue = Box::leak(Box::default());
+        let started = std::thread::Builder::new()
+            .name(name.into())
             .spawn(move || loop {
                 let job = {
-                    let mut lanes = lock(&queue.lanes);
+                    let mut jobs = lock(&queue.jobs);
                     loop {
-                        if let Some(job) = lanes.0.pop_front().or_else(|| lanes.1.pop_front()) {
+                        if let Some(job) = jobs.pop_front() {
                             break job;
                         }
-                        lanes = queue.ready.wait(lanes).unwrap_or_else(|e| e.into_inner());
+                        jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
                     }
                 };
                 job();
-            })
-            .is_ok()
-    });
-    started.then_some(queue)
+            });
+        started.is_ok().then_some(queue)
+    })
 }
 
 fn submit(job: Job, lane: Lane) {
-    match queue() {
+    match queue(lane) {
         Some(queue) => {
-            let mut lanes = lock(&queue.lanes);
-            match lane {
-                Lane::Local => lanes.0.push_back(job),
-                Lane::Message | Lane::Chore => lanes.1.push_back(job),
-            }
-            drop(lanes);
+            lock(&queue.jobs).push_back(job);
             queue.ready.notify_one();
         }
         None => job(),
@@ -288,9 +288,10 @@ impl Intake {
         });
     }
 
-    /// Keeps this process's own closed interval ([`Gathering::keep_local`]), before any message
-    /// still queued: naming and merging a million series takes tens of milliseconds the JS
-    /// thread need not wait for (a delivery, through [`Intake::deliver`], waits for it).
+    /// Keeps this process's own closed interval ([`Gathering::keep_local`]) on a thread of its
+    /// own, whatever messages are queued: naming and merging a million series takes tens of
+    /// milliseconds the JS thread need not wait for (a delivery, through [`Intake::deliver`],
+    /// waits for it).
     pub fn keep_local(&self, closed: Closed) {
         self.run(Lane::Local, 0, move |shared| {
             let Closed {
@@ -539,9 +540,8 @@ mod tests {
         let backlog = intake.backlog();
         let waiting = std::thread::spawn(backlog).join().unwrap();
         assert_eq!((waiting.messages, waiting.bytes), (3, bytes));
-        // The master's own interval, taken last, goes before the backlog.
+        // The master's own interval, taken last, is merged while the intake thread is busy.
         intake.keep_local(local(4.0, 5.0));
-        first.0.send(()).unwrap();
         let format = || Format {
             interval: 1.0,
             scale_factor: 1.0,
@@ -555,6 +555,7 @@ mod tests {
         );
         assert!(d.meta().workers.is_empty(), "the backlog is not waited for");
         // Merged after its interval was delivered: late.
+        first.0.send(()).unwrap();
         second.0.send(()).unwrap();
         let d = intake.with(|g| g.deliver(5.0, format()));
         assert_eq!(d.meta().late, 1);
