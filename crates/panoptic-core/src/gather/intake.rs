@@ -10,7 +10,7 @@
 //! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
 //! is counted late, and the event loop goes on; nor on a message's flood of new series keys, which
 //! is registered a slice at a time (`REGISTER_SLICE`), handing the lock to a waiting delivery
-//! between slices. The idle series a delivery leaves to free are freed on that thread too, a
+//! between slices (and between naming a message's entries and merging them). The idle series a delivery leaves to free are freed on that thread too, a
 //! slice at a time between messages ([`Gathering::sweep`]). The master's own closed intervals
 //! take a thread of their own ([`Intake::keep_local`]: at a million series, naming and merging
 //! one is tens of milliseconds), so neither a backlog nor a message being registered keeps them
@@ -275,7 +275,9 @@ impl Intake {
                         parking_lot::MutexGuard::bump(&mut gathering);
                     }
                 }
-                gathering.receive_registered(source, message, registered, current)
+                let part = gathering.resolve_registered(&source, message, registered);
+                parking_lot::MutexGuard::bump(&mut gathering);
+                gathering.accept_resolved(source, part, current)
             }));
             if let Some(in_flight) = in_flight {
                 in_flight.fetch_sub(1, Ordering::Relaxed);
