@@ -188,6 +188,12 @@ impl Gathering {
         self.registry.sweeping()
     }
 
+    /// How many freed series wait for the deliveries made before they were freed
+    /// ([`Registry::pinned`]).
+    pub fn pinned_series(&self) -> usize {
+        self.registry.pinned()
+    }
+
     /// How many series the registry holds.
     pub fn series(&self) -> usize {
         self.registry.len()

@@ -439,6 +439,15 @@ impl Registry {
         false
     }
 
+    /// How many freed series wait for deliveries made before they were freed: their keys and
+    /// slots are kept (and their ids not given again) until those deliveries are dropped.
+    pub fn pinned(&self) -> usize {
+        let waiting = (self.freeing.iter())
+            .filter(|(era, _)| Arc::strong_count(era) > 1)
+            .map(|(_, ids)| ids.len());
+        waiting.sum::<usize>() + self.sweep.as_ref().map_or(0, |sweep| sweep.gone.len())
+    }
+
     /// The series freed by the passes of expiry that ended since the last call.
     pub fn take_expired(&mut self) -> Vec<u32> {
         std::mem::take(&mut self.expired)
@@ -700,9 +709,11 @@ mod tests {
         assert_eq!(r.take_expired(), ids[..4]);
         assert_eq!(r.len(), 2);
         // The freed ids wait for the deliveries made before the pass ended.
+        assert_eq!(r.pinned(), 4);
         let e = r.intern(&SeriesKey::new("inc", &["q"], "e"));
         assert!(!ids[..4].contains(&e));
         drop(old);
+        assert_eq!(r.pinned(), 0);
         let f = r.intern(&SeriesKey::new("inc", &["q"], "f"));
         assert!(ids[..4].contains(&f));
     }
