@@ -168,9 +168,10 @@ pub struct NativeEngine {
     pinned_reported: i64,
 }
 
-/// What a freed series keeps while a delivery made before it was freed is alive: its key (~110
-/// bytes with its id's text) and the registry's slots for its id (~30 bytes), with some slack.
-const PINNED_BYTES: usize = 160;
+/// What a freed series keeps while a delivery made before it was freed is alive: its key (~200
+/// bytes of heap: the key, its id's text, its path) and the registry's slots for its id (~30
+/// bytes, and the room a new series takes instead of reusing the id), with some slack.
+const PINNED_BYTES: usize = 256;
 
 #[napi]
 impl NativeEngine {
