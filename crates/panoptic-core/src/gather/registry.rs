@@ -213,15 +213,8 @@ impl Places {
         n
     }
 
-    /// Takes series `id` from its place (`path`), and frees the nodes this leaves empty.
-    fn remove(&mut self, hasher: &RandomState, path: &[&str], id: u32) {
-        let mut node = 0;
-        for element in path {
-            match self.find(hasher, node, element) {
-                Some(n) => node = n,
-                None => return,
-            }
-        }
+    /// Takes series `id` from its place (node `node`), and frees the nodes this leaves empty.
+    fn remove(&mut self, hasher: &RandomState, mut node: u32, id: u32) {
         self.nodes[node as usize].series.remove(id);
         while node != 0 {
             let n = &self.nodes[node as usize];
@@ -315,6 +308,8 @@ pub struct Registry {
     free: Vec<u32>,
     /// Whether an id is free (not a series).
     freed: Vec<bool>,
+    /// Series id -> the node of its place (expiry takes it from there without walking its path).
+    place_of: Vec<u32>,
     /// The pass of expiry under way, and the ids freed by passes that ended (see
     /// [`Registry::sweep`]).
     sweep: Option<Sweep>,
@@ -464,14 +459,18 @@ impl Registry {
 
     /// Frees series `id`: its key leaves the index, its place and its conflicts go.
     fn free_series(&mut self, id: u32) {
-        let key = self.own_keys[id as usize].clone();
-        self.ids.remove(self.hasher.hash_one(&*key), id);
-        self.freed[id as usize] = true;
-        let path: Vec<&str> = (key.path.iter().map(String::as_str))
-            .chain(std::iter::once(key.id.as_str()))
-            .collect();
-        self.places.remove(&self.hasher, &path, id);
-        if let Some(others) = self.conflicts.remove(&id) {
+        let i = id as usize;
+        self.ids
+            .remove(self.hasher.hash_one(&*self.own_keys[i]), id);
+        self.freed[i] = true;
+        self.places.remove(&self.hasher, self.place_of[i], id);
+        // Most series have no conflicts: no lookup then.
+        let others = if self.conflicted[i] {
+            self.conflicts.remove(&id)
+        } else {
+            None
+        };
+        if let Some(others) = others {
             for other in others {
                 if let Some(list) = self.conflicts.get_mut(&other) {
                     list.retain(|&x| x != id);
@@ -532,6 +531,7 @@ impl Registry {
         if reused.is_some() {
             self.conflicted[i] = !found.is_empty();
             (self.holders[i], self.last[i], self.freed[i]) = (0, f64::NEG_INFINITY, false);
+            self.place_of[i] = node;
             self.own_keys[i] = key.clone();
             self.keys.set(id, key);
         } else {
@@ -539,6 +539,7 @@ impl Registry {
             self.holders.push(0);
             self.last.push(f64::NEG_INFINITY);
             self.freed.push(false);
+            self.place_of.push(node);
             self.own_keys.push(key.clone());
             self.keys.push(key);
         }
