@@ -70,7 +70,8 @@ test('idle series leave the engine, the lookups and /metrics; a bind() handle br
   await deliveriesUntil(p, () => p.seriesStats().engine === 1, 20 * interval + 5000, 'expired in the engine');
   // The handles' states left the lookups with their series (a dropped handle leaves nothing).
   assert.deepEqual(p.seriesStats(), { engine: 1, lookup: 1, registry: 1 }, 'the handles keep nothing in the lookups');
-  // The exports drop them with the delivery that expires them in the registry.
+  // The registry frees them after a delivery (off the JS thread), the exports with the next one.
+  await next(p, 'delivery', 1, 10000);
   await exported();
   const metrics = await get(`${served.url}metrics`);
   assert.match(metrics, /^a_steady_total \d+$/m);
@@ -251,6 +252,8 @@ test('across a cluster: an idle series leaves the worker, the master, /metrics a
   // The worker expires them, tells the master, which frees them and the exports with them.
   await deliveriesUntil(p, () => p.seriesStats().registry === 1, 30 * interval + 10000, 'freed on the master');
   assert.deepEqual(await stats(), { engine: 1, lookup: 1, registry: null }, 'the handle keeps nothing in the lookups');
+  // Freed after a delivery: the exports forget them with the next one.
+  await next(p, 'delivery', 1, 10000);
   await exported();
   const metrics = await get(`${served.url}metrics`);
   assert.match(metrics, /^w_steady_total \d+$/m);

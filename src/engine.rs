@@ -165,7 +165,14 @@ pub struct NativeEngine {
     interval: f64,
     scale_factor: f64,
     percentiles: Arc<[f64]>,
+    /// Bytes reported to the JS engine as kept by old deliveries (see `report_pinned`).
+    pinned_reported: i64,
 }
+
+/// What a freed series keeps while a delivery made before it was freed is alive: its key (~200
+/// bytes of heap: the key, its id's text, its path) and the registry's slots for its id (~30
+/// bytes, and the room a new series takes instead of reusing the id), with some slack.
+const PINNED_BYTES: usize = 256;
 
 #[napi]
 impl NativeEngine {
@@ -203,6 +210,7 @@ impl NativeEngine {
             interval,
             scale_factor,
             percentiles,
+            pinned_reported: 0,
         })
     }
 
@@ -604,7 +612,7 @@ impl NativeEngine {
     pub fn deliver(&mut self, env: Env, k: f64) -> NativeDelivery {
         let posted = self.host.as_ref().map(|host| host.inbox().take());
         let format = self.format(k);
-        let delivery = self.intake.deliver(DELIVERY_PATIENCE, |g| {
+        let (delivery, pinned) = self.intake.deliver(DELIVERY_PATIENCE, |g| {
             if let Some((snapshots, lost)) = posted {
                 g.note_late(lost);
                 for (label, snapshot) in snapshots {
@@ -612,8 +620,9 @@ impl NativeEngine {
                     let _ = g.receive_thread(label, snapshot, k + 1.0);
                 }
             }
-            g.deliver(k, format)
+            (g.deliver(k, format), g.pinned_series())
         });
+        self.report_pinned(&env, pinned * PINNED_BYTES);
         if let Some(exports) = &self.exports {
             exports.exporter().add(delivery.clone());
         }
@@ -622,7 +631,15 @@ impl NativeEngine {
 
     /// Frees the clock cell and the host name, and stops feeding a host. Idempotent.
     #[napi]
-    pub fn release(&mut self) {
+    pub fn release(&mut self, env: Env) {
+        self.report_pinned(&env, 0);
+        self.free();
+    }
+}
+
+impl NativeEngine {
+    /// [`NativeEngine::release`] but for the JS engine's accounting (also on drop).
+    fn free(&mut self) {
         if let Some(cell) = self.cell.take() {
             clock::unregister(cell);
         }
@@ -637,9 +654,18 @@ impl NativeEngine {
             exports.close();
         }
     }
-}
 
-impl NativeEngine {
+    /// Tells the JS engine how many bytes (`bytes`) old deliveries keep from being freed: expired
+    /// series wait for every delivery made before their expiry (it may render their keys), and
+    /// a master whose JS heap barely grows may otherwise not collect those deliveries for
+    /// minutes, its registry growing by every series that churned meanwhile.
+    fn report_pinned(&mut self, env: &Env, bytes: usize) {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        // Only a hint for the collector's pacing: failing to give it changes nothing else.
+        let _ = env.adjust_external_memory(bytes - self.pinned_reported);
+        self.pinned_reported = bytes;
+    }
+
     fn closed(&self) -> Result<&Closed, Coded> {
         self.closed.as_ref().ok_or_else(no_interval)
     }
@@ -685,6 +711,6 @@ impl Drop for NativeEngine {
                 .snapshot;
             self.post_snapshot(snapshot);
         }
-        self.release();
+        self.free();
     }
 }

@@ -495,7 +495,10 @@ mod tests {
             g.receive(crate::gather::Source::Worker(*w), &text, k)
                 .unwrap();
         }
-        g.deliver(k, format(k))
+        let delivery = g.deliver(k, format(k));
+        // The idle series it leaves to free, as the intake thread frees them after it.
+        while g.sweep() {}
+        delivery
     }
 
     fn exported(store: &Store) -> Vec<(String, Option<String>, Cumulative)> {
@@ -744,14 +747,20 @@ mod tests {
         );
         store.add(&d);
         // The worker's next messages lack b (a self-contained message is its whole dictionary).
-        for k in [1.0, 2.0] {
+        for k in [1.0, 2.0, 3.0] {
             let d = deliver(&mut g, k, &[("inc", "a", counter(1.0))], &[(1, &[])]);
             store.add(&d);
             let expected = if k == 1.0 { 2 } else { 1 };
             assert_eq!(
                 g.series(),
                 expected,
-                "b expires two intervals after its last data"
+                "b expires two intervals after its last data, after that delivery"
+            );
+            let exported_b = exported(&store).iter().any(|(id, _, _)| id == "b");
+            assert_eq!(
+                exported_b,
+                k < 3.0,
+                "the next delivery takes it from the store"
             );
         }
         assert_eq!(
@@ -763,7 +772,7 @@ mod tests {
         );
         let d = deliver(
             &mut g,
-            3.0,
+            4.0,
             &[("inc", "a", counter(1.0))],
             &[(1, &[("inc", "b", counter(2.0))])],
         );

@@ -175,6 +175,14 @@ impl Interval {
     }
 }
 
+/// A message's part named by series id, and how its values come from the message's (see
+/// [`Gathering::resolve`]).
+pub type Resolved = (Part, Option<Vec<Untouched>>);
+
+/// The work of one slice of expiry ([`Gathering::sweep`]), in series looked at: about a
+/// millisecond (1,024 series freed, or 65,536 looked at, or anything between).
+const SWEEP_BUDGET: usize = 1 << 16;
+
 /// How many collided series a delivery names (each one is counted in its part's errors).
 const NAMED_COLLISIONS: usize = 10;
 
@@ -242,11 +250,31 @@ impl Gathering {
     }
 
     /// Frees the series no source holds in its dictionary (their senders expired them, or
-    /// exited) that had no data for `n` intervals when an interval is delivered (None: never):
-    /// the registry's entry goes ([`Registry::expire`]), and the delivery names them for the
-    /// exports ([`Delivery::expired`]).
+    /// exited) that had no data for `n` intervals (None: never): each delivery starts a pass
+    /// over the registry, done a slice at a time by [`Gathering::sweep`] (the registry's entry
+    /// goes: [`Registry::sweep`]), and the next delivery names them for the exports
+    /// ([`Delivery::expired`]).
     pub fn set_expire_after(&mut self, n: Option<u32>) {
         self.expire_after = n;
+    }
+
+    /// Goes on freeing the idle series (see [`Gathering::set_expire_after`]) for a slice of about
+    /// a millisecond; false once there is nothing left to do until the next delivery. Apart from
+    /// the delivery (which only starts a pass) so that the intake thread does it between
+    /// messages, never holding a delivery back.
+    pub fn sweep(&mut self) -> bool {
+        self.registry.sweep(SWEEP_BUDGET)
+    }
+
+    /// Whether a pass of expiry is under way ([`Gathering::sweep`] has work).
+    pub fn sweeping(&self) -> bool {
+        self.registry.sweeping()
+    }
+
+    /// How many freed series wait for the deliveries made before they were freed
+    /// ([`Registry::pinned`]).
+    pub fn pinned_series(&self) -> usize {
+        self.registry.pinned()
     }
 
     /// How many series the registry holds.
@@ -432,18 +460,42 @@ impl Gathering {
         current: f64,
         bytes: Option<Vec<u8>>,
     ) -> Result<(), Rejection> {
-        if self.gone(&source) {
-            let result = Err(Rejection::Late);
-            self.count(&result);
-            return result;
+        let resolved = self.resolve_registered(&source, message, registered);
+        self.accept_resolved(source, resolved, current, bytes)
+    }
+
+    /// The first half of [`Gathering::receive_kept`]: applies the message to its source's
+    /// dictionary and names its entries by series id (with the plan of [`Gathering::resolve`]).
+    /// Apart from the second ([`Gathering::accept_resolved`]) so that the intake can hand the
+    /// lock to a waiting delivery between the two (each takes a few milliseconds for a part of
+    /// 100,000 series); a part accepted after its interval was delivered is late.
+    pub fn resolve_registered(
+        &mut self,
+        source: &Source,
+        message: Result<Message, DecodeError>,
+        registered: Vec<(u32, bool)>,
+    ) -> Result<Resolved, Rejection> {
+        if self.gone(source) {
+            return Err(Rejection::Late);
         }
-        let result = message
+        message
             .map_err(Rejection::Decode)
-            .and_then(|message| self.resolve(&source, message, registered))
-            .and_then(|(part, plan)| {
-                let keep = bytes.zip(plan);
-                self.accept_kept(Slot::From(source), part, current, keep)
-            });
+            .and_then(|message| self.resolve(source, message, registered))
+    }
+
+    /// The second half of [`Gathering::receive_kept`]: merges a resolved part into its
+    /// interval (keeping `bytes` for its values where the plan allows), and counts what became
+    /// of the message.
+    pub fn accept_resolved(
+        &mut self,
+        source: Source,
+        resolved: Result<Resolved, Rejection>,
+        current: f64,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<(), Rejection> {
+        let result = resolved.and_then(|(part, plan)| {
+            self.accept_kept(Slot::From(source), part, current, bytes.zip(plan))
+        });
         self.count(&result);
         result
     }
@@ -462,7 +514,7 @@ impl Gathering {
         source: &Source,
         message: Message,
         registered: Vec<(u32, bool)>,
-    ) -> Result<(Part, Option<Vec<Untouched>>), Rejection> {
+    ) -> Result<Resolved, Rejection> {
         let Message {
             k,
             pid,
@@ -860,12 +912,13 @@ impl Gathering {
                 },
             ),
         };
-        // After the interval's ids are read above: an expired id may be given to a new series,
-        // which this delivery's keys must not show (it holds the era after the expiry).
-        let expired = match self.expire_after {
-            Some(n) => self.registry.expire(k, n),
-            None => Vec::new(),
-        };
+        // Idle series are freed after the delivery, a slice at a time ([`Gathering::sweep`]);
+        // those of the passes that ended since the last delivery go with this one (the exports
+        // forget them before they read its series, some of which may have their ids).
+        if let Some(n) = self.expire_after {
+            self.registry.start_expiry(k, n);
+        }
+        let expired = self.registry.take_expired();
         Delivery::new(Contents {
             expired,
             format,

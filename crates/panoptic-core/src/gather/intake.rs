@@ -10,13 +10,15 @@
 //! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
 //! is counted late, and the event loop goes on; nor on a message's flood of new series keys, which
 //! is registered a slice at a time (`REGISTER_SLICE`), handing the lock to a waiting delivery
-//! between slices. The master's own closed intervals take the same
-//! thread ([`Intake::keep_local`]: at a million series, naming and merging one is tens of
-//! milliseconds), ahead of any message, so a backlog never keeps them out of their delivery.
+//! between slices (and between naming a message's entries and merging them). The idle series a delivery leaves to free are freed on that thread too, a
+//! slice at a time between messages ([`Gathering::sweep`]). The master's own closed intervals
+//! take a thread of their own ([`Intake::keep_local`]: at a million series, naming and merging
+//! one is tens of milliseconds), so neither a backlog nor a message being registered keeps them
+//! out of their delivery.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -42,56 +44,57 @@ const REGISTER_SLICE: usize = 1024;
 /// Which lane of the queue a job takes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lane {
-    /// A master's own closed interval: its delivery waits for it, so it goes before any message
-    /// (a backlog of workers' messages cannot keep a master's own data out of its delivery).
+    /// A master's own closed interval: its delivery waits for it, so it has a thread of its own
+    /// (a backlog of workers' messages, or one message with a flood of new keys that takes the
+    /// intake thread for hundreds of milliseconds, cannot keep it out of its delivery).
     Local,
     /// Everything else, in arrival order.
     Message,
+    /// Work left by a delivery (a slice of expiry: [`Gathering::sweep`]), queued behind the
+    /// messages, which a delivery does not wait for.
+    Chore,
 }
 
-/// The process-wide queue of every intake's jobs, run by one thread: local jobs first, then
-/// messages, each lane in order.
+/// A process-wide queue of jobs, in order, run by a thread of its own.
 #[derive(Default)]
 struct Queue {
-    lanes: Mutex<(VecDeque<Job>, VecDeque<Job>)>,
+    jobs: Mutex<VecDeque<Job>>,
     ready: Condvar,
 }
 
-/// The queue, with its thread started (None if it could not start: jobs then run on the
-/// caller's thread).
-fn queue() -> Option<&'static Queue> {
-    static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
-    static STARTED: OnceLock<bool> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| Some(Queue::default())).as_ref()?;
-    let started = *STARTED.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("panoptic-intake".into())
+/// The queue of `lane` (local jobs have theirs, messages and chores share the other), with its
+/// thread started (None if it could not start: jobs then run on the caller's thread).
+fn queue(lane: Lane) -> Option<&'static Queue> {
+    static QUEUES: [OnceLock<Option<&'static Queue>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let (n, name) = match lane {
+        Lane::Local => (0, "panoptic-local"),
+        Lane::Message | Lane::Chore => (1, "panoptic-intake"),
+    };
+    *QUEUES[n].get_or_init(|| {
+        // One per process, for the process's life (as its thread).
+        let queue: &'static Queue = Box::leak(Box::default());
+        let started = std::thread::Builder::new()
+            .name(name.into())
             .spawn(move || loop {
                 let job = {
-                    let mut lanes = lock(&queue.lanes);
+                    let mut jobs = lock(&queue.jobs);
                     loop {
-                        if let Some(job) = lanes.0.pop_front().or_else(|| lanes.1.pop_front()) {
+                        if let Some(job) = jobs.pop_front() {
                             break job;
                         }
-                        lanes = queue.ready.wait(lanes).unwrap_or_else(|e| e.into_inner());
+                        jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
                     }
                 };
                 job();
-            })
-            .is_ok()
-    });
-    started.then_some(queue)
+            });
+        started.is_ok().then_some(queue)
+    })
 }
 
 fn submit(job: Job, lane: Lane) {
-    match queue() {
+    match queue(lane) {
         Some(queue) => {
-            let mut lanes = lock(&queue.lanes);
-            match lane {
-                Lane::Local => lanes.0.push_back(job),
-                Lane::Message => lanes.1.push_back(job),
-            }
-            drop(lanes);
+            lock(&queue.jobs).push_back(job);
             queue.ready.notify_one();
         }
         None => job(),
@@ -109,6 +112,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Pending {
     local: usize,
     messages: usize,
+    chores: usize,
     /// The text of the workers' messages among them.
     bytes: usize,
 }
@@ -137,6 +141,8 @@ struct Shared {
     /// passing through its JS thread (the native transport): they are checked against the
     /// interval the clock is in, whatever the JS thread is doing.
     grid: (f64, f64),
+    /// Whether a job of expiry ([`sweep`]) is queued; changed under the gathering's lock.
+    sweeping: AtomicBool,
 }
 
 impl Shared {
@@ -145,11 +151,56 @@ impl Shared {
         match lane {
             Lane::Local => pending.local -= 1,
             Lane::Message => pending.messages -= 1,
+            Lane::Chore => pending.chores -= 1,
         }
         pending.bytes -= bytes;
         drop(pending);
         self.drained.notify_all();
     }
+}
+
+/// Queues `job` for the intake of `shared`; `bytes`: the size of the message it merges (0 for
+/// the rest).
+fn run_on(
+    shared: &Arc<Shared>,
+    lane: Lane,
+    bytes: usize,
+    job: impl FnOnce(&Shared) + Send + 'static,
+) {
+    let mut pending = lock(&shared.pending);
+    match lane {
+        Lane::Local => pending.local += 1,
+        Lane::Message => pending.messages += 1,
+        Lane::Chore => pending.chores += 1,
+    }
+    pending.bytes += bytes;
+    drop(pending);
+    let shared = shared.clone();
+    submit(
+        Box::new(move || {
+            // A bug in decoding must not stop the thread (nor lose the count).
+            let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
+            shared.done(lane, bytes);
+        }),
+        lane,
+    );
+}
+
+/// Frees idle series a slice at a time ([`Gathering::sweep`]), each slice a job of its own
+/// queued behind the messages that came meanwhile: a pass over a million series with a hundred
+/// thousand to free never holds a delivery (nor a message) longer than a slice.
+fn sweep(shared: &Arc<Shared>) {
+    let again = shared.clone();
+    run_on(shared, Lane::Chore, 0, move |shared| {
+        let mut gathering = shared.gathering.lock();
+        if gathering.sweep() {
+            drop(gathering);
+            sweep(&again);
+        } else {
+            // Under the lock a delivery starts a pass with: it queues the next one.
+            shared.sweeping.store(false, Ordering::Relaxed);
+        }
+    });
 }
 
 /// A worker's message as it arrives: base64 text over Node's IPC, bytes over the native transport.
@@ -179,22 +230,7 @@ impl Intake {
 
     /// Queues `job`; `bytes`: the size of the message it merges (0 for the rest).
     fn run(&self, lane: Lane, bytes: usize, job: impl FnOnce(&Shared) + Send + 'static) {
-        let mut pending = lock(&self.shared.pending);
-        match lane {
-            Lane::Local => pending.local += 1,
-            Lane::Message => pending.messages += 1,
-        }
-        pending.bytes += bytes;
-        drop(pending);
-        let shared = self.shared.clone();
-        submit(
-            Box::new(move || {
-                // A bug in decoding must not stop the thread (nor lose the count).
-                let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
-                shared.done(lane, bytes);
-            }),
-            lane,
-        );
+        run_on(&self.shared, lane, bytes, job);
     }
 
     /// Takes a worker's message (see [`Gathering::receive`]) while the master is in interval
@@ -248,7 +284,9 @@ impl Intake {
                         parking_lot::MutexGuard::bump(&mut gathering);
                     }
                 }
-                let result = gathering.receive_kept(source, message, registered, current, bytes);
+                let resolved = gathering.resolve_registered(&source, message, registered);
+                parking_lot::MutexGuard::bump(&mut gathering);
+                let result = gathering.accept_resolved(source, resolved, current, bytes);
                 *lock(&shared.spare) = gathering.take_spare();
                 result
             }));
@@ -263,9 +301,10 @@ impl Intake {
         });
     }
 
-    /// Keeps this process's own closed interval ([`Gathering::keep_local`]), before any message
-    /// still queued: naming and merging a million series takes tens of milliseconds the JS
-    /// thread need not wait for (a delivery, through [`Intake::deliver`], waits for it).
+    /// Keeps this process's own closed interval ([`Gathering::keep_local`]) on a thread of its
+    /// own, whatever messages are queued: naming and merging a million series takes tens of
+    /// milliseconds the JS thread need not wait for (a delivery, through [`Intake::deliver`],
+    /// waits for it).
     pub fn keep_local(&self, closed: Closed) {
         self.run(Lane::Local, 0, move |shared| {
             let Closed {
@@ -346,19 +385,28 @@ impl Intake {
         std::mem::take(&mut *lock(&self.shared.resyncs))
     }
 
-    /// Calls `f` with the gathering once every job taken so far has run (tests).
+    /// Calls `f` with the gathering once every job taken so far has run (and the expiry they
+    /// left: tests).
     pub fn with<T>(&self, f: impl FnOnce(&mut Gathering) -> T) -> T {
-        self.wait(|p| p.local == 0 && p.messages == 0, None);
+        self.wait(|p| p.local == 0 && p.messages == 0 && p.chores == 0, None);
         f(&mut self.shared.gathering.lock())
     }
 
     /// Calls `f` with the gathering to deliver: once this process's own intervals are merged,
     /// and the messages taken so far too, or `patience` has passed. A delivery never waits on a
     /// backlog: a message merged after it finds its interval delivered and is counted late.
+    /// The idle series it leaves to free are freed afterwards on the intake thread ([`sweep`]).
     pub fn deliver<T>(&self, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
         self.wait(|p| p.local == 0, None);
         self.wait(|p| p.messages == 0, Some(Instant::now() + patience));
-        f(&mut self.shared.gathering.lock())
+        let mut gathering = self.shared.gathering.lock();
+        let delivered = f(&mut gathering);
+        let start = gathering.sweeping() && !self.shared.sweeping.swap(true, Ordering::Relaxed);
+        drop(gathering);
+        if start {
+            sweep(&self.shared);
+        }
+        delivered
     }
 
     /// Waits until `done` holds of the pending jobs, or `until` passes.
@@ -542,9 +590,8 @@ mod tests {
         let backlog = intake.backlog();
         let waiting = std::thread::spawn(backlog).join().unwrap();
         assert_eq!((waiting.messages, waiting.bytes), (3, bytes));
-        // The master's own interval, taken last, goes before the backlog.
+        // The master's own interval, taken last, is merged while the intake thread is busy.
         intake.keep_local(local(4.0, 5.0));
-        first.0.send(()).unwrap();
         let format = || Format {
             interval: 1.0,
             scale_factor: 1.0,
@@ -558,10 +605,57 @@ mod tests {
         );
         assert!(d.meta().workers.is_empty(), "the backlog is not waited for");
         // Merged after its interval was delivered: late.
+        first.0.send(()).unwrap();
         second.0.send(()).unwrap();
         let d = intake.with(|g| g.deliver(5.0, format()));
         assert_eq!(d.meta().late, 1);
         assert_eq!(intake.backlog()(), Backlog::default(), "merged: no backlog");
+    }
+
+    #[test]
+    fn idle_series_are_freed_after_their_delivery_and_named_by_the_next() {
+        let intake = Intake::default();
+        intake.with(|g| g.set_expire_after(Some(1)));
+        let n = 3 * REGISTER_SLICE;
+        let flood = |k: f64, ids: std::ops::Range<usize>| {
+            let snapshot = Snapshot {
+                k,
+                pid: 7,
+                entries: (ids.map(|i| Entry {
+                    key: Arc::new(SeriesKey::new("inc", &["flood"], &format!("id{i}"))),
+                    value: Value::Counter {
+                        count: 1.0,
+                        total: 1.0,
+                    },
+                }))
+                .collect(),
+                ..Snapshot::default()
+            };
+            // Self-contained: the worker's dictionary is this message's keys only.
+            encode(&snapshot, Keys::All { epoch: 3 })
+        };
+        let format = || Format {
+            interval: 1.0,
+            scale_factor: 1.0,
+            time_stamp: 0.0,
+            percentiles: Arc::from([]),
+        };
+        intake.receive(Source::Worker(1), flood(4.0, 0..n), 4.0);
+        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(4.0, format()));
+        assert!(d.expired().is_empty());
+        // The worker moved on to one new series: the flood is idle from interval 5 on.
+        intake.receive(Source::Worker(1), flood(5.0, n..n + 1), 5.0);
+        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(5.0, format()));
+        assert!(d.expired().is_empty(), "freed after this delivery");
+        assert_eq!(intake.with(|g| g.series()), 1, "by the intake thread");
+        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(6.0, format()));
+        let mut expired = d.expired().to_vec();
+        expired.sort_unstable();
+        assert_eq!(
+            expired,
+            (0..n as u32).collect::<Vec<_>>(),
+            "the next names them"
+        );
     }
 
     #[test]

@@ -11,10 +11,11 @@
 //! then only looks at the series that have any ([`Registry::settle`]): as in panopticon 0.3.0
 //! without `persist`, series conflict only when both have data in the same tree.
 //!
-//! Expiry ([`Registry::expire`]): a series no source's dictionary holds and without data for the
-//! master's `expireAfter` intervals is freed (its key, its place, its conflicts), and its id is
-//! given to a new series once no delivery made before the expiry is left (a delivery renders its
-//! trees from ids whenever it is read: [`Keys`] keeps the old key until the id is taken again).
+//! Expiry ([`Registry::sweep`]): a series no source's dictionary holds and without data for the
+//! master's `expireAfter` intervals is freed (its key, its place, its conflicts), a slice at a
+//! time after a delivery, and its id is given to a new series once no delivery made before the
+//! expiry is left (a delivery renders its trees from ids whenever it is read: [`Keys`] keeps the
+//! old key until the id is taken again).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -212,15 +213,8 @@ impl Places {
         n
     }
 
-    /// Takes series `id` from its place (`path`), and frees the nodes this leaves empty.
-    fn remove(&mut self, hasher: &RandomState, path: &[&str], id: u32) {
-        let mut node = 0;
-        for element in path {
-            match self.find(hasher, node, element) {
-                Some(n) => node = n,
-                None => return,
-            }
-        }
+    /// Takes series `id` from its place (node `node`), and frees the nodes this leaves empty.
+    fn remove(&mut self, hasher: &RandomState, mut node: u32, id: u32) {
         self.nodes[node as usize].series.remove(id);
         while node != 0 {
             let n = &self.nodes[node as usize];
@@ -305,7 +299,7 @@ pub struct Registry {
     /// Series id -> whether it has conflicts (a quick check per entry per interval).
     conflicted: Vec<bool>,
     /// Series id -> how many dictionaries (sources' and this process's) hold it, and the last
-    /// interval it had data in (see [`Registry::expire`]).
+    /// interval it had data in (see [`Registry::sweep`]).
     holders: Vec<u32>,
     last: Vec<f64>,
     /// Freed ids, each batch with the era of the deliveries that may still name them; `free`:
@@ -314,7 +308,27 @@ pub struct Registry {
     free: Vec<u32>,
     /// Whether an id is free (not a series).
     freed: Vec<bool>,
+    /// Series id -> the node of its place (expiry takes it from there without walking its path).
+    place_of: Vec<u32>,
+    /// The pass of expiry under way, and the ids freed by passes that ended (see
+    /// [`Registry::sweep`]).
+    sweep: Option<Sweep>,
+    expired: Vec<u32>,
 }
+
+/// A pass of expiry: series idle for `n` intervals up to interval `k` go; ids from `next` on
+/// are still to be looked at; `gone`: the ids freed so far.
+#[derive(Debug)]
+struct Sweep {
+    k: f64,
+    n: u32,
+    next: usize,
+    gone: Vec<u32>,
+}
+
+/// What freeing a series costs in a slice of expiry, in series looked at (see
+/// [`Registry::sweep`]): a look is a few nanoseconds, a free about a microsecond.
+const FREE_COST: usize = 64;
 
 impl Registry {
     /// The id of `key`, interning a copy of it when it is new.
@@ -360,50 +374,126 @@ impl Registry {
         }
     }
 
-    /// Frees the series no dictionary holds that had no data for `n` intervals up to interval
-    /// `k` (its key, place and conflicts); returns their ids. A freed id is given to a new series
-    /// once no delivery made before this call is left.
-    pub fn expire(&mut self, k: f64, n: u32) -> Vec<u32> {
-        let gone: Vec<u32> = (0..self.own_keys.len())
-            .filter(|&i| !self.freed[i] && self.holders[i] == 0 && k - self.last[i] >= f64::from(n))
-            .map(|i| i as u32)
-            .collect();
-        if gone.is_empty() {
-            return gone;
+    /// Starts a pass over every series that frees those no dictionary holds that had no data
+    /// for `n` intervals up to interval `k` (its key, place and conflicts), a slice at a time
+    /// ([`Registry::sweep`]); a pass under way goes on with the later `k`. A freed id is given to
+    /// a new series once no delivery made before the end of its pass is left.
+    pub fn start_expiry(&mut self, k: f64, n: u32) {
+        match &mut self.sweep {
+            Some(sweep) => (sweep.k, sweep.n) = (k, n),
+            None => {
+                self.sweep = Some(Sweep {
+                    k,
+                    n,
+                    next: 0,
+                    gone: Vec::new(),
+                })
+            }
         }
-        for &id in &gone {
-            let key = self.own_keys[id as usize].clone();
-            self.ids.remove(self.hasher.hash_one(&*key), id);
-            self.freed[id as usize] = true;
-            let path: Vec<&str> = (key.path.iter().map(String::as_str))
-                .chain(std::iter::once(key.id.as_str()))
-                .collect();
-            self.places.remove(&self.hasher, &path, id);
-            if let Some(others) = self.conflicts.remove(&id) {
-                for other in others {
-                    if let Some(list) = self.conflicts.get_mut(&other) {
-                        list.retain(|&x| x != id);
-                        if list.is_empty() {
-                            self.conflicts.remove(&other);
-                            self.conflicted[other as usize] = false;
-                        }
+    }
+
+    /// Whether a pass of expiry is under way.
+    pub fn sweeping(&self) -> bool {
+        self.sweep.is_some()
+    }
+
+    /// Goes on with the pass of expiry for about `budget` units of work (a series looked at is
+    /// one, a series freed [`FREE_COST`]); false once no pass is under way. At the end of a
+    /// pass its series are named by [`Registry::take_expired`]. In slices so that the lock
+    /// around the registry is never held long: freeing 100,000 series (hashing each key again,
+    /// leaving its place) takes tens of milliseconds, looking at a million a few.
+    pub fn sweep(&mut self, budget: usize) -> bool {
+        let Some(mut sweep) = self.sweep.take() else {
+            return false;
+        };
+        let end = self.own_keys.len();
+        let mut spent = 0;
+        while sweep.next < end && spent < budget {
+            let i = sweep.next;
+            sweep.next += 1;
+            spent += 1;
+            if !self.freed[i]
+                && self.holders[i] == 0
+                && sweep.k - self.last[i] >= f64::from(sweep.n)
+            {
+                self.free_series(i as u32);
+                sweep.gone.push(i as u32);
+                spent += FREE_COST;
+            }
+        }
+        if sweep.next < end {
+            self.sweep = Some(sweep);
+            return true;
+        }
+        if !sweep.gone.is_empty() {
+            // Deliveries made until now may render these ids: each holds the era taken here.
+            let era = std::mem::take(&mut self.keys.era);
+            self.freeing.push((era, sweep.gone.clone()));
+            self.expired.append(&mut sweep.gone);
+        }
+        false
+    }
+
+    /// How many freed series wait for deliveries made before they were freed: their keys and
+    /// slots are kept (and their ids not given again) until those deliveries are dropped.
+    pub fn pinned(&self) -> usize {
+        let waiting = (self.freeing.iter())
+            .filter(|(era, _)| Arc::strong_count(era) > 1)
+            .map(|(_, ids)| ids.len());
+        waiting.sum::<usize>() + self.sweep.as_ref().map_or(0, |sweep| sweep.gone.len())
+    }
+
+    /// The series freed by the passes of expiry that ended since the last call.
+    pub fn take_expired(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.expired)
+    }
+
+    /// A whole pass of expiry at once ([`Registry::start_expiry`], [`Registry::sweep`]); returns
+    /// the ids freed.
+    #[cfg(test)]
+    pub fn expire(&mut self, k: f64, n: u32) -> Vec<u32> {
+        self.start_expiry(k, n);
+        while self.sweep(usize::MAX) {}
+        self.take_expired()
+    }
+
+    /// Frees series `id`: its key leaves the index, its place and its conflicts go.
+    fn free_series(&mut self, id: u32) {
+        let i = id as usize;
+        self.ids
+            .remove(self.hasher.hash_one(&*self.own_keys[i]), id);
+        self.freed[i] = true;
+        self.places.remove(&self.hasher, self.place_of[i], id);
+        // Most series have no conflicts: no lookup then.
+        let others = if self.conflicted[i] {
+            self.conflicts.remove(&id)
+        } else {
+            None
+        };
+        if let Some(others) = others {
+            for other in others {
+                if let Some(list) = self.conflicts.get_mut(&other) {
+                    list.retain(|&x| x != id);
+                    if list.is_empty() {
+                        self.conflicts.remove(&other);
+                        self.conflicted[other as usize] = false;
                     }
                 }
             }
-            self.conflicted[id as usize] = false;
         }
-        let era = std::mem::take(&mut self.keys.era);
-        self.freeing.push((era, gone.clone()));
-        gone
+        self.conflicted[id as usize] = false;
     }
 
     /// An id for a new series: a freed one no delivery names any more, or the next one.
     fn next_id(&mut self) -> Option<u32> {
-        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.freeing)
-            .into_iter()
-            .partition(|(era, _)| Arc::strong_count(era) == 1);
-        self.freeing = waiting;
-        self.free.extend(ready.into_iter().flat_map(|(_, ids)| ids));
+        if self.free.is_empty() && !self.freeing.is_empty() {
+            // Only when the ready ids ran out: a flood of new series asks for one per series.
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.freeing)
+                .into_iter()
+                .partition(|(era, _)| Arc::strong_count(era) == 1);
+            self.freeing = waiting;
+            self.free.extend(ready.into_iter().flat_map(|(_, ids)| ids));
+        }
         self.free.pop()
     }
 
@@ -441,6 +531,7 @@ impl Registry {
         if reused.is_some() {
             self.conflicted[i] = !found.is_empty();
             (self.holders[i], self.last[i], self.freed[i]) = (0, f64::NEG_INFINITY, false);
+            self.place_of[i] = node;
             self.own_keys[i] = key.clone();
             self.keys.set(id, key);
         } else {
@@ -448,6 +539,7 @@ impl Registry {
             self.holders.push(0);
             self.last.push(f64::NEG_INFINITY);
             self.freed.push(false);
+            self.place_of.push(node);
             self.own_keys.push(key.clone());
             self.keys.push(key);
         }
@@ -589,6 +681,42 @@ mod tests {
         r.touch(&[b, d, inside], 11.0);
         assert_eq!(r.expire(12.0, 2), [held]);
         assert_eq!(r.intern(&SeriesKey::new("inc", &["p"], "a")), held);
+    }
+
+    #[test]
+    fn a_pass_of_expiry_goes_a_slice_at_a_time_and_sees_what_changes_meanwhile() {
+        let mut r = Registry::default();
+        let ids: Vec<u32> = (0..6)
+            .map(|i| r.intern(&SeriesKey::new("inc", &["p"], &format!("s{i}"))))
+            .collect();
+        r.touch(&ids, 1.0);
+        r.start_expiry(5.0, 2);
+        assert!(r.sweeping());
+        // A slice frees one series at most.
+        assert!(r.sweep(FREE_COST + 1));
+        assert_eq!(r.len(), 5);
+        // Meanwhile s4 has data again and s5 is held: the pass leaves them.
+        r.touch(&ids[4..5], 5.0);
+        r.hold(ids[5]);
+        // A delivery made during the pass.
+        let old = r.keys().clone();
+        let mut slices = 1;
+        while r.sweep(FREE_COST + 1) {
+            slices += 1;
+            assert!(r.take_expired().is_empty(), "named once the pass ends");
+        }
+        assert!(slices >= 4);
+        assert!(!r.sweeping());
+        assert_eq!(r.take_expired(), ids[..4]);
+        assert_eq!(r.len(), 2);
+        // The freed ids wait for the deliveries made before the pass ended.
+        assert_eq!(r.pinned(), 4);
+        let e = r.intern(&SeriesKey::new("inc", &["q"], "e"));
+        assert!(!ids[..4].contains(&e));
+        drop(old);
+        assert_eq!(r.pinned(), 0);
+        let f = r.intern(&SeriesKey::new("inc", &["q"], "f"));
+        assert!(ids[..4].contains(&f));
     }
 
     #[test]
