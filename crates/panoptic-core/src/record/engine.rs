@@ -860,7 +860,13 @@ fn defined_size(key: &SeriesKey, state: &State) -> usize {
         State::Distribution(_) => size_of::<Distribution>(),
         State::Rate(Some(_)) => size_of::<RateTracker>(),
     };
-    ARC + size_of::<SeriesKey>() + key.id.capacity() + boxed
+    // A short id is inline in the key (its capacity() is then the inline room, not a block).
+    let id = if key.id.is_heap_allocated() {
+        key.id.capacity()
+    } else {
+        0
+    };
+    ARC + size_of::<SeriesKey>() + id + boxed
 }
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
@@ -941,13 +947,22 @@ mod tests {
         assert_eq!(filled.bytes, defined.bytes + held, "{defined:?} {filled:?}");
         // Taken into that interval's snapshot: the next one starts without them.
         assert_eq!(footprint(&mut e).bytes, defined.bytes);
-        // Methods and paths are counted once: another counter on the same path adds its entry,
-        // key and id text (and the growth of the series vector), nothing more.
+        // Methods and paths are counted once: another counter on the same path adds its entry
+        // and key (and the growth of the series vector), nothing more: a short id is inline in
+        // the key, a long one adds its text's block.
         let capacity = e.series.capacity();
         e.define(Kind::Counter, key("inc", "d"));
         let grown = (e.series.capacity() - capacity) * size_of::<Series>();
         let added = footprint(&mut e).bytes - defined.bytes;
-        assert_eq!(added, (ARC + size_of::<SeriesKey>() + 1 + grown) as f64);
+        assert_eq!(added, (ARC + size_of::<SeriesKey>() + grown) as f64);
+        let long = key("inc", "an id longer than twenty-four bytes");
+        let text = long.id.capacity();
+        assert!(long.id.is_heap_allocated() && text >= long.id.len());
+        let capacity = e.series.capacity();
+        e.define(Kind::Counter, long);
+        let grown = (e.series.capacity() - capacity) * size_of::<Series>();
+        let more = footprint(&mut e).bytes - defined.bytes - added;
+        assert_eq!(more, (ARC + size_of::<SeriesKey>() + text + grown) as f64);
     }
 
     #[test]
