@@ -220,14 +220,15 @@ impl Records {
 /// counter's entry stays small).
 #[derive(Debug)]
 enum State {
-    /// Counters: their first slot across the pages.
+    /// Counters: their first slot across the pages (u32, as JS is told it: with a meter's
+    /// `marked` beside it, the state takes 16 bytes, not 24, and a series record 40, not 48).
     Counter {
-        slot: usize,
+        slot: u32,
     },
     /// Meters: their slots, the meter, and whether it counted events since the interval began
     /// (a meter is reported in every interval: this is what keeps it from expiring).
     Meter {
-        slot: usize,
+        slot: u32,
         meter: Box<Meter>,
         marked: bool,
     },
@@ -294,7 +295,7 @@ pub struct Engine {
     series: Records,
     /// Indexes of expired series, and counter slots of expired counters and meters, to reuse.
     free: Vec<u32>,
-    free_slots: Vec<usize>,
+    free_slots: Vec<u32>,
     /// See [`Engine::set_expire_after`].
     expire_after: Option<u32>,
     /// The methods and paths of the series, each held once and shared by their keys.
@@ -381,7 +382,7 @@ impl Engine {
             let series = self.series.get_mut(id as usize).and_then(Option::as_mut);
             let ok = match (native, series.map(|s| (&mut s.state, s.kind))) {
                 (Native::Count(_, n), Some((&mut State::Counter { slot }, _))) if n.is_finite() => {
-                    let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                    let (page, at) = cell(&self.pages, slot);
                     page.set(at, page.get(at) + 1.0);
                     page.set(at + 1, page.get(at + 1) + n);
                     true
@@ -531,7 +532,7 @@ impl Engine {
             if self.pages.len() < self.next_slot.div_ceil(PAGE_SLOTS) {
                 self.pages.push(Cells::new(PAGE_SLOTS, 0.0));
             }
-            self.next_slot - COUNTER_SLOTS
+            u32::try_from(self.next_slot - COUNTER_SLOTS).expect("more than 2^32 counter slots")
         };
         let state = match kind {
             Kind::Counter => State::Counter { slot: slot() },
@@ -546,7 +547,7 @@ impl Engine {
             Kind::Set | Kind::Custom | Kind::Gauge => State::Js,
         };
         let slot = match state {
-            State::Counter { slot } | State::Meter { slot, .. } => Some(slot as u32),
+            State::Counter { slot } | State::Meter { slot, .. } => Some(slot),
             _ => None,
         };
         self.defined_bytes += defined_size(&key, &state);
@@ -591,7 +592,7 @@ impl Engine {
                 marked,
             } = &mut series.state
             {
-                let (page, at) = (&self.pages[*slot / PAGE_SLOTS], *slot % PAGE_SLOTS);
+                let (page, at) = cell(&self.pages, *slot);
                 let (calls, n) = (page.get(at), page.get(at + 1));
                 page.set(at, 0.0);
                 page.set(at + 1, 0.0);
@@ -729,7 +730,7 @@ impl Engine {
             // Whether it had data (see set_expire_after), and what it reports.
             let (active, value) = match (&mut series.state, series.kind) {
                 (&mut State::Counter { slot }, _) => {
-                    let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                    let (page, at) = cell(&self.pages, slot);
                     let (count, total) = (page.get(at), page.get(at + 1));
                     page.set(at, 0.0);
                     page.set(at + 1, 0.0);
@@ -844,6 +845,12 @@ impl Engine {
             bytes: bytes as f64,
         }
     }
+}
+
+/// The page of counter slot `slot`, and the slot's place in it.
+fn cell(pages: &[Arc<Cells>], slot: u32) -> (&Arc<Cells>, usize) {
+    let slot = slot as usize;
+    (&pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS)
 }
 
 /// An `Arc`'s allocation besides its value: two reference counts.
@@ -963,6 +970,15 @@ mod tests {
         let grown = (e.series.capacity() - capacity) * size_of::<Series>();
         let more = footprint(&mut e).bytes - defined.bytes - added;
         assert_eq!(more, (ARC + size_of::<SeriesKey>() + text + grown) as f64);
+    }
+
+    /// A series record is 40 bytes on 64-bit targets (an `Arc` key, a 16-byte state, the last
+    /// interval, the kind and the sent flag); `None` (an expired index) takes no more.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_series_record_takes_40_bytes() {
+        assert_eq!(size_of::<State>(), 16);
+        assert_eq!(size_of::<Option<Series>>(), 40);
     }
 
     #[test]
