@@ -238,7 +238,7 @@ impl NativeEngine {
         let key = SeriesKey {
             method: method.into(),
             path: path.into(),
-            id,
+            id: id.into(),
         };
         let d = self.engine.define(kind.into(), key);
         Ok(SeriesDefinition {

@@ -99,7 +99,7 @@ impl NativeFilter {
                 let key = SeriesKey {
                     method: s.method.into(),
                     path: s.path.into(),
-                    id: s.id,
+                    id: s.id.into(),
                 };
                 let fields = SeriesFields {
                     key: &key,

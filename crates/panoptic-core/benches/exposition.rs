@@ -22,7 +22,8 @@ fn counters(n: usize) -> Vec<(SeriesKey, Cumulative)> {
                     "requests{name}{{method=\"m{}\",status=\"s{}\"}}",
                     rest % 1000,
                     rest / 1000
-                ),
+                )
+                .into(),
             };
             let value = Cumulative::Counter {
                 total: (i * 7) as f64,

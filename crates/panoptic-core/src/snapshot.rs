@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
+
 use crate::stats::histogram::{Distribution, HistogramOptions};
 use crate::stats::meter::MeterStats;
 use crate::stats::rate::RateStats;
@@ -19,8 +21,9 @@ pub struct SeriesKey {
     pub method: Arc<str>,
     /// Path elements (strings; numbers were turned into strings by the JS side).
     pub path: Arc<[String]>,
-    /// The id under the path.
-    pub id: String,
+    /// The id under the path: inline (no allocation of its own) when at most 24 bytes, as most
+    /// ids are; a series costs one block less in the engine and in the master's registry.
+    pub id: CompactString,
 }
 
 impl SeriesKey {

@@ -499,7 +499,7 @@ pub fn decode_bytes_into(bytes: &[u8], mut values: Vec<Value>) -> Result<Message
         let key = SeriesKey {
             method: method.into(),
             path: path.into(),
-            id: string(r.u32()?)?.to_string(),
+            id: string(r.u32()?)?.into(),
         };
         definitions.push((index, key, Untouched::from_byte(r.u8()?)?));
     }

@@ -36,7 +36,7 @@ pub fn key(method: &str, i: usize) -> SeriesKey {
     SeriesKey {
         method: method.into(),
         path: vec!["svc".to_string(), format!("route{}", i / 100)].into(),
-        id: format!("n{}", i % 100),
+        id: format!("n{}", i % 100).into(),
     }
 }
 

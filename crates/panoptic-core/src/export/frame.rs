@@ -45,7 +45,13 @@ pub fn series_key(key: &SeriesKey) -> String {
     let mut out = String::with_capacity(key.method.len() + key.id.len() + 16);
     out.push_str(&key.method);
     out.push(' ');
-    for (i, element) in key.path.iter().chain([&key.id]).enumerate() {
+    for (i, element) in key
+        .path
+        .iter()
+        .map(String::as_str)
+        .chain([key.id.as_str()])
+        .enumerate()
+    {
         if i > 0 {
             out.push('.');
         }

@@ -506,7 +506,7 @@ mod tests {
             .series()
             .map(|s| {
                 let who = s.process.map(|p| format!("{}{:?}", p.role(), p.worker()));
-                (s.key.id.clone(), who, s.value.clone())
+                (s.key.id.to_string(), who, s.value.clone())
             })
             .collect()
     }

@@ -101,7 +101,7 @@ impl Delivery {
                 out.extend_from_slice(b",\"path\":");
                 write_json(&*key.path, &mut out);
                 out.extend_from_slice(b",\"id\":");
-                write_json(&key.id, &mut out);
+                write_json(key.id.as_str(), &mut out);
             });
             out.extend_from_slice(b",\"leaves\":[");
             let leaves: Vec<&str> = leaves

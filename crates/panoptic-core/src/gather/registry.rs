@@ -521,7 +521,7 @@ impl Registry {
         // or below its place overlap it.
         let mut found = Vec::new();
         let mut node = 0;
-        for element in key.path.iter().chain(std::iter::once(&key.id)) {
+        for element in key.path.iter().map(String::as_str).chain([key.id.as_str()]) {
             found.extend_from_slice(self.places.nodes[node as usize].series.as_slice());
             node = self.places.child(&self.hasher, node, element);
         }

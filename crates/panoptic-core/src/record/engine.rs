@@ -220,14 +220,15 @@ impl Records {
 /// counter's entry stays small).
 #[derive(Debug)]
 enum State {
-    /// Counters: their first slot across the pages.
+    /// Counters: their first slot across the pages (u32, as JS is told it: with a meter's
+    /// `marked` beside it, the state takes 16 bytes, not 24, and a series record 40, not 48).
     Counter {
-        slot: usize,
+        slot: u32,
     },
     /// Meters: their slots, the meter, and whether it counted events since the interval began
     /// (a meter is reported in every interval: this is what keeps it from expiring).
     Meter {
-        slot: usize,
+        slot: u32,
         meter: Box<Meter>,
         marked: bool,
     },
@@ -294,7 +295,7 @@ pub struct Engine {
     series: Records,
     /// Indexes of expired series, and counter slots of expired counters and meters, to reuse.
     free: Vec<u32>,
-    free_slots: Vec<usize>,
+    free_slots: Vec<u32>,
     /// See [`Engine::set_expire_after`].
     expire_after: Option<u32>,
     /// The methods and paths of the series, each held once and shared by their keys.
@@ -381,7 +382,7 @@ impl Engine {
             let series = self.series.get_mut(id as usize).and_then(Option::as_mut);
             let ok = match (native, series.map(|s| (&mut s.state, s.kind))) {
                 (Native::Count(_, n), Some((&mut State::Counter { slot }, _))) if n.is_finite() => {
-                    let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                    let (page, at) = cell(&self.pages, slot);
                     page.set(at, page.get(at) + 1.0);
                     page.set(at + 1, page.get(at + 1) + n);
                     true
@@ -531,7 +532,7 @@ impl Engine {
             if self.pages.len() < self.next_slot.div_ceil(PAGE_SLOTS) {
                 self.pages.push(Cells::new(PAGE_SLOTS, 0.0));
             }
-            self.next_slot - COUNTER_SLOTS
+            u32::try_from(self.next_slot - COUNTER_SLOTS).expect("more than 2^32 counter slots")
         };
         let state = match kind {
             Kind::Counter => State::Counter { slot: slot() },
@@ -546,7 +547,7 @@ impl Engine {
             Kind::Set | Kind::Custom | Kind::Gauge => State::Js,
         };
         let slot = match state {
-            State::Counter { slot } | State::Meter { slot, .. } => Some(slot as u32),
+            State::Counter { slot } | State::Meter { slot, .. } => Some(slot),
             _ => None,
         };
         self.defined_bytes += defined_size(&key, &state);
@@ -591,7 +592,7 @@ impl Engine {
                 marked,
             } = &mut series.state
             {
-                let (page, at) = (&self.pages[*slot / PAGE_SLOTS], *slot % PAGE_SLOTS);
+                let (page, at) = cell(&self.pages, *slot);
                 let (calls, n) = (page.get(at), page.get(at + 1));
                 page.set(at, 0.0);
                 page.set(at + 1, 0.0);
@@ -729,7 +730,7 @@ impl Engine {
             // Whether it had data (see set_expire_after), and what it reports.
             let (active, value) = match (&mut series.state, series.kind) {
                 (&mut State::Counter { slot }, _) => {
-                    let (page, at) = (&self.pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS);
+                    let (page, at) = cell(&self.pages, slot);
                     let (count, total) = (page.get(at), page.get(at + 1));
                     page.set(at, 0.0);
                     page.set(at + 1, 0.0);
@@ -846,6 +847,12 @@ impl Engine {
     }
 }
 
+/// The page of counter slot `slot`, and the slot's place in it.
+fn cell(pages: &[Arc<Cells>], slot: u32) -> (&Arc<Cells>, usize) {
+    let slot = slot as usize;
+    (&pages[slot / PAGE_SLOTS], slot % PAGE_SLOTS)
+}
+
 /// An `Arc`'s allocation besides its value: two reference counts.
 const ARC: usize = 2 * size_of::<usize>();
 
@@ -860,7 +867,13 @@ fn defined_size(key: &SeriesKey, state: &State) -> usize {
         State::Distribution(_) => size_of::<Distribution>(),
         State::Rate(Some(_)) => size_of::<RateTracker>(),
     };
-    ARC + size_of::<SeriesKey>() + key.id.capacity() + boxed
+    // A short id is inline in the key (its capacity() is then the inline room, not a block).
+    let id = if key.id.is_heap_allocated() {
+        key.id.capacity()
+    } else {
+        0
+    };
+    ARC + size_of::<SeriesKey>() + id + boxed
 }
 
 /// A dictionary name unlikely to repeat across engines and processes (std's RandomState is seeded
@@ -941,13 +954,31 @@ mod tests {
         assert_eq!(filled.bytes, defined.bytes + held, "{defined:?} {filled:?}");
         // Taken into that interval's snapshot: the next one starts without them.
         assert_eq!(footprint(&mut e).bytes, defined.bytes);
-        // Methods and paths are counted once: another counter on the same path adds its entry,
-        // key and id text (and the growth of the series vector), nothing more.
+        // Methods and paths are counted once: another counter on the same path adds its entry
+        // and key (and the growth of the series vector), nothing more: a short id is inline in
+        // the key, a long one adds its text's block.
         let capacity = e.series.capacity();
         e.define(Kind::Counter, key("inc", "d"));
         let grown = (e.series.capacity() - capacity) * size_of::<Series>();
         let added = footprint(&mut e).bytes - defined.bytes;
-        assert_eq!(added, (ARC + size_of::<SeriesKey>() + 1 + grown) as f64);
+        assert_eq!(added, (ARC + size_of::<SeriesKey>() + grown) as f64);
+        let long = key("inc", "an id longer than twenty-four bytes");
+        let text = long.id.capacity();
+        assert!(long.id.is_heap_allocated() && text >= long.id.len());
+        let capacity = e.series.capacity();
+        e.define(Kind::Counter, long);
+        let grown = (e.series.capacity() - capacity) * size_of::<Series>();
+        let more = footprint(&mut e).bytes - defined.bytes - added;
+        assert_eq!(more, (ARC + size_of::<SeriesKey>() + text + grown) as f64);
+    }
+
+    /// A series record is 40 bytes on 64-bit targets (an `Arc` key, a 16-byte state, the last
+    /// interval, the kind and the sent flag); `None` (an expired index) takes no more.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_series_record_takes_40_bytes() {
+        assert_eq!(size_of::<State>(), 16);
+        assert_eq!(size_of::<Option<Series>>(), 40);
     }
 
     #[test]
