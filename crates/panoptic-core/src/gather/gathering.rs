@@ -176,7 +176,7 @@ impl Interval {
 }
 
 /// A message's part named by series id, and how its values come from the message's (see
-/// [`Gathering::resolve`]).
+/// [`Gathering::start_naming`]).
 pub type Resolved = (Part, Option<Vec<Untouched>>);
 
 /// The work of one slice of expiry ([`Gathering::sweep`]), in series looked at: about a
@@ -465,7 +465,7 @@ impl Gathering {
     }
 
     /// The first half of [`Gathering::receive_kept`]: applies the message to its source's
-    /// dictionary and names its entries by series id (with the plan of [`Gathering::resolve`]).
+    /// dictionary and names its entries by series id (with the plan of [`Gathering::start_naming`]).
     /// Apart from the second ([`Gathering::accept_resolved`]) so that the intake can hand the
     /// lock to a waiting delivery between the two (each takes a few milliseconds for a part of
     /// 100,000 series); a part accepted after its interval was delivered is late.
@@ -519,10 +519,10 @@ impl Gathering {
     /// Applies a message's definitions to its source's dictionary (whatever becomes of its data:
     /// the sender counts them as known) and names its entries by series id, in three steps so
     /// that the intake can do the long one (a loop over every definition and entry) without the
-    /// lock. This first one, under the lock,
-    /// checks the message against its source's dictionary, which it takes out of the gathering
-    /// until [`Gathering::finish_naming`] (only the intake thread's jobs, one at a time, touch
-    /// dictionaries: no other job can look for it meanwhile).
+    /// lock. This first one, under the lock, checks the message against its source's
+    /// dictionary, which it takes out of the gathering until [`Gathering::finish_naming`] (only
+    /// the intake thread's jobs, one at a time, touch dictionaries: no other job can look for it
+    /// meanwhile).
     pub fn start_naming(
         &mut self,
         source: &Source,
