@@ -176,7 +176,7 @@ impl Interval {
 }
 
 /// A message's part named by series id, and how its values come from the message's (see
-/// [`Gathering::resolve`]).
+/// [`Gathering::start_naming`]).
 pub type Resolved = (Part, Option<Vec<Untouched>>);
 
 /// The work of one slice of expiry ([`Gathering::sweep`]), in series looked at: about a
@@ -465,7 +465,7 @@ impl Gathering {
     }
 
     /// The first half of [`Gathering::receive_kept`]: applies the message to its source's
-    /// dictionary and names its entries by series id (with the plan of [`Gathering::resolve`]).
+    /// dictionary and names its entries by series id (with the plan of [`Gathering::start_naming`]).
     /// Apart from the second ([`Gathering::accept_resolved`]) so that the intake can hand the
     /// lock to a waiting delivery between the two (each takes a few milliseconds for a part of
     /// 100,000 series); a part accepted after its interval was delivered is late.
@@ -475,12 +475,23 @@ impl Gathering {
         message: Result<Message, DecodeError>,
         registered: Vec<(u32, bool)>,
     ) -> Result<Resolved, Rejection> {
+        let named = self.start_registered(source, message, registered)?.name();
+        self.finish_naming(source, named)
+    }
+
+    /// The first step of [`Gathering::resolve_registered`], under the lock
+    /// ([`Gathering::start_naming`] of a message from a source still there); then
+    /// [`Naming::name`] (without the lock) and [`Gathering::finish_naming`] (under it).
+    pub fn start_registered(
+        &mut self,
+        source: &Source,
+        message: Result<Message, DecodeError>,
+        registered: Vec<(u32, bool)>,
+    ) -> Result<Naming, Rejection> {
         if self.gone(source) {
             return Err(Rejection::Late);
         }
-        message
-            .map_err(Rejection::Decode)
-            .and_then(|message| self.resolve(source, message, registered))
+        self.start_naming(source, message.map_err(Rejection::Decode)?, registered)
     }
 
     /// The second half of [`Gathering::receive_kept`]: merges a resolved part into its
@@ -506,27 +517,19 @@ impl Gathering {
     }
 
     /// Applies a message's definitions to its source's dictionary (whatever becomes of its data:
-    /// the sender counts them as known) and names its entries by series id. With the part, how
-    /// its values come from the message's ([`put_back`]'s plan), or None when they do not (some
-    /// merged into an overflow series or left out).
-    fn resolve(
+    /// the sender counts them as known) and names its entries by series id, in three steps so
+    /// that the intake can do the long one (a loop over every definition and entry) without the
+    /// lock. This first one, under the lock, checks the message against its source's
+    /// dictionary, which it takes out of the gathering until [`Gathering::finish_naming`] (only
+    /// the intake thread's jobs, one at a time, touch dictionaries: no other job can look for it
+    /// meanwhile).
+    pub fn start_naming(
         &mut self,
         source: &Source,
         message: Message,
         registered: Vec<(u32, bool)>,
-    ) -> Result<Resolved, Rejection> {
-        let Message {
-            k,
-            pid,
-            mut counts,
-            footprint,
-            dictionary,
-            profile,
-            forgotten,
-            definitions,
-            mut indexes,
-            mut values,
-        } = message;
+    ) -> Result<Naming, Rejection> {
+        let dictionary = &message.dictionary;
         let mut dict = (self.dictionaries.remove(source)).unwrap_or(SourceKeys {
             epoch: dictionary.epoch,
             serial: 0,
@@ -551,82 +554,29 @@ impl Gathering {
             return Err(Rejection::Decode(e));
         }
         dict.serial = dictionary.serial.wrapping_add(1).max(1);
-        // Registered (and held) under the condition checked above: one id per definition.
-        debug_assert_eq!(registered.len(), definitions.len());
-        let registered_ids: Vec<u32> = registered.iter().map(|&(id, _)| id).collect();
-        // Expired series first: their indexes may be taken by the definitions that follow.
-        for &index in &forgotten {
-            match dict.ids.get_mut(index as usize) {
-                Some(id) if *id != FORGOTTEN => {
-                    self.registry.release(*id);
-                    *id = FORGOTTEN;
-                }
-                _ => {
-                    self.release_all(&registered_ids);
-                    self.keep_dictionary(source, dict);
-                    let e = DecodeError::Invalid("a forgotten index not in the dictionary");
-                    return Err(Rejection::Decode(e));
-                }
-            }
-        }
-        for (n, ((index, _, untouched), (id, overflowed))) in
-            definitions.iter().zip(registered).enumerate()
-        {
-            // An index the dictionary has (forgotten or not: the sender's word), or the next one.
-            let i = *index as usize;
-            if i > dict.ids.len() {
-                self.release_all(&registered_ids[n..]);
-                self.keep_dictionary(source, dict);
-                let e = DecodeError::Invalid("a definition past the dictionary's end");
-                return Err(Rejection::Decode(e));
-            }
-            if i == dict.ids.len() {
-                dict.ids.push(id);
-                dict.overflowed.push(overflowed);
-                dict.untouched.push(*untouched);
-            } else {
-                let old = std::mem::replace(&mut dict.ids[i], id);
-                if old != FORGOTTEN {
-                    self.registry.release(old);
-                }
-                dict.overflowed[i] = overflowed;
-                dict.untouched[i] = *untouched;
-            }
-        }
-        // A persisting sender's untouched series, left out: put back.
-        let plan = if profile.persist {
-            put_back(&dict, &mut indexes, &mut values, &profile.histogram)
-        } else {
-            Vec::new()
-        };
-        // The indexes become ids in place; values of series put into overflow are counted.
-        let (mut mapped, mut any_mapped) = (0.0, false);
-        for (index, value) in indexes.iter_mut().zip(&values) {
-            let i = *index as usize;
-            let Some(&id) = dict.ids.get(i).filter(|&&id| id != FORGOTTEN) else {
-                self.keep_dictionary(source, dict);
-                let e = DecodeError::Invalid("an index not in the dictionary");
-                return Err(Rejection::Decode(e));
-            };
-            if dict.overflowed[i] {
-                mapped += values_in(value);
-                any_mapped = true;
-            }
-            *index = id;
-        }
+        Ok(Naming {
+            dict,
+            message,
+            registered,
+            histogram: self.profile.histogram,
+        })
+    }
+
+    /// The last step of naming a message's entries ([`Gathering::start_naming`]), under the lock:
+    /// releases the ids the message let go, keeps its source's dictionary, and places the part
+    /// on this grid.
+    pub fn finish_naming(&mut self, source: &Source, named: Named) -> Result<Resolved, Rejection> {
+        let Named {
+            dict,
+            released,
+            named,
+        } = named;
+        self.release_all(&released);
         self.keep_dictionary(source, dict);
+        let (mut part, theirs, plan, any_mapped) = named.map_err(Rejection::Decode)?;
         if any_mapped {
-            // Several series in one overflow series: merged within the part first.
-            let mut merged = Merged::default();
-            for (id, value) in indexes.iter().zip(&values) {
-                let _ = merged.add(&[*id], std::slice::from_ref(value));
-            }
-            (indexes, values) = (merged.ids, merged.values);
-        }
-        if any_mapped {
-            counts.overflowed += mapped;
             let max = self.max_series.unwrap_or(usize::MAX);
-            let from = describe_source(source, pid);
+            let from = describe_source(source, part.pid);
             let message = format!(
                 "{from} sends new series while this master holds maxClusterSeries ({max}) series: they are merged into panoptic.overflow.<method> (counted in meta.overflowed; sums stay exact). A worker recording ids or tags made of request data is the usual cause; or raise maxClusterSeries."
             );
@@ -640,33 +590,8 @@ impl Gathering {
         }
         // Its definitions are applied above whatever becomes of its data: the sender counts
         // them as known.
-        let k = self.place(source, pid, &profile, k)?;
-        // A histogram made with other options than its profile says (a hostile peer) cannot
-        // merge, and the memory it would take is not the master's to give: left out, counted.
-        let foreign =
-            |v: &Value| matches!(v, Value::Histogram(d) if d.options() != &self.profile.histogram);
-        let any_foreign = values.iter().any(foreign);
-        if any_foreign {
-            let mut kept = (Vec::new(), Vec::new());
-            for (id, value) in indexes.into_iter().zip(values) {
-                if foreign(&value) {
-                    counts.errors += 1.0;
-                } else {
-                    kept.0.push(id);
-                    kept.1.push(value);
-                }
-            }
-            (indexes, values) = kept;
-        }
-        let part = Part {
-            k,
-            pid,
-            counts,
-            footprint,
-            ids: indexes,
-            values: Values::decoded(values),
-        };
-        Ok((part, (!any_mapped && !any_foreign).then_some(plan)))
+        part.k = self.place(source, part.pid, &theirs, part.k)?;
+        Ok((part, plan))
     }
 
     /// Keeps a source's dictionary for its next message. A worker thread's messages are
@@ -934,6 +859,170 @@ impl Gathering {
 }
 
 /// A source as a warning names it.
+/// A message being named by series id: its source's dictionary, taken out of the gathering
+/// ([`Gathering::start_naming`]), with the ids [`Gathering::register`] gave its definitions.
+pub struct Naming {
+    dict: SourceKeys,
+    message: Message,
+    registered: Vec<(u32, bool)>,
+    /// The master's histogram options (a part's histograms of others cannot merge).
+    histogram: HistogramOptions,
+}
+
+/// What [`Naming::name`] made of a message, for [`Gathering::finish_naming`]: the dictionary
+/// to keep, the ids it let go (released under the lock), and the part (its interval still the
+/// sender's, with the sender's profile), its plan, and whether some of its series went into an
+/// overflow series.
+pub struct Named {
+    dict: SourceKeys,
+    released: Vec<u32>,
+    named: Result<NamedPart, DecodeError>,
+}
+
+impl Naming {
+    /// The long step of [`Gathering::start_naming`] (for 100,000 new series, tens of milliseconds):
+    /// it touches no gathering, so the intake does it without the lock.
+    pub fn name(self) -> Named {
+        let Naming {
+            mut dict,
+            message,
+            registered,
+            histogram,
+        } = self;
+        let mut released = Vec::new();
+        let named = name(&mut dict, &mut released, message, registered, &histogram);
+        Named {
+            dict,
+            released,
+            named,
+        }
+    }
+}
+
+/// A named part (its interval the sender's), the sender's profile, the part's plan
+/// ([`Resolved`]), and whether some of its series went into an overflow series.
+type NamedPart = (Part, Profile, Option<Vec<Untouched>>, bool);
+
+/// See [`Naming::name`]; the ids let go are added to `released`. With the part, how its values come from the
+/// message's ([`put_back`]'s plan), or None when they do not (some merged into an overflow
+/// series or left out).
+fn name(
+    dict: &mut SourceKeys,
+    released: &mut Vec<u32>,
+    message: Message,
+    registered: Vec<(u32, bool)>,
+    histogram: &HistogramOptions,
+) -> Result<NamedPart, DecodeError> {
+    let Message {
+        k,
+        pid,
+        mut counts,
+        footprint,
+        dictionary: _,
+        profile,
+        forgotten,
+        definitions,
+        mut indexes,
+        mut values,
+    } = message;
+    // Registered (and held) under the condition checked by start_naming: one id per definition.
+    debug_assert_eq!(registered.len(), definitions.len());
+    // Expired series first: their indexes may be taken by the definitions that follow.
+    for &index in &forgotten {
+        match dict.ids.get_mut(index as usize) {
+            Some(id) if *id != FORGOTTEN => {
+                released.push(*id);
+                *id = FORGOTTEN;
+            }
+            _ => {
+                released.extend(registered.iter().map(|&(id, _)| id));
+                return Err(DecodeError::Invalid(
+                    "a forgotten index not in the dictionary",
+                ));
+            }
+        }
+    }
+    for (n, (index, _, untouched)) in definitions.iter().enumerate() {
+        let (id, overflowed) = registered[n];
+        // An index the dictionary has (forgotten or not: the sender's word), or the next one.
+        let i = *index as usize;
+        if i > dict.ids.len() {
+            released.extend(registered[n..].iter().map(|&(id, _)| id));
+            return Err(DecodeError::Invalid(
+                "a definition past the dictionary's end",
+            ));
+        }
+        if i == dict.ids.len() {
+            dict.ids.push(id);
+            dict.overflowed.push(overflowed);
+            dict.untouched.push(*untouched);
+        } else {
+            let old = std::mem::replace(&mut dict.ids[i], id);
+            if old != FORGOTTEN {
+                released.push(old);
+            }
+            dict.overflowed[i] = overflowed;
+            dict.untouched[i] = *untouched;
+        }
+    }
+    // The keys go with the message, off the lock too.
+    drop(definitions);
+    // A persisting sender's untouched series, left out: put back.
+    let plan = if profile.persist {
+        put_back(dict, &mut indexes, &mut values, &profile.histogram)
+    } else {
+        Vec::new()
+    };
+    // The indexes become ids in place; values of series put into overflow are counted.
+    let (mut mapped, mut any_mapped) = (0.0, false);
+    for (index, value) in indexes.iter_mut().zip(&values) {
+        let i = *index as usize;
+        let Some(&id) = dict.ids.get(i).filter(|&&id| id != FORGOTTEN) else {
+            return Err(DecodeError::Invalid("an index not in the dictionary"));
+        };
+        if dict.overflowed[i] {
+            mapped += values_in(value);
+            any_mapped = true;
+        }
+        *index = id;
+    }
+    if any_mapped {
+        // Several series in one overflow series: merged within the part first.
+        let mut merged = Merged::default();
+        for (id, value) in indexes.iter().zip(&values) {
+            let _ = merged.add(&[*id], std::slice::from_ref(value));
+        }
+        (indexes, values) = (merged.ids, merged.values);
+        counts.overflowed += mapped;
+    }
+    // A histogram made with other options than its profile says (a hostile peer) cannot
+    // merge, and the memory it would take is not the master's to give: left out, counted.
+    let foreign = |v: &Value| matches!(v, Value::Histogram(d) if d.options() != histogram);
+    let any_foreign = values.iter().any(foreign);
+    if any_foreign {
+        let mut kept = (Vec::new(), Vec::new());
+        for (id, value) in indexes.into_iter().zip(values) {
+            if foreign(&value) {
+                counts.errors += 1.0;
+            } else {
+                kept.0.push(id);
+                kept.1.push(value);
+            }
+        }
+        (indexes, values) = kept;
+    }
+    let part = Part {
+        k,
+        pid,
+        counts,
+        footprint,
+        ids: indexes,
+        values: Values::decoded(values),
+    };
+    let plan = (!any_mapped && !any_foreign).then_some(plan);
+    Ok((part, profile, plan, any_mapped))
+}
+
 fn describe_source(source: &Source, pid: u32) -> String {
     match source {
         Source::Worker(id) => format!("cluster worker {id} (pid {pid})"),

@@ -10,7 +10,8 @@
 //! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
 //! is counted late, and the event loop goes on; nor on a message's flood of new series keys, which
 //! is registered a slice at a time (`REGISTER_SLICE`), handing the lock to a waiting delivery
-//! between slices (and between naming a message's entries and merging them). The idle series a delivery leaves to free are freed on that thread too, a
+//! between slices, names a message's entries without it, and hands it over again before merging
+//! them. The idle series a delivery leaves to free are freed on that thread too, a
 //! slice at a time between messages ([`Gathering::sweep`]). The master's own closed intervals
 //! take a thread of their own ([`Intake::keep_local`]: at a million series, naming and merging
 //! one is tens of milliseconds), so neither a backlog nor a message being registered keeps them
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::gather::gathering::Naming;
 use crate::gather::{Gathering, Rejection, Source};
 use crate::record::clock::{index_at, now_ms};
 use crate::record::engine::Closed;
@@ -284,7 +286,13 @@ impl Intake {
                         parking_lot::MutexGuard::bump(&mut gathering);
                     }
                 }
-                let resolved = gathering.resolve_registered(&source, message, registered);
+                // Naming the entries (a loop over every definition and entry, and the keys
+                // dropped) holds no lock: only this thread's jobs touch the source's
+                // dictionary, taken out of the gathering meanwhile.
+                let naming = gathering.start_registered(&source, message, registered);
+                let named =
+                    parking_lot::MutexGuard::unlocked(&mut gathering, || naming.map(Naming::name));
+                let resolved = named.and_then(|named| gathering.finish_naming(&source, named));
                 parking_lot::MutexGuard::bump(&mut gathering);
                 let result = gathering.accept_resolved(source, resolved, current, bytes);
                 *lock(&shared.spare) = gathering.take_spare();
