@@ -403,7 +403,7 @@ impl Intake {
     /// Calls `f` with the gathering to deliver: once this process's own intervals are merged,
     /// and the messages taken so far too, or `patience` has passed. A delivery never waits on a
     /// backlog: a message merged after it finds its interval delivered and is counted late.
-    /// The idle series it leaves to free are freed afterwards on the intake thread ([`sweep`]).
+    /// The idle series it leaves to free are freed afterwards on the intake thread ([`Gathering::sweep`], a slice at a time).
     pub fn deliver<T>(&self, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
         self.wait(|p| p.local == 0, None);
         self.wait(|p| p.messages == 0, Some(Instant::now() + patience));

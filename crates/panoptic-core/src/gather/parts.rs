@@ -57,7 +57,7 @@ impl Values {
     }
 
     /// `values`, kept as the message they were decoded from (wire bytes that decode without
-    /// error: [`crate::wire::decode_bytes`]) and `plan` (see [`Message::plan`]), decoded again
+    /// error: [`crate::wire::decode_bytes`]) and `plan` (for each value, the message's next one or the empty state put back for a series a persisting sender left out: [`Untouched`]), decoded again
     /// when first read.
     pub fn encoded(bytes: Vec<u8>, plan: Vec<Untouched>, values: &[Value]) -> Values {
         let meters = values.iter().any(|v| matches!(v, Value::Meter(_)));

@@ -401,7 +401,7 @@ impl Registry {
     }
 
     /// Goes on with the pass of expiry for about `budget` units of work (a series looked at is
-    /// one, a series freed [`FREE_COST`]); false once no pass is under way. At the end of a
+    /// one, a series freed 64: `FREE_COST`); false once no pass is under way. At the end of a
     /// pass its series are named by [`Registry::take_expired`]. In slices so that the lock
     /// around the registry is never held long: freeing 100,000 series (hashing each key again,
     /// leaving its place) takes tens of milliseconds, looking at a million a few.

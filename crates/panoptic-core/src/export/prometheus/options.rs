@@ -40,7 +40,7 @@ pub struct PrometheusOptions {
     /// default): [`default_buckets`] of `scale_factor`.
     pub buckets: Option<Vec<f64>>,
     /// Layouts of their own for some histograms, by the metric name the series has on
-    /// `/metrics` without `prefix` ([`base_name`]), each in place of `buckets` for that name
+    /// `/metrics` without `prefix` ([`base_name`](super::names::base_name)), each in place of `buckets` for that name
     /// (see [`layout`]). Keyed without the prefix so that one layout fits every exporter and
     /// prefix (`/metrics`, remote write, OTLP's explicit buckets), as a dashboard built on
     /// prom-client's names means them.
@@ -177,7 +177,7 @@ fn validate_bounds(field: &'static str, what: &str, bounds: &[f64]) -> Result<()
     Ok(())
 }
 
-/// The bounds of the histograms named `name` (the series' [`base_name`]): its own layout in
+/// The bounds of the histograms named `name` (the series' [`base_name`](super::names::base_name)): its own layout in
 /// `named`, else `default`, else [`default_buckets`] of `scale_factor`.
 pub fn layout<'a>(
     default: Option<&'a [f64]>,
