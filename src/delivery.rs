@@ -4,6 +4,7 @@
 
 use napi::bindgen_prelude::{Env, ObjectFinalize};
 use napi_derive::napi;
+use panoptic_core::gather::intake::drop_later;
 use panoptic_core::gather::{Delivery, Tree};
 
 /// One delivered interval (made by `NativeEngine#deliver`).
@@ -15,17 +16,21 @@ pub struct NativeDelivery {
 }
 
 impl NativeDelivery {
-    /// Wraps `delivery`, telling the JS garbage collector about the memory it holds.
-    pub fn new(env: &Env, delivery: Delivery) -> NativeDelivery {
+    /// Wraps `delivery`, telling the JS garbage collector about the memory it holds, and
+    /// `more` bytes (held or given back elsewhere) with it: one report per delivery, since each
+    /// one past V8's limit for external memory makes it do a step of marking on the spot.
+    pub fn new(env: &Env, delivery: Delivery, more: i64) -> NativeDelivery {
         let size = i64::try_from(delivery.size()).unwrap_or(i64::MAX);
         // Only a hint for the collector's pacing: failing to give it changes nothing else.
-        let _ = env.adjust_external_memory(size);
+        let _ = env.adjust_external_memory(size.saturating_add(more));
         NativeDelivery { delivery, size }
     }
 }
 
 impl ObjectFinalize for NativeDelivery {
     fn finalize(self, env: Env) -> napi::Result<()> {
+        // Freed off the JS thread (this runs inside a garbage collection).
+        drop_later(self.delivery);
         env.adjust_external_memory(-self.size)?;
         Ok(())
     }

@@ -165,7 +165,7 @@ pub struct NativeEngine {
     interval: f64,
     scale_factor: f64,
     percentiles: Arc<[f64]>,
-    /// Bytes reported to the JS engine as kept by old deliveries (see `report_pinned`).
+    /// Bytes reported to the JS engine as kept by old deliveries (see `pinned_change`).
     pinned_reported: i64,
 }
 
@@ -622,17 +622,18 @@ impl NativeEngine {
             }
             (g.deliver(k, format), g.pinned_series())
         });
-        self.report_pinned(&env, pinned * PINNED_BYTES);
         if let Some(exports) = &self.exports {
             exports.exporter().add(delivery.clone());
         }
-        NativeDelivery::new(&env, delivery)
+        let pinned = self.pinned_change(pinned * PINNED_BYTES);
+        NativeDelivery::new(&env, delivery, pinned)
     }
 
     /// Frees the clock cell and the host name, and stops feeding a host. Idempotent.
     #[napi]
     pub fn release(&mut self, env: Env) {
-        self.report_pinned(&env, 0);
+        // Only a hint for the collector's pacing: failing to give it changes nothing else.
+        let _ = env.adjust_external_memory(self.pinned_change(0));
         self.free();
     }
 }
@@ -655,15 +656,16 @@ impl NativeEngine {
         }
     }
 
-    /// Tells the JS engine how many bytes (`bytes`) old deliveries keep from being freed: expired
-    /// series wait for every delivery made before their expiry (it may render their keys), and
-    /// a master whose JS heap barely grows may otherwise not collect those deliveries for
-    /// minutes, its registry growing by every series that churned meanwhile.
-    fn report_pinned(&mut self, env: &Env, bytes: usize) {
+    /// What to tell the JS engine now that old deliveries keep `bytes` from being freed (the
+    /// change since the last report): expired series wait for every delivery made before their
+    /// expiry (it may render their keys), and a master whose JS heap barely grows may otherwise
+    /// not collect those deliveries for minutes, its registry growing by every series that
+    /// churned meanwhile.
+    fn pinned_change(&mut self, bytes: usize) -> i64 {
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        // Only a hint for the collector's pacing: failing to give it changes nothing else.
-        let _ = env.adjust_external_memory(bytes - self.pinned_reported);
+        let change = bytes - self.pinned_reported;
         self.pinned_reported = bytes;
+        change
     }
 
     fn closed(&self) -> Result<&Closed, Coded> {

@@ -5,6 +5,7 @@
 //! registry), and tracing. The napi binding (the root crate) only converts arguments and errors.
 #![forbid(unsafe_code)]
 
+mod background;
 pub mod bytes;
 pub mod export;
 pub mod filter;

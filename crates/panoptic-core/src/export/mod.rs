@@ -53,7 +53,10 @@ fn thread() -> Option<&'static Mutex<Sender<Task>>> {
             let (send, receive) = channel::<Task>();
             std::thread::Builder::new()
                 .name("panoptic-export".into())
-                .spawn(move || receive.into_iter().for_each(|task| task()))
+                .spawn(move || {
+                    crate::background::lower_priority();
+                    receive.into_iter().for_each(|task| task())
+                })
                 .ok()
                 .map(|_| Mutex::new(send))
         })

@@ -86,7 +86,10 @@ impl Pusher {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(name)
-                .spawn(move || thread::run(&sender, &shared, min_backoff, max_backoff))
+                .spawn(move || {
+                    crate::background::lower_priority();
+                    thread::run(&sender, &shared, min_backoff, max_backoff)
+                })
                 .map_err(|e| {
                     PushError::Thread(format!("the {server} pusher's thread did not start: {e}"))
                 })?
