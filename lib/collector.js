@@ -29,7 +29,7 @@ const { byName } = require('./methods');
 const { merge, place, lazy, defaultTransformer } = require('./tree');
 const { describe } = require('./args');
 const { listenToWorkers, shipper } = require('./cluster');
-const { forget, revive } = require('./lookup');
+const { forget, revive, GONE } = require('./lookup');
 const { origin, addressOf, isLoopback } = require('./export');
 const { warn, INVALID_VALUE, OVERFLOW, INSECURE_AUTH } = require('./warnings');
 
@@ -555,7 +555,7 @@ class Collector {
    */
   expire(ids) {
     const gone = [];
-    const compact = [];
+    let compact = false;
     let js = false;
     for (let i = 0; i < ids.length; i++) {
       if (this.nodes[ids[i]] !== undefined) {
@@ -566,7 +566,10 @@ class Collector {
           this.handles.delete(ids[i]);
           for (const h of more) h.ref = -1;
         }
-        compact.push(ids[i]);
+        // Marked for forget in place: a storm expires 100,000 series per interval, and a list
+        // or set of them would be megabytes of garbage each time.
+        this.refs[ids[i]] = GONE;
+        compact = true;
         continue;
       }
       const s = this.byId[ids[i]];
@@ -581,8 +584,12 @@ class Collector {
       if (!this.bound.has(s)) gone.push(s);
     }
     if (js) this.jsSeries = this.jsSeries.filter((s) => s.ref >= 0);
-    forget(this, gone, compact);
-    for (const id of compact) {
+    if (!compact && gone.length === 0) return;
+    forget(this, gone, compact ? ids : []);
+    if (!compact) return;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (this.refs[id] !== GONE) continue;
       this.nodes[id] = undefined;
       this.names[id] = undefined;
       this.refs[id] = -1;

@@ -356,12 +356,14 @@ function descend(node, key) {
   return next;
 }
 
-// A state being forgotten (its `ref` while `forget` runs; -1 after it, as for a new state).
+// A series being forgotten: a state's `ref` while `forget` runs (-1 after it, as for a new
+// state), and a compact series' entry in the collector's `refs` (Collector#expire).
 const GONE = -2;
 
 /**
- * Removes expired series states `states` and expired compact series `ids` (engine ids) from
- * collector `c`'s tries. A state that is not the trie's (a gauge set keeps its own) is left alone.
+ * Removes expired series states `states` and the expired compact series among engine ids `ids`
+ * (those whose `refs` entry is GONE) from collector `c`'s tries. A state that is not the trie's
+ * (a gauge set keeps its own) is left alone.
  */
 function forget(c, states, ids) {
   const swept = new Set();
@@ -372,15 +374,15 @@ function forget(c, states, ids) {
     s.ref = GONE;
     drop(c, node, s.id, s, swept, emptied);
   }
-  const goneIds = new Set();
-  for (const eid of ids) {
+  for (let i = 0; i < ids.length; i++) {
+    const eid = ids[i];
+    if (c.refs[eid] !== GONE) continue;
     const node = c.nodes[eid];
     const name = c.nameOf(eid);
     if (stateOf(node, name) !== eid) continue;
-    goneIds.add(eid);
     drop(c, node, name, eid, swept, emptied);
   }
-  const gone = (v) => (typeof v === 'number' ? goneIds.has(v) : v.ref === GONE);
+  const gone = (v) => (typeof v === 'number' ? c.refs[v] === GONE : v.ref === GONE);
   for (const node of swept) {
     if (prune(node.tags, new Set(), gone)) node.tags = null;
     emptied.add(node);
@@ -477,4 +479,4 @@ function prune(t, seen, gone) {
   return t.state === undefined && t.next === undefined && t.children === null;
 }
 
-module.exports = { lookup, lookupTagged, lookupForBind, revive, forget };
+module.exports = { lookup, lookupTagged, lookupForBind, revive, forget, GONE };
