@@ -57,6 +57,12 @@
 // expireAfter + 5 intervals; with no expiry, a worker holds every series it made until
 // maxSeries, then records new ids into its overflow series); the master's longest blocks and the
 // deliveries skipped; values recorded vs delivered over the whole run.
+// --gc worker (a diagnostic run): the worker, started with --expose-gc, collects all its garbage
+// after each close, so that its RSS is the memory it keeps alive. Without it, a worker's RSS
+// also holds the garbage V8 has not collected yet: V8 lets the old generation grow to a limit
+// set at its last major collection (a multiple of what was live then) before the next one, and
+// a storm's garbage (the callers' id strings of expired series, the key Map's old tables) fills
+// it for tens of intervals.
 
 const cluster = require('cluster');
 const fs = require('fs');
@@ -96,7 +102,11 @@ function runWorker() {
     expiry = { expireMs: 0, expired: 0 };
     const t0 = hr();
     close.call(this, k, next);
-    process.send({ bench: 'closed', end, closeMs: ms(hr() - t0), ...expiry });
+    const closeMs = ms(hr() - t0);
+    // --gc worker: every garbage collected now (not timed), so the RSS read next is the memory
+    // the worker keeps alive, without V8's pacing of its major collections.
+    if (config.gc === 'worker') global.gc();
+    process.send({ bench: 'closed', end, closeMs, ...expiry });
   };
   const prefix = `w${cluster.worker.id}-id`;
   let n = 0;
@@ -173,7 +183,7 @@ async function runMaster() {
   const stormMs = new Map();
   const closes = new Map(); // interval end -> the workers' closes of it: { closeMs, expireMs, expired }
   let snapshotBytes = 0;
-  cluster.setupPrimary({ exec: __filename, args: [], execArgv: [], silent: false });
+  cluster.setupPrimary({ exec: __filename, args: [], execArgv: config.gc === 'worker' ? ['--expose-gc'] : [], silent: false });
   const workers = [];
   const ready = [];
   for (let i = 0; i < config.workers; i++) {
@@ -329,6 +339,7 @@ async function runStorm(opts, maxSeries) {
     ids: opts.ids,
     chunks: opts.chunks,
     read: opts.read,
+    gc: opts.gc,
     maxSeries,
     expireAfter: opts.expireAfter,
   };
@@ -532,7 +543,8 @@ function report(run, opts) {
 
 function targetsOf(run, opts) {
   const s = run.summary;
-  const label = `cardinality storm, maxSeries ${run.maxSeries.toLocaleString('en-US')}`;
+  const gc = opts.gc === 'worker' ? ' (--gc worker: a full GC in the worker after each close)' : '';
+  const label = `cardinality storm, maxSeries ${run.maxSeries.toLocaleString('en-US')}${gc}`;
   return [
     judge(`${label}: worker RSS growth after interval ${opts.settle}`, s.worker.growth, { max: 1.1, unit: 'x' }),
     judge(`${label}: master RSS growth after interval ${opts.settle}`, s.master.growth, { max: 1.1, unit: 'x' }),
@@ -554,6 +566,7 @@ async function main() {
     'max-series': { value: [1000000, 200000], help: 'the maxSeries option of every instance; one run each', check: integerAtLeast(1) },
     'expire-after': { value: 10, help: 'the expireAfter option of every instance (intervals)', check: integerAtLeast(1) },
     read: { value: 'cluster', help: 'what the master\'s delivery handler reads: cluster (every series, to count the values delivered) or meta (only meta: the values delivered are not measured)', check: oneOf(['cluster', 'meta']) },
+    gc: { value: 'none', help: 'worker: the worker collects all its garbage after each close (run with --expose-gc), to tell the memory it keeps alive from the garbage V8 has not collected yet (a diagnostic: its RSS is not what an application sees)', check: oneOf(['none', 'worker']) },
     json: { value: null, help: 'also write the results as JSON to this file' },
   }, 'node benchmark/cardinality.js');
   if (opts.settle >= opts.intervals) throw new Error(`--settle must be below --intervals (${opts.intervals}), got ${opts.settle}`);
