@@ -4,10 +4,12 @@
 //! snapshots, freeing expired series and keeping the exports up to date can wait a few
 //! milliseconds; the application's JS thread (the master's event loop among them) should not.
 //! On Linux, the threads that do that work lower their own priority (a nice value of
-//! [`NICE`], which any thread may do to itself without privileges): when the cores are all
-//! busy, the scheduler runs the JS threads first, and these get the rest (about a tenth of a
-//! core against each busy thread of normal priority). Threads that something waits for
-//! (the clock, the master's own intervals, HTTP) keep the process's priority.
+//! [`NICE`], which any thread may do to itself without privileges): the intake (merging and
+//! freeing), the exporter, the pushers, and the native transport's readers (master) and
+//! writers (workers). When the cores are all busy, the scheduler runs the JS threads first,
+//! and these get the rest (about a tenth of a core against each busy thread of normal
+//! priority). Threads that something waits for (the clock, the master's own intervals, HTTP)
+//! keep the process's priority.
 
 /// The nice value of background threads: 10, the default of `nice(1)`.
 #[cfg(any(target_os = "linux", target_os = "android"))]

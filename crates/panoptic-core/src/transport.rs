@@ -245,6 +245,8 @@ fn admit(shared: &Arc<Shared>, stream: UnixStream) {
     let spawned = thread::Builder::new()
         .name("panoptic-link-r".into())
         .spawn(move || {
+            // Reading a frame waits on no JS thread (background.rs).
+            crate::background::lower_priority();
             if write_all(&stream, &[ACK], &mut 0).is_ok() {
                 read_frames(&serving, worker, stream);
             }
@@ -498,7 +500,11 @@ impl Uplink {
         let running = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name("panoptic-link-w".into())
-            .spawn(move || run(&running));
+            .spawn(move || {
+                // Encoding and writing a snapshot waits on no JS thread (background.rs).
+                crate::background::lower_priority();
+                run(&running)
+            });
         if let Err(e) = spawned {
             lock(&shared.state).phase = Phase::Down(format!("cannot start its thread: {e}"));
         }
