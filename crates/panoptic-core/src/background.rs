@@ -4,16 +4,18 @@
 //! snapshots, freeing expired series and keeping the exports up to date can wait a few
 //! milliseconds; the application's JS thread (the master's event loop among them) should not.
 //! On Linux, the threads that do that work lower their own priority (a nice value of
-//! [`NICE`], which any thread may do to itself without privileges): the intake (merging and
-//! freeing), the exporter, the pushers, and the native transport's readers (master) and
-//! writers (workers). When the cores are all busy, the scheduler runs the JS threads first,
-//! and these get the rest (about a tenth of a core against each busy thread of normal
-//! priority). Threads that something waits for (the clock, the master's own intervals, HTTP)
-//! keep the process's priority.
+//! [`NICE`], which any thread may do to itself without privileges): the exporter, the pushers,
+//! and the native transport's readers (master) and writers (workers). When the cores are all
+//! busy, the scheduler runs the JS threads first, and these get the rest (about a tenth of a
+//! core against each busy thread of normal priority). They hold no lock a JS thread waits on
+//! for longer than a push or a pop. Threads that something waits for keep the process's
+//! priority: the clock, HTTP, and the intake's (a delivery waits for the gathering's lock,
+//! which they hold a slice at a time: at a lower priority, a busy machine would stretch each
+//! slice, and the JS thread would wait for a thread the scheduler keeps off the cores).
 
 /// The nice value of background threads: 10, the default of `nice(1)`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) const NICE: i32 = 10;
+const NICE: i32 = 10;
 
 /// Lowers the calling thread's priority to [`NICE`] (Linux; elsewhere nothing); never raises
 /// it. Best effort: a thread that cannot lower it (a seccomp policy, say) works at the
@@ -25,5 +27,48 @@ pub fn lower_priority() {
         let me = rustix::thread::gettid();
         let nice = rustix::process::getpriority_process(Some(me)).unwrap_or(NICE);
         let _ = rustix::process::setpriority_process(Some(me), nice.max(NICE));
+    }
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    /// The calling thread's nice value.
+    fn nice() -> i32 {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    }
+
+    #[test]
+    fn lowers_a_thread_and_never_raises_it() {
+        let ours = nice();
+        let lowered = std::thread::spawn(|| {
+            lower_priority();
+            nice()
+        });
+        assert_eq!(lowered.join().unwrap(), ours.max(NICE));
+        // A thread already lower than NICE stays there.
+        let lower = std::thread::spawn(|| {
+            let me = rustix::thread::gettid();
+            rustix::process::setpriority_process(Some(me), NICE + 5).unwrap();
+            lower_priority();
+            nice()
+        });
+        assert_eq!(lower.join().unwrap(), (NICE + 5).max(ours));
+        assert_eq!(nice(), ours, "the calling thread is left alone");
+    }
+
+    #[test]
+    fn the_exporter_works_in_the_background() {
+        let exporter = crate::export::Exporter::new(crate::export::Origin::default());
+        let (sent, got) = channel();
+        exporter.then(move || {
+            let name = std::thread::current().name().map(String::from);
+            let _ = sent.send((nice(), name));
+        });
+        let (niced, name) = got.recv().unwrap();
+        assert_eq!(name.as_deref(), Some("panoptic-export"));
+        assert_eq!(niced, nice().max(NICE));
     }
 }

@@ -68,32 +68,29 @@ struct Queue {
 /// thread started (None if it could not start: jobs then run on the caller's thread).
 fn queue(lane: Lane) -> Option<&'static Queue> {
     static QUEUES: [OnceLock<Option<&'static Queue>>; 2] = [OnceLock::new(), OnceLock::new()];
-    // The local lane keeps the process's priority: a delivery waits for it.
-    let (n, name, background) = match lane {
-        Lane::Local => (0, "panoptic-local", false),
-        Lane::Message | Lane::Chore => (1, "panoptic-intake", true),
+    // Both keep the process's priority (unlike the transport's and the exporter's threads:
+    // background.rs): a delivery waits for the gathering's lock, which these threads hold a
+    // slice at a time, and at a lower priority a busy machine would stretch each slice.
+    let (n, name) = match lane {
+        Lane::Local => (0, "panoptic-local"),
+        Lane::Message | Lane::Chore => (1, "panoptic-intake"),
     };
     *QUEUES[n].get_or_init(|| {
         // One per process, for the process's life (as its thread).
         let queue: &'static Queue = Box::leak(Box::default());
         let started = std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || {
-                if background {
-                    crate::background::lower_priority();
-                }
-                loop {
-                    let job = {
-                        let mut jobs = lock(&queue.jobs);
-                        loop {
-                            if let Some(job) = jobs.pop_front() {
-                                break job;
-                            }
-                            jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
+            .spawn(move || loop {
+                let job = {
+                    let mut jobs = lock(&queue.jobs);
+                    loop {
+                        if let Some(job) = jobs.pop_front() {
+                            break job;
                         }
-                    };
-                    job();
-                }
+                        jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                job();
             });
         started.is_ok().then_some(queue)
     })
@@ -706,33 +703,6 @@ mod tests {
         intake.with(|_| {});
         assert_eq!(intake.take_resyncs(), [2]);
         assert!(intake.take_resyncs().is_empty());
-    }
-
-    /// The nice value and name of the thread that runs a job of `lane`.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn runner(lane: Lane) -> (i32, String) {
-        let (sent, got) = std::sync::mpsc::channel();
-        submit(
-            Box::new(move || {
-                let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
-                let name = std::thread::current().name().map(String::from);
-                let _ = sent.send((nice.unwrap(), name.unwrap()));
-            }),
-            lane,
-        );
-        got.recv().unwrap()
-    }
-
-    #[test]
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn merging_runs_below_the_js_threads_and_the_local_lane_does_not() {
-        let ours = rustix::process::getpriority_process(None).unwrap();
-        let (nice, name) = runner(Lane::Message);
-        assert_eq!(name, "panoptic-intake");
-        assert_eq!(nice, ours.max(crate::background::NICE));
-        let (nice, name) = runner(Lane::Local);
-        assert_eq!(name, "panoptic-local");
-        assert_eq!(nice, ours);
     }
 
     #[test]
