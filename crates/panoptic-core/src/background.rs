@@ -15,7 +15,7 @@
 
 /// The nice value of background threads: 10, the default of `nice(1)`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-const NICE: i32 = 10;
+pub(crate) const NICE: i32 = 10;
 
 /// Lowers the calling thread's priority to [`NICE`] (Linux; elsewhere nothing); never raises
 /// it. Best effort: a thread that cannot lower it (a seccomp policy, say) works at the
@@ -31,12 +31,11 @@ pub fn lower_priority() {
 }
 
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use std::sync::mpsc::channel;
 
     /// The calling thread's nice value.
-    fn nice() -> i32 {
+    pub(crate) fn nice() -> i32 {
         rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
     }
 
@@ -57,18 +56,5 @@ mod tests {
         });
         assert_eq!(lower.join().unwrap(), (NICE + 5).max(ours));
         assert_eq!(nice(), ours, "the calling thread is left alone");
-    }
-
-    #[test]
-    fn the_exporter_works_in_the_background() {
-        let exporter = crate::export::Exporter::new(crate::export::Origin::default());
-        let (sent, got) = channel();
-        exporter.then(move || {
-            let name = std::thread::current().name().map(String::from);
-            let _ = sent.send((nice(), name));
-        });
-        let (niced, name) = got.recv().unwrap();
-        assert_eq!(name.as_deref(), Some("panoptic-export"));
-        assert_eq!(niced, nice().max(NICE));
     }
 }

@@ -205,3 +205,22 @@ fn run(shared: &Shared, job: Job) {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+    use crate::background::{tests::nice, NICE};
+
+    #[test]
+    fn the_exporter_works_below_the_js_threads() {
+        let exporter = Exporter::new(Origin::default());
+        let (sent, got) = std::sync::mpsc::channel();
+        exporter.then(move || {
+            let name = std::thread::current().name().map(String::from);
+            let _ = sent.send((nice(), name));
+        });
+        let (niced, name) = got.recv().unwrap();
+        assert_eq!(name.as_deref(), Some("panoptic-export"));
+        assert_eq!(niced, nice().max(NICE));
+    }
+}
