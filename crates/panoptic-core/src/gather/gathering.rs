@@ -394,7 +394,7 @@ impl Gathering {
         if let Ok(message) = &message {
             self.register(&source, message, &message.definitions, &mut registered);
         }
-        self.receive_registered(source, message, registered, current)
+        self.receive_kept(source, message, registered, current, None)
     }
 
     /// Gives ids to some of `message`'s new keys (`definitions`, a slice of its definitions,
@@ -403,7 +403,7 @@ impl Gathering {
     /// duplicate). Apart from the rest of a
     /// message's handling so that the intake can register a flood of new keys a slice at a
     /// time and let a delivery in between ([`crate::gather::intake`]); the ids then go to
-    /// [`Gathering::receive_registered`].
+    /// [`Gathering::receive_kept`] (or its steps: [`Gathering::start_registered`]).
     pub fn register(
         &mut self,
         source: &Source,
@@ -437,21 +437,12 @@ impl Gathering {
     }
 
     /// [`Gathering::receive_decoded`] once [`Gathering::register`] has given ids to every one
-    /// of the message's definitions (`registered`).
-    pub fn receive_registered(
-        &mut self,
-        source: Source,
-        message: Result<Message, DecodeError>,
-        registered: Vec<(u32, bool)>,
-        current: f64,
-    ) -> Result<(), Rejection> {
-        self.receive_kept(source, message, registered, current, None)
-    }
-
-    /// [`Gathering::receive_registered`] of a message decoded from `bytes`: once merged, its
-    /// part keeps the bytes rather than the decoded values, when they decode to the part's
-    /// values as they are (see [`Values`]); the decoded values' buffer is then kept for the
-    /// next message ([`Gathering::take_spare`]).
+    /// of the message's definitions (`registered`), of a message decoded from `bytes` if given:
+    /// once merged, its part keeps the bytes rather than the decoded values, when they decode
+    /// to the part's values as they are (see [`Values`]); the decoded values' buffer is then
+    /// kept for the next message ([`Gathering::take_spare`]). The intake takes the same steps
+    /// with the lock given up in between: [`Gathering::start_registered`], [`Naming::name`],
+    /// [`Gathering::finish_naming`], [`Gathering::accept_resolved`].
     pub fn receive_kept(
         &mut self,
         source: Source,
@@ -460,28 +451,17 @@ impl Gathering {
         current: f64,
         bytes: Option<Vec<u8>>,
     ) -> Result<(), Rejection> {
-        let resolved = self.resolve_registered(&source, message, registered);
+        let resolved = (self.start_registered(&source, message, registered))
+            .and_then(|naming| self.finish_naming(&source, naming.name()));
         self.accept_resolved(source, resolved, current, bytes)
     }
 
-    /// The first half of [`Gathering::receive_kept`]: applies the message to its source's
-    /// dictionary and names its entries by series id (with the plan of [`Gathering::start_naming`]).
-    /// Apart from the second ([`Gathering::accept_resolved`]) so that the intake can hand the
-    /// lock to a waiting delivery between the two (each takes a few milliseconds for a part of
-    /// 100,000 series); a part accepted after its interval was delivered is late.
-    pub fn resolve_registered(
-        &mut self,
-        source: &Source,
-        message: Result<Message, DecodeError>,
-        registered: Vec<(u32, bool)>,
-    ) -> Result<Resolved, Rejection> {
-        let named = self.start_registered(source, message, registered)?.name();
-        self.finish_naming(source, named)
-    }
-
-    /// The first step of [`Gathering::resolve_registered`], under the lock
-    /// ([`Gathering::start_naming`] of a message from a source still there); then
-    /// [`Naming::name`] (without the lock) and [`Gathering::finish_naming`] (under it).
+    /// The first step of [`Gathering::receive_kept`], under the lock: applies the message to
+    /// its source's dictionary ([`Gathering::start_naming`] of a message from a source still
+    /// there); then [`Naming::name`] (without the lock) names its entries by series id and
+    /// [`Gathering::finish_naming`] (under it) places the part; [`Gathering::accept_resolved`]
+    /// merges it, apart so that the intake can hand the lock to a waiting delivery in between (a
+    /// part accepted after its interval was delivered is late).
     pub fn start_registered(
         &mut self,
         source: &Source,
