@@ -130,6 +130,17 @@ struct Pending {
     bytes: usize,
 }
 
+impl Pending {
+    /// The count of `lane`'s jobs.
+    fn of(&mut self, lane: Lane) -> &mut usize {
+        match lane {
+            Lane::Local => &mut self.local,
+            Lane::Message => &mut self.messages,
+            Lane::Chore => &mut self.chores,
+        }
+    }
+}
+
 /// Workers' messages an intake took and has not merged yet (panoptic's own metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Backlog {
@@ -161,11 +172,7 @@ struct Shared {
 impl Shared {
     fn done(&self, lane: Lane, bytes: usize) {
         let mut pending = lock(&self.pending);
-        match lane {
-            Lane::Local => pending.local -= 1,
-            Lane::Message => pending.messages -= 1,
-            Lane::Chore => pending.chores -= 1,
-        }
+        *pending.of(lane) -= 1;
         pending.bytes -= bytes;
         drop(pending);
         self.drained.notify_all();
@@ -181,11 +188,7 @@ fn run_on(
     job: impl FnOnce(&Shared) + Send + 'static,
 ) {
     let mut pending = lock(&shared.pending);
-    match lane {
-        Lane::Local => pending.local += 1,
-        Lane::Message => pending.messages += 1,
-        Lane::Chore => pending.chores += 1,
-    }
+    *pending.of(lane) += 1;
     pending.bytes += bytes;
     drop(pending);
     let shared = shared.clone();
