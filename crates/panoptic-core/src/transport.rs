@@ -586,11 +586,10 @@ impl Uplink {
     /// main thread), in the order they were handed over: send them over IPC, before any later one.
     pub fn take_bounced(&self, key: &str, threads: bool) -> Vec<(Option<u32>, Payload)> {
         let mut state = lock(&self.shared.state);
-        let (mine, rest) = std::mem::take(&mut state.bounced)
+        let (mine, rest): (VecDeque<Job>, _) = std::mem::take(&mut state.bounced)
             .into_iter()
             .partition(|job| job.key == key && job.thread.is_some() == threads);
         state.bounced = rest;
-        let mine: VecDeque<Job> = mine;
         mine.into_iter()
             .map(|job| (job.thread, job.payload))
             .collect()
