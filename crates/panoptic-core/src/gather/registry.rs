@@ -431,8 +431,8 @@ impl Registry {
         if !sweep.gone.is_empty() {
             // Deliveries made until now may render these ids: each holds the era taken here.
             let era = std::mem::take(&mut self.keys.era);
-            self.freeing.push((era, sweep.gone.clone()));
-            self.expired.append(&mut sweep.gone);
+            self.expired.extend_from_slice(&sweep.gone);
+            self.freeing.push((era, sweep.gone));
         }
         false
     }
@@ -467,23 +467,18 @@ impl Registry {
         self.freed[i] = true;
         self.places.remove(&self.hasher, self.place_of[i], id);
         // Most series have no conflicts: no lookup then.
-        let others = if self.conflicted[i] {
-            self.conflicts.remove(&id)
-        } else {
-            None
-        };
-        if let Some(others) = others {
-            for other in others {
-                if let Some(list) = self.conflicts.get_mut(&other) {
-                    list.retain(|&x| x != id);
-                    if list.is_empty() {
-                        self.conflicts.remove(&other);
-                        self.conflicted[other as usize] = false;
-                    }
+        if !std::mem::take(&mut self.conflicted[i]) {
+            return;
+        }
+        for other in self.conflicts.remove(&id).unwrap_or_default() {
+            if let Some(list) = self.conflicts.get_mut(&other) {
+                list.retain(|&x| x != id);
+                if list.is_empty() {
+                    self.conflicts.remove(&other);
+                    self.conflicted[other as usize] = false;
                 }
             }
         }
-        self.conflicted[id as usize] = false;
     }
 
     /// An id for a new series: a freed one no delivery names any more, or the next one.
