@@ -157,18 +157,13 @@ impl Delivery {
         which: &Tree,
         keep: Option<&dyn Fn(&SeriesKey) -> bool>,
     ) -> Option<String> {
+        fn part(p: Option<&Part>) -> Option<(&Vec<u32>, &[Value], bool)> {
+            p.map(|p| (&p.ids, p.values.get(), true))
+        }
         let (ids, values, custom) = match which {
-            Tree::Master => self
-                .0
-                .local
-                .as_ref()
-                .map(|p| (&p.ids, p.values.get(), true))?,
-            Tree::Worker(id) => (self.0.workers.get(id)).map(|p| (&p.ids, p.values.get(), true))?,
-            Tree::Thread(label) => self
-                .0
-                .threads
-                .get(label)
-                .map(|p| (&p.ids, p.values.get(), true))?,
+            Tree::Master => part(self.0.local.as_ref())?,
+            Tree::Worker(id) => part(self.0.workers.get(id))?,
+            Tree::Thread(label) => part(self.0.threads.get(label))?,
             Tree::Cluster => (&self.0.merged.ids, &self.0.merged.values[..], false),
         };
         let mut out = Vec::with_capacity(64 * ids.len() + 2);
