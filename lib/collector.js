@@ -700,7 +700,8 @@ class Collector {
         this.forward();
       }
       while (!this.stopped && this.ready.length > 0 && this.endOf(this.ready[0]) + this.deliveryDelay <= now) {
-        this.deliver(this.ready.shift());
+        // A delivery that would wait is tried again on the next timer (a millisecond later).
+        if (!this.deliverNext()) break;
       }
       if (!this.stopped) this.resync();
     } finally {
@@ -709,13 +710,20 @@ class Collector {
   }
 
   /**
-   * Emits interval k's delivery. With the default transformer its trees are lazy properties: each
-   * is written (natively) and parsed when first read, so unread trees cost nothing. A custom
-   * transformer needs every process's tree, so they are read at once.
+   * Emits the delivery of the first interval waiting for it, and returns true; or returns false at
+   * once when the engine would wait for it (the master's own interval, workers' snapshots not
+   * merged yet within their patience, the lock of the merging thread): the event loop never
+   * blocks on the native threads.
+   * With the default transformer its trees are lazy properties: each is written (natively) and
+   * parsed when first read, so unread trees cost nothing. A custom transformer needs every
+   * process's tree, so they are read at once.
    */
-  deliver(k) {
+  deliverNext() {
     const owner = this.owner;
+    const k = this.ready[0];
     const delivered = this.engine.deliver(k);
+    if (delivered === null) return false;
+    this.ready.shift();
     const outline = JSON.parse(delivered.outline());
     const meta = { pid: process.pid, ...outline.meta };
     for (const description of outline.collisions) {
@@ -760,6 +768,7 @@ class Collector {
       return tree;
     });
     owner.emit('delivery', { id: owner.id, name: owner.name, interval: this.interval / this.scaleFactor, data, meta });
+    return true;
   }
 
   /** A registered logger's leaves from every process, merged by its class's static merge(a, b). */

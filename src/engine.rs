@@ -3,6 +3,7 @@
 //! or hands on (to its master or its process's main thread).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
@@ -167,6 +168,9 @@ pub struct NativeEngine {
     percentiles: Arc<[f64]>,
     /// Bytes reported to the JS engine as kept by old deliveries (see `pinned_change`).
     pinned_reported: i64,
+    /// The interval a delivery was last tried for and not made, and until when it waits for
+    /// workers' messages not merged yet (see `deliver`).
+    attempt: Option<(f64, Instant)>,
 }
 
 /// What a freed series keeps while a delivery made before it was freed is alive: its key (~200
@@ -211,6 +215,7 @@ impl NativeEngine {
             scale_factor,
             percentiles,
             pinned_reported: 0,
+            attempt: None,
         })
     }
 
@@ -607,13 +612,21 @@ impl NativeEngine {
     }
 
     /// Delivers interval `k` (with the snapshots its threads posted) and forgets everything up
-    /// to it.
+    /// to it; or, when that would wait (for the master's own interval, for workers' messages
+    /// taken and not merged yet, for the gathering's lock: [`Intake::try_deliver`]), returns
+    /// null at once, and the JS thread calls again on a later turn of its event loop.
     #[napi(catch_unwind)]
-    pub fn deliver(&mut self, env: Env, k: f64) -> NativeDelivery {
-        let posted = self.host.as_ref().map(|host| host.inbox().take());
+    pub fn deliver(&mut self, env: Env, k: f64) -> Option<NativeDelivery> {
+        let until = match self.attempt {
+            Some((of, until)) if of == k => until,
+            _ => Instant::now() + DELIVERY_PATIENCE,
+        };
+        self.attempt = Some((k, until));
         let format = self.format(k);
-        let (delivery, pinned) = self.intake.deliver(DELIVERY_PATIENCE, |g| {
-            if let Some((snapshots, lost)) = posted {
+        let host = self.host.as_ref();
+        let (delivery, pinned) = self.intake.try_deliver(until, |g| {
+            if let Some(host) = host {
+                let (snapshots, lost) = host.inbox().take();
                 g.note_late(lost);
                 for (label, snapshot) in snapshots {
                     let label = format!("master:{label}");
@@ -621,12 +634,13 @@ impl NativeEngine {
                 }
             }
             (g.deliver(k, format), g.pinned_series())
-        });
+        })?;
+        self.attempt = None;
         if let Some(exports) = &self.exports {
             exports.exporter().add(delivery.clone());
         }
         let pinned = self.pinned_change(pinned * PINNED_BYTES);
-        NativeDelivery::new(&env, delivery, pinned)
+        Some(NativeDelivery::new(&env, delivery, pinned))
     }
 
     /// Frees the clock cell and the host name, and stops feeding a host. Idempotent.

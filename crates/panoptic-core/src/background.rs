@@ -1,18 +1,18 @@
 //! Priority of the threads that do panoptic's work in the background.
 //!
-//! A metrics library shares the machine with the application it measures. Shipping workers'
-//! snapshots, keeping the exports up to date and pushing them can wait a few milliseconds; the
-//! application's JS thread (the master's event loop among them) should not. On Linux, the
-//! threads that do that work lower their own priority (a nice value of [`NICE`], which any
-//! thread may do to itself without privileges): the exporter, the pushers, and the native
-//! transport's readers (master) and writers (workers). When the cores are all busy, the
-//! scheduler runs the JS threads first, and these get the rest (about a tenth of a core against
-//! each busy thread of normal priority). They hold no lock a JS thread waits on for longer than
-//! a push or a pop, but for `exportStats()`, which reads the exporter's store (documented in
-//! docs/exports.md). Threads that something waits for keep the process's
-//! priority: the clock, HTTP, and the intake's (a delivery waits for the gathering's lock,
-//! which they hold a slice at a time: at a lower priority, a busy machine would stretch each
-//! slice, and the JS thread would wait for a thread the scheduler keeps off the cores).
+//! A metrics library shares the machine with the application it measures. Merging workers'
+//! snapshots, shipping them, keeping the exports up to date and pushing them can wait a few
+//! milliseconds; the application's JS thread (the master's event loop among them) should not. On
+//! Linux, the threads that do that work lower their own priority (a nice value of [`NICE`],
+//! which any thread may do to itself without privileges): the intake, the exporter, the pushers,
+//! and the native transport's readers (master) and writers (workers). When the cores are all
+//! busy, the scheduler runs the JS threads first, and these get the rest (about a tenth of a core
+//! against each busy thread of normal priority). No JS thread waits on them: a delivery that
+//! finds the intake holding the gathering's lock tries again later (`gather/intake.rs`), and
+//! the exporter's and pushers' locks are held for a push or a pop, but for `exportStats()`,
+//! which reads the exporter's store (documented in docs/exports.md). Threads that something
+//! waits for keep the process's priority: the clock, HTTP, and the master's own-interval thread
+//! (its delivery cannot be made without it).
 
 /// The nice value of background threads: 10, the default of `nice(1)`.
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -4,18 +4,26 @@
 //! the `'message'` handlers of one event-loop turn back to back. Decoding and merging a
 //! 15,000-series snapshot costs the master about a millisecond, so done in the handlers, eight
 //! workers would hold the master's event loop for ten. An [`Intake`] takes the message text and
-//! returns at once; one process-wide thread decodes and merges messages in arrival order. A
-//! delivery ([`Intake::deliver`]) first waits for the messages already taken, so it holds
-//! everything that arrived before it, as if merged in the handler; but never longer than
-//! [`DELIVERY_PATIENCE`]: under a backlog (a flood of new series keys), what is not merged by then
-//! is counted late, and the event loop goes on; nor on a message's flood of new series keys, which
-//! is registered a slice at a time (`REGISTER_SLICE`), handing the lock to a waiting delivery
-//! between slices, names a message's entries without it, and hands it over again before merging
-//! them. The idle series a delivery leaves to free are freed on that thread too, a
-//! slice at a time between messages ([`Gathering::sweep`]). The master's own closed intervals
-//! take a thread of their own ([`Intake::keep_local`]: at a million series, naming and merging
-//! one is tens of milliseconds), so neither a backlog nor a message being registered keeps them
-//! out of their delivery.
+//! returns at once; one process-wide thread decodes and merges messages in arrival order.
+//!
+//! A delivery ([`Intake::try_deliver`]) never blocks the JS thread: it is made once the messages
+//! taken before it are merged (as if merged in the handler), or once its patience
+//! ([`DELIVERY_PATIENCE`]) has run out, and when the gathering's lock is free; until then the
+//! attempt returns nothing at once and the JS thread tries again on a later turn of its event
+//! loop. Under a backlog (a flood of new series keys) what is not merged by then is counted late.
+//! A message's flood of new keys is registered a slice at a time (`REGISTER_SLICE`), and between
+//! slices the intake makes way for a delivery that found the lock taken: it lets go of the lock
+//! until that delivery is made. It names a message's entries without the lock. The idle series
+//! a delivery leaves to free are freed on that thread too, a slice at a time between messages
+//! ([`Gathering::sweep`]). The master's own closed intervals take a thread of their own
+//! ([`Intake::keep_local`]: at a million series, naming and merging one is tens of
+//! milliseconds), so neither a backlog nor a message being registered keeps them out of their
+//! delivery.
+//!
+//! Since nothing on the JS thread waits for it, the intake thread works below the JS threads
+//! (`background.rs`): when the cores are all busy, the master's event loop runs first. The
+//! master's own-interval thread keeps the process's priority: a delivery cannot be made without
+//! it.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -34,14 +42,20 @@ use crate::wire::{decode_bytes_into, unbase64};
 type Job = Box<dyn FnOnce() + Send>;
 
 /// How long a delivery waits for workers' messages that arrived before it and are not merged yet
-/// (a backlog): long enough for the messages of a boundary to be merged in any steady state (they
-/// arrive half an interval before the delivery), short enough that the event loop does not notice.
-pub const DELIVERY_PATIENCE: Duration = Duration::from_millis(10);
+/// (a backlog), from its first attempt: the messages of a boundary arrive half an interval
+/// before their delivery, so in any steady state they are merged by then. The JS thread does not
+/// wait meanwhile (its attempts return at once); the delivery comes that much later.
+pub const DELIVERY_PATIENCE: Duration = Duration::from_millis(50);
 
-/// How many new series keys of a message are registered at a time: between two slices a waiting
-/// delivery takes the gathering's lock (a slice is about a millisecond of work), so that a flood
-/// of new keys (a worker recording request ids as metric names) never holds a delivery longer.
+/// How many new series keys of a message are registered at a time: between two slices a delivery
+/// that found the lock taken gets it (a slice is about a millisecond of work), so that a flood of
+/// new keys (a worker recording request ids as metric names) never holds a delivery longer.
 const REGISTER_SLICE: usize = 1024;
+
+/// The longest the intake thread waits, lock released, for a delivery that found the lock taken
+/// (it tries again on a later turn of its event loop): if that turn does not come (a JS thread
+/// busy elsewhere, an instance stopped), the intake goes on.
+const MAKE_WAY_LIMIT: Duration = Duration::from_millis(20);
 
 /// Which lane of the queue a job takes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,29 +82,33 @@ struct Queue {
 /// thread started (None if it could not start: jobs then run on the caller's thread).
 fn queue(lane: Lane) -> Option<&'static Queue> {
     static QUEUES: [OnceLock<Option<&'static Queue>>; 2] = [OnceLock::new(), OnceLock::new()];
-    // Both keep the process's priority (unlike the transport's and the exporter's threads:
-    // background.rs): a delivery waits for the gathering's lock, which these threads hold a
-    // slice at a time, and at a lower priority a busy machine would stretch each slice.
-    let (n, name) = match lane {
-        Lane::Local => (0, "panoptic-local"),
-        Lane::Message | Lane::Chore => (1, "panoptic-intake"),
+    // The intake thread works below the JS threads (see the module documentation); the master's
+    // own intervals keep the process's priority, since their delivery waits for them.
+    let (n, name, background) = match lane {
+        Lane::Local => (0, "panoptic-local", false),
+        Lane::Message | Lane::Chore => (1, "panoptic-intake", true),
     };
     *QUEUES[n].get_or_init(|| {
         // One per process, for the process's life (as its thread).
         let queue: &'static Queue = Box::leak(Box::default());
         let started = std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || loop {
-                let job = {
-                    let mut jobs = lock(&queue.jobs);
-                    loop {
-                        if let Some(job) = jobs.pop_front() {
-                            break job;
+            .spawn(move || {
+                if background {
+                    crate::background::lower_priority();
+                }
+                loop {
+                    let job = {
+                        let mut jobs = lock(&queue.jobs);
+                        loop {
+                            if let Some(job) = jobs.pop_front() {
+                                break job;
+                            }
+                            jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
                         }
-                        jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
-                    }
-                };
-                job();
+                    };
+                    job();
+                }
             });
         started.is_ok().then_some(queue)
     })
@@ -167,9 +185,59 @@ struct Shared {
     grid: (f64, f64),
     /// Whether a job of expiry ([`sweep`]) is queued; changed under the gathering's lock.
     sweeping: AtomicBool,
+    /// Whether a delivery found the gathering's lock taken and will try again: the intake's
+    /// jobs make way for it ([`Shared::make_way`]).
+    wanted: Mutex<bool>,
+    /// Signalled when `wanted` is cleared.
+    made: Condvar,
+    /// [`MAKE_WAY_LIMIT`] (tests change it).
+    make_way_limit: MakeWayLimit,
+}
+
+#[derive(Debug)]
+struct MakeWayLimit(Duration);
+
+impl Default for MakeWayLimit {
+    fn default() -> Self {
+        MakeWayLimit(MAKE_WAY_LIMIT)
+    }
 }
 
 impl Shared {
+    /// The gathering, for a job of the intake thread: after the delivery that wants it, if one
+    /// does (see [`Shared::make_way`]).
+    fn gathering(&self) -> parking_lot::MutexGuard<'_, Gathering> {
+        self.wait_for_delivery();
+        self.gathering.lock()
+    }
+
+    /// Between two slices of a job of the intake thread: lets a delivery that found the lock
+    /// taken have it (the lock is released until that delivery is made, or for at most
+    /// [`MAKE_WAY_LIMIT`]), and hands it to a thread blocked on it (the master's own intervals).
+    fn make_way(&self, gathering: &mut parking_lot::MutexGuard<'_, Gathering>) {
+        if *lock(&self.wanted) {
+            parking_lot::MutexGuard::unlocked(gathering, || self.wait_for_delivery());
+        } else {
+            parking_lot::MutexGuard::bump(gathering);
+        }
+    }
+
+    fn wait_for_delivery(&self) {
+        let mut wanted = lock(&self.wanted);
+        let until = Instant::now() + self.make_way_limit.0;
+        while *wanted {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // The delivery did not come back: go on (its next attempt asks again).
+                *wanted = false;
+                break;
+            }
+            wanted = (self.made.wait_timeout(wanted, left))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     fn done(&self, lane: Lane, bytes: usize) {
         let mut pending = lock(&self.pending);
         *pending.of(lane) -= 1;
@@ -208,7 +276,7 @@ fn run_on(
 fn sweep(shared: &Arc<Shared>) {
     let again = shared.clone();
     run_on(shared, Lane::Chore, 0, move |shared| {
-        let mut gathering = shared.gathering.lock();
+        let mut gathering = shared.gathering();
         if gathering.sweep() {
             drop(gathering);
             sweep(&again);
@@ -292,12 +360,12 @@ impl Intake {
                 };
                 let (start, interval) = shared.grid;
                 let current = current.unwrap_or_else(|| index_at(now_ms(), start, interval));
-                let mut gathering = shared.gathering.lock();
+                let mut gathering = shared.gathering();
                 let mut registered = Vec::new();
                 if let Ok(message) = &message {
                     for slice in message.definitions.chunks(REGISTER_SLICE) {
                         gathering.register(&source, message, slice, &mut registered);
-                        parking_lot::MutexGuard::bump(&mut gathering);
+                        shared.make_way(&mut gathering);
                     }
                 }
                 // Naming the entries (a loop over every definition and entry, and the keys
@@ -307,7 +375,7 @@ impl Intake {
                 let named =
                     parking_lot::MutexGuard::unlocked(&mut gathering, || naming.map(Naming::name));
                 let resolved = named.and_then(|named| gathering.finish_naming(&source, named));
-                parking_lot::MutexGuard::bump(&mut gathering);
+                shared.make_way(&mut gathering);
                 let result = gathering.accept_resolved(source, resolved, current, bytes);
                 *lock(&shared.spare) = gathering.take_spare();
                 result
@@ -410,44 +478,47 @@ impl Intake {
     /// Calls `f` with the gathering once every job taken so far has run (and the expiry they
     /// left: tests).
     pub fn with<T>(&self, f: impl FnOnce(&mut Gathering) -> T) -> T {
-        self.wait(|p| p.local == 0 && p.messages == 0 && p.chores == 0, None);
+        self.wait_all();
         f(&mut self.shared.gathering.lock())
     }
 
-    /// Calls `f` with the gathering to deliver: once this process's own intervals are merged,
-    /// and the messages taken so far too, or `patience` has passed. A delivery never waits on a
-    /// backlog: a message merged after it finds its interval delivered and is counted late.
-    /// The idle series it leaves to free are freed afterwards on the intake thread ([`Gathering::sweep`], a slice at a time).
-    pub fn deliver<T>(&self, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
-        self.wait(|p| p.local == 0, None);
-        self.wait(|p| p.messages == 0, Some(Instant::now() + patience));
-        let mut gathering = self.shared.gathering.lock();
+    /// Calls `f` with the gathering to deliver, if it can without waiting: once this process's
+    /// own intervals are merged, and the messages taken so far too or `until` has passed, and the
+    /// gathering's lock is free (if it is not, the intake lets go of it at its next slice, until
+    /// the next attempt). None: not yet, try again later (the JS thread, on a later turn of its
+    /// event loop). A delivery never waits on a backlog: a message merged after it finds its
+    /// interval delivered and is counted late. The idle series it leaves to free are freed
+    /// afterwards on the intake thread ([`Gathering::sweep`], a slice at a time).
+    pub fn try_deliver<T>(&self, until: Instant, f: impl FnOnce(&mut Gathering) -> T) -> Option<T> {
+        {
+            let pending = lock(&self.shared.pending);
+            if pending.local > 0 || (pending.messages > 0 && Instant::now() < until) {
+                return None;
+            }
+        }
+        let Some(mut gathering) = self.shared.gathering.try_lock() else {
+            *lock(&self.shared.wanted) = true;
+            return None;
+        };
         let delivered = f(&mut gathering);
         let start = gathering.sweeping() && !self.shared.sweeping.swap(true, Ordering::Relaxed);
         drop(gathering);
+        let mut wanted = lock(&self.shared.wanted);
+        if std::mem::take(&mut *wanted) {
+            self.shared.made.notify_all();
+        }
+        drop(wanted);
         if start {
             sweep(&self.shared);
         }
-        delivered
+        Some(delivered)
     }
 
-    /// Waits until `done` holds of the pending jobs, or `until` passes.
-    fn wait(&self, done: impl Fn(&Pending) -> bool, until: Option<Instant>) {
+    /// Waits until every job taken so far has run.
+    fn wait_all(&self) {
         let mut pending = lock(&self.shared.pending);
-        while !done(&pending) {
-            let drained = &self.shared.drained;
-            pending = match until {
-                None => drained.wait(pending).unwrap_or_else(|e| e.into_inner()),
-                Some(until) => {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return;
-                    }
-                    (drained.wait_timeout(pending, left))
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+        while pending.local > 0 || pending.messages > 0 || pending.chores > 0 {
+            pending = (self.shared.drained.wait(pending)).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -486,6 +557,18 @@ mod tests {
             snapshot: crate::testing::snapshot(k, 0, series),
             indexes: vec![0],
             expired: Vec::new(),
+        }
+    }
+
+    /// Delivers as the JS thread does: attempts until one is made (its patience `patience`).
+    fn deliver<T>(intake: &Intake, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
+        let until = Instant::now() + patience;
+        let mut f = Some(f);
+        loop {
+            if let Some(made) = intake.try_deliver(until, |g| f.take().unwrap()(g)) {
+                return made;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -620,7 +703,7 @@ mod tests {
             time_stamp: 0.0,
             percentiles: Arc::from([]),
         };
-        let d = intake.deliver(Duration::ZERO, |g| g.deliver(4.0, format()));
+        let d = deliver(&intake, Duration::ZERO, |g| g.deliver(4.0, format()));
         assert!(
             d.tree(&crate::gather::Tree::Master).is_some(),
             "its own interval"
@@ -663,14 +746,20 @@ mod tests {
             percentiles: Arc::from([]),
         };
         intake.receive(Source::Worker(1), flood(4.0, 0..n), 4.0);
-        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(4.0, format()));
+        let d = deliver(&intake, Duration::from_secs(60), |g| {
+            g.deliver(4.0, format())
+        });
         assert!(d.expired().is_empty());
         // The worker moved on to one new series: the flood is idle from interval 5 on.
         intake.receive(Source::Worker(1), flood(5.0, n..n + 1), 5.0);
-        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(5.0, format()));
+        let d = deliver(&intake, Duration::from_secs(60), |g| {
+            g.deliver(5.0, format())
+        });
         assert!(d.expired().is_empty(), "freed after this delivery");
         assert_eq!(intake.with(|g| g.series()), 1, "by the intake thread");
-        let d = intake.deliver(Duration::from_secs(60), |g| g.deliver(6.0, format()));
+        let d = deliver(&intake, Duration::from_secs(60), |g| {
+            g.deliver(6.0, format())
+        });
         let mut expired = d.expired().to_vec();
         expired.sort_unstable();
         assert_eq!(
@@ -678,6 +767,92 @@ mod tests {
             (0..n as u32).collect::<Vec<_>>(),
             "the next names them"
         );
+    }
+
+    #[test]
+    fn an_attempt_to_deliver_never_waits() {
+        let intake = Intake::default();
+        let format = || Format {
+            interval: 1.0,
+            scale_factor: 1.0,
+            time_stamp: 0.0,
+            percentiles: Arc::from([]),
+        };
+        // A job of the intake holds the gathering's lock (a slice of a flood, say) until told.
+        let (locked, (release, released)) =
+            (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let released = Mutex::new(released);
+        intake.run(Lane::Message, 0, move |shared| {
+            let _gathering = shared.gathering.lock();
+            locked.0.send(()).unwrap();
+            let _ = lock(&released).recv();
+        });
+        locked.1.recv().unwrap();
+        let forever = Instant::now() + Duration::from_secs(3600);
+        assert!(
+            intake.try_deliver(forever, |_| ()).is_none(),
+            "a message not merged yet, within its patience: not yet"
+        );
+        assert!(
+            intake.try_deliver(Instant::now(), |_| ()).is_none(),
+            "patience over, the lock taken: not yet"
+        );
+        assert!(
+            *lock(&intake.shared.wanted),
+            "the intake is asked to make way"
+        );
+        drop(release);
+        let d = deliver(&intake, Duration::ZERO, |g| g.deliver(4.0, format()));
+        assert!(d.meta().workers.is_empty());
+        assert!(
+            !*lock(&intake.shared.wanted),
+            "made: nothing wanted any more"
+        );
+    }
+
+    #[test]
+    fn the_intake_makes_way_for_a_delivery_that_found_the_lock_taken() {
+        for (limit, delivered) in [(Duration::from_secs(3600), true), (Duration::ZERO, false)] {
+            let mut intake = Intake::default();
+            Arc::get_mut(&mut intake.shared).unwrap().make_way_limit = MakeWayLimit(limit);
+            let order = Arc::new(Mutex::new(Vec::new()));
+            // A delivery found the lock taken: the intake's next job waits for it to be made, at
+            // most the limit (a delivery that does not come back does not stop the intake).
+            *lock(&intake.shared.wanted) = true;
+            let job = order.clone();
+            intake.run(Lane::Message, 0, move |shared| {
+                let _gathering = shared.gathering();
+                lock(&job).push("intake");
+            });
+            if delivered {
+                let made = order.clone();
+                deliver(&intake, Duration::ZERO, move |_| {
+                    lock(&made).push("delivery")
+                });
+            }
+            intake.with(|_| {});
+            let expected: &[&str] = if delivered {
+                &["delivery", "intake"]
+            } else {
+                &["intake"]
+            };
+            assert_eq!(*lock(&order), expected);
+            assert!(!*lock(&intake.shared.wanted));
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_intake_works_below_the_js_threads_and_the_local_thread_does_not() {
+        use crate::background::{tests::nice, NICE};
+        let intake = Intake::default();
+        let (intake_nice, local_nice) = (std::sync::mpsc::channel(), std::sync::mpsc::channel());
+        intake.run(Lane::Message, 0, move |_| {
+            intake_nice.0.send(nice()).unwrap()
+        });
+        intake.run(Lane::Local, 0, move |_| local_nice.0.send(nice()).unwrap());
+        assert_eq!(intake_nice.1.recv().unwrap(), nice().max(NICE));
+        assert_eq!(local_nice.1.recv().unwrap(), nice());
     }
 
     #[test]
