@@ -40,7 +40,11 @@
 //   100k: what a master that reads the whole tree pays, not what a delivery costs); and the
 //   longest gap between the ticks of a 1 ms setInterval minus the time the benchmark spent
 //   reading data.cluster inside that gap (what the library and Node's IPC block); both include
-//   the 1 ms period and any time the OS ran another process instead (2 cores, shared);
+//   the 1 ms period and any time the OS ran another thread instead (2 cores, shared). On Linux
+//   each tick also reads the JS thread's run-queue wait (/proc/self/task/<pid>/schedstat: time
+//   runnable but not running), reported for the longest gap, and "held": the longest gap without
+//   that wait (what kept the loop itself busy: JS, native calls, garbage collection); and the
+//   GC pauses of the window (perf_hooks 'gc' entries, ms in all);
 // - the read of data.cluster (ms) and the bytes of the workers' snapshots (the base64 text of the
 //   `__panoptic` IPC messages, as the master receives them);
 // - RSS of the master and of the workers, the master's JS heap (in-process, to tell the JS share
@@ -68,7 +72,7 @@ const cluster = require('cluster');
 const fs = require('fs');
 const os = require('os');
 const { fork } = require('child_process');
-const { monitorEventLoopDelay } = require('perf_hooks');
+const { monitorEventLoopDelay, PerformanceObserver } = require('perf_hooks');
 const { quantile, max, sum, fmt, watchOthers, othersLine } = require('./stats');
 const { judge, table } = require('./targets');
 const { parseOptions, integerAtLeast, oneOf, writeJson } = require('./options');
@@ -165,18 +169,35 @@ async function runMaster() {
   const delay = interval / 2; // deliveryDelay's default
 
   // Event-loop blocks: perf_hooks' monitor, and 1 ms ticks whose gaps leave out the benchmark's
-  // own reading of data.cluster (`own`: ms spent reading since the last tick).
+  // own reading of data.cluster (`own`: ms spent reading since the last tick), and, on Linux, the
+  // time the JS thread waited for a core in the gap (its run-queue wait in the kernel's
+  // schedstat: `held` is the gap without it, the time something kept the loop itself busy).
   const eld = monitorEventLoopDelay({ resolution: 1 });
   eld.enable();
+  const queued = runQueueWait();
   let own = 0;
   let gapMax = 0;
+  let gapWait = 0; // the run-queue wait in the longest gap
+  let heldMax = 0;
   let last = hr();
+  let waited = queued();
   const ticker = setInterval(() => {
     const t = hr();
-    gapMax = Math.max(gapMax, ms(t - last) - own);
+    const w = queued();
+    const gap = ms(t - last) - own;
+    if (gap > gapMax) {
+      gapMax = gap;
+      gapWait = w - waited;
+    }
+    heldMax = Math.max(heldMax, gap - (w - waited));
     own = 0;
     last = t;
+    waited = w;
   }, 1);
+  let gcMs = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  }).observe({ entryTypes: ['gc'] });
 
   // What the workers recorded, by interval end; their time in p.inc, by the end of each slice.
   const recorded = new Map();
@@ -221,6 +242,9 @@ async function runMaster() {
   const windowStart = () => {
     eld.reset();
     gapMax = 0;
+    gapWait = 0;
+    heldMax = 0;
+    gcMs = 0;
     snapshotBytes = 0;
   };
   windowStart();
@@ -270,6 +294,9 @@ async function runMaster() {
     setTimeout(() => {
       row.eldMaxMs = eld.count > 0 ? eld.max / 1e6 : 0;
       row.gapMaxMs = gapMax;
+      row.gapWaitMs = gapWait;
+      row.heldMaxMs = heldMax;
+      row.gcMs = gcMs;
       row.snapshotBytes = snapshotBytes;
       windowStart();
       rows.push(row);
@@ -297,6 +324,21 @@ async function runMaster() {
 }
 
 // ---- the runner ---------------------------------------------------------------------------------
+
+/**
+ * A reader of the calling process's JS thread's run-queue wait so far, in ms (the second field of
+ * its schedstat: time spent runnable but not running); NaN where there is none (not Linux).
+ */
+function runQueueWait() {
+  let fd;
+  try {
+    fd = fs.openSync(`/proc/self/task/${process.pid}/schedstat`, 'r');
+  } catch {
+    return () => NaN;
+  }
+  const buf = Buffer.alloc(128);
+  return () => Number(buf.toString('latin1', 0, fs.readSync(fd, buf, 0, buf.length, 0)).split(' ')[1]) / 1e6;
+}
 
 /** VmRSS and VmHWM of process `pid` in MiB (NaN when it is gone or not Linux). */
 function memoryOf(pid) {
@@ -418,6 +460,9 @@ async function runStorm(opts, maxSeries) {
         windowMs: s.windowMs,
         eldMaxMs: s.eldMaxMs,
         gapMaxMs: s.gapMaxMs,
+        gapWaitMs: s.gapWaitMs,
+        heldMaxMs: s.heldMaxMs,
+        gcMs: s.gcMs,
         readMs: s.readMs,
         snapshotMiB: s.snapshotBytes / MiB,
         masterRssMiB: s.master.rss,
@@ -490,6 +535,7 @@ function summarize(rows, opts) {
     mismatchedIntervals: opts.read === 'cluster' ? delivered.filter((r) => r.delivered !== r.recorded).length : NaN,
     eldMaxMs: max(delivered.map((r) => r.eldMaxMs)),
     gapMaxMs: max(delivered.map((r) => r.gapMaxMs)),
+    heldMaxMs: max(delivered.map((r) => r.heldMaxMs)),
     readMaxMs: max(delivered.map((r) => r.readMs)),
     stormMsMedian: quantile(storm.map((r) => r.stormMs), 0.5),
     stormMsMax: max(storm.map((r) => r.stormMs)),
@@ -509,17 +555,17 @@ function report(run, opts) {
   console.log();
   console.log(`#### maxSeries ${run.maxSeries.toLocaleString('en-US')}`);
   console.log();
-  console.log('| interval | recorded | delivered | overflowed (meta) | late | worker RSS MiB | master RSS MiB | master heap MiB | master block ms (ELD) | without the read ms | read data.cluster ms | snapshots MiB | window ms | worker p.inc ms | worker JS CPU ms | master JS / native CPU ms | expired | worker close ms | of which JS expiry ms |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| interval | recorded | delivered | overflowed (meta) | late | worker RSS MiB | master RSS MiB | master heap MiB | master block ms (ELD) | without the read ms | of which run-queue wait ms | held ms | GC ms | read data.cluster ms | snapshots MiB | window ms | worker p.inc ms | worker JS CPU ms | master JS / native CPU ms | expired | worker close ms | of which JS expiry ms |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of run.rows) {
     const at = `${r.interval}${r.storm ? '' : ' (after)'}`;
     if (r.skipped) {
-      console.log(`| ${at} | ${r.recorded} | **skipped** | | | | | | | | | | | ${fmt(r.stormMs)} | | | ${r.expired} | ${fmt(r.closeMs)} | ${fmt(r.expireMs)} |`);
+      console.log(`| ${at} | ${r.recorded} | **skipped** | | | | | | | | | | | | | | ${fmt(r.stormMs)} | | | ${r.expired} | ${fmt(r.closeMs)} | ${fmt(r.expireMs)} |`);
       continue;
     }
     const delivered = r.delivered === null ? '-' : r.delivered === r.recorded ? String(r.delivered) : `**${r.delivered}**`;
     console.log(`| ${at} | ${r.recorded} | ${delivered} | ${r.overflowed} | ${r.late} | ${r.workerRssMiB.map(mib).join(', ')} | ${mib(r.masterRssMiB)} | ${mib(r.masterHeapMiB)} | ` +
-      `${fmt(r.eldMaxMs)} | ${fmt(r.gapMaxMs)} | ${fmt(r.readMs)} | ${fmt(r.snapshotMiB)} | ${r.windowMs.toFixed(0)} | ${fmt(r.stormMs)} | ${fmt(r.workerJsCpuMs)} | ${fmt(r.masterJsCpuMs)} / ${fmt(r.masterNativeCpuMs)} | ${r.expired} | ${fmt(r.closeMs)} | ${fmt(r.expireMs)} |`);
+      `${fmt(r.eldMaxMs)} | ${fmt(r.gapMaxMs)} | ${fmt(r.gapWaitMs)} | ${fmt(r.heldMaxMs)} | ${fmt(r.gcMs)} | ${fmt(r.readMs)} | ${fmt(r.snapshotMiB)} | ${r.windowMs.toFixed(0)} | ${fmt(r.stormMs)} | ${fmt(r.workerJsCpuMs)} | ${fmt(r.masterJsCpuMs)} / ${fmt(r.masterNativeCpuMs)} | ${r.expired} | ${fmt(r.closeMs)} | ${fmt(r.expireMs)} |`);
   }
   const pct = (g) => (Number.isFinite(g) ? `${g >= 1 ? '+' : ''}${((g - 1) * 100).toFixed(0)}%` : '-');
   console.log();
@@ -533,7 +579,8 @@ function report(run, opts) {
     : 'delivered not measured (--read meta)';
   console.log(`- values: recorded ${s.recorded}, ${delivered} (meta.overflowed ${s.overflowed}); ` +
     `meta.late ${s.late}, decodeErrors ${s.decodeErrors}${run.recordedOutside ? `; recorded outside the storm's intervals: ${run.recordedOutside}` : ''}`);
-  console.log(`- master: longest block ${fmt(s.eldMaxMs)} ms (ELD, with the read of data.cluster; the longest read ${fmt(s.readMaxMs)} ms), ${fmt(s.gapMaxMs)} ms without it; ` +
+  console.log(`- master: longest block ${fmt(s.eldMaxMs)} ms (ELD, with the read of data.cluster; the longest read ${fmt(s.readMaxMs)} ms), ${fmt(s.gapMaxMs)} ms without it, ` +
+    `${fmt(s.heldMaxMs)} ms without the JS thread's waits for a core (held); ` +
     `deliveries skipped ${s.skipped} of ${opts.intervals}`);
   console.log(`- worker JS thread in p.inc per interval: median ${fmt(s.stormMsMedian)} ms, max ${fmt(s.stormMsMax)} ms`);
   console.log(`- expiry (expireAfter ${opts.expireAfter}): ${s.expired} series freed in the workers; a worker's close that frees series: median ${fmt(s.closeMsExpiring)} ms ` +
@@ -550,6 +597,7 @@ function targetsOf(run, opts) {
     judge(`${label}: master RSS growth after interval ${opts.settle}`, s.master.growth, { max: 1.1, unit: 'x' }),
     judge(`${label}: values delivered missing (recorded - delivered)`, s.recorded - s.delivered, { max: 0, unit: 'values' }),
     judge(`${label}: master's longest event-loop block (without the read of data.cluster)`, s.gapMaxMs, { max: 10, unit: 'ms' }),
+    judge(`${label}: master's longest event-loop block held (without the read, nor the waits for a core)`, s.heldMaxMs, { max: 10, unit: 'ms' }),
     judge(`${label}: deliveries skipped`, s.skipped, { max: 0, unit: 'deliveries' }),
   ];
 }
@@ -581,7 +629,9 @@ async function main() {
   console.log('data.cluster (overflow series included) of val * delivery.interval. RSS: VmRSS read by the runner at each delivery.');
   console.log('master block: max of monitorEventLoopDelay (1 ms) from 10 ms after one delivery to 10 ms after the next, and the');
   console.log('longest gap of a 1 ms setInterval minus the benchmark\'s read of data.cluster in it (both include the 1 ms period');
-  console.log('and time the OS ran other processes). CPU: the kernel\'s per-thread time in the same windows.');
+  console.log('and time the OS ran other threads); of which run-queue wait: the JS thread\'s time runnable but not running in');
+  console.log('that gap (schedstat); held: the longest gap without it (JS, native calls and GC pauses on the JS thread). GC ms:');
+  console.log('the window\'s perf_hooks \'gc\' entries. CPU: the kernel\'s per-thread time in the same windows.');
   const targets = runs.flatMap((run) => targetsOf(run, opts));
   console.log();
   console.log(table(targets));
