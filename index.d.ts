@@ -307,7 +307,7 @@ declare namespace Panopticon {
     engine: number;
     /** Series its key lookups hold in this process (expired ones a `bind()` handle keeps included). */
     lookup: number;
-    /** On a delivering instance, series its registry holds from every source; null elsewhere. */
+    /** On a delivering instance, series its registry holds from every source (waiting at most 50 ms for what is queued for merging); null elsewhere. */
     registry: number | null;
   }
 

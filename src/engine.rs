@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{Env, Float64ArraySlice};
 use napi_derive::napi;
 use panoptic_core::export::own::OwnKind::Gauge;
 use panoptic_core::export::Origin;
-use panoptic_core::gather::intake::{Intake, DELIVERY_PATIENCE};
+use panoptic_core::gather::intake::{Intake, COUNT_PATIENCE, DELIVERY_PATIENCE};
 use panoptic_core::gather::tree::{render, Format};
 use panoptic_core::gather::Source;
 use panoptic_core::record::clock;
@@ -326,10 +326,11 @@ impl NativeEngine {
     }
 
     /// A delivering instance: how many series its registry holds (its own, its workers' and
-    /// threads'), once what is queued for the intake is in.
+    /// threads'), once what is queued for the intake is in, or after [`COUNT_PATIENCE`] (under
+    /// a backlog) as of the last job the intake ran: the JS thread never waits longer.
     #[napi]
     pub fn gathered_series(&self) -> u32 {
-        self.intake.with(|g| g.series() as u32)
+        self.intake.series(COUNT_PATIENCE) as u32
     }
 
     /// Closes interval `k` (JS moves on to interval `next`), taking the JS series' values

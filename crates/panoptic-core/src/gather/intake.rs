@@ -47,6 +47,11 @@ type Job = Box<dyn FnOnce() + Send>;
 /// wait meanwhile (its attempts return at once); the delivery comes that much later.
 pub const DELIVERY_PATIENCE: Duration = Duration::from_millis(50);
 
+/// How long [`Intake::series`] waits for the jobs taken before it: long enough that a quiet
+/// master's count includes them, short enough that asking never holds the JS thread long
+/// (under a backlog the count is that of the last job run).
+pub const COUNT_PATIENCE: Duration = Duration::from_millis(50);
+
 /// How many new series keys of a message are registered at a time: between two slices a delivery
 /// that found the lock taken gets it (a slice is about a millisecond of work), so that a flood of
 /// new keys (a worker recording request ids as metric names) never holds a delivery longer.
@@ -192,6 +197,8 @@ struct Shared {
     made: Condvar,
     /// [`MAKE_WAY_LIMIT`] (tests change it).
     make_way_limit: MakeWayLimit,
+    /// How many series the registry held after the last job ([`Intake::series`]).
+    series: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -264,6 +271,8 @@ fn run_on(
         Box::new(move || {
             // A bug in decoding must not stop the thread (nor lose the count).
             let _ = catch_unwind(AssertUnwindSafe(|| job(&shared)));
+            let series = shared.gathering.lock().series();
+            shared.series.store(series, Ordering::Relaxed);
             shared.done(lane, bytes);
         }),
         lane,
@@ -393,8 +402,8 @@ impl Intake {
 
     /// Keeps this process's own closed interval ([`Gathering::keep_local`]) on a thread of its
     /// own, whatever messages are queued: naming and merging a million series takes tens of
-    /// milliseconds the JS thread need not wait for (a delivery, through [`Intake::deliver`],
-    /// waits for it).
+    /// milliseconds the JS thread need not wait for (its delivery, [`Intake::try_deliver`], is
+    /// made once it is merged).
     pub fn keep_local(&self, closed: Closed) {
         self.run(Lane::Local, 0, move |shared| {
             let Closed {
@@ -478,7 +487,7 @@ impl Intake {
     /// Calls `f` with the gathering once every job taken so far has run (and the expiry they
     /// left: tests).
     pub fn with<T>(&self, f: impl FnOnce(&mut Gathering) -> T) -> T {
-        self.wait_all();
+        self.wait_all(None);
         f(&mut self.shared.gathering.lock())
     }
 
@@ -514,11 +523,30 @@ impl Intake {
         Some(delivered)
     }
 
-    /// Waits until every job taken so far has run.
-    fn wait_all(&self) {
+    /// How many series the registry holds once the jobs taken so far have run, waiting for them
+    /// at most `patience` (then: after the last job run). Never waits for the gathering's lock.
+    pub fn series(&self, patience: Duration) -> usize {
+        self.wait_all(Some(Instant::now() + patience));
+        self.shared.series.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every job taken so far has run, or `until` passes.
+    fn wait_all(&self, until: Option<Instant>) {
         let mut pending = lock(&self.shared.pending);
         while pending.local > 0 || pending.messages > 0 || pending.chores > 0 {
-            pending = (self.shared.drained.wait(pending)).unwrap_or_else(|e| e.into_inner());
+            let drained = &self.shared.drained;
+            pending = match until {
+                None => drained.wait(pending).unwrap_or_else(|e| e.into_inner()),
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    (drained.wait_timeout(pending, left))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
     }
 }
@@ -853,6 +881,47 @@ mod tests {
         intake.run(Lane::Local, 0, move |_| local_nice.0.send(nice()).unwrap());
         assert_eq!(intake_nice.1.recv().unwrap(), nice().max(NICE));
         assert_eq!(local_nice.1.recv().unwrap(), nice());
+    }
+
+    #[test]
+    fn the_count_of_series_waits_for_a_backlog_only_so_long() {
+        let intake = Intake::default();
+        intake.receive(Source::Worker(1), message(4.0, 1.0), 4.0);
+        assert_eq!(
+            intake.series(Duration::from_secs(3600)),
+            1,
+            "the message's series"
+        );
+        // The intake thread is held, then a message with a new series waits behind it.
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        intake.run(Lane::Message, 0, move |_| {
+            let _ = lock(&released).recv();
+        });
+        let snapshot = Snapshot {
+            k: 5.0,
+            pid: 7,
+            entries: vec![Entry {
+                key: Arc::new(SeriesKey::new("inc", &[], "m")),
+                value: Value::Counter {
+                    count: 1.0,
+                    total: 1.0,
+                },
+            }],
+            ..Snapshot::default()
+        };
+        intake.receive(
+            Source::Worker(2),
+            encode(&snapshot, Keys::All { epoch: 3 }),
+            5.0,
+        );
+        assert_eq!(
+            intake.series(Duration::ZERO),
+            1,
+            "the backlog not waited for"
+        );
+        drop(release);
+        assert_eq!(intake.series(Duration::from_secs(3600)), 2, "merged since");
     }
 
     #[test]
