@@ -783,13 +783,9 @@ mod tests {
         )
     }
 
+    /// The format of the tests' deliveries.
     fn format() -> Format {
-        Format {
-            interval: 1.0,
-            scale_factor: 1.0,
-            time_stamp: 0.0,
-            percentiles: Arc::from([]),
-        }
+        crate::testing::format(1.0, 1.0, 0.0, &[])
     }
 
     fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

@@ -588,6 +588,11 @@ mod tests {
         }
     }
 
+    /// The format of the tests' deliveries.
+    fn format() -> Format {
+        crate::testing::format(1.0, 1.0, 0.0, &[])
+    }
+
     /// Delivers as the JS thread does: attempts until one is made (its patience `patience`).
     fn deliver<T>(intake: &Intake, patience: Duration, f: impl FnOnce(&mut Gathering) -> T) -> T {
         let until = Instant::now() + patience;
@@ -609,13 +614,7 @@ mod tests {
         intake.receive(Source::Worker(99), "garbage".into(), 4.0);
         // The master's own interval, taken after the messages, is in the same read.
         intake.keep_local(local(4.0, 5.0));
-        let format = Format {
-            interval: 1.0,
-            scale_factor: 1.0,
-            time_stamp: 0.0,
-            percentiles: Arc::from([]),
-        };
-        let d = intake.with(|g| g.deliver(4.0, format));
+        let d = intake.with(|g| g.deliver(4.0, format()));
         let meta = d.meta();
         assert_eq!((meta.workers.len(), meta.decode_errors), (50, 1));
         let cluster: serde_json::Value =
@@ -629,12 +628,6 @@ mod tests {
     #[test]
     fn a_workers_part_is_kept_as_its_message_and_reads_as_sent() {
         let intake = Intake::default();
-        let format = || Format {
-            interval: 1.0,
-            scale_factor: 1.0,
-            time_stamp: 0.0,
-            percentiles: Arc::from([]),
-        };
         for k in [4.0, 5.0] {
             let (one, two) = (message(k, k), message(k, 1.0));
             let sent = unbase64(&one).unwrap().len() + unbase64(&two).unwrap().len();
@@ -686,13 +679,7 @@ mod tests {
             encode(&snapshot, Keys::All { epoch: 3 }),
             4.0,
         );
-        let format = Format {
-            interval: 1.0,
-            scale_factor: 1.0,
-            time_stamp: 0.0,
-            percentiles: Arc::from([]),
-        };
-        let d = intake.with(|g| g.deliver(4.0, format));
+        let d = intake.with(|g| g.deliver(4.0, format()));
         assert_eq!((d.meta().late, d.meta().decode_errors), (0, 0));
         let cluster: serde_json::Value =
             serde_json::from_str(&d.tree(&crate::gather::Tree::Cluster).unwrap()).unwrap();
@@ -725,12 +712,6 @@ mod tests {
         assert_eq!((waiting.messages, waiting.bytes), (3, bytes));
         // The master's own interval, taken last, is merged while the intake thread is busy.
         intake.keep_local(local(4.0, 5.0));
-        let format = || Format {
-            interval: 1.0,
-            scale_factor: 1.0,
-            time_stamp: 0.0,
-            percentiles: Arc::from([]),
-        };
         let d = deliver(&intake, Duration::ZERO, |g| g.deliver(4.0, format()));
         assert!(
             d.tree(&crate::gather::Tree::Master).is_some(),
@@ -767,12 +748,6 @@ mod tests {
             // Self-contained: the worker's dictionary is this message's keys only.
             encode(&snapshot, Keys::All { epoch: 3 })
         };
-        let format = || Format {
-            interval: 1.0,
-            scale_factor: 1.0,
-            time_stamp: 0.0,
-            percentiles: Arc::from([]),
-        };
         intake.receive(Source::Worker(1), flood(4.0, 0..n), 4.0);
         let d = deliver(&intake, Duration::from_secs(60), |g| {
             g.deliver(4.0, format())
@@ -800,12 +775,6 @@ mod tests {
     #[test]
     fn an_attempt_to_deliver_never_waits() {
         let intake = Intake::default();
-        let format = || Format {
-            interval: 1.0,
-            scale_factor: 1.0,
-            time_stamp: 0.0,
-            percentiles: Arc::from([]),
-        };
         // A job of the intake holds the gathering's lock (a slice of a flood, say) until told.
         let (locked, (release, released)) =
             (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
