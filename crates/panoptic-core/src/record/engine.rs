@@ -232,7 +232,7 @@ impl Records {
 #[derive(Debug)]
 enum State {
     /// Counters: their first slot across the pages (u32, as JS is told it: with a meter's
-    /// `marked` beside it, the state takes 16 bytes, not 24, and a series record 40, not 48).
+    /// `marked` beside it, the state takes 16 bytes, not 24, and a series record 32, not 40).
     Counter {
         slot: u32,
     },
