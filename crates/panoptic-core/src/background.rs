@@ -18,10 +18,24 @@
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) const NICE: i32 = 10;
 
+/// Starts a thread named `name` that runs `work` at background priority: the one way panoptic's
+/// background threads are started.
+pub fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            lower_priority();
+            work()
+        })
+}
+
 /// Lowers the calling thread's priority to [`NICE`] (Linux; elsewhere nothing); never raises
 /// it. Best effort: a thread that cannot lower it (a seccomp policy, say) works at the
 /// process's priority.
-pub fn lower_priority() {
+fn lower_priority() {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // Never raised: a process started with a higher nice value keeps it in these threads.

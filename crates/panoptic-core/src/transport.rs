@@ -242,16 +242,13 @@ fn admit(shared: &Arc<Shared>, stream: UnixStream) {
         return;
     }
     let serving = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("panoptic-link-r".into())
-        .spawn(move || {
-            // Reading a frame waits on no JS thread (background.rs).
-            crate::background::lower_priority();
-            if write_all(&stream, &[ACK], &mut 0).is_ok() {
-                read_frames(&serving, worker, stream);
-            }
-            serving.connections.fetch_sub(1, Ordering::SeqCst);
-        });
+    // Reading a frame waits on no JS thread: in the background (background.rs).
+    let spawned = crate::background::spawn("panoptic-link-r", move || {
+        if write_all(&stream, &[ACK], &mut 0).is_ok() {
+            read_frames(&serving, worker, stream);
+        }
+        serving.connections.fetch_sub(1, Ordering::SeqCst);
+    });
     if spawned.is_err() {
         shared.connections.fetch_sub(1, Ordering::SeqCst);
     }
@@ -498,13 +495,9 @@ impl Uplink {
             wake: Condvar::new(),
         });
         let running = Arc::clone(&shared);
-        let spawned = thread::Builder::new()
-            .name("panoptic-link-w".into())
-            .spawn(move || {
-                // Encoding and writing a snapshot waits on no JS thread (background.rs).
-                crate::background::lower_priority();
-                run(&running)
-            });
+        // Encoding and writing a snapshot waits on no JS thread: in the background
+        // (background.rs).
+        let spawned = crate::background::spawn("panoptic-link-w", move || run(&running));
         if let Err(e) = spawned {
             lock(&shared.state).phase = Phase::Down(format!("cannot start its thread: {e}"));
         }

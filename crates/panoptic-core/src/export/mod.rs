@@ -51,14 +51,11 @@ fn thread() -> Option<&'static Mutex<Sender<Task>>> {
     THREAD
         .get_or_init(|| {
             let (send, receive) = channel::<Task>();
-            std::thread::Builder::new()
-                .name("panoptic-export".into())
-                .spawn(move || {
-                    crate::background::lower_priority();
-                    receive.into_iter().for_each(|task| task())
-                })
-                .ok()
-                .map(|_| Mutex::new(send))
+            crate::background::spawn("panoptic-export", move || {
+                receive.into_iter().for_each(|task| task())
+            })
+            .ok()
+            .map(|_| Mutex::new(send))
         })
         .as_ref()
 }

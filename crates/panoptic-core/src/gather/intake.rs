@@ -96,25 +96,23 @@ fn queue(lane: Lane) -> Option<&'static Queue> {
     *QUEUES[n].get_or_init(|| {
         // One per process, for the process's life (as its thread).
         let queue: &'static Queue = Box::leak(Box::default());
-        let started = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                if background {
-                    crate::background::lower_priority();
-                }
+        let work = move || loop {
+            let job = {
+                let mut jobs = lock(&queue.jobs);
                 loop {
-                    let job = {
-                        let mut jobs = lock(&queue.jobs);
-                        loop {
-                            if let Some(job) = jobs.pop_front() {
-                                break job;
-                            }
-                            jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
-                        }
-                    };
-                    job();
+                    if let Some(job) = jobs.pop_front() {
+                        break job;
+                    }
+                    jobs = queue.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
                 }
-            });
+            };
+            job();
+        };
+        let started = if background {
+            crate::background::spawn(name, work)
+        } else {
+            std::thread::Builder::new().name(name.into()).spawn(work)
+        };
         started.is_ok().then_some(queue)
     })
 }

@@ -84,15 +84,12 @@ impl Pusher {
         let (min_backoff, max_backoff) = (queue.min_backoff, queue.max_backoff);
         let thread = {
             let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(name)
-                .spawn(move || {
-                    crate::background::lower_priority();
-                    thread::run(&sender, &shared, min_backoff, max_backoff)
-                })
-                .map_err(|e| {
-                    PushError::Thread(format!("the {server} pusher's thread did not start: {e}"))
-                })?
+            crate::background::spawn(&name, move || {
+                thread::run(&sender, &shared, min_backoff, max_backoff)
+            })
+            .map_err(|e| {
+                PushError::Thread(format!("the {server} pusher's thread did not start: {e}"))
+            })?
         };
         Ok(Pusher {
             shared,
