@@ -173,9 +173,10 @@ pub struct NativeEngine {
     attempt: Option<(f64, Instant)>,
 }
 
-/// What a freed series keeps while a delivery made before it was freed is alive: its key (~200
-/// bytes of heap: the key, its id's text, its path) and the registry's slots for its id (~30
-/// bytes, and the room a new series takes instead of reusing the id), with some slack.
+/// What a freed series keeps while a delivery made before it was freed is alive: its key (an
+/// 80-byte block; an id of more than 24 bytes has a block of its own, its path is shared) and
+/// the registry's slots for its id (~40 bytes, and as much again for the id a new series takes
+/// instead of reusing it), with the vectors' slack.
 const PINNED_BYTES: usize = 256;
 
 #[napi]
